@@ -1,0 +1,54 @@
+"""Serve HTTP and the OCPP WebSocket endpoint with daphne, with ChargeHub's limits.
+
+    python manage.py serve --host 0.0.0.0 --port 8000
+    python manage.py serve --fd 3          # a socket handed over by systemd or a supervisor
+
+Several of these processes can serve one site behind a load balancer; with REDIS_URL
+set, a command reaches a charger whichever process holds its socket.
+"""
+
+from typing import Any
+
+from daphne.cli import CommandLineInterface
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve the web app and the OCPP endpoint (daphne)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--fd", type=int, help="Serve on an inherited socket file descriptor")
+        parser.add_argument(
+            "--proxy-headers",
+            action="store_true",
+            help="Trust X-Forwarded-For/-Proto from a reverse proxy",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
+            raise CommandError("Set SECRET_KEY: the development key is only for DEBUG=1.")
+        limit = str(settings.OCPP_MAX_FRAME_BYTES)
+        daphne_args = [
+            # A frame over the limit closes the socket with 1009 before it is buffered
+            # whole (RFC 6455 §7.4.1); the consumer checks again for other servers.
+            "--websocket-max-message-size",
+            limit,
+            "--websocket-max-frame-size",
+            limit,
+            "--ping-interval",
+            "60",
+            "--ping-timeout",
+            "120",
+        ]
+        if options["fd"] is not None:
+            daphne_args += ["--fd", str(options["fd"])]
+        else:
+            daphne_args += ["--bind", options["host"], "--port", str(options["port"])]
+        if options["proxy_headers"]:
+            daphne_args.append("--proxy-headers")
+        CommandLineInterface().run(
+            [*daphne_args, settings.ASGI_APPLICATION.replace(".application", ":application")]
+        )

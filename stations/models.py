@@ -1,0 +1,412 @@
+"""Sites, charge points, connectors and what they tell us (OCPP 1.6 vocabulary)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from stations.charger_auth import CHARGER_HASHER
+
+
+class Site(models.Model):
+    """A place with chargers behind one grid connection."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    address = models.CharField(_("street address"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="SE")
+    latitude = models.DecimalField(
+        _("latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        _("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Europe/Stockholm")
+    grid_capacity_kw = models.DecimalField(
+        _("grid capacity (kW)"), max_digits=9, decimal_places=2, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChargePoint(models.Model):
+    """A charger, known by the identity it connects with (`/ocpp/{charge_point_id}`)."""
+
+    class Registration(models.TextChoices):
+        # OCPP 1.6 RegistrationStatus, as answered to BootNotification.
+        ACCEPTED = "Accepted", _("Accepted")
+        PENDING = "Pending", _("Pending approval")
+        REJECTED = "Rejected", _("Rejected")
+
+    charge_point_id = models.CharField(_("charge point id"), max_length=48, unique=True)
+    site = models.ForeignKey(
+        Site,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="charge_points",
+        verbose_name=_("site"),
+    )
+    registration_status = models.CharField(
+        _("registration"),
+        max_length=16,
+        choices=Registration.choices,
+        default=Registration.ACCEPTED,
+    )
+    password_hash = models.CharField(_("password hash"), max_length=200, blank=True)
+    protocol = models.CharField(_("protocol"), max_length=16, blank=True)
+
+    # From BootNotification.req.
+    vendor = models.CharField(_("vendor"), max_length=20, blank=True)
+    model = models.CharField(_("model"), max_length=20, blank=True)
+    serial_number = models.CharField(_("serial number"), max_length=25, blank=True)
+    charge_box_serial_number = models.CharField(max_length=25, blank=True)
+    firmware_version = models.CharField(_("firmware version"), max_length=50, blank=True)
+    iccid = models.CharField(max_length=20, blank=True)
+    imsi = models.CharField(max_length=20, blank=True)
+    meter_type = models.CharField(max_length=25, blank=True)
+    meter_serial_number = models.CharField(max_length=25, blank=True)
+
+    firmware_status = models.CharField(_("firmware status"), max_length=32, blank=True)
+    firmware_status_at = models.DateTimeField(null=True, blank=True)
+    diagnostics_status = models.CharField(_("diagnostics status"), max_length=32, blank=True)
+    diagnostics_status_at = models.DateTimeField(null=True, blank=True)
+    # Last GetConfiguration answer: {"key": {"value": ..., "readonly": ...}}.
+    configuration = models.JSONField(_("configuration"), default=dict, blank=True)
+
+    # Connection state. Server times only: a charger's clock is never used here.
+    is_connected = models.BooleanField(_("connected"), default=False)
+    connection_id = models.CharField(max_length=64, blank=True)
+    connected_at = models.DateTimeField(_("connected at"), null=True, blank=True)
+    disconnected_at = models.DateTimeField(_("disconnected at"), null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    last_boot_at = models.DateTimeField(_("last boot at"), null=True, blank=True)
+    heartbeat_interval = models.PositiveIntegerField(_("heartbeat interval (s)"), default=300)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("charge point")
+        verbose_name_plural = _("charge points")
+        ordering = ["charge_point_id"]
+
+    def __str__(self) -> str:
+        return self.charge_point_id
+
+    def set_password(self, raw_password: str) -> None:
+        self.password_hash = make_password(raw_password, hasher=CHARGER_HASHER)
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password_hash) and check_password(raw_password, self.password_hash)
+
+    @property
+    def offline_after(self) -> timedelta:
+        factor = settings.OCPP_OFFLINE_AFTER_HEARTBEATS
+        return timedelta(seconds=self.heartbeat_interval * factor)
+
+    def is_online(self, now: "timezone.datetime | None" = None) -> bool:
+        """Connected and heard from within heartbeat interval x OCPP_OFFLINE_AFTER_HEARTBEATS."""
+        if not self.is_connected or self.last_seen_at is None:
+            return False
+        return self.last_seen_at >= (now or timezone.now()) - self.offline_after
+
+    is_online.boolean = True  # type: ignore[attr-defined]
+    is_online.short_description = _("online")  # type: ignore[attr-defined]
+
+
+class Connector(models.Model):
+    """A connector of a charge point. Connector 0 stands for the charge point as a whole."""
+
+    class Status(models.TextChoices):
+        # OCPP 1.6 ChargePointStatus.
+        AVAILABLE = "Available", _("Available")
+        PREPARING = "Preparing", _("Preparing")
+        CHARGING = "Charging", _("Charging")
+        SUSPENDED_EVSE = "SuspendedEVSE", _("Suspended by charger")
+        SUSPENDED_EV = "SuspendedEV", _("Suspended by vehicle")
+        FINISHING = "Finishing", _("Finishing")
+        RESERVED = "Reserved", _("Reserved")
+        UNAVAILABLE = "Unavailable", _("Unavailable")
+        FAULTED = "Faulted", _("Faulted")
+        UNKNOWN = "Unknown", _("Unknown")
+
+    class Type(models.TextChoices):
+        TYPE2 = "Type2", _("Type 2")
+        CCS2 = "CCS2", _("CCS 2")
+        CHADEMO = "CHAdeMO", _("CHAdeMO")
+        TYPE1 = "Type1", _("Type 1")
+        CCS1 = "CCS1", _("CCS 1")
+        SCHUKO = "Schuko", _("Schuko")
+        OTHER = "Other", _("Other")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, models.CASCADE, related_name="connectors", verbose_name=_("charge point")
+    )
+    connector_id = models.PositiveSmallIntegerField(_("connector id"))
+    connector_type = models.CharField(
+        _("type"), max_length=16, choices=Type.choices, default=Type.TYPE2
+    )
+    max_power_kw = models.DecimalField(
+        _("max power (kW)"), max_digits=7, decimal_places=2, default=Decimal("22")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.UNKNOWN
+    )
+    error_code = models.CharField(_("error code"), max_length=32, default="NoError")
+    info = models.CharField(_("info"), max_length=50, blank=True)
+    vendor_id = models.CharField(_("vendor id"), max_length=255, blank=True)
+    vendor_error_code = models.CharField(_("vendor error code"), max_length=50, blank=True)
+    status_at = models.DateTimeField(_("status since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("connector")
+        verbose_name_plural = _("connectors")
+        ordering = ["charge_point", "connector_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charge_point", "connector_id"], name="unique_connector_per_charge_point"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id}#{self.connector_id}"
+
+
+class StatusEvent(models.Model):
+    """Every StatusNotification as received: the connector's history."""
+
+    connector = models.ForeignKey(Connector, models.CASCADE, related_name="status_events")
+    status = models.CharField(max_length=16, choices=Connector.Status.choices)
+    error_code = models.CharField(max_length=32, default="NoError")
+    info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    timestamp = models.DateTimeField(_("time"))
+    clock_suspect = models.BooleanField(default=False)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("status event")
+        verbose_name_plural = _("status events")
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["connector", "-timestamp"])]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.status} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class ChargingSession(models.Model):
+    """One OCPP transaction. Its primary key is the transactionId the charger was given."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        COMPLETED = "completed", _("Completed")
+
+    charge_point = models.ForeignKey(
+        ChargePoint, models.PROTECT, related_name="sessions", verbose_name=_("charge point")
+    )
+    connector = models.ForeignKey(
+        Connector, models.PROTECT, related_name="sessions", verbose_name=_("connector")
+    )
+    id_tag = models.CharField(_("id tag"), max_length=20)
+    id_token = models.ForeignKey(
+        "users.IdToken", models.SET_NULL, null=True, blank=True, related_name="sessions"
+    )
+    reservation_id = models.IntegerField(null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    started_at = models.DateTimeField(_("started at"))
+    meter_start_wh = models.BigIntegerField(_("meter start (Wh)"))
+    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    meter_stop_wh = models.BigIntegerField(_("meter stop (Wh)"), null=True, blank=True)
+    energy_wh = models.BigIntegerField(_("energy (Wh)"), null=True, blank=True)
+    stop_reason = models.CharField(_("stop reason"), max_length=32, blank=True)
+    stop_id_tag = models.CharField(max_length=20, blank=True)
+    # Who closed it: "charger" (StopTransaction) or the rule that closed it for the charger.
+    closed_by = models.CharField(_("closed by"), max_length=100, blank=True)
+    clock_suspect = models.BooleanField(
+        _("charger clock suspect"),
+        default=False,
+        help_text=_("A charger timestamp was not believed; server time was stored instead."),
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("charging session")
+        verbose_name_plural = _("charging sessions")
+        ordering = ["-started_at"]
+        constraints = [
+            # A retransmitted StartTransaction.req must find the session it created.
+            models.UniqueConstraint(
+                fields=["charge_point", "connector", "id_tag", "meter_start_wh", "started_at"],
+                name="unique_start_transaction",
+            ),
+            models.UniqueConstraint(
+                fields=["connector"],
+                condition=Q(status="active"),
+                name="one_active_session_per_connector",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.connector} {self.id_tag}"
+
+    @property
+    def transaction_id(self) -> int:
+        return self.pk
+
+
+class MeterSample(models.Model):
+    """One sampledValue of a MeterValues.req (or of StopTransaction transactionData).
+
+    The value is kept exactly as received (signed data included); `value_decimal` holds
+    the number for raw numeric values. Optional fields are "" rather than NULL so that
+    the uniqueness below also catches retransmitted samples.
+    """
+
+    charge_point = models.ForeignKey(ChargePoint, models.CASCADE, related_name="meter_samples")
+    connector_id = models.PositiveSmallIntegerField()
+    session = models.ForeignKey(
+        ChargingSession, models.CASCADE, null=True, blank=True, related_name="meter_samples"
+    )
+    timestamp = models.DateTimeField()
+    measurand = models.CharField(max_length=40, default="Energy.Active.Import.Register")
+    phase = models.CharField(max_length=8, blank=True)
+    location = models.CharField(max_length=8, blank=True)
+    context = models.CharField(max_length=24, default="Sample.Periodic")
+    format = models.CharField(max_length=12, default="Raw")
+    unit = models.CharField(max_length=12, default="Wh")
+    value = models.TextField()
+    value_decimal = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    clock_suspect = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("meter sample")
+        verbose_name_plural = _("meter samples")
+        ordering = ["timestamp", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "charge_point",
+                    "connector_id",
+                    "timestamp",
+                    "measurand",
+                    "phase",
+                    "location",
+                    "context",
+                ],
+                name="unique_meter_sample",
+            )
+        ]
+        indexes = [models.Index(fields=["session", "timestamp"])]
+
+    def __str__(self) -> str:
+        return f"{self.measurand} {self.value} {self.unit} @ {self.timestamp}"
+
+
+class Reservation(models.Model):
+    """A connector held for an id tag (ReserveNow); the pk is the OCPP reservationId."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        CANCELLED = "cancelled", _("Cancelled")
+        USED = "used", _("Used")
+        EXPIRED = "expired", _("Expired")
+
+    charge_point = models.ForeignKey(ChargePoint, models.CASCADE, related_name="reservations")
+    connector_id = models.PositiveSmallIntegerField()
+    id_tag = models.CharField(max_length=20)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.charge_point_id}#{self.connector_id} {self.id_tag}"
+
+
+class OcppMessage(models.Model):
+    """The OCPP message log: every frame in and out, kept OCPP_MESSAGE_LOG_DAYS days."""
+
+    class Direction(models.TextChoices):
+        IN = "in", _("charger → server")
+        OUT = "out", _("server → charger")
+
+    charge_point_id = models.CharField(max_length=48, db_index=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    message_type = models.PositiveSmallIntegerField()  # 2 CALL, 3 CALLRESULT, 4 CALLERROR
+    unique_id = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=64, blank=True)
+    frame = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("OCPP message")
+        verbose_name_plural = _("OCPP message log")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.direction} {self.action or self.message_type}"
+
+
+class ChargerCommand(models.Model):
+    """A command sent to a charger (RemoteStartTransaction, Reset, …), its answer and its issuer."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ANSWERED = "answered", _("Answered")
+        ERROR = "error", _("CALLERROR")
+        TIMEOUT = "timeout", _("Timed out")
+        OFFLINE = "offline", _("Charger offline")
+        INVALID = "invalid", _("Invalid request")
+
+    charge_point = models.ForeignKey(ChargePoint, models.CASCADE, related_name="commands")
+    action = models.CharField(_("action"), max_length=64)
+    payload = models.JSONField(_("request"), default=dict)
+    unique_id = models.CharField(max_length=64, blank=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="charger_commands",
+        verbose_name=_("issued by"),
+    )
+    source = models.CharField(
+        _("source"), max_length=32, blank=True, help_text=_("admin, api, cli, task, …")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    response = models.JSONField(_("answer"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("charger command")
+        verbose_name_plural = _("charger commands")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} → {self.charge_point_id} ({self.status})"

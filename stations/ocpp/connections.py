@@ -1,0 +1,109 @@
+"""Who may connect, and the connection state of each charge point (server times only)."""
+
+import base64
+import binascii
+import logging
+import re
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from stations.models import ChargePoint
+
+logger = logging.getLogger(__name__)
+
+# A charge point id travels in the URL; keep it to characters that need no escaping
+# in logs, admin URLs and channel group names (OCPP 1.6: chargeBoxIdentity, max 48 in
+# practice, CiString in SOAP; OCPP 2.0.1 Part 4 §3.1.1 allows unreserved URL characters).
+CHARGE_POINT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,48}$")
+
+
+def basic_auth_credentials(headers: list[tuple[bytes, bytes]]) -> tuple[str, str] | None:
+    """(username, password) from an HTTP Basic Authorization header, if there is one."""
+    for name, value in headers:
+        if name.lower() != b"authorization":
+            continue
+        scheme, _, encoded = value.decode("latin-1").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        username, separator, password = decoded.partition(":")
+        return (username, password) if separator else None
+    return None
+
+
+def admit(
+    charge_point_id: str, credentials: tuple[str, str] | None, protocol: str
+) -> tuple[ChargePoint | None, str]:
+    """Decide whether a WebSocket upgrade for `charge_point_id` is let in.
+
+    Returns the charge point, or None and the reason it was refused (for the log only:
+    a refused charger learns nothing but the refusal).
+    """
+    if not CHARGE_POINT_ID_PATTERN.match(charge_point_id):
+        return None, "invalid charge point id"
+    charge_point = ChargePoint.objects.filter(charge_point_id=charge_point_id).first()
+    if credentials is not None and credentials[0] != charge_point_id:
+        return None, "Basic auth username is not the charge point id"
+
+    if charge_point is None:
+        if not settings.OCPP_ALLOW_UNKNOWN_CHARGERS:
+            return None, "unknown charge point id"
+        # Trust on first use: the password it presents becomes its password once staff
+        # approve it; until then BootNotification answers Pending.
+        charge_point = ChargePoint(
+            charge_point_id=charge_point_id,
+            registration_status=ChargePoint.Registration.PENDING,
+            protocol=protocol,
+        )
+        if credentials is not None:
+            charge_point.set_password(credentials[1])
+        charge_point.save()
+        logger.info("Unknown charge point %s admitted as Pending", charge_point_id)
+        return charge_point, ""
+
+    if charge_point.registration_status == ChargePoint.Registration.REJECTED:
+        return None, "charge point is rejected"
+    if charge_point.password_hash:
+        if credentials is None:
+            return None, "no Basic auth credentials"
+        if not charge_point.check_password(credentials[1]):
+            return None, "wrong password"
+    return charge_point, ""
+
+
+def mark_connected(charge_point: ChargePoint, connection_id: str, protocol: str) -> None:
+    now = timezone.now()
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        is_connected=True,
+        connection_id=connection_id,
+        connected_at=now,
+        last_seen_at=now,
+        protocol=protocol,
+    )
+
+
+def mark_disconnected(charge_point_id: str, connection_id: str) -> None:
+    # Only the connection that is current may mark the charger gone: when a second
+    # connection replaced the first, the first one's close must not hide the second.
+    ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id).update(
+        is_connected=False, disconnected_at=timezone.now()
+    )
+
+
+def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> None:
+    ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id).update(
+        last_seen_at=when, is_connected=True
+    )
+
+
+def charge_point_group(charge_point_id: str) -> str:
+    """The channel-layer group of the consumer that holds a charger's socket.
+
+    Group names allow only [a-zA-Z0-9._-]; ':' is valid in an id, so it is escaped.
+    """
+    return "ocpp.cp." + charge_point_id.replace("_", "__").replace(":", "_c")

@@ -1,0 +1,309 @@
+"""The Channels consumer that holds one charger's WebSocket.
+
+It accepts (subprotocol, Basic auth), takes frames apart (rpc), hands CALLs to the
+version's handlers and sends their answers back. Commands from the rest of the system
+arrive as "ocpp.command" group messages (see commands.py). Channels runs one consumer's
+events one at a time, so a command is never awaited inside an event handler: it runs
+as a task, and the CALLRESULT that receive() later gets resolves its future.
+"""
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from stations.models import ChargePoint
+from stations.ocpp import connections, message_log, rpc, v16
+
+logger = logging.getLogger(__name__)
+
+# Subprotocols this server speaks, in order of preference; "ocpp2.0.1" joins with v201.
+SUPPORTED_SUBPROTOCOLS = ["ocpp1.6"]
+
+# Actions a 1.6 charge point may send that this server knows but does not take from a
+# charger (they go the other way, or belong to profiles not offered): NotSupported.
+# Anything else unknown is NotImplemented (OCPP-J 1.6 §4.2.3).
+V16_ACTIONS = {
+    "Authorize",
+    "BootNotification",
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "Heartbeat",
+    "MeterValues",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+    # Security whitepaper extensions to 1.6.
+    "CertificateSigned",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetInstalledCertificateIds",
+    "GetLog",
+    "InstallCertificate",
+    "LogStatusNotification",
+    "SecurityEventNotification",
+    "SignCertificate",
+    "SignedFirmwareStatusNotification",
+    "SignedUpdateFirmware",
+}
+
+# WebSocket close codes (RFC 6455 §7.4.1).
+CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+# Private-use code for "another connection for this charge point took over".
+CLOSE_REPLACED = 4000
+
+# How often last_seen_at is written at most: every frame counts as a sign of life, but
+# one UPDATE per frame would double the database load of a busy charger.
+SEEN_WRITE_INTERVAL = 30.0
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    charge_point: ChargePoint
+    version: rpc.Version
+
+    async def connect(self) -> None:
+        self.charge_point_id: str = self.scope["url_route"]["kwargs"]["charge_point_id"]
+        self.connection_id = uuid.uuid4().hex
+        self.group = ""
+        self.pending: dict[str, tuple[str, asyncio.Future[rpc.CallResult | rpc.CallError]]] = {}
+        self.call_lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.seen_written = 0.0
+
+        offered = self.scope.get("subprotocols", [])
+        subprotocol = next((p for p in offered if p in SUPPORTED_SUBPROTOCOLS), None)
+        if subprotocol is None:
+            logger.warning(
+                "%s refused: no supported subprotocol in %s", self.charge_point_id, offered
+            )
+            await self.close()
+            return
+        self.version = rpc.SUBPROTOCOLS[subprotocol]
+
+        credentials = connections.basic_auth_credentials(self.scope.get("headers", []))
+        charge_point, reason = await database_sync_to_async(connections.admit)(
+            self.charge_point_id, credentials, subprotocol
+        )
+        if charge_point is None:
+            logger.warning("%s refused: %s", self.charge_point_id, reason)
+            await self.close()
+            return
+        self.charge_point = charge_point
+
+        # One socket per charger: tell any older connection to go, then join the group
+        # that commands are sent to.
+        self.group = connections.charge_point_group(self.charge_point_id)
+        await self.channel_layer.group_send(
+            self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id}
+        )
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept(subprotocol)
+        await database_sync_to_async(connections.mark_connected)(
+            charge_point, self.connection_id, subprotocol
+        )
+        self.seen_written = asyncio.get_running_loop().time()
+        logger.info("%s connected (%s)", self.charge_point_id, subprotocol)
+
+    async def disconnect(self, code: int) -> None:
+        if not self.group:
+            return  # refused before it was accepted
+        # Commands still waiting for this charger answer their callers "disconnected".
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await database_sync_to_async(connections.mark_disconnected)(
+            self.charge_point_id, self.connection_id
+        )
+        await message_log.flush()
+        logger.info("%s disconnected (%s)", self.charge_point_id, code)
+
+    # --- Frames from the charger -----------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            # OCPP-J sends text frames only; a binary frame is read as UTF-8 text so that
+            # it gets the same treatment as any other malformed frame.
+            text_data = (bytes_data or b"").decode("utf-8", errors="replace")
+        if len(text_data.encode()) > settings.OCPP_MAX_FRAME_BYTES:
+            logger.warning("%s sent a frame over the size limit", self.charge_point_id)
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        received_at = timezone.now()
+        await self._note_seen(received_at)
+
+        try:
+            frame = rpc.parse_frame(text_data)
+        except rpc.FrameError as error:
+            self._log_in(text_data, error.message_type, error.unique_id or "", "")
+            if error.message_type in (rpc.CALLRESULT, rpc.CALLERROR):
+                # A CALLERROR only ever answers a CALL; a broken answer is dropped.
+                logger.warning("%s: dropped malformed answer: %s", self.charge_point_id, error)
+                return
+            await self._send_error(error.unique_id or rpc.UNKNOWN_MESSAGE_ID, error)
+            return
+
+        if isinstance(frame, rpc.Call):
+            self._log_in(text_data, rpc.CALL, frame.unique_id, frame.action)
+            await self._answer_call(frame, received_at)
+        else:
+            waiting = self.pending.get(frame.unique_id)
+            message_type = rpc.CALLRESULT if isinstance(frame, rpc.CallResult) else rpc.CALLERROR
+            self._log_in(text_data, message_type, frame.unique_id, waiting[0] if waiting else "")
+            if waiting is None:
+                logger.warning(
+                    "%s: dropped answer to unknown message %s",
+                    self.charge_point_id,
+                    frame.unique_id,
+                )
+            elif not waiting[1].done():
+                waiting[1].set_result(frame)
+
+    async def _answer_call(self, call: rpc.Call, received_at: Any) -> None:
+        try:
+            payload = await self._handle_call(call, received_at)
+        except rpc.OcppError as error:
+            await self._send_error(call.unique_id, error)
+            return
+        except Exception:
+            logger.exception("%s: %s failed", self.charge_point_id, call.action)
+            await self._send_error(
+                call.unique_id, rpc.OcppError("InternalError", "The server could not process it")
+            )
+            return
+        text = rpc.encode_call_result(call.unique_id, payload)
+        self._log_out(text, rpc.CALLRESULT, call.unique_id, call.action)
+        await self.send(text_data=text)
+
+    async def _handle_call(self, call: rpc.Call, received_at: Any) -> dict[str, Any]:
+        if call.action not in v16.HANDLERS:
+            if call.action in V16_ACTIONS:
+                raise rpc.OcppError(
+                    "NotSupported", f"{call.action} is not supported by this central system"
+                )
+            raise rpc.OcppError("NotImplemented", f"Unknown action {call.action}")
+        rpc.validate(self.version, call.action, "request", call.payload, inbound=True)
+        if call.action != "BootNotification" and not await self._is_accepted():
+            # OCPP 1.6 §4.2.1: until accepted, a charger sends nothing but BootNotification.
+            raise rpc.OcppError("SecurityError", "Charge point is not accepted (yet)")
+
+        payload = await database_sync_to_async(v16.handle, thread_sensitive=False)(
+            self.charge_point, call.action, call.payload, received_at
+        )
+        # Everything the server sends must be schema-valid; failing here is our bug.
+        rpc.validate(self.version, call.action, "response", payload, inbound=False)
+        return payload
+
+    async def _is_accepted(self) -> bool:
+        if self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED:
+            return True
+        # Staff may have approved it since it connected.
+        await database_sync_to_async(self.charge_point.refresh_from_db)(
+            fields=["registration_status"]
+        )
+        return self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED
+
+    async def _note_seen(self, now: Any) -> None:
+        clock = asyncio.get_running_loop().time()
+        interval = min(SEEN_WRITE_INTERVAL, self.charge_point.heartbeat_interval / 4)
+        if clock - self.seen_written >= interval:
+            self.seen_written = clock
+            await database_sync_to_async(connections.mark_seen, thread_sensitive=False)(
+                self.charge_point_id, self.connection_id, now
+            )
+
+    async def _send_error(self, unique_id: str, error: rpc.OcppError) -> None:
+        text = rpc.encode_call_error(unique_id, error, self.version)
+        self._log_out(text, rpc.CALLERROR, unique_id, "")
+        await self.send(text_data=text)
+
+    def _log_in(self, text: str, message_type: Any, unique_id: str, action: str) -> None:
+        kind = message_type if isinstance(message_type, int) and 2 <= message_type <= 4 else 0
+        message_log.record(self.charge_point_id, "in", kind, unique_id, action, text)
+
+    def _log_out(self, text: str, message_type: int, unique_id: str, action: str) -> None:
+        message_log.record(self.charge_point_id, "out", message_type, unique_id, action, text)
+
+    # --- Group messages from the rest of the system ---------------------------------
+
+    async def ocpp_replaced(self, event: dict[str, Any]) -> None:
+        if event["connection_id"] != self.connection_id:
+            logger.info("%s: replaced by a newer connection", self.charge_point_id)
+            await self.close(code=CLOSE_REPLACED)
+
+    async def ocpp_command(self, event: dict[str, Any]) -> None:
+        """A command for this charger (see commands.send): acknowledge, then run it as a task."""
+        await self.channel_layer.send(event["reply_to"], {"type": "ocpp.command.accepted"})
+        task = asyncio.get_running_loop().create_task(self._run_command(event))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_command(self, event: dict[str, Any]) -> None:
+        unique_id, action = event["unique_id"], event["action"]
+        reply: dict[str, Any] = {"type": "ocpp.command.result", "unique_id": unique_id}
+        # OCPP-J §4.1.1: one CALL outstanding per direction; the next waits its turn.
+        async with self.call_lock:
+            future: asyncio.Future[rpc.CallResult | rpc.CallError] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self.pending[unique_id] = (action, future)
+            try:
+                text = rpc.encode_call(unique_id, action, event["payload"])
+                self._log_out(text, rpc.CALL, unique_id, action)
+                await self.send(text_data=text)
+                answer = await asyncio.wait_for(future, event["timeout"])
+            except TimeoutError:
+                reply.update(outcome="timeout")
+            except asyncio.CancelledError:
+                reply.update(outcome="disconnected")
+                await self.channel_layer.send(event["reply_to"], reply)
+                raise
+            else:
+                reply.update(self._judge_answer(action, answer))
+            finally:
+                del self.pending[unique_id]
+        await self.channel_layer.send(event["reply_to"], reply)
+
+    def _judge_answer(self, action: str, answer: rpc.CallResult | rpc.CallError) -> dict[str, Any]:
+        if isinstance(answer, rpc.CallError):
+            return {
+                "outcome": "error",
+                "error_code": answer.error_code,
+                "description": answer.description,
+                "details": rpc.to_plain(answer.details),
+            }
+        try:
+            rpc.validate(self.version, action, "response", answer.payload, inbound=True)
+        except rpc.OcppError as error:
+            return {
+                "outcome": "invalid",
+                "description": error.description,
+                "payload": rpc.to_plain(answer.payload),
+            }
+        return {"outcome": "result", "payload": rpc.to_plain(answer.payload)}

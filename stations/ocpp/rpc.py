@@ -1,0 +1,309 @@
+"""OCPP-J RPC framing: frames, message ids, schema validation and CALLERROR codes.
+
+The `ocpp` package supplies the JSON schemas; the framing and the error codes are done
+here because the package answers unknown actions with the wrong code, sends nothing for
+frames it cannot parse, and never checks date-time formats.
+
+OCPP-J 1.6 §4.1.3 (frames):   CALL       [2, "<UniqueId>", "<Action>", {<Payload>}]
+                               CALLRESULT [3, "<UniqueId>", {<Payload>}]
+                               CALLERROR  [4, "<UniqueId>", "<errorCode>", "<errorDescription>",
+                                           {<errorDetails>}]
+OCPP-J 1.6 §4.2.3 (error codes), spelt as 1.6 spells them (FormationViolation,
+OccurenceConstraintViolation); 2.0.1 renamed some, see ERROR_CODES.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import ocpp
+from jsonschema import Draft4Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+CALL, CALLRESULT, CALLERROR = 2, 3, 4
+# A CALLERROR for a frame whose message id could not be read carries this id
+# (OCPP-J 2.0.1 §4.2.3; 1.6 is silent, and a silent drop would leave the charger
+# waiting for its timeout).
+UNKNOWN_MESSAGE_ID = "-1"
+MAX_MESSAGE_ID_LENGTH = 36  # OCPP-J §4.1.4: a unique id is at most 36 characters
+
+Version = Literal["1.6", "2.0.1"]
+SUBPROTOCOLS: dict[str, Version] = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
+
+# What each error means, by version. Keys are what this module raises; values are the
+# code the version puts on the wire.
+ERROR_CODES: dict[Version, dict[str, str]] = {
+    "1.6": {
+        "NotImplemented": "NotImplemented",
+        "NotSupported": "NotSupported",
+        "InternalError": "InternalError",
+        "ProtocolError": "ProtocolError",
+        "SecurityError": "SecurityError",
+        "FormationViolation": "FormationViolation",
+        "PropertyConstraintViolation": "PropertyConstraintViolation",
+        "OccurenceConstraintViolation": "OccurenceConstraintViolation",
+        "TypeConstraintViolation": "TypeConstraintViolation",
+        "GenericError": "GenericError",
+        "MessageTypeNotSupported": "FormationViolation",
+    },
+    "2.0.1": {
+        "NotImplemented": "NotImplemented",
+        "NotSupported": "NotSupported",
+        "InternalError": "InternalError",
+        "ProtocolError": "ProtocolError",
+        "SecurityError": "SecurityError",
+        "FormationViolation": "FormatViolation",
+        "PropertyConstraintViolation": "PropertyConstraintViolation",
+        "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+        "TypeConstraintViolation": "TypeConstraintViolation",
+        "GenericError": "GenericError",
+        "MessageTypeNotSupported": "MessageTypeNotSupported",
+    },
+}
+
+
+class OcppError(Exception):
+    """An error that becomes a CALLERROR. `code` is a key of ERROR_CODES[version]."""
+
+    def __init__(self, code: str, description: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.details = details or {}
+
+
+class FrameError(OcppError):
+    """A frame that could not be taken apart; `unique_id` is set when it could be read."""
+
+    def __init__(
+        self, code: str, description: str, unique_id: str | None, message_type: Any
+    ) -> None:
+        super().__init__(code, description)
+        self.unique_id = unique_id
+        self.message_type = message_type
+
+
+@dataclass
+class Call:
+    unique_id: str
+    action: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class CallResult:
+    unique_id: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class CallError:
+    unique_id: str
+    error_code: str
+    description: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Frame = Call | CallResult | CallError
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def parse_frame(text: str) -> Frame:
+    """Take a frame apart, or raise FrameError saying which CALLERROR it deserves.
+
+    Numbers are parsed as Decimal: OCPP 1.6 limits some decimals to one place
+    (multipleOf 0.1), which binary floats cannot be checked against.
+    """
+    try:
+        frame = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        raise FrameError("FormationViolation", "Frame is not valid JSON", None, None) from None
+    if not isinstance(frame, list) or not frame:
+        raise FrameError("FormationViolation", "Frame is not a JSON array", None, None)
+
+    message_type = frame[0]
+    unique_id = frame[1] if len(frame) > 1 else None
+    if not isinstance(unique_id, str) or not 0 < len(unique_id) <= MAX_MESSAGE_ID_LENGTH:
+        raise FrameError(
+            "FormationViolation",
+            "Message id must be a string of 1 to 36 characters",
+            None,
+            message_type,
+        )
+
+    if message_type == CALL:
+        if len(frame) != 4 or not isinstance(frame[2], str):
+            raise FrameError(
+                "FormationViolation",
+                "A CALL has 4 elements: [2, id, action, payload]",
+                unique_id,
+                message_type,
+            )
+        if not isinstance(frame[3], dict):
+            raise FrameError(
+                "FormationViolation",
+                "The payload of a CALL must be a JSON object",
+                unique_id,
+                message_type,
+            )
+        return Call(unique_id, frame[2], frame[3])
+    if message_type == CALLRESULT:
+        if len(frame) != 3 or not isinstance(frame[2], dict):
+            raise FrameError(
+                "FormationViolation",
+                "A CALLRESULT has 3 elements: [3, id, payload]",
+                unique_id,
+                message_type,
+            )
+        return CallResult(unique_id, frame[2])
+    if message_type == CALLERROR:
+        if (
+            len(frame) != 5
+            or not isinstance(frame[2], str)
+            or not isinstance(frame[3], str)
+            or not isinstance(frame[4], dict)
+        ):
+            raise FrameError(
+                "FormationViolation",
+                "A CALLERROR has 5 elements: [4, id, code, description, details]",
+                unique_id,
+                message_type,
+            )
+        return CallError(unique_id, frame[2], frame[3], frame[4])
+    raise FrameError(
+        "MessageTypeNotSupported",
+        f"Unknown message type {message_type!r}",
+        unique_id,
+        message_type,
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _dumps(frame: list[Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def encode_call(unique_id: str, action: str, payload: dict[str, Any]) -> str:
+    return _dumps([CALL, unique_id, action, payload])
+
+
+def encode_call_result(unique_id: str, payload: dict[str, Any]) -> str:
+    return _dumps([CALLRESULT, unique_id, payload])
+
+
+def encode_call_error(unique_id: str, error: OcppError, version: Version) -> str:
+    code = ERROR_CODES[version].get(error.code, "GenericError")
+    return _dumps([CALLERROR, unique_id, code, error.description, error.details])
+
+
+# --- Schema validation ------------------------------------------------------------------
+
+
+def parse_datetime(value: str) -> datetime:
+    """An OCPP date-time (ISO 8601). One without a UTC offset is taken as UTC."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def format_datetime(value: datetime) -> str:
+    """Every timestamp the server sends: UTC, millisecond precision, with its 'Z' offset."""
+    if value.tzinfo is None:
+        raise ValueError("Refusing to send a naive datetime")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# Chargers may omit the offset (taken as UTC, see parse_datetime); the server never does.
+inbound_formats = FormatChecker(formats=())
+outbound_formats = FormatChecker(formats=())
+
+
+@inbound_formats.checks("date-time", raises=ValueError)
+def _is_inbound_datetime(value: object) -> bool:
+    if isinstance(value, str):
+        parse_datetime(value)
+    return True
+
+
+@outbound_formats.checks("date-time", raises=ValueError)
+def _is_outbound_datetime(value: object) -> bool:
+    if isinstance(value, str) and datetime.fromisoformat(value).utcoffset() is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return True
+
+
+_SCHEMA_DIRS: dict[Version, Path] = {
+    "1.6": Path(ocpp.__file__).parent / "v16" / "schemas",
+    "2.0.1": Path(ocpp.__file__).parent / "v201" / "schemas",
+}
+
+
+def schema_name(version: Version, action: str, kind: Literal["request", "response"]) -> str:
+    if version == "1.6":
+        return action + ("Response" if kind == "response" else "")
+    return action + ("Response" if kind == "response" else "Request")
+
+
+def has_schema(version: Version, action: str) -> bool:
+    return (_SCHEMA_DIRS[version] / f"{schema_name(version, action, 'request')}.json").exists()
+
+
+@cache
+def _validator(
+    version: Version, action: str, kind: Literal["request", "response"], inbound: bool
+) -> Draft4Validator:
+    path = _SCHEMA_DIRS[version] / f"{schema_name(version, action, kind)}.json"
+    schema = json.loads(path.read_text(encoding="utf-8-sig"), parse_float=Decimal)
+    return Draft4Validator(schema, format_checker=inbound_formats if inbound else outbound_formats)
+
+
+# JSON-schema keyword -> OCPP-J 1.6 §4.2.3 error code. A missing required field makes
+# the payload "incomplete" (ProtocolError); a wrong cardinality breaks an occurrence
+# constraint; a wrong JSON type a type constraint; a value outside its enum, length,
+# range or format a property constraint; an unexpected field breaks the PDU structure.
+_SCHEMA_ERRORS = {
+    "required": "ProtocolError",
+    "minItems": "OccurenceConstraintViolation",
+    "maxItems": "OccurenceConstraintViolation",
+    "uniqueItems": "OccurenceConstraintViolation",
+    "type": "TypeConstraintViolation",
+    "additionalProperties": "FormationViolation",
+}
+
+
+def validate(
+    version: Version,
+    action: str,
+    kind: Literal["request", "response"],
+    payload: dict[str, Any],
+    inbound: bool,
+) -> None:
+    """Check a payload against its OCPP JSON schema; raise OcppError with the right code."""
+    validator = _validator(version, action, kind, inbound)
+    error: ValidationError | None = next(iter(validator.iter_errors(payload)), None)
+    if error is None:
+        return
+    # The deepest, most specific error is the one worth reporting.
+    error = min((error, *error.context), key=lambda e: -len(e.absolute_path))
+    code = _SCHEMA_ERRORS.get(str(error.validator), "PropertyConstraintViolation")
+    location = "/".join(str(part) for part in error.absolute_path) or "(payload)"
+    raise OcppError(code, f"{location}: {error.message}"[:200], {"field": location})
+
+
+def to_plain(payload: Any) -> Any:
+    """A payload with its Decimals turned into JSON numbers, fit for the channel layer."""
+    return json.loads(_dumps(payload))

@@ -1,0 +1,426 @@
+"""OCPP 1.6 handlers: one plain function per action a charge point sends.
+
+Each handler gets the charge point, the validated payload (camelCase, as on the wire)
+and the server's receive time; it runs inside one database transaction and returns
+the CALLRESULT payload. Raising rpc.OcppError answers with a CALLERROR instead.
+Section numbers refer to the OCPP 1.6 specification (edition 2).
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from stations import signals
+from stations.authorization import find_token, id_tag_info, normalize_id_tag
+from stations.clock import trusted_time
+from stations.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    MeterSample,
+    Reservation,
+    StatusEvent,
+)
+from stations.ocpp.rpc import OcppError, format_datetime, parse_datetime
+
+logger = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+Handler = Callable[[ChargePoint, Payload, datetime], Payload]
+
+# Highest connector id a charger may report. Ids come from the charger and create rows,
+# so they are bounded (a real charger has a handful).
+MAX_CONNECTOR_ID = 32
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(action: str) -> Callable[[Handler], Handler]:
+    def register(function: Handler) -> Handler:
+        HANDLERS[action] = function
+        return function
+
+    return register
+
+
+def handle(
+    charge_point: ChargePoint, action: str, payload: Payload, received_at: datetime
+) -> Payload:
+    """Run the handler for `action` in one transaction; the consumer calls this in a thread."""
+    with transaction.atomic():
+        return HANDLERS[action](charge_point, payload, received_at)
+
+
+# --- Helpers shared by the handlers -------------------------------------------------------
+
+
+def _connector(charge_point: ChargePoint, connector_id: int, *, allow_zero: bool) -> Connector:
+    lowest = 0 if allow_zero else 1
+    if not lowest <= connector_id <= MAX_CONNECTOR_ID:
+        raise OcppError(
+            "PropertyConstraintViolation",
+            f"connectorId must be between {lowest} and {MAX_CONNECTOR_ID}",
+            {"field": "connectorId"},
+        )
+    connector, _ = Connector.objects.get_or_create(
+        charge_point=charge_point, connector_id=connector_id
+    )
+    return connector
+
+
+def _time(payload: Payload, key: str, received_at: datetime) -> tuple[datetime, bool]:
+    return trusted_time(parse_datetime(payload[key]), received_at)
+
+
+def _wire_id_tag_info(id_tag: str, now: datetime) -> Payload:
+    info = id_tag_info(id_tag, now)
+    if "expiryDate" in info:
+        info["expiryDate"] = format_datetime(info["expiryDate"])
+    return info
+
+
+def _store_meter_values(
+    charge_point: ChargePoint,
+    connector_id: int,
+    session: ChargingSession | None,
+    meter_values: list[Payload],
+    received_at: datetime,
+) -> int:
+    """Store sampled values as received; a retransmitted sample is stored once."""
+    samples = []
+    for meter_value in meter_values:
+        timestamp, suspect = _time(meter_value, "timestamp", received_at)
+        for sampled in meter_value["sampledValue"]:
+            value_format = sampled.get("format", "Raw")
+            number = None
+            if value_format == "Raw":
+                try:
+                    number = Decimal(sampled["value"])
+                except InvalidOperation:
+                    number = None  # kept as text; a Raw value that is no number is unusual
+            samples.append(
+                MeterSample(
+                    charge_point=charge_point,
+                    connector_id=connector_id,
+                    session=session,
+                    timestamp=timestamp,
+                    # Defaults from OCPP 1.6 §7.45 SampledValue.
+                    measurand=sampled.get("measurand", "Energy.Active.Import.Register"),
+                    phase=sampled.get("phase", ""),
+                    location=sampled.get("location", ""),
+                    context=sampled.get("context", "Sample.Periodic"),
+                    format=value_format,
+                    unit=sampled.get("unit", "Wh"),
+                    value=sampled["value"],
+                    value_decimal=number if number is not None and number.is_finite() else None,
+                    clock_suspect=suspect,
+                    received_at=received_at,
+                )
+            )
+    MeterSample.objects.bulk_create(samples, ignore_conflicts=True)
+    return len(samples)
+
+
+def _last_energy_register_wh(session: ChargingSession) -> int | None:
+    """The latest Energy.Active.Import.Register reading of a session, in Wh."""
+    sample = (
+        session.meter_samples.filter(
+            measurand="Energy.Active.Import.Register", value_decimal__isnull=False, phase=""
+        )
+        .order_by("-timestamp")
+        .first()
+    )
+    if sample is None:
+        return None
+    factor = 1000 if sample.unit == "kWh" else 1
+    return int(sample.value_decimal * factor)
+
+
+def close_session_by_rule(session: ChargingSession, rule: str, when: datetime) -> None:
+    """Close a session the charger never stopped, from the last reading we have.
+
+    Staff see the rule in `closed_by`; a StopTransaction that arrives later still
+    overwrites these values with the charger's own (see stop_transaction).
+    """
+    meter_stop = _last_energy_register_wh(session)
+    if meter_stop is None:
+        meter_stop = session.meter_start_wh
+    session.status = ChargingSession.Status.COMPLETED
+    session.stopped_at = max(when, session.started_at)
+    session.meter_stop_wh = meter_stop
+    session.energy_wh = max(0, meter_stop - session.meter_start_wh)
+    session.stop_reason = "Other"
+    session.closed_by = rule[:100]
+    session.save()
+    transaction.on_commit(
+        lambda: signals.session_ended.send(sender=ChargingSession, session=session)
+    )
+    logger.warning("Session %s closed by rule: %s", session.pk, rule)
+
+
+# --- Core profile, charger -> server --------------------------------------------------------
+
+
+@handles("BootNotification")
+def boot_notification(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """§4.2: store what the charger says about itself; answer with its registration."""
+    fields = {
+        "vendor": payload["chargePointVendor"],
+        "model": payload["chargePointModel"],
+        "serial_number": payload.get("chargePointSerialNumber", ""),
+        "charge_box_serial_number": payload.get("chargeBoxSerialNumber", ""),
+        "firmware_version": payload.get("firmwareVersion", ""),
+        "iccid": payload.get("iccid", ""),
+        "imsi": payload.get("imsi", ""),
+        "meter_type": payload.get("meterType", ""),
+        "meter_serial_number": payload.get("meterSerialNumber", ""),
+        "last_boot_at": received_at,
+    }
+    status = (
+        ChargePoint.objects.filter(pk=charge_point.pk)
+        .values_list("registration_status", flat=True)
+        .get()
+    )
+    if status == ChargePoint.Registration.ACCEPTED:
+        interval = settings.OCPP_HEARTBEAT_INTERVAL
+        fields["heartbeat_interval"] = interval
+    else:
+        interval = settings.OCPP_PENDING_RETRY_INTERVAL
+    ChargePoint.objects.filter(pk=charge_point.pk).update(**fields)
+    charge_point.registration_status = status
+    return {"status": status, "currentTime": format_datetime(timezone.now()), "interval": interval}
+
+
+@handles("Heartbeat")
+def heartbeat(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
+    """§4.6: the consumer already noted the charger as seen; answer with server time."""
+    return {"currentTime": format_datetime(timezone.now())}
+
+
+@handles("Authorize")
+def authorize(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
+    """§4.1."""
+    return {"idTagInfo": _wire_id_tag_info(payload["idTag"], received_at)}
+
+
+@handles("StatusNotification")
+def status_notification(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """§4.9: keep every status in the history; the connector shows the newest one.
+
+    Queued notifications can arrive late: one older than the connector's current status
+    goes into the history without overwriting the current status.
+    """
+    connector = _connector(charge_point, payload["connectorId"], allow_zero=True)
+    if "timestamp" in payload:
+        timestamp, suspect = _time(payload, "timestamp", received_at)
+    else:
+        timestamp, suspect = received_at, False
+    event = StatusEvent.objects.create(
+        connector=connector,
+        status=payload["status"],
+        error_code=payload["errorCode"],
+        info=payload.get("info", ""),
+        vendor_id=payload.get("vendorId", ""),
+        vendor_error_code=payload.get("vendorErrorCode", ""),
+        timestamp=timestamp,
+        clock_suspect=suspect,
+        received_at=received_at,
+    )
+    if connector.status_at is None or timestamp >= connector.status_at:
+        previous = connector.status
+        connector.status = event.status
+        connector.error_code = event.error_code
+        connector.info = event.info
+        connector.vendor_id = event.vendor_id
+        connector.vendor_error_code = event.vendor_error_code
+        connector.status_at = timestamp
+        connector.save()
+        if previous != connector.status:
+            transaction.on_commit(
+                lambda: signals.connector_status_changed.send(
+                    sender=Connector, connector=connector, previous_status=previous
+                )
+            )
+    return {}
+
+
+@handles("StartTransaction")
+def start_transaction(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """§4.8: open a session and hand out its transactionId.
+
+    A retransmitted StartTransaction.req (same connector, tag, meter start and time;
+    typically resent after a reconnect because the answer was lost) gets the same
+    transactionId and creates nothing. A session still open on the connector was never
+    stopped by the charger: it is closed by the "superseded" rule first, since a
+    connector charges one session at a time.
+    """
+    connector = _connector(charge_point, payload["connectorId"], allow_zero=False)
+    id_tag = normalize_id_tag(payload["idTag"])
+    started_at, suspect = _time(payload, "timestamp", received_at)
+    meter_start = payload["meterStart"]
+    info = _wire_id_tag_info(id_tag, received_at)
+
+    existing = ChargingSession.objects.filter(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag=id_tag,
+        meter_start_wh=meter_start,
+        started_at=started_at,
+    ).first()
+    if existing is not None:
+        logger.info("Retransmitted StartTransaction for session %s", existing.pk)
+        return {"transactionId": existing.pk, "idTagInfo": info}
+
+    for stale in ChargingSession.objects.select_for_update().filter(
+        connector=connector, status=ChargingSession.Status.ACTIVE
+    ):
+        close_session_by_rule(stale, "superseded by a new transaction on the connector", started_at)
+
+    try:
+        with transaction.atomic():
+            session = ChargingSession.objects.create(
+                charge_point=charge_point,
+                connector=connector,
+                id_tag=id_tag,
+                id_token=find_token(id_tag),
+                reservation_id=payload.get("reservationId"),
+                started_at=started_at,
+                meter_start_wh=meter_start,
+                clock_suspect=suspect,
+            )
+    except IntegrityError:
+        # The same StartTransaction raced in on another connection of the same charger.
+        session = ChargingSession.objects.get(
+            charge_point=charge_point,
+            connector=connector,
+            id_tag=id_tag,
+            meter_start_wh=meter_start,
+            started_at=started_at,
+        )
+        return {"transactionId": session.pk, "idTagInfo": info}
+
+    if "reservationId" in payload:
+        Reservation.objects.filter(pk=payload["reservationId"], charge_point=charge_point).update(
+            status=Reservation.Status.USED
+        )
+    transaction.on_commit(
+        lambda: signals.session_started.send(sender=ChargingSession, session=session)
+    )
+    return {"transactionId": session.pk, "idTagInfo": info}
+
+
+@handles("StopTransaction")
+def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
+    """§4.10: close the session with the charger's final reading.
+
+    Energy is meterStop - meterStart, never a running sum, so a retransmitted stop
+    cannot count twice. An unknown transactionId is answered (the charger would
+    otherwise resend it forever) and logged. A stop for a session that a rule closed
+    replaces the rule's estimate with the charger's figures.
+    """
+    response: Payload = {}
+    if "idTag" in payload:
+        response["idTagInfo"] = _wire_id_tag_info(payload["idTag"], received_at)
+
+    session = (
+        ChargingSession.objects.select_for_update()
+        .filter(charge_point=charge_point, pk=payload["transactionId"])
+        .first()
+    )
+    if session is None:
+        logger.warning(
+            "%s: StopTransaction for unknown transaction %s",
+            charge_point.charge_point_id,
+            payload["transactionId"],
+        )
+        return response
+
+    if "transactionData" in payload:
+        _store_meter_values(
+            charge_point,
+            session.connector.connector_id,
+            session,
+            payload["transactionData"],
+            received_at,
+        )
+    if session.status == ChargingSession.Status.COMPLETED and session.closed_by == "charger":
+        logger.info("Repeated StopTransaction for session %s", session.pk)
+        return response
+
+    stopped_at, suspect = _time(payload, "timestamp", received_at)
+    session.status = ChargingSession.Status.COMPLETED
+    session.stopped_at = max(stopped_at, session.started_at)
+    session.meter_stop_wh = payload["meterStop"]
+    session.energy_wh = max(0, payload["meterStop"] - session.meter_start_wh)
+    session.stop_reason = payload.get("reason", "Local")  # §7.40: absent means Local
+    session.stop_id_tag = normalize_id_tag(payload.get("idTag", ""))
+    session.closed_by = "charger"
+    session.clock_suspect = session.clock_suspect or suspect
+    session.save()
+    transaction.on_commit(
+        lambda: signals.session_ended.send(sender=ChargingSession, session=session)
+    )
+    return response
+
+
+@handles("MeterValues")
+def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
+    """§4.7: store every sampled value (all measurands, phases, contexts, units)."""
+    connector = _connector(charge_point, payload["connectorId"], allow_zero=True)
+    session = None
+    if "transactionId" in payload:
+        session = ChargingSession.objects.filter(
+            charge_point=charge_point, pk=payload["transactionId"]
+        ).first()
+        if session is None:
+            logger.warning(
+                "%s: MeterValues for unknown transaction %s",
+                charge_point.charge_point_id,
+                payload["transactionId"],
+            )
+    _store_meter_values(
+        charge_point, connector.connector_id, session, payload["meterValue"], received_at
+    )
+    return {}
+
+
+@handles("DataTransfer")
+def data_transfer(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
+    """§4.3: vendor-specific data. It is kept in the message log; no vendor extension
+    is known yet, so the answer is UnknownVendorId (the charger then knows it was not
+    acted upon)."""
+    return {"status": "UnknownVendorId"}
+
+
+@handles("DiagnosticsStatusNotification")
+def diagnostics_status_notification(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """§4.4."""
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        diagnostics_status=payload["status"], diagnostics_status_at=received_at
+    )
+    return {}
+
+
+@handles("FirmwareStatusNotification")
+def firmware_status_notification(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """§4.5."""
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        firmware_status=payload["status"], firmware_status_at=received_at
+    )
+    return {}

@@ -1,0 +1,173 @@
+"""Shared fixtures: a real OCPP server process, and chargers that connect to it.
+
+`ocpp_server` runs `manage.py serve` (daphne, the production entry point) in a
+subprocess on the test database. Tests talk to it as chargers do, over real WebSockets,
+and send commands from the test process, i.e. from another process than the one that
+holds the charger's socket, as a web request or a Celery task would.
+"""
+
+import asyncio
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from websockets.asyncio.client import connect
+
+from stations.models import ChargePoint
+from tests.charger import SimulatedCharger
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    auth = f"{user}:{db['PASSWORD']}" if db.get("PASSWORD") else user
+    return (
+        f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "OCPP_HEARTBEAT_INTERVAL": "60",
+        "OCPP_MAX_FRAME_BYTES": str(16 * 1024),
+        "PYTHONUNBUFFERED": "1",
+        "DEBUG": "1",
+        **extra,
+    }
+    return env
+
+
+@pytest.fixture(scope="session")
+def start_server(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
+) -> Iterator[Callable[..., str]]:
+    """Start `manage.py serve` processes on the test database; returns their base URL."""
+    processes: list[subprocess.Popen[bytes]] = []
+    logs = tmp_path_factory.mktemp("server-logs")
+
+    def start(**env: str) -> str:
+        port = _free_port()
+        log = open(logs / f"server-{port}.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=server_env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {(logs / f'server-{port}.log').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return f"ws://127.0.0.1:{port}"
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    yield start
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def ocpp_server(start_server: Callable[..., str]) -> str:
+    return start_server()
+
+
+@pytest.fixture
+def db_access(transactional_db: None) -> None:
+    """The server is another process: tests commit their data (transactional_db)."""
+
+
+def register(charge_point_id: str, password: str | None = PASSWORD, **fields: Any) -> ChargePoint:
+    charge_point = ChargePoint(charge_point_id=charge_point_id, **fields)
+    if password:
+        charge_point.set_password(password)
+    charge_point.save()
+    return charge_point
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def charger(ocpp_server: str, db_access: None, request: Any) -> Callable[..., Any]:
+    """Connect a simulated charger: `async with charger("CP-1") as cp: ...`.
+
+    Registers the charge point (with PASSWORD) unless `register=False`.
+    """
+
+    @asynccontextmanager
+    async def connect_charger(
+        charge_point_id: str | None = None,
+        *,
+        password: str | None = PASSWORD,
+        registered: bool = True,
+        subprotocols: tuple[str, ...] = ("ocpp1.6",),
+        server: str | None = None,
+        **fields: Any,
+    ) -> AsyncIterator[SimulatedCharger]:
+        cp_id = charge_point_id or request.node.name[:40].replace("[", "-").replace("]", "")
+        if (
+            registered
+            and not await sync_to_async(ChargePoint.objects.filter(charge_point_id=cp_id).exists)()
+        ):
+            await sync_to_async(register)(cp_id, password, **fields)
+        headers = basic_auth(cp_id, password) if password else {}
+        async with connect(
+            f"{server or ocpp_server}/ocpp/{cp_id}",
+            subprotocols=list(subprotocols),
+            additional_headers=headers,
+            open_timeout=10,
+        ) as websocket:
+            cp = SimulatedCharger(cp_id, websocket)
+            task = asyncio.create_task(cp.start())
+            try:
+                yield cp
+            finally:
+                task.cancel()
+
+    return connect_charger
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Poll a (sync, ORM-using) check until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await sync_to_async(check)()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.05)
