@@ -128,7 +128,10 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "chargehub.channel_layer.SQLiteChannelLayer",
-            "CONFIG": {"path": str(VAR_DIR / "channels.sqlite3")},
+            # CHARGEHUB_CHANNEL_LAYER: the test suite gives each run its own file.
+            "CONFIG": {
+                "path": os.environ.get("CHARGEHUB_CHANNEL_LAYER", str(VAR_DIR / "channels.sqlite3"))
+            },
         }
     }
 
@@ -136,12 +139,14 @@ else:
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if not REDIS_URL:
     _celery_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        # Exchange tables; kombu's default is "control" in the working directory.
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

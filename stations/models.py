@@ -180,7 +180,7 @@ class Connector(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.charge_point_id}#{self.connector_id}"
+        return f"{self.charge_point.charge_point_id}#{self.connector_id}"
 
 
 class StatusEvent(models.Model):
@@ -274,7 +274,8 @@ class MeterSample(models.Model):
 
     The value is kept exactly as received (signed data included); `value_decimal` holds
     the number for raw numeric values. Optional fields are "" rather than NULL so that
-    the uniqueness below also catches retransmitted samples.
+    the uniqueness below also catches retransmitted samples. Format and unit are part of
+    it: a signing meter sends its reading twice at one instant, Raw and SignedData.
     """
 
     charge_point = models.ForeignKey(ChargePoint, models.CASCADE, related_name="meter_samples")
@@ -308,6 +309,8 @@ class MeterSample(models.Model):
                     "phase",
                     "location",
                     "context",
+                    "format",
+                    "unit",
                 ],
                 name="unique_meter_sample",
             )
@@ -342,7 +345,7 @@ class Reservation(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.charge_point_id}#{self.connector_id} {self.id_tag}"
+        return f"#{self.pk} {self.charge_point.charge_point_id}#{self.connector_id} {self.id_tag}"
 
 
 class OcppMessage(models.Model):
@@ -409,4 +412,4 @@ class ChargerCommand(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.action} → {self.charge_point_id} ({self.status})"
+        return f"{self.action} → {self.charge_point.charge_point_id} ({self.status})"

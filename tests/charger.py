@@ -10,8 +10,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call
+from ocpp.v16 import ChargePoint, call, call_result
 
 _DEFAULT_ANSWERS: dict[str, dict[str, Any]] = {
     "RemoteStartTransaction": {"status": "Accepted"},
@@ -54,6 +55,11 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def call_result_of(action: str, answer: dict[str, Any]) -> Any:
+    """The `call_result` dataclass of a camelCase answer payload."""
+    return getattr(call_result, action)(**camel_to_snake_case(answer))
+
+
 def _make_handler(action: str):
     async def handler(self: "SimulatedCharger", **kwargs: Any) -> dict[str, Any]:
         self.received.append((action, kwargs))
@@ -62,7 +68,8 @@ def _make_handler(action: str):
             raise answer
         if answer == "silence":
             await asyncio.sleep(3600)
-        return answer
+        # The package serializes dataclasses only: a dict answer becomes its call_result.
+        return call_result_of(action, answer)
 
     handler.__name__ = f"on_{action}"
     return on(action, skip_schema_validation=True)(handler)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.test import override_settings
 from websockets.asyncio.client import connect
 
 from stations.models import ChargePoint
@@ -45,6 +46,27 @@ def _database_url() -> str:
     return (
         f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def channel_layer_file(tmp_path_factory: Any) -> Iterator[None]:
+    """One embedded channel layer file per run, shared by this process and the servers.
+
+    No stale rows from an earlier run, no crosstalk with `make run` or another run on
+    var/. Servers and other subprocesses get it through the environment (server_env).
+    """
+    layers = settings.CHANNEL_LAYERS
+    if layers["default"]["BACKEND"] != "chargehub.channel_layer.SQLiteChannelLayer":
+        yield
+        return
+    path = str(tmp_path_factory.mktemp("channels") / "channels.sqlite3")
+    default = {**layers["default"], "CONFIG": {**layers["default"]["CONFIG"], "path": path}}
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(CHANNEL_LAYERS={"default": default}),
+    ):
+        patch.setenv("CHARGEHUB_CHANNEL_LAYER", path)
+        yield
 
 
 def server_env(**extra: str) -> dict[str, str]:

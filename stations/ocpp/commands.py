@@ -13,6 +13,8 @@ with the charger's answer. Every command, its answer and its issuer is recorded
 
 import asyncio
 import dataclasses
+import json
+from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -57,6 +59,14 @@ class ChargerOffline(CommandError):
 
 class CommandTimeout(CommandError):
     status = ChargerCommand.Status.TIMEOUT
+
+
+class InvalidAnswer(CommandError):
+    """The charger's CALLRESULT does not match the action's response schema."""
+
+    def __init__(self, message: str, payload: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.payload = payload
 
 
 class CallErrorReceived(CommandError):
@@ -104,13 +114,19 @@ async def send_payload(
 ) -> dict[str, Any]:
     """Send `action` with a camelCase payload; return the charger's answer payload."""
     timeout = settings.OCPP_COMMAND_TIMEOUT if timeout is None else timeout
+    try:
+        payload = rpc.to_plain(payload)
+    except (TypeError, ValueError):
+        raise InvalidCommand(f"The {action} payload is not JSON") from None
     command = await database_sync_to_async(_record)(
         charge_point_id, action, payload, issued_by, source
     )
     try:
         answer = await _deliver(command, charge_point_id, action, payload, timeout)
     except CommandError as error:
-        await database_sync_to_async(_finish)(command, error.status, None, str(error))
+        # An invalid answer is kept: it is what the charger's vendor needs to see.
+        response = error.payload if isinstance(error, InvalidAnswer) else None
+        await database_sync_to_async(_finish)(command, error.status, response, str(error))
         raise
     await database_sync_to_async(_finish)(command, ChargerCommand.Status.ANSWERED, answer, "")
     return answer
@@ -131,7 +147,10 @@ async def _deliver(
     if action not in _server_actions(version):
         raise InvalidCommand(f"{action} is not a command a central system sends in OCPP {version}")
     try:
-        rpc.validate(version, action, "request", payload, inbound=False)
+        # Checked as the charger will read it: numbers as Decimal, so that a limit of
+        # 16.0 A passes "multipleOf 0.1" (OCPP 1.6 ChargingSchedulePeriod.limit).
+        as_read = json.loads(json.dumps(payload), parse_float=Decimal)
+        rpc.validate(version, action, "request", as_read, inbound=False)
     except rpc.OcppError as error:
         raise InvalidCommand(f"Invalid {action}: {error.description}") from None
     if not command.charge_point.is_connected:
@@ -155,7 +174,12 @@ async def _deliver(
     except TimeoutError:
         raise ChargerOffline(f"No server process holds a connection to {charge_point_id}") from None
     try:
-        reply = await asyncio.wait_for(layer.receive(reply_to), timeout + ACKNOWLEDGE_TIMEOUT)
+        async with asyncio.timeout(timeout + ACKNOWLEDGE_TIMEOUT):
+            reply = await layer.receive(reply_to)
+            # While a newer connection replaces an older one both may be in the group
+            # for a moment and acknowledge; only a result ends the wait.
+            while reply["type"] != "ocpp.command.result":
+                reply = await layer.receive(reply_to)
     except TimeoutError:
         raise CommandTimeout(
             f"{charge_point_id} did not answer {action} in {timeout:g} s"
@@ -167,8 +191,9 @@ async def _deliver(
     if outcome == "error":
         raise CallErrorReceived(reply["error_code"], reply["description"], reply["details"])
     if outcome == "invalid":
-        raise CommandError(
-            f"{charge_point_id} answered {action} with an invalid payload: {reply['description']}"
+        raise InvalidAnswer(
+            f"{charge_point_id} answered {action} with an invalid payload: {reply['description']}",
+            reply["payload"],
         )
     if outcome == "timeout":
         raise CommandTimeout(f"{charge_point_id} did not answer {action} in {timeout:g} s")

@@ -14,7 +14,6 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.utils import timezone
 
 from stations.models import ChargePoint
@@ -71,11 +70,8 @@ V16_ACTIONS = {
     "SignedUpdateFirmware",
 }
 
-# WebSocket close codes (RFC 6455 §7.4.1).
-CLOSE_NORMAL = 1000
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-# Private-use code for "another connection for this charge point took over".
+# Private-use WebSocket close code (RFC 6455 §7.4.2) for "another connection for this
+# charge point took over".
 CLOSE_REPLACED = 4000
 
 # How often last_seen_at is written at most: every frame counts as a sign of life, but
@@ -151,10 +147,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # OCPP-J sends text frames only; a binary frame is read as UTF-8 text so that
             # it gets the same treatment as any other malformed frame.
             text_data = (bytes_data or b"").decode("utf-8", errors="replace")
-        if len(text_data.encode()) > settings.OCPP_MAX_FRAME_BYTES:
-            logger.warning("%s sent a frame over the size limit", self.charge_point_id)
-            await self.close(code=CLOSE_TOO_BIG)
-            return
+        # No size check here: OCPP_MAX_FRAME_BYTES is enforced by the WebSocket protocol
+        # layer (manage.py serve), which closes with 1009 before a frame is buffered whole.
+        # An application cannot send 1009 itself (autobahn allows 1000 and 3000-4999).
         received_at = timezone.now()
         await self._note_seen(received_at)
 
@@ -267,8 +262,19 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def _run_command(self, event: dict[str, Any]) -> None:
         unique_id, action = event["unique_id"], event["action"]
         reply: dict[str, Any] = {"type": "ocpp.command.result", "unique_id": unique_id}
-        # OCPP-J §4.1.1: one CALL outstanding per direction; the next waits its turn.
-        async with self.call_lock:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + event["timeout"]
+        # OCPP-J §4.1.1: one CALL outstanding per direction; the next waits its turn. The
+        # command's timeout covers that wait: a command whose caller gave up is never sent.
+        try:
+            await asyncio.wait_for(self.call_lock.acquire(), event["timeout"])
+        except TimeoutError:
+            await self.channel_layer.send(event["reply_to"], {**reply, "outcome": "timeout"})
+            return
+        except asyncio.CancelledError:
+            await self.channel_layer.send(event["reply_to"], {**reply, "outcome": "disconnected"})
+            raise
+        try:
             future: asyncio.Future[rpc.CallResult | rpc.CallError] = (
                 asyncio.get_running_loop().create_future()
             )
@@ -277,7 +283,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 text = rpc.encode_call(unique_id, action, event["payload"])
                 self._log_out(text, rpc.CALL, unique_id, action)
                 await self.send(text_data=text)
-                answer = await asyncio.wait_for(future, event["timeout"])
+                answer = await asyncio.wait_for(future, max(deadline - loop.time(), 0))
             except TimeoutError:
                 reply.update(outcome="timeout")
             except asyncio.CancelledError:
@@ -288,6 +294,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 reply.update(self._judge_answer(action, answer))
             finally:
                 del self.pending[unique_id]
+        finally:
+            self.call_lock.release()
         await self.channel_layer.send(event["reply_to"], reply)
 
     def _judge_answer(self, action: str, answer: rpc.CallResult | rpc.CallError) -> dict[str, Any]:

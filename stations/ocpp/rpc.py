@@ -13,6 +13,7 @@ OccurenceConstraintViolation); 2.0.1 renamed some, see ERROR_CODES.
 """
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -212,9 +213,19 @@ def encode_call_error(unique_id: str, error: OcppError, version: Version) -> str
 # --- Schema validation ------------------------------------------------------------------
 
 
+# RFC 3339 date-time, the JSON-schema "date-time" format the OCPP schemas name. Python's
+# fromisoformat alone also takes a bare date, a space separator or ISO basic format
+# ("20260101T1000"), which would quietly turn a broken timestamp into midnight.
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?\Z", re.ASCII
+)
+
+
 def parse_datetime(value: str) -> datetime:
-    """An OCPP date-time (ISO 8601). One without a UTC offset is taken as UTC."""
-    parsed = datetime.fromisoformat(value)
+    """An OCPP date-time (RFC 3339). One without a UTC offset is taken as UTC."""
+    if not _DATETIME.match(value):
+        raise ValueError(f"{value!r} is not an RFC 3339 date-time")
+    parsed = datetime.fromisoformat(value.upper())
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed

@@ -85,6 +85,24 @@ def _wire_id_tag_info(id_tag: str, now: datetime) -> Payload:
     return info
 
 
+def _storable_number(value: str) -> Decimal | None:
+    """The number in a Raw sampled value, if MeterSample.value_decimal can hold it.
+
+    Anything else (no number, NaN, or too large for the column, which would fail the
+    whole INSERT) is kept as text only: the value itself is always stored as received.
+    """
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    field = MeterSample._meta.get_field("value_decimal")
+    if not number.is_finite() or abs(number) >= Decimal(10) ** (
+        field.max_digits - field.decimal_places
+    ):
+        return None
+    return number.quantize(Decimal(1).scaleb(-field.decimal_places))
+
+
 def _store_meter_values(
     charge_point: ChargePoint,
     connector_id: int,
@@ -98,12 +116,7 @@ def _store_meter_values(
         timestamp, suspect = _time(meter_value, "timestamp", received_at)
         for sampled in meter_value["sampledValue"]:
             value_format = sampled.get("format", "Raw")
-            number = None
-            if value_format == "Raw":
-                try:
-                    number = Decimal(sampled["value"])
-                except InvalidOperation:
-                    number = None  # kept as text; a Raw value that is no number is unusual
+            number = _storable_number(sampled["value"]) if value_format == "Raw" else None
             samples.append(
                 MeterSample(
                     charge_point=charge_point,
@@ -118,7 +131,7 @@ def _store_meter_values(
                     format=value_format,
                     unit=sampled.get("unit", "Wh"),
                     value=sampled["value"],
-                    value_decimal=number if number is not None and number.is_finite() else None,
+                    value_decimal=number,
                     clock_suspect=suspect,
                     received_at=received_at,
                 )
@@ -279,6 +292,18 @@ def start_transaction(
         meter_start_wh=meter_start,
         started_at=started_at,
     ).first()
+    if existing is None and suspect:
+        # The charger's time was not believed, so started_at is this receive time and
+        # cannot match a retransmission: the open session with the same tag and meter
+        # start, itself flagged, is the one this request created.
+        existing = ChargingSession.objects.filter(
+            charge_point=charge_point,
+            connector=connector,
+            id_tag=id_tag,
+            meter_start_wh=meter_start,
+            status=ChargingSession.Status.ACTIVE,
+            clock_suspect=True,
+        ).first()
     if existing is not None:
         logger.info("Retransmitted StartTransaction for session %s", existing.pk)
         return {"transactionId": existing.pk, "idTagInfo": info}

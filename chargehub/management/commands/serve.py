@@ -9,9 +9,24 @@ set, a command reaches a charger whichever process holds its socket.
 
 from typing import Any
 
+from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
+from daphne.ws_protocol import WebSocketFactory
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class ClosingWebSocketFactory(WebSocketFactory):
+    """Daphne's WebSocket factory, but a connection that breaks a limit is closed, not dropped.
+
+    Autobahn fails a connection by dropping TCP by default, so a charger whose frame is
+    over the size limit would see 1006 and learn nothing; with the closing handshake it
+    gets 1009 "message too big" (RFC 6455 §7.4.1). The application itself cannot send
+    1009: autobahn lets it close with 1000 or 3000-4999 only.
+    """
+
+    def setProtocolOptions(self, **options: Any) -> None:
+        super().setProtocolOptions(**options, failByDrop=False)
 
 
 class Command(BaseCommand):
@@ -30,6 +45,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
             raise CommandError("Set SECRET_KEY: the development key is only for DEBUG=1.")
+        daphne_server.WebSocketFactory = ClosingWebSocketFactory
         limit = str(settings.OCPP_MAX_FRAME_BYTES)
         daphne_args = [
             # A frame over the limit closes the socket with 1009 before it is buffered

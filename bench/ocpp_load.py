@@ -1,0 +1,622 @@
+"""OCPP 1.6 load benchmark: many chargers, a steady call rate, round-trip latencies.
+
+    .venv/bin/python bench/ocpp_load.py --chargers 1000 --rate 1000 --duration 30
+    .venv/bin/python bench/ocpp_load.py --chargers 5000 --rate 100 --duration 60
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/ocpp_load.py --chargers 1000 --rate 1000 --workers 2
+
+By default it starts the server itself (`manage.py serve`, K processes with --workers K)
+on a throwaway database: a SQLite file in a temporary directory, or, when DATABASE_URL
+is set, a fresh database `chargehub_bench` on that PostgreSQL server (dropped at the
+end). REDIS_URL, when set, is the channel layer; --workers above 1 needs it. Chargers
+are spread across the server processes round-robin, standing in for a load balancer.
+
+The chargers are cheap raw-websocket clients with pre-built frames, run in
+--client-processes processes, so that the client is not what is measured. Each sends
+a realistic mix: Heartbeats and StatusNotifications while idle, StartTransaction,
+MeterValues every so often and StopTransaction while charging; one call at a time per
+charger (OCPP-J §4.1.1). The total rate is --rate calls/s. Only 127.0.0.1 is targeted.
+
+Prints: chargers connected, calls sent/answered, calls/s, latency p50/p95/p99/max,
+errors, server RSS and the database rows written. --profile FILE runs py-spy on the
+(first) server process during the load and prints its top functions (py-spy must be
+installed in the venv: .venv/bin/pip install py-spy; it is not a requirement).
+"""
+
+import argparse
+import asyncio
+import base64
+import itertools
+import json
+import multiprocessing
+import os
+import random
+import resource
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-password-0123456789"
+ID_TAG = "BENCH-TAG"
+BENCH_DB_NAME = "chargehub_bench"
+CONNECTORS = 2
+
+
+# --- Client side (no Django here: these run in their own processes) ----------------------
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class BenchCharger:
+    """One charger's state and its next call, as a pre-formatted OCPP-J frame."""
+
+    def __init__(self, charge_point_id: str) -> None:
+        self.id = charge_point_id
+        self.counter = itertools.count(1)
+        self.register_wh = random.randint(0, 1_000_000)
+        self.transaction: tuple[int, int] | None = None  # (connector, transactionId)
+        self.pending_start: int | None = None
+
+    def message_id(self) -> str:
+        return f"{next(self.counter)}"
+
+    def boot(self) -> tuple[str, str]:
+        uid = self.message_id()
+        return uid, (
+            f'[2,"{uid}","BootNotification",{{"chargePointVendor":"Bench",'
+            f'"chargePointModel":"Load-1","chargePointSerialNumber":"{self.id[-20:]}"}}]'
+        )
+
+    def next_call(self) -> tuple[str, str, str]:
+        """(message id, action, frame) of the next call in a plausible day of a charger."""
+        uid = self.message_id()
+        roll = random.random()
+        if self.transaction is None:
+            if roll < 0.55:
+                return uid, "Heartbeat", f'[2,"{uid}","Heartbeat",{{}}]'
+            if roll < 0.85:
+                status = random.choice(("Available", "Preparing", "Available"))
+                connector = random.randint(0, CONNECTORS)
+                return (
+                    uid,
+                    "StatusNotification",
+                    (
+                        f'[2,"{uid}","StatusNotification",{{"connectorId":{connector},'
+                        f'"errorCode":"NoError","status":"{status}","timestamp":"{_now()}"}}]'
+                    ),
+                )
+            connector = random.randint(1, CONNECTORS)
+            self.pending_start = connector
+            return (
+                uid,
+                "StartTransaction",
+                (
+                    f'[2,"{uid}","StartTransaction",{{"connectorId":{connector},'
+                    f'"idTag":"{ID_TAG}","meterStart":{self.register_wh},"timestamp":"{_now()}"}}]'
+                ),
+            )
+        connector, transaction_id = self.transaction
+        if roll < 0.08:
+            self.transaction = None
+            return (
+                uid,
+                "StopTransaction",
+                (
+                    f'[2,"{uid}","StopTransaction",{{"transactionId":{transaction_id},'
+                    f'"meterStop":{self.register_wh},"timestamp":"{_now()}","reason":"EVDisconnected"}}]'
+                ),
+            )
+        if roll < 0.15:
+            return uid, "Heartbeat", f'[2,"{uid}","Heartbeat",{{}}]'
+        self.register_wh += random.randint(50, 400)
+        power = random.randint(7000, 11000)
+        stamp = _now()
+        return (
+            uid,
+            "MeterValues",
+            (
+                f'[2,"{uid}","MeterValues",{{"connectorId":{connector},'
+                f'"transactionId":{transaction_id},"meterValue":[{{"timestamp":"{stamp}",'
+                f'"sampledValue":[{{"value":"{self.register_wh}","measurand":'
+                f'"Energy.Active.Import.Register","unit":"Wh","context":"Sample.Periodic"}},'
+                f'{{"value":"{power}","measurand":"Power.Active.Import","unit":"W",'
+                f'"context":"Sample.Periodic"}}]}}]}}]'
+            ),
+        )
+
+    def answered(self, action: str, reply: str) -> None:
+        if action == "StartTransaction" and self.pending_start is not None:
+            payload = json.loads(reply)[2]
+            self.transaction = (self.pending_start, payload["transactionId"])
+            self.pending_start = None
+
+
+async def _client_main(job: dict) -> dict:
+    from websockets.asyncio.client import connect
+
+    chargers = [BenchCharger(cp_id) for cp_id in job["ids"]]
+    urls = job["urls"]
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    sent = answered = 0
+    sockets: dict[str, object] = {}
+    connect_gap = 1 / job["connect_rate"]
+    timeout = job["call_timeout"]
+
+    async def open_one(index: int, charger: BenchCharger) -> None:
+        await asyncio.sleep(index * connect_gap)
+        token = base64.b64encode(f"{charger.id}:{PASSWORD}".encode()).decode()
+        for attempt in range(job["connect_attempts"]):
+            if await connect_once(urls[index], charger, token):
+                return
+            # Like a real charger: back off and try again (a refused upgrade counts).
+            await asyncio.sleep(random.uniform(1, 2) * 2 ** min(attempt, 4))
+
+    async def connect_once(url: str, charger: BenchCharger, token: str) -> bool:
+        try:
+            ws = await connect(
+                f"{url}/ocpp/{charger.id}",
+                subprotocols=["ocpp1.6"],
+                additional_headers={"Authorization": f"Basic {token}"},
+                open_timeout=60,
+                ping_interval=None,  # the server pings; answering is enough
+                max_queue=4,
+                compression=None,
+            )
+            uid, frame = charger.boot()
+            await ws.send(frame)
+            reply = await asyncio.wait_for(ws.recv(), 60)
+            if not reply.startswith(f'[3,"{uid}"'):
+                errors["boot refused"] += 1
+                await ws.close()
+                return False
+            sockets[charger.id] = ws
+            return True
+        except Exception as error:
+            cause = f" ({type(error.__cause__).__name__})" if error.__cause__ else ""
+            errors[f"connect attempt failed: {type(error).__name__}{cause}"] += 1
+            return False
+
+    started = time.monotonic()
+    await asyncio.gather(*(open_one(i, c) for i, c in enumerate(chargers)))
+    connect_seconds = time.monotonic() - started
+    job["progress"].put(len(sockets))
+    # Every client process connected: start the load together.
+    await asyncio.to_thread(job["ready"].wait)
+
+    live = [c for c in chargers if c.id in sockets]
+    per_charger_interval = len(live) / job["rate"] if job["rate"] > 0 else 1e9
+    load_start = time.monotonic()
+    end = load_start + job["duration"]
+
+    async def drive(charger: BenchCharger) -> None:
+        nonlocal sent, answered
+        ws = sockets[charger.id]
+        next_at = load_start + random.uniform(0, per_charger_interval)
+        while True:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.monotonic() >= end:
+                return
+            uid, action, frame = charger.next_call()
+            t0 = time.perf_counter()
+            try:
+                await ws.send(frame)
+                sent += 1
+                reply = await asyncio.wait_for(ws.recv(), timeout)
+            except TimeoutError:
+                errors[f"timeout {action}"] += 1
+                return  # the answer may still come: this socket is out of step now
+            except Exception as error:
+                errors[f"closed: {type(error).__name__}"] += 1
+                return
+            latencies.append(time.perf_counter() - t0)
+            if reply.startswith(f'[3,"{uid}"'):
+                answered += 1
+                charger.answered(action, reply)
+            else:
+                errors[f"CALLERROR {action}: {reply[:120]}"] += 1
+            next_at += per_charger_interval
+
+    cpu0 = time.process_time()
+    await asyncio.gather(*(drive(c) for c in live))
+    load_seconds = time.monotonic() - load_start
+    cpu = time.process_time() - cpu0
+    still_open = sum(1 for ws in sockets.values() if ws.state.name == "OPEN")
+    await asyncio.gather(*(ws.close() for ws in sockets.values()), return_exceptions=True)
+    return {
+        "connected": len(sockets),
+        "still_open": still_open,
+        "connect_seconds": connect_seconds,
+        "sent": sent,
+        "answered": answered,
+        "latencies": latencies,
+        "errors": dict(errors),
+        "load_seconds": load_seconds,
+        "client_cpu_seconds": cpu,
+    }
+
+
+def _client_process(job: dict, results: "multiprocessing.Queue[dict]") -> None:
+    _raise_file_limit()
+    results.put(asyncio.run(_client_main(job)))
+
+
+# --- Server side ------------------------------------------------------------------------
+
+
+def _raise_file_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_bench_url(database_url: str) -> str:
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(path=f"/{BENCH_DB_NAME}"))
+
+
+def _recreate_postgres(database_url: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB_NAME} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {BENCH_DB_NAME}")
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _register(count: int) -> list[str]:
+    from stations.models import ChargePoint, Connector
+    from users.models import IdToken
+
+    ids = [f"BENCH-{i:05d}" for i in range(1, count + 1)]
+    template = ChargePoint(charge_point_id="template")
+    template.set_password(PASSWORD)  # one hash (salt included) serves every charger
+    ChargePoint.objects.bulk_create(
+        [ChargePoint(charge_point_id=cp_id, password_hash=template.password_hash) for cp_id in ids],
+        batch_size=1000,
+    )
+    by_id = dict(ChargePoint.objects.values_list("charge_point_id", "pk"))
+    Connector.objects.bulk_create(
+        [
+            Connector(charge_point_id=by_id[cp_id], connector_id=n)
+            for cp_id in ids
+            for n in range(0, CONNECTORS + 1)
+        ],
+        batch_size=2000,
+    )
+    IdToken.objects.get_or_create(uid=ID_TAG)
+    return ids
+
+
+def _row_counts() -> dict[str, int]:
+    from stations.models import ChargingSession, MeterSample, OcppMessage, StatusEvent
+
+    return {
+        "OcppMessage": OcppMessage.objects.count(),
+        "MeterSample": MeterSample.objects.count(),
+        "StatusEvent": StatusEvent.objects.count(),
+        "ChargingSession": ChargingSession.objects.count(),
+    }
+
+
+def _start_servers(
+    count: int, env: dict[str, str], logs: Path
+) -> list[tuple[subprocess.Popen, str]]:
+    servers = []
+    for n in range(count):
+        port = _free_port()
+        log = open(logs / f"server-{n}.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        servers.append((process, f"ws://127.0.0.1:{port}"))
+    for process, url in servers:
+        port = int(url.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"server exited, see {logs}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("server did not start") from None
+                time.sleep(0.2)
+    return servers
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    index = min(len(values) - 1, max(0, round(fraction * len(values)) - 1))
+    return values[index]
+
+
+def _top_functions(raw_path: Path, limit: int = 20) -> list[tuple[str, float, float]]:
+    """(function, self %, total %) from py-spy's collapsed-stack output."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in raw_path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        samples += count
+        frames = stack.split(";")
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+    if not samples:
+        return []
+    return [
+        (frame, 100 * n / samples, 100 * total[frame] / samples)
+        for frame, n in own.most_common(limit)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chargers", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=1000, help="total calls/s")
+    parser.add_argument("--duration", type=float, default=30, help="seconds of load")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--connect-rate", type=float, default=100, help="new sockets/s in all")
+    parser.add_argument("--call-timeout", type=float, default=30)
+    parser.add_argument("--connect-attempts", type=int, default=6, help="per charger")
+    parser.add_argument(
+        "--url", help="use a running server (ws://127.0.0.1:PORT); its chargers must exist"
+    )
+    parser.add_argument(
+        "--asgi-threads", type=int, help="ASGI_THREADS for the server (database thread pool)"
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of server 1 here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+
+    if not 1 <= args.chargers <= 20_000 or args.duration > 600 or args.rate > 20_000:
+        raise SystemExit("Bounds: 1..20000 chargers, duration <= 600 s, rate <= 20000/s")
+    if args.url and urlsplit(args.url).hostname not in {"127.0.0.1", "localhost"}:
+        raise SystemExit("This benchmark only targets 127.0.0.1")
+    file_limit = _raise_file_limit()
+    needed = args.chargers + 200
+    if file_limit < needed:
+        raise SystemExit(f"ulimit -n is {file_limit} (hard limit); {needed} needed")
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if args.workers > 1 and not redis_url and not args.url:
+        print("note: several workers without REDIS_URL share the embedded SQLite channel layer")
+
+    tmp = Path(tempfile.mkdtemp(prefix="chargehub-bench-"))
+    env = {
+        **os.environ,
+        "CHARGEHUB_VAR_DIR": str(tmp),
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if args.asgi_threads:
+        env["ASGI_THREADS"] = str(args.asgi_threads)
+    if database_url:
+        env["DATABASE_URL"] = _postgres_bench_url(database_url)
+        _recreate_postgres(database_url)
+    else:
+        env.pop("DATABASE_URL", None)
+    database = "PostgreSQL" if database_url else f"SQLite ({tmp})"
+    layer = "Redis" if redis_url else "embedded SQLite layer"
+    servers: list[tuple[subprocess.Popen, str]] = []
+    profiler = None
+    try:
+        if args.url:
+            urls = [args.url.rstrip("/")]
+            ids = [f"BENCH-{i:05d}" for i in range(1, args.chargers + 1)]
+            _setup_django({k: v for k, v in env.items() if k != "CHARGEHUB_VAR_DIR"})
+        else:
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+            )
+            _setup_django(env)
+            ids = _register(args.chargers)
+            servers = _start_servers(args.workers, env, tmp)
+            urls = [url for _, url in servers]
+        before = _row_counts()
+
+        charger_urls = [urls[i % len(urls)] for i in range(len(ids))]
+        processes = max(1, min(args.client_processes, len(ids)))
+        context = multiprocessing.get_context("spawn")
+        results: multiprocessing.Queue = context.Queue()
+        ready = context.Event()
+        progress: multiprocessing.Queue = context.Queue()
+        workers = []
+        for n in range(processes):
+            share = ids[n::processes]
+            offsets = list(range(n, len(ids), processes))
+            job = {
+                "ids": share,
+                "urls": [charger_urls[i] for i in offsets],
+                "rate": args.rate / processes,
+                "duration": args.duration,
+                "connect_rate": args.connect_rate / processes,
+                "call_timeout": args.call_timeout,
+                "connect_attempts": args.connect_attempts,
+                "ready": ready,
+                "progress": progress,
+            }
+            worker = context.Process(target=_client_process, args=(job, results))
+            worker.start()
+            workers.append(worker)
+
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+        print(
+            f"{len(ids)} chargers -> {len(urls)} server process(es) on {database}, "
+            f"channel layer: {layer}; {processes} client processes"
+        )
+        # Wait for every charger to have connected (or failed), then start the load.
+        expected_connect = len(ids) / args.connect_rate + 300
+        for _ in workers:
+            progress.get(timeout=expected_connect)
+        rss_connected = [_rss_mib(p.pid) for p, _ in servers]
+        cpu_before = [_cpu_seconds(p.pid) for p, _ in servers]
+        print(f"connected (server's view): {_count_connected()}; server RSS {_fmt(rss_connected)}")
+        ready.set()
+        if args.profile and servers:
+            py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
+            if py_spy is None:
+                print("note: py-spy not installed in the venv; no profile")
+            else:
+                profiler = subprocess.Popen(
+                    [
+                        py_spy,
+                        "record",
+                        "-p",
+                        str(servers[0][0].pid),
+                        "-d",
+                        str(int(args.duration)),
+                        "-r",
+                        "100",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(args.profile),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+        gathered = [results.get(timeout=args.duration + expected_connect + 120) for _ in workers]
+        for worker in workers:
+            worker.join(30)
+        rss_end = [_rss_mib(p.pid) for p, _ in servers]
+        cpu_used = [_cpu_seconds(p.pid) - c for (p, _), c in zip(servers, cpu_before, strict=True)]
+        time.sleep(2)  # the message log is written in batches
+        after = _row_counts()
+        if profiler is not None:
+            profiler.wait(60)
+    finally:
+        if profiler is not None and profiler.poll() is None:
+            profiler.terminate()
+        for process, _ in servers:
+            process.terminate()
+        for process, _ in servers:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if database_url and not args.url:
+            from django.db import connections
+
+            connections.close_all()
+            _recreate_postgres(database_url, drop_only=True)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    latencies = sorted(x for r in gathered for x in r["latencies"])
+    errors: Counter[str] = Counter()
+    for r in gathered:
+        errors.update(r["errors"])
+    sent = sum(r["sent"] for r in gathered)
+    answered = sum(r["answered"] for r in gathered)
+    load_seconds = max(r["load_seconds"] for r in gathered)
+    ms = [1000 * _percentile(latencies, f) for f in (0.5, 0.95, 0.99)]
+    print(
+        f"chargers connected:  {sum(r['connected'] for r in gathered)} / {len(ids)} "
+        f"(in {max(r['connect_seconds'] for r in gathered):.1f} s); "
+        f"still open at the end: {sum(r['still_open'] for r in gathered)}"
+    )
+    print(f"calls sent/answered: {sent} / {answered} in {load_seconds:.1f} s")
+    print(f"calls/s achieved:    {answered / args.duration:.0f} (target {args.rate:g})")
+    if latencies:
+        print(
+            f"latency ms:          p50 {ms[0]:.1f}  p95 {ms[1]:.1f}  p99 {ms[2]:.1f}  "
+            f"max {1000 * latencies[-1]:.1f}  mean {1000 * statistics.fmean(latencies):.1f}"
+        )
+    print(f"load average:        {os.getloadavg()[0]:.1f} at the end (other processes count)")
+    print(f"errors:              {sum(errors.values())}")
+    for text, count in errors.most_common(8):
+        print(f"    {count:6d}  {text}")
+    if servers:
+        print(f"server RSS MiB:      connected {_fmt(rss_connected)}, end of load {_fmt(rss_end)}")
+        print(
+            "server CPU:          "
+            + ", ".join(f"{c / load_seconds:.0%}" for c in cpu_used)
+            + " of one core during the load"
+        )
+    client_cpu = sum(r["client_cpu_seconds"] for r in gathered) / load_seconds
+    print(f"client CPU:          {client_cpu:.0%} of one core (all client processes)")
+    print(
+        "rows written:        "
+        + ", ".join(f"{name} +{after[name] - before[name]}" for name in after)
+    )
+    if profiler is not None and args.profile.exists():
+        print(f"top server functions by own time (py-spy, {args.profile}):")
+        for frame, own, total in _top_functions(args.profile):
+            print(f"    {own:5.1f}% own {total:5.1f}% total  {frame[:140]}")
+
+
+def _count_connected() -> int:
+    from stations.models import ChargePoint
+
+    return ChargePoint.objects.filter(
+        is_connected=True, charge_point_id__startswith="BENCH-"
+    ).count()
+
+
+def _fmt(values: list[float]) -> str:
+    return " + ".join(f"{v:.0f}" for v in values) + " MiB" if values else "n/a"
+
+
+if __name__ == "__main__":
+    main()

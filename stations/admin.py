@@ -1,0 +1,597 @@
+"""The back office for stations: sites, chargers, sessions, logs, and commands to chargers.
+
+Commands go through stations.operations (the rules) and stations.ocpp.commands (the
+transport); this module only asks for parameters and reports each charger's answer.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from ocpp.v16.enums import MessageTrigger
+
+from stations import operations
+from stations.charger_auth import MIN_PASSWORD_LENGTH
+from stations.models import (
+    ChargePoint,
+    ChargerCommand,
+    ChargingSession,
+    Connector,
+    MeterSample,
+    OcppMessage,
+    Reservation,
+    Site,
+    StatusEvent,
+)
+from stations.ocpp import commands
+
+# Answers that mean "done as asked"; anything else (Rejected, Occupied, …) is a warning.
+POSITIVE_ANSWERS = {"Accepted", "Unlocked", "Scheduled", "RebootRequired"}
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Facts reported by chargers or logs of what happened: looked at, never edited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Sending commands from the admin ---------------------------------------------------------
+
+
+def describe_error(error: commands.CommandError) -> str:
+    if isinstance(error, commands.ChargerOffline):
+        return gettext("offline")
+    if isinstance(error, commands.CommandTimeout):
+        return gettext("no answer in time")
+    if isinstance(error, commands.CallErrorReceived):
+        return gettext("the charger answered %(code)s %(description)s") % {
+            "code": error.error_code,
+            "description": error.description,
+        }
+    return str(error)
+
+
+def send_and_report(
+    request: HttpRequest,
+    label: str,
+    send: Callable[[], Any],
+    describe: Callable[[Any], str] = lambda answer: answer.status,
+) -> None:
+    """Run one command and show its outcome as "CP-1: Accepted" / "CP-2: offline"."""
+    try:
+        answer = send()
+    except commands.CommandError as error:
+        messages.error(request, f"{label}: {describe_error(error)}")
+        return
+    status = getattr(answer, "status", None)
+    level = messages.SUCCESS if status is None or status in POSITIVE_ANSWERS else messages.WARNING
+    messages.add_message(request, level, f"{label}: {describe(answer)}")
+
+
+def command_form_page(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    form_class: type[forms.Form],
+    title: str,
+) -> forms.Form | TemplateResponse:
+    """The intermediate page of an action that needs parameters.
+
+    Returns the valid form once submitted; until then the page that asks for it.
+    """
+    form = form_class(request.POST if request.POST.get("post") else None)
+    if form.is_bound and form.is_valid():
+        return form
+    return TemplateResponse(
+        request,
+        "admin/stations/command_form.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "queryset": queryset,
+            "action": request.POST["action"],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
+class ResetForm(forms.Form):
+    type = forms.ChoiceField(
+        label=_("Reset"),
+        choices=[
+            ("Soft", _("Soft: restart the software, stop sessions gracefully")),
+            ("Hard", _("Hard: reboot the charger")),
+        ],
+    )
+
+
+class UnlockConnectorForm(forms.Form):
+    connector_id = forms.IntegerField(label=_("Connector"), min_value=1, initial=1)
+
+
+class ChangeAvailabilityForm(forms.Form):
+    connector_id = forms.IntegerField(
+        label=_("Connector"), min_value=0, initial=0, help_text=_("0 is the whole charger.")
+    )
+    type = forms.ChoiceField(
+        label=_("Availability"),
+        choices=[("Operative", _("Operative")), ("Inoperative", _("Inoperative"))],
+    )
+
+
+class RemoteStartForm(forms.Form):
+    id_tag = forms.CharField(label=_("Id tag"), max_length=20)  # OCPP 1.6 IdToken: CiString20
+    connector_id = forms.IntegerField(
+        label=_("Connector"),
+        min_value=1,
+        required=False,
+        help_text=_("Empty lets the charger choose."),
+    )
+
+
+class ChangeConfigurationForm(forms.Form):
+    # OCPP 1.6 §6.9: key CiString50, value CiString500.
+    key = forms.CharField(label=_("Key"), max_length=50)
+    value = forms.CharField(label=_("Value"), max_length=500)
+
+
+class TriggerMessageForm(forms.Form):
+    requested_message = forms.ChoiceField(
+        label=_("Message"), choices=[(m.value, m.value) for m in MessageTrigger]
+    )
+    connector_id = forms.IntegerField(
+        label=_("Connector"), min_value=1, required=False, help_text=_("Empty: the charger.")
+    )
+
+
+def connector_label(connector: Connector) -> str:
+    # Connector.__str__ shows the charge point's database id; staff know the OCPP id.
+    return f"{connector.charge_point.charge_point_id} #{connector.connector_id}"
+
+
+# --- Sites and charge points ---------------------------------------------------------------
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["name", "city", "country", "charge_point_count", "grid_capacity_kw"]
+    search_fields = ["name", "city", "address"]
+    list_filter = ["country"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Site]:
+        return super().get_queryset(request).annotate(charge_point_count=Count("charge_points"))
+
+    @admin.display(description=_("charge points"), ordering="charge_point_count")
+    def charge_point_count(self, site: Site) -> int:
+        return site.charge_point_count  # type: ignore[attr-defined]
+
+
+class ConnectorInline(admin.TabularInline):
+    model = Connector
+    extra = 0
+    fields = ["connector_id", "connector_type", "max_power_kw", "status", "error_code", "status_at"]
+    # Status comes from the charger's StatusNotifications, never from staff.
+    readonly_fields = ["status", "error_code", "status_at"]
+
+
+class ChargePointForm(forms.ModelForm):
+    new_password = forms.CharField(
+        label=_("New password"),
+        required=False,
+        min_length=MIN_PASSWORD_LENGTH,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("HTTP Basic auth password (AuthorizationKey); empty keeps the current one."),
+    )
+
+    class Meta:
+        model = ChargePoint
+        fields = ["charge_point_id", "site", "registration_status", "heartbeat_interval"]
+
+
+@admin.register(ChargePoint)
+class ChargePointAdmin(admin.ModelAdmin):
+    form = ChargePointForm
+    list_display = [
+        "charge_point_id",
+        "site",
+        "vendor_model",
+        "firmware_version",
+        "registration_status",
+        "is_online",
+        "is_connected",
+        "last_seen_at",
+    ]
+    list_filter = ["registration_status", "is_connected", "site", "vendor", "protocol"]
+    search_fields = ["charge_point_id", "serial_number", "vendor", "model", "site__name"]
+    list_select_related = ["site"]
+    inlines = [ConnectorInline]
+    readonly_fields = [
+        "vendor",
+        "model",
+        "serial_number",
+        "charge_box_serial_number",
+        "firmware_version",
+        "iccid",
+        "imsi",
+        "meter_type",
+        "meter_serial_number",
+        "firmware_status",
+        "firmware_status_at",
+        "diagnostics_status",
+        "diagnostics_status_at",
+        "configuration",
+        "protocol",
+        "is_connected",
+        "connected_at",
+        "disconnected_at",
+        "last_seen_at",
+        "last_boot_at",
+        "created_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["charge_point_id", "site", "registration_status", "new_password"]}),
+        (
+            _("Reported by the charger"),
+            {
+                "fields": [
+                    "vendor",
+                    "model",
+                    "serial_number",
+                    "charge_box_serial_number",
+                    "firmware_version",
+                    "iccid",
+                    "imsi",
+                    "meter_type",
+                    "meter_serial_number",
+                    "firmware_status",
+                    "firmware_status_at",
+                    "diagnostics_status",
+                    "diagnostics_status_at",
+                    "configuration",
+                ]
+            },
+        ),
+        (
+            _("Connection"),
+            {
+                "fields": [
+                    "protocol",
+                    "heartbeat_interval",
+                    "is_connected",
+                    "connected_at",
+                    "disconnected_at",
+                    "last_seen_at",
+                    "last_boot_at",
+                    "created_at",
+                ]
+            },
+        ),
+    ]
+    actions = [
+        "approve_pending",
+        "reset",
+        "unlock_connector",
+        "change_availability",
+        "remote_start",
+        "get_configuration",
+        "change_configuration",
+        "trigger_message",
+    ]
+
+    @admin.display(description=_("vendor / model"), ordering="vendor")
+    def vendor_model(self, charge_point: ChargePoint) -> str:
+        return " / ".join(part for part in (charge_point.vendor, charge_point.model) if part)
+
+    def save_model(
+        self, request: HttpRequest, obj: ChargePoint, form: forms.ModelForm, change: bool
+    ) -> None:
+        if form.cleaned_data.get("new_password"):
+            obj.set_password(form.cleaned_data["new_password"])
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Approve selected pending charge points"))
+    def approve_pending(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
+        approved = operations.approve(queryset)
+        messages.success(
+            request, gettext("%(count)d charge point(s) approved.") % {"count": approved}
+        )
+
+    @admin.action(description=_("Reset…"))
+    def reset(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        form = command_form_page(self, request, queryset, ResetForm, gettext("Reset"))
+        if isinstance(form, TemplateResponse):
+            return form
+        for charge_point in queryset:
+            send_and_report(
+                request,
+                charge_point.charge_point_id,
+                lambda cp=charge_point: operations.reset(
+                    cp.charge_point_id,
+                    form.cleaned_data["type"],
+                    issued_by=request.user,
+                    source="admin",
+                ),
+            )
+        return None
+
+    @admin.action(description=_("Unlock connector…"))
+    def unlock_connector(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        form = command_form_page(
+            self, request, queryset, UnlockConnectorForm, gettext("Unlock connector")
+        )
+        if isinstance(form, TemplateResponse):
+            return form
+        for charge_point in queryset:
+            send_and_report(
+                request,
+                charge_point.charge_point_id,
+                lambda cp=charge_point: operations.unlock_connector(
+                    cp.charge_point_id,
+                    form.cleaned_data["connector_id"],
+                    issued_by=request.user,
+                    source="admin",
+                ),
+            )
+        return None
+
+    @admin.action(description=_("Change availability…"))
+    def change_availability(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        form = command_form_page(
+            self, request, queryset, ChangeAvailabilityForm, gettext("Change availability")
+        )
+        if isinstance(form, TemplateResponse):
+            return form
+        for charge_point in queryset:
+            send_and_report(
+                request,
+                charge_point.charge_point_id,
+                lambda cp=charge_point: operations.change_availability(
+                    cp.charge_point_id,
+                    form.cleaned_data["connector_id"],
+                    form.cleaned_data["type"],
+                    issued_by=request.user,
+                    source="admin",
+                ),
+            )
+        return None
+
+    @admin.action(description=_("Remote start…"))
+    def remote_start(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        form = command_form_page(self, request, queryset, RemoteStartForm, gettext("Remote start"))
+        if isinstance(form, TemplateResponse):
+            return form
+        for charge_point in queryset:
+            send_and_report(
+                request,
+                charge_point.charge_point_id,
+                lambda cp=charge_point: operations.remote_start(
+                    cp.charge_point_id,
+                    form.cleaned_data["id_tag"],
+                    form.cleaned_data["connector_id"],
+                    issued_by=request.user,
+                    source="admin",
+                ),
+            )
+        return None
+
+    @admin.action(description=_("Read configuration"))
+    def get_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
+        for charge_point in queryset:
+            send_and_report(
+                request,
+                charge_point.charge_point_id,
+                lambda cp=charge_point: operations.refresh_configuration(
+                    cp.charge_point_id, issued_by=request.user, source="admin"
+                ),
+                lambda answer: (
+                    gettext("%(count)d configuration keys read")
+                    % {"count": len(answer.configuration_key or [])}
+                ),
+            )
+
+    @admin.action(description=_("Change configuration…"))
+    def change_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        form = command_form_page(
+            self, request, queryset, ChangeConfigurationForm, gettext("Change configuration")
+        )
+        if isinstance(form, TemplateResponse):
+            return form
+        for charge_point in queryset:
+            send_and_report(
+                request,
+                charge_point.charge_point_id,
+                lambda cp=charge_point: operations.change_configuration(
+                    cp.charge_point_id,
+                    form.cleaned_data["key"],
+                    form.cleaned_data["value"],
+                    issued_by=request.user,
+                    source="admin",
+                ),
+            )
+        return None
+
+    @admin.action(description=_("Trigger message…"))
+    def trigger_message(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        form = command_form_page(
+            self, request, queryset, TriggerMessageForm, gettext("Trigger message")
+        )
+        if isinstance(form, TemplateResponse):
+            return form
+        for charge_point in queryset:
+            send_and_report(
+                request,
+                charge_point.charge_point_id,
+                lambda cp=charge_point: operations.trigger_message(
+                    cp.charge_point_id,
+                    form.cleaned_data["requested_message"],
+                    form.cleaned_data["connector_id"],
+                    issued_by=request.user,
+                    source="admin",
+                ),
+            )
+        return None
+
+
+# --- Sessions, meter values, statuses -------------------------------------------------------
+
+
+class MeterSampleInline(ReadOnlyInline):
+    model = MeterSample
+    fields = ["timestamp", "measurand", "phase", "context", "value", "unit", "clock_suspect"]
+    readonly_fields = fields
+
+
+@admin.register(ChargingSession)
+class ChargingSessionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "charge_point",
+        "connector_number",
+        "id_tag",
+        "status",
+        "started_at",
+        "stopped_at",
+        "energy_wh",
+        "stop_reason",
+        "closed_by",
+    ]
+    list_filter = ["status", "stop_reason", "clock_suspect"]
+    search_fields = ["=id", "id_tag", "charge_point__charge_point_id"]
+    list_select_related = ["charge_point", "connector__charge_point"]
+    date_hierarchy = "started_at"
+    inlines = [MeterSampleInline]
+    actions = ["remote_stop"]
+
+    @admin.display(description=_("connector"), ordering="connector__connector_id")
+    def connector_number(self, session: ChargingSession) -> int:
+        return session.connector.connector_id
+
+    @admin.action(description=_("Remote stop"))
+    def remote_stop(self, request: HttpRequest, queryset: QuerySet[ChargingSession]) -> None:
+        for session in queryset.select_related("charge_point"):
+            send_and_report(
+                request,
+                f"{session.charge_point.charge_point_id} #{session.pk}",
+                lambda s=session: operations.remote_stop(s, issued_by=request.user, source="admin"),
+            )
+
+
+@admin.register(MeterSample)
+class MeterSampleAdmin(ReadOnlyAdmin):
+    list_display = [
+        "timestamp",
+        "charge_point",
+        "connector_id",
+        "session",
+        "measurand",
+        "phase",
+        "value",
+        "unit",
+        "context",
+    ]
+    list_filter = ["measurand", "context"]
+    search_fields = ["charge_point__charge_point_id", "=session__id"]
+    list_select_related = ["charge_point"]
+    show_full_result_count = False
+
+
+@admin.register(StatusEvent)
+class StatusEventAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "connector_label", "status", "error_code", "info", "received_at"]
+    list_filter = ["status", "error_code"]
+    search_fields = ["connector__charge_point__charge_point_id", "vendor_error_code"]
+    list_select_related = ["connector__charge_point"]
+    show_full_result_count = False
+
+    @admin.display(description=_("connector"), ordering="connector")
+    def connector_label(self, event: StatusEvent) -> str:
+        return connector_label(event.connector)
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    # Made with stations.operations.reserve_now so that the charger holds them too.
+    list_display = ["id", "charge_point", "connector_id", "id_tag", "expires_at", "status"]
+    list_filter = ["status"]
+    search_fields = ["=id", "id_tag", "charge_point__charge_point_id"]
+    list_select_related = ["charge_point"]
+    actions = ["cancel"]
+
+    @admin.action(description=_("Cancel reservation"))
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Reservation]) -> None:
+        for reservation in queryset.select_related("charge_point"):
+            send_and_report(
+                request,
+                f"{reservation.charge_point.charge_point_id} #{reservation.pk}",
+                lambda r=reservation: operations.cancel_reservation(
+                    r, issued_by=request.user, source="admin"
+                ),
+            )
+
+
+# --- Logs -----------------------------------------------------------------------------------
+
+
+@admin.register(OcppMessage)
+class OcppMessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "charge_point_id",
+        "direction",
+        "message_type",
+        "action",
+        "unique_id",
+    ]
+    list_filter = ["direction", "message_type"]
+    search_fields = ["charge_point_id", "action", "unique_id"]
+    show_full_result_count = False  # the log is large; counting it is slow
+
+
+@admin.register(ChargerCommand)
+class ChargerCommandAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "charge_point",
+        "action",
+        "status",
+        "answer",
+        "issued_by",
+        "source",
+        "answered_at",
+    ]
+    list_filter = ["status", "action", "source"]
+    search_fields = ["charge_point__charge_point_id", "action", "unique_id", "issued_by__email"]
+    list_select_related = ["charge_point", "issued_by"]
+
+    @admin.display(description=_("answer"))
+    def answer(self, command: ChargerCommand) -> str:
+        if command.response is not None:
+            return str(command.response.get("status", command.response))
+        return command.error

@@ -1,0 +1,300 @@
+"""What staff do to chargers: the rules around the commands, in one place.
+
+Admin actions, the CLI and the API call these functions; they send through
+`stations.ocpp.commands` and keep the database in step with what the charger answered
+(its configuration, its reservations). They are sync, like the Django views that call
+them; async code wraps them in `sync_to_async`. Errors are `commands.CommandError`s.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ocpp.v16 import call, call_result
+
+from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
+from stations.models import ChargePoint, ChargingSession, Reservation, Site
+from stations.ocpp import commands, rpc
+from stations.ocpp.connections import CHARGE_POINT_ID_PATTERN
+
+
+def _send(charge_point_id: str, request: Any, issued_by: Any, source: str) -> Any:
+    return commands.send_sync(charge_point_id, request, issued_by=issued_by, source=source)
+
+
+def approve(charge_points: QuerySet[ChargePoint]) -> int:
+    """Accept chargers waiting for approval; their next BootNotification is Accepted.
+
+    Only Pending ones: a Rejected charger was refused on purpose (OCPP 1.6 §4.2.1).
+    """
+    return charge_points.filter(registration_status=ChargePoint.Registration.PENDING).update(
+        registration_status=ChargePoint.Registration.ACCEPTED
+    )
+
+
+def reset(
+    charge_point_id: str, kind: str, *, issued_by: Any = None, source: str = ""
+) -> call_result.Reset:
+    """Soft (restart software) or Hard (reboot) reset, OCPP 1.6 §5.14."""
+    return _send(charge_point_id, call.Reset(type=kind), issued_by, source)
+
+
+def unlock_connector(
+    charge_point_id: str, connector_id: int, *, issued_by: Any = None, source: str = ""
+) -> call_result.UnlockConnector:
+    return _send(
+        charge_point_id, call.UnlockConnector(connector_id=connector_id), issued_by, source
+    )
+
+
+def change_availability(
+    charge_point_id: str,
+    connector_id: int,
+    kind: str,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.ChangeAvailability:
+    """Operative or Inoperative; connector 0 is the whole charger (OCPP 1.6 §5.2)."""
+    return _send(
+        charge_point_id,
+        call.ChangeAvailability(connector_id=connector_id, type=kind),
+        issued_by,
+        source,
+    )
+
+
+def remote_start(
+    charge_point_id: str,
+    id_tag: str,
+    connector_id: int | None = None,
+    charging_profile: dict[str, Any] | None = None,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.RemoteStartTransaction:
+    """Ask the charger to start a session for `id_tag` (OCPP 1.6 §5.11).
+
+    `charging_profile` is a ChargingProfile in snake_case or camelCase keys.
+    """
+    if charging_profile is not None:
+        purpose = charging_profile.get(
+            "charging_profile_purpose", charging_profile.get("chargingProfilePurpose")
+        )
+        # OCPP 1.6 §5.11: a profile sent with RemoteStartTransaction SHALL be a TxProfile.
+        if purpose != "TxProfile":
+            raise commands.InvalidCommand(
+                "The charging profile of a remote start must have purpose TxProfile"
+            )
+    request = call.RemoteStartTransaction(
+        id_tag=id_tag, connector_id=connector_id, charging_profile=charging_profile
+    )
+    return _send(charge_point_id, request, issued_by, source)
+
+
+def remote_stop(
+    session: ChargingSession, *, issued_by: Any = None, source: str = ""
+) -> call_result.RemoteStopTransaction:
+    """Ask the charger to stop a session. The session closes when its StopTransaction comes."""
+    if session.status != ChargingSession.Status.ACTIVE:
+        raise commands.InvalidCommand(f"Session #{session.pk} is not active")
+    return _send(
+        session.charge_point.charge_point_id,
+        call.RemoteStopTransaction(transaction_id=session.pk),
+        issued_by,
+        source,
+    )
+
+
+def refresh_configuration(
+    charge_point_id: str,
+    keys: list[str] | None = None,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.GetConfiguration:
+    """Read the charger's configuration (all keys, or `keys`) into ChargePoint.configuration.
+
+    All keys replace what was stored; some keys update those and drop the ones the
+    charger says it does not know (OCPP 1.6 §5.8 unknownKey).
+    """
+    answer = _send(charge_point_id, call.GetConfiguration(key=keys or None), issued_by, source)
+    read = {
+        item["key"]: {"value": item.get("value"), "readonly": item["readonly"]}
+        for item in answer.configuration_key or []
+    }
+    charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+    if keys:
+        configuration = {**charge_point.configuration, **read}
+        for unknown in answer.unknown_key or []:
+            configuration.pop(unknown, None)
+    else:
+        configuration = read
+    charge_point.configuration = configuration
+    charge_point.save(update_fields=["configuration"])
+    return answer
+
+
+def change_configuration(
+    charge_point_id: str, key: str, value: str, *, issued_by: Any = None, source: str = ""
+) -> call_result.ChangeConfiguration:
+    """Set one key; the stored configuration follows when the charger took the value."""
+    answer = _send(
+        charge_point_id, call.ChangeConfiguration(key=key, value=value), issued_by, source
+    )
+    # OCPP 1.6 §5.3: RebootRequired means the value is stored and applies after a reboot.
+    if answer.status in ("Accepted", "RebootRequired"):
+        charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+        previous = charge_point.configuration.get(key, {})
+        charge_point.configuration = {
+            **charge_point.configuration,
+            key: {**previous, "value": value, "readonly": False},
+        }
+        charge_point.save(update_fields=["configuration"])
+    return answer
+
+
+def trigger_message(
+    charge_point_id: str,
+    requested_message: str,
+    connector_id: int | None = None,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.TriggerMessage:
+    """Ask the charger to send a message now (OCPP 1.6 §5.17), e.g. StatusNotification."""
+    request = call.TriggerMessage(requested_message=requested_message, connector_id=connector_id)
+    return _send(charge_point_id, request, issued_by, source)
+
+
+def _wire_time(value: datetime) -> str:
+    try:
+        return rpc.format_datetime(value)
+    except ValueError:
+        raise commands.InvalidCommand("A time sent to a charger must be timezone-aware") from None
+
+
+def update_firmware(
+    charge_point_id: str,
+    location: str,
+    retrieve_at: datetime,
+    retries: int | None = None,
+    retry_interval: int | None = None,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.UpdateFirmware:
+    """Tell the charger where to fetch new firmware and from when (OCPP 1.6 §5.19)."""
+    request = call.UpdateFirmware(
+        location=location,
+        retrieve_date=_wire_time(retrieve_at),
+        retries=retries,
+        retry_interval=retry_interval,
+    )
+    return _send(charge_point_id, request, issued_by, source)
+
+
+def reserve_now(
+    charge_point_id: str,
+    connector_id: int,
+    id_tag: str,
+    expires_at: datetime,
+    issued_by: Any = None,
+    *,
+    reservation_id: int | None = None,
+    source: str = "",
+) -> Reservation:
+    """Reserve a connector for an id tag (OCPP 1.6 §5.13); returns the Reservation.
+
+    The Reservation's pk is the reservationId. Passing `reservation_id` of an existing
+    reservation replaces it on the charger, as §5.13 prescribes. The reservation's status
+    follows the answer; when the outcome is unknown (timeout) it stays Requested.
+    """
+    if expires_at <= timezone.now():
+        raise commands.InvalidCommand("A reservation must expire in the future")
+    expiry_date = _wire_time(expires_at)
+    charge_point = ChargePoint.objects.filter(charge_point_id=charge_point_id).first()
+    if charge_point is None:
+        raise commands.UnknownChargePoint(f"No charge point {charge_point_id!r}")
+    if reservation_id is None:
+        reservation = Reservation(charge_point=charge_point)
+    else:
+        reservation = Reservation.objects.get(pk=reservation_id, charge_point=charge_point)
+    reservation.connector_id = connector_id
+    reservation.id_tag = id_tag
+    reservation.expires_at = expires_at
+    reservation.status = Reservation.Status.REQUESTED
+    reservation.save()
+
+    request = call.ReserveNow(
+        connector_id=connector_id,
+        expiry_date=expiry_date,
+        id_tag=id_tag,
+        reservation_id=reservation.pk,
+    )
+    try:
+        answer = _send(charge_point_id, request, issued_by, source)
+    except (commands.ChargerOffline, commands.InvalidCommand, commands.CallErrorReceived):
+        # The charger certainly holds no such reservation.
+        reservation.status = Reservation.Status.REJECTED
+        reservation.save(update_fields=["status"])
+        raise
+    # Faulted, Occupied, Rejected and Unavailable all mean: not reserved.
+    accepted = answer.status == "Accepted"
+    reservation.status = Reservation.Status.ACCEPTED if accepted else Reservation.Status.REJECTED
+    reservation.save(update_fields=["status"])
+    return reservation
+
+
+def cancel_reservation(
+    reservation: Reservation, *, issued_by: Any = None, source: str = ""
+) -> call_result.CancelReservation:
+    """Cancel a reservation on its charger (OCPP 1.6 §5.1); Accepted marks it Cancelled."""
+    answer = _send(
+        reservation.charge_point.charge_point_id,
+        call.CancelReservation(reservation_id=reservation.pk),
+        issued_by,
+        source,
+    )
+    if answer.status == "Accepted":
+        reservation.status = Reservation.Status.CANCELLED
+        reservation.save(update_fields=["status"])
+    return answer
+
+
+def register_charge_point(
+    charge_point_id: str, password: str | None = None, site_name: str | None = None
+) -> tuple[ChargePoint, str | None]:
+    """Create or update an Accepted charge point; returns it and the password, if generated.
+
+    A new charger, or one without a password, gets a generated password when none is
+    given. An existing charger keeps its password unless a new one is given: rotating it
+    silently would lock the charger out.
+    """
+    if not CHARGE_POINT_ID_PATTERN.match(charge_point_id):
+        raise ValueError(
+            _("A charge point id is 1 to 48 letters, digits or . _ : - (got %(id)r).")
+            % {"id": charge_point_id}
+        )
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(
+            _("A charger password needs at least %(min)d characters.")
+            % {"min": MIN_PASSWORD_LENGTH}
+        )
+    with transaction.atomic():
+        charge_point = (
+            ChargePoint.objects.select_for_update().filter(charge_point_id=charge_point_id).first()
+        ) or ChargePoint(charge_point_id=charge_point_id)
+        generated = None
+        if password is None and not charge_point.password_hash:
+            password = generated = generate_password()
+        if password is not None:
+            charge_point.set_password(password)
+        if site_name:
+            charge_point.site, _created = Site.objects.get_or_create(name=site_name)
+        charge_point.registration_status = ChargePoint.Registration.ACCEPTED
+        charge_point.save()
+    return charge_point, generated

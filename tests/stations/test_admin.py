@@ -1,0 +1,382 @@
+"""The stations back office: every page renders, every command action reaches a charger
+held by the live server and shows the charger's answer per charge point."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+from ocpp.exceptions import NotSupportedError
+
+from stations.models import (
+    ChargePoint,
+    ChargerCommand,
+    ChargingSession,
+    Connector,
+    MeterSample,
+    OcppMessage,
+    Reservation,
+    Site,
+    StatusEvent,
+)
+from tests.conftest import register
+from users.models import User
+
+
+@pytest.fixture
+def staff(db_access: None) -> tuple[User, Client]:
+    """A logged-in superuser and their browser."""
+    user = User.objects.create_superuser(email="staff@example.com", password="x" * 20)
+    client = Client()
+    client.force_login(user)
+    return user, client
+
+
+def changelist(model: str) -> str:
+    return reverse(f"admin:stations_{model}_changelist")
+
+
+async def run_action(
+    client: Client, model: str, action: str, objects: list[Any], **form: Any
+) -> tuple[Any, list[tuple[str, str]]]:
+    """Choose an admin action for `objects`; with `form`, also submit its parameter page.
+
+    Returns the final response and its messages as (level, text).
+    """
+    data: dict[str, Any] = {"action": action, "_selected_action": [o.pk for o in objects]}
+    if form:
+        data |= {"post": "yes", **form}
+    response = await sync_to_async(client.post)(changelist(model), data, follow=True)
+    assert response.status_code == 200
+    shown = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+    return response, shown
+
+
+def _charge_point(charge_point_id: str) -> ChargePoint:
+    return ChargePoint.objects.get(charge_point_id=charge_point_id)
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+def test_every_stations_admin_page_renders(staff):
+    _, client = staff
+    site = Site.objects.create(name="Depot")
+    charge_point = register("ADM-PAGES", site=site, vendor="ChargeHub", model="Sim-22")
+    connector = Connector.objects.create(charge_point=charge_point, connector_id=1)
+    now = datetime.now(UTC)
+    session = ChargingSession.objects.create(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag="TAG-1",
+        started_at=now,
+        meter_start_wh=0,
+    )
+    MeterSample.objects.create(
+        charge_point=charge_point, connector_id=1, session=session, timestamp=now, value="12"
+    )
+    StatusEvent.objects.create(connector=connector, status="Charging", timestamp=now)
+    OcppMessage.objects.create(
+        charge_point_id="ADM-PAGES", direction="in", message_type=2, action="Heartbeat", frame="[]"
+    )
+    ChargerCommand.objects.create(charge_point=charge_point, action="Reset", source="admin")
+    Reservation.objects.create(
+        charge_point=charge_point, connector_id=1, id_tag="TAG-1", expires_at=now
+    )
+
+    for model in [
+        "site",
+        "chargepoint",
+        "chargingsession",
+        "metersample",
+        "statusevent",
+        "ocppmessage",
+        "chargercommand",
+        "reservation",
+    ]:
+        response = client.get(changelist(model))
+        assert response.status_code == 200, model
+        assert "ADM-PAGES" in response.content.decode() or model == "site", model
+
+    assert client.get(changelist("chargepoint"), {"q": "ADM-PAGES"}).status_code == 200
+    assert client.get(changelist("ocppmessage"), {"q": "Heartbeat"}).status_code == 200
+    assert client.get(changelist("chargingsession"), {"status__exact": "active"}).status_code == 200
+    charge_point_page = client.get(
+        reverse("admin:stations_chargepoint_change", args=[charge_point.pk])
+    )
+    assert charge_point_page.status_code == 200
+    assert "Connector" in charge_point_page.content.decode()
+    session_page = client.get(reverse("admin:stations_chargingsession_change", args=[session.pk]))
+    assert session_page.status_code == 200
+    assert "Energy.Active.Import.Register" in session_page.content.decode()
+    assert client.get(reverse("admin:stations_chargepoint_add")).status_code == 200
+
+
+def test_charge_point_added_with_a_short_password_gets_a_form_error(staff):
+    _, client = staff
+    add = reverse("admin:stations_chargepoint_add")
+    form = {
+        "charge_point_id": "ADM-NEW",
+        "registration_status": "Accepted",
+        "heartbeat_interval": 300,
+        "connectors-TOTAL_FORMS": 0,
+        "connectors-INITIAL_FORMS": 0,
+    }
+    response = client.post(add, {**form, "new_password": "short"})
+    assert response.status_code == 200
+    assert "at least 16 characters" in response.content.decode()
+    assert not ChargePoint.objects.filter(charge_point_id="ADM-NEW").exists()
+
+    response = client.post(add, {**form, "new_password": "a-long-enough-password"})
+    assert response.status_code == 302
+    assert _charge_point("ADM-NEW").check_password("a-long-enough-password")
+
+
+def test_approve_pending_accepts_only_pending_charge_points(staff):
+    _, client = staff
+    pending = register("ADM-PENDING", registration_status="Pending")
+    rejected = register("ADM-REJECTED", registration_status="Rejected")
+    response = client.post(
+        changelist("chargepoint"),
+        {"action": "approve_pending", "_selected_action": [pending.pk, rejected.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["1 charge point(s) approved."]
+    assert _charge_point("ADM-PENDING").registration_status == "Accepted"
+    assert _charge_point("ADM-REJECTED").registration_status == "Rejected"
+
+
+# --- Commands ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "form", "sent", "shown"),
+    [
+        ("reset", {"type": "Hard"}, ("Reset", {"type": "Hard"}), "Accepted"),
+        (
+            "unlock_connector",
+            {"connector_id": "2"},
+            ("UnlockConnector", {"connector_id": 2}),
+            "Unlocked",
+        ),
+        (
+            "change_availability",
+            {"connector_id": "0", "type": "Inoperative"},
+            ("ChangeAvailability", {"connector_id": 0, "type": "Inoperative"}),
+            "Accepted",
+        ),
+        (
+            "change_availability",
+            {"connector_id": "1", "type": "Operative"},
+            ("ChangeAvailability", {"connector_id": 1, "type": "Operative"}),
+            "Accepted",
+        ),
+        (
+            "remote_start",
+            {"id_tag": "TAG-1", "connector_id": "1"},
+            ("RemoteStartTransaction", {"id_tag": "TAG-1", "connector_id": 1}),
+            "Accepted",
+        ),
+        (
+            "remote_start",
+            {"id_tag": "TAG-1", "connector_id": ""},
+            ("RemoteStartTransaction", {"id_tag": "TAG-1"}),
+            "Accepted",
+        ),
+        (
+            "change_configuration",
+            {"key": "HeartbeatInterval", "value": "120"},
+            ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}),
+            "Accepted",
+        ),
+        (
+            "trigger_message",
+            {"requested_message": "StatusNotification", "connector_id": "1"},
+            ("TriggerMessage", {"requested_message": "StatusNotification", "connector_id": 1}),
+            "Accepted",
+        ),
+        ("get_configuration", {}, ("GetConfiguration", {}), "2 configuration keys read"),
+    ],
+    ids=[
+        "reset",
+        "unlock_connector",
+        "change_availability-inoperative",
+        "change_availability-operative",
+        "remote_start",
+        "remote_start-any-connector",
+        "change_configuration",
+        "trigger_message",
+        "get_configuration",
+    ],
+)
+async def test_admin_action_reaches_the_charger_and_shows_its_answer(
+    charger, staff, action, form, sent, shown, request
+):
+    user, client = staff
+    cp_id = f"ADM-{request.node.callspec.id}"[:48]
+    async with charger(cp_id) as cp:
+        await cp.boot()
+        charge_point = await sync_to_async(_charge_point)(cp_id)
+        if form:
+            page, _ = await run_action(client, "chargepoint", action, [charge_point])
+            assert 'name="post"' in page.content.decode()  # the parameter page
+            assert cp.received == []
+        _, messages = await run_action(client, "chargepoint", action, [charge_point], **form)
+    assert cp.received == [sent]
+    assert messages == [("success", f"{cp_id}: {shown}")]
+    command = await sync_to_async(ChargerCommand.objects.get)(charge_point=charge_point)
+    assert (command.issued_by_id, command.source, command.status) == (user.pk, "admin", "answered")
+
+
+async def test_get_configuration_action_stores_the_configuration(charger, staff):
+    _, client = staff
+    async with charger("ADM-CONFIG") as cp:
+        await cp.boot()
+        charge_point = await sync_to_async(_charge_point)("ADM-CONFIG")
+        await run_action(client, "chargepoint", "get_configuration", [charge_point])
+    stored = await sync_to_async(_charge_point)("ADM-CONFIG")
+    assert stored.configuration["NumberOfConnectors"] == {"value": "2", "readonly": True}
+
+
+async def test_action_on_several_chargers_reports_each_one_offline_included(charger, staff):
+    _, client = staff
+    offline = await sync_to_async(register)("ADM-OFFLINE")
+    async with charger("ADM-ONLINE") as cp:
+        await cp.boot()
+        online = await sync_to_async(_charge_point)("ADM-ONLINE")
+        _, messages = await run_action(
+            client, "chargepoint", "reset", [online, offline], type="Soft"
+        )
+    assert sorted(messages) == [
+        ("error", "ADM-OFFLINE: offline"),
+        ("success", "ADM-ONLINE: Accepted"),
+    ]
+    assert cp.received == [("Reset", {"type": "Soft"})]
+
+
+async def test_answer_other_than_accepted_is_shown_as_a_warning(charger, staff):
+    _, client = staff
+    async with charger("ADM-REJECTS") as cp:
+        await cp.boot()
+        cp.answers["ChangeConfiguration"] = {"status": "NotSupported"}
+        charge_point = await sync_to_async(_charge_point)("ADM-REJECTS")
+        _, messages = await run_action(
+            client, "chargepoint", "change_configuration", [charge_point], key="Foo", value="1"
+        )
+    assert messages == [("warning", "ADM-REJECTS: NotSupported")]
+
+
+async def test_callerror_answer_is_shown_with_its_code(charger, staff):
+    _, client = staff
+    async with charger("ADM-CALLERROR") as cp:
+        await cp.boot()
+        cp.answers["UnlockConnector"] = NotSupportedError("No locking cable")
+        charge_point = await sync_to_async(_charge_point)("ADM-CALLERROR")
+        _, messages = await run_action(
+            client, "chargepoint", "unlock_connector", [charge_point], connector_id="1"
+        )
+    assert messages == [
+        ("error", "ADM-CALLERROR: the charger answered NotSupported No locking cable")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "form", "error"),
+    [
+        ("remote_start", {"id_tag": "T" * 21, "connector_id": "1"}, "at most 20 characters"),
+        ("remote_start", {"id_tag": "", "connector_id": "1"}, "This field is required"),
+        ("unlock_connector", {"connector_id": "0"}, "greater than or equal to 1"),
+        ("change_availability", {"connector_id": "1", "type": "Sideways"}, "Select a valid choice"),
+        ("change_configuration", {"key": "K" * 51, "value": "1"}, "at most 50 characters"),
+        ("trigger_message", {"requested_message": "Everything"}, "Select a valid choice"),
+        ("reset", {"type": "Gentle"}, "Select a valid choice"),
+    ],
+    ids=[
+        "remote_start-id_tag-too-long",
+        "remote_start-id_tag-missing",
+        "unlock_connector-connector-0",
+        "change_availability-unknown-type",
+        "change_configuration-key-too-long",
+        "trigger_message-unknown-message",
+        "reset-unknown-type",
+    ],
+)
+async def test_command_form_with_bad_input_shows_a_form_error_and_sends_nothing(
+    charger, staff, action, form, error
+):
+    _, client = staff
+    async with charger("ADM-BAD-FORM") as cp:
+        await cp.boot()
+        charge_point = await sync_to_async(_charge_point)("ADM-BAD-FORM")
+        page, messages = await run_action(client, "chargepoint", action, [charge_point], **form)
+    assert error in page.content.decode()
+    assert messages == []
+    assert cp.received == []
+    assert not await sync_to_async(ChargerCommand.objects.exists)()
+
+
+async def test_remote_stop_action_on_a_session_reaches_its_charger(charger, staff):
+    user, client = staff
+    async with charger("ADM-STOP") as cp:
+        await cp.boot()
+        charge_point = await sync_to_async(_charge_point)("ADM-STOP")
+        connector = await sync_to_async(Connector.objects.create)(
+            charge_point=charge_point, connector_id=1
+        )
+        session = await sync_to_async(ChargingSession.objects.create)(
+            charge_point=charge_point,
+            connector=connector,
+            id_tag="TAG-1",
+            started_at=datetime.now(UTC),
+            meter_start_wh=0,
+        )
+        _, messages = await run_action(client, "chargingsession", "remote_stop", [session])
+    assert cp.received == [("RemoteStopTransaction", {"transaction_id": session.pk})]
+    assert messages == [("success", f"ADM-STOP #{session.pk}: Accepted")]
+    command = await sync_to_async(ChargerCommand.objects.get)(charge_point=charge_point)
+    assert (command.issued_by_id, command.source) == (user.pk, "admin")
+
+
+async def test_remote_stop_of_a_completed_session_is_refused_unsent(charger, staff):
+    _, client = staff
+    async with charger("ADM-STOP-DONE") as cp:
+        await cp.boot()
+        charge_point = await sync_to_async(_charge_point)("ADM-STOP-DONE")
+        connector = await sync_to_async(Connector.objects.create)(
+            charge_point=charge_point, connector_id=1
+        )
+        session = await sync_to_async(ChargingSession.objects.create)(
+            charge_point=charge_point,
+            connector=connector,
+            id_tag="TAG-1",
+            started_at=datetime.now(UTC),
+            meter_start_wh=0,
+            status=ChargingSession.Status.COMPLETED,
+        )
+        _, messages = await run_action(client, "chargingsession", "remote_stop", [session])
+    assert messages == [
+        ("error", f"ADM-STOP-DONE #{session.pk}: Session #{session.pk} is not active")
+    ]
+    assert cp.received == []
+
+
+async def test_cancel_reservation_action_cancels_it_on_the_charger(charger, staff):
+    _, client = staff
+    async with charger("ADM-RESERVED") as cp:
+        await cp.boot()
+        charge_point = await sync_to_async(_charge_point)("ADM-RESERVED")
+        reservation = await sync_to_async(Reservation.objects.create)(
+            charge_point=charge_point,
+            connector_id=1,
+            id_tag="TAG-1",
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+            status=Reservation.Status.ACCEPTED,
+        )
+        _, messages = await run_action(client, "reservation", "cancel", [reservation])
+    assert cp.received == [("CancelReservation", {"reservation_id": reservation.pk})]
+    assert messages == [("success", f"ADM-RESERVED #{reservation.pk}: Accepted")]
+    stored = await sync_to_async(Reservation.objects.get)(pk=reservation.pk)
+    assert stored.status == Reservation.Status.CANCELLED

@@ -1,0 +1,208 @@
+"""Connecting: subprotocol, security profile 1 (Basic auth), replacement, Pending approval."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from stations.charger_auth import CHARGER_HASHER
+from stations.models import ChargePoint
+from tests.conftest import PASSWORD, basic_auth, eventually, register
+from tests.stations.ocpp_wire import assert_still_up, send, send_expecting_error
+
+PENDING_RETRY_INTERVAL = 17
+
+
+@pytest.fixture(scope="session")
+def open_server(start_server):
+    """A server that lets unknown chargers in as Pending (OCPP_ALLOW_UNKNOWN_CHARGERS)."""
+    return start_server(
+        OCPP_ALLOW_UNKNOWN_CHARGERS="1", OCPP_PENDING_RETRY_INTERVAL=str(PENDING_RETRY_INTERVAL)
+    )
+
+
+def _get(charge_point_id: str) -> ChargePoint:
+    return ChargePoint.objects.get(charge_point_id=charge_point_id)
+
+
+async def _refused(url: str, **kwargs) -> int:
+    with pytest.raises(InvalidStatus) as refusal:
+        async with connect(url, open_timeout=10, **kwargs):
+            pass
+    return refusal.value.response.status_code
+
+
+# --- Subprotocol -----------------------------------------------------------------------
+
+
+async def test_connection_negotiates_the_ocpp16_subprotocol(charger):
+    async with charger("CP-CONN-SUB", subprotocols=("ocpp2.0.1", "ocpp1.6")) as cp:
+        assert cp._connection.subprotocol == "ocpp1.6"
+        await assert_still_up(cp)
+    stored = await sync_to_async(_get)("CP-CONN-SUB")
+    assert stored.protocol == "ocpp1.6"
+
+
+async def test_connection_without_subprotocol_is_refused_with_403(ocpp_server, db_access):
+    await sync_to_async(register)("CP-CONN-NOSUB")
+    status = await _refused(
+        f"{ocpp_server}/ocpp/CP-CONN-NOSUB",
+        additional_headers=basic_auth("CP-CONN-NOSUB", PASSWORD),
+    )
+    assert status == 403
+
+
+async def test_connection_with_only_unsupported_subprotocols_is_refused_with_403(charger):
+    with pytest.raises(InvalidStatus) as refusal:
+        async with charger("CP-CONN-BADSUB", subprotocols=("ocpp1.5", "ocpp2.0")):
+            pass
+    assert refusal.value.response.status_code == 403
+
+
+# --- Security profile 1: HTTP Basic auth on the upgrade --------------------------------
+
+
+async def test_charger_password_is_stored_hashed_not_in_clear(db_access):
+    charge_point = await sync_to_async(register)("CP-CONN-HASH")
+    assert PASSWORD not in charge_point.password_hash
+    assert charge_point.password_hash.startswith(CHARGER_HASHER + "$")
+    assert charge_point.check_password(PASSWORD)
+    assert not charge_point.check_password(PASSWORD.upper())
+
+
+async def test_connection_with_wrong_password_is_refused(ocpp_server, db_access):
+    await sync_to_async(register)("CP-CONN-WRONGPW")
+    status = await _refused(
+        f"{ocpp_server}/ocpp/CP-CONN-WRONGPW",
+        subprotocols=["ocpp1.6"],
+        additional_headers=basic_auth("CP-CONN-WRONGPW", "not-the-password"),
+    )
+    assert status == 403
+
+
+async def test_connection_without_basic_auth_is_refused(ocpp_server, db_access):
+    await sync_to_async(register)("CP-CONN-NOAUTH")
+    status = await _refused(f"{ocpp_server}/ocpp/CP-CONN-NOAUTH", subprotocols=["ocpp1.6"])
+    assert status == 403
+
+
+async def test_connection_whose_username_is_not_the_charge_point_id_is_refused(
+    ocpp_server, db_access
+):
+    await sync_to_async(register)("CP-CONN-USER-A")
+    await sync_to_async(register)("CP-CONN-USER-B")
+    # B's valid credentials do not open A's endpoint.
+    status = await _refused(
+        f"{ocpp_server}/ocpp/CP-CONN-USER-A",
+        subprotocols=["ocpp1.6"],
+        additional_headers=basic_auth("CP-CONN-USER-B", PASSWORD),
+    )
+    assert status == 403
+
+
+async def test_connection_of_unknown_charge_point_id_is_refused(charger):
+    with pytest.raises(InvalidStatus) as refusal:
+        async with charger("CP-CONN-UNKNOWN", registered=False):
+            pass
+    assert refusal.value.response.status_code == 403
+    assert not await sync_to_async(
+        ChargePoint.objects.filter(charge_point_id="CP-CONN-UNKNOWN").exists
+    )()
+
+
+async def test_connection_of_rejected_charge_point_is_refused(charger):
+    with pytest.raises(InvalidStatus) as refusal:
+        async with charger(
+            "CP-CONN-REJECTED", registration_status=ChargePoint.Registration.REJECTED
+        ):
+            pass
+    assert refusal.value.response.status_code == 403
+
+
+async def test_connection_with_unsafe_charge_point_id_is_refused(ocpp_server, db_access):
+    status = await _refused(
+        f"{ocpp_server}/ocpp/CP%20SPACE", subprotocols=["ocpp1.6"], additional_headers={}
+    )
+    assert status == 403
+
+
+# --- One socket per charger -------------------------------------------------------------
+
+
+async def test_second_connection_replaces_the_first_which_is_closed_with_4000(charger):
+    async with charger("CP-CONN-TWICE") as first:
+        await assert_still_up(first)
+        async with charger("CP-CONN-TWICE") as second:
+            await asyncio.wait_for(first._connection.wait_closed(), 10)
+            assert first._connection.close_code == 4000
+            # The charger is still connected, through the second socket.
+            await assert_still_up(second)
+            stored = await eventually(lambda: _get("CP-CONN-TWICE"))
+            assert stored.is_connected
+            await assert_still_up(second)
+            assert (await sync_to_async(_get)("CP-CONN-TWICE")).is_connected
+    assert await eventually(lambda: not _get("CP-CONN-TWICE").is_connected)
+
+
+# --- Unknown chargers as Pending, approved by staff --------------------------------------
+
+
+async def test_unknown_charger_is_admitted_as_pending_until_staff_accept_it(charger, open_server):
+    async with charger("CP-CONN-NEW", registered=False, server=open_server) as cp:
+        stored = await sync_to_async(_get)("CP-CONN-NEW")
+        assert stored.registration_status == ChargePoint.Registration.PENDING
+        # Trust on first use: the password it came with, hashed, is its password.
+        assert stored.check_password(PASSWORD)
+        assert PASSWORD not in stored.password_hash
+
+        boot = {"chargePointVendor": "ChargeHub", "chargePointModel": "Sim-22"}
+        answer = await send(cp, "BootNotification", boot)
+        assert answer["status"] == "Pending"
+        assert answer["interval"] == PENDING_RETRY_INTERVAL
+
+        # OCPP 1.6 §4.2.1: until accepted, nothing but BootNotification is taken.
+        await send_expecting_error(cp, "Heartbeat", {}, "SecurityError")
+        await send_expecting_error(
+            cp,
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
+            "SecurityError",
+        )
+        answer = await send(cp, "BootNotification", boot)
+        assert answer["status"] == "Pending"
+
+        await sync_to_async(ChargePoint.objects.filter(charge_point_id="CP-CONN-NEW").update)(
+            registration_status=ChargePoint.Registration.ACCEPTED
+        )
+
+        answer = await send(cp, "BootNotification", boot)
+        assert answer["status"] == "Accepted"
+        assert answer["interval"] == 60
+        await assert_still_up(cp)
+
+
+async def test_pending_charger_reconnecting_with_another_password_is_refused(charger, open_server):
+    async with charger("CP-CONN-TOFU", registered=False, server=open_server) as cp:
+        await send(cp, "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"})
+    with pytest.raises(InvalidStatus) as refusal:
+        async with charger(
+            "CP-CONN-TOFU", registered=False, server=open_server, password="another-password-1"
+        ):
+            pass
+    assert refusal.value.response.status_code == 403
+
+
+async def test_unknown_charger_with_username_mismatch_is_refused_even_when_open(
+    open_server, db_access
+):
+    status = await _refused(
+        f"{open_server}/ocpp/CP-CONN-OPEN-A",
+        subprotocols=["ocpp1.6"],
+        additional_headers=basic_auth("CP-CONN-OPEN-B", PASSWORD),
+    )
+    assert status == 403
+    assert not await sync_to_async(
+        ChargePoint.objects.filter(charge_point_id="CP-CONN-OPEN-A").exists
+    )()
