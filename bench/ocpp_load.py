@@ -7,7 +7,7 @@
 
 By default it starts the server itself (`manage.py serve`, K processes with --workers K)
 on a throwaway database: a SQLite file in a temporary directory, or, when DATABASE_URL
-is set, a fresh database `chargehub_bench` on that PostgreSQL server (dropped at the
+is set, a fresh database `chargehub_bench_<pid>` on that PostgreSQL server (dropped at the
 end). REDIS_URL, when set, is the channel layer; --workers above 1 needs it. Chargers
 are spread across the server processes round-robin, standing in for a load balancer.
 
@@ -48,7 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-0123456789"
 ID_TAG = "BENCH-TAG"
-BENCH_DB_NAME = "chargehub_bench"
+BENCH_DB_NAME = f"chargehub_bench_{os.getpid()}"  # one per run: runs may overlap
 CONNECTORS = 2
 
 
@@ -495,7 +495,7 @@ def main() -> None:
                 "ready": ready,
                 "progress": progress,
             }
-            worker = context.Process(target=_client_process, args=(job, results))
+            worker = context.Process(target=_client_process, args=(job, results), daemon=True)
             worker.start()
             workers.append(worker)
 

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "djstripe",
     "chargehub",
     "users",
     "stations",
@@ -113,12 +114,23 @@ AUTH_USER_MODEL = "users.User"
 
 # --- Redis: channel layer and Celery broker ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Seconds a channel-layer group membership lasts; each OCPP consumer renews its own at a
+# quarter of this while its charger is connected (stations/ocpp/consumer.py).
+CHANNEL_GROUP_EXPIRY = env_int("CHANNEL_GROUP_EXPIRY", 86400)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            "CONFIG": {
+                # channels_redis waits for messages with a 5 s blocking BZPOPMIN; redis-py 8
+                # reads with a 5 s socket timeout by default, so an idle consumer could lose
+                # that race, die, and drop its charger. The read timeout must exceed the pop.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 20}],
+                "capacity": 1000,
+                "expiry": 60,
+                "group_expiry": CHANNEL_GROUP_EXPIRY,
+            },
         }
     }
 else:
@@ -130,7 +142,10 @@ else:
             "BACKEND": "chargehub.channel_layer.SQLiteChannelLayer",
             # CHARGEHUB_CHANNEL_LAYER: the test suite gives each run its own file.
             "CONFIG": {
-                "path": os.environ.get("CHARGEHUB_CHANNEL_LAYER", str(VAR_DIR / "channels.sqlite3"))
+                "path": os.environ.get(
+                    "CHARGEHUB_CHANNEL_LAYER", str(VAR_DIR / "channels.sqlite3")
+                ),
+                "group_expiry": CHANNEL_GROUP_EXPIRY,
             },
         }
     }
@@ -211,3 +226,16 @@ OCPP_MAX_QUEUED_MESSAGE_AGE = env_int("OCPP_MAX_QUEUED_MESSAGE_AGE", 30 * 24 * 3
 OCPP_STALE_SESSION_AFTER = env_int("OCPP_STALE_SESSION_AFTER", 24 * 3600)
 # OCPP message log retention (days); 0 keeps the log forever.
 OCPP_MESSAGE_LOG_DAYS = env_int("OCPP_MESSAGE_LOG_DAYS", 30)
+
+# --- Stripe (billing/payments.py, dj-stripe) -------------------------------------------
+# Without STRIPE_SECRET_KEY card payments are off and say so (billing.payments.
+# PaymentsNotConfigured); wallets and manual credits keep working.
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
+# Where the Stripe API lives; the tests point it at a local fake (localstripe).
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
+# The signing secret (whsec_...) of the webhook endpoint set up in the Stripe dashboard
+# for /stripe/webhook/; webhooks are refused while it is empty.
+DJSTRIPE_WEBHOOK_SECRET = os.environ.get("DJSTRIPE_WEBHOOK_SECRET", "")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"

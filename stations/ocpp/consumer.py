@@ -14,6 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from stations.models import ChargePoint
@@ -77,6 +78,10 @@ CLOSE_REPLACED = 4000
 # How often last_seen_at is written at most: every frame counts as a sign of life, but
 # one UPDATE per frame would double the database load of a busy charger.
 SEEN_WRITE_INTERVAL = 30.0
+# Channel layers forget a group membership after settings.CHANNEL_GROUP_EXPIRY (a day by
+# default). A charger stays connected for weeks, so its consumer joins its group again
+# at a quarter of that, or commands would silently stop reaching it.
+GROUP_RENEW_FRACTION = 0.25
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -90,7 +95,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.pending: dict[str, tuple[str, asyncio.Future[rpc.CallResult | rpc.CallError]]] = {}
         self.call_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.seen_written = 0.0
+        self.seen_written = self.group_joined = 0.0
 
         offered = self.scope.get("subprotocols", [])
         subprotocol = next((p for p in offered if p in SUPPORTED_SUBPROTOCOLS), None)
@@ -123,7 +128,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await database_sync_to_async(connections.mark_connected)(
             charge_point, self.connection_id, subprotocol
         )
-        self.seen_written = asyncio.get_running_loop().time()
+        self.seen_written = self.group_joined = asyncio.get_running_loop().time()
         logger.info("%s connected (%s)", self.charge_point_id, subprotocol)
 
     async def disconnect(self, code: int) -> None:
@@ -232,6 +237,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(connections.mark_seen, thread_sensitive=False)(
                 self.charge_point_id, self.connection_id, now
             )
+        if clock - self.group_joined >= settings.CHANNEL_GROUP_EXPIRY * GROUP_RENEW_FRACTION:
+            self.group_joined = clock
+            await self.channel_layer.group_add(self.group, self.channel_name)
 
     async def _send_error(self, unique_id: str, error: rpc.OcppError) -> None:
         text = rpc.encode_call_error(unique_id, error, self.version)
