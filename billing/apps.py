@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = _("Billing")
+
+    def ready(self) -> None:
+        # Connects the receivers of Stripe events (dj-stripe signals).
+        from billing import webhooks  # noqa: F401

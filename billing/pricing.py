@@ -46,7 +46,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from enum import StrEnum
 from itertools import pairwise
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils.translation import gettext
 
@@ -169,6 +169,10 @@ def price_session(usage: SessionUsage, terms: TariffTerms) -> Price:
             raise ValueError("Session times must be timezone-aware.")
     if usage.ended_at < usage.started_at:
         raise ValueError("A session cannot end before it starts.")
+    try:
+        ZoneInfo(usage.time_zone)
+    except (ValueError, ZoneInfoNotFoundError) as error:
+        raise ValueError(f"Unknown time zone: {usage.time_zone!r}.") from error
     with localcontext() as context:
         context.prec = PRECISION
         return _price(usage, terms)
@@ -282,7 +286,7 @@ def _usage_lines(
     energy: dict[int | None, Decimal] = {}
     seconds: dict[int | None, Decimal] = {}
     for a, b in pairwise(cuts):
-        regime = next((index for s, e, index in windows if s <= a < e), None)
+        regime = min((index for s, e, index in windows if s <= a < e), default=None)
         energy[regime] = energy.get(regime, ZERO) + register.between(a, b)
         charging = _seconds(min(b, charging_end) - a) if a < charging_end else ZERO
         seconds[regime] = seconds.get(regime, ZERO) + charging
@@ -351,6 +355,14 @@ def _windows(
                 found.append((s, e, index))
         day += timedelta(days=1)
     return found
+
+
+def time_of_use_at(terms: TariffTerms, tz: ZoneInfo, moment: datetime) -> TimeOfUse | None:
+    """The time-of-use window whose prices apply at `moment`; None: the base prices."""
+    moment = moment.astimezone(UTC)
+    windows = _windows(terms.time_of_use, tz, moment, moment + timedelta(microseconds=1))
+    index = min((index for s, e, index in windows if s <= moment < e), default=None)
+    return None if index is None else terms.time_of_use[index]
 
 
 def local_boundary(day: date, wall: time, tz: ZoneInfo) -> datetime:

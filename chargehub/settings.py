@@ -97,7 +97,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, scheduler, simulators) share the file: WAL lets
     # readers run beside the writer, IMMEDIATE transactions take the write lock up front
     # instead of failing half-way with "database is locked", and the timeout waits for it.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
@@ -151,7 +150,7 @@ else:
     }
 
 # --- Celery -----------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not REDIS_URL:
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("queue", "processed", "control"):

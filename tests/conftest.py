@@ -82,6 +82,19 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def short_lived_database_connections(django_db_setup: None) -> None:
+    """Close this process's connections after each use.
+
+    Commands sent from tests do their ORM work on worker threads; kept alive
+    (CONN_MAX_AGE), those connections would stop PostgreSQL from dropping the test
+    database at the end of the run. All threads' connections share this settings dict.
+    """
+    from django.db import connections
+
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(scope="session")
 def start_server(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any

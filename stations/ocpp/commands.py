@@ -31,7 +31,7 @@ from ocpp.charge_point import (
 from ocpp.v16 import call_result
 
 from stations.models import ChargePoint, ChargerCommand
-from stations.ocpp import rpc
+from stations.ocpp import protocols, rpc
 from stations.ocpp.connections import charge_point_group
 
 # How long the process holding the socket has to acknowledge a command. No
@@ -143,8 +143,9 @@ async def _deliver(
     payload: dict[str, Any],
     timeout: float,
 ) -> dict[str, Any]:
-    version: rpc.Version = "1.6"
-    if action not in _server_actions(version):
+    subprotocol = command.charge_point.protocol or protocols.DEFAULT_SUBPROTOCOL
+    version = rpc.SUBPROTOCOLS[subprotocol]
+    if action not in protocols.PROTOCOLS[subprotocol].COMMANDS:
         raise InvalidCommand(f"{action} is not a command a central system sends in OCPP {version}")
     try:
         # Checked as the charger will read it: numbers as Decimal, so that a limit of
@@ -198,32 +199,6 @@ async def _deliver(
     if outcome == "timeout":
         raise CommandTimeout(f"{charge_point_id} did not answer {action} in {timeout:g} s")
     raise ChargerOffline(f"{charge_point_id} disconnected before answering {action}")
-
-
-def _server_actions(version: rpc.Version) -> set[str]:
-    # Commands a central system sends in OCPP 1.6 (core, firmware, local list,
-    # reservation, remote trigger and smart charging profiles).
-    return {
-        "CancelReservation",
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "ClearChargingProfile",
-        "DataTransfer",
-        "GetCompositeSchedule",
-        "GetConfiguration",
-        "GetDiagnostics",
-        "GetLocalListVersion",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UpdateFirmware",
-    }
 
 
 def _record(

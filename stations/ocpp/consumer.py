@@ -12,64 +12,20 @@ import logging
 import uuid
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
 from stations.models import ChargePoint
-from stations.ocpp import connections, message_log, rpc, v16
+from stations.ocpp import connections, message_log, protocols, rpc
+from stations.ocpp.database import run_in_database
 
 logger = logging.getLogger(__name__)
 
-# Subprotocols this server speaks, in order of preference; "ocpp2.0.1" joins with v201.
-SUPPORTED_SUBPROTOCOLS = ["ocpp1.6"]
 
-# Actions a 1.6 charge point may send that this server knows but does not take from a
-# charger (they go the other way, or belong to profiles not offered): NotSupported.
-# Anything else unknown is NotImplemented (OCPP-J 1.6 §4.2.3).
-V16_ACTIONS = {
-    "Authorize",
-    "BootNotification",
-    "CancelReservation",
-    "ChangeAvailability",
-    "ChangeConfiguration",
-    "ClearCache",
-    "ClearChargingProfile",
-    "DataTransfer",
-    "DiagnosticsStatusNotification",
-    "FirmwareStatusNotification",
-    "GetCompositeSchedule",
-    "GetConfiguration",
-    "GetDiagnostics",
-    "GetLocalListVersion",
-    "Heartbeat",
-    "MeterValues",
-    "RemoteStartTransaction",
-    "RemoteStopTransaction",
-    "ReserveNow",
-    "Reset",
-    "SendLocalList",
-    "SetChargingProfile",
-    "StartTransaction",
-    "StatusNotification",
-    "StopTransaction",
-    "TriggerMessage",
-    "UnlockConnector",
-    "UpdateFirmware",
-    # Security whitepaper extensions to 1.6.
-    "CertificateSigned",
-    "DeleteCertificate",
-    "ExtendedTriggerMessage",
-    "GetInstalledCertificateIds",
-    "GetLog",
-    "InstallCertificate",
-    "LogStatusNotification",
-    "SecurityEventNotification",
-    "SignCertificate",
-    "SignedFirmwareStatusNotification",
-    "SignedUpdateFirmware",
-}
+class ChargerDisconnected(Exception):
+    """The socket closed while a command waited for the charger's answer."""
+
 
 # Private-use WebSocket close code (RFC 6455 §7.4.2) for "another connection for this
 # charge point took over".
@@ -95,10 +51,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.pending: dict[str, tuple[str, asyncio.Future[rpc.CallResult | rpc.CallError]]] = {}
         self.call_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
         self.seen_written = self.group_joined = 0.0
 
         offered = self.scope.get("subprotocols", [])
-        subprotocol = next((p for p in offered if p in SUPPORTED_SUBPROTOCOLS), None)
+        subprotocol = next((p for p in offered if p in protocols.PROTOCOLS), None)
         if subprotocol is None:
             logger.warning(
                 "%s refused: no supported subprotocol in %s", self.charge_point_id, offered
@@ -106,9 +63,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.version = rpc.SUBPROTOCOLS[subprotocol]
+        self.protocol = protocols.PROTOCOLS[subprotocol]
 
         credentials = connections.basic_auth_credentials(self.scope.get("headers", []))
-        charge_point, reason = await database_sync_to_async(connections.admit)(
+        charge_point, reason = await run_in_database(connections.admit)(
             self.charge_point_id, credentials, subprotocol
         )
         if charge_point is None:
@@ -125,7 +83,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol)
-        await database_sync_to_async(connections.mark_connected)(
+        await run_in_database(connections.mark_connected)(
             charge_point, self.connection_id, subprotocol
         )
         self.seen_written = self.group_joined = asyncio.get_running_loop().time()
@@ -135,11 +93,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if not self.group:
             return  # refused before it was accepted
         # Commands still waiting for this charger answer their callers "disconnected".
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        # Their tasks are not cancelled: an answer that arrived just before the socket
+        # closed (a charger answering Reset, then rebooting) must still reach its caller.
+        self.closed = True
+        for _, future in self.pending.values():
+            if not future.done():
+                future.set_exception(ChargerDisconnected())
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=5)
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(connections.mark_disconnected)(
+        await run_in_database(connections.mark_disconnected)(
             self.charge_point_id, self.connection_id
         )
         await message_log.flush()
@@ -202,8 +165,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def _handle_call(self, call: rpc.Call, received_at: Any) -> dict[str, Any]:
-        if call.action not in v16.HANDLERS:
-            if call.action in V16_ACTIONS:
+        if call.action not in self.protocol.HANDLERS:
+            if call.action in self.protocol.ACTIONS:
                 raise rpc.OcppError(
                     "NotSupported", f"{call.action} is not supported by this central system"
                 )
@@ -213,7 +176,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # OCPP 1.6 §4.2.1: until accepted, a charger sends nothing but BootNotification.
             raise rpc.OcppError("SecurityError", "Charge point is not accepted (yet)")
 
-        payload = await database_sync_to_async(v16.handle, thread_sensitive=False)(
+        payload = await run_in_database(self.protocol.handle)(
             self.charge_point, call.action, call.payload, received_at
         )
         # Everything the server sends must be schema-valid; failing here is our bug.
@@ -224,9 +187,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED:
             return True
         # Staff may have approved it since it connected.
-        await database_sync_to_async(self.charge_point.refresh_from_db)(
-            fields=["registration_status"]
-        )
+        await run_in_database(self.charge_point.refresh_from_db)(fields=["registration_status"])
         return self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED
 
     async def _note_seen(self, now: Any) -> None:
@@ -234,7 +195,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         interval = min(SEEN_WRITE_INTERVAL, self.charge_point.heartbeat_interval / 4)
         if clock - self.seen_written >= interval:
             self.seen_written = clock
-            await database_sync_to_async(connections.mark_seen, thread_sensitive=False)(
+            await run_in_database(connections.mark_seen)(
                 self.charge_point_id, self.connection_id, now
             )
         if clock - self.group_joined >= settings.CHANNEL_GROUP_EXPIRY * GROUP_RENEW_FRACTION:
@@ -268,43 +229,39 @@ class OcppConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.tasks.discard)
 
     async def _run_command(self, event: dict[str, Any]) -> None:
-        unique_id, action = event["unique_id"], event["action"]
-        reply: dict[str, Any] = {"type": "ocpp.command.result", "unique_id": unique_id}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + event["timeout"]
-        # OCPP-J §4.1.1: one CALL outstanding per direction; the next waits its turn. The
-        # command's timeout covers that wait: a command whose caller gave up is never sent.
-        try:
-            await asyncio.wait_for(self.call_lock.acquire(), event["timeout"])
-        except TimeoutError:
-            await self.channel_layer.send(event["reply_to"], {**reply, "outcome": "timeout"})
-            return
-        except asyncio.CancelledError:
-            await self.channel_layer.send(event["reply_to"], {**reply, "outcome": "disconnected"})
-            raise
-        try:
-            future: asyncio.Future[rpc.CallResult | rpc.CallError] = (
-                asyncio.get_running_loop().create_future()
-            )
-            self.pending[unique_id] = (action, future)
-            try:
-                text = rpc.encode_call(unique_id, action, event["payload"])
-                self._log_out(text, rpc.CALL, unique_id, action)
-                await self.send(text_data=text)
-                answer = await asyncio.wait_for(future, max(deadline - loop.time(), 0))
-            except TimeoutError:
-                reply.update(outcome="timeout")
-            except asyncio.CancelledError:
-                reply.update(outcome="disconnected")
-                await self.channel_layer.send(event["reply_to"], reply)
-                raise
-            else:
-                reply.update(self._judge_answer(action, answer))
-            finally:
-                del self.pending[unique_id]
-        finally:
-            self.call_lock.release()
+        outcome = await self._call_charger(
+            event["unique_id"], event["action"], event["payload"], event["timeout"]
+        )
+        reply = {"type": "ocpp.command.result", "unique_id": event["unique_id"], **outcome}
         await self.channel_layer.send(event["reply_to"], reply)
+
+    async def _call_charger(
+        self, unique_id: str, action: str, payload: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """Send one CALL and wait for its answer; return the outcome for the caller.
+
+        OCPP-J §4.1.1: one CALL outstanding per direction, so a command waits its turn.
+        The timeout covers that wait too: a command whose caller gave up is never sent.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout), self.call_lock:
+                if self.closed:
+                    return {"outcome": "disconnected"}
+                future: asyncio.Future[rpc.CallResult | rpc.CallError] = loop.create_future()
+                self.pending[unique_id] = (action, future)
+                try:
+                    text = rpc.encode_call(unique_id, action, payload)
+                    self._log_out(text, rpc.CALL, unique_id, action)
+                    await self.send(text_data=text)
+                    answer = await future
+                finally:
+                    del self.pending[unique_id]
+        except TimeoutError:
+            return {"outcome": "timeout"}
+        except ChargerDisconnected:
+            return {"outcome": "disconnected"}
+        return self._judge_answer(action, answer)
 
     def _judge_answer(self, action: str, answer: rpc.CallResult | rpc.CallError) -> dict[str, Any]:
         if isinstance(answer, rpc.CallError):

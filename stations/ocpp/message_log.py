@@ -10,10 +10,10 @@ handlers in their own transactions).
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from stations.models import OcppMessage
+from stations.ocpp.database import run_in_database
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ async def flush() -> None:
         batch = _buffer[:FLUSH_SIZE]
         del _buffer[:FLUSH_SIZE]
         try:
-            await database_sync_to_async(_write, thread_sensitive=False)(batch)
+            await run_in_database(_write)(batch)
         except Exception:
             logger.exception("Could not write %d OCPP log entries", len(batch))
 

@@ -40,6 +40,75 @@ MAX_CONNECTOR_ID = 32
 
 HANDLERS: dict[str, Handler] = {}
 
+# Every action OCPP 1.6 (with the security whitepaper) defines. One a charger sends that
+# is here but has no handler is NotSupported; one that is not here is NotImplemented
+# (OCPP-J 1.6 §4.2.3).
+ACTIONS = {
+    "Authorize",
+    "BootNotification",
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "Heartbeat",
+    "MeterValues",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+    # Security whitepaper extensions to 1.6.
+    "CertificateSigned",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetInstalledCertificateIds",
+    "GetLog",
+    "InstallCertificate",
+    "LogStatusNotification",
+    "SecurityEventNotification",
+    "SignCertificate",
+    "SignedFirmwareStatusNotification",
+    "SignedUpdateFirmware",
+}
+
+# The commands a central system sends a 1.6 charger (stations/ocpp/commands.py).
+COMMANDS = {
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+}
+
 
 def handles(action: str) -> Callable[[Handler], Handler]:
     def register(function: Handler) -> Handler:
