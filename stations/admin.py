@@ -323,83 +323,72 @@ class ChargePointAdmin(admin.ModelAdmin):
             request, gettext("%(count)d charge point(s) approved.") % {"count": approved}
         )
 
-    @admin.action(description=_("Reset…"))
-    def reset(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
-        form = command_form_page(self, request, queryset, ResetForm, gettext("Reset"))
+    def _command_with_form(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ChargePoint],
+        form_class: type[forms.Form],
+        title: str,
+        operation: Callable[..., Any],
+        fields: list[str],
+    ) -> TemplateResponse | None:
+        """Ask for the command's parameters, then send it to each selected charger.
+
+        `operation(charge_point_id, *fields' values, issued_by=, source=)` is the rule in
+        stations/operations.py; each charger's answer or error becomes a message.
+        """
+        form = command_form_page(self, request, queryset, form_class, title)
         if isinstance(form, TemplateResponse):
             return form
+        arguments = [form.cleaned_data[field] for field in fields]
         for charge_point in queryset:
             send_and_report(
                 request,
                 charge_point.charge_point_id,
-                lambda cp=charge_point: operations.reset(
-                    cp.charge_point_id,
-                    form.cleaned_data["type"],
-                    issued_by=request.user,
-                    source="admin",
+                lambda cp=charge_point: operation(
+                    cp.charge_point_id, *arguments, issued_by=request.user, source="admin"
                 ),
             )
         return None
+
+    @admin.action(description=_("Reset…"))
+    def reset(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        return self._command_with_form(
+            request, queryset, ResetForm, gettext("Reset"), operations.reset, ["type"]
+        )
 
     @admin.action(description=_("Unlock connector…"))
     def unlock_connector(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
-        form = command_form_page(
-            self, request, queryset, UnlockConnectorForm, gettext("Unlock connector")
+        return self._command_with_form(
+            request,
+            queryset,
+            UnlockConnectorForm,
+            gettext("Unlock connector"),
+            operations.unlock_connector,
+            ["connector_id"],
         )
-        if isinstance(form, TemplateResponse):
-            return form
-        for charge_point in queryset:
-            send_and_report(
-                request,
-                charge_point.charge_point_id,
-                lambda cp=charge_point: operations.unlock_connector(
-                    cp.charge_point_id,
-                    form.cleaned_data["connector_id"],
-                    issued_by=request.user,
-                    source="admin",
-                ),
-            )
-        return None
 
     @admin.action(description=_("Change availability…"))
     def change_availability(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
-        form = command_form_page(
-            self, request, queryset, ChangeAvailabilityForm, gettext("Change availability")
+        return self._command_with_form(
+            request,
+            queryset,
+            ChangeAvailabilityForm,
+            gettext("Change availability"),
+            operations.change_availability,
+            ["connector_id", "type"],
         )
-        if isinstance(form, TemplateResponse):
-            return form
-        for charge_point in queryset:
-            send_and_report(
-                request,
-                charge_point.charge_point_id,
-                lambda cp=charge_point: operations.change_availability(
-                    cp.charge_point_id,
-                    form.cleaned_data["connector_id"],
-                    form.cleaned_data["type"],
-                    issued_by=request.user,
-                    source="admin",
-                ),
-            )
-        return None
 
     @admin.action(description=_("Remote start…"))
     def remote_start(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
-        form = command_form_page(self, request, queryset, RemoteStartForm, gettext("Remote start"))
-        if isinstance(form, TemplateResponse):
-            return form
-        for charge_point in queryset:
-            send_and_report(
-                request,
-                charge_point.charge_point_id,
-                lambda cp=charge_point: operations.remote_start(
-                    cp.charge_point_id,
-                    form.cleaned_data["id_tag"],
-                    form.cleaned_data["connector_id"],
-                    issued_by=request.user,
-                    source="admin",
-                ),
-            )
-        return None
+        return self._command_with_form(
+            request,
+            queryset,
+            RemoteStartForm,
+            gettext("Remote start"),
+            operations.remote_start,
+            ["id_tag", "connector_id"],
+        )
 
     @admin.action(description=_("Read configuration"))
     def get_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
@@ -418,45 +407,25 @@ class ChargePointAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Change configuration…"))
     def change_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
-        form = command_form_page(
-            self, request, queryset, ChangeConfigurationForm, gettext("Change configuration")
+        return self._command_with_form(
+            request,
+            queryset,
+            ChangeConfigurationForm,
+            gettext("Change configuration"),
+            operations.change_configuration,
+            ["key", "value"],
         )
-        if isinstance(form, TemplateResponse):
-            return form
-        for charge_point in queryset:
-            send_and_report(
-                request,
-                charge_point.charge_point_id,
-                lambda cp=charge_point: operations.change_configuration(
-                    cp.charge_point_id,
-                    form.cleaned_data["key"],
-                    form.cleaned_data["value"],
-                    issued_by=request.user,
-                    source="admin",
-                ),
-            )
-        return None
 
     @admin.action(description=_("Trigger message…"))
     def trigger_message(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
-        form = command_form_page(
-            self, request, queryset, TriggerMessageForm, gettext("Trigger message")
+        return self._command_with_form(
+            request,
+            queryset,
+            TriggerMessageForm,
+            gettext("Trigger message"),
+            operations.trigger_message,
+            ["requested_message", "connector_id"],
         )
-        if isinstance(form, TemplateResponse):
-            return form
-        for charge_point in queryset:
-            send_and_report(
-                request,
-                charge_point.charge_point_id,
-                lambda cp=charge_point: operations.trigger_message(
-                    cp.charge_point_id,
-                    form.cleaned_data["requested_message"],
-                    form.cleaned_data["connector_id"],
-                    issued_by=request.user,
-                    source="admin",
-                ),
-            )
-        return None
 
 
 # --- Sessions, meter values, statuses -------------------------------------------------------
