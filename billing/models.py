@@ -6,6 +6,8 @@ Tariff prices are NET, excluding VAT (moms); drivers are shown them incl. VAT as
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
+from uuid import uuid4
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -459,3 +461,497 @@ class CardPayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} {self.amount} SEK ({self.payment_intent_id or '-'})"
+
+
+# --- Who pays, and how (billing/accounts.py) ---
+
+
+class BillingAccount(models.Model):
+    """Who pays for charging, and how: one driver, or a fleet (business customer).
+
+    A driver's sessions are paid by the account of a fleet they belong to, if any, else
+    by their own account (created with the defaults on first use). The buyer details
+    here are copied onto each invoice when it is issued; changing them later does not
+    change invoices already issued.
+    """
+
+    class PaymentMethod(models.TextChoices):
+        WALLET = "wallet", _("Prepaid wallet, debited per session")
+        CARD = "card", _("Card on file, charged per session")
+        INVOICE = "invoice", _("Monthly invoice")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="billing_account",
+        verbose_name=_("driver"),
+    )
+    fleet = models.OneToOneField(
+        CustomerGroup,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="billing_account",
+        verbose_name=_("fleet"),
+        limit_choices_to={"kind": CustomerGroup.Kind.FLEET},
+    )
+    payment_method = models.CharField(
+        _("payment method"),
+        max_length=16,
+        choices=PaymentMethod.choices,
+        default=PaymentMethod.WALLET,
+    )
+    charge_invoices_to_card = models.BooleanField(
+        _("charge monthly invoices to the card on file"),
+        default=False,
+        help_text=_("Otherwise the invoice is paid by bank transfer before it is due."),
+    )
+    name = models.CharField(_("name on invoices"), max_length=200, blank=True)
+    email = models.EmailField(_("invoice email"), blank=True)
+    address = models.TextField(_("postal address"), blank=True)
+    org_number = models.CharField(_("organisation number"), max_length=32, blank=True)
+    vat_number = models.CharField(_("VAT number"), max_length=32, blank=True)
+    language = models.CharField(
+        _("language of invoices"), max_length=8, choices=settings.LANGUAGES, blank=True
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("billing account")
+        verbose_name_plural = _("billing accounts")
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, fleet__isnull=True)
+                | Q(user__isnull=True, fleet__isnull=False),
+                name="billing_account_driver_or_fleet",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def clean(self) -> None:
+        if (self.user_id is None) == (self.fleet_id is None):
+            raise ValidationError(_("An account belongs to either a driver or a fleet."))
+        if self.fleet_id is not None and self.payment_method != self.PaymentMethod.INVOICE:
+            raise ValidationError(
+                {"payment_method": _("A fleet pays by monthly invoice.")}, code="fleet_method"
+            )
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.fleet_id is not None:
+            return self.fleet.name
+        return self.user.get_full_name() or self.user.email
+
+    @property
+    def invoice_email(self) -> str:
+        return self.email or (self.user.email if self.user_id else "")
+
+    @property
+    def invoice_language(self) -> str:
+        if self.language:
+            return self.language
+        return self.user.language if self.user_id else settings.LANGUAGE_CODE
+
+
+# --- Invoices, receipts and credit notes (billing/invoicing.py) ---
+
+
+class InvoiceCounter(models.Model):
+    """The last number issued in a series. Issuing locks this row, so that numbers are
+    gap-free and never issued twice, however many workers issue at once."""
+
+    series = models.CharField(_("series"), max_length=16, primary_key=True)
+    last_number = models.PositiveIntegerField(_("last number"), default=0)
+
+    class Meta:
+        verbose_name = _("invoice number series")
+        verbose_name_plural = _("invoice number series")
+
+    def __str__(self) -> str:
+        return f"{self.series}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    """An issued invoice, receipt or credit note: a legal document, never changed.
+
+    Everything printed on it is copied here when it is issued (seller, buyer, lines,
+    totals), so the PDF can be rendered again, identical, years later. Only what
+    happens to it afterwards may change: when it was paid, emailed, refunded
+    (MUTABLE_FIELDS). A correction is a credit note that `corrects` it. A credit
+    note's amounts are negative.
+    """
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Invoice")
+        RECEIPT = "receipt", _("Receipt")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+
+    MUTABLE_FIELDS = frozenset({"paid_at", "payment_reference", "emailed_at", "refund_reference"})
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    series = models.CharField(_("series"), max_length=16)
+    number = models.PositiveIntegerField(_("number"))
+    issued_at = models.DateTimeField(_("issued at"))
+    account = models.ForeignKey(
+        BillingAccount,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+        verbose_name=_("account"),
+        help_text=_("Empty for a guest who paid at the charger."),
+    )
+    language = models.CharField(_("language"), max_length=8, default="sv")
+    currency = models.CharField(_("currency"), max_length=3, default="SEK")
+    seller = models.JSONField(_("seller"), default=dict)
+    buyer_name = models.CharField(_("buyer"), max_length=200, blank=True)
+    buyer_email = models.EmailField(_("buyer email"), blank=True)
+    buyer_address = models.TextField(_("buyer address"), blank=True)
+    buyer_org_number = models.CharField(_("buyer organisation number"), max_length=32, blank=True)
+    buyer_vat_number = models.CharField(_("buyer VAT number"), max_length=32, blank=True)
+    net = models.DecimalField(_("net"), max_digits=14, decimal_places=2)
+    vat = models.DecimalField(_("VAT"), max_digits=14, decimal_places=2)
+    gross = models.DecimalField(_("total"), max_digits=14, decimal_places=2)
+    period_start = models.DateField(_("period from"), null=True, blank=True)
+    period_end = models.DateField(_("period until"), null=True, blank=True)
+    due_at = models.DateField(_("due date"), null=True, blank=True)
+    corrects = models.ForeignKey(
+        "self",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_notes",
+        verbose_name=_("corrects"),
+    )
+    note = models.TextField(_("note"), blank=True)
+    # What happened afterwards (MUTABLE_FIELDS):
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    payment_reference = models.CharField(_("payment reference"), max_length=255, blank=True)
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+    refund_reference = models.CharField(_("refund reference"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "number"], name="invoice_number_unique"),
+            # The monthly run can be repeated: one invoice per account and month.
+            models.UniqueConstraint(
+                fields=["account", "period_start"],
+                condition=Q(kind="invoice", period_start__isnull=False),
+                name="one_monthly_invoice_per_account",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="credit_note", corrects__isnull=False)
+                | (~Q(kind="credit_note") & Q(corrects__isnull=True)),
+                name="credit_note_corrects_an_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.display_number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or not set(update_fields) <= self.MUTABLE_FIELDS:
+                raise ValidationError(
+                    _("An issued %(kind)s cannot be changed; issue a credit note instead.")
+                    % {"kind": self.get_kind_display().lower()}
+                )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValidationError(_("Issued invoices are kept; issue a credit note instead."))
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.series}-{self.number:06d}"
+
+
+class InvoiceLine(models.Model):
+    """One line of an invoice: usually one charging session, priced when it ended."""
+
+    invoice = models.ForeignKey(
+        Invoice, models.CASCADE, related_name="lines", verbose_name=_("invoice")
+    )
+    position = models.PositiveSmallIntegerField(_("position"))
+    session = models.ForeignKey(
+        "stations.ChargingSession",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoice_lines",
+        verbose_name=_("charging session"),
+    )
+    description = models.CharField(_("description"), max_length=255)
+    site = models.CharField(_("site"), max_length=200, blank=True)
+    charge_point = models.CharField(_("charge point"), max_length=48, blank=True)
+    connector = models.PositiveSmallIntegerField(_("connector"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    energy_kwh = models.DecimalField(_("kWh"), max_digits=12, decimal_places=3, default=0)
+    duration_minutes = models.DecimalField(
+        _("duration (min)"), max_digits=12, decimal_places=3, default=0
+    )
+    components = models.JSONField(_("price components"), default=list, blank=True)
+    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=5, decimal_places=2)
+    net = models.DecimalField(_("net"), max_digits=14, decimal_places=2)
+    vat = models.DecimalField(_("VAT"), max_digits=14, decimal_places=2)
+    gross = models.DecimalField(_("total"), max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "position"], name="invoice_line_position_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+# --- Sessions priced and paid (billing/settlement.py) ---
+
+
+class SessionCharge(models.Model):
+    """What a finished session costs, frozen when it ended, and how it is being paid.
+
+    One per session: settling a session twice finds this row. The priced lines are a
+    copy of billing.pricing's result under the tariff that applied, so editing a tariff
+    later does not change what a past session cost.
+    """
+
+    class Status(models.TextChoices):
+        NOTHING_DUE = "nothing_due", _("Nothing to pay")
+        PENDING = "pending", _("Payment pending")
+        FAILED = "failed", _("Payment failed, to be retried")
+        TO_INVOICE = "to_invoice", _("On the next monthly invoice")
+        INVOICED = "invoiced", _("Invoiced")
+        PAID = "paid", _("Paid")
+
+    class Method(models.TextChoices):
+        WALLET = "wallet", _("Wallet")
+        CARD = "card", _("Card on file")
+        INVOICE = "invoice", _("Monthly invoice")
+        GUEST = "guest", _("Guest card payment")
+        NONE = "none", _("None")
+
+    session = models.OneToOneField(
+        "stations.ChargingSession",
+        models.PROTECT,
+        related_name="charge",
+        verbose_name=_("charging session"),
+    )
+    account = models.ForeignKey(
+        BillingAccount,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="session_charges",
+        verbose_name=_("account"),
+    )
+    method = models.CharField(_("paid by"), max_length=16, choices=Method.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    tariff = models.ForeignKey(
+        Tariff,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="session_charges",
+        verbose_name=_("tariff"),
+    )
+    tariff_name = models.CharField(_("tariff name"), max_length=100, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, default="SEK")
+    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=5, decimal_places=2, default=0)
+    net = models.DecimalField(_("net"), max_digits=14, decimal_places=2, default=0)
+    vat = models.DecimalField(_("VAT"), max_digits=14, decimal_places=2, default=0)
+    gross = models.DecimalField(_("total"), max_digits=14, decimal_places=2, default=0)
+    energy_kwh = models.DecimalField(_("kWh"), max_digits=12, decimal_places=3, default=0)
+    charging_minutes = models.DecimalField(
+        _("charging (min)"), max_digits=12, decimal_places=3, default=0
+    )
+    idle_minutes = models.DecimalField(_("idle (min)"), max_digits=12, decimal_places=3, default=0)
+    lines = models.JSONField(_("priced lines"), default=list, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(_("failed payment attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next payment attempt"), null=True, blank=True)
+    last_error = models.CharField(_("last payment error"), max_length=255, blank=True)
+    payment_reference = models.CharField(_("payment reference"), max_length=255, blank=True)
+    document = models.ForeignKey(
+        Invoice,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="session_charges",
+        verbose_name=_("receipt or invoice"),
+    )
+    priced_at = models.DateTimeField(_("priced at"))
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("session charge")
+        verbose_name_plural = _("session charges")
+        ordering = ["-priced_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["account", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session} {self.gross} {self.currency} ({self.get_status_display()})"
+
+
+# --- Ad hoc payment by a guest at the charger (billing/guest.py) ---
+
+
+class GuestPayment(models.Model):
+    """A guest who scanned a charger's QR code and pays by card, without an account.
+
+    The card is pre-authorised for `amount_authorised` (a PaymentIntent with manual
+    capture); the connector is started with a one-off id tag; when the session ends the
+    actual price is captured and the rest released, and a receipt is issued.
+    """
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Waiting for the card")
+        AUTHORISED = "authorised", _("Card authorised")
+        STARTED = "started", _("Charging")
+        CAPTURED = "captured", _("Paid")
+        RELEASED = "released", _("Released, nothing charged")
+        FAILED = "failed", _("Failed")
+
+    public_id = models.UUIDField(_("public id"), default=uuid4, unique=True, editable=False)
+    connector = models.ForeignKey(
+        "stations.Connector",
+        models.PROTECT,
+        related_name="guest_payments",
+        verbose_name=_("connector"),
+    )
+    email = models.EmailField(_("email for the receipt"), blank=True)
+    language = models.CharField(_("language"), max_length=8, default="sv")
+    id_tag = models.CharField(_("id tag"), max_length=20, unique=True)
+    amount_authorised = models.DecimalField(_("amount authorised"), max_digits=12, decimal_places=2)
+    amount_captured = models.DecimalField(
+        _("amount captured"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    payment_intent_id = models.CharField(_("Stripe PaymentIntent"), max_length=255, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.CREATED
+    )
+    error = models.CharField(_("error"), max_length=255, blank=True)
+    session = models.OneToOneField(
+        "stations.ChargingSession",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="guest_payment",
+        verbose_name=_("charging session"),
+    )
+    receipt = models.ForeignKey(
+        Invoice,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("receipt"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("guest payment")
+        verbose_name_plural = _("guest payments")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.id_tag} {self.get_status_display()}"
+
+
+# --- Subscriptions (billing/subscriptions.py) ---
+
+
+class SubscriptionPlan(models.Model):
+    """A monthly plan sold through Stripe (a Price or Plan there, mirrored by dj-stripe).
+
+    While a driver's subscription is active they are a member of `customer_group`, so
+    the tariffs assigned to that group apply to them (a discounted tariff, or a zero
+    tariff for flat unlimited charging); `included_kwh` a month are free on top.
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    customer_group = models.OneToOneField(
+        CustomerGroup,
+        models.PROTECT,
+        related_name="plan",
+        verbose_name=_("customer group"),
+        limit_choices_to={"kind": CustomerGroup.Kind.PLAN},
+    )
+    monthly_fee = models.DecimalField(
+        _("monthly fee, excl. VAT"), max_digits=10, decimal_places=2, validators=NON_NEGATIVE
+    )
+    included_kwh = models.DecimalField(
+        _("kWh included per month"),
+        max_digits=10,
+        decimal_places=3,
+        default=Decimal(0),
+        validators=NON_NEGATIVE,
+    )
+    stripe_price_id = models.CharField(
+        _("Stripe price"),
+        max_length=255,
+        blank=True,
+        help_text=_("Set when the plan is created at Stripe (billing/subscriptions.py)."),
+    )
+    is_active = models.BooleanField(_("on sale"), default=True)
+
+    class Meta:
+        verbose_name = _("subscription plan")
+        verbose_name_plural = _("subscription plans")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanSubscription(models.Model):
+    """A driver's subscription to a plan, as Stripe last reported it (webhooks)."""
+
+    ACTIVE_STATUSES = ("active", "trialing", "past_due")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        related_name="plan_subscriptions",
+        verbose_name=_("driver"),
+    )
+    plan = models.ForeignKey(
+        SubscriptionPlan, models.PROTECT, related_name="subscriptions", verbose_name=_("plan")
+    )
+    stripe_subscription_id = models.CharField(_("Stripe subscription"), max_length=255, unique=True)
+    status = models.CharField(_("status at Stripe"), max_length=32)
+    current_period_start = models.DateTimeField(_("period start"), null=True, blank=True)
+    current_period_end = models.DateTimeField(_("period end"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("plan subscription")
+        verbose_name_plural = _("plan subscriptions")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.plan} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
