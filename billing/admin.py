@@ -4,19 +4,38 @@ The selection rule lives in billing/tariffs.py; the "effective tariff" page only
 and shows every candidate in the order the rule ranks them.
 """
 
+from decimal import Decimal
 from typing import Any
 
+import stripe
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing import tariffs
-from billing.models import CustomerGroup, Tariff, TariffAssignment, TimeOfUsePeriod
+from billing import guest, invoicing, payments, settlement, subscriptions, tariffs, tasks, wallet
+from billing.models import (
+    BillingAccount,
+    CardPayment,
+    CustomerGroup,
+    GuestPayment,
+    Invoice,
+    InvoiceLine,
+    PlanSubscription,
+    SessionCharge,
+    SubscriptionPlan,
+    Tariff,
+    TariffAssignment,
+    TimeOfUsePeriod,
+    WalletEntry,
+)
 from stations.models import Connector
 from users.models import User
 
@@ -256,3 +275,557 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     @admin.display(description=_("members"), ordering="member_total")
     def member_count(self, group: CustomerGroup) -> int:
         return group.member_total  # type: ignore[attr-defined]
+
+
+# --- Who pays, what sessions cost, wallets (accounts.py, settlement.py, wallet.py) ---
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that only the code writes: staff look, and act through actions."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "user", "fleet", "payment_method", "wallet", "failures"]
+    list_filter = ["payment_method"]
+    search_fields = ["name", "email", "user__email", "fleet__name", "org_number"]
+    autocomplete_fields = ["user", "fleet"]
+    list_select_related = ["user", "fleet"]
+
+    @admin.display(description=_("wallet (SEK)"))
+    def wallet(self, account: BillingAccount) -> Any:
+        return wallet.wallet_balance(account.user) if account.user_id else "-"
+
+    @admin.display(description=_("failed card payments"))
+    def failures(self, account: BillingAccount) -> int:
+        return account.session_charges.filter(status=SessionCharge.Status.FAILED).count()
+
+
+@admin.register(SessionCharge)
+class SessionChargeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "session",
+        "priced_at",
+        "account",
+        "method",
+        "status",
+        "gross",
+        "currency",
+        "failed_attempts",
+        "next_attempt_at",
+        "document",
+    ]
+    list_filter = ["status", "method"]
+    search_fields = [
+        "session__id_tag",
+        "session__charge_point__charge_point_id",
+        "account__name",
+        "account__user__email",
+        "payment_reference",
+    ]
+    list_select_related = ["session__charge_point", "account__user", "account__fleet", "document"]
+    date_hierarchy = "priced_at"
+    actions = ["retry_payment"]
+
+    @admin.action(description=_("Charge the card again now"))
+    def retry_payment(self, request: HttpRequest, queryset: QuerySet[SessionCharge]) -> None:
+        failed = queryset.filter(
+            status=SessionCharge.Status.FAILED, method=SessionCharge.Method.CARD
+        )
+        paid = 0
+        for charge in failed:
+            if settlement.collect(charge).status == SessionCharge.Status.PAID:
+                paid += 1
+        self.message_user(
+            request,
+            _("%(paid)d of %(tried)d failed payments are now paid.")
+            % {"paid": paid, "tried": len(failed)},
+            messages.SUCCESS if paid == len(failed) else messages.WARNING,
+        )
+
+
+class ManualCreditForm(forms.Form):
+    driver = forms.ModelChoiceField(User.objects.order_by("email"), label=_("driver"))
+    amount = forms.DecimalField(
+        label=_("amount (SEK)"), min_value=Decimal("0.01"), max_digits=12, decimal_places=2
+    )
+    reason = forms.CharField(
+        label=_("reason"), help_text=_("Cash at the desk, bank transfer, goodwill …")
+    )
+    reference = forms.CharField(
+        label=_("reference"),
+        required=False,
+        help_text=_("The bank transfer's reference: crediting the same one twice is refused."),
+    )
+
+
+@admin.register(WalletEntry)
+class WalletEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "kind", "amount", "reference", "created_by", "note"]
+    list_filter = ["kind"]
+    search_fields = ["user__email", "reference", "note"]
+    list_select_related = ["user", "created_by"]
+    date_hierarchy = "created_at"
+    change_list_template = "admin/billing/walletentry_change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "credit/",
+                self.admin_site.admin_view(self.manual_credit_view),
+                name="billing_walletentry_credit",
+            )
+        ]
+        return own + super().get_urls()
+
+    def manual_credit_view(self, request: HttpRequest) -> HttpResponse:
+        """Staff put money in a wallet (cash, bank transfer); the entry is the audit."""
+        if not request.user.has_perm("billing.add_walletentry"):
+            raise PermissionDenied
+        form = ManualCreditForm(request.POST or None)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                entry = wallet.credit_wallet_manually(
+                    data["driver"],
+                    data["amount"],
+                    staff=request.user,
+                    reason=data["reason"],
+                    reference=data["reference"],
+                )
+            except wallet.WalletError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(
+                    request,
+                    _("%(amount)s SEK credited to %(driver)s.")
+                    % {"amount": entry.amount, "driver": entry.user},
+                )
+                return HttpResponseRedirect(reverse("admin:billing_walletentry_changelist"))
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": _("Credit a wallet"),
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/billing/manual_credit.html", context)
+
+
+@admin.register(CardPayment)
+class CardPaymentAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "purpose", "amount", "status", "payment_intent_id"]
+    list_filter = ["purpose", "status"]
+    search_fields = ["user__email", "payment_intent_id", "idempotency_key", "description"]
+    list_select_related = ["user"]
+
+
+# --- Guest payment at the charger (billing/guest.py) ---
+
+
+@admin.register(GuestPayment)
+class GuestPaymentAdmin(ReadOnlyAdmin):
+    """Guests who paid by card at a charger: what was held, captured, and why not."""
+
+    list_display = [
+        "created_at",
+        "id_tag",
+        "connector",
+        "status",
+        "amount_authorised",
+        "amount_captured",
+        "email",
+        "session",
+        "receipt",
+        "error",
+    ]
+    list_filter = ["status"]
+    search_fields = [
+        "id_tag",
+        "email",
+        "payment_intent_id",
+        "connector__charge_point__charge_point_id",
+    ]
+    list_select_related = ["connector__charge_point", "session", "receipt"]
+    date_hierarchy = "created_at"
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "qr-codes/",
+                self.admin_site.admin_view(self.qr_codes_view),
+                name="billing_guestpayment_qr_codes",
+            )
+        ]
+        return own + super().get_urls()
+
+    def qr_codes_view(self, request: HttpRequest) -> HttpResponse:
+        """A printable QR code for each connector of the charge points asked for
+        (?charge_point=<pk>, repeated); linked from the charge point admin."""
+        if not request.user.has_perm("stations.view_chargepoint"):
+            raise PermissionDenied
+        chosen = [pk for pk in request.GET.getlist("charge_point") if pk.isdigit()]
+        connectors = (
+            Connector.objects.filter(charge_point__in=chosen)
+            .exclude(connector_id=0)  # the charger as a whole: nothing to plug in
+            .select_related("charge_point")
+            .order_by("charge_point__charge_point_id", "connector_id")
+        )
+        codes = []
+        for connector in connectors:
+            url = guest.guest_url(connector)
+            codes.append({"connector": connector, "url": url, "svg": guest.qr_code_svg(url)})
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": _("Guest QR codes"),
+            "opts": self.model._meta,
+            "codes": codes,
+            "public_url": guest.public_base_url(),
+        }
+        return TemplateResponse(request, "billing/guest/admin_qr_codes.html", context)
+
+
+# --- Invoices, receipts and credit notes (billing/invoicing.py) ---
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = [
+        "position",
+        "description",
+        "site",
+        "charge_point",
+        "connector",
+        "started_at",
+        "ended_at",
+        "energy_kwh",
+        "duration_minutes",
+        "vat_rate",
+        "net",
+        "vat",
+        "gross",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class CreditNoteForm(forms.Form):
+    gross = forms.DecimalField(
+        label=_("amount to credit, incl. VAT"),
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=14,
+        decimal_places=2,
+        help_text=_("Empty: everything not credited yet."),
+    )
+    reason = forms.CharField(
+        label=_("reason"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Printed on the credit note."),
+    )
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    """Issued documents are never edited: staff look, download, email them again and
+    credit them (a credit note is a new document)."""
+
+    list_display = [
+        "display_number",
+        "kind",
+        "issued_at",
+        "buyer_name",
+        "gross",
+        "currency",
+        "paid_at",
+        "emailed_at",
+        "pdf_link",
+    ]
+    list_filter = ["kind", "series", "language"]
+    search_fields = ["buyer_name", "buyer_email", "buyer_org_number", "payment_reference"]
+    date_hierarchy = "issued_at"
+    inlines = [InvoiceLineInline]
+    actions = ["email_again"]
+    change_form_template = "billing/admin/invoice_change_form.html"
+    readonly_fields = ["pdf_link", "seller_display", "vat_breakdown_display", "credit_notes"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("kind", "series", "number"),
+                    ("issued_at", "issued_by"),
+                    ("language", "currency"),
+                    "pdf_link",
+                    "corrects",
+                    "credit_notes",
+                    "note",
+                ]
+            },
+        ),
+        (
+            _("Buyer"),
+            {
+                "fields": [
+                    "account",
+                    "buyer_name",
+                    "buyer_email",
+                    "buyer_address",
+                    ("buyer_org_number", "buyer_vat_number"),
+                ]
+            },
+        ),
+        (_("Seller"), {"fields": ["seller_display"]}),
+        (
+            _("Amounts"),
+            {
+                "fields": [
+                    ("net", "vat", "gross"),
+                    "vat_breakdown_display",
+                    ("period_start", "period_end", "due_at"),
+                ]
+            },
+        ),
+        (
+            _("Afterwards"),
+            {"fields": [("paid_at", "payment_reference"), "emailed_at", "refund_reference"]},
+        ),
+    ]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Invoice], search_term: str
+    ) -> tuple[QuerySet[Invoice], bool]:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # A number as printed, "F-000012", finds that document.
+        series, dash, number = search_term.strip().upper().rpartition("-")
+        if dash and series and number.isdigit():
+            found |= queryset.filter(series=series, number=int(number))
+        return found, may_have_duplicates
+
+    @admin.display(description=_("PDF"))
+    def pdf_link(self, invoice: Invoice) -> str:
+        url = reverse("billing:invoice-pdf", args=[invoice.pk])
+        return format_html('<a href="{}">{}.pdf</a>', url, invoice.display_number)
+
+    @admin.display(description=_("seller"))
+    def seller_display(self, invoice: Invoice) -> str:
+        return format_html_join(
+            "",
+            "<div>{}</div>",
+            ((value,) for value in invoice.seller.values() if value),
+        )
+
+    @admin.display(description=_("VAT per rate"))
+    def vat_breakdown_display(self, invoice: Invoice) -> str:
+        return format_html_join(
+            "",
+            "<div>{} %: {} + {} = {} {}</div>",
+            (
+                (row.rate, row.net, row.vat, row.gross, invoice.currency)
+                for row in invoicing.vat_breakdown(invoice)
+            ),
+        )
+
+    @admin.display(description=_("credit notes"))
+    def credit_notes(self, invoice: Invoice) -> str:
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a> ({})',
+            (
+                (
+                    reverse("admin:billing_invoice_change", args=[note.pk]),
+                    note.display_number,
+                    note.gross,
+                )
+                for note in invoice.credit_notes.order_by("number")
+            ),
+        )
+
+    @admin.action(description=_("Email again to the customer"), permissions=["view"])
+    def email_again(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        sent, without_address, failed = 0, [], []
+        for invoice in queryset:
+            try:
+                if invoicing.email_document(invoice):
+                    sent += 1
+                else:
+                    without_address.append(invoice.display_number)
+            except OSError as error:  # the mail server refused or is unreachable
+                failed.append(f"{invoice.display_number} ({error})")
+        self.message_user(request, _("%(count)d document(s) emailed.") % {"count": sent})
+        if without_address:
+            self.message_user(
+                request,
+                _("No email address: %(numbers)s") % {"numbers": ", ".join(without_address)},
+                messages.WARNING,
+            )
+        if failed:
+            self.message_user(
+                request,
+                _("Not sent: %(numbers)s") % {"numbers": ", ".join(failed)},
+                messages.ERROR,
+            )
+
+    def may_credit(self, request: HttpRequest) -> bool:
+        # Issuing a credit note adds a document: the add permission of invoices.
+        return request.user.has_perm("billing.add_invoice")
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "may_credit": self.may_credit(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<int:object_id>/credit/",
+                self.admin_site.admin_view(self.credit_view),
+                name="billing_invoice_credit",
+            )
+        ]
+        return own + super().get_urls()
+
+    def credit_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Issue a credit note for an invoice or receipt: an amount (empty: all that is
+        left) and a reason. Money is not returned here (billing/refunds.py)."""
+        if not self.may_credit(request):
+            raise PermissionDenied
+        invoice = self.get_object(request, str(object_id))
+        if invoice is None:
+            raise Http404
+        form = CreditNoteForm(request.POST or None)
+        if invoice.kind == Invoice.Kind.CREDIT_NOTE:
+            form = None
+        elif form.is_valid():
+            try:
+                note = invoicing.issue_credit_note(
+                    invoice,
+                    gross=form.cleaned_data["gross"],
+                    reason=form.cleaned_data["reason"],
+                    issued_by=request.user,
+                )
+            except invoicing.InvoicingError as error:
+                form.add_error(None, str(error))
+            else:
+                self.log_addition(request, note, f"Credits {invoice.display_number}")
+                transaction.on_commit(lambda: tasks.email_document.delay(note.pk))
+                self.message_user(
+                    request,
+                    _("%(note)s issued: %(gross)s %(currency)s.")
+                    % {"note": note.display_number, "gross": note.gross, "currency": note.currency},
+                )
+                return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[note.pk]))
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "title": _("Credit %(number)s") % {"number": invoice.display_number},
+            "opts": self.model._meta,
+            "original": invoice,
+            "left": invoicing.uncredited_gross(invoice),
+            "form": form,
+        }
+        return TemplateResponse(request, "billing/admin/invoice_credit.html", context)
+
+
+# --- Subscription plans (billing/subscriptions.py) ---
+
+
+@admin.register(SubscriptionPlan)
+class SubscriptionPlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "customer_group",
+        "monthly_fee",
+        "vat_rate",
+        "included_kwh",
+        "is_active",
+        "stripe_price_id",
+    ]
+    list_filter = ["is_active"]
+    search_fields = ["name", "stripe_price_id"]
+    autocomplete_fields = ["customer_group"]
+    list_select_related = ["customer_group"]
+    actions = ["publish"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "customer_group",
+                    ("monthly_fee", "vat_rate"),
+                    "included_kwh",
+                    "is_active",
+                    "stripe_price_id",
+                ],
+                "description": _(
+                    "The monthly fee excludes VAT; Stripe charges it with VAT added. The "
+                    "tariffs assigned to the plan's customer group apply to subscribers, "
+                    "and the included kWh are free every month. Once published to Stripe "
+                    "the fee is fixed: for another fee, make a new plan."
+                ),
+            },
+        )
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is not None and obj.stripe_price_id:
+            # Stripe keeps charging the published price whatever the form says.
+            return ["monthly_fee", "vat_rate", "stripe_price_id"]
+        return ["stripe_price_id"]
+
+    @admin.action(description=_("Publish to Stripe"))
+    def publish(self, request: HttpRequest, queryset: QuerySet[SubscriptionPlan]) -> None:
+        for plan in queryset:
+            try:
+                price_id = subscriptions.publish_plan(plan)
+            except (
+                payments.PaymentError,
+                payments.PaymentsNotConfigured,
+                stripe.StripeError,
+            ) as error:
+                self.message_user(request, f"{plan}: {error}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(plan)s is at Stripe as %(price)s.") % {"plan": plan, "price": price_id},
+                )
+
+
+@admin.register(PlanSubscription)
+class PlanSubscriptionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "user",
+        "plan",
+        "status",
+        "current_period_start",
+        "current_period_end",
+        "cancel_at_period_end",
+        "stripe_subscription_id",
+    ]
+    list_filter = ["status", "plan", "cancel_at_period_end"]
+    search_fields = ["user__email", "stripe_subscription_id", "plan__name"]
+    list_select_related = ["user", "plan"]

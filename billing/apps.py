@@ -7,5 +7,6 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self) -> None:
-        # Connects the receivers of Stripe events (dj-stripe signals).
-        from billing import webhooks  # noqa: F401
+        # Connects the receivers of Stripe events (dj-stripe signals) and of the
+        # domain events of stations.
+        from billing import receivers, webhooks  # noqa: F401

@@ -466,6 +466,12 @@ class CardPayment(models.Model):
 # --- Who pays, and how (billing/accounts.py) ---
 
 
+def default_payment_method() -> str:
+    """How a new account pays (BILLING_DEFAULT_PAYMENT_METHOD): postpaid by default, so
+    that a driver with an RFID card is not refused before anyone chose otherwise."""
+    return settings.BILLING_DEFAULT_PAYMENT_METHOD
+
+
 class BillingAccount(models.Model):
     """Who pays for charging, and how: one driver, or a fleet (business customer).
 
@@ -501,7 +507,7 @@ class BillingAccount(models.Model):
         _("payment method"),
         max_length=16,
         choices=PaymentMethod.choices,
-        default=PaymentMethod.WALLET,
+        default=default_payment_method,
     )
     charge_invoices_to_card = models.BooleanField(
         _("charge monthly invoices to the card on file"),
@@ -631,6 +637,15 @@ class Invoice(models.Model):
         verbose_name=_("corrects"),
     )
     note = models.TextField(_("note"), blank=True)
+    # Who issued it by hand (a credit note from admin); empty for the automatic ones.
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("issued by"),
+    )
     # What happened afterwards (MUTABLE_FIELDS):
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     payment_reference = models.CharField(_("payment reference"), max_length=255, blank=True)
@@ -880,6 +895,11 @@ class GuestPayment(models.Model):
 # --- Subscriptions (billing/subscriptions.py) ---
 
 
+def default_plan_vat_rate() -> Decimal:
+    """VAT on a new plan's monthly fee (BILLING_DEFAULT_VAT_RATE, 25 % in Sweden)."""
+    return settings.BILLING_DEFAULT_VAT_RATE
+
+
 class SubscriptionPlan(models.Model):
     """A monthly plan sold through Stripe (a Price or Plan there, mirrored by dj-stripe).
 
@@ -905,6 +925,14 @@ class SubscriptionPlan(models.Model):
         decimal_places=3,
         default=Decimal(0),
         validators=NON_NEGATIVE,
+    )
+    vat_rate = models.DecimalField(
+        _("VAT rate (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=default_plan_vat_rate,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text=_("Added to the monthly fee: Stripe charges the fee incl. VAT."),
     )
     stripe_price_id = models.CharField(
         _("Stripe price"),
@@ -941,6 +969,11 @@ class PlanSubscription(models.Model):
     status = models.CharField(_("status at Stripe"), max_length=32)
     current_period_start = models.DateTimeField(_("period start"), null=True, blank=True)
     current_period_end = models.DateTimeField(_("period end"), null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(
+        _("ends with the current period"),
+        default=False,
+        help_text=_("Cancelled by the driver; the plan applies until the period ends."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -32,6 +32,19 @@ The rules:
   start is not the driver's fault).
 - Minimum and maximum price apply to the net total of all lines (energy, time, session
   fee, idle fee); the difference is its own line, so the invoice shows why.
+- kWh included in a subscription plan (`included_kwh`, what is left of the month's
+  allowance) come after the minimum and maximum price, as a negative line "Included in
+  your plan": it covers min(included, energy) kWh, the energy counted in whole Wh
+  (rounded down, so the allowance used is exactly the quantity shown), at the session's
+  average energy price (the exact net of all energy lines / all the energy delivered,
+  so covered kWh are valued alike whatever time-of-use window they fell in). Its net is
+  exact and rounded once like every line; the unit price shown is that average rounded
+  to 0.0001. After min/max, so that the plan's kWh are never eaten by a minimum price
+  that tops up what they took off, or wasted on a session a maximum price already
+  capped. A session never costs less than zero: when the covered kWh are worth more
+  than the rest of the session (a cap cut it first), the line takes it to zero and
+  covers only the kWh that zero is worth (rounded down to the Wh). No energy price, no
+  line: the allowance is not spent on free energy.
 - Rounding (ROUNDING_RULE), once: each line's net is computed exactly from the exact
   quantity and rounded to öre (0.01) half up; the net total is the sum of the rounded
   lines; VAT is computed once on that net total at the tariff's rate and rounded to öre
@@ -53,6 +66,7 @@ from django.utils.translation import gettext
 ZERO = Decimal(0)
 ORE = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.001")
+UNIT_PRICE_STEP = Decimal("0.0001")  # an average price per kWh, as shown
 # A car drawing at most this much is not charging (a full battery still powers the
 # car's electronics and battery conditioning with a few tens of watts).
 IDLE_POWER_W = Decimal(100)
@@ -74,6 +88,7 @@ class LineKind(StrEnum):
     IDLE_FEE = "idle_fee"
     MINIMUM_PRICE = "minimum_price"
     MAXIMUM_PRICE = "maximum_price"
+    INCLUDED_ENERGY = "included_energy"  # kWh included in a subscription plan (negative)
 
 
 @dataclass(frozen=True)
@@ -162,8 +177,13 @@ class _Line:
     period: str = ""
 
 
-def price_session(usage: SessionUsage, terms: TariffTerms) -> Price:
-    """The price of a session (or the cost so far of a running one) under a tariff."""
+def price_session(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal = ZERO) -> Price:
+    """The price of a session (or the cost so far of a running one) under a tariff.
+
+    `included_kwh`: what is left of the driver's plan allowance for this session.
+    """
+    if not Decimal(included_kwh).is_finite() or included_kwh < 0:
+        raise ValueError("Included kWh must be a finite amount, not below zero.")
     for moment in (usage.started_at, usage.ended_at):
         if moment.tzinfo is None:
             raise ValueError("Session times must be timezone-aware.")
@@ -175,10 +195,10 @@ def price_session(usage: SessionUsage, terms: TariffTerms) -> Price:
         raise ValueError(f"Unknown time zone: {usage.time_zone!r}.") from error
     with localcontext() as context:
         context.prec = PRECISION
-        return _price(usage, terms)
+        return _price(usage, terms, Decimal(included_kwh))
 
 
-def _price(usage: SessionUsage, terms: TariffTerms) -> Price:
+def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Price:
     start = usage.started_at.astimezone(UTC)
     end = usage.ended_at.astimezone(UTC)
     register = _EnergyRegister(usage.meter_readings)
@@ -233,6 +253,10 @@ def _price(usage: SessionUsage, terms: TariffTerms) -> Price:
                 )
             )
             nets.append(terms.max_price - total)
+        included = _included_energy(lines, energy_wh, included_kwh, sum(nets, ZERO))
+        if included is not None:
+            lines.append(included)
+            nets.append(included.exact_net)
 
     net_total = sum(nets, ZERO)
     vat_total = _round(net_total * terms.vat_rate / 100)
@@ -265,6 +289,37 @@ def _price(usage: SessionUsage, terms: TariffTerms) -> Price:
         idle_minutes=(idle_seconds / 60).quantize(QUANTITY_STEP, ROUND_HALF_UP),
         is_final=not usage.running,
     )
+
+
+def _included_energy(
+    lines: list[_Line], energy_wh: Decimal, included_kwh: Decimal, total: Decimal
+) -> _Line | None:
+    """The plan's included kWh as a negative line (the rule is in the module docstring);
+    `total` is the session's net after minimum and maximum price. Its net is rounded."""
+    energy_net = sum((line.exact_net for line in lines if line.kind == LineKind.ENERGY), ZERO)
+    if included_kwh <= 0 or energy_net <= 0 or total <= 0:
+        return None
+    average = energy_net * 1000 / energy_wh  # per kWh
+    covered = _whole_wh(min(included_kwh, energy_wh / 1000))
+    value = _round(covered * average)
+    if value > total:
+        value = total
+        covered = _whole_wh(total / average)
+    if covered <= 0 or value <= 0:
+        return None
+    return _Line(
+        LineKind.INCLUDED_ENERGY,
+        gettext("Included in your plan"),
+        covered,
+        "kWh",
+        -average.quantize(UNIT_PRICE_STEP, ROUND_HALF_UP),
+        -value,
+    )
+
+
+def _whole_wh(kwh: Decimal) -> Decimal:
+    """kWh rounded down to the Wh."""
+    return kwh.quantize(QUANTITY_STEP, ROUND_FLOOR)
 
 
 def _adjustment(kind: LineKind, description: str, difference: Decimal) -> _Line:

@@ -29,6 +29,7 @@ from billing.pricing import (
     price_session,
     time_of_use_at,
 )
+from billing.subscriptions import included_kwh_left
 from stations.models import ChargingSession, Connector, MeterSample
 from users.models import User
 
@@ -163,11 +164,17 @@ def _in_base_unit(sample: MeterSample) -> Decimal | None:
 
 def price_of_session(session: ChargingSession, now: datetime | None = None) -> Price | None:
     """The price of a session under the tariff that applied when it started; for a
-    running session the cost so far. None when no tariff applies."""
-    tariff = tariff_for(session.connector, session_driver(session), session.started_at)
+    running session the cost so far. None when no tariff applies.
+
+    The kWh left in the driver's plan at the session's start are priced in
+    (billing/subscriptions.py says what is left, billing/pricing.py how it counts).
+    """
+    driver = session_driver(session)
+    tariff = tariff_for(session.connector, driver, session.started_at)
     if tariff is None:
         return None
-    return price_session(usage_from_session(session, now), tariff.terms())
+    included = included_kwh_left(driver, session.started_at, excluding_session_id=session.pk)
+    return price_session(usage_from_session(session, now), tariff.terms(), included)
 
 
 def cost_so_far(session: ChargingSession, now: datetime | None = None) -> Price | None:

@@ -28,7 +28,7 @@ from djstripe.event_handlers import djstripe_receiver
 from djstripe.models import Event, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
 
-from billing import payments
+from billing import payments, subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -131,3 +131,16 @@ def on_payment_intent_event(sender: type[Event], event: Event, **kwargs: Any) ->
 @djstripe_receiver("setup_intent.succeeded")
 def on_setup_intent_succeeded(sender: type[Event], event: Event, **kwargs: Any) -> None:
     payments.card_saved(event.data["object"]["id"])
+
+
+@djstripe_receiver(
+    [
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+    ]
+)
+def on_subscription_event(sender: type[Event], event: Event, **kwargs: Any) -> None:
+    # Fetched from Stripe, not read from the event: a late "updated" after "deleted"
+    # must not bring a cancelled plan back.
+    subscriptions.apply_subscription(event.data["object"]["id"])

@@ -20,8 +20,30 @@ app.conf.beat_schedule = {
         "task": "stations.tasks.close_stale_sessions",
         "schedule": 600.0,
     },
+    "settle-missed-sessions": {
+        "task": "billing.tasks.settle_missed_sessions",
+        "schedule": 300.0,
+    },
+    "retry-failed-payments": {
+        "task": "billing.tasks.retry_failed_payments",
+        "schedule": 3600.0,
+    },
+    "stop-guest-sessions-nearing-their-hold": {
+        "task": "billing.tasks.stop_guest_sessions_nearing_their_hold",
+        "schedule": 60.0,
+    },
+    "release-abandoned-guest-holds": {
+        "task": "billing.tasks.release_abandoned_guest_holds",
+        "schedule": 900.0,
+    },
     "prune-ocpp-message-log": {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),
+    },
+    # Last month's invoices on the 1st; 04:07 UTC is past midnight in Europe, where the
+    # month is cut (TIME_ZONE), and before the working day.
+    "issue-monthly-invoices": {
+        "task": "billing.tasks.issue_monthly_invoices",
+        "schedule": crontab(day_of_month=1, hour=4, minute=7),
     },
 }

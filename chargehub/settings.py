@@ -7,6 +7,7 @@ ALLOWED_HOSTS, and leaves DEBUG off.
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -164,6 +165,9 @@ if not REDIS_URL:
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Run tasks in the calling process instead of a worker; the tests' servers set it so
+# that what a worker would do (settling a session) happens before they look.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -226,6 +230,26 @@ OCPP_STALE_SESSION_AFTER = env_int("OCPP_STALE_SESSION_AFTER", 24 * 3600)
 # OCPP message log retention (days); 0 keeps the log forever.
 OCPP_MESSAGE_LOG_DAYS = env_int("OCPP_MESSAGE_LOG_DAYS", 30)
 
+# --- Email (receipts, invoices, payment reminders) -------------------------------------
+# SMTP in production (EMAIL_HOST and friends); under DEBUG, mail is printed to the console.
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ChargeHub <no-reply@chargehub.example>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+_email_backend = os.environ.get(
+    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else _SMTP
+)
+MAILERS = {"default": {"BACKEND": _email_backend}}
+if _email_backend == "django.core.mail.backends.filebased.EmailBackend":
+    MAILERS["default"]["OPTIONS"] = {"file_path": os.environ["EMAIL_FILE_PATH"]}
+elif _email_backend == _SMTP:
+    MAILERS["default"]["OPTIONS"] = {
+        "host": os.environ.get("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 587),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", True),
+    }
+
 # --- Stripe (billing/payments.py, dj-stripe) -------------------------------------------
 # Without STRIPE_SECRET_KEY card payments are off and say so (billing.payments.
 # PaymentsNotConfigured); wallets and manual credits keep working.
@@ -238,3 +262,53 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
 # for /stripe/webhook/; webhooks are refused while it is empty.
 DJSTRIPE_WEBHOOK_SECRET = os.environ.get("DJSTRIPE_WEBHOOK_SECRET", "")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+
+# --- Invoices, receipts, credit notes (billing/invoicing.py) -----------------------------
+# The seller printed on every document (copied onto it when issued). The defaults are
+# a demo company: set the real ones in production.
+BILLING_SELLER = {
+    "name": os.environ.get("BILLING_SELLER_NAME", "ChargeHub Demo AB"),
+    "address": os.environ.get("BILLING_SELLER_ADDRESS", "Storgatan 1\n111 22 Stockholm\nSweden"),
+    "org_number": os.environ.get("BILLING_SELLER_ORG_NUMBER", "556000-0000"),
+    "vat_number": os.environ.get("BILLING_SELLER_VAT_NUMBER", "SE556000000001"),
+    "email": os.environ.get("BILLING_SELLER_EMAIL", "billing@chargehub.example"),
+    "bankgiro": os.environ.get("BILLING_SELLER_BANKGIRO", "000-0000"),
+    "iban": os.environ.get("BILLING_SELLER_IBAN", "SE00 0000 0000 0000 0000 0000"),
+    "bic": os.environ.get("BILLING_SELLER_BIC", "ESSESESS"),
+}
+# One gap-free number series per kind of document (Swedish initials: Faktura, Kvitto,
+# KReditnota). Changing a prefix starts a new series at 1; the old one stays as issued.
+BILLING_INVOICE_SERIES = {
+    "invoice": os.environ.get("BILLING_SERIES_INVOICE", "F"),
+    "receipt": os.environ.get("BILLING_SERIES_RECEIPT", "K"),
+    "credit_note": os.environ.get("BILLING_SERIES_CREDIT_NOTE", "KR"),
+}
+# A monthly invoice is due this many days after it is issued.
+BILLING_PAYMENT_TERMS_DAYS = env_int("BILLING_PAYMENT_TERMS_DAYS", 30)
+
+# --- Settling sessions (billing/settlement.py, billing/standing.py) ------------------------
+# How a new billing account pays: "invoice" (monthly, postpaid), "wallet" or "card".
+BILLING_DEFAULT_PAYMENT_METHOD = os.environ.get("BILLING_DEFAULT_PAYMENT_METHOD", "invoice")
+# A prepaid wallet must hold at least this much (SEK) for its tokens to start a session.
+BILLING_WALLET_MINIMUM = Decimal(os.environ.get("BILLING_WALLET_MINIMUM", "50"))
+# A declined card charge is tried again after these many hours (one number per retry).
+BILLING_PAYMENT_RETRY_HOURS = [
+    int(hours) for hours in env_list("BILLING_PAYMENT_RETRY_HOURS", "24,72,168")
+]
+# After this many failed attempts on unpaid sessions, the payer's tokens are refused
+# (Blocked) until the debt is paid.
+BILLING_BLOCK_AFTER_FAILED_PAYMENTS = env_int("BILLING_BLOCK_AFTER_FAILED_PAYMENTS", 2)
+# Asked by stations.authorization before a token may charge (dotted paths to functions
+# taking an IdToken and returning a refusal reason or None): stations never imports billing.
+CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")
+
+# --- Guest payment at the charger (billing/guest.py) ------------------------------------
+# What a guest's card is pre-authorised for (SEK, incl. VAT) before their session starts;
+# the actual price is captured when it ends and the rest released.
+BILLING_GUEST_PREAUTHORISATION = Decimal(os.environ.get("BILLING_GUEST_PREAUTHORISATION", "300"))
+# How the public reaches this site: the QR codes printed on chargers point here.
+BILLING_PUBLIC_URL = os.environ.get("BILLING_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Subscription plans (billing/subscriptions.py) ---------------------------------------
+# VAT (%) a new plan adds to its monthly fee (fees are net; Stripe charges them incl. VAT).
+BILLING_DEFAULT_VAT_RATE = Decimal(os.environ.get("BILLING_DEFAULT_VAT_RATE", "25"))

@@ -11,8 +11,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import MessageTrigger
@@ -254,9 +257,21 @@ class ChargePointAdmin(admin.ModelAdmin):
         "last_seen_at",
         "last_boot_at",
         "created_at",
+        "guest_qr_codes",
     ]
     fieldsets = [
-        (None, {"fields": ["charge_point_id", "site", "registration_status", "new_password"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "charge_point_id",
+                    "site",
+                    "registration_status",
+                    "new_password",
+                    "guest_qr_codes",
+                ]
+            },
+        ),
         (
             _("Reported by the charger"),
             {
@@ -303,11 +318,33 @@ class ChargePointAdmin(admin.ModelAdmin):
         "get_configuration",
         "change_configuration",
         "trigger_message",
+        "print_guest_qr_codes",
     ]
 
     @admin.display(description=_("vendor / model"), ordering="vendor")
     def vendor_model(self, charge_point: ChargePoint) -> str:
         return " / ".join(part for part in (charge_point.vendor, charge_point.model) if part)
+
+    # The QR code page belongs to billing (guest payment at the charger): it is linked
+    # by its URL name only, so that stations does not import billing.
+
+    @admin.display(description=_("guest QR codes"))
+    def guest_qr_codes(self, charge_point: ChargePoint) -> str:
+        if charge_point.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}?{}">{}</a>',
+            reverse("admin:billing_guestpayment_qr_codes"),
+            urlencode({"charge_point": charge_point.pk}),
+            gettext("Print the QR codes of this charger's connectors"),
+        )
+
+    @admin.action(description=_("Print guest QR codes"))
+    def print_guest_qr_codes(
+        self, request: HttpRequest, queryset: QuerySet[ChargePoint]
+    ) -> HttpResponseRedirect:
+        query = urlencode({"charge_point": list(queryset.values_list("pk", flat=True))}, doseq=True)
+        return HttpResponseRedirect(f"{reverse('admin:billing_guestpayment_qr_codes')}?{query}")
 
     def save_model(
         self, request: HttpRequest, obj: ChargePoint, form: forms.ModelForm, change: bool

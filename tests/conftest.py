@@ -77,6 +77,8 @@ def server_env(**extra: str) -> dict[str, str]:
         "OCPP_MAX_FRAME_BYTES": str(16 * 1024),
         "PYTHONUNBUFFERED": "1",
         "DEBUG": "1",
+        # A server's Celery tasks (settling a session) run in it, as a worker would.
+        "CELERY_TASK_ALWAYS_EAGER": "1",
         **extra,
     }
     return env
@@ -93,6 +95,17 @@ def short_lived_database_connections(django_db_setup: None) -> None:
     from django.db import connections
 
     connections.settings["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_tasks_run_inline() -> Iterator[None]:
+    """Tasks queued by the code under test run at once, here (no worker in tests)."""
+    from chargehub.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
 
 
 @pytest.fixture(scope="session")

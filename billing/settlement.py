@@ -1,0 +1,282 @@
+"""Settling a finished charging session: freeze its price, then collect the money.
+
+`settle_session` runs as a Celery task when stations reports a session ended
+(billing/receivers.py), and again from the periodic safety net for any session that
+was missed (a lost task, a worker that died). It is safe to run any number of times:
+
+1. The price is computed once, by billing/pricing.py under the tariff that applied when
+   the session started, and frozen in a SessionCharge (one per session). A tariff
+   edited later changes nothing already priced. A StopTransaction that arrives after
+   a rule closed the session (stations.ocpp.v16) does not re-price it.
+2. The money is collected by the payer's method (billing/accounts.py):
+   - wallet: debited once, under the session's reference, even below zero (the energy
+     was delivered); a receipt is issued.
+   - card: charged off-session once per attempt (the attempt number is part of the
+     idempotency key, so a retried task never charges twice); a decline is retried
+     after BILLING_PAYMENT_RETRY_HOURS, the driver is told by email, and failures
+     count towards blocking their tokens (billing/standing.py). Amounts below
+     Stripe's minimum charge go on the monthly invoice instead of being lost.
+   - monthly invoice: the session waits for the month's invoice (billing/invoicing.py).
+   - guest at the charger: the pre-authorised card is captured (billing/guest.py).
+   - nothing due: no tariff applies, the session cost nothing, or nobody is known to
+     bill (a tag without an owner) — kept with the reason, for staff to see.
+"""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from billing import accounts, guest, invoicing, payments, tariffs, wallet
+from billing.models import BillingAccount, GuestPayment, SessionCharge
+from billing.pricing import Price
+from stations.models import ChargingSession
+
+logger = logging.getLogger(__name__)
+
+Method = SessionCharge.Method
+Status = SessionCharge.Status
+# Sessions that stopped longer ago than this without a SessionCharge were missed.
+MISSED_AFTER = timedelta(minutes=5)
+
+
+def settle_session(session_id: int) -> SessionCharge | None:
+    """Price a finished session (once) and collect its money (once)."""
+    charge = freeze_price(session_id)
+    return collect(charge) if charge is not None else None
+
+
+def freeze_price(session_id: int) -> SessionCharge | None:
+    """The session's SessionCharge, created on the first call; None while it runs."""
+    with transaction.atomic():
+        session = (
+            # Only the session row is locked: settling the same session twice queues here.
+            ChargingSession.objects.select_for_update(of=("self",))
+            .select_related("connector__charge_point__site", "id_token__owner")
+            .filter(pk=session_id)
+            .first()
+        )
+        if session is None or session.stopped_at is None:
+            return None
+        existing = SessionCharge.objects.filter(session=session).first()
+        if existing is not None:
+            return existing
+        driver = tariffs.session_driver(session)
+        tariff = tariffs.tariff_for(session.connector, driver, session.started_at)
+        price = tariffs.price_of_session(session) if tariff else None
+        is_guest = GuestPayment.objects.filter(id_tag=session.id_tag).exists()
+        account = accounts.payer_for(driver) if driver is not None and not is_guest else None
+        method, status, note = _how_to_settle(price, account, is_guest)
+        return SessionCharge.objects.create(
+            session=session,
+            account=account,
+            method=method,
+            status=status,
+            last_error=note,
+            tariff=tariff,
+            tariff_name=tariff.name if tariff else "",
+            priced_at=timezone.now(),
+            **_frozen(price),
+        )
+
+
+def _how_to_settle(
+    price: Price | None, account: BillingAccount | None, is_guest: bool
+) -> tuple[str, str, str]:
+    """(method, status, note) of a newly priced session."""
+    if is_guest:
+        # Even at 0 SEK the guest's pre-authorisation has to be released.
+        return Method.GUEST, Status.PENDING, ""
+    if price is None:
+        return Method.NONE, Status.NOTHING_DUE, _("No tariff applies to this session.")
+    if price.gross <= 0:
+        return Method.NONE, Status.NOTHING_DUE, ""
+    if account is None:
+        return Method.NONE, Status.NOTHING_DUE, _("The id tag has no owner to bill.")
+    if account.payment_method == BillingAccount.PaymentMethod.INVOICE:
+        return Method.INVOICE, Status.TO_INVOICE, ""
+    if account.payment_method == BillingAccount.PaymentMethod.CARD:
+        if price.gross < payments.MINIMUM_CHARGE:
+            return Method.INVOICE, Status.TO_INVOICE, _("Below the card minimum: invoiced.")
+        return Method.CARD, Status.PENDING, ""
+    return Method.WALLET, Status.PENDING, ""
+
+
+def _frozen(price: Price | None) -> dict[str, Any]:
+    if price is None:
+        return {}
+    return {
+        "currency": price.currency,
+        "vat_rate": price.vat_rate,
+        "net": price.net,
+        "vat": price.vat,
+        "gross": price.gross,
+        "energy_kwh": price.energy_kwh,
+        "charging_minutes": price.charging_minutes,
+        "idle_minutes": price.idle_minutes,
+        "lines": [
+            {
+                "kind": str(line.kind),
+                "description": line.description,
+                "quantity": str(line.quantity),
+                "unit": line.unit,
+                "unit_price": str(line.unit_price),
+                "net": str(line.net),
+                "vat": str(line.vat),
+                "gross": str(line.gross),
+                "period": line.period,
+            }
+            for line in price.lines
+        ],
+    }
+
+
+def collect(charge: SessionCharge) -> SessionCharge:
+    """Take the money for a priced session by its method; then issue the receipt."""
+    if charge.method == Method.GUEST:
+        guest.collect(charge)
+    elif charge.method == Method.WALLET:
+        _collect_from_wallet(charge)
+    elif charge.method == Method.CARD:
+        _collect_by_card(charge)
+    charge.refresh_from_db()
+    if charge.method != Method.GUEST:  # guest.collect issues the guest's receipt itself
+        issue_missing_receipt(charge)
+    return charge
+
+
+def _collect_from_wallet(charge: SessionCharge) -> None:
+    with transaction.atomic():
+        charge = SessionCharge.objects.select_for_update().get(pk=charge.pk)
+        if charge.status != Status.PENDING:
+            return
+        user = charge.account.user
+        entry = wallet.debit_wallet(
+            user, charge.gross, f"session:{charge.session_id}", allow_negative=True
+        )
+        _mark_paid(charge, f"wallet:{entry.pk}")
+
+
+def _collect_by_card(charge: SessionCharge) -> None:
+    """One attempt at charging the card on file; a decline schedules the next."""
+    with transaction.atomic():
+        charge = SessionCharge.objects.select_for_update().get(pk=charge.pk)
+        if charge.status not in (Status.PENDING, Status.FAILED):
+            return
+        user = charge.account.user
+        # A new key per attempt: Stripe (and CardPayment) remember a declined attempt
+        # under its key, so the retry must not reuse it; a repeated run of the same
+        # attempt does, and is answered from the first.
+        key = f"session:{charge.session_id}:attempt:{charge.failed_attempts + 1}"
+        try:
+            intent = payments.charge_off_session(user, charge.gross, _describe(charge), key)
+        except (payments.PaymentError, payments.PaymentsNotConfigured) as error:
+            _mark_failed(charge, str(error))
+            failed = True
+        else:
+            if intent.status == "succeeded":
+                _mark_paid(charge, intent.id)
+                return
+            # requires_action: the bank wants the driver present (3-D Secure).
+            _mark_failed(charge, _("The card needs the driver to confirm the payment."))
+            failed = True
+    if failed:
+        _tell_payment_failed(charge)
+
+
+def _mark_paid(charge: SessionCharge, reference: str) -> None:
+    charge.status = Status.PAID
+    charge.paid_at = timezone.now()
+    charge.payment_reference = reference
+    charge.next_attempt_at = None
+    charge.save(update_fields=["status", "paid_at", "payment_reference", "next_attempt_at"])
+
+
+def _mark_failed(charge: SessionCharge, error: str) -> None:
+    charge.failed_attempts += 1
+    charge.status = Status.FAILED
+    charge.last_error = error[:255]
+    retries = settings.BILLING_PAYMENT_RETRY_HOURS
+    # After the last scheduled retry it stays failed, for staff and the driver to settle.
+    if charge.failed_attempts <= len(retries):
+        hours = retries[charge.failed_attempts - 1]
+        charge.next_attempt_at = timezone.now() + timedelta(hours=hours)
+    else:
+        charge.next_attempt_at = None
+    charge.save(update_fields=["failed_attempts", "status", "last_error", "next_attempt_at"])
+
+
+def _describe(charge: SessionCharge) -> str:
+    session = charge.session
+    return _("Charging at %(charge_point)s, %(day)s, %(kwh)s kWh") % {
+        "charge_point": session.charge_point.charge_point_id,
+        "day": timezone.localdate(session.started_at).isoformat(),
+        "kwh": charge.energy_kwh,
+    }
+
+
+def _tell_payment_failed(charge: SessionCharge) -> None:
+    account = charge.account
+    address = account.invoice_email
+    if not address:
+        return
+    with translation.override(account.invoice_language):
+        context = {
+            "charge": charge,
+            "session": charge.session,
+            "next_attempt_at": charge.next_attempt_at,
+            "blocked_after": settings.BILLING_BLOCK_AFTER_FAILED_PAYMENTS,
+        }
+        subject = _("Your charging session could not be paid")
+        body = render_to_string("billing/email/payment_failed.txt", context)
+    send_mail(subject, body, None, [address])
+
+
+def issue_missing_receipt(charge: SessionCharge) -> None:
+    """A paid session gets its receipt, emailed; a crash in between is caught up later."""
+    if charge.status != Status.PAID or charge.document_id is not None:
+        return
+    receipt = invoicing.issue_receipt(charge)
+    invoicing.email_if_not_sent(receipt.pk)
+
+
+# --- Periodic work (billing/tasks.py) ---
+
+
+def retry_failed_payments(now: Any = None) -> int:
+    """Charge the cards of failed sessions whose next attempt is due; returns how many."""
+    now = now or timezone.now()
+    due = SessionCharge.objects.filter(
+        status=Status.FAILED, method=Method.CARD, next_attempt_at__lte=now
+    ).select_related("account__user", "session__charge_point")
+    count = 0
+    for charge in due:
+        collect(charge)
+        count += 1
+    return count
+
+
+def settle_missed_sessions(now: Any = None) -> int:
+    """Settle sessions that ended without being settled, and catch up missing receipts."""
+    now = now or timezone.now()
+    missed = ChargingSession.objects.filter(
+        status=ChargingSession.Status.COMPLETED,
+        stopped_at__lte=now - MISSED_AFTER,
+        charge__isnull=True,
+    ).values_list("pk", flat=True)
+    count = 0
+    for session_id in missed:
+        settle_session(session_id)
+        count += 1
+    # Priced but not collected: the task died between the two steps.
+    stuck = SessionCharge.objects.filter(status=Status.PENDING, priced_at__lte=now - MISSED_AFTER)
+    unreceipted = SessionCharge.objects.filter(status=Status.PAID, document__isnull=True)
+    for charge in [*stuck, *unreceipted]:
+        collect(charge)
+    return count

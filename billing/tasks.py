@@ -1,0 +1,75 @@
+"""Celery tasks of the billing app: thin wrappers; the rules live in their modules.
+
+Scheduled in chargehub/celery.py (beat_schedule).
+"""
+
+import logging
+
+from celery import shared_task
+
+from billing import guest, invoicing, settlement
+from billing.models import Invoice
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def settle_session(session_id: int) -> None:
+    charge = settlement.settle_session(session_id)
+    if charge is not None:
+        logger.info("Session %s settled: %s", session_id, charge.get_status_display())
+
+
+@shared_task
+def retry_failed_payments() -> int:
+    count = settlement.retry_failed_payments()
+    logger.info("retry_failed_payments: %d payment(s) tried again", count)
+    return count
+
+
+@shared_task
+def settle_missed_sessions() -> int:
+    count = settlement.settle_missed_sessions()
+    logger.info("settle_missed_sessions: %d session(s) settled", count)
+    return count
+
+
+@shared_task
+def issue_monthly_invoices() -> int:
+    """Last month's invoices (billing/invoicing.py), then an email for each one."""
+    period_start = invoicing.last_month()
+    issued = invoicing.issue_monthly_invoices(period_start)
+    # Every invoice of the month not emailed yet, not only this run's: a run that died
+    # half-way is finished by the next one. email_document skips what was sent since.
+    unsent = (
+        Invoice.objects.filter(
+            kind=Invoice.Kind.INVOICE, period_start=period_start, emailed_at__isnull=True
+        )
+        .exclude(buyer_email="")
+        .values_list("pk", flat=True)
+    )
+    for invoice_id in unsent:
+        email_document.delay(invoice_id)
+    logger.info("issue_monthly_invoices: %d invoice(s) issued for %s", len(issued), period_start)
+    return len(issued)
+
+
+# A mail server that is down or refuses for now (smtplib errors are OSErrors) is tried
+# again later; the document is emailed at most once (invoicing.email_if_not_sent).
+@shared_task(autoretry_for=(OSError,), retry_backoff=60, retry_kwargs={"max_retries": 6})
+def email_document(invoice_id: int) -> bool:
+    return invoicing.email_if_not_sent(invoice_id)
+
+
+@shared_task
+def stop_guest_sessions_nearing_their_hold() -> int:
+    asked = guest.stop_sessions_nearing_their_hold()
+    logger.info("stop_guest_sessions_nearing_their_hold: %d stop(s) sent", asked)
+    return asked
+
+
+@shared_task
+def release_abandoned_guest_holds() -> int:
+    released = guest.release_abandoned_holds()
+    logger.info("release_abandoned_guest_holds: %d hold(s) released", released)
+    return released

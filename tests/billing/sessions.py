@@ -1,0 +1,57 @@
+"""Finished charging sessions in the database, for billing tests that start after the
+charger is done (the OCPP side has its own tests, and billing's full path test drives
+a real charger)."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import count
+
+from billing.models import Tariff, TariffAssignment
+from stations.models import ChargePoint, ChargingSession, Connector, Site
+from users.models import IdToken, User
+
+_numbers = count(1)
+
+
+def charging_site(name: str = "Lindholmen", **tariff_fields: object) -> Connector:
+    """A site with one charger, one connector and a tariff (1 SEK per kWh net unless
+    given), assigned to the site."""
+    site = Site.objects.create(name=f"{name} {next(_numbers)}", time_zone="Europe/Stockholm")
+    charge_point = ChargePoint.objects.create(
+        charge_point_id=f"BILL-CP-{next(_numbers)}", site=site
+    )
+    connector = Connector.objects.create(charge_point=charge_point, connector_id=1)
+    tariff = Tariff.objects.create(
+        name=f"Standard {next(_numbers)}",
+        **{"price_per_kwh": Decimal(1), **tariff_fields},
+    )
+    TariffAssignment.objects.create(tariff=tariff, site=site)
+    return connector
+
+
+def token_of(user: User | None, uid: str | None = None) -> IdToken:
+    return IdToken.objects.create(uid=uid or f"TAG{next(_numbers)}", owner=user)
+
+
+def finished_session(
+    connector: Connector,
+    token: IdToken,
+    *,
+    started_at: datetime,
+    wh: int,
+    minutes: int = 60,
+) -> ChargingSession:
+    """A session that delivered `wh` Wh over `minutes`, as StopTransaction leaves it."""
+    return ChargingSession.objects.create(
+        charge_point=connector.charge_point,
+        connector=connector,
+        id_tag=token.uid,
+        id_token=token,
+        status=ChargingSession.Status.COMPLETED,
+        started_at=started_at,
+        stopped_at=started_at + timedelta(minutes=minutes),
+        meter_start_wh=1000,
+        meter_stop_wh=1000 + wh,
+        energy_wh=wh,
+        closed_by="charger",
+    )
