@@ -50,6 +50,13 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _postgres_url(database_url: str, name: str) -> str:
     return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
 
@@ -79,37 +86,10 @@ def _setup_django(env: dict[str, str]) -> None:
     call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
 
 
-def _frozen(price) -> dict:
-    """A price as settlement freezes it in a SessionCharge (billing/settlement.py)."""
-    return {
-        "currency": price.currency,
-        "vat_rate": price.vat_rate,
-        "net": price.net,
-        "vat": price.vat,
-        "gross": price.gross,
-        "energy_kwh": price.energy_kwh,
-        "charging_minutes": price.charging_minutes,
-        "idle_minutes": price.idle_minutes,
-        "lines": [
-            {
-                "kind": str(line.kind),
-                "description": line.description,
-                "quantity": str(line.quantity),
-                "unit": line.unit,
-                "unit_price": str(line.unit_price),
-                "net": str(line.net),
-                "vat": str(line.vat),
-                "gross": str(line.gross),
-                "period": line.period,
-            }
-            for line in price.lines
-        ],
-    }
-
-
 def build_data(
     customers: int, sessions: int, month_start: datetime, days: int, seed: int = 42
 ) -> None:
+    from billing import settlement
     from billing.models import BillingAccount, CustomerGroup, SessionCharge
     from billing.pricing import SessionUsage, TariffTerms, price_session
     from stations.models import ChargePoint, ChargingSession, Connector, Site
@@ -216,7 +196,7 @@ def build_data(
                 status=SessionCharge.Status.TO_INVOICE,
                 tariff_name=terms.name,
                 priced_at=session.stopped_at,
-                **_frozen(price),
+                **settlement.frozen_price(price),
             )
             for n, (session, price) in enumerate(zip(session_rows, prices, strict=True))
         ],
@@ -226,8 +206,6 @@ def build_data(
 
 def check(invoices: list) -> list[str]:
     """What is wrong with the run's result; empty when nothing is."""
-    from django.db.models import Sum
-
     from billing.models import Invoice, SessionCharge
 
     problems = []
@@ -236,8 +214,9 @@ def check(invoices: list) -> list[str]:
         problems.append("invoice numbers are not 1..N")
     if SessionCharge.objects.exclude(status=SessionCharge.Status.INVOICED).exists():
         problems.append("sessions left uninvoiced")
-    charged = SessionCharge.objects.aggregate(total=Sum("gross"))["total"]
-    invoiced = Invoice.objects.aggregate(total=Sum("gross"))["total"]
+    # Summed here: SQLite's SUM of decimals goes through floats.
+    charged = sum(SessionCharge.objects.values_list("gross", flat=True), Decimal(0))
+    invoiced = sum(Invoice.objects.values_list("gross", flat=True), Decimal(0))
     if charged != invoiced:
         problems.append(f"sessions total {charged} != invoices total {invoiced}")
     if len(invoices) != len(numbers):
@@ -313,9 +292,13 @@ def run(args: argparse.Namespace, database: str, env: dict[str, str]) -> None:
 
     to_render = invoices[: args.pdfs] if args.pdfs is not None else invoices
     size = 0
+    checkpoints = {len(to_render) * n // 4 for n in (1, 2, 3)}
+    rss = []
     t0 = time.perf_counter()
-    for invoice in to_render:
+    for done, invoice in enumerate(to_render, start=1):
         size += len(invoicing.render_pdf(invoice))
+        if done in checkpoints:
+            rss.append(f"{done}: {_rss_mib():.0f}")
     seconds = time.perf_counter() - t0
     if to_render:
         print(
@@ -323,6 +306,7 @@ def run(args: argparse.Namespace, database: str, env: dict[str, str]) -> None:
             f"{len(to_render) / seconds:.1f} PDFs/s, {1000 * seconds / len(to_render):.0f} ms "
             f"and {size / len(to_render) / 1024:.0f} KiB each; peak RSS {_peak_rss_mib():.0f} MiB"
         )
+        print(f"RSS MiB after N PDFs: {', '.join(rss)}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes count)")
     if problems or again:
         raise SystemExit(1)

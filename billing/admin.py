@@ -20,7 +20,17 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing import guest, invoicing, payments, settlement, subscriptions, tariffs, tasks, wallet
+from billing import (
+    guest,
+    invoicing,
+    payments,
+    refunds,
+    settlement,
+    subscriptions,
+    tariffs,
+    tasks,
+    wallet,
+)
 from billing.models import (
     BillingAccount,
     CardPayment,
@@ -564,7 +574,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     search_fields = ["buyer_name", "buyer_email", "buyer_org_number", "payment_reference"]
     date_hierarchy = "issued_at"
     inlines = [InvoiceLineInline]
-    actions = ["email_again"]
+    actions = ["email_again", "pay_back_credit_notes"]
     change_form_template = "billing/admin/invoice_change_form.html"
     readonly_fields = ["pdf_link", "seller_display", "vat_breakdown_display", "credit_notes"]
     fieldsets = [
@@ -685,6 +695,35 @@ class InvoiceAdmin(ReadOnlyAdmin):
                 messages.ERROR,
             )
 
+    def pay_back(self, request: HttpRequest, note: Invoice) -> None:
+        """Return a credit note's money and tell staff how it went."""
+        try:
+            note = refunds.pay_back(note)
+        except refunds.RefundError as error:
+            self.message_user(request, str(error), messages.WARNING)
+            return
+        if note.refund_reference:
+            self.message_user(
+                request,
+                _("%(amount)s %(currency)s paid back (%(reference)s).")
+                % {
+                    "amount": -note.gross,
+                    "currency": note.currency,
+                    "reference": note.refund_reference,
+                },
+            )
+        else:
+            self.message_user(
+                request, _("The credited document was not paid: nothing to pay back.")
+            )
+
+    @admin.action(description=_("Pay back credit notes not yet paid back"))
+    def pay_back_credit_notes(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        if not self.may_credit(request):
+            raise PermissionDenied
+        for note in queryset.filter(kind=Invoice.Kind.CREDIT_NOTE, refund_reference=""):
+            self.pay_back(request, note)
+
     def may_credit(self, request: HttpRequest) -> bool:
         # Issuing a credit note adds a document: the add permission of invoices.
         return request.user.has_perm("billing.add_invoice")
@@ -710,8 +749,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
         return own + super().get_urls()
 
     def credit_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """Issue a credit note for an invoice or receipt: an amount (empty: all that is
-        left) and a reason. Money is not returned here (billing/refunds.py)."""
+        """Credit an invoice or receipt: an amount (empty: all that is left) and a
+        reason. The credit note is issued, then the money goes back the way it was paid
+        (billing/refunds.py); what cannot go back by itself is said."""
         if not self.may_credit(request):
             raise PermissionDenied
         invoice = self.get_object(request, str(object_id))
@@ -738,6 +778,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
                     _("%(note)s issued: %(gross)s %(currency)s.")
                     % {"note": note.display_number, "gross": note.gross, "currency": note.currency},
                 )
+                self.pay_back(request, note)
                 return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[note.pk]))
         context: dict[str, Any] = {
             **self.admin_site.each_context(request),

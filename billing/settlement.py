@@ -34,7 +34,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from billing import accounts, guest, invoicing, payments, tariffs, wallet
-from billing.models import BillingAccount, GuestPayment, SessionCharge
+from billing.models import BillingAccount, GuestPayment, Invoice, SessionCharge
 from billing.pricing import Price
 from stations.models import ChargingSession
 
@@ -82,7 +82,7 @@ def freeze_price(session_id: int) -> SessionCharge | None:
             tariff=tariff,
             tariff_name=tariff.name if tariff else "",
             priced_at=timezone.now(),
-            **_frozen(price),
+            **frozen_price(price),
         )
 
 
@@ -108,7 +108,9 @@ def _how_to_settle(
     return Method.WALLET, Status.PENDING, ""
 
 
-def _frozen(price: Price | None) -> dict[str, Any]:
+def frozen_price(price: Price | None) -> dict[str, Any]:
+    """A price as SessionCharge fields: its totals, and its lines as JSON (Decimals as
+    strings, so the amounts come back exactly)."""
     if price is None:
         return {}
     return {
@@ -244,6 +246,40 @@ def issue_missing_receipt(charge: SessionCharge) -> None:
         return
     receipt = invoicing.issue_receipt(charge)
     invoicing.email_if_not_sent(receipt.pk)
+
+
+def charge_invoice_to_card(invoice: Invoice) -> bool:
+    """Pay a monthly invoice with the driver's card, if their account asks for that.
+
+    One attempt, keyed on the invoice (a repeated task never charges twice). A decline,
+    or an amount Stripe cannot charge, leaves the invoice open: it is emailed with the
+    bank details and a due date like any other. True when it was paid.
+    """
+    account = invoice.account
+    if (
+        invoice.kind != Invoice.Kind.INVOICE
+        or invoice.paid_at is not None
+        or account is None
+        or account.user_id is None
+        or not account.charge_invoices_to_card
+    ):
+        return False
+    try:
+        intent = payments.charge_off_session(
+            account.user,
+            invoice.gross,
+            _("Invoice %(number)s") % {"number": invoice.display_number},
+            f"invoice:{invoice.pk}",
+        )
+    except (payments.PaymentError, payments.PaymentsNotConfigured) as error:
+        logger.warning("Invoice %s not charged to the card: %s", invoice.display_number, error)
+        return False
+    if intent.status != "succeeded":
+        return False
+    invoice.paid_at = timezone.now()
+    invoice.payment_reference = intent.id
+    invoice.save(update_fields=["paid_at", "payment_reference"])
+    return True
 
 
 # --- Periodic work (billing/tasks.py) ---

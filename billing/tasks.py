@@ -39,6 +39,15 @@ def issue_monthly_invoices() -> int:
     """Last month's invoices (billing/invoicing.py), then an email for each one."""
     period_start = invoicing.last_month()
     issued = invoicing.issue_monthly_invoices(period_start)
+    # Before the emails, so that a card-paid invoice says so. All of the month's, for the
+    # same reason as below; each invoice is charged at most once (keyed on it).
+    for invoice in Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE,
+        period_start=period_start,
+        paid_at__isnull=True,
+        account__charge_invoices_to_card=True,
+    ).select_related("account__user"):
+        settlement.charge_invoice_to_card(invoice)
     # Every invoice of the month not emailed yet, not only this run's: a run that died
     # half-way is finished by the next one. email_document skips what was sent since.
     unsent = (

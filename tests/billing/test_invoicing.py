@@ -111,7 +111,7 @@ def test_receipt_is_issued_once_however_often_asked(driver):
 @pytest.mark.django_db
 def test_guest_receipt_goes_to_the_email_and_language_the_guest_gave():
     charge = paid(None, method=SessionCharge.Method.GUEST, payment_reference="pi_guest1")
-    guest = GuestPayment.objects.create(
+    GuestPayment.objects.create(
         connector=charge.session.connector,
         email="gäst@example.com",
         language="en",
@@ -129,8 +129,6 @@ def test_guest_receipt_goes_to_the_email_and_language_the_guest_gave():
         "en",
     )
     assert receipt.payment_reference == "pi_guest1"
-    guest.refresh_from_db()
-    assert guest.receipt == receipt
 
 
 @pytest.mark.django_db

@@ -1,16 +1,16 @@
 """billing/settlement.py: a finished session is priced once, frozen, and paid once, by
 the payer's method; declined cards are retried on a schedule."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import stripe
 from django.utils import timezone
 
-from billing import settlement
-from billing.payments import ensure_customer
+from billing import invoicing, settlement
 from billing.models import BillingAccount, CustomerGroup, Invoice, SessionCharge, WalletEntry
+from billing.payments import ensure_customer
 from billing.wallet import credit_wallet_manually, wallet_balance
 from stations.authorization import id_tag_info
 from stations.models import ChargingSession
@@ -237,7 +237,7 @@ def test_declined_card_is_retried_on_schedule_the_driver_told_and_blocked_after_
     assert charge.next_attempt_at <= timezone.now() + timedelta(hours=24)
     assert "declined" in charge.last_error.lower()
     assert [message.to for message in mailoutbox] == [[driver.email]]
-    assert "could not" in mailoutbox[0].body
+    assert "Vi kunde inte debitera ditt kort" in mailoutbox[0].body  # the driver's Swedish
     assert id_tag_info(token.uid, timezone.now())["status"] == "Accepted"
 
     # Not due yet: nothing happens.
@@ -305,3 +305,47 @@ def test_card_amount_below_stripes_minimum_goes_on_the_monthly_invoice(
 
     assert charge.gross == Decimal("2.50")
     assert (charge.method, charge.status) == (SessionCharge.Method.INVOICE, Status.TO_INVOICE)
+
+
+# --- Monthly invoices paid by card -----------------------------------------------------
+
+
+def monthly_invoice(driver, **account_fields) -> Invoice:
+    account(driver, BillingAccount.PaymentMethod.INVOICE, **account_fields)
+    connector = charging_site()
+    session = finished_session(connector, token_of(driver), started_at=STARTED, wh=20_000)
+    settlement.settle_session(session.pk)
+    return invoicing.issue_monthly_invoice(
+        BillingAccount.objects.get(user=driver), date(2026, 3, 1)
+    )
+
+
+def test_monthly_invoice_is_charged_to_the_card_once_when_the_account_asks(
+    stripe_configured, driver
+):
+    saved_card(driver)
+    invoice = monthly_invoice(driver, charge_invoices_to_card=True)
+
+    assert settlement.charge_invoice_to_card(invoice)
+    assert not settlement.charge_invoice_to_card(Invoice.objects.get(pk=invoice.pk))
+
+    invoice.refresh_from_db()
+    assert invoice.paid_at is not None
+    intents = intents_of(driver)
+    assert [(intent.id, intent.amount) for intent in intents] == [(invoice.payment_reference, 2500)]
+
+
+def test_monthly_invoice_stays_open_when_the_card_is_declined_or_not_asked_for(
+    stripe_configured, driver, make_user
+):
+    saved_card(driver, "pm_card_chargeCustomerFail")
+    declined = monthly_invoice(driver, charge_invoices_to_card=True)
+    other = make_user()
+    saved_card(other)
+    not_asked = monthly_invoice(other)
+
+    assert not settlement.charge_invoice_to_card(declined)
+    assert not settlement.charge_invoice_to_card(not_asked)
+
+    assert Invoice.objects.filter(paid_at__isnull=True).count() == 2
+    assert intents_of(other) == []

@@ -1,0 +1,173 @@
+"""Money in admin: billing accounts, session charges (retrying a declined card), wallet
+entries (crediting a wallet by hand) and refunds from the credit form."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from billing import settlement
+from billing.models import BillingAccount, Invoice, SessionCharge, WalletEntry
+from billing.wallet import credit_wallet_manually, wallet_balance
+from tests.billing.conftest import saved_card
+from tests.billing.sessions import charging_site, finished_session, token_of
+
+pytestmark = pytest.mark.django_db
+
+STARTED = datetime(2026, 3, 10, 8, tzinfo=UTC)
+
+
+def settled(driver, method: str, wh: int = 10_000) -> SessionCharge:
+    BillingAccount.objects.update_or_create(user=driver, defaults={"payment_method": method})
+    session = finished_session(charging_site(), token_of(driver), started_at=STARTED, wh=wh)
+    return settlement.settle_session(session.pk)
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_accounts_list_shows_how_each_pays_and_the_wallet(admin_client, driver, staff):
+    BillingAccount.objects.create(user=driver, payment_method="wallet")
+    credit_wallet_manually(driver, Decimal("75"), staff=staff, reason="Cash")
+
+    response = admin_client.get(reverse("admin:billing_billingaccount_changelist"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert driver.email in page and "75.00" in page
+
+
+def test_session_charges_are_read_only_with_their_price(admin_client, driver):
+    charge = settled(driver, "invoice")
+
+    listing = admin_client.get(reverse("admin:billing_sessioncharge_changelist"))
+    change = admin_client.get(reverse("admin:billing_sessioncharge_change", args=[charge.pk]))
+    add = admin_client.get(reverse("admin:billing_sessioncharge_add"))
+
+    assert listing.status_code == 200 and "12.50" in listing.content.decode()
+    assert change.status_code == 200 and b'name="gross"' not in change.content
+    assert add.status_code == 403
+
+
+def test_staff_retry_a_declined_card_after_the_driver_fixed_it(
+    admin_client, stripe_configured, driver
+):
+    saved_card(driver, "pm_card_chargeCustomerFail")
+    charge = settled(driver, "card", wh=20_000)
+    assert charge.status == SessionCharge.Status.FAILED
+    saved_card(driver, "pm_card_visa")
+
+    response = admin_client.post(
+        reverse("admin:billing_sessioncharge_changelist"),
+        {"action": "retry_payment", "_selected_action": [charge.pk]},
+        follow=True,
+    )
+
+    charge.refresh_from_db()
+    assert charge.status == SessionCharge.Status.PAID
+    assert "1 of 1 failed payments are now paid." in messages_of(response)
+
+
+def test_staff_credit_a_wallet_by_hand_with_a_reason(admin_client, admin_user, driver):
+    url = reverse("admin:billing_walletentry_credit")
+    assert admin_client.get(url).status_code == 200
+
+    response = admin_client.post(
+        url,
+        {"driver": driver.pk, "amount": "150.00", "reason": "Bankgiro", "reference": "BG-1"},
+        follow=True,
+    )
+    again = admin_client.post(
+        url, {"driver": driver.pk, "amount": "99.00", "reason": "Bankgiro", "reference": "BG-1"}
+    )
+
+    entry = WalletEntry.objects.get()
+    assert (entry.user, entry.amount, entry.created_by, entry.note) == (
+        driver,
+        Decimal("150.00"),
+        admin_user,
+        "Bankgiro",
+    )
+    assert f"150.00 SEK credited to {driver.email}." in messages_of(response)
+    assert again.status_code == 200  # the form again, with the reason
+    assert "BG-1 is already recorded" in again.content.decode()
+    assert wallet_balance(driver) == Decimal("150.00")
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "abc", ""])
+def test_a_bad_manual_credit_is_a_form_error(admin_client, driver, amount):
+    response = admin_client.post(
+        reverse("admin:billing_walletentry_credit"),
+        {"driver": driver.pk, "amount": amount, "reason": "Cash"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert not WalletEntry.objects.exists()
+
+
+def test_staff_without_permission_cannot_credit_wallets(client, make_user):
+    clerk = make_user(is_staff=True)
+    clerk.user_permissions.add(
+        Permission.objects.get(codename="view_walletentry", content_type__app_label="billing")
+    )
+    client.force_login(clerk)
+    assert client.get(reverse("admin:billing_walletentry_credit")).status_code == 403
+
+
+def test_crediting_a_wallet_receipt_in_admin_pays_the_wallet_back(admin_client, driver, staff):
+    credit_wallet_manually(driver, Decimal(100), staff=staff, reason="Cash")
+    receipt = settled(driver, "wallet").document  # 12.50 SEK
+
+    response = admin_client.post(
+        reverse("admin:billing_invoice_credit", args=[receipt.pk]),
+        {"gross": "2.50", "reason": "Slow charger"},
+        follow=True,
+    )
+
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert note.refund_reference.startswith("wallet:")
+    assert wallet_balance(driver) == Decimal("90.00")
+    assert "2.50 SEK paid back" in " ".join(messages_of(response))
+
+
+def test_crediting_a_card_receipt_in_admin_refunds_at_stripe(
+    admin_client, stripe_configured, driver
+):
+    saved_card(driver)
+    receipt = settled(driver, "card", wh=20_000).document
+
+    admin_client.post(
+        reverse("admin:billing_invoice_credit", args=[receipt.pk]), {"reason": "Fault"}
+    )
+
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert note.gross == Decimal("-25.00")
+    assert note.refund_reference.startswith("re_")
+
+
+def test_a_credit_whose_money_cannot_go_back_says_so_and_can_be_paid_back_later(
+    admin_client, stripe_configured, driver, settings
+):
+    saved_card(driver)
+    receipt = settled(driver, "card", wh=20_000).document
+    settings.STRIPE_SECRET_KEY = ""
+
+    response = admin_client.post(
+        reverse("admin:billing_invoice_credit", args=[receipt.pk]),
+        {"reason": "Fault"},
+        follow=True,
+    )
+
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert note.refund_reference == ""
+    assert any("not configured" in message for message in messages_of(response))
+    settings.STRIPE_SECRET_KEY = stripe_configured
+    admin_client.post(
+        reverse("admin:billing_invoice_changelist"),
+        {"action": "pay_back_credit_notes", "_selected_action": [note.pk]},
+    )
+    note.refresh_from_db()
+    assert note.refund_reference.startswith("re_")
