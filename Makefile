@@ -18,6 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 run: $(VENV)/.installed
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PY) manage.py setup_roles
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_billing_demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py run_stack --host $(HOST) --port $(PORT) --chargers $(CHARGERS)

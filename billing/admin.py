@@ -47,7 +47,7 @@ from billing.models import (
     WalletEntry,
 )
 from stations.models import Connector
-from users.models import User
+from users.models import IdToken, User
 
 WEEKDAYS = [
     ("1", _("Mon")),
@@ -278,9 +278,68 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name"]
     autocomplete_fields = ["members"]
+    # A business customer is a fleet group: its drivers, their cards, one account that
+    # pays for all of them (billing/accounts.py payer_for).
+    readonly_fields = ["billing_account_link", "member_cards"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CustomerGroup]:
         return super().get_queryset(request).annotate(member_total=Count("members"))
+
+    @admin.display(description=_("billing account"))
+    def billing_account_link(self, group: CustomerGroup) -> str:
+        account = BillingAccount.objects.filter(fleet=group.pk).first() if group.pk else None
+        if account is not None:
+            return format_html(
+                '<a href="{}">{}</a> ({})',
+                reverse("admin:billing_billingaccount_change", args=[account.pk]),
+                account.display_name,
+                account.get_payment_method_display(),
+            )
+        if group.pk and group.kind == CustomerGroup.Kind.FLEET:
+            return format_html(
+                '<a href="{}?fleet={}">{}</a>',
+                reverse("admin:billing_billingaccount_add"),
+                group.pk,
+                _("Add the account that pays for this fleet"),
+            )
+        return "-"
+
+    @admin.display(description=_("members' RFID cards and tokens"))
+    def member_cards(self, group: CustomerGroup) -> str:
+        if group.pk is None:
+            return "-"
+        tokens = (
+            IdToken.objects.filter(owner__customer_groups=group)
+            .select_related("owner")
+            .order_by("owner__email", "uid")
+        )
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:users_idtoken_change", args=[token.pk]),
+                    token.uid,
+                    token.name,
+                    token.get_type_display(),
+                    token.get_status_display(),
+                    token.owner.email,
+                )
+                for token in tokens
+            ),
+        )
+        if not rows:
+            return _("None: the members have no tokens.")
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            _("id tag"),
+            _("name"),
+            _("type"),
+            _("status"),
+            _("owner"),
+            rows,
+        )
 
     @admin.display(description=_("members"), ordering="member_total")
     def member_count(self, group: CustomerGroup) -> int:

@@ -51,11 +51,22 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "djstripe",
+    # Accounts: sign-up, email verification, password reset, second factors (users/roles.py
+    # and users/admin_mfa.py for staff).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "chargehub",
     "users",
     "stations",
     "billing",
     "notifications",
+    # The driver portal: find a charger, start and follow a session, the account pages.
+    "portal",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +78,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # After authentication: staff without a second factor are sent to set one up.
+    "users.admin_mfa.admin_requires_mfa",
 ]
 
 ROOT_URLCONF = "chargehub.urls"
@@ -183,6 +197,59 @@ PASSWORD_HASHERS = [
     # Charger passwords: see stations/charger_auth.py for why they get their own hasher.
     "stations.charger_auth.ChargerPasswordHasher",
 ]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+
+# django-allauth: people sign up and log in with their email address (users.User has no
+# username), and must confirm it before they can log in.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[ChargeHub] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# Stated here rather than left to allauth's defaults, so that changing them is a decision.
+# Counted in the default cache (CACHE_URL: shared by all web processes in production).
+# "n/period/what": what is the client's IP, the login key (the email address) or the user.
+ACCOUNT_LOGIN_ATTEMPTS = env_int("ACCOUNT_LOGIN_ATTEMPTS", 5)
+ACCOUNT_RATE_LIMITS = {
+    # Wrong passwords: per IP, and per email address so that one account is not guessed
+    # from many addresses; after that, login with that address waits out the period.
+    "login_failed": f"10/m/ip,{ACCOUNT_LOGIN_ATTEMPTS}/5m/key",
+    "login": "30/m/ip",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "reauthenticate": "10/m/user",
+    "manage_email": "10/m/user",
+    "confirm_email": "1/3m/key",
+}
+# Second factors for drivers who want one, required of staff (ADMIN_REQUIRE_MFA).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = "ChargeHub"
+# WebAuthn needs https, except on localhost during development.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# Staff must have a second factor to open the admin (users/admin_mfa.py). On by default;
+# off under DEBUG unless set, so that the demo admin of `make run` logs in with a password.
+ADMIN_REQUIRE_MFA = env_bool("ADMIN_REQUIRE_MFA", not DEBUG)
+
+# The default cache holds login rate limits (and API throttles). Per process unless
+# CACHE_URL points at Redis ("redis://127.0.0.1:6379/1"), which production with more
+# than one web process needs for the limits to hold.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
@@ -312,3 +379,40 @@ BILLING_PUBLIC_URL = os.environ.get("BILLING_PUBLIC_URL", "http://127.0.0.1:8000
 # --- Subscription plans (billing/subscriptions.py) ---------------------------------------
 # VAT (%) a new plan adds to its monthly fee (fees are net; Stripe charges them incl. VAT).
 BILLING_DEFAULT_VAT_RATE = Decimal(os.environ.get("BILLING_DEFAULT_VAT_RATE", "25"))
+
+# --- REST API (api/, /api/v1/) -----------------------------------------------------------
+# Tokens for apps and integrations (created in the portal, admin or with `manage.py
+# create_api_token EMAIL`), the session cookie for the portal's own pages. Everything
+# needs a login unless a view says otherwise (the public station map and prices).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.AnonRateThrottle",
+        "api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/minute"),
+        "user": os.environ.get("API_THROTTLE_USER", "600/minute"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ChargeHub API",
+    "DESCRIPTION": "Stations, prices, charging sessions, tokens, invoices and chargers.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # Several models have a "status"; each gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectorStatusEnum": "stations.models.Connector.Status",
+        "SessionStatusEnum": "stations.models.ChargingSession.Status",
+        "IdTokenStatusEnum": "users.models.IdToken.Status",
+    },
+}

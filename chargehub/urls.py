@@ -17,4 +17,13 @@ urlpatterns = [
     path("charge/", include("billing.guest_urls")),
     # Invoices, receipts and credit notes: the PDF for its owner (billing/invoicing.py).
     path("billing/", include("billing.urls")),
+    # Sign-up, login, email verification, password reset, second factors (django-allauth);
+    # the admin's login goes through it too when ADMIN_REQUIRE_MFA is on (users/admin_mfa.py).
+    path("accounts/", include("allauth.urls")),
+    # The language switch of the portal (Django's set_language view).
+    path("i18n/", include("django.conf.urls.i18n")),
+    # The driver portal: /, /stations/, /charging/, /account/ (portal/urls.py).
+    path("", include("portal.urls")),
+    # The REST API (/api/v1/…), its OpenAPI schema and docs (api/urls.py).
+    path("api/", include("api.urls")),
 ]

@@ -66,6 +66,16 @@ class ReadOnlyInline(admin.TabularInline):
 # --- Sending commands from the admin ---------------------------------------------------------
 
 
+class SendsCommands:
+    """Admin actions that send a command to chargers need stations.send_commands.
+
+    Being able to edit a charger's record is not enough: a reset stops the sessions on it.
+    """
+
+    def has_send_commands_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("stations.send_commands")
+
+
 def describe_error(error: commands.CommandError) -> str:
     if isinstance(error, commands.ChargerOffline):
         return gettext("offline")
@@ -219,7 +229,7 @@ class ChargePointForm(forms.ModelForm):
 
 
 @admin.register(ChargePoint)
-class ChargePointAdmin(admin.ModelAdmin):
+class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
     form = ChargePointForm
     list_display = [
         "charge_point_id",
@@ -353,7 +363,7 @@ class ChargePointAdmin(admin.ModelAdmin):
             obj.set_password(form.cleaned_data["new_password"])
         super().save_model(request, obj, form, change)
 
-    @admin.action(description=_("Approve selected pending charge points"))
+    @admin.action(description=_("Approve selected pending charge points"), permissions=["change"])
     def approve_pending(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
         approved = operations.approve(queryset)
         messages.success(
@@ -388,13 +398,13 @@ class ChargePointAdmin(admin.ModelAdmin):
             )
         return None
 
-    @admin.action(description=_("Reset…"))
+    @admin.action(description=_("Reset…"), permissions=["send_commands"])
     def reset(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
         return self._command_with_form(
             request, queryset, ResetForm, gettext("Reset"), operations.reset, ["type"]
         )
 
-    @admin.action(description=_("Unlock connector…"))
+    @admin.action(description=_("Unlock connector…"), permissions=["send_commands"])
     def unlock_connector(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
         return self._command_with_form(
             request,
@@ -405,7 +415,7 @@ class ChargePointAdmin(admin.ModelAdmin):
             ["connector_id"],
         )
 
-    @admin.action(description=_("Change availability…"))
+    @admin.action(description=_("Change availability…"), permissions=["send_commands"])
     def change_availability(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
         return self._command_with_form(
             request,
@@ -416,7 +426,7 @@ class ChargePointAdmin(admin.ModelAdmin):
             ["connector_id", "type"],
         )
 
-    @admin.action(description=_("Remote start…"))
+    @admin.action(description=_("Remote start…"), permissions=["send_commands"])
     def remote_start(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
         return self._command_with_form(
             request,
@@ -427,7 +437,7 @@ class ChargePointAdmin(admin.ModelAdmin):
             ["id_tag", "connector_id"],
         )
 
-    @admin.action(description=_("Read configuration"))
+    @admin.action(description=_("Read configuration"), permissions=["send_commands"])
     def get_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
         for charge_point in queryset:
             send_and_report(
@@ -442,7 +452,7 @@ class ChargePointAdmin(admin.ModelAdmin):
                 ),
             )
 
-    @admin.action(description=_("Change configuration…"))
+    @admin.action(description=_("Change configuration…"), permissions=["send_commands"])
     def change_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
         return self._command_with_form(
             request,
@@ -453,7 +463,7 @@ class ChargePointAdmin(admin.ModelAdmin):
             ["key", "value"],
         )
 
-    @admin.action(description=_("Trigger message…"))
+    @admin.action(description=_("Trigger message…"), permissions=["send_commands"])
     def trigger_message(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
         return self._command_with_form(
             request,
@@ -475,7 +485,7 @@ class MeterSampleInline(ReadOnlyInline):
 
 
 @admin.register(ChargingSession)
-class ChargingSessionAdmin(ReadOnlyAdmin):
+class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
     list_display = [
         "id",
         "charge_point",
@@ -499,7 +509,7 @@ class ChargingSessionAdmin(ReadOnlyAdmin):
     def connector_number(self, session: ChargingSession) -> int:
         return session.connector.connector_id
 
-    @admin.action(description=_("Remote stop"))
+    @admin.action(description=_("Remote stop"), permissions=["send_commands"])
     def remote_stop(self, request: HttpRequest, queryset: QuerySet[ChargingSession]) -> None:
         for session in queryset.select_related("charge_point"):
             send_and_report(
@@ -542,7 +552,7 @@ class StatusEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(SendsCommands, ReadOnlyAdmin):
     # Made with stations.operations.reserve_now so that the charger holds them too.
     list_display = ["id", "charge_point", "connector_id", "id_tag", "expires_at", "status"]
     list_filter = ["status"]
@@ -550,7 +560,7 @@ class ReservationAdmin(ReadOnlyAdmin):
     list_select_related = ["charge_point"]
     actions = ["cancel"]
 
-    @admin.action(description=_("Cancel reservation"))
+    @admin.action(description=_("Cancel reservation"), permissions=["send_commands"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Reservation]) -> None:
         for reservation in queryset.select_related("charge_point"):
             send_and_report(

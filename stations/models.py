@@ -100,6 +100,9 @@ class ChargePoint(models.Model):
         verbose_name = _("charge point")
         verbose_name_plural = _("charge points")
         ordering = ["charge_point_id"]
+        # Commands (reset, remote start/stop, configuration, …) change what a charger
+        # does, not a row: editing a charge point's record does not imply them.
+        permissions = [("send_commands", _("Can send commands to chargers"))]
 
     def __str__(self) -> str:
         return self.charge_point_id

@@ -108,6 +108,14 @@ def celery_tasks_run_inline() -> Iterator[None]:
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def admin_without_second_factor() -> Iterator[None]:
+    """Admin tests log staff in with force_login and no second factor; the rule that staff
+    need one (ADMIN_REQUIRE_MFA) has its own tests in tests/users/test_admin_mfa.py."""
+    with override_settings(ADMIN_REQUIRE_MFA=False):
+        yield
+
+
 @pytest.fixture(scope="session")
 def start_server(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any

@@ -1,0 +1,40 @@
+"""Who may use the staff endpoints."""
+
+from typing import Any
+
+from rest_framework import permissions
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+
+class StaffModelPermissions(permissions.DjangoModelPermissions):
+    """Staff, with the model permission of what they ask for, as in admin.
+
+    Reading needs the view permission too: DRF's default lets anyone with a login read,
+    and a driver must never list other drivers' sessions or tokens.
+    """
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_staff):
+            return False
+        return super().has_permission(request, view)
+
+
+class CanSendCommands(permissions.BasePermission):
+    """Commands change what a charger does: staff with the send_commands permission."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and user.is_staff
+            and user.has_perm("stations.send_commands")
+        )

@@ -1,0 +1,430 @@
+"""What the API shows of the models. Money is Decimal, sent as strings."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing.models import Invoice, WalletEntry
+from billing.tariffs import cost_so_far
+from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
+from stations.models import ChargePoint, ChargingSession, Connector, Reservation
+from stations.ocpp import protocols
+from users.models import IdToken
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+UNIT_PRICE = {"max_digits": 14, "decimal_places": 4}
+
+
+# --- Public: stations, connectors, prices ------------------------------------------------
+
+
+class ConnectorSerializer(serializers.ModelSerializer):
+    available = serializers.SerializerMethodField(
+        help_text=_("Available, on a charger that is online now.")
+    )
+
+    class Meta:
+        model = Connector
+        fields = [
+            "id",
+            "connector_id",
+            "connector_type",
+            "max_power_kw",
+            "status",
+            "status_at",
+            "available",
+        ]
+
+    def get_available(self, connector: Connector) -> bool:
+        return ConnectorState(connector, connector.charge_point.is_online()).available
+
+
+class ConnectorStateSerializer(serializers.Serializer):
+    """stations.finder.ConnectorState: a public connector and whether it is free now."""
+
+    id = serializers.IntegerField(source="connector.pk")
+    connector_id = serializers.IntegerField(source="connector.connector_id")
+    connector_type = serializers.ChoiceField(
+        source="connector.connector_type", choices=Connector.Type.choices
+    )
+    max_power_kw = serializers.DecimalField(
+        source="connector.max_power_kw", max_digits=7, decimal_places=2
+    )
+    status = serializers.ChoiceField(source="connector.status", choices=Connector.Status.choices)
+    status_at = serializers.DateTimeField(source="connector.status_at", allow_null=True)
+    available = serializers.BooleanField(help_text=_("Available, on a charger that is online now."))
+
+
+class PublicChargePointSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="charge_point.pk")
+    charge_point_id = serializers.CharField(source="charge_point.charge_point_id")
+    vendor = serializers.CharField(source="charge_point.vendor")
+    model = serializers.CharField(source="charge_point.model")
+    online = serializers.BooleanField()
+    connectors = ConnectorStateSerializer(many=True)
+
+
+class StationSerializer(serializers.Serializer):
+    """stations.finder.SiteResult: a site with its public chargers and connectors."""
+
+    id = serializers.IntegerField(source="site.pk")
+    name = serializers.CharField(source="site.name")
+    address = serializers.CharField(source="site.address")
+    postal_code = serializers.CharField(source="site.postal_code")
+    city = serializers.CharField(source="site.city")
+    country = serializers.CharField(source="site.country")
+    latitude = serializers.DecimalField(
+        source="site.latitude", max_digits=9, decimal_places=6, allow_null=True
+    )
+    longitude = serializers.DecimalField(
+        source="site.longitude", max_digits=9, decimal_places=6, allow_null=True
+    )
+    time_zone = serializers.CharField(source="site.time_zone")
+    distance_km = serializers.SerializerMethodField(
+        help_text=_("From the point given with ?near=lat,lon; null without it.")
+    )
+    charge_points = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_distance_km(self, result: SiteResult) -> float | None:
+        return None if result.distance_km is None else round(result.distance_km, 3)
+
+    @extend_schema_field(PublicChargePointSerializer(many=True))
+    def get_charge_points(self, result: SiteResult) -> list[dict[str, Any]]:
+        by_charge_point: dict[int, list[ConnectorState]] = {}
+        for state in result.connectors:
+            by_charge_point.setdefault(state.connector.charge_point_id, []).append(state)
+        return PublicChargePointSerializer(
+            [
+                {
+                    "charge_point": states[0].connector.charge_point,
+                    "online": states[0].online,
+                    "connectors": states,
+                }
+                for states in by_charge_point.values()
+            ],
+            many=True,
+        ).data
+
+
+class UnitPriceSerializer(serializers.Serializer):
+    net = serializers.DecimalField(**UNIT_PRICE, help_text=_("Excluding VAT."))
+    gross = serializers.DecimalField(**UNIT_PRICE, help_text=_("Including VAT."))
+
+
+class PeriodPreviewSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(), help_text=_("ISO weekdays: 1 = Monday … 7 = Sunday.")
+    )
+    start = serializers.TimeField(help_text=_("Local time of the site."))
+    end = serializers.TimeField()
+    price_per_kwh = UnitPriceSerializer()
+    price_per_minute = UnitPriceSerializer()
+
+
+class PricePreviewSerializer(serializers.Serializer):
+    """billing.tariffs.PricePreview: the prices a session started now would be charged."""
+
+    tariff = serializers.CharField()
+    explanation = serializers.CharField()
+    currency = serializers.CharField()
+    vat_rate = serializers.DecimalField(max_digits=5, decimal_places=2)
+    time_zone = serializers.CharField()
+    price_per_kwh = UnitPriceSerializer()
+    price_per_minute = UnitPriceSerializer()
+    session_fee = UnitPriceSerializer()
+    idle_fee_per_minute = UnitPriceSerializer()
+    idle_grace_minutes = serializers.IntegerField()
+    min_price = UnitPriceSerializer(allow_null=True)
+    max_price = UnitPriceSerializer(allow_null=True)
+    time_of_use = PeriodPreviewSerializer(many=True)
+    current_period = serializers.CharField()
+
+
+# --- A driver's own things ---------------------------------------------------------------
+
+
+class CostSerializer(serializers.Serializer):
+    """billing.pricing.Price: a finished session's price, or a running one's cost so far."""
+
+    currency = serializers.CharField()
+    net = serializers.DecimalField(**MONEY)
+    vat = serializers.DecimalField(**MONEY)
+    gross = serializers.DecimalField(**MONEY)
+    vat_rate = serializers.DecimalField(max_digits=5, decimal_places=2)
+    energy_kwh = serializers.DecimalField(max_digits=12, decimal_places=3)
+    charging_minutes = serializers.DecimalField(max_digits=12, decimal_places=3)
+    idle_minutes = serializers.DecimalField(max_digits=12, decimal_places=3)
+    is_final = serializers.BooleanField()
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    charge_point = serializers.CharField(source="charge_point.charge_point_id", read_only=True)
+    site = serializers.CharField(
+        source="charge_point.site.name", read_only=True, allow_null=True, default=None
+    )
+    connector_id = serializers.IntegerField(source="connector.connector_id", read_only=True)
+
+    class Meta:
+        model = ChargingSession
+        fields = [
+            "id",
+            "charge_point",
+            "site",
+            "connector",
+            "connector_id",
+            "id_tag",
+            "status",
+            "started_at",
+            "stopped_at",
+            "meter_start_wh",
+            "meter_stop_wh",
+            "energy_wh",
+            "stop_reason",
+        ]
+        read_only_fields = fields
+
+
+class SessionDetailSerializer(SessionSerializer):
+    cost = serializers.SerializerMethodField(
+        help_text=_("The price, or for a running session the cost so far; null: no tariff.")
+    )
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "cost"]
+        read_only_fields = fields
+
+    @extend_schema_field(CostSerializer(allow_null=True))
+    def get_cost(self, session: ChargingSession) -> dict[str, Any] | None:
+        price = cost_so_far(session)
+        return None if price is None else CostSerializer(price).data
+
+
+def connector_field() -> serializers.PrimaryKeyRelatedField:
+    """A connector a driver can use (stations.finder.PUBLIC_CONNECTOR)."""
+    return serializers.PrimaryKeyRelatedField(
+        queryset=Connector.objects.filter(PUBLIC_CONNECTOR).select_related("charge_point"),
+        help_text=_("The connector's id, as listed under /api/v1/stations/."),
+    )
+
+
+class StartSessionSerializer(serializers.Serializer):
+    connector = connector_field()
+    id_token = serializers.CharField(
+        required=False,
+        help_text=_(
+            "Which of your tokens to charge with (its uid); your first usable one if left out."
+        ),
+    )
+
+
+class ReservationSerializer(serializers.ModelSerializer):
+    charge_point = serializers.CharField(source="charge_point.charge_point_id", read_only=True)
+
+    class Meta:
+        model = Reservation
+        fields = ["id", "charge_point", "connector_id", "id_tag", "expires_at", "status"]
+        read_only_fields = fields
+
+
+class ReserveSerializer(serializers.Serializer):
+    connector = connector_field()
+    minutes = serializers.IntegerField(
+        min_value=1,
+        max_value=60,
+        default=15,
+        help_text=_("How long the connector is held for you."),
+    )
+    id_token = serializers.CharField(
+        required=False,
+        help_text=_(
+            "Which of your tokens to hold it for (its uid); your first usable one if not given."
+        ),
+    )
+
+
+class CommandAnswerSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text=_("The charger's answer, e.g. Accepted."))
+
+
+class StartedSerializer(CommandAnswerSerializer):
+    connector = serializers.IntegerField()
+    id_tag = serializers.CharField()
+
+
+class OwnTokenSerializer(serializers.ModelSerializer):
+    uid = serializers.CharField(
+        max_length=20,
+        required=False,
+        help_text=_("An RFID card's id tag; left out, an app token is generated."),
+    )
+
+    class Meta:
+        model = IdToken
+        fields = ["id", "uid", "type", "status", "name", "expires_at", "created_at"]
+        read_only_fields = ["id", "type", "status", "expires_at", "created_at"]
+
+    def validate_uid(self, value: str) -> str:
+        uid = value.strip().upper()
+        if not uid:
+            raise serializers.ValidationError(_("An id tag cannot be blank."))
+        if IdToken.objects.filter(uid=uid).exists():
+            raise serializers.ValidationError(_("This id tag is already registered."))
+        return uid
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    number = serializers.CharField(source="display_number", read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "kind",
+            "number",
+            "issued_at",
+            "currency",
+            "net",
+            "vat",
+            "gross",
+            "period_start",
+            "period_end",
+            "due_at",
+            "paid_at",
+            "corrects",
+        ]
+        read_only_fields = fields
+
+
+class WalletEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WalletEntry
+        fields = ["id", "kind", "amount", "reference", "created_at"]
+        read_only_fields = fields
+
+
+class WalletSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    balance = serializers.DecimalField(**MONEY)
+    minimum_to_start = serializers.DecimalField(
+        **MONEY, help_text=_("What a prepaid wallet must hold to start a session.")
+    )
+    refusal = serializers.CharField(
+        allow_null=True, help_text=_("Why money stops you from starting now; null: it does not.")
+    )
+
+
+# --- Staff -------------------------------------------------------------------------------
+
+
+class ChargePointSerializer(serializers.ModelSerializer):
+    online = serializers.SerializerMethodField()
+    connectors = ConnectorSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ChargePoint
+        fields = [
+            "id",
+            "charge_point_id",
+            "site",
+            "registration_status",
+            "protocol",
+            "vendor",
+            "model",
+            "serial_number",
+            "firmware_version",
+            "is_connected",
+            "online",
+            "connected_at",
+            "disconnected_at",
+            "last_seen_at",
+            "last_boot_at",
+            "heartbeat_interval",
+            "configuration",
+            "connectors",
+            "created_at",
+        ]
+        read_only_fields = [
+            field for field in fields if field not in ("site", "registration_status")
+        ]
+
+    def get_online(self, charge_point: ChargePoint) -> bool:
+        return charge_point.is_online()
+
+
+class StaffSessionSerializer(SessionSerializer):
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "id_token", "closed_by", "clock_suspect"]
+        read_only_fields = fields
+
+
+class StaffTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IdToken
+        fields = [
+            "id",
+            "uid",
+            "type",
+            "status",
+            "name",
+            "owner",
+            "group_id",
+            "expires_at",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        # validate_uid checks uniqueness as stored: upper case (IdToken.save()).
+        extra_kwargs = {"uid": {"validators": []}}
+
+    def validate_uid(self, value: str) -> str:
+        uid = value.strip().upper()
+        taken = IdToken.objects.filter(uid=uid)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError(_("This id tag is already registered."))
+        return uid
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = get_user_model()
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "language",
+            "is_active",
+            "is_staff",
+            "date_joined",
+            "last_login",
+        ]
+        read_only_fields = ["id", "is_staff", "date_joined", "last_login"]
+
+
+def _command_actions() -> list[str]:
+    return sorted({action for module in protocols.PROTOCOLS.values() for action in module.COMMANDS})
+
+
+class CommandSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(
+        choices=_command_actions(), help_text=_("An OCPP action a central system sends.")
+    )
+    payload = serializers.JSONField(
+        default=dict, help_text=_("The request payload, camelCase as on the wire.")
+    )
+
+    def validate_payload(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError(_("The payload is a JSON object."))
+        return value
+
+
+class CommandResultSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    answer = serializers.JSONField(help_text=_("The charger's answer payload."))

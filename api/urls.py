@@ -1,0 +1,33 @@
+"""/api/v1/… (the API), /api/schema/ (OpenAPI 3) and /api/docs/ (browsable docs)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from api.views import driver, public, staff
+
+router = DefaultRouter()
+router.register("stations", public.StationViewSet, basename="station")
+router.register("me/sessions", driver.MySessionViewSet, basename="my-session")
+router.register("me/tokens", driver.MyTokenViewSet, basename="my-token")
+router.register("me/invoices", driver.MyInvoiceViewSet, basename="my-invoice")
+router.register("me/reservations", driver.MyReservationViewSet, basename="my-reservation")
+router.register("charge-points", staff.ChargePointViewSet, basename="charge-point")
+router.register("sessions", staff.SessionViewSet, basename="session")
+router.register("tokens", staff.TokenViewSet, basename="token")
+router.register("users", staff.UserViewSet, basename="user")
+
+app_name = "api"
+
+v1 = [
+    path("connectors/<int:pk>/price/", public.ConnectorPriceView.as_view(), name="connector-price"),
+    path("me/wallet/", driver.MyWalletView.as_view(), name="my-wallet"),
+    path("me/wallet/entries/", driver.MyWalletEntryList.as_view(), name="my-wallet-entries"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

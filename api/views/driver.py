@@ -1,0 +1,354 @@
+"""A driver's own things under /api/v1/me/: sessions, tokens, invoices, wallet, reservations.
+
+Every queryset starts from the logged-in driver, so another driver's object is not
+found (404) rather than forbidden: the API does not tell what exists.
+"""
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, mixins, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.serializers import (
+    CommandAnswerSerializer,
+    InvoiceSerializer,
+    OwnTokenSerializer,
+    ReservationSerializer,
+    ReserveSerializer,
+    SessionDetailSerializer,
+    SessionSerializer,
+    StartedSerializer,
+    StartSessionSerializer,
+    WalletEntrySerializer,
+    WalletSerializer,
+)
+from api.views.errors import Conflict, command_error_response, refused_by_charger_response
+from billing import invoicing
+from billing.models import Invoice, WalletEntry
+from billing.standing import payer_refusal
+from billing.wallet import wallet_balance
+from stations import operations
+from stations.models import ChargingSession, Reservation
+from stations.ocpp import commands
+from users.models import IdToken, User
+
+COMMAND_ERRORS = {
+    400: OpenApiResponse(description="Invalid command"),
+    502: OpenApiResponse(description="The charger is offline or answered with an error"),
+    504: OpenApiResponse(description="The charger did not answer in time"),
+}
+
+
+def usable_tokens(user: User) -> QuerySet[IdToken]:
+    """The driver's tokens a charger would accept, as far as the token itself goes."""
+    return IdToken.objects.filter(owner=user, status=IdToken.Status.ACCEPTED).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+
+
+def charging_token(user: User, uid: str | None) -> IdToken:
+    """The token to charge with (the one asked for, else the driver's oldest usable one),
+    once money does not stop the driver from starting."""
+    tokens = usable_tokens(user)
+    if uid:
+        tokens = tokens.filter(uid=uid.strip().upper())
+    token = tokens.order_by("created_at", "id").first()
+    if token is None:
+        raise Conflict(_("You have no usable token: create one under /api/v1/me/tokens/."))
+    # Asked before the charger is: it would ask the same (CHARGING_POLICIES) but only
+    # answer Blocked, and the driver deserves the reason.
+    if (reason := payer_refusal(user)) is not None:
+        raise PermissionDenied(reason)
+    return token
+
+
+class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
+    """The driver's charging sessions, newest first; the detail has the cost so far."""
+
+    def get_queryset(self) -> QuerySet[ChargingSession]:
+        if getattr(self, "swagger_fake_view", False):  # the schema: no user
+            return ChargingSession.objects.none()
+        sessions = ChargingSession.objects.filter(id_token__owner=self.request.user)
+        if status_filter := self.request.query_params.get("status"):
+            sessions = sessions.filter(status=status_filter)
+        return sessions.select_related("charge_point__site", "connector", "id_token__owner")
+
+    def get_serializer_class(self) -> type[SessionSerializer]:
+        return SessionDetailSerializer if self.action == "retrieve" else SessionSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=ChargingSession.Status.values)
+        ]
+    )
+    def list(self, request: Request) -> Response:
+        return super().list(request)
+
+    @extend_schema(
+        summary="Start charging",
+        request=StartSessionSerializer,
+        responses={
+            202: StartedSerializer,
+            403: OpenApiResponse(description="Money stops this driver from starting"),
+            409: OpenApiResponse(description="No usable token, or the charger refused"),
+            **COMMAND_ERRORS,
+        },
+    )
+    @action(detail=False, methods=["post"], serializer_class=StartSessionSerializer)
+    def start(self, request: Request) -> Response:
+        """Ask the charger to start; the session appears once the charger reports it."""
+        serializer = StartSessionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connector = serializer.validated_data["connector"]
+        token = charging_token(request.user, serializer.validated_data.get("id_token"))
+        try:
+            answer = operations.remote_start(
+                connector.charge_point.charge_point_id,
+                token.uid,
+                connector.connector_id,
+                issued_by=request.user,
+                source="api",
+            )
+        except commands.CommandError as error:
+            return command_error_response(error)
+        if answer.status != "Accepted":
+            return refused_by_charger_response(answer.status)
+        data = {"status": answer.status, "connector": connector.pk, "id_tag": token.uid}
+        return Response(StartedSerializer(data).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Stop charging",
+        request=None,
+        responses={
+            202: CommandAnswerSerializer,
+            409: OpenApiResponse(description="Not active, or the charger refused"),
+            **COMMAND_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: int) -> Response:
+        """Ask the charger to stop; the session closes when the charger reports it."""
+        session = self.get_object()
+        if session.status != ChargingSession.Status.ACTIVE:
+            raise Conflict(_("This session is not active."))
+        try:
+            answer = operations.remote_stop(session, issued_by=request.user, source="api")
+        except commands.CommandError as error:
+            return command_error_response(error)
+        if answer.status != "Accepted":
+            return refused_by_charger_response(answer.status)
+        return Response({"status": answer.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class MyTokenViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The driver's RFID cards and app tokens. A lost card is blocked, not deleted: its
+    sessions stay on record."""
+
+    serializer_class = OwnTokenSerializer
+
+    def get_queryset(self) -> QuerySet[IdToken]:
+        if getattr(self, "swagger_fake_view", False):
+            return IdToken.objects.none()
+        return IdToken.objects.filter(owner=self.request.user)
+
+    def perform_create(self, serializer: OwnTokenSerializer) -> None:
+        uid = serializer.validated_data.get("uid")
+        if uid:
+            serializer.save(owner=self.request.user, type=IdToken.Type.RFID)
+        else:
+            # 10 random bytes, 20 hex digits: the longest idTag OCPP 1.6 allows (CiString20).
+            serializer.save(
+                owner=self.request.user, type=IdToken.Type.APP, uid=secrets.token_hex(10).upper()
+            )
+
+    def perform_update(self, serializer: OwnTokenSerializer) -> None:
+        if "uid" in serializer.validated_data:
+            raise ValidationError({"uid": _("A token's id tag cannot be changed.")})
+        serializer.save()
+
+    def _set_status(self, token_status: str) -> Response:
+        token = self.get_object()
+        token.status = token_status
+        token.save(update_fields=["status"])
+        return Response(self.get_serializer(token).data)
+
+    @extend_schema(request=None, responses=OwnTokenSerializer)
+    @action(detail=True, methods=["post"])
+    def block(self, request: Request, pk: int) -> Response:
+        return self._set_status(IdToken.Status.BLOCKED)
+
+    @extend_schema(request=None, responses=OwnTokenSerializer)
+    @action(detail=True, methods=["post"])
+    def unblock(self, request: Request, pk: int) -> Response:
+        return self._set_status(IdToken.Status.ACCEPTED)
+
+
+class PDFRenderer(renderers.BaseRenderer):
+    """Lets a client ask for `Accept: application/pdf`; the view returns the bytes."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(
+        self,
+        data: object,
+        accepted_media_type: str | None = None,
+        renderer_context: dict | None = None,
+    ) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        # An error (404, 401) while the client asked for a PDF.
+        return renderers.JSONRenderer().render(data)
+
+
+class MyInvoiceViewSet(viewsets.ReadOnlyModelViewSet):
+    """The driver's invoices, receipts and credit notes (not a fleet's, nor a guest's)."""
+
+    serializer_class = InvoiceSerializer
+
+    def get_queryset(self) -> QuerySet[Invoice]:
+        if getattr(self, "swagger_fake_view", False):
+            return Invoice.objects.none()
+        user = self.request.user
+        # The rule of who sees what is billing's; "me" narrows it to the driver's own
+        # account, also for staff, who see every document through it.
+        return invoicing.documents_visible_to(user).filter(account__user=user)
+
+    @extend_schema(
+        summary="The document as PDF",
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[renderers.JSONRenderer, PDFRenderer],
+    )
+    def pdf(self, request: Request, pk: int) -> HttpResponse:
+        invoice = self.get_object()
+        response = HttpResponse(invoicing.render_pdf(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=f"{invoice.display_number}.pdf"
+        )
+        # Personal data: no shared cache may keep it.
+        patch_cache_control(response, private=True, no_store=True)
+        return response
+
+
+class MyWalletView(generics.GenericAPIView):
+    serializer_class = WalletSerializer
+
+    @extend_schema(summary="Wallet balance and whether money stops you from starting")
+    def get(self, request: Request) -> Response:
+        data = {
+            "currency": "SEK",
+            "balance": wallet_balance(request.user),
+            "minimum_to_start": settings.BILLING_WALLET_MINIMUM,
+            "refusal": payer_refusal(request.user),
+        }
+        return Response(self.get_serializer(data).data)
+
+
+class MyWalletEntryList(generics.ListAPIView):
+    """The wallet's ledger, newest first."""
+
+    serializer_class = WalletEntrySerializer
+
+    def get_queryset(self) -> QuerySet[WalletEntry]:
+        if getattr(self, "swagger_fake_view", False):
+            return WalletEntry.objects.none()
+        return WalletEntry.objects.filter(user=self.request.user).order_by("-created_at", "-id")
+
+
+class MyReservationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Connectors held for one of the driver's tokens (OCPP 1.6 ReserveNow)."""
+
+    serializer_class = ReservationSerializer
+
+    def get_queryset(self) -> QuerySet[Reservation]:
+        if getattr(self, "swagger_fake_view", False):
+            return Reservation.objects.none()
+        # A reservation names an id tag, not a person: the driver's are those of their tokens.
+        uids = IdToken.objects.filter(owner=self.request.user).values("uid")
+        return Reservation.objects.filter(id_tag__in=uids).select_related("charge_point")
+
+    @extend_schema(
+        summary="Reserve a connector",
+        request=ReserveSerializer,
+        responses={
+            201: ReservationSerializer,
+            403: OpenApiResponse(description="Money stops this driver from starting"),
+            409: OpenApiResponse(description="No usable token, or the charger refused"),
+            **COMMAND_ERRORS,
+        },
+    )
+    def create(self, request: Request) -> Response:
+        serializer = ReserveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connector = serializer.validated_data["connector"]
+        token = charging_token(request.user, serializer.validated_data.get("id_token"))
+        expires_at = timezone.now() + timedelta(minutes=serializer.validated_data["minutes"])
+        try:
+            reservation = operations.reserve_now(
+                connector.charge_point.charge_point_id,
+                connector.connector_id,
+                token.uid,
+                expires_at,
+                request.user,
+                source="api",
+            )
+        except commands.CommandError as error:
+            return command_error_response(error)
+        data = ReservationSerializer(reservation).data
+        if reservation.status != Reservation.Status.ACCEPTED:
+            return Response(
+                {"detail": _("The charger did not accept the reservation."), **data},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Cancel a reservation",
+        request=None,
+        responses={
+            200: ReservationSerializer,
+            409: OpenApiResponse(description="Not held, or the charger refused"),
+            **COMMAND_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: int) -> Response:
+        reservation = self.get_object()
+        if reservation.status != Reservation.Status.ACCEPTED:
+            raise Conflict(_("This reservation is not held."))
+        try:
+            answer = operations.cancel_reservation(
+                reservation, issued_by=request.user, source="api"
+            )
+        except commands.CommandError as error:
+            return command_error_response(error)
+        if answer.status != "Accepted":
+            return refused_by_charger_response(answer.status)
+        return Response(ReservationSerializer(reservation).data)

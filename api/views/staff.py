@@ -1,0 +1,183 @@
+"""Staff: charge points and their commands, sessions, tokens, users.
+
+Staff with the model permission of what they ask for, as in admin (StaffModelPermissions);
+commands need stations.send_commands.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.permissions import CanSendCommands, StaffModelPermissions
+from api.serializers import (
+    ChargePointSerializer,
+    CommandResultSerializer,
+    CommandSerializer,
+    StaffSessionSerializer,
+    StaffTokenSerializer,
+    UserSerializer,
+)
+from api.views.errors import command_error_response
+from api.views.public import truthy
+from stations.models import ChargePoint, ChargingSession
+from stations.ocpp import commands
+from users.models import IdToken, User
+
+
+def _param(name: str, kind: OpenApiTypes = OpenApiTypes.STR, **extra: object) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, **extra)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            _param("site", OpenApiTypes.INT),
+            _param("registration_status", enum=ChargePoint.Registration.values),
+            _param("connected", OpenApiTypes.BOOL),
+        ]
+    )
+)
+class ChargePointViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Chargers; staff may move one to a site and approve or reject it."""
+
+    serializer_class = ChargePointSerializer
+    permission_classes = [StaffModelPermissions]
+    queryset = ChargePoint.objects.all()
+
+    def get_queryset(self) -> QuerySet[ChargePoint]:
+        charge_points = ChargePoint.objects.prefetch_related("connectors")
+        params = self.request.query_params
+        if site := params.get("site"):
+            charge_points = charge_points.filter(site_id=site if site.isdigit() else -1)
+        if registration := params.get("registration_status"):
+            charge_points = charge_points.filter(registration_status=registration)
+        if (connected := params.get("connected")) is not None:
+            charge_points = charge_points.filter(is_connected=truthy(connected))
+        return charge_points
+
+    @extend_schema(
+        summary="Send an OCPP command",
+        request=CommandSerializer,
+        responses={
+            200: CommandResultSerializer,
+            400: OpenApiResponse(description="Not a command, or an invalid payload"),
+            502: OpenApiResponse(description="The charger is offline or answered with an error"),
+            504: OpenApiResponse(description="The charger did not answer in time"),
+        },
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanSendCommands])
+    def commands(self, request: Request, pk: int) -> Response:
+        """Any command a central system sends, payload camelCase as on the wire; it is
+        validated against the OCPP schema before it is sent, and recorded."""
+        charge_point = self.get_object()
+        serializer = CommandSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        action_name = serializer.validated_data["action"]
+        try:
+            answer = commands.send_payload_sync(
+                charge_point.charge_point_id,
+                action_name,
+                serializer.validated_data["payload"],
+                issued_by=request.user,
+                source="api",
+            )
+        except commands.CommandError as error:
+            return command_error_response(error)
+        return Response({"action": action_name, "answer": answer}, status=status.HTTP_200_OK)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            _param("status", enum=ChargingSession.Status.values),
+            _param("charge_point", description="charge point id, e.g. CP-1"),
+            _param("id_tag"),
+        ]
+    )
+)
+class SessionViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = StaffSessionSerializer
+    permission_classes = [StaffModelPermissions]
+    queryset = ChargingSession.objects.all()
+
+    def get_queryset(self) -> QuerySet[ChargingSession]:
+        sessions = ChargingSession.objects.select_related("charge_point__site", "connector")
+        params = self.request.query_params
+        if session_status := params.get("status"):
+            sessions = sessions.filter(status=session_status)
+        if charge_point := params.get("charge_point"):
+            sessions = sessions.filter(charge_point__charge_point_id=charge_point)
+        if id_tag := params.get("id_tag"):
+            sessions = sessions.filter(id_tag=id_tag.strip().upper())
+        return sessions
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            _param("owner", OpenApiTypes.INT),
+            _param("status", enum=IdToken.Status.values),
+            _param("uid"),
+        ]
+    )
+)
+class TokenViewSet(viewsets.ModelViewSet):
+    serializer_class = StaffTokenSerializer
+    permission_classes = [StaffModelPermissions]
+    queryset = IdToken.objects.all()
+
+    def get_queryset(self) -> QuerySet[IdToken]:
+        tokens = IdToken.objects.all()
+        params = self.request.query_params
+        if owner := params.get("owner"):
+            tokens = tokens.filter(owner_id=owner if owner.isdigit() else -1)
+        if token_status := params.get("status"):
+            tokens = tokens.filter(status=token_status)
+        if uid := params.get("uid"):
+            tokens = tokens.filter(uid=uid.strip().upper())
+        return tokens
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            _param("email", description="Part of the address"),
+            _param("is_staff", OpenApiTypes.BOOL),
+        ]
+    )
+)
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """People, without their passwords; staff rights are given in admin, not here."""
+
+    serializer_class = UserSerializer
+    permission_classes = [StaffModelPermissions]
+    queryset = get_user_model().objects.all()
+
+    def get_queryset(self) -> QuerySet[User]:
+        users = get_user_model().objects.order_by("email")
+        params = self.request.query_params
+        if email := params.get("email"):
+            users = users.filter(email__icontains=email)
+        if (is_staff := params.get("is_staff")) is not None:
+            users = users.filter(is_staff=truthy(is_staff))
+        return users

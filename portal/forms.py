@@ -1,0 +1,84 @@
+"""Forms of the driver portal."""
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from portal.charging import usable_tokens
+from stations.finder import PUBLIC_CONNECTOR, StationFilter, parse_position
+from stations.models import Connector
+from users.models import IdToken, User
+
+
+class StationFilterForm(forms.Form):
+    connector_type = forms.ChoiceField(
+        label=_("Connector"),
+        required=False,
+        choices=[("", _("Any connector")), *Connector.Type.choices],
+    )
+    min_power = forms.DecimalField(
+        label=_("At least (kW)"), required=False, min_value=Decimal(0), max_digits=7
+    )
+    available = forms.BooleanField(label=_("Available now"), required=False)
+    # "lat,lon", set by the page's geolocation script (portal/static/portal/finder.js).
+    near = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_near(self) -> tuple[float, float] | None:
+        near = self.cleaned_data["near"].strip()
+        return parse_position(near) if near else None
+
+    def station_filter(self) -> StationFilter:
+        """The filter as asked; a field with a bad value counts as not given."""
+        self.is_valid()  # Django leaves invalid fields out of cleaned_data
+        data = self.cleaned_data
+        return StationFilter(
+            connector_type=data.get("connector_type") or "",
+            min_power_kw=data.get("min_power"),
+            available_now=bool(data.get("available")),
+            near=data.get("near"),
+        )
+
+
+class StartForm(forms.Form):
+    connector = forms.ModelChoiceField(
+        queryset=Connector.objects.filter(PUBLIC_CONNECTOR).select_related("charge_point__site"),
+        widget=forms.HiddenInput,
+    )
+    token = forms.ModelChoiceField(
+        label=_("Charge with"),
+        queryset=IdToken.objects.none(),
+        required=False,
+        empty_label=_("The app (this portal)"),
+    )
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the driver's own usable tokens can be chosen.
+        self.fields["token"].queryset = usable_tokens(user)
+
+
+class TokenForm(forms.ModelForm):
+    """A driver registers an RFID card: its uid (printed on it) and a name of their own."""
+
+    class Meta:
+        model = IdToken
+        fields = ["uid", "name"]
+        labels = {"uid": _("Card number (id tag)"), "name": _("Name")}
+        help_texts = {"uid": _("Printed on the card, up to 20 characters.")}
+
+    def clean_uid(self) -> str:
+        # Stored upper case (OCPP idTags are case-insensitive); normalised here so that
+        # the uniqueness check sees the stored spelling.
+        uid = self.cleaned_data["uid"].strip().upper()
+        if not uid:
+            raise forms.ValidationError(_("Enter the card number."))
+        return uid
+
+    def validate_unique(self) -> None:
+        try:
+            self.instance.validate_unique(exclude=self._get_validation_exclusions())
+        except forms.ValidationError:
+            # Whose card it is, is nobody else's business: one message for every case.
+            self.add_error("uid", _("This card is already registered."))

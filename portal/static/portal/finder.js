@@ -1,0 +1,44 @@
+// "Near me": the browser's position goes into the filter form as ?near=lat,lon and the
+// server sorts by distance. The map needs Leaflet (loaded from a CDN); without it the
+// list, which is the page's content, is all there is.
+(function () {
+  "use strict";
+  var button = document.getElementById("near-me");
+  var form = document.getElementById("station-filter");
+  var status = document.getElementById("near-status");
+  if (button && form && "geolocation" in navigator) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      status.textContent = button.getAttribute("data-locating");
+      navigator.geolocation.getCurrentPosition(
+        function (position) {
+          form.elements.near.value =
+            position.coords.latitude.toFixed(5) + "," + position.coords.longitude.toFixed(5);
+          form.submit();
+        },
+        function () { status.textContent = button.getAttribute("data-failed"); },
+        { timeout: 10000, maximumAge: 300000 }
+      );
+    });
+  }
+
+  var markersElement = document.getElementById("map-markers");
+  var mapElement = document.getElementById("map");
+  if (!markersElement || !mapElement || !window.L) return;
+  var markers = JSON.parse(markersElement.textContent);
+  if (!markers.length) return;
+  var map = L.map(mapElement);
+  L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+    maxZoom: 19,
+    attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
+  }).addTo(map);
+  var bounds = [];
+  markers.forEach(function (site) {
+    var link = document.createElement("a");
+    link.href = site.url;
+    link.textContent = site.name + " (" + site.available + "/" + site.total + ")";
+    L.marker([site.lat, site.lon]).addTo(map).bindPopup(link);
+    bounds.push([site.lat, site.lon]);
+  });
+  map.fitBounds(bounds, { maxZoom: 14, padding: [20, 20] });
+})();

@@ -1,0 +1,45 @@
+// Live updates (stations/live.py): the page says what it watches in a json_script
+// element "live-watch"; connector badges carry data-connector="<pk>". Without
+// WebSockets the page simply shows what it showed when loaded.
+(function () {
+  "use strict";
+  var watchElement = document.getElementById("live-watch");
+  if (!watchElement || !("WebSocket" in window)) return;
+  var watches = JSON.parse(watchElement.textContent);
+  var labelsElement = document.getElementById("status-labels");
+  var labels = labelsElement ? JSON.parse(labelsElement.textContent) : {};
+  var reloadOn = document.body.getAttribute("data-live-reload") || "";
+  var retry = 1000;
+
+  function showConnector(message) {
+    var badges = document.querySelectorAll('[data-connector="' + message.connector + '"]');
+    badges.forEach(function (badge) {
+      // A status notification comes from a charger that is talking to us: online.
+      badge.textContent = labels[message.status] || message.status;
+      badge.setAttribute("data-status", message.status);
+      badge.setAttribute("data-online", "1");
+      badge.classList.remove("bad");
+      badge.classList.toggle("ok", message.status === "Available");
+    });
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + window.location.host + "/ws/live/");
+    socket.onopen = function () {
+      retry = 1000;
+      watches.forEach(function (watch) { socket.send(JSON.stringify(watch)); });
+    };
+    socket.onmessage = function (event) {
+      var message = JSON.parse(event.data);
+      if (message.kind === "connector") showConnector(message);
+      if (message.kind === "session" && reloadOn === "session") window.location.reload();
+    };
+    socket.onclose = function () {
+      // Back off up to a minute: a restarting server should not be hammered.
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 60000);
+    };
+  }
+  connect();
+})();

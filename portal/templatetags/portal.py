@@ -1,0 +1,41 @@
+"""Template helpers of the portal: where to log in and out, money as printed."""
+
+from decimal import Decimal
+
+from django import template
+from django.conf import settings
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch, reverse
+from django.utils import formats
+
+from billing.invoicing import money as format_money
+
+register = template.Library()
+
+
+@register.simple_tag
+def login_url() -> str:
+    # LOGIN_URL is a URL name once accounts (allauth) are in, a path before.
+    return resolve_url(settings.LOGIN_URL)
+
+
+@register.simple_tag
+def logout_url() -> str:
+    """The accounts app's logout (POST); "" while none is installed."""
+    try:
+        return reverse("account_logout")
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def money(amount: Decimal | None, currency: str = "SEK") -> str:
+    return "" if amount is None else format_money(amount, currency)
+
+
+@register.filter
+def kwh(watt_hours: int | None) -> str:
+    """Wh as kWh with two decimals, in the active language's format."""
+    if watt_hours is None:
+        return ""
+    return formats.number_format(Decimal(watt_hours) / 1000, decimal_pos=2, use_l10n=True)

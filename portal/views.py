@@ -1,0 +1,287 @@
+"""Pages of the driver portal; the rules are in portal/charging.py, stations/finder.py
+and billing. Another driver's session or token is a 404, as if it did not exist."""
+
+import csv
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from billing import invoicing, standing, tariffs, wallet
+from billing.models import WalletEntry
+from portal import charging
+from portal.forms import StartForm, StationFilterForm, TokenForm
+from stations import finder
+from stations.models import ChargingSession, Connector, Site
+from users.models import IdToken
+
+HISTORY_LENGTH = 50
+
+
+def _status_labels() -> dict[str, str]:
+    # For the live-update script: connector statuses in the page's language.
+    return {value: str(label) for value, label in Connector.Status.choices}
+
+
+@login_not_required
+@require_safe
+def station_list(request: HttpRequest) -> HttpResponse:
+    form = StationFilterForm(request.GET or None)
+    results = finder.find_sites(form.station_filter() if request.GET else finder.StationFilter())
+    markers = [
+        {
+            "name": result.site.name,
+            "lat": float(result.site.latitude),
+            "lon": float(result.site.longitude),
+            "url": reverse("portal:station", args=[result.site.pk]),
+            "available": result.available_count,
+            "total": len(result.connectors),
+        }
+        for result in results
+        if result.site.latitude is not None and result.site.longitude is not None
+    ]
+    context = {
+        "form": form,
+        "results": results,
+        "markers": markers,
+        "status_labels": _status_labels(),
+    }
+    return render(request, "portal/station_list.html", context)
+
+
+def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str, Any]:
+    connectors = finder.public_connectors(site_id=site.pk)
+    results = finder.group_by_site(connectors)
+    states = results[0].connectors if results else []
+    user = request.user if request.user.is_authenticated else None
+    rows = [
+        {
+            "state": state,
+            "connector": state.connector,
+            # One preview per connector: a tariff can be set per connector.
+            "price": tariffs.price_preview(state.connector, user),
+        }
+        for state in states
+    ]
+    context: dict[str, Any] = {
+        "site": site,
+        "rows": rows,
+        "status_labels": _status_labels(),
+        "refusal": None,
+        "start_error": None,
+    }
+    if user is not None:
+        context["refusal"] = standing.payer_refusal(user)
+        context["tokens"] = list(charging.usable_tokens(user))
+    context.update(extra)
+    return context
+
+
+@login_not_required
+@require_safe
+def station_detail(request: HttpRequest, site_id: int) -> HttpResponse:
+    site = get_object_or_404(Site, pk=site_id)
+    return render(request, "portal/station_detail.html", _station_context(request, site))
+
+
+@login_required
+@require_POST
+def start_charging(request: HttpRequest) -> HttpResponse:
+    form = StartForm(request.user, request.POST)
+    if not form.is_valid():
+        connector = form.cleaned_data.get("connector")
+        if connector is None or connector.charge_point.site is None:
+            return render(
+                request, "portal/error.html", {"message": _("Unknown connector.")}, status=400
+            )
+        context = _station_context(
+            request, connector.charge_point.site, start_error=_("Choose one of your tokens.")
+        )
+        return render(request, "portal/station_detail.html", context, status=400)
+    connector = form.cleaned_data["connector"]
+    try:
+        token = charging.start(request.user, connector, form.cleaned_data["token"])
+    except charging.ChargingRefused as refused:
+        site = connector.charge_point.site
+        if site is None:
+            return render(
+                request, "portal/error.html", {"message": str(refused)}, status=refused.status
+            )
+        context = _station_context(request, site, start_error=str(refused))
+        return render(request, "portal/station_detail.html", context, status=refused.status)
+    messages.success(
+        request,
+        _(
+            "Charger %(charger)s, connector %(connector)s is ready for %(token)s: plug in your "
+            "car. The session shows here once charging starts."
+        )
+        % {
+            "charger": connector.charge_point.charge_point_id,
+            "connector": connector.connector_id,
+            "token": token.name or token.uid,
+        },
+    )
+    return redirect("portal:charging")
+
+
+@login_required
+@require_safe
+def my_charging(request: HttpRequest) -> HttpResponse:
+    active = charging.sessions_of(request.user).filter(status=ChargingSession.Status.ACTIVE)
+    return render(request, "portal/charging.html", {"sessions": active})
+
+
+def _own_session(request: HttpRequest, session_id: int) -> ChargingSession:
+    return get_object_or_404(charging.sessions_of(request.user), pk=session_id)
+
+
+def _figures_json(session: ChargingSession) -> dict[str, Any]:
+    figures = charging.figures(session)
+    cost = figures.cost
+    return {
+        "status": session.status,
+        "energy_kwh": formats.number_format(figures.energy_kwh, 2, use_l10n=True),
+        "duration": charging.format_duration(figures.duration),
+        "cost": invoicing.money(cost.gross, cost.currency) if cost else "",
+    }
+
+
+@login_required
+@require_safe
+def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _own_session(request, session_id)
+    context = {"session": session, "figures": _figures_json(session)}
+    response = render(request, "portal/session_detail.html", context)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@login_required
+@require_safe
+def session_figures(request: HttpRequest, session_id: int) -> JsonResponse:
+    """What the session page polls: meter values have no live event (stations/live.py)."""
+    response = JsonResponse(_figures_json(_own_session(request, session_id)))
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+@login_required
+@require_POST
+def stop_charging(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = _own_session(request, session_id)
+    try:
+        charging.stop(request.user, session)
+    except charging.ChargingRefused as refused:
+        context = {"session": session, "figures": _figures_json(session), "error": str(refused)}
+        return render(request, "portal/session_detail.html", context, status=refused.status)
+    messages.success(request, _("The charger was asked to stop. The session ends in a moment."))
+    return redirect("portal:session", session_id=session.pk)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST or None, instance=IdToken(owner=request.user))
+    if request.method == "POST":
+        if form.is_valid():
+            token = form.save()
+            messages.success(request, _("Card %(uid)s added.") % {"uid": token.uid})
+            return redirect("portal:account")
+    user = request.user
+    context = {
+        "token_form": form,
+        "sessions": charging.sessions_of(user)[:HISTORY_LENGTH],
+        # Staff may view every document; their own account page lists their own.
+        "invoices": invoicing.documents_visible_to(user).filter(account__user=user),
+        "balance": wallet.wallet_balance(user),
+        "wallet_entries": WalletEntry.objects.filter(user=user).order_by("-created_at", "-id")[
+            :HISTORY_LENGTH
+        ],
+        "tokens": IdToken.objects.filter(owner=user).order_by("type", "uid"),
+    }
+    response = render(request, "portal/account.html", context, status=400 if form.errors else 200)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+def _set_token_status(request: HttpRequest, token_id: int, status: str) -> HttpResponse:
+    token = get_object_or_404(IdToken, pk=token_id, owner=request.user)
+    token.status = status
+    token.save(update_fields=["status"])
+    if status == IdToken.Status.BLOCKED:
+        message = _("Card %(uid)s is blocked: chargers will refuse it.")
+    else:
+        message = _("Card %(uid)s can charge again.")
+    messages.success(request, message % {"uid": token.uid})
+    return redirect("portal:account")
+
+
+@login_required
+@require_POST
+def block_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    return _set_token_status(request, token_id, IdToken.Status.BLOCKED)
+
+
+@login_required
+@require_POST
+def unblock_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    return _set_token_status(request, token_id, IdToken.Status.ACCEPTED)
+
+
+def _text_cell(value: str) -> str:
+    # A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection).
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
+
+
+@login_required
+@require_safe
+def sessions_csv(request: HttpRequest) -> HttpResponse:
+    """Every session of the driver, for a spreadsheet (times in the site's display zone)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="charging-sessions.csv"'
+    patch_cache_control(response, private=True, no_store=True)
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            _("Session"),
+            _("Started"),
+            _("Stopped"),
+            _("Site"),
+            _("Charger"),
+            _("Connector"),
+            _("Id tag"),
+            _("kWh"),
+            _("Cost"),
+            _("Currency"),
+            _("Status"),
+        ]
+    )
+    for session in charging.sessions_of(request.user).iterator(chunk_size=500):
+        charge = getattr(session, "charge", None)
+        site = session.charge_point.site
+        writer.writerow(
+            [
+                session.pk,
+                timezone.localtime(session.started_at).isoformat(timespec="seconds"),
+                timezone.localtime(session.stopped_at).isoformat(timespec="seconds")
+                if session.stopped_at
+                else "",
+                _text_cell(site.name) if site else "",
+                _text_cell(session.charge_point.charge_point_id),
+                session.connector.connector_id,
+                _text_cell(session.id_tag),
+                f"{Decimal(session.energy_wh) / 1000:.3f}" if session.energy_wh is not None else "",
+                f"{charge.gross:.2f}" if charge else "",
+                charge.currency if charge else "",
+                session.get_status_display(),
+            ]
+        )
+    return response

@@ -1,0 +1,173 @@
+"""Live updates for the driver portal: a read-only WebSocket and the events it relays.
+
+A page opens `ws/live/` and says what it watches:
+
+    {"watch": "stations"}             every connector status change (the station list)
+    {"watch": "site", "id": 12}       the connectors of one site (the station page)
+    {"watch": "session", "id": 4711}  one charging session; its driver only
+
+and is answered {"kind": "watching", ...} or {"kind": "refused", ...}.
+
+The receivers below turn the domain events of stations/signals.py into channel-layer
+group messages, so an update reaches the page in whichever process the charger's
+socket is held. Nothing is ever received from a page but what to watch: this socket
+cannot change anything.
+
+Meter values have no domain event: the session page polls its figures instead.
+"""
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.dispatch import receiver
+
+from stations.models import ChargingSession, Connector
+from stations.signals import connector_status_changed, session_ended, session_started
+
+logger = logging.getLogger(__name__)
+
+STATIONS_GROUP = "live.stations"
+# A page should not be able to join thousands of groups on one socket.
+MAX_WATCHES = 50
+
+
+def site_group(site_id: int) -> str:
+    return f"live.site.{site_id}"
+
+
+def session_group(session_id: int) -> str:
+    return f"live.session.{session_id}"
+
+
+def driver_group(user_id: int) -> str:
+    return f"live.driver.{user_id}"
+
+
+def _owns_session(user_id: int, session_id: int) -> bool:
+    return ChargingSession.objects.filter(pk=session_id, id_token__owner_id=user_id).exists()
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Relays connector and session updates to a portal page; read-only."""
+
+    async def connect(self) -> None:
+        self.groups_joined: set[str] = set()
+        await self.accept()
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            # A driver's pages learn about their new sessions (a remote start that the
+            # car has now taken up) without asking for each one.
+            await self._join(driver_group(user.pk))
+
+    async def disconnect(self, code: int) -> None:
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or len(self.groups_joined) >= MAX_WATCHES:
+            return
+        watch, ident = content.get("watch"), content.get("id")
+        group = None
+        if watch == "stations":
+            group = STATIONS_GROUP
+        elif watch == "site" and isinstance(ident, int):
+            group = site_group(ident)
+        elif watch == "session" and isinstance(ident, int):
+            user = self.scope.get("user")
+            if user is not None and user.is_authenticated:
+                if await database_sync_to_async(_owns_session)(user.pk, ident):
+                    group = session_group(ident)
+        if group is None:
+            # One answer for another driver's session and for none at all: the socket
+            # does not tell which sessions exist.
+            await self.send_json({"kind": "refused", "watch": watch, "id": ident})
+            return
+        await self._join(group)
+        await self.send_json({"kind": "watching", "watch": watch, "id": ident})
+
+    async def _join(self, group: str) -> None:
+        if group not in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.add(group)
+
+    async def live_update(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["data"])
+
+
+def _send(groups: list[str], data: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for group in groups:
+        async_to_sync(layer.group_send)(group, {"type": "live.update", "data": data})
+
+
+def _relay(groups: list[str], data: dict[str, Any]) -> None:
+    # Sent from the charger's request (after commit): a channel layer that is down
+    # must not fail it. The page misses an update; its next load is right.
+    try:
+        _send(groups, data)
+    except Exception:
+        logger.exception("Live update not sent to %s", groups)
+
+
+@receiver(connector_status_changed, sender=Connector, dispatch_uid="stations.live.connector")
+def relay_connector_status(
+    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
+) -> None:
+    data = {
+        "kind": "connector",
+        "connector": connector.pk,
+        "charge_point": connector.charge_point_id,
+        "status": connector.status,
+        "previous_status": previous_status,
+    }
+    groups = [STATIONS_GROUP]
+    try:
+        site_id = connector.charge_point.site_id
+    except Exception:
+        logger.exception("Live update: no charge point for connector %s", connector.pk)
+        site_id = None
+    if site_id is not None:
+        groups.append(site_group(site_id))
+    _relay(groups, data)
+
+
+def _session_groups(session: ChargingSession) -> list[str]:
+    groups = [session_group(session.pk)]
+    owner_id = (
+        ChargingSession.objects.filter(pk=session.pk)
+        .values_list("id_token__owner_id", flat=True)
+        .first()
+    )
+    if owner_id is not None:
+        groups.append(driver_group(owner_id))
+    return groups
+
+
+def _relay_session(session: ChargingSession) -> None:
+    data = {"kind": "session", "session": session.pk, "status": session.status}
+    try:
+        groups = _session_groups(session)
+    except Exception:
+        logger.exception("Live update: no driver for session %s", session.pk)
+        groups = [session_group(session.pk)]
+    _relay(groups, data)
+
+
+@receiver(session_started, sender=ChargingSession, dispatch_uid="stations.live.session_started")
+def relay_session_started(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    _relay_session(session)
+
+
+@receiver(session_ended, sender=ChargingSession, dispatch_uid="stations.live.session_ended")
+def relay_session_ended(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    _relay_session(session)
