@@ -2,9 +2,17 @@
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
+
+from users.admin_mfa import lacks_required_second_factor
+
+SECOND_FACTOR_NEEDED = _(
+    "Staff need a second factor (an authenticator app or a security key) to use the staff "
+    "API, as for the admin: set one up at /accounts/2fa/."
+)
 
 
 class StaffModelPermissions(permissions.DjangoModelPermissions):
@@ -24,6 +32,11 @@ class StaffModelPermissions(permissions.DjangoModelPermissions):
         user = request.user
         if not (user and user.is_authenticated and user.is_staff):
             return False
+        if lacks_required_second_factor(user):
+            # A token does not stand in for the second factor: anyone with the
+            # password alone could create one.
+            self.message = SECOND_FACTOR_NEEDED
+            return False
         return super().has_permission(request, view)
 
 
@@ -32,9 +45,9 @@ class CanSendCommands(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        return bool(
-            user
-            and user.is_authenticated
-            and user.is_staff
-            and user.has_perm("stations.send_commands")
-        )
+        if not (user and user.is_authenticated and user.is_staff):
+            return False
+        if lacks_required_second_factor(user):
+            self.message = SECOND_FACTOR_NEEDED
+            return False
+        return user.has_perm("stations.send_commands")

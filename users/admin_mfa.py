@@ -33,6 +33,19 @@ def has_second_factor(user: object) -> bool:
     return is_mfa_enabled(user, types=SECOND_FACTORS)
 
 
+def lacks_required_second_factor(user: object) -> bool:
+    """A member of staff without the second factor ADMIN_REQUIRE_MFA asks of them.
+
+    The one rule for every way staff work: the admin (below) and the staff endpoints of
+    the API (api/permissions.py), whether they come with a session or a token.
+    """
+    return bool(
+        settings.ADMIN_REQUIRE_MFA
+        and getattr(user, "is_staff", False)
+        and not has_second_factor(user)
+    )
+
+
 def admin_redirect(request: HttpRequest) -> HttpResponse | None:
     """Where to send this request instead of the admin, or None to let it through."""
     if not settings.ADMIN_REQUIRE_MFA:
@@ -46,7 +59,7 @@ def admin_redirect(request: HttpRequest) -> HttpResponse | None:
     if request.path == reverse("admin:logout"):
         return None  # leaving is always allowed
     user = request.user
-    if user.is_authenticated and user.is_staff and not has_second_factor(user):
+    if user.is_authenticated and lacks_required_second_factor(user):
         messages.warning(
             request,
             gettext(

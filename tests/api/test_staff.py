@@ -278,3 +278,44 @@ async def test_a_charger_that_does_not_answer_is_a_gateway_timeout(
     assert response.status_code == 504, response.content
     assert response.json()["error"] == "CommandTimeout"
     assert "did not answer Reset" in response.json()["detail"]
+
+
+# --- A second factor, as for the admin (ADMIN_REQUIRE_MFA) ----------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", STAFF_URLS)
+def test_staff_without_a_second_factor_are_refused_when_it_is_required(
+    operator, client_for, settings, url
+):
+    settings.ADMIN_REQUIRE_MFA = True
+
+    response = client_for(operator).get(url)
+
+    assert response.status_code == 403
+    assert "second factor" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_token_does_not_stand_in_for_the_second_factor(operator, settings):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    settings.ADMIN_REQUIRE_MFA = True
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=operator).key}")
+
+    assert client.get("/api/v1/charge-points/").status_code == 403
+    assert client.post(
+        "/api/v1/charge-points/1/commands/", {"action": "Reset", "payload": {"type": "Soft"}}
+    ).status_code in (403, 404)
+
+
+@pytest.mark.django_db
+def test_staff_with_a_second_factor_are_let_in(operator, client_for, settings):
+    from allauth.mfa.models import Authenticator
+
+    settings.ADMIN_REQUIRE_MFA = True
+    Authenticator.objects.create(user=operator, type=Authenticator.Type.TOTP, data={})
+
+    assert client_for(operator).get("/api/v1/charge-points/").status_code == 200
