@@ -5,6 +5,7 @@ document did not exist."""
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.shortcuts import resolve_url
 from django.urls import reverse
 
 from billing import invoicing
@@ -46,7 +47,7 @@ def test_another_driver_gets_404(client, make_user, receipt):
 def test_anonymous_visitor_is_sent_to_log_in(client, receipt):
     response = client.get(url(receipt))
     assert response.status_code == 302
-    assert response["Location"] == f"{settings.LOGIN_URL}?next={url(receipt)}"
+    assert response["Location"] == f"{resolve_url(settings.LOGIN_URL)}?next={url(receipt)}"
 
 
 def test_unknown_document_is_404(client, driver):
