@@ -128,6 +128,25 @@ def card_saved(setup_intent_id: str) -> str | None:
     return payment_method_id
 
 
+def setup_intent_belongs_to(user: User, setup_intent_id: str) -> bool:
+    """Whether a SetupIntent was made for this driver (our metadata and their customer).
+
+    The id comes back from the browser (Stripe.js's return address): anyone could put
+    another driver's there, so it is checked at Stripe before card_saved() acts on it.
+    """
+    api_key = stripe_api_key()
+    if not setup_intent_id.startswith("seti_"):
+        return False
+    try:
+        setup_intent = stripe.SetupIntent.retrieve(setup_intent_id, api_key=api_key)
+    except stripe.InvalidRequestError:
+        return False  # no such SetupIntent
+    customer_id = _id(setup_intent.customer)
+    return (setup_intent.metadata or {}).get("chargehub_user") == str(user.pk) and bool(
+        customer_id and customer_id == ensure_customer(user).id
+    )
+
+
 def default_card(user: User) -> str | None:
     """The id of the card charged for this driver, as Stripe has it now."""
     api_key = stripe_api_key()

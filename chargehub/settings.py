@@ -356,6 +356,8 @@ BILLING_PAYMENT_TERMS_DAYS = env_int("BILLING_PAYMENT_TERMS_DAYS", 30)
 # --- Settling sessions (billing/settlement.py, billing/standing.py) ------------------------
 # How a new billing account pays: "invoice" (monthly, postpaid), "wallet" or "card".
 BILLING_DEFAULT_PAYMENT_METHOD = os.environ.get("BILLING_DEFAULT_PAYMENT_METHOD", "invoice")
+# The payment methods drivers may choose in the portal (staff can set any in admin).
+BILLING_DRIVER_PAYMENT_METHODS = env_list("BILLING_DRIVER_PAYMENT_METHODS", "wallet,card,invoice")
 # A prepaid wallet must hold at least this much (SEK) for its tokens to start a session.
 BILLING_WALLET_MINIMUM = Decimal(os.environ.get("BILLING_WALLET_MINIMUM", "50"))
 # A declined card charge is tried again after these many hours (one number per retry).

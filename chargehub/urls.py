@@ -3,6 +3,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
 from billing.webhooks import stripe_webhook
+from users import language
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -20,7 +21,9 @@ urlpatterns = [
     # Sign-up, login, email verification, password reset, second factors (django-allauth);
     # the admin's login goes through it too when ADMIN_REQUIRE_MFA is on (users/admin_mfa.py).
     path("accounts/", include("allauth.urls")),
-    # The language switch of the portal (Django's set_language view).
+    # The language switch of the portal: Django's set_language view, which also saves a
+    # logged-in driver's choice (users/language.py); before the include, so it wins.
+    path("i18n/setlang/", language.set_language, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     # The driver portal: /, /stations/, /charging/, /account/ (portal/urls.py).
     path("", include("portal.urls")),

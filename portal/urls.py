@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from portal import views
+from notifications import views as notification_views
+from portal import money, views
 
 app_name = "portal"
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("", views.station_list, name="home"),
     path("stations/", views.station_list, name="stations"),
     path("stations/<int:site_id>/", views.station_detail, name="station"),
+    # "Notify me when free" (notifications/events.py).
+    path("stations/<int:site_id>/watch/", notification_views.watch_station, name="watch"),
     path("charging/", views.my_charging, name="charging"),
     path("charging/start/", views.start_charging, name="start"),
     path("charging/<int:session_id>/", views.session_detail, name="session"),
@@ -17,6 +20,19 @@ urlpatterns = [
     path("charging/<int:session_id>/stop/", views.stop_charging, name="stop"),
     path("account/", views.account, name="account"),
     path("account/sessions.csv", views.sessions_csv, name="sessions-csv"),
+    # The money pages (portal/money.py).
+    path("account/card/", money.card, name="money-card"),
+    path("account/card/add/", money.add_card, name="money-card-add"),
+    path("account/card/done/", money.card_done, name="money-card-done"),
+    path("account/wallet/", money.wallet_page, name="money-wallet"),
+    path("account/subscription/", money.subscription, name="money-subscription"),
+    path(
+        "account/subscription/<str:action>/",
+        money.subscription_action,
+        name="money-subscription-action",
+    ),
+    path("account/api-token/", money.api_token, name="money-api-token"),
+    path("account/statistics/", money.statistics_page, name="money-statistics"),
     path("account/tokens/<int:token_id>/block/", views.block_token, name="token-block"),
     path("account/tokens/<int:token_id>/unblock/", views.unblock_token, name="token-unblock"),
 ]

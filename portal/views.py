@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from billing import invoicing, standing, tariffs, wallet
 from billing.models import WalletEntry
+from notifications import events
 from portal import charging
 from portal.forms import StartForm, StationFilterForm, TokenForm
 from stations import finder
@@ -24,6 +26,7 @@ from stations.models import ChargingSession, Connector, Site
 from users.models import IdToken
 
 HISTORY_LENGTH = 50
+STATIONS_PER_PAGE = 50
 
 
 def _status_labels() -> dict[str, str]:
@@ -35,7 +38,11 @@ def _status_labels() -> dict[str, str]:
 @require_safe
 def station_list(request: HttpRequest) -> HttpResponse:
     form = StationFilterForm(request.GET or None)
-    results = finder.find_sites(form.station_filter() if request.GET else finder.StationFilter())
+    wanted = form.station_filter() if request.GET else finder.StationFilter()
+    # Only the page shown is read from the database (stations/finder.py); the map gets
+    # that page's points.
+    page = Paginator(finder.find_sites(wanted), STATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    results = page.object_list
     markers = [
         {
             "name": result.site.name,
@@ -51,6 +58,7 @@ def station_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "results": results,
+        "page_obj": page,
         "markers": markers,
         "status_labels": _status_labels(),
     }
@@ -81,6 +89,8 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
     if user is not None:
         context["refusal"] = standing.payer_refusal(user)
         context["tokens"] = list(charging.usable_tokens(user))
+        # "Notify me when free": which connectors the driver already waits for.
+        context["watched"] = events.watched_connector_ids(user, [s.connector for s in states])
     context.update(extra)
     return context
 

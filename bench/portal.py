@@ -1,0 +1,226 @@
+"""Portal page timing: station search over N sites and the station page, server time.
+
+    .venv/bin/python bench/portal.py --sites 10000 --requests 50
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub \\
+        .venv/bin/python bench/portal.py --sites 10000 --requests 50
+
+Builds its data in a throwaway database, as bench/invoicing.py does: a SQLite file in a
+temporary directory, or, when DATABASE_URL is set, a fresh database
+`chargehub_bench_portal_<pid>` on that PostgreSQL server (dropped at the end); the schema
+comes from the models. The data: --sites sites spread over Sweden (one in fifty without
+coordinates), each with one charger of two connectors (Type 2 22 kW and CCS 2 50-150 kW,
+statuses mixed, nine in ten chargers online) and one tariff assigned to every site.
+
+Then it times each page with Django's test Client, in process: the time is the server's
+(URL routing, view, queries, template), without a network or a web server. Each page is
+requested --requests times after one warm-up; it prints p50/p95/max in ms and the number
+of queries of one request.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB_NAME = f"chargehub_bench_portal_{os.getpid()}"  # one per run: runs may overlap
+# Sweden, roughly: where the sites are spread.
+LAT_RANGE = (55.4, 67.8)
+LON_RANGE = (11.2, 23.8)
+GOTHENBURG = "57.7089,11.9746"
+CITIES = ["Göteborg", "Malmö", "Västerås", "Umeå", "Örebro", "Luleå", "Jönköping", "Östersund"]
+
+
+def _postgres_url(database_url: str, name: str) -> str:
+    return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+
+
+def _recreate_postgres(database_url: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(_postgres_url(database_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB_NAME} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {BENCH_DB_NAME}")
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.apps import apps
+    from django.conf import settings
+    from django.core.management import call_command
+
+    # The schema from the models (as pytest --no-migrations does).
+    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
+    # The test Client sends "testserver" as the host.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
+
+
+def build_data(sites: int, seed: int = 42) -> int:
+    """The sites; returns the id of one site in Göteborg (for the station page)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from billing.models import Tariff, TariffAssignment
+    from stations.models import ChargePoint, Connector, Site
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    rows = []
+    for n in range(sites):
+        located = n % 50 != 0
+        rows.append(
+            Site(
+                name=f"Laddplats {n:05d} {CITIES[n % len(CITIES)]}",
+                city=CITIES[n % len(CITIES)],
+                address=f"Storgatan {n % 90 + 1}",
+                latitude=Decimal(f"{rng.uniform(*LAT_RANGE):.6f}") if located else None,
+                longitude=Decimal(f"{rng.uniform(*LON_RANGE):.6f}") if located else None,
+            )
+        )
+    # The station page's site: in Göteborg, near the "near me" position.
+    rows[1].latitude, rows[1].longitude = Decimal("57.706"), Decimal("11.938")
+    site_rows = Site.objects.bulk_create(rows, batch_size=1000)
+    points = ChargePoint.objects.bulk_create(
+        [
+            ChargePoint(
+                charge_point_id=f"BENCH-{n:05d}",
+                site=site,
+                is_connected=n % 10 != 0,
+                last_seen_at=now if n % 10 != 0 else None,
+            )
+            for n, site in enumerate(site_rows)
+        ],
+        batch_size=1000,
+    )
+    statuses = ["Available", "Available", "Charging", "Preparing", "Faulted", "Unavailable"]
+    Connector.objects.bulk_create(
+        [
+            Connector(
+                charge_point=point,
+                connector_id=number,
+                connector_type="Type2" if number == 1 else "CCS2",
+                max_power_kw=Decimal("22") if number == 1 else Decimal(rng.choice([50, 150])),
+                status=rng.choice(statuses),
+            )
+            for point in points
+            for number in (1, 2)
+        ],
+        batch_size=1000,
+    )
+    tariff = Tariff.objects.create(
+        name="Standard", price_per_kwh=Decimal("3.2500"), session_fee=Decimal("5.00")
+    )
+    TariffAssignment.objects.bulk_create(
+        [TariffAssignment(tariff=tariff, site=site) for site in site_rows], batch_size=1000
+    )
+    if connection.vendor == "postgresql":
+        # Table statistics, as autovacuum keeps them in a live database: without them the
+        # planner takes 10,000 freshly loaded rows for a handful.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return site_rows[1].pk
+
+
+def time_page(client, url: str, requests: int) -> tuple[list[float], int, int]:
+    """Times of `requests` GETs in ms, the queries of one, the status code."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)  # warm-up: template loading, first connection
+        query_count = len(queries)  # counted inside: the context's exit resets the log
+    times = []
+    for _n in range(requests):
+        t0 = time.perf_counter()
+        client.get(url)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times, query_count, response.status_code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sites", type=int, default=10000)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    if not 1 <= args.sites <= 200_000 or not 1 <= args.requests <= 10_000:
+        raise SystemExit("Bounds: 1..200000 sites, 1..10000 requests")
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    tmp = Path(tempfile.mkdtemp(prefix="chargehub-bench-portal-"))
+    env = {"CHARGEHUB_VAR_DIR": str(tmp), "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+    if database_url:
+        _recreate_postgres(database_url)
+        env["DATABASE_URL"] = _postgres_url(database_url, BENCH_DB_NAME)
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    try:
+        run(args, "PostgreSQL" if database_url else f"SQLite ({tmp})", env)
+    finally:
+        if database_url:
+            from django.db import connections
+
+            connections.close_all()
+            _recreate_postgres(database_url, drop_only=True)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, database: str, env: dict[str, str]) -> None:
+    _setup_django(env)
+    from django.test import Client
+    from django.urls import reverse
+
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    print(f"database: {database}")
+    t0 = time.perf_counter()
+    site_id = build_data(args.sites)
+    print(
+        f"data: {args.sites} sites, {2 * args.sites} connectors in {time.perf_counter() - t0:.1f} s"
+    )
+
+    stations = reverse("portal:stations")
+    pages = [
+        ("list, no filter", stations),
+        ("list, page 2", f"{stations}?page=2"),
+        ("list, filters", f"{stations}?connector_type=CCS2&min_power=100&available=on"),
+        ("list, near me", f"{stations}?near={GOTHENBURG}"),
+        ("list, near me p2", f"{stations}?near={GOTHENBURG}&page=2"),
+        ("list, near+filters", f"{stations}?near={GOTHENBURG}&available=on&min_power=100"),
+        ("station page", reverse("portal:station", args=[site_id])),
+    ]
+    client = Client()
+    print(
+        f"{'page':<20} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}"
+        f"  (n={args.requests})"
+    )
+    worst = 0.0
+    for name, url in pages:
+        times, queries, status = time_page(client, url, args.requests)
+        if status != 200:
+            raise SystemExit(f"{name}: HTTP {status} for {url}")
+        p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
+        worst = max(worst, p95)
+        print(
+            f"{name:<20} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f} {queries:8d}"
+        )
+    print(f"worst p95 {worst:.1f} ms (target: every page under 300 ms)")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes count)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Debian's Chromium driven by Playwright, for the end-to-end tests in tests/e2e.
+
+The browser is /usr/bin/chromium (scripts/ensure-chromium installs it; `make test` runs
+that first); Playwright's own browser download is never used. The machine has no
+network: the browser is started with the flags that keep Chromium from calling home,
+and every request to anywhere but the server under test is aborted.
+
+`manage.py serve` serves no static files (README: the reverse proxy serves /static/ from
+`collectstatic`'s folder); the browser context plays that proxy, answering /static/ from
+the same files `collectstatic` would collect.
+"""
+
+import mimetypes
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.contrib.staticfiles import finders
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+MISSING_CHROMIUM = (
+    f"{CHROMIUM} is missing: run scripts/ensure-chromium as root, or "
+    "apt-get install --no-install-recommends chromium"
+)
+# No sandbox (we may be root), no GPU, and none of Chromium's own connections to the
+# outside: the machine has no network, and the tests must not try to reach one.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Two shared cores: a page, a PDF or a server answer may take a while.
+TIMEOUT_MS = 30_000
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def screenshots_dir() -> Path:
+    folder = Path(os.environ.get("E2E_SCREENSHOTS") or ROOT / "var" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    path = screenshots_dir() / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def http_url(ws_url: str) -> str:
+    """The server's HTTP address from the ws:// one start_server returns."""
+    return "http" + ws_url.removeprefix("ws")
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@asynccontextmanager
+async def browser_context(browser: Browser, base_url: str) -> AsyncIterator[BrowserContext]:
+    """A fresh context (no cookies) that reaches only the server at `base_url`."""
+    server = urlsplit(base_url).netloc
+    context = await browser.new_context(
+        base_url=base_url,
+        accept_downloads=True,
+        locale="en-GB",
+        viewport={"width": 1100, "height": 800},
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+
+    async def only_the_server(route: Route) -> None:
+        url = urlsplit(route.request.url)
+        if url.netloc != server:
+            # The station list's map library comes from a CDN: without network the
+            # page shows its list only, as it does for a visitor who is offline.
+            await route.abort()
+            return
+        if url.path.startswith("/static/"):
+            found = finders.find(url.path.removeprefix("/static/"))
+            if found is None:
+                await route.fulfill(status=404)
+                return
+            content_type = mimetypes.guess_type(found)[0] or "application/octet-stream"
+            await route.fulfill(path=found, content_type=content_type)
+            return
+        await route.continue_()
+
+    await context.route("**/*", only_the_server)
+    try:
+        yield context
+    finally:
+        await context.close()
