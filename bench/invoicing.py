@@ -28,17 +28,13 @@ import calendar
 import os
 import random
 import resource
-import shutil
-import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB_NAME = f"chargehub_bench_inv_{os.getpid()}"  # one per run: runs may overlap
+from scratch_database import scratch_database
+
 SITES = 20
 CHARGERS_PER_SITE = 5
 CONNECTORS = 2
@@ -55,35 +51,6 @@ def _rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _postgres_url(database_url: str, name: str) -> str:
-    return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-
-
-def _recreate_postgres(database_url: str, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(_postgres_url(database_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB_NAME} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB_NAME}")
-
-
-def _setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.apps import apps
-    from django.conf import settings
-    from django.core.management import call_command
-
-    # The schema from the models (as pytest --no-migrations does).
-    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
-    call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
 
 
 def build_data(
@@ -234,28 +201,11 @@ def main() -> None:
     if not 1 <= args.customers <= 100_000 or not 1 <= args.sessions <= 1_000_000:
         raise SystemExit("Bounds: 1..100000 customers, 1..1000000 sessions")
 
-    database_url = os.environ.get("DATABASE_URL", "")
-    tmp = Path(tempfile.mkdtemp(prefix="chargehub-bench-inv-"))
-    env = {"CHARGEHUB_VAR_DIR": str(tmp), "DEBUG": "0", "LOG_LEVEL": "WARNING"}
-    if database_url:
-        _recreate_postgres(database_url)
-        env["DATABASE_URL"] = _postgres_url(database_url, BENCH_DB_NAME)
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    try:
-        run(args, "PostgreSQL" if database_url else f"SQLite ({tmp})", env)
-    finally:
-        if database_url:
-            from django.db import connections
-
-            connections.close_all()
-            _recreate_postgres(database_url, drop_only=True)
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_database("inv", keep=args.keep) as database:
+        run(args, database)
 
 
-def run(args: argparse.Namespace, database: str, env: dict[str, str]) -> None:
-    _setup_django(env)
+def run(args: argparse.Namespace, database: str) -> None:
     from django.conf import settings
 
     from billing import invoicing

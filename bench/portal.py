@@ -20,53 +20,17 @@ of queries of one request.
 import argparse
 import os
 import random
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB_NAME = f"chargehub_bench_portal_{os.getpid()}"  # one per run: runs may overlap
+from scratch_database import scratch_database
+
 # Sweden, roughly: where the sites are spread.
 LAT_RANGE = (55.4, 67.8)
 LON_RANGE = (11.2, 23.8)
 GOTHENBURG = "57.7089,11.9746"
 CITIES = ["Göteborg", "Malmö", "Västerås", "Umeå", "Örebro", "Luleå", "Jönköping", "Östersund"]
-
-
-def _postgres_url(database_url: str, name: str) -> str:
-    return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
-
-
-def _recreate_postgres(database_url: str, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(_postgres_url(database_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB_NAME} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB_NAME}")
-
-
-def _setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.apps import apps
-    from django.conf import settings
-    from django.core.management import call_command
-
-    # The schema from the models (as pytest --no-migrations does).
-    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
-    # The test Client sends "testserver" as the host.
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
 
 
 def build_data(sites: int, seed: int = 42) -> int:
@@ -160,28 +124,11 @@ def main() -> None:
     if not 1 <= args.sites <= 200_000 or not 1 <= args.requests <= 10_000:
         raise SystemExit("Bounds: 1..200000 sites, 1..10000 requests")
 
-    database_url = os.environ.get("DATABASE_URL", "")
-    tmp = Path(tempfile.mkdtemp(prefix="chargehub-bench-portal-"))
-    env = {"CHARGEHUB_VAR_DIR": str(tmp), "DEBUG": "0", "LOG_LEVEL": "WARNING"}
-    if database_url:
-        _recreate_postgres(database_url)
-        env["DATABASE_URL"] = _postgres_url(database_url, BENCH_DB_NAME)
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    try:
-        run(args, "PostgreSQL" if database_url else f"SQLite ({tmp})", env)
-    finally:
-        if database_url:
-            from django.db import connections
-
-            connections.close_all()
-            _recreate_postgres(database_url, drop_only=True)
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_database("portal", keep=args.keep) as database:
+        run(args, database)
 
 
-def run(args: argparse.Namespace, database: str, env: dict[str, str]) -> None:
-    _setup_django(env)
+def run(args: argparse.Namespace, database: str) -> None:
     from django.test import Client
     from django.urls import reverse
 

@@ -20,6 +20,18 @@ def join_drivers(sender: type[User], request: HttpRequest, user: User, **kwargs:
     user.groups.add(group)
 
 
+@receiver(user_signed_up, dispatch_uid="users.signed_up_keeps_language")
+def keep_sign_up_language(
+    sender: type[User], request: HttpRequest, user: User, **kwargs: Any
+) -> None:
+    """A driver who signed up on the English pages gets English pages, emails and
+    receipts (User.language would otherwise be the default)."""
+    code = getattr(request, "LANGUAGE_CODE", "")
+    if code in language.SUPPORTED and user.language != code:
+        user.language = code
+        user.save(update_fields=["language"])
+
+
 @receiver(user_logged_in, dispatch_uid="users.logged_in_language")
 def switch_to_users_language(
     sender: type[User],

@@ -51,3 +51,15 @@ def test_billing_demo_needs_debug_and_the_stations_demo(settings):
     settings.DEBUG = True
     with pytest.raises(CommandError, match="load_demo"):
         load("load_billing_demo")
+
+
+def test_demo_drivers_log_in_to_the_portal_with_the_published_password(settings, client):
+    settings.DEBUG = True
+    load("load_demo", "load_billing_demo")
+
+    response = client.post(
+        "/accounts/login/", {"login": "alva@example.com", "password": "chargehub-demo-driver"}
+    )
+
+    assert response.status_code == 302
+    assert client.get("/account/").status_code == 200

@@ -31,6 +31,16 @@ def test_a_sign_up_joins_the_driver_group(client):
     assert not user.is_staff
 
 
+@pytest.mark.parametrize("page_language", ["en", "sv"])
+def test_a_sign_up_keeps_the_language_of_the_pages(client, page_language):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = page_language
+    client.post(
+        reverse("account_signup"),
+        {"email": "ny@example.com", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert User.objects.get(email="ny@example.com").language == page_language
+
+
 def test_login_switches_the_portal_to_the_drivers_language(client):
     verified("svensk@example.com", "sv")
     response = client.post(

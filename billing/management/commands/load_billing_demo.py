@@ -14,6 +14,7 @@ from datetime import time
 from decimal import Decimal
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -38,6 +39,9 @@ DEMO_TARIFF = {
     "idle_grace_minutes": 30,
 }
 DEMO_WALLET_CREDIT = Decimal(500)
+# Published on purpose, like load_demo's admin password: the demo drivers log in to
+# the portal with it (their addresses count as confirmed).
+DEMO_DRIVER_PASSWORD = "chargehub-demo-driver"
 DEMO_FLEET = "Demo Taxi AB"
 # (card, driver email, first name, payment method, in the fleet)
 DEMO_DRIVERS = [
@@ -60,6 +64,13 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._load(site, admin)
         self.stdout.write(self.style.SUCCESS(_("Demo billing data is in place.")))
+        self.stdout.write(
+            _("Portal drivers: %(emails)s, password %(password)s")
+            % {
+                "emails": ", ".join(email for _uid, email, *_rest in DEMO_DRIVERS),
+                "password": DEMO_DRIVER_PASSWORD,
+            }
+        )
 
     def _load(self, site: Site, admin: User) -> None:
         tariff, created = Tariff.objects.get_or_create(name="Demo standard", defaults=DEMO_TARIFF)
@@ -86,7 +97,13 @@ class Command(BaseCommand):
         )
         for uid, email, first_name, method, in_fleet in DEMO_DRIVERS:
             driver, _created = User.objects.get_or_create(
-                email=email, defaults={"first_name": first_name}
+                email=email, defaults={"first_name": first_name, "language": "en"}
+            )
+            if not driver.check_password(DEMO_DRIVER_PASSWORD):
+                driver.set_password(DEMO_DRIVER_PASSWORD)
+                driver.save(update_fields=["password"])
+            EmailAddress.objects.get_or_create(
+                user=driver, email=email, defaults={"verified": True, "primary": True}
             )
             IdToken.objects.filter(uid=uid, owner__isnull=True).update(owner=driver)
             if in_fleet:

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
+from billing.management.commands.load_billing_demo import DEMO_DRIVER_PASSWORD, DEMO_DRIVERS
 from stations.management.commands.load_demo import (
     DEMO_ADMIN_EMAIL,
     DEMO_ADMIN_PASSWORD,
@@ -201,12 +202,17 @@ class Command(BaseCommand):
         lines = [
             "",
             _("ChargeHub is running."),
+            _("  Portal: %s/") % base_url,
             _("  Admin:  %s/admin/") % base_url,
         ]
         if settings.DEBUG:
             lines.append(
                 _("  Login:  %(email)s / %(password)s (demo data, manage.py load_demo)")
                 % {"email": DEMO_ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD}
+            )
+            lines.append(
+                _("  Driver: %(email)s / %(password)s (manage.py load_billing_demo)")
+                % {"email": DEMO_DRIVERS[0][1], "password": DEMO_DRIVER_PASSWORD}
             )
         lines.append(_("  OCPP:   %s/<charge point id>  (OCPP 1.6, HTTP Basic auth)") % ws_url)
         if chargers:

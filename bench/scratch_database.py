@@ -1,0 +1,74 @@
+"""A throwaway database for a bench run, with the schema built from the models.
+
+SQLite in a temporary directory, or, with DATABASE_URL set, a fresh database of its own
+on that PostgreSQL server (one per run, named after the process: runs may overlap),
+dropped afterwards. Django is set up inside it; the bench imports models after that.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def scratch_database(name: str, *, keep: bool = False) -> Iterator[str]:
+    """Set Django up on a new database for bench `name`; yields what it is, for the
+    printout. `keep` leaves the temporary directory (SQLite) in place."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    db_name = f"chargehub_bench_{name}_{os.getpid()}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"chargehub-bench-{name}-"))
+    env = {"CHARGEHUB_VAR_DIR": str(tmp), "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+    if database_url:
+        _recreate_postgres(database_url, db_name)
+        env["DATABASE_URL"] = _postgres_url(database_url, db_name)
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    try:
+        _setup_django(env)
+        yield "PostgreSQL" if database_url else f"SQLite ({tmp})"
+    finally:
+        if database_url:
+            from django.db import connections
+
+            connections.close_all()
+            _recreate_postgres(database_url, db_name, drop_only=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _postgres_url(database_url: str, name: str) -> str:
+    return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+
+
+def _recreate_postgres(database_url: str, db_name: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(_postgres_url(database_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {db_name}")
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.apps import apps
+    from django.conf import settings
+    from django.core.management import call_command
+
+    # The schema from the models (as pytest --no-migrations does).
+    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
+    # The test Client (bench/portal.py) sends "testserver" as the host.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
