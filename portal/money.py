@@ -138,6 +138,7 @@ def add_card(request: HttpRequest) -> HttpResponse:
         # Read by the page's script (json_script), never put into the HTML as text.
         "stripe_config": {
             "publishableKey": settings.STRIPE_PUBLISHABLE_KEY,
+            "intent": "setup",
             "clientSecret": setup_intent.client_secret,
             "email": request.user.email,
             "returnUrl": request.build_absolute_uri(reverse("portal:money-card-done"))
