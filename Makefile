@@ -17,6 +17,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 run: $(VENV)/.installed
+	scripts/ensure-pdf-libs
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py setup_roles
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo
@@ -25,6 +26,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	scripts/ensure-chromium
+	scripts/ensure-pdf-libs
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -7,10 +7,11 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.models import Invoice, WalletEntry
+from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far
+from portal.reservations import DEFAULT_MINUTES, MAX_MINUTES
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
-from stations.models import ChargePoint, ChargingSession, Connector, Reservation
+from stations.models import ChargePoint, ChargingSession, Connector, OpeningHours, Reservation
 from stations.ocpp import protocols
 from users.models import IdToken
 
@@ -67,6 +68,17 @@ class PublicChargePointSerializer(serializers.Serializer):
     connectors = ConnectorStateSerializer(many=True)
 
 
+class OpeningHoursSerializer(serializers.Serializer):
+    """One opening range of a site on one weekday, local time (like OCPI's regular_hours)."""
+
+    weekday = serializers.IntegerField(help_text=_("ISO weekday: 1 = Monday … 7 = Sunday."))
+    opens = serializers.TimeField(format="%H:%M")
+    closes = serializers.SerializerMethodField(help_text=_("HH:MM; 24:00 is midnight."))
+
+    def get_closes(self, hours: OpeningHours) -> str:
+        return "24:00" if hours.closes_at_midnight else f"{hours.closes:%H:%M}"
+
+
 class StationSerializer(serializers.Serializer):
     """stations.finder.SiteResult: a site with its public chargers and connectors."""
 
@@ -83,10 +95,24 @@ class StationSerializer(serializers.Serializer):
         source="site.longitude", max_digits=9, decimal_places=6, allow_null=True
     )
     time_zone = serializers.CharField(source="site.time_zone")
+    open_24_7 = serializers.BooleanField(
+        source="site.open_24_7", help_text=_("Open around the clock; else see opening_hours.")
+    )
+    opening_hours = serializers.SerializerMethodField(
+        help_text=_("In the site's time_zone; empty when open around the clock.")
+    )
+    open_now = serializers.BooleanField(help_text=_("Open now, by its opening hours."))
     distance_km = serializers.SerializerMethodField(
         help_text=_("From the point given with ?near=lat,lon; null without it.")
     )
     charge_points = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpeningHoursSerializer(many=True))
+    def get_opening_hours(self, result: SiteResult) -> list[dict[str, Any]]:
+        if result.site.open_24_7:
+            return []
+        # Prefetched by stations.finder.group_by_site; ordered by weekday, then time.
+        return OpeningHoursSerializer(result.site.opening_hours.all(), many=True).data
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_distance_km(self, result: SiteResult) -> float | None:
@@ -220,6 +246,14 @@ class StartSessionSerializer(serializers.Serializer):
             "Which of your tokens to charge with (its uid); your first usable one if left out."
         ),
     )
+    payment_method = serializers.ChoiceField(
+        choices=BillingAccount.PaymentMethod.choices,
+        required=False,
+        help_text=_(
+            "How to pay for this session: card, wallet or invoice, where usable for you; "
+            "your account's payment method if left out."
+        ),
+    )
 
 
 class ReservationSerializer(serializers.ModelSerializer):
@@ -235,8 +269,8 @@ class ReserveSerializer(serializers.Serializer):
     connector = connector_field()
     minutes = serializers.IntegerField(
         min_value=1,
-        max_value=60,
-        default=15,
+        max_value=MAX_MINUTES,
+        default=DEFAULT_MINUTES,
         help_text=_("How long the connector is held for you."),
     )
     id_token = serializers.CharField(
@@ -315,6 +349,20 @@ class WalletSerializer(serializers.Serializer):
     )
     refusal = serializers.CharField(
         allow_null=True, help_text=_("Why money stops you from starting now; null: it does not.")
+    )
+
+
+class NotificationSettingsSerializer(serializers.Serializer):
+    """The emails a driver wants (notifications/preferences.py); PUT sends both choices."""
+
+    charging_finished = serializers.BooleanField(
+        help_text=_("An email when a charging session ends.")
+    )
+    receipts_by_email = serializers.BooleanField(
+        help_text=_("A receipt by email for each paid session (always in the invoice list).")
+    )
+    payment_problems = serializers.BooleanField(
+        read_only=True, default=True, help_text=_("Always sent; cannot be turned off.")
     )
 
 

@@ -23,6 +23,11 @@ v1 = [
     path("connectors/<int:pk>/price/", public.ConnectorPriceView.as_view(), name="connector-price"),
     path("me/wallet/", driver.MyWalletView.as_view(), name="my-wallet"),
     path("me/wallet/entries/", driver.MyWalletEntryList.as_view(), name="my-wallet-entries"),
+    path(
+        "me/notifications/",
+        driver.MyNotificationSettingsView.as_view(),
+        name="my-notifications",
+    ),
     *router.urls,
 ]
 

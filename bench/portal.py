@@ -9,7 +9,10 @@ temporary directory, or, when DATABASE_URL is set, a fresh database
 `chargehub_bench_portal_<pid>` on that PostgreSQL server (dropped at the end); the schema
 comes from the models. The data: --sites sites spread over Sweden (one in fifty without
 coordinates), each with one charger of two connectors (Type 2 22 kW and CCS 2 50-150 kW,
-statuses mixed, nine in ten chargers online) and one tariff assigned to every site.
+statuses mixed, nine in ten chargers online); prices as a network has them: half the
+sites at 4.06 SEK/kWh incl. VAT, half at 3.13 (1.88 at night, time of use), one charger
+in ten with a dearer tariff of its own (6.25), one site in 200 without a price; one site
+in five open only on weekdays 06-22 (opening hours).
 
 Then it times each page with Django's test Client, in process: the time is the server's
 (URL routing, view, queries, template), without a network or a web server. Each page is
@@ -22,6 +25,7 @@ import os
 import random
 import statistics
 import time
+from datetime import time as dt_time
 from decimal import Decimal
 
 from scratch_database import scratch_database
@@ -38,8 +42,8 @@ def build_data(sites: int, seed: int = 42) -> int:
     from django.db import connection
     from django.utils import timezone
 
-    from billing.models import Tariff, TariffAssignment
-    from stations.models import ChargePoint, Connector, Site
+    from billing.models import Tariff, TariffAssignment, TimeOfUsePeriod
+    from stations.models import ChargePoint, Connector, OpeningHours, Site
 
     rng = random.Random(seed)
     now = timezone.now()
@@ -53,6 +57,7 @@ def build_data(sites: int, seed: int = 42) -> int:
                 address=f"Storgatan {n % 90 + 1}",
                 latitude=Decimal(f"{rng.uniform(*LAT_RANGE):.6f}") if located else None,
                 longitude=Decimal(f"{rng.uniform(*LON_RANGE):.6f}") if located else None,
+                open_24_7=n % 5 != 0,
             )
         )
     # The station page's site: in Göteborg, near the "near me" position.
@@ -85,11 +90,35 @@ def build_data(sites: int, seed: int = 42) -> int:
         ],
         batch_size=1000,
     )
-    tariff = Tariff.objects.create(
+    OpeningHours.objects.bulk_create(
+        [
+            OpeningHours(site=site, weekday=day, opens=dt_time(6), closes=dt_time(22))
+            for site in site_rows
+            if not site.open_24_7
+            for day in range(1, 6)
+        ],
+        batch_size=1000,
+    )
+    standard = Tariff.objects.create(
         name="Standard", price_per_kwh=Decimal("3.2500"), session_fee=Decimal("5.00")
     )
+    budget = Tariff.objects.create(name="Budget", price_per_kwh=Decimal("2.5000"))
+    TimeOfUsePeriod.objects.create(
+        tariff=budget,
+        name="Night",
+        start_time=dt_time(22),
+        end_time=dt_time(6),
+        price_per_kwh=Decimal("1.5000"),
+    )
+    fast = Tariff.objects.create(name="Fast", price_per_kwh=Decimal("5.0000"))
     TariffAssignment.objects.bulk_create(
-        [TariffAssignment(tariff=tariff, site=site) for site in site_rows], batch_size=1000
+        [
+            TariffAssignment(tariff=standard if n % 2 == 0 else budget, site=site)
+            for n, site in enumerate(site_rows)
+            if n % 200 != 7
+        ]
+        + [TariffAssignment(tariff=fast, charge_point=point) for point in points[5::10]],
+        batch_size=1000,
     )
     if connection.vendor == "postgresql":
         # Table statistics, as autovacuum keeps them in a live database: without them the
@@ -148,6 +177,11 @@ def run(args: argparse.Namespace, database: str) -> None:
         ("list, near me", f"{stations}?near={GOTHENBURG}"),
         ("list, near me p2", f"{stations}?near={GOTHENBURG}&page=2"),
         ("list, near+filters", f"{stations}?near={GOTHENBURG}&available=on&min_power=100"),
+        ("list, max price", f"{stations}?max_price=4"),
+        ("list, price p2", f"{stations}?max_price=4&page=2"),
+        ("list, price+filters", f"{stations}?max_price=4&connector_type=CCS2&available=on"),
+        ("list, near+price", f"{stations}?near={GOTHENBURG}&max_price=3.5"),
+        ("list, price none", f"{stations}?max_price=1"),
         ("station page", reverse("portal:station", args=[site_id])),
     ]
     client = Client()

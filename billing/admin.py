@@ -38,6 +38,7 @@ from billing.models import (
     GuestPayment,
     Invoice,
     InvoiceLine,
+    PaymentChoice,
     PlanSubscription,
     SessionCharge,
     SubscriptionPlan,
@@ -929,3 +930,14 @@ class PlanSubscriptionAdmin(ReadOnlyAdmin):
     list_filter = ["status", "plan", "cancel_at_period_end"]
     search_fields = ["user__email", "stripe_subscription_id", "plan__name"]
     list_select_related = ["user", "plan"]
+
+
+@admin.register(PaymentChoice)
+class PaymentChoiceAdmin(ReadOnlyAdmin):
+    """How drivers chose to pay when starting; a session claims its choice when priced."""
+
+    list_display = ["chosen_at", "user", "connector", "method", "session"]
+    list_filter = ["method"]
+    search_fields = ["user__email", "connector__charge_point__charge_point_id"]
+    list_select_related = ["user", "connector__charge_point", "session__connector__charge_point"]
+    date_hierarchy = "chosen_at"

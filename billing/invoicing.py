@@ -69,6 +69,7 @@ from billing.models import (
     InvoiceLine,
     SessionCharge,
 )
+from notifications.preferences import RECEIPTS, wants
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -765,10 +766,23 @@ def email_document(invoice: Invoice) -> bool:
 
 
 def email_if_not_sent(invoice_id: int) -> bool:
-    """Email a document unless it was emailed already (a retried or repeated task)."""
+    """Email a document unless it was emailed already (a retried or repeated task) or
+    it is a receipt its driver does not want by email (still listed in the portal)."""
     with transaction.atomic():
         # Locked while sending: two tasks for one document cannot both send it.
         invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
         if invoice is None or invoice.emailed_at is not None:
             return False
+        if not _wanted_by_email(invoice):
+            return False
         return email_document(invoice)
+
+
+def _wanted_by_email(invoice: Invoice) -> bool:
+    """Invoices and credit notes are always sent: they are the legal document of what is
+    owed. A driver may turn receipts off (notifications/preferences.py); a guest or a
+    fleet cannot."""
+    if invoice.kind != Kind.RECEIPT or invoice.account_id is None:
+        return True
+    driver = invoice.account.user
+    return driver is None or wants(driver, RECEIPTS)

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.pricing import TariffTerms, TimeOfUse
@@ -988,3 +989,50 @@ class PlanSubscription(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+
+# --- How a driver pays for one session they start (billing/payment_choice.py) ---
+
+
+class PaymentChoice(models.Model):
+    """How a driver chose to pay for the session they started from the portal or the API.
+
+    Recorded before the charger is asked to start; the session the charger then opens
+    for this driver on this connector claims it (`session` is set once, when the session
+    is priced). A choice no session claims (the charger said no, the driver never
+    plugged in) simply stays unclaimed.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="payment_choices",
+        verbose_name=_("driver"),
+    )
+    connector = models.ForeignKey(
+        "stations.Connector",
+        models.CASCADE,
+        related_name="payment_choices",
+        verbose_name=_("connector"),
+    )
+    method = models.CharField(
+        _("payment method"), max_length=16, choices=BillingAccount.PaymentMethod.choices
+    )
+    chosen_at = models.DateTimeField(_("chosen at"), default=timezone.now)
+    session = models.OneToOneField(
+        "stations.ChargingSession",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="payment_choice",
+        verbose_name=_("charging session"),
+    )
+
+    class Meta:
+        verbose_name = _("payment choice")
+        verbose_name_plural = _("payment choices")
+        ordering = ["-chosen_at", "-id"]
+        indexes = [models.Index(fields=["user", "connector", "chosen_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_method_display()} ({self.chosen_at:%Y-%m-%d %H:%M})"

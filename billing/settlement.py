@@ -8,7 +8,8 @@ was missed (a lost task, a worker that died). It is safe to run any number of ti
    the session started, and frozen in a SessionCharge (one per session). A tariff
    edited later changes nothing already priced. A StopTransaction that arrives after
    a rule closed the session (stations.ocpp.v16) does not re-price it.
-2. The money is collected by the payer's method (billing/accounts.py):
+2. The money is collected by the payer's method (billing/accounts.py), or by the one
+   the driver chose for this session when starting it (billing/payment_choice.py):
    - wallet: debited once, under the session's reference, even below zero (the energy
      was delivered); a receipt is issued.
    - card: charged off-session once per attempt (the attempt number is part of the
@@ -33,10 +34,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing import accounts, guest, invoicing, payments, tariffs, wallet
+from billing import accounts, guest, invoicing, payment_choice, payments, tariffs, wallet
 from billing.models import BillingAccount, GuestPayment, Invoice, SessionCharge
 from billing.pricing import Price
 from stations.models import ChargingSession
+from users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ def freeze_price(session_id: int) -> SessionCharge | None:
         price = tariffs.price_of_session(session) if tariff else None
         is_guest = GuestPayment.objects.filter(id_tag=session.id_tag).exists()
         account = accounts.payer_for(driver) if driver is not None and not is_guest else None
-        method, status, note = _how_to_settle(price, account, is_guest)
+        chosen = _chosen_method(session, driver, account)
+        method, status, note = _how_to_settle(price, account, is_guest, chosen)
         return SessionCharge.objects.create(
             session=session,
             account=account,
@@ -86,10 +89,27 @@ def freeze_price(session_id: int) -> SessionCharge | None:
         )
 
 
+def _chosen_method(
+    session: ChargingSession, driver: User | None, account: BillingAccount | None
+) -> str | None:
+    """How the driver chose to pay for this session when starting it, if they did.
+
+    Only on their own account: a fleet's company pays its own way, a guest by card.
+    """
+    if driver is None or account is None or account.user_id != driver.pk:
+        return None
+    choice = payment_choice.claim_for(session, driver)
+    return choice.method if choice is not None else None
+
+
 def _how_to_settle(
-    price: Price | None, account: BillingAccount | None, is_guest: bool
+    price: Price | None,
+    account: BillingAccount | None,
+    is_guest: bool,
+    chosen: str | None = None,
 ) -> tuple[str, str, str]:
-    """(method, status, note) of a newly priced session."""
+    """(method, status, note) of a newly priced session; `chosen` is the driver's
+    choice for this session, else the account's payment method applies."""
     if is_guest:
         # Even at 0 SEK the guest's pre-authorisation has to be released.
         return Method.GUEST, Status.PENDING, ""
@@ -99,9 +119,10 @@ def _how_to_settle(
         return Method.NONE, Status.NOTHING_DUE, ""
     if account is None:
         return Method.NONE, Status.NOTHING_DUE, _("The id tag has no owner to bill.")
-    if account.payment_method == BillingAccount.PaymentMethod.INVOICE:
+    payment_method = chosen or account.payment_method
+    if payment_method == BillingAccount.PaymentMethod.INVOICE:
         return Method.INVOICE, Status.TO_INVOICE, ""
-    if account.payment_method == BillingAccount.PaymentMethod.CARD:
+    if payment_method == BillingAccount.PaymentMethod.CARD:
         if price.gross < payments.MINIMUM_CHARGE:
             return Method.INVOICE, Status.TO_INVOICE, _("Below the card minimum: invoiced.")
         return Method.CARD, Status.PENDING, ""

@@ -30,11 +30,18 @@ def failed_payment_attempts(account: BillingAccount) -> int:
     return total or 0
 
 
-def payer_refusal(user: User) -> str | None:
-    """Why this driver may not start a session now, or None."""
+def payer_refusal(user: User, method: str | None = None) -> str | None:
+    """Why this driver may not start a session now, or None.
+
+    `method` is how the driver chose to pay for this session (billing/payment_choice.py)
+    when starting from the portal or the API; without it (a charger's Authorize) the
+    payer's own method applies. A fleet's company pays its own way whatever is chosen.
+    """
     # Looked up, not created: answering a charger should not write accounts.
-    account = accounts.fleet_account(user) or BillingAccount.objects.filter(user=user).first()
-    method = account.payment_method if account else settings.BILLING_DEFAULT_PAYMENT_METHOD
+    fleet = accounts.fleet_account(user)
+    account = fleet or BillingAccount.objects.filter(user=user).first()
+    if method is None or fleet is not None:
+        method = account.payment_method if account else settings.BILLING_DEFAULT_PAYMENT_METHOD
     if account is not None:
         failures = failed_payment_attempts(account)
         if failures >= settings.BILLING_BLOCK_AFTER_FAILED_PAYMENTS:
@@ -54,4 +61,9 @@ def refusal(token: IdToken) -> str | None:
     """A CHARGING_POLICIES function: why this token may not charge, or None."""
     if token.owner_id is None:
         return None
-    return payer_refusal(token.owner)
+    # Imported here: billing.payment_choice asks this module when offering methods.
+    from billing.payment_choice import pending_method
+
+    # A start the driver asked for in the portal or the API is judged by how they chose
+    # to pay for it; otherwise (an RFID card at the charger) by the account's method.
+    return payer_refusal(token.owner, pending_method(token.owner))

@@ -43,7 +43,8 @@ LEVEL_RANK = {
 }
 
 
-def _valid_at(at: datetime, prefix: str = "") -> Q:
+def valid_at(at: datetime, prefix: str = "") -> Q:
+    """Rows (or, with a prefix, related rows) valid at `at`: valid_from <= at < valid_until."""
     return (Q(**{f"{prefix}valid_from__isnull": True}) | Q(**{f"{prefix}valid_from__lte": at})) & (
         Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gt": at})
     )
@@ -61,7 +62,7 @@ def candidate_assignments(
     if user is not None and user.is_authenticated:
         whom |= Q(customer_group__in=CustomerGroup.objects.filter(members=user))
     assignments = list(
-        TariffAssignment.objects.filter(place, whom, _valid_at(at), _valid_at(at, "tariff__"))
+        TariffAssignment.objects.filter(place, whom, valid_at(at), valid_at(at, "tariff__"))
         .select_related("tariff", "customer_group", "site", "charge_point", "connector")
         .prefetch_related("tariff__time_of_use")
     )
@@ -230,7 +231,7 @@ def price_preview(
     tz_name = site_time_zone(connector)
 
     def unit(net: Decimal) -> UnitPrice:
-        return UnitPrice(net, _with_vat(net, terms))
+        return UnitPrice(net, with_vat(net, terms))
 
     def optional(net: Decimal | None) -> UnitPrice | None:
         return None if net is None else unit(net)
@@ -269,6 +270,6 @@ def _period_preview(
     )
 
 
-def _with_vat(net: Decimal, terms: TariffTerms) -> Decimal:
+def with_vat(net: Decimal, terms: TariffTerms) -> Decimal:
     # A unit price incl. VAT, for display only: amounts are rounded in pricing.py.
     return (net * (100 + terms.vat_rate) / 100).quantize(UNIT_PRICE_STEP, ROUND_HALF_UP)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+import xstatic.pkg.leaflet
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # allauth's list of security keys (mfa/webauthn/authenticator_list.html) loads humanize.
+    "django.contrib.humanize",
     "channels",
     "djstripe",
     # Accounts: sign-up, email verification, password reset, second factors (users/roles.py
@@ -66,6 +69,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's JS and CSS for /api/docs/, served from our /static/ instead of a CDN.
+    "drf_spectacular_sidecar",
     "api",
 ]
 
@@ -261,6 +266,20 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Leaflet (the station map) from the xstatic-leaflet package, as /static/leaflet/…: an
+# asset-only package, so no Django app (or its map widgets) comes with it.
+STATICFILES_DIRS = [("leaflet", xstatic.pkg.leaflet.BASE_DIR)]
+
+# --- Portal map (templates/portal/station_list.html) -------------------------------------
+# OpenStreetMap's own tile server by default; its tile usage policy asks sites with heavy
+# traffic to use a tile provider or run their own: point these at it.
+PORTAL_MAP_TILE_URL = os.environ.get(
+    "PORTAL_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+)
+PORTAL_MAP_ATTRIBUTION = os.environ.get(
+    "PORTAL_MAP_ATTRIBUTION",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+)
 
 # --- Logging ----------------------------------------------------------------------------
 LOGGING = {
@@ -410,6 +429,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Stations, prices, charging sessions, tokens, invoices and chargers.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf_spectacular_sidecar's static files, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # Several models have a "status"; each gets its own name in the schema.
     "ENUM_NAME_OVERRIDES": {

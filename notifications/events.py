@@ -4,24 +4,34 @@
 when one becomes Available (StatusNotification, stations/signals.py), each driver
 waiting there gets one email in their own language and their watches at that station
 close: they wanted a place to charge, so one email per station is enough.
+
+"Charging finished": when the charger stops a session (stations/signals.py), the owner of
+its token gets one email with the energy, the duration and a link to the session page
+(where the receipt appears once it is issued), unless they turned it off
+(notifications/preferences.py). A guest or a tag without an owner is not told here.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications.models import Watch
+from notifications import preferences
+from notifications.models import SessionNotice, Watch
 from notifications.transports import Email
-from stations.models import Connector
-from stations.signals import connector_status_changed
+from stations.models import ChargingSession, Connector
+from stations.signals import connector_status_changed, session_ended
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -124,3 +134,194 @@ def notify_watchers(connector_id: int, transport: Email | None = None) -> int:
             closing.update(notified_at=now)
             told += 1
     return told
+
+
+# --- Charging finished, car stopped ------------------------------------------------------
+
+
+@receiver(session_ended, sender=ChargingSession, dispatch_uid="notifications.session_finished")
+def session_ended_received(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    """Queue the "charging finished" email; the charger's StopTransaction never waits for
+    an SMTP server (this runs in its request, after commit)."""
+    if session.id_token_id is None or session.closed_by != "charger":
+        return  # nobody to tell, or a rule closed it (see tell_session_finished)
+    from notifications.tasks import tell_session_finished  # tasks imports this module
+
+    try:
+        tell_session_finished.delay(session.pk)
+    except Exception:
+        # A broker that is down must not fail the charger's StopTransaction: the driver
+        # misses one email, nothing else.
+        logger.exception("Could not queue the charging finished email of session %s", session.pk)
+
+
+@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.car_stopped")
+def car_stopped_received(
+    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
+) -> None:
+    """Queue the "your car has stopped charging" email when the car stops drawing during
+    its session (SuspendedEV, OCPP 1.6 §7.7). Finishing is not asked about: the session
+    has already stopped then, and the "charging finished" email follows."""
+    if connector.status != Connector.Status.SUSPENDED_EV:
+        return
+    session_id = (
+        ChargingSession.objects.filter(
+            connector=connector, status=ChargingSession.Status.ACTIVE, id_token__isnull=False
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if session_id is None:
+        return
+    from notifications.tasks import tell_car_stopped  # tasks imports this module
+
+    try:
+        tell_car_stopped.delay(session_id)
+    except Exception:
+        logger.exception("Could not queue the car stopped email of session %s", session_id)
+
+
+def _driver_to_tell(session: ChargingSession | None) -> User | None:
+    """The owner of the session's token, if they want to hear about their charging."""
+    driver = session.id_token.owner if session is not None and session.id_token else None
+    if driver is None or not driver.is_active:
+        return None  # a guest's or an ownerless tag: nobody to tell
+    if not preferences.wants(driver, preferences.CHARGING_FINISHED):
+        return None
+    return driver
+
+
+def _send_once(
+    session: ChargingSession,
+    kind: str,
+    driver: User,
+    email: Callable[[], tuple[str, str]],
+    transport: Email,
+) -> bool:
+    """Send `email()` (subject, body) to the driver unless this kind of notice was sent
+    for the session already; True when sent now.
+
+    The SessionNotice row is written in the same transaction as the email is sent: a
+    second run waits for the first one's commit, then finds its row, and a failed
+    delivery leaves no row.
+    """
+    with transaction.atomic():
+        _notice, created = SessionNotice.objects.get_or_create(session=session, kind=kind)
+        if not created:
+            return False
+        with translation.override(driver.language):
+            subject, body = email()
+        error = transport.send(driver.email, subject, body)
+        if error is not None:
+            logger.warning("Session %s: %s email not sent: %s", session.pk, kind, error)
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def _sessions() -> QuerySet[ChargingSession]:
+    return ChargingSession.objects.select_related(
+        "id_token__owner", "charge_point__site", "connector"
+    )
+
+
+def tell_session_finished(session_id: int, transport: Email | None = None) -> bool:
+    """Email the driver that their session ended, once; True when sent now.
+
+    Only for a session the charger itself stopped: one closed by a rule (stale, lost
+    charger) ended long before anyone noticed, and the email would tell the driver
+    nothing useful. Once per session, however often the task runs or the charger
+    retransmits its StopTransaction.
+    """
+    session = (
+        _sessions()
+        .filter(pk=session_id, status=ChargingSession.Status.COMPLETED, closed_by="charger")
+        .first()
+    )
+    driver = _driver_to_tell(session)
+    if driver is None:
+        return False
+    return _send_once(
+        session,
+        SessionNotice.Kind.CHARGING_FINISHED,
+        driver,
+        lambda: _session_finished_email(session, driver),
+        transport or Email(),
+    )
+
+
+def _place(session: ChargingSession) -> str:
+    site = session.charge_point.site
+    return site.name if site else session.charge_point.charge_point_id
+
+
+def _session_finished_email(session: ChargingSession, driver: User) -> tuple[str, str]:
+    """(subject, body) in the active language."""
+    subject = _("Charging finished at %(place)s") % {"place": _place(session)}
+    minutes = int((session.stopped_at - session.started_at) // timedelta(minutes=1))
+    body = render_to_string(
+        "notifications/email/session_finished.txt",
+        {
+            "user": driver,
+            "session": session,
+            "site": session.charge_point.site,
+            "energy_kwh": formats.number_format(
+                Decimal(session.energy_wh or 0) / 1000, decimal_pos=2, use_l10n=True
+            ),
+            "hours": minutes // 60,
+            "minutes": minutes % 60,
+            "started_at": timezone.localtime(session.started_at),
+            "stopped_at": timezone.localtime(session.stopped_at),
+            "url": _session_url(session),
+        },
+    )
+    return subject, body
+
+
+def _session_url(session: ChargingSession) -> str:
+    # The public address of the portal (emails need an absolute one).
+    return settings.BILLING_PUBLIC_URL + reverse("portal:session", args=[session.pk])
+
+
+def tell_car_stopped(session_id: int, transport: Email | None = None) -> bool:
+    """Email the driver that their car stopped charging and from when an idle fee runs,
+    once per session; True when sent now.
+
+    Only where the session's tariff has an idle fee: without one, the "charging
+    finished" email is enough. The fee starts after the tariff's grace period, counted
+    here from the charger's SuspendedEV; billing/pricing.py counts idle time from the
+    meter readings, so the time in the email is "from about".
+    """
+    # billing imports notifications.preferences: imported here, not at module level.
+    from billing.invoicing import money
+    from billing.tariffs import price_preview
+
+    session = _sessions().filter(pk=session_id, status=ChargingSession.Status.ACTIVE).first()
+    driver = _driver_to_tell(session)
+    if driver is None or session.connector.status != Connector.Status.SUSPENDED_EV:
+        return False  # nobody to tell, or charging again before we got here
+    # The tariff that applied when the session started is the one it is billed by.
+    prices = price_preview(session.connector, driver, at=session.started_at)
+    if prices is None or not prices.idle_fee_per_minute.net:
+        return False
+    stopped_at = session.connector.status_at or timezone.now()
+    idle_from = stopped_at + timedelta(minutes=prices.idle_grace_minutes)
+
+    def email() -> tuple[str, str]:
+        subject = _("Your car has stopped charging at %(place)s") % {"place": _place(session)}
+        body = render_to_string(
+            "notifications/email/car_stopped.txt",
+            {
+                "user": driver,
+                "session": session,
+                "site": session.charge_point.site,
+                "fee": money(prices.idle_fee_per_minute.gross, prices.currency),
+                "idle_from": timezone.localtime(idle_from, ZoneInfo(prices.time_zone)),
+                "url": _session_url(session),
+            },
+        )
+        return subject, body
+
+    return _send_once(session, SessionNotice.Kind.CAR_STOPPED, driver, email, transport or Email())

@@ -47,3 +47,66 @@ class Watch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} waits for {self.connector}"
+
+
+class Kind(models.TextChoices):
+    """What a driver may be told by email (notifications/preferences.py decides)."""
+
+    RECEIPTS = "receipts", _("Receipts by email")
+    CHARGING_FINISHED = "charging_finished", _("Charging finished")
+    PAYMENT_PROBLEMS = "payment_problems", _("Payment problems")
+
+
+class Preferences(models.Model):
+    """What a driver wants emailed; the kinds that may be turned off, on by default.
+
+    Created on the first save of the driver's notification settings: a driver without a
+    row gets the defaults (notifications.preferences.wants).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="notification_preferences",
+        verbose_name=_("user"),
+    )
+    receipts_by_email = models.BooleanField(_("receipts by email"), default=True)
+    charging_finished = models.BooleanField(_("charging finished"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("notification preferences")
+        verbose_name_plural = _("notification preferences")
+
+    def __str__(self) -> str:
+        return f"Notification preferences of {self.user}"
+
+
+class SessionNotice(models.Model):
+    """A driver was told about this session: the marker that makes it once per session,
+    however often the task runs or the charger retransmits its StopTransaction."""
+
+    class Kind(models.TextChoices):
+        CHARGING_FINISHED = "charging_finished", _("Charging finished")
+        CAR_STOPPED = "car_stopped", _("Car stopped charging")
+
+    session = models.ForeignKey(
+        "stations.ChargingSession",
+        models.CASCADE,
+        related_name="notices",
+        verbose_name=_("charging session"),
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("session notice")
+        verbose_name_plural = _("session notices")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "kind"], name="notifications_one_notice_per_session_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for session {self.session_id}"

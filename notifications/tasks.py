@@ -8,3 +8,13 @@ from notifications import events
 @shared_task
 def notify_watchers(connector_id: int) -> int:
     return events.notify_watchers(connector_id)
+
+
+@shared_task
+def tell_session_finished(session_id: int) -> bool:
+    return events.tell_session_finished(session_id)
+
+
+@shared_task
+def tell_car_stopped(session_id: int) -> bool:
+    return events.tell_car_stopped(session_id)

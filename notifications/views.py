@@ -1,13 +1,17 @@
-"""The "Notify me when free" button of the station page (portal:watch); rules in events.py."""
+"""The driver's notification pages: the "Notify me when free" button of the station page
+(portal:watch) and "My account → Notifications" (portal:notifications). Rules live in
+events.py and preferences.py."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from notifications import events
+from notifications import events, preferences
+from notifications.forms import PreferencesForm
+from notifications.models import Watch
 from stations import finder
 from stations.models import Site
 
@@ -36,3 +40,45 @@ def watch_station(request: HttpRequest, site_id: int) -> HttpResponse:
             request, _("We will email you once when a connector here becomes available.")
         )
     return redirect("portal:station", site_id=site.pk)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """Which emails the driver wants, and the connectors they are waiting for."""
+    user = request.user
+    if request.method == "POST":
+        form = PreferencesForm(request.POST)
+        if form.is_valid():
+            preferences.save_preferences(
+                user,
+                {field: form.cleaned_data[field] for field in preferences.CHOICE_FIELDS.values()},
+            )
+            messages.success(request, _("Your notification settings are saved."))
+            return redirect("portal:notifications")
+        status = 400
+    else:
+        saved = preferences.preferences_of(user)
+        form = PreferencesForm(
+            initial={field: getattr(saved, field) for field in preferences.CHOICE_FIELDS.values()}
+        )
+        status = 200
+    watches = (
+        Watch.objects.filter(user=user, notified_at=None)
+        .select_related("connector__charge_point__site")
+        .order_by("created_at", "pk")
+    )
+    context = {"form": form, "watches": watches}
+    return render(request, "notifications/preferences.html", context, status=status)
+
+
+@login_required
+def stop_waiting(request: HttpRequest, watch_id: int) -> HttpResponse:
+    """Close one of the driver's open watches ("Stop waiting")."""
+    # Looked up before the method is checked: another driver's watch is a 404 either way.
+    watch = get_object_or_404(Watch, pk=watch_id, user=request.user, notified_at=None)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    watch.delete()
+    messages.success(request, _("You will not be emailed when that connector becomes free."))
+    return redirect("portal:notifications")

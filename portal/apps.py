@@ -7,6 +7,8 @@ class PortalConfig(AppConfig):
     verbose_name = _("Driver portal")
 
     def ready(self) -> None:
-        # The live-update receivers (stations/live.py) must be connected in every
-        # process that emits domain events, not only where the WebSocket routing loads.
+        # The live-update receivers (stations/live.py, and the session figures of
+        # portal/live_figures.py) must be connected in every process that emits domain
+        # events, not only where the WebSocket routing loads.
+        from portal import live_figures  # noqa: F401
         from stations import live  # noqa: F401

@@ -9,14 +9,14 @@ the session exists once the car takes the charge (StartTransaction).
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing import standing, tariffs
+from billing import payment_choice, standing, tariffs
 from billing.pricing import Price
 from stations import operations
 from stations.models import ChargingSession, Connector
@@ -29,6 +29,7 @@ SOURCE = "portal"
 class ChargingRefused(Exception):
     """A start or stop that did not happen; str() is for the driver, `status` for HTTP.
 
+    400: a payment method the driver may not choose;
     409: the request conflicts with the state of things (money, the charger said no);
     502: the charger could not be reached or answered badly.
     """
@@ -70,7 +71,7 @@ def app_token(user: User) -> IdToken:
     raise RuntimeError("No free App token uid after 5 draws")
 
 
-def _command_refusal(error: commands.CommandError) -> ChargingRefused:
+def command_refusal(error: commands.CommandError) -> ChargingRefused:
     if isinstance(error, commands.ChargerOffline):
         message = _("The charger is offline right now. Try another charger or try again later.")
     elif isinstance(error, commands.CommandTimeout):
@@ -82,16 +83,31 @@ def _command_refusal(error: commands.CommandError) -> ChargingRefused:
     return ChargingRefused(message, 502)
 
 
-def start(user: User, connector: Connector, token: IdToken | None) -> IdToken:
+def start(
+    user: User, connector: Connector, token: IdToken | None, method: str | None = None
+) -> IdToken:
     """Ask the connector's charger to start charging for the driver; returns the token used.
 
-    Raises ChargingRefused with the reason the driver should read.
+    `method` is how the driver pays for this session (billing/payment_choice.py); None
+    is the account's own method. Raises ChargingRefused with the reason the driver
+    should read.
     """
-    refusal = standing.payer_refusal(user)
+    refusal = standing.payer_refusal(user, method)
     if refusal:
         raise ChargingRefused(refusal, 409)
+    if method is not None:
+        # Recorded before the charger is asked: its session claims it when priced. If
+        # the charger says no, the choice is never claimed and simply expires.
+        try:
+            payment_choice.choose(user, connector, method)
+        except payment_choice.PaymentChoiceRefused as error:
+            raise ChargingRefused(str(error), 400) from error
     if token is None:
-        token = app_token(user)
+        # A connector the driver reserved starts only for the id tag it is held for
+        # (OCPP 1.6 §5.13). Imported here: portal.reservations builds on this module.
+        from portal.reservations import held_token
+
+        token = held_token(user, connector) or app_token(user)
     elif token.owner_id != user.pk:  # the form only offers their own; kept as a rule
         raise ChargingRefused(_("That token is not yours."), 409)
     try:
@@ -103,7 +119,7 @@ def start(user: User, connector: Connector, token: IdToken | None) -> IdToken:
             source=SOURCE,
         )
     except commands.CommandError as error:
-        raise _command_refusal(error) from error
+        raise command_refusal(error) from error
     if answer.status != "Accepted":
         raise ChargingRefused(
             _("The charger refused to start. Is the connector free and the cable plugged in?"),
@@ -119,7 +135,7 @@ def stop(user: User, session: ChargingSession) -> None:
     try:
         answer = operations.remote_stop(session, issued_by=user, source=SOURCE)
     except commands.CommandError as error:
-        raise _command_refusal(error) from error
+        raise command_refusal(error) from error
     if answer.status != "Accepted":
         raise ChargingRefused(_("The charger refused to stop the session."), 409)
 
@@ -139,20 +155,50 @@ class SessionFigures:
     energy_kwh: Decimal
     duration: timedelta
     cost: Price | None  # None: no tariff applies here
+    power_kw: Decimal | None  # None: not reported, or the session has ended
+    soc_percent: int | None  # None: the charger does not report the car's battery
+
+
+STATE_OF_CHARGE = "SoC"  # OCPP 1.6 §7.31 Measurand, in percent
+KW = Decimal("0.001")
 
 
 def figures(session: ChargingSession, now: datetime | None = None) -> SessionFigures:
-    """Energy, time and cost so far of a session, from billing's reading of its meter."""
+    """Energy, time and cost so far of a session, from billing's reading of its meter.
+
+    Power is the latest Power.Active.Import sample billing reads (W or kW, in kW
+    here); it says what flows now, so an ended session has none.
+    """
     now = now or timezone.now()
     usage = tariffs.usage_from_session(session, now)
     readings = [value for _at, value in usage.meter_readings]
     energy_wh = max(readings) - readings[0] if readings else Decimal(0)
     ended = session.stopped_at or now
+    power_kw = None
+    if usage.running and usage.power_samples:
+        power_kw = (usage.power_samples[-1][1] / 1000).quantize(KW)
     return SessionFigures(
-        energy_kwh=(energy_wh / 1000).quantize(Decimal("0.001")),
+        energy_kwh=(energy_wh / 1000).quantize(KW),
         duration=max(ended - session.started_at, timedelta(0)),
         cost=tariffs.cost_so_far(session, now),
+        power_kw=power_kw,
+        soc_percent=state_of_charge(session),
     )
+
+
+def state_of_charge(session: ChargingSession) -> int | None:
+    """The car's battery level in the latest SoC sample of the session, in percent."""
+    latest = (
+        session.meter_samples.filter(
+            measurand=STATE_OF_CHARGE,
+            value_decimal__gte=0,  # a number at all (Raw), and a possible percentage
+            value_decimal__lte=100,
+        )
+        .order_by("-timestamp", "-id")
+        .values_list("value_decimal", flat=True)
+        .first()
+    )
+    return None if latest is None else int(latest.quantize(Decimal(1), ROUND_HALF_UP))
 
 
 def format_duration(duration: timedelta) -> str:

@@ -5,8 +5,13 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from billing import payment_choice
+from billing.models import BillingAccount
+from billing.price_filter import connectors_priced_at_most
 from portal.charging import usable_tokens
+from portal.reservations import DEFAULT_MINUTES, MINUTES_CHOICES
 from stations.finder import PUBLIC_CONNECTOR, StationFilter, parse_position
 from stations.models import Connector
 from users.models import IdToken, User
@@ -21,6 +26,13 @@ class StationFilterForm(forms.Form):
     min_power = forms.DecimalField(
         label=_("At least (kW)"), required=False, min_value=Decimal(0), max_digits=7
     )
+    max_price = forms.DecimalField(
+        label=_("Max price per kWh (incl. VAT)"),
+        required=False,
+        min_value=Decimal(0),
+        max_digits=10,
+        decimal_places=4,
+    )
     available = forms.BooleanField(label=_("Available now"), required=False)
     # "lat,lon", set by the page's geolocation script (portal/static/portal/finder.js).
     near = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -29,15 +41,18 @@ class StationFilterForm(forms.Form):
         near = self.cleaned_data["near"].strip()
         return parse_position(near) if near else None
 
-    def station_filter(self) -> StationFilter:
-        """The filter as asked; a field with a bad value counts as not given."""
+    def station_filter(self, user: User | None = None) -> StationFilter:
+        """The filter as asked; a field with a bad value counts as not given (the page
+        shows its error). Prices are the ones `user` would pay (their customer groups')."""
         self.is_valid()  # Django leaves invalid fields out of cleaned_data
         data = self.cleaned_data
+        max_price = data.get("max_price")
         return StationFilter(
             connector_type=data.get("connector_type") or "",
             min_power_kw=data.get("min_power"),
             available_now=bool(data.get("available")),
             near=data.get("near"),
+            connector_q=None if max_price is None else connectors_priced_at_most(max_price, user),
         )
 
 
@@ -52,11 +67,33 @@ class StartForm(forms.Form):
         required=False,
         empty_label=_("The app (this portal)"),
     )
+    # Not given: the account's own payment method (a form from before the choice).
+    payment = forms.ChoiceField(
+        label=_("Pay with"),
+        required=False,
+        widget=forms.RadioSelect,
+        choices=BillingAccount.PaymentMethod.choices,
+    )
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         # Only the driver's own usable tokens can be chosen.
         self.fields["token"].queryset = usable_tokens(user)
+        # Shown: the methods this driver may choose, labelled for them ("Card •••• 4242").
+        # Accepted: any method, so that clean_payment can say why one is not theirs.
+        self.payment_options = payment_choice.options_for(user)
+        self.fields["payment"].widget.choices = [
+            (option.method, option.label) for option in self.payment_options.options
+        ]
+        self.fields["payment"].initial = self.payment_options.default
+
+    def clean_payment(self) -> str | None:
+        method = self.cleaned_data["payment"] or None
+        # The reason, rather than "not one of the available choices" (billing's rule).
+        if method is not None and (reason := payment_choice.refusal(self.user, method)):
+            raise forms.ValidationError(reason, code="payment")
+        return method
 
 
 class TokenForm(forms.ModelForm):
@@ -82,3 +119,28 @@ class TokenForm(forms.ModelForm):
         except forms.ValidationError:
             # Whose card it is, is nobody else's business: one message for every case.
             self.add_error("uid", _("This card is already registered."))
+
+
+class ReserveForm(forms.Form):
+    """Hold a connector for a while, for one of the driver's tokens or the app."""
+
+    connector = forms.ModelChoiceField(
+        queryset=Connector.objects.filter(PUBLIC_CONNECTOR).select_related("charge_point__site"),
+        widget=forms.HiddenInput,
+    )
+    minutes = forms.TypedChoiceField(label=_("Reserve for"), coerce=int, initial=DEFAULT_MINUTES)
+    token = forms.ModelChoiceField(
+        label=_("For"),
+        queryset=IdToken.objects.none(),
+        required=False,
+        empty_label=_("The app (this portal)"),
+    )
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["minutes"].choices = [
+            (n, ngettext("%(count)d minute", "%(count)d minutes", n) % {"count": n})
+            for n in MINUTES_CHOICES
+        ]
+        # Only the driver's own usable tokens can be chosen.
+        self.fields["token"].queryset = usable_tokens(user)

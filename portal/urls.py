@@ -3,7 +3,7 @@
 from django.urls import path
 
 from notifications import views as notification_views
-from portal import money, views
+from portal import money, reservation_views, views
 
 app_name = "portal"
 
@@ -18,6 +18,14 @@ urlpatterns = [
     path("charging/<int:session_id>/", views.session_detail, name="session"),
     path("charging/<int:session_id>/figures.json", views.session_figures, name="session-figures"),
     path("charging/<int:session_id>/stop/", views.stop_charging, name="stop"),
+    # Holding a connector for a while (portal/reservations.py).
+    path("reservations/", reservation_views.my_reservations, name="reservations"),
+    path("reservations/reserve/", reservation_views.reserve, name="reserve"),
+    path(
+        "reservations/<int:reservation_id>/cancel/",
+        reservation_views.cancel,
+        name="reservation-cancel",
+    ),
     path("account/", views.account, name="account"),
     path("account/sessions.csv", views.sessions_csv, name="sessions-csv"),
     # The money pages (portal/money.py).
@@ -33,6 +41,17 @@ urlpatterns = [
     ),
     path("account/api-token/", money.api_token, name="money-api-token"),
     path("account/statistics/", money.statistics_page, name="money-statistics"),
+    # Which emails the driver wants, and their watches (notifications/views.py).
+    path(
+        "account/notifications/",
+        notification_views.notification_settings,
+        name="notifications",
+    ),
+    path(
+        "account/notifications/watches/<int:watch_id>/stop/",
+        notification_views.stop_waiting,
+        name="notifications-stop-waiting",
+    ),
     path("account/tokens/<int:token_id>/block/", views.block_token, name="token-block"),
     path("account/tokens/<int:token_id>/unblock/", views.unblock_token, name="token-unblock"),
 ]

@@ -16,12 +16,12 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from billing import invoicing, standing, tariffs, wallet
+from billing import invoicing, payment_choice, tariffs, wallet
 from billing.models import WalletEntry
 from notifications import events
 from portal import charging
 from portal.forms import StartForm, StationFilterForm, TokenForm
-from stations import finder
+from stations import finder, opening_hours
 from stations.models import ChargingSession, Connector, Site
 from users.models import IdToken
 
@@ -38,7 +38,8 @@ def _status_labels() -> dict[str, str]:
 @require_safe
 def station_list(request: HttpRequest) -> HttpResponse:
     form = StationFilterForm(request.GET or None)
-    wanted = form.station_filter() if request.GET else finder.StationFilter()
+    user = request.user if request.user.is_authenticated else None
+    wanted = form.station_filter(user) if request.GET else finder.StationFilter()
     # Only the page shown is read from the database (stations/finder.py); the map gets
     # that page's points.
     page = Paginator(finder.find_sites(wanted), STATIONS_PER_PAGE).get_page(request.GET.get("page"))
@@ -79,15 +80,21 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
         }
         for state in states
     ]
+    opening_hours.prefetch([site])
     context: dict[str, Any] = {
         "site": site,
         "rows": rows,
+        "open_now": opening_hours.is_open(site, timezone.now()),
+        "weekly_hours": opening_hours.weekly_hours(site),
         "status_labels": _status_labels(),
         "refusal": None,
         "start_error": None,
     }
     if user is not None:
-        context["refusal"] = standing.payer_refusal(user)
+        # How the driver may pay for a session here; money refuses a start only when
+        # no method they may choose would do (billing/payment_choice.py).
+        context["payment"] = payment_choice.options_for(user)
+        context["refusal"] = context["payment"].refusal
         context["tokens"] = list(charging.usable_tokens(user))
         # "Notify me when free": which connectors the driver already waits for.
         context["watched"] = events.watched_connector_ids(user, [s.connector for s in states])
@@ -112,13 +119,17 @@ def start_charging(request: HttpRequest) -> HttpResponse:
             return render(
                 request, "portal/error.html", {"message": _("Unknown connector.")}, status=400
             )
-        context = _station_context(
-            request, connector.charge_point.site, start_error=_("Choose one of your tokens.")
-        )
+        if "payment" in form.errors:
+            start_error = form.errors["payment"][0]
+        else:
+            start_error = _("Choose one of your tokens.")
+        context = _station_context(request, connector.charge_point.site, start_error=start_error)
         return render(request, "portal/station_detail.html", context, status=400)
     connector = form.cleaned_data["connector"]
     try:
-        token = charging.start(request.user, connector, form.cleaned_data["token"])
+        token = charging.start(
+            request.user, connector, form.cleaned_data["token"], form.cleaned_data["payment"]
+        )
     except charging.ChargingRefused as refused:
         site = connector.charge_point.site
         if site is None:
@@ -161,6 +172,22 @@ def _figures_json(session: ChargingSession) -> dict[str, Any]:
         "energy_kwh": formats.number_format(figures.energy_kwh, 2, use_l10n=True),
         "duration": charging.format_duration(figures.duration),
         "cost": invoicing.money(cost.gross, cost.currency) if cost else "",
+        "power_kw": _decimal(figures.power_kw, 1),
+        "soc_percent": _decimal(figures.soc_percent, 0),
+    }
+
+
+def _decimal(value: Decimal | int | None, places: int) -> str:
+    return "" if value is None else formats.number_format(value, places, use_l10n=True)
+
+
+def _session_page_context(session: ChargingSession, **extra: Any) -> dict[str, Any]:
+    # The page formats pushed amounts as invoicing.money does: it needs the same signs.
+    return {
+        "session": session,
+        "figures": _figures_json(session),
+        "currency_signs": invoicing.CURRENCY_SIGNS,
+        **extra,
     }
 
 
@@ -168,8 +195,7 @@ def _figures_json(session: ChargingSession) -> dict[str, Any]:
 @require_safe
 def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _own_session(request, session_id)
-    context = {"session": session, "figures": _figures_json(session)}
-    response = render(request, "portal/session_detail.html", context)
+    response = render(request, "portal/session_detail.html", _session_page_context(session))
     patch_cache_control(response, private=True, no_store=True)
     return response
 
@@ -177,7 +203,11 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
 @login_required
 @require_safe
 def session_figures(request: HttpRequest, session_id: int) -> JsonResponse:
-    """What the session page polls: meter values have no live event (stations/live.py)."""
+    """A session's figures as shown on its page, for a client that has no live socket.
+
+    The page itself gets them pushed (portal/live_figures.py) and asks here only
+    once after its socket reconnects, for what it missed.
+    """
     response = JsonResponse(_figures_json(_own_session(request, session_id)))
     patch_cache_control(response, private=True, no_store=True)
     return response
@@ -190,7 +220,7 @@ def stop_charging(request: HttpRequest, session_id: int) -> HttpResponse:
     try:
         charging.stop(request.user, session)
     except charging.ChargingRefused as refused:
-        context = {"session": session, "figures": _figures_json(session), "error": str(refused)}
+        context = _session_page_context(session, error=str(refused))
         return render(request, "portal/session_detail.html", context, status=refused.status)
     messages.success(request, _("The charger was asked to stop. The session ends in a moment."))
     return redirect("portal:session", session_id=session.pk)

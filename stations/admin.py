@@ -5,6 +5,7 @@ transport); this module only asks for parameters and reports each charger's answ
 """
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from django import forms
@@ -23,12 +24,14 @@ from ocpp.v16.enums import MessageTrigger
 from stations import operations
 from stations.charger_auth import MIN_PASSWORD_LENGTH
 from stations.models import (
+    MIDNIGHT,
     ChargePoint,
     ChargerCommand,
     ChargingSession,
     Connector,
     MeterSample,
     OcppMessage,
+    OpeningHours,
     Reservation,
     Site,
     StatusEvent,
@@ -192,11 +195,51 @@ def connector_label(connector: Connector) -> str:
 # --- Sites and charge points ---------------------------------------------------------------
 
 
+class OpeningHoursFormSet(forms.BaseInlineFormSet):
+    """A site's week as a whole: ranges of one day may not overlap, and a site that is
+    not open around the clock needs at least one (else it would show as never open)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(form.errors for form in self.forms):
+            return  # the rows' own errors first
+        ranges = sorted(
+            (data["weekday"], data["opens"], data["closes"])
+            for data in (form.cleaned_data for form in self.forms)
+            if data and not data.get("DELETE")
+        )
+        for (day, _opens, closes), (next_day, next_opens, _closes) in pairwise(ranges):
+            # Sorted by opening: a range overlaps the one before when it opens before
+            # that one closes (closing at midnight is the end of the day).
+            if day == next_day and (closes == MIDNIGHT or next_opens < closes):
+                raise forms.ValidationError(
+                    gettext("The opening hours on %(day)s overlap.")
+                    % {"day": OpeningHours.Weekday(day).label},
+                    code="overlap",
+                )
+        if not self.instance.open_24_7 and not ranges:
+            raise forms.ValidationError(
+                gettext(
+                    "Add the opening hours, or tick “open around the clock”: without either "
+                    "the site would show as never open."
+                ),
+                code="no_hours",
+            )
+
+
+class OpeningHoursInline(admin.TabularInline):
+    model = OpeningHours
+    formset = OpeningHoursFormSet
+    extra = 0
+    fields = ["weekday", "opens", "closes"]
+
+
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
     list_display = ["name", "city", "country", "charge_point_count", "grid_capacity_kw"]
     search_fields = ["name", "city", "address"]
-    list_filter = ["country"]
+    list_filter = ["country", "open_24_7"]
+    inlines = [OpeningHoursInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Site]:
         return super().get_queryset(request).annotate(charge_point_count=Count("charge_points"))

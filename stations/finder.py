@@ -6,6 +6,9 @@ being shown has its connectors read. Distance needs no PostGIS: a bounding box a
 the driver is a plain range filter on latitude/longitude, portable across SQLite and
 PostgreSQL, and the exact great-circle distance is computed here on that subset.
 Public means: on a site, accepted charge point, a real connector (not 0).
+
+Rules from outside stations (a price from billing) come in as a condition on Connector
+(`StationFilter.connector_q`), so this module never needs to know what a tariff is.
 """
 
 import math
@@ -20,6 +23,7 @@ from django.db import models
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from stations import opening_hours
 from stations.models import ChargePoint, Connector, Site
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
@@ -64,6 +68,9 @@ class StationFilter:
     min_power_kw: Decimal | None = None
     available_now: bool = False
     near: tuple[float, float] | None = None
+    # A further condition on Connector, from an app stations does not import (the portal
+    # and the API fill it from billing.price_filter): SQL, like the filters above.
+    connector_q: Q | None = None
 
 
 def _label(choices: type[models.TextChoices], value: str) -> str:
@@ -106,6 +113,7 @@ class SiteResult:
     site: Site
     connectors: list[ConnectorState] = field(default_factory=list)
     distance_km: float | None = None
+    open_now: bool = True  # by the site's opening hours (stations/opening_hours.py)
 
     @property
     def available_count(self) -> int:
@@ -154,6 +162,9 @@ def group_by_site(connectors: list[Connector], now: datetime | None = None) -> l
         assert site is not None  # public_connectors() only reads connectors on a site
         result = results.setdefault(site.pk, SiteResult(site))
         result.connectors.append(ConnectorState(connector, connector.charge_point.is_online(now)))
+    opening_hours.prefetch(result.site for result in results.values())
+    for result in results.values():
+        result.open_now = opening_hours.is_open(result.site, now)
     return list(results.values())
 
 
@@ -183,6 +194,8 @@ def matching_sites(wanted: StationFilter, now: datetime | None = None) -> QueryS
         connectors = connectors.filter(
             _online_now(now or timezone.now()), status=Connector.Status.AVAILABLE
         )
+    if wanted.connector_q is not None:
+        connectors = connectors.filter(wanted.connector_q)
     return Site.objects.filter(Exists(connectors)).order_by("name", "pk")
 
 

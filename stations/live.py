@@ -13,7 +13,9 @@ group messages, so an update reaches the page in whichever process the charger's
 socket is held. Nothing is ever received from a page but what to watch: this socket
 cannot change anything.
 
-Meter values have no domain event: the session page polls its figures instead.
+A session's figures (kWh, power, cost so far) are sent by the portal
+(portal/live_figures.py) on `meter_values_received`, through `relay()`: pricing is
+billing's, which stations never imports. Those messages are {"kind": "figures", ...}.
 """
 
 import logging
@@ -113,6 +115,14 @@ def _relay(groups: list[str], data: dict[str, Any]) -> None:
         _send(groups, data)
     except Exception:
         logger.exception("Live update not sent to %s", groups)
+
+
+def relay(groups: list[str], data: dict[str, Any]) -> None:
+    """Send `data` to the pages watching `groups`, in any process; never raises.
+
+    For receivers in other apps (portal/live_figures.py) that run in a charger's request.
+    """
+    _relay(groups, data)
 
 
 @receiver(connector_status_changed, sender=Connector, dispatch_uid="stations.live.connector")

@@ -1,12 +1,13 @@
 """Sites, charge points, connectors and what they tell us (OCPP 1.6 vocabulary)."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +32,12 @@ class Site(models.Model):
     grid_capacity_kw = models.DecimalField(
         _("grid capacity (kW)"), max_digits=9, decimal_places=2, null=True, blank=True
     )
+    # OCPI 2.2.1 Hours.twentyfourseven; when off, the site's OpeningHours say when.
+    open_24_7 = models.BooleanField(
+        _("open around the clock"),
+        default=True,
+        help_text=_("Off: open only during the opening hours below (in the site's time zone)."),
+    )
 
     class Meta:
         verbose_name = _("site")
@@ -39,6 +46,73 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+MIDNIGHT = time(0)
+
+
+class OpeningHours(models.Model):
+    """One opening range of a site on one weekday, in the site's local time (OCPI 2.2.1
+    Hours.regular_hours). Read only when the site is not open around the clock.
+
+    A range closes later the same day; closing at 00:00 means at midnight, the end of the
+    day, so 00:00-00:00 is the whole day. A night open past midnight is two ranges
+    (Friday 22:00-00:00, Saturday 00:00-02:00). Several ranges on one day make breaks.
+    Shown, never enforced: whether a charger starts outside them is the charger's call.
+    """
+
+    class Weekday(models.IntegerChoices):
+        # ISO 8601, as OCPI counts them.
+        MONDAY = 1, _("Monday")
+        TUESDAY = 2, _("Tuesday")
+        WEDNESDAY = 3, _("Wednesday")
+        THURSDAY = 4, _("Thursday")
+        FRIDAY = 5, _("Friday")
+        SATURDAY = 6, _("Saturday")
+        SUNDAY = 7, _("Sunday")
+
+    site = models.ForeignKey(
+        Site, models.CASCADE, related_name="opening_hours", verbose_name=_("site")
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    opens = models.TimeField(_("opens"))
+    closes = models.TimeField(_("closes"), help_text=_("00:00 is midnight, the end of the day."))
+
+    class Meta:
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
+        ordering = ["weekday", "opens"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weekday__gte=1, weekday__lte=7), name="opening_hours_iso_weekday"
+            ),
+            models.CheckConstraint(
+                condition=Q(closes__gt=F("opens")) | Q(closes=MIDNIGHT),
+                name="opening_hours_closes_after_opens",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        closes = "24:00" if self.closes_at_midnight else f"{self.closes:%H:%M}"
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{closes}"
+
+    @property
+    def closes_at_midnight(self) -> bool:
+        return self.closes == MIDNIGHT
+
+    def clean(self) -> None:
+        if self.opens is None or self.closes is None:
+            return  # the field errors say it
+        if not (self.closes > self.opens or self.closes_at_midnight):
+            raise ValidationError(
+                {
+                    "closes": _(
+                        "Closing must be after opening on the same day; 00:00 means midnight. "
+                        "For a night past midnight, add the rest on the next day."
+                    )
+                },
+                code="closes_before_opens",
+            )
 
 
 class ChargePoint(models.Model):

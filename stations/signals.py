@@ -10,5 +10,9 @@ from django.dispatch import Signal
 session_started = Signal()
 # sender=ChargingSession, session=...
 session_ended = Signal()
+# sender=ChargingSession, session=...; MeterValues of a known session were stored.
+# Sent once per MeterValues.req, which a charger sends every few seconds to minutes:
+# listeners run in the charger's request and must be cheap and never raise.
+meter_values_received = Signal()
 # sender=Connector, connector=..., previous_status=...
 connector_status_changed = Signal()

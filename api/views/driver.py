@@ -5,7 +5,7 @@ found (404) rather than forbidden: the API does not tell what exists.
 """
 
 import secrets
-from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from api.serializers import (
     CommandAnswerSerializer,
     InvoiceSerializer,
+    NotificationSettingsSerializer,
     OwnTokenSerializer,
     ReservationSerializer,
     ReserveSerializer,
@@ -36,10 +37,12 @@ from api.serializers import (
     WalletSerializer,
 )
 from api.views.errors import Conflict, command_error_response, refused_by_charger_response
-from billing import invoicing
+from billing import invoicing, payment_choice
 from billing.models import Invoice, WalletEntry
 from billing.standing import payer_refusal
 from billing.wallet import wallet_balance
+from notifications import preferences
+from portal import reservations
 from stations import operations
 from stations.models import ChargingSession, Reservation
 from stations.ocpp import commands
@@ -59,9 +62,9 @@ def usable_tokens(user: User) -> QuerySet[IdToken]:
     )
 
 
-def charging_token(user: User, uid: str | None) -> IdToken:
+def charging_token(user: User, uid: str | None, method: str | None = None) -> IdToken:
     """The token to charge with (the one asked for, else the driver's oldest usable one),
-    once money does not stop the driver from starting."""
+    once money does not stop the driver from starting (paying by `method`, if chosen)."""
     tokens = usable_tokens(user)
     if uid:
         tokens = tokens.filter(uid=uid.strip().upper())
@@ -70,7 +73,7 @@ def charging_token(user: User, uid: str | None) -> IdToken:
         raise Conflict(_("You have no usable token: create one under /api/v1/me/tokens/."))
     # Asked before the charger is: it would ask the same (CHARGING_POLICIES) but only
     # answer Blocked, and the driver deserves the reason.
-    if (reason := payer_refusal(user)) is not None:
+    if (reason := payer_refusal(user, method)) is not None:
         raise PermissionDenied(reason)
     return token
 
@@ -113,7 +116,16 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = StartSessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         connector = serializer.validated_data["connector"]
-        token = charging_token(request.user, serializer.validated_data.get("id_token"))
+        method = serializer.validated_data.get("payment_method")
+        if method is not None and (reason := payment_choice.refusal(request.user, method)):
+            raise ValidationError({"payment_method": [reason]})
+        token = charging_token(request.user, serializer.validated_data.get("id_token"), method)
+        if method is not None:
+            # Recorded before the charger is asked: its session claims it when priced.
+            try:
+                payment_choice.choose(request.user, connector, method)
+            except payment_choice.PaymentChoiceRefused as refused:
+                raise ValidationError({"payment_method": [str(refused)]}) from refused
         try:
             answer = operations.remote_start(
                 connector.charge_point.charge_point_id,
@@ -269,6 +281,28 @@ class MyWalletView(generics.GenericAPIView):
         return Response(self.get_serializer(data).data)
 
 
+class MyNotificationSettingsView(generics.GenericAPIView):
+    """Which emails the driver wants, as on the portal page "My account → Notifications"."""
+
+    serializer_class = NotificationSettingsSerializer
+
+    def _answer(self) -> Response:
+        saved = preferences.preferences_of(self.request.user)
+        data = {field: getattr(saved, field) for field in preferences.CHOICE_FIELDS.values()}
+        return Response(self.get_serializer({**data, "payment_problems": True}).data)
+
+    @extend_schema(summary="Which emails you get")
+    def get(self, request: Request) -> Response:
+        return self._answer()
+
+    @extend_schema(summary="Choose which emails you get")
+    def put(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        preferences.save_preferences(request.user, dict(serializer.validated_data))
+        return self._answer()
+
+
 class MyWalletEntryList(generics.ListAPIView):
     """The wallet's ledger, newest first."""
 
@@ -290,9 +324,7 @@ class MyReservationViewSet(
     def get_queryset(self) -> QuerySet[Reservation]:
         if getattr(self, "swagger_fake_view", False):
             return Reservation.objects.none()
-        # A reservation names an id tag, not a person: the driver's are those of their tokens.
-        uids = IdToken.objects.filter(owner=self.request.user).values("uid")
-        return Reservation.objects.filter(id_tag__in=uids).select_related("charge_point")
+        return reservations.reservations_of(self.request.user)
 
     @extend_schema(
         summary="Reserve a connector",
@@ -309,25 +341,17 @@ class MyReservationViewSet(
         serializer.is_valid(raise_exception=True)
         connector = serializer.validated_data["connector"]
         token = charging_token(request.user, serializer.validated_data.get("id_token"))
-        expires_at = timezone.now() + timedelta(minutes=serializer.validated_data["minutes"])
         try:
-            reservation = operations.reserve_now(
-                connector.charge_point.charge_point_id,
-                connector.connector_id,
-                token.uid,
-                expires_at,
+            reservation = reservations.reserve(
                 request.user,
+                connector,
+                serializer.validated_data["minutes"],
+                token,
                 source="api",
             )
-        except commands.CommandError as error:
-            return command_error_response(error)
-        data = ReservationSerializer(reservation).data
-        if reservation.status != Reservation.Status.ACCEPTED:
-            return Response(
-                {"detail": _("The charger did not accept the reservation."), **data},
-                status=status.HTTP_409_CONFLICT,
-            )
-        return Response(data, status=status.HTTP_201_CREATED)
+        except reservations.ReservationRefused as refused:
+            return reservation_refused_response(refused)
+        return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Cancel a reservation",
@@ -341,14 +365,21 @@ class MyReservationViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int) -> Response:
         reservation = self.get_object()
-        if reservation.status != Reservation.Status.ACCEPTED:
-            raise Conflict(_("This reservation is not held."))
         try:
-            answer = operations.cancel_reservation(
-                reservation, issued_by=request.user, source="api"
-            )
-        except commands.CommandError as error:
-            return command_error_response(error)
-        if answer.status != "Accepted":
-            return refused_by_charger_response(answer.status)
+            reservations.cancel(request.user, reservation, source="api")
+        except reservations.ReservationRefused as refused:
+            return reservation_refused_response(refused)
         return Response(ReservationSerializer(reservation).data)
+
+
+def reservation_refused_response(refused: reservations.ReservationRefused) -> Response:
+    """The rules' refusal in the API's terms: a failed command as the gateway error it is,
+    the charger's no with what it said."""
+    if isinstance(refused.__cause__, commands.CommandError):
+        return command_error_response(refused.__cause__)
+    if refused.charger_answer is not None:
+        return refused_by_charger_response(refused.charger_answer)
+    body: dict[str, Any] = {"detail": str(refused)}
+    if refused.reservation is not None:
+        body.update(ReservationSerializer(refused.reservation).data)
+    return Response(body, status=refused.status)

@@ -15,9 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.serializers import PricePreviewSerializer, StationSerializer
+from billing.price_filter import connectors_priced_at_most
 from billing.tariffs import price_preview
 from stations import finder
 from stations.models import Connector, Site
+from users.models import User
 
 
 def public_connectors() -> QuerySet[Connector]:
@@ -28,8 +30,9 @@ def truthy(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def station_filter(params: QueryDict) -> finder.StationFilter:
-    """The query string as stations.finder takes it; a value that is not one is a 400."""
+def station_filter(params: QueryDict, user: User | None = None) -> finder.StationFilter:
+    """The query string as stations.finder takes it; a value that is not one is a 400.
+    Prices are the ones `user` would pay (their customer groups' where they have one)."""
     connector_type = params.get("connector_type", "")
     if connector_type and connector_type not in Connector.Type.values:
         raise ValidationError({"connector_type": _("Not a connector type.")})
@@ -41,6 +44,15 @@ def station_filter(params: QueryDict) -> finder.StationFilter:
             raise ValidationError({"min_power": _("Give a number of kW.")}) from None
         if not min_power.is_finite():
             raise ValidationError({"min_power": _("Give a number of kW.")})
+    connector_q = None
+    if params.get("max_price_per_kwh"):
+        try:
+            max_price = Decimal(params["max_price_per_kwh"])
+        except InvalidOperation:
+            raise ValidationError({"max_price_per_kwh": _("Give a price per kWh.")}) from None
+        if not max_price.is_finite() or max_price < 0:
+            raise ValidationError({"max_price_per_kwh": _("Give a price per kWh.")})
+        connector_q = connectors_priced_at_most(max_price, user)
     near = None
     if params.get("near"):
         near = finder.parse_position(params["near"])
@@ -51,6 +63,7 @@ def station_filter(params: QueryDict) -> finder.StationFilter:
         min_power_kw=min_power,
         available_now=truthy(params.get("available", "")),
         near=near,
+        connector_q=connector_q,
     )
 
 
@@ -75,6 +88,15 @@ def station_filter(params: QueryDict) -> finder.StationFilter:
             OpenApiParameter(
                 "near", OpenApiTypes.STR, description="latitude,longitude: nearest first."
             ),
+            OpenApiParameter(
+                "max_price_per_kwh",
+                OpenApiTypes.DECIMAL,
+                description=(
+                    "Only with a connector whose energy price now, incl. VAT, is at most this "
+                    "(the caller's own price when logged in); connectors without a price are "
+                    "left out."
+                ),
+            ),
         ],
     ),
     retrieve=extend_schema(summary="A station"),
@@ -89,7 +111,8 @@ class StationViewSet(viewsets.GenericViewSet):
     queryset = Site.objects.none()
 
     def list(self, request: Request) -> Response:
-        sites = finder.find_sites(station_filter(request.query_params))
+        user = request.user if request.user.is_authenticated else None
+        sites = finder.find_sites(station_filter(request.query_params, user))
         page = self.paginate_queryset(sites)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

@@ -487,6 +487,13 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
     _store_meter_values(
         charge_point, connector.connector_id, session, payload["meterValue"], received_at
     )
+    if session is not None:
+        # robust: a listener that fails is logged; the charger still gets its answer
+        # (a CALLERROR would make it resend values that are already stored).
+        transaction.on_commit(
+            lambda: signals.meter_values_received.send(sender=ChargingSession, session=session),
+            robust=True,
+        )
     return {}
 
 

@@ -59,6 +59,16 @@ def http_url(ws_url: str) -> str:
     return "http" + ws_url.removeprefix("ws")
 
 
+def localhost_url(ws_url: str) -> str:
+    """The server's HTTP address by the name `localhost`, for pages that use WebAuthn.
+
+    A security key is bound to a domain (the relying party id, allauth takes the request's
+    host): an IP address such as 127.0.0.1 is not one, and the browser refuses the key.
+    http://localhost is a secure context, as https would be in production.
+    """
+    return http_url(ws_url).replace("//127.0.0.1:", "//localhost:", 1)
+
+
 @asynccontextmanager
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:

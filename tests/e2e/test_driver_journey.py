@@ -47,8 +47,11 @@ CHARGER = "E2E-CP-1"
 SITE = "Lindholmen Science Park"
 DRIVER_EMAIL = "ada.e2e@example.com"
 DRIVER_PASSWORD = "a-long-and-unusual-passphrase-42"
-# What the server's figures, polled every 10 s by the session page, may take to show.
+# What a live update (pushed over ws/live/) may take to show on a page.
 LIVE_TIMEOUT_MS = 60_000
+# Pushed figures arrive within a second or two; a page that polled every 10 s instead
+# would miss this.
+PUSH_TIMEOUT_MS = 5_000
 
 
 def set_up_station(charge_point_id: str, site_name: str) -> None:
@@ -115,26 +118,28 @@ def received(cp, action: str) -> list[dict]:
     return [request for name, request in cp.received if name == action]
 
 
-async def meter_value(cp, transaction_id: int, wh: int) -> None:
+async def meter_value(
+    cp, transaction_id: int, wh: int, *, seconds_ago: int = 1, **more: str
+) -> None:
+    """An energy reading, and more measurands given as {measurand: "value unit"}."""
+    sampled = [
+        {
+            "value": str(wh),
+            "measurand": "Energy.Active.Import.Register",
+            "unit": "Wh",
+            "context": "Sample.Periodic",
+        }
+    ]
+    for measurand, reading in more.items():
+        value, unit = reading.split()
+        sampled.append({"value": value, "measurand": measurand, "unit": unit})
     await send(
         cp,
         "MeterValues",
         {
             "connectorId": 1,
             "transactionId": transaction_id,
-            "meterValue": [
-                {
-                    "timestamp": iso(ago(seconds=1)),
-                    "sampledValue": [
-                        {
-                            "value": str(wh),
-                            "measurand": "Energy.Active.Import.Register",
-                            "unit": "Wh",
-                            "context": "Sample.Periodic",
-                        }
-                    ],
-                }
-            ],
+            "meterValue": [{"timestamp": iso(ago(seconds=seconds_ago)), "sampledValue": sampled}],
         },
     )
 
@@ -184,12 +189,12 @@ async def test_a_new_driver_signs_up_charges_live_and_downloads_the_receipt(
             station_link = page.get_by_role("link", name=SITE)
             await expect(station_link).to_be_visible()
             await expect(page.locator(".results")).to_contain_text("1 of 1 available")
-            await expect(page.locator(".results .status")).to_have_text("Available")
+            await expect(page.locator(".results .status[data-connector]")).to_have_text("Available")
             await screenshot(page, "01-station-list")
 
             await station_link.click()
             await expect(page.get_by_role("heading", name=SITE, level=1)).to_be_visible()
-            await expect(page.locator("main .status")).to_have_text("Available")
+            await expect(page.locator("main .status[data-connector]")).to_have_text("Available")
             await expect(page.locator("table.price")).to_contain_text("2.50 SEK/kWh")
             await screenshot(page, "02-station")
 
@@ -222,12 +227,26 @@ async def test_a_new_driver_signs_up_charges_live_and_downloads_the_receipt(
             await session_link.click()
             energy = page.locator('[data-field="energy_kwh"]')
             await expect(energy).to_have_text("0.00")
+            power, battery = (
+                page.locator('[data-field="power_kw"]'),
+                page.locator('[data-field="soc_percent"]'),
+            )
+            await expect(power).to_be_hidden()
+            await expect(battery).to_be_hidden()
 
-            # kWh rise on the page while it is open: it polls its figures.
-            await meter_value(cp, transaction_id, 11_200)
-            await expect(energy).to_have_text("1.20", timeout=LIVE_TIMEOUT_MS)
-            await meter_value(cp, transaction_id, 14_800)
-            await expect(energy).to_have_text("4.80", timeout=LIVE_TIMEOUT_MS)
+            # kWh rise on the page while it is open: the server pushes its figures.
+            await meter_value(
+                cp, transaction_id, 11_200, seconds_ago=60, **{"Power.Active.Import": "7400 W"}
+            )
+            await expect(energy).to_have_text("1.20", timeout=PUSH_TIMEOUT_MS)
+            await expect(power).to_have_text("7.4")
+            await expect(battery).to_be_hidden()
+            await meter_value(
+                cp, transaction_id, 14_800, **{"Power.Active.Import": "11 kW", "SoC": "54 Percent"}
+            )
+            await expect(energy).to_have_text("4.80", timeout=PUSH_TIMEOUT_MS)
+            await expect(power).to_have_text("11.0")
+            await expect(battery).to_have_text("54")
             await expect(page.locator('[data-field="cost"]')).to_have_text("12.00\u00a0SEK")
             await screenshot(page, "03-live-session")
 

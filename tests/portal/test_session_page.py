@@ -37,6 +37,8 @@ def test_session_page_shows_energy_duration_and_cost_so_far(driver, driver_clien
         "energy_kwh": "10.00",
         "duration": "1:30",
         "cost": "25.00\u00a0SEK",
+        "power_kw": "",
+        "soc_percent": "",
     }
 
 

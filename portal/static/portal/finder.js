@@ -1,6 +1,7 @@
 // "Near me": the browser's position goes into the filter form as ?near=lat,lon and the
-// server sorts by distance. The map needs Leaflet (loaded from a CDN); without it the
-// list, which is the page's content, is all there is.
+// server sorts by distance. The map needs Leaflet (our static files) and the tile server of
+// settings.PORTAL_MAP_TILE_URL; without them the list, which is the page's content, is all
+// there is.
 (function () {
   "use strict";
   var button = document.getElementById("near-me");
@@ -23,15 +24,14 @@
   }
 
   var markersElement = document.getElementById("map-markers");
+  var tilesElement = document.getElementById("map-tiles");
   var mapElement = document.getElementById("map");
-  if (!markersElement || !mapElement || !window.L) return;
+  if (!markersElement || !tilesElement || !mapElement || !window.L) return;
   var markers = JSON.parse(markersElement.textContent);
   if (!markers.length) return;
+  var tiles = JSON.parse(tilesElement.textContent);
   var map = L.map(mapElement);
-  L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-    maxZoom: 19,
-    attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
-  }).addTo(map);
+  L.tileLayer(tiles.url, { maxZoom: 19, attribution: tiles.attribution }).addTo(map);
   var bounds = [];
   markers.forEach(function (site) {
     var link = document.createElement("a");

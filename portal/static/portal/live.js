@@ -1,6 +1,8 @@
 // Live updates (stations/live.py): the page says what it watches in a json_script
 // element "live-watch"; connector badges carry data-connector="<pk>". Without
-// WebSockets the page simply shows what it showed when loaded.
+// WebSockets the page simply shows what it showed when loaded. Page scripts get every
+// message as a "live:message" event on document (detail: the message), and
+// "live:open" (detail: {reconnected}) each time the socket opens.
 (function () {
   "use strict";
   var watchElement = document.getElementById("live-watch");
@@ -10,6 +12,7 @@
   var labels = labelsElement ? JSON.parse(labelsElement.textContent) : {};
   var reloadOn = document.body.getAttribute("data-live-reload") || "";
   var retry = 1000;
+  var opened = false; // an open after the first is a reconnection: updates were missed
 
   function showConnector(message) {
     var badges = document.querySelectorAll('[data-connector="' + message.connector + '"]');
@@ -29,9 +32,12 @@
     socket.onopen = function () {
       retry = 1000;
       watches.forEach(function (watch) { socket.send(JSON.stringify(watch)); });
+      document.dispatchEvent(new CustomEvent("live:open", { detail: { reconnected: opened } }));
+      opened = true;
     };
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
+      document.dispatchEvent(new CustomEvent("live:message", { detail: message }));
       if (message.kind === "connector") showConnector(message);
       if (message.kind === "session" && reloadOn === "session") window.location.reload();
     };

@@ -6,6 +6,7 @@ Idempotent: what exists is left as it is, so running it twice changes nothing. I
 refuses to run without DEBUG, because it creates a superuser with a published password.
 """
 
+from datetime import time
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from stations.models import ChargePoint, Connector, Site
+from stations.models import ChargePoint, Connector, OpeningHours, Site
 from users.models import IdToken, User
 
 # Published on purpose (README, the command's output): demo credentials only.
@@ -36,7 +37,14 @@ DEMO_SITE = {
     "longitude": Decimal("18.068600"),
     "time_zone": "Europe/Stockholm",
     "grid_capacity_kw": Decimal("400"),
+    # Limited hours (behind a garage door), so that the portal shows a week of them.
+    "open_24_7": False,
 }
+# (ISO weekday, opens, closes) in the site's time zone: weekdays 06-22, weekends 08-20.
+DEMO_OPENING_HOURS = [
+    *((day, time(6), time(22)) for day in range(1, 6)),
+    *((day, time(8), time(20)) for day in (6, 7)),
+]
 # (connector id, type, max power): an AC and a DC connector on every demo charger.
 DEMO_CONNECTORS = [
     (1, Connector.Type.TYPE2, Decimal("22")),
@@ -70,7 +78,12 @@ class Command(BaseCommand):
 
     def _load(self) -> list[str]:
         notes: list[str] = []
-        site, _created = Site.objects.get_or_create(name=DEMO_SITE["name"], defaults=DEMO_SITE)
+        site, created = Site.objects.get_or_create(name=DEMO_SITE["name"], defaults=DEMO_SITE)
+        if created:  # an existing site keeps the hours staff gave it
+            OpeningHours.objects.bulk_create(
+                OpeningHours(site=site, weekday=day, opens=opens, closes=closes)
+                for day, opens, closes in DEMO_OPENING_HOURS
+            )
 
         for charge_point_id in demo_charge_point_ids():
             charge_point, created = ChargePoint.objects.get_or_create(

@@ -1,0 +1,78 @@
+"""The driver's notification settings form (notifications/views.py)."""
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+# What a browser sends for a ticked box (its value attribute), and the spellings of
+# "true" and "false" an API client or a test might use.
+_ON = frozenset({"on", "true", "1"})
+_OFF = frozenset({"", "off", "false", "0"})
+
+
+def _is_on(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in _ON)
+
+
+class StrictCheckbox(forms.CheckboxInput):
+    """A checkbox that hands the posted text to its field as it came.
+
+    Django's CheckboxInput reads any text as "ticked", so a garbled value would switch
+    an email on without a word; OnOffField refuses it instead.
+    """
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, check_test=_is_on)
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return data.get(name) if name in data else None
+
+
+class OnOffField(forms.BooleanField):
+    """A ticked or empty box; any other value is an error, not a silent "on"."""
+
+    widget = StrictCheckbox
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value: Any) -> bool:
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in _ON:
+            return True
+        if text in _OFF:
+            return False
+        raise forms.ValidationError(_("Tick the box or leave it empty."), code="invalid")
+
+
+class PreferencesForm(forms.Form):
+    """One box per kind of email; the field names are those of notifications.Preferences."""
+
+    charging_finished = OnOffField(
+        label=_("Charging finished"),
+        help_text=_(
+            "An email when your charging session ends, with the energy, the duration "
+            "and a link to the session."
+        ),
+    )
+    receipts_by_email = OnOffField(
+        label=_("Receipts by email"),
+        help_text=_(
+            "A receipt for each paid charging session. Turned off, your receipts are "
+            "still issued and listed under Invoices and receipts in My account."
+        ),
+    )
+    # Shown ticked and greyed out: a disabled field ignores what is posted.
+    payment_problems = forms.BooleanField(
+        label=_("Payment problems"),
+        required=False,
+        disabled=True,
+        initial=True,
+        help_text=_(
+            "Always sent: a payment that fails can get your charging cards blocked, so "
+            "we always tell you."
+        ),
+    )

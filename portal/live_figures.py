@@ -1,0 +1,76 @@
+"""A running session's figures, pushed to its page as the charger reports them.
+
+stations emits `meter_values_received` after a charger's MeterValues are stored; the
+figures need billing (the cost so far), which stations never imports, so the portal
+computes them here and sends them through stations.live to the pages watching the
+session (`{"watch": "session", "id": ...}`, its driver only). The message:
+
+    {"kind": "figures", "session": 4711, "status": "active",
+     "energy_kwh": "12.345", "power_kw": "7.2" | null, "soc_percent": 54 | null,
+     "cost": {"gross": "12.50", "currency": "SEK"} | null,
+     "started_at": "2026-11-23T19:03:00+00:00"}
+
+Numbers are plain decimal strings: the page formats them in its own language.
+This runs in the charger's request, after commit: it must never fail that request
+(errors are logged) and does nothing for a session no driver can watch.
+"""
+
+import logging
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from django.dispatch import receiver
+
+from portal import charging
+from stations import live
+from stations.models import ChargingSession
+from stations.signals import meter_values_received
+
+logger = logging.getLogger(__name__)
+
+
+def _plain(number: Decimal) -> str:
+    # "f": never "1E+1", which a page's Number() reads but a person would not.
+    return f"{number:f}"
+
+
+def figures_message(session: ChargingSession) -> dict[str, Any]:
+    """The "figures" message of a session, as the session page reads it."""
+    figures = charging.figures(session)
+    cost = figures.cost
+    return {
+        "kind": "figures",
+        "session": session.pk,
+        "status": session.status,
+        "energy_kwh": _plain(figures.energy_kwh),
+        "power_kw": None if figures.power_kw is None else _plain(figures.power_kw),
+        "soc_percent": figures.soc_percent,
+        "cost": {"gross": _plain(cost.gross), "currency": cost.currency} if cost else None,
+        "started_at": session.started_at.astimezone(UTC).isoformat(),
+    }
+
+
+def _has_driver(session: ChargingSession) -> bool:
+    # Only the owner of the session's token may watch it (stations.live): without
+    # one, nobody is, and the figures (several queries) are not worth computing.
+    return (
+        session.id_token_id is not None
+        and ChargingSession.objects.filter(pk=session.pk, id_token__owner__isnull=False).exists()
+    )
+
+
+@receiver(meter_values_received, sender=ChargingSession, dispatch_uid="portal.live_figures.meter")
+def send_figures(sender: type[ChargingSession], session: ChargingSession, **kwargs: Any) -> None:
+    # A late MeterValues of an ended session changes nothing the page shows: it has
+    # reloaded with the final figures when the session ended.
+    if session.status != ChargingSession.Status.ACTIVE:
+        return
+    try:
+        if not _has_driver(session):
+            return
+        message = figures_message(session)
+    except Exception:
+        logger.exception("Live figures not computed for session %s", session.pk)
+        return
+    live.relay([live.session_group(session.pk)], message)

@@ -1,0 +1,34 @@
+"""The API docs (/api/docs/, Swagger UI) load their scripts and styles from our own
+/static/ (drf-spectacular-sidecar), not from a CDN: they work without one, and no
+visitor's browser is sent to a third party."""
+
+import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
+
+from tests.page_assets import asset_urls, fetch
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_docs_load_swagger_ui_only_from_our_static_files(anonymous):
+    response = anonymous.get("/api/docs/")
+
+    assert response.status_code == 200
+    urls = asset_urls(response.content.decode())
+    assert any(url.endswith("/swagger-ui-bundle.js") for url in urls)
+    assert any(url.endswith("/swagger-ui.css") for url in urls)
+    assert [url for url in urls if not url.startswith(settings.STATIC_URL)] == []
+    for url in urls:
+        assert finders.find(url.removeprefix(settings.STATIC_URL)), url
+
+
+def test_the_development_server_serves_the_api_docs_assets(anonymous, ocpp_server):
+    urls = asset_urls(anonymous.get("/api/docs/").content.decode())
+
+    for url in urls:
+        status, body = fetch(ocpp_server, url)
+        assert status == 200, url
+        path = finders.find(url.removeprefix(settings.STATIC_URL))
+        with open(path, "rb") as file:
+            assert body == file.read(), url

@@ -1,0 +1,205 @@
+"""My account → Notifications: which emails a driver wants, and their open watches."""
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from billing import invoicing, settlement
+from billing.models import BillingAccount, Invoice, SessionCharge
+from notifications import events, preferences
+from notifications.models import Preferences, Watch
+from tests.billing.sessions import charging_site, finished_session, token_of
+from tests.portal.places import first_connector, place
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("portal:notifications")
+STARTED = datetime(2026, 3, 10, 8, tzinfo=UTC)
+
+
+@pytest.fixture
+def driver(db: None) -> User:
+    return User.objects.create_user("settings@example.com", "pw", language="en")
+
+
+@pytest.fixture
+def driver_client(driver: User) -> Client:
+    client = Client()
+    client.force_login(driver)
+    return client
+
+
+def checkbox(page: str, name: str) -> str:
+    """The <input> tag of a box on the page."""
+    (tag,) = re.findall(rf'<input type="checkbox" name="{name}"[^>]*>', page)
+    return tag
+
+
+def stop_url(watch: Watch) -> str:
+    return reverse("portal:notifications-stop-waiting", args=[watch.pk])
+
+
+def test_anonymous_is_sent_to_log_in(client):
+    for response in (client.get(URL), client.post(URL, {})):
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("account_login"))
+    assert not Preferences.objects.exists()
+
+
+def test_the_account_page_links_to_the_notifications_page(driver_client):
+    page = driver_client.get(reverse("portal:account")).content.decode()
+    assert f'href="{URL}"' in page
+
+
+def test_a_new_driver_sees_every_email_on_and_payment_problems_cannot_be_turned_off(
+    driver, driver_client
+):
+    response = driver_client.get(URL)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert " checked" in checkbox(page, "charging_finished")
+    assert " checked" in checkbox(page, "receipts_by_email")
+    assert " checked" in checkbox(page, "payment_problems")
+    assert " disabled" in checkbox(page, "payment_problems")
+    assert " disabled" not in checkbox(page, "receipts_by_email")
+    assert "a payment that fails can get your charging cards blocked" in page
+    assert "Monthly invoices and credit notes are always emailed" in page
+    assert not Preferences.objects.exists()  # looking changes nothing
+
+
+def test_saving_turns_receipts_off_and_keeps_the_rest(driver, driver_client):
+    response = driver_client.post(URL, {"charging_finished": "on"})
+
+    assert response.status_code == 302
+    assert response["Location"] == URL
+    assert not preferences.wants(driver, preferences.RECEIPTS)
+    assert preferences.wants(driver, preferences.CHARGING_FINISHED)
+    # Not posted (a disabled box never is), and still on: it cannot be turned off.
+    assert preferences.wants(driver, preferences.PAYMENT_PROBLEMS)
+    page = driver_client.get(URL).content.decode()
+    assert "Your notification settings are saved." in page
+    assert " checked" not in checkbox(page, "receipts_by_email")
+    assert " checked" in checkbox(page, "charging_finished")
+
+    driver_client.post(URL, {"receipts_by_email": "on", "charging_finished": "on"})
+    assert preferences.wants(driver, preferences.RECEIPTS)
+    assert Preferences.objects.filter(user=driver).count() == 1
+
+
+def test_a_posted_payment_problems_off_changes_nothing(driver, driver_client):
+    driver_client.post(URL, {"payment_problems": "false"})
+    assert preferences.wants(driver, preferences.PAYMENT_PROBLEMS)
+
+
+def test_a_garbled_value_is_refused_with_a_form_error_and_nothing_is_saved(driver, driver_client):
+    response = driver_client.post(URL, {"receipts_by_email": "maybe", "charging_finished": "on"})
+
+    assert response.status_code == 400
+    assert "Tick the box or leave it empty." in response.content.decode()
+    assert not Preferences.objects.exists()
+    assert preferences.wants(driver, preferences.RECEIPTS)
+
+
+def test_wants_refuses_an_unknown_kind(driver):
+    with pytest.raises(ValueError):
+        preferences.wants(driver, "newsletter")
+
+
+# --- Watches --------------------------------------------------------------------------------
+
+
+def test_open_watches_are_listed_with_a_stop_button_and_stopping_closes_one(driver, driver_client):
+    site = place("Väntplatsen", connectors=(("CCS2", "150", "Charging"),))
+    (watch,) = events.watch(driver, [first_connector(site)])
+
+    page = driver_client.get(URL).content.decode()
+    assert site.name in page
+    assert f'action="{stop_url(watch)}"' in page
+
+    response = driver_client.post(stop_url(watch))
+
+    assert response.status_code == 302
+    assert response["Location"] == URL
+    assert not Watch.objects.exists()
+    page = driver_client.get(URL).content.decode()
+    assert "You will not be emailed when that connector becomes free." in page
+    assert "You are not waiting for any connector." in page
+
+
+def test_another_drivers_watch_is_not_found_by_get_or_post(driver_client):
+    other = User.objects.create_user("other@example.com", "pw")
+    site = place("Någon annans", connectors=(("CCS2", "50", "Charging"),))
+    (watch,) = events.watch(other, [first_connector(site)])
+
+    assert driver_client.get(stop_url(watch)).status_code == 404
+    assert driver_client.post(stop_url(watch)).status_code == 404
+    assert Watch.objects.filter(pk=watch.pk, notified_at=None).exists()
+    assert site.name not in driver_client.get(URL).content.decode()
+
+
+def test_stopping_is_a_post_and_a_told_watch_cannot_be_stopped(driver, driver_client):
+    site = place("Stängd", connectors=(("CCS2", "50", "Charging"),))
+    (watch,) = events.watch(driver, [first_connector(site)])
+
+    assert driver_client.get(stop_url(watch)).status_code == 405
+    Watch.objects.filter(pk=watch.pk).update(notified_at=STARTED)
+    assert driver_client.post(stop_url(watch)).status_code == 404
+    assert Watch.objects.filter(pk=watch.pk).exists()  # history stays
+
+
+def test_anonymous_cannot_stop_a_watch(client, driver):
+    site = place("Anonym", connectors=(("CCS2", "50", "Charging"),))
+    (watch,) = events.watch(driver, [first_connector(site)])
+    response = client.post(stop_url(watch))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+    assert Watch.objects.filter(pk=watch.pk).exists()
+
+
+# --- Receipts by email (billing asks preferences.wants) ------------------------------------
+
+
+def paid_wallet_session(driver: User) -> SessionCharge:
+    BillingAccount.objects.create(user=driver, payment_method=BillingAccount.PaymentMethod.WALLET)
+    session = finished_session(charging_site(), token_of(driver), started_at=STARTED, wh=10_000)
+    return settlement.settle_session(session.pk)
+
+
+def test_receipts_off_means_a_receipt_in_the_portal_and_no_email(driver, driver_client, mailoutbox):
+    driver_client.post(URL, {"charging_finished": "on"})
+
+    charge = paid_wallet_session(driver)
+
+    assert charge.status == SessionCharge.Status.PAID
+    receipt = charge.document
+    assert receipt.kind == Invoice.Kind.RECEIPT
+    assert mailoutbox == []
+    receipt.refresh_from_db()
+    assert receipt.emailed_at is None
+    account_page = driver_client.get(reverse("portal:account")).content.decode()
+    assert reverse("billing:invoice-pdf", args=[receipt.pk]) in account_page
+
+
+def test_receipts_on_by_default_are_emailed(driver, mailoutbox):
+    charge = paid_wallet_session(driver)
+    assert [message.to for message in mailoutbox] == [[driver.email]]
+    assert charge.document.display_number in mailoutbox[0].subject
+
+
+def test_a_monthly_invoice_is_emailed_even_with_receipts_off(driver, driver_client, mailoutbox):
+    driver_client.post(URL, {"charging_finished": "on"})
+    account = BillingAccount.objects.create(
+        user=driver, payment_method=BillingAccount.PaymentMethod.INVOICE
+    )
+    session = finished_session(charging_site(), token_of(driver), started_at=STARTED, wh=5_000)
+    settlement.settle_session(session.pk)
+
+    invoice = invoicing.issue_monthly_invoice(account, date(2026, 3, 1))
+
+    assert invoicing.email_if_not_sent(invoice.pk) is True
+    assert [message.to for message in mailoutbox] == [[driver.email]]
