@@ -30,7 +30,7 @@ from billing.pricing import (
     time_of_use_at,
 )
 from billing.subscriptions import included_kwh_left
-from stations.models import ChargingSession, Connector, MeterSample
+from stations.models import ChargingSession, Connector
 from users.models import User
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # OCPP 1.6 §7.31 Measurand
@@ -138,13 +138,14 @@ def usage_from_session(session: ChargingSession, now: datetime | None = None) ->
         value_decimal__isnull=False,
         clock_suspect=False,
     ).order_by("timestamp", "id")
-    for sample in samples:
-        value = _in_base_unit(sample)
+    # Tuples, not model instances: a long session has thousands of samples, and the
+    # live session page reads them at each MeterValues (bench/session_figures.py).
+    rows = samples.values_list("timestamp", "measurand", "unit", "value_decimal")
+    for timestamp, measurand, unit, number in rows:
+        value = _in_base_unit(unit, number)
         if value is None:
             continue
-        (readings if sample.measurand == ENERGY_REGISTER else power).append(
-            (sample.timestamp, value)
-        )
+        (readings if measurand == ENERGY_REGISTER else power).append((timestamp, value))
     if session.stopped_at is not None and session.meter_stop_wh is not None:
         readings.append((session.stopped_at, Decimal(session.meter_stop_wh)))
     return SessionUsage(
@@ -157,15 +158,19 @@ def usage_from_session(session: ChargingSession, now: datetime | None = None) ->
     )
 
 
-def _in_base_unit(sample: MeterSample) -> Decimal | None:
+def _in_base_unit(unit: str, value: Decimal) -> Decimal | None:
     """Wh or W; None for a unit that is not energy or power."""
-    factor = {"Wh": 1, "W": 1, "kWh": 1000, "kW": 1000}.get(sample.unit)
-    return None if factor is None else sample.value_decimal * factor
+    factor = {"Wh": 1, "W": 1, "kWh": 1000, "kW": 1000}.get(unit)
+    return None if factor is None else value * factor
 
 
-def price_of_session(session: ChargingSession, now: datetime | None = None) -> Price | None:
+def price_of_session(
+    session: ChargingSession, now: datetime | None = None, usage: SessionUsage | None = None
+) -> Price | None:
     """The price of a session under the tariff that applied when it started; for a
     running session the cost so far. None when no tariff applies.
+
+    `usage` is usage_from_session(session, now), when the caller has read it already.
 
     The kWh left in the driver's plan at the session's start are priced in
     (billing/subscriptions.py says what is left, billing/pricing.py how it counts).
@@ -175,12 +180,15 @@ def price_of_session(session: ChargingSession, now: datetime | None = None) -> P
     if tariff is None:
         return None
     included = included_kwh_left(driver, session.started_at, excluding_session_id=session.pk)
-    return price_session(usage_from_session(session, now), tariff.terms(), included)
+    usage = usage or usage_from_session(session, now)
+    return price_session(usage, tariff.terms(), included)
 
 
-def cost_so_far(session: ChargingSession, now: datetime | None = None) -> Price | None:
+def cost_so_far(
+    session: ChargingSession, now: datetime | None = None, usage: SessionUsage | None = None
+) -> Price | None:
     """What a running session has cost until now (the final price once it stopped)."""
-    return price_of_session(session, now)
+    return price_of_session(session, now, usage)
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,7 @@ def figures(session: ChargingSession, now: datetime | None = None) -> SessionFig
     return SessionFigures(
         energy_kwh=(energy_wh / 1000).quantize(KW),
         duration=max(ended - session.started_at, timedelta(0)),
-        cost=tariffs.cost_so_far(session, now),
+        cost=tariffs.cost_so_far(session, now, usage),
         power_kw=power_kw,
         soc_percent=state_of_charge(session),
     )

@@ -96,6 +96,15 @@ class StartForm(forms.Form):
         return method
 
 
+class TokenNameForm(forms.ModelForm):
+    """A driver names one of their cards or tokens ("Work car", "Blue card")."""
+
+    class Meta:
+        model = IdToken
+        fields = ["name"]
+        labels = {"name": _("Name")}
+
+
 class TokenForm(forms.ModelForm):
     """A driver registers an RFID card: its uid (printed on it) and a name of their own."""
 

@@ -11,8 +11,11 @@ session (`{"watch": "session", "id": ...}`, its driver only). The message:
      "started_at": "2026-11-23T19:03:00+00:00"}
 
 Numbers are plain decimal strings: the page formats them in its own language.
-This runs in the charger's request, after commit: it must never fail that request
-(errors are logged) and does nothing for a session no driver can watch.
+The receiver runs in the charger's request, after commit: it must never fail that
+request (errors are logged), does nothing for a session no driver can watch, and leaves
+the figures to a Celery task (portal/tasks.py): the price so far is computed from every
+energy reading of the session, tens of milliseconds for a long one
+(bench/session_figures.py), which the charger's request should not wait for.
 """
 
 import logging
@@ -66,11 +69,25 @@ def send_figures(sender: type[ChargingSession], session: ChargingSession, **kwar
     # reloaded with the final figures when the session ended.
     if session.status != ChargingSession.Status.ACTIVE:
         return
+    from portal.tasks import push_session_figures  # tasks imports this module
+
     try:
-        if not _has_driver(session):
-            return
-        message = figures_message(session)
+        if _has_driver(session):
+            push_session_figures.delay(session.pk)
     except Exception:
-        logger.exception("Live figures not computed for session %s", session.pk)
-        return
-    live.relay([live.session_group(session.pk)], message)
+        # A broker that is down must not fail the charger's MeterValues: the page shows
+        # the next figures, or the final ones when the session ends.
+        logger.exception("Live figures not queued for session %s", session.pk)
+
+
+def push_session_figures(session_id: int) -> bool:
+    """Send a running session's figures to the pages watching it; True when sent."""
+    session = (
+        ChargingSession.objects.select_related("connector__charge_point__site", "id_token__owner")
+        .filter(pk=session_id, status=ChargingSession.Status.ACTIVE)
+        .first()
+    )
+    if session is None:
+        return False  # ended meanwhile: the page reloads with the final figures
+    live.relay([live.session_group(session.pk)], figures_message(session))
+    return True

@@ -52,6 +52,7 @@ urlpatterns = [
         notification_views.stop_waiting,
         name="notifications-stop-waiting",
     ),
+    path("account/tokens/<int:token_id>/rename/", views.rename_token, name="token-rename"),
     path("account/tokens/<int:token_id>/block/", views.block_token, name="token-block"),
     path("account/tokens/<int:token_id>/unblock/", views.unblock_token, name="token-unblock"),
 ]

@@ -20,7 +20,7 @@ from billing import invoicing, payment_choice, tariffs, wallet
 from billing.models import WalletEntry
 from notifications import events
 from portal import charging
-from portal.forms import StartForm, StationFilterForm, TokenForm
+from portal.forms import StartForm, StationFilterForm, TokenForm, TokenNameForm
 from stations import finder, opening_hours
 from stations.models import ChargingSession, Connector, Site
 from users.models import IdToken
@@ -261,6 +261,19 @@ def _set_token_status(request: HttpRequest, token_id: int, status: str) -> HttpR
     else:
         message = _("Card %(uid)s can charge again.")
     messages.success(request, message % {"uid": token.uid})
+    return redirect("portal:account")
+
+
+@login_required
+@require_POST
+def rename_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(IdToken, pk=token_id, owner=request.user)
+    form = TokenNameForm(request.POST, instance=token)
+    if not form.is_valid():
+        message = "; ".join(error for errors in form.errors.values() for error in errors)
+        return render(request, "portal/error.html", {"message": message}, status=400)
+    form.save()
+    messages.success(request, _("Card %(uid)s renamed.") % {"uid": token.uid})
     return redirect("portal:account")
 
 

@@ -98,6 +98,48 @@ def test_another_drivers_card_cannot_be_blocked(driver_client, make_driver):
     assert theirs.status == IdToken.Status.ACCEPTED
 
 
+def test_a_driver_renames_their_card(driver, driver_client):
+    card = token_of(driver, name="Blue card")
+    page = driver_client.get(reverse("portal:account")).content.decode()
+    assert reverse("portal:token-rename", args=[card.pk]) in page
+    response = driver_client.post(
+        reverse("portal:token-rename", args=[card.pk]), {"name": "Work car"}
+    )
+    assert response.status_code == 302
+    card.refresh_from_db()
+    assert card.name == "Work car"
+
+
+def test_a_too_long_card_name_is_refused_with_a_message(driver, driver_client):
+    card = token_of(driver, name="Blue card")
+    response = driver_client.post(
+        reverse("portal:token-rename", args=[card.pk]), {"name": "x" * 101}
+    )
+    assert response.status_code == 400
+    assert "at most 100 characters" in response.content.decode()
+    card.refresh_from_db()
+    assert card.name == "Blue card"
+
+
+def test_another_drivers_card_cannot_be_renamed(driver_client, make_driver):
+    theirs = token_of(make_driver(), name="Theirs")
+    response = driver_client.post(
+        reverse("portal:token-rename", args=[theirs.pk]), {"name": "Mine now"}
+    )
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.name == "Theirs"
+
+
+def test_renaming_needs_post_and_a_login(driver, driver_client, client):
+    card = token_of(driver)
+    url = reverse("portal:token-rename", args=[card.pk])
+    assert driver_client.get(url).status_code == 405
+    response = client.post(url, {"name": "Anon"})
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+
+
 def test_blocking_needs_post(driver, driver_client):
     card = token_of(driver)
     assert driver_client.get(reverse("portal:token-block", args=[card.pk])).status_code == 405

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Tariff, TariffAssignment
-from portal import charging
+from portal import charging, live_figures
 from stations.models import ChargePoint, ChargingSession, MeterSample, Site
 from stations.ocpp import v16
 from tests.conftest import PASSWORD, register
@@ -252,3 +252,16 @@ def test_meter_values_are_answered_when_the_live_update_cannot_be_sent(driver, c
     assert answer == {}
     assert session.meter_samples.filter(value_decimal=Decimal(13000)).exists()
     assert "Live update not sent" in caplog.text
+
+
+def test_an_ended_session_gets_no_figures_pushed(driver):
+    """The task may run after StopTransaction: the page reloads with the final figures."""
+    session = session_of(token_of(driver), first_connector(place("Ended push")))
+    assert session.status != ChargingSession.Status.ACTIVE
+    assert live_figures.push_session_figures(session.pk) is False
+    assert live_figures.push_session_figures(999_999) is False
+
+
+def test_a_running_session_gets_its_figures_pushed(driver):
+    session = session_of(token_of(driver), first_connector(place("Running push")), active=True)
+    assert live_figures.push_session_figures(session.pk) is True
