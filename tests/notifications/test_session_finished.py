@@ -247,8 +247,8 @@ async def test_a_car_that_stops_charging_gets_one_email_with_the_idle_fee_and_it
     assert f"Laddsession {answer['transactionId']}" in body
     idle_from = (suspended_at + timedelta(minutes=15)).astimezone(ZoneInfo("Europe/Stockholm"))
     # 2.00 SEK a minute net, 25 % VAT; in Swedish, from the grace period's end.
-    assert f"From about {idle_from:%H:%M} an idle fee of 2,50\u00a0SEK per minute" in body
-    assert "Please move it" in body
+    assert f"Från cirka {idle_from:%H:%M} tillkommer en parkeringsavgift på 2,50\u00a0SEK" in body
+    assert "Flytta den" in body
 
 
 async def test_no_idle_fee_no_car_stopped_email(mail_server, charger, db_access):
