@@ -119,7 +119,11 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         method = serializer.validated_data.get("payment_method")
         if method is not None and (reason := payment_choice.refusal(request.user, method)):
             raise ValidationError({"payment_method": [reason]})
-        token = charging_token(request.user, serializer.validated_data.get("id_token"), method)
+        uid = serializer.validated_data.get("id_token")
+        # A connector the driver reserved starts only for the id tag it is held for
+        # (OCPP 1.6 §5.13), as in the portal (portal/charging.py start()).
+        held = None if uid else reservations.held_token(request.user, connector)
+        token = charging_token(request.user, held.uid if held else uid, method)
         if method is not None:
             # Recorded before the charger is asked: its session claims it when priced.
             try:

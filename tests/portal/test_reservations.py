@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from billing.wallet import credit_wallet_manually
 from stations.models import ChargePoint, ChargerCommand, Connector, Reservation, Site
@@ -374,3 +375,30 @@ async def test_a_cancellation_the_charger_refuses_keeps_the_reservation(charger,
         assert "The charger refused to cancel the reservation." in response.content.decode()
         [reservation] = await sync_to_async(_reservations)()
         assert reservation.status == Reservation.Status.ACCEPTED
+
+
+async def test_the_api_start_on_a_reserved_connector_uses_the_token_it_is_held_for(
+    charger, db_access
+):
+    async with charger("API-RESERVE-START") as cp:
+        await cp.boot()
+        await report_status(cp)
+        driver, browser, _site = await sync_to_async(_driver_at)("API-RESERVE-START")
+        # The driver's oldest token is a card; the reservation is for the app.
+        await sync_to_async(token_of)(driver, "CARD-OLDEST-1")
+        connector = await sync_to_async(connector_of)("API-RESERVE-START")
+        response = await sync_to_async(browser.post)(
+            reverse("portal:reserve"), {"connector": connector.pk, "minutes": 15}
+        )
+        assert response.status_code == 302, response.content
+        app = await sync_to_async(IdToken.objects.get)(owner=driver, type=IdToken.Type.APP)
+        await report_status(cp, "Reserved")
+
+        api = APIClient()
+        api.force_authenticate(driver)
+        response = await sync_to_async(api.post)(
+            "/api/v1/me/sessions/start/", {"connector": connector.pk}, format="json"
+        )
+        assert response.status_code == 202, response.content
+        assert response.json()["id_tag"] == app.uid
+        assert cp.received[-1] == ("RemoteStartTransaction", {"id_tag": app.uid, "connector_id": 1})
