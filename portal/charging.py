@@ -34,9 +34,16 @@ class ChargingRefused(Exception):
     502: the charger could not be reached or answered badly.
     """
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, *, charger_answer: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        # What the charger answered when it said no (Rejected, Occupied, ...).
+        self.charger_answer = charger_answer
+
+
+class PayerRefused(ChargingRefused):
+    """Money stops the driver from starting (billing.standing): the reason is theirs to
+    read, whoever asks (the API answers it as 403)."""
 
 
 def usable_tokens(user: User) -> QuerySet[IdToken]:
@@ -84,7 +91,12 @@ def command_refusal(error: commands.CommandError) -> ChargingRefused:
 
 
 def start(
-    user: User, connector: Connector, token: IdToken | None, method: str | None = None
+    user: User,
+    connector: Connector,
+    token: IdToken | None,
+    method: str | None = None,
+    *,
+    source: str = SOURCE,
 ) -> IdToken:
     """Ask the connector's charger to start charging for the driver; returns the token used.
 
@@ -94,7 +106,7 @@ def start(
     """
     refusal = standing.payer_refusal(user, method)
     if refusal:
-        raise ChargingRefused(refusal, 409)
+        raise PayerRefused(refusal, 409)
     if method is not None:
         # Recorded before the charger is asked: its session claims it when priced. If
         # the charger says no, the choice is never claimed and simply expires.
@@ -116,7 +128,7 @@ def start(
             token.uid,
             connector.connector_id,
             issued_by=user,
-            source=SOURCE,
+            source=source,
         )
     except commands.CommandError as error:
         raise command_refusal(error) from error
@@ -124,20 +136,23 @@ def start(
         raise ChargingRefused(
             _("The charger refused to start. Is the connector free and the cable plugged in?"),
             409,
+            charger_answer=answer.status,
         )
     return token
 
 
-def stop(user: User, session: ChargingSession) -> None:
+def stop(user: User, session: ChargingSession, *, source: str = SOURCE) -> None:
     """Ask the charger to stop the driver's session; it ends when the charger says so."""
     if session.status != ChargingSession.Status.ACTIVE:
         raise ChargingRefused(_("This session has already ended."), 409)
     try:
-        answer = operations.remote_stop(session, issued_by=user, source=SOURCE)
+        answer = operations.remote_stop(session, issued_by=user, source=source)
     except commands.CommandError as error:
         raise command_refusal(error) from error
     if answer.status != "Accepted":
-        raise ChargingRefused(_("The charger refused to stop the session."), 409)
+        raise ChargingRefused(
+            _("The charger refused to stop the session."), 409, charger_answer=answer.status
+        )
 
 
 def sessions_of(user: User) -> QuerySet[ChargingSession]:

@@ -49,9 +49,8 @@ class ReservationRefused(charging.ChargingRefused):
         reservation: Reservation | None = None,
         charger_answer: str | None = None,
     ) -> None:
-        super().__init__(message, status)
+        super().__init__(message, status, charger_answer=charger_answer)
         self.reservation = reservation
-        self.charger_answer = charger_answer
 
 
 def _held(now: datetime) -> Q:

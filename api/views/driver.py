@@ -8,9 +8,8 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -42,8 +41,7 @@ from billing.models import Invoice, WalletEntry
 from billing.standing import payer_refusal
 from billing.wallet import wallet_balance
 from notifications import preferences
-from portal import reservations
-from stations import operations
+from portal import charging, reservations
 from stations.models import ChargingSession, Reservation
 from stations.ocpp import commands
 from users.models import IdToken, User
@@ -55,25 +53,23 @@ COMMAND_ERRORS = {
 }
 
 
-def usable_tokens(user: User) -> QuerySet[IdToken]:
-    """The driver's tokens a charger would accept, as far as the token itself goes."""
-    return IdToken.objects.filter(owner=user, status=IdToken.Status.ACCEPTED).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
-    )
-
-
-def charging_token(user: User, uid: str | None, method: str | None = None) -> IdToken:
-    """The token to charge with (the one asked for, else the driver's oldest usable one),
-    once money does not stop the driver from starting (paying by `method`, if chosen)."""
-    tokens = usable_tokens(user)
+def own_token(user: User, uid: str | None) -> IdToken:
+    """The token to charge with: the one asked for, else the driver's oldest usable one."""
+    tokens = charging.usable_tokens(user)
     if uid:
         tokens = tokens.filter(uid=uid.strip().upper())
     token = tokens.order_by("created_at", "id").first()
     if token is None:
         raise Conflict(_("You have no usable token: create one under /api/v1/me/tokens/."))
+    return token
+
+
+def charging_token(user: User, uid: str | None) -> IdToken:
+    """own_token(), once money does not stop the driver from starting."""
+    token = own_token(user, uid)
     # Asked before the charger is: it would ask the same (CHARGING_POLICIES) but only
     # answer Blocked, and the driver deserves the reason.
-    if (reason := payer_refusal(user, method)) is not None:
+    if (reason := payer_refusal(user)) is not None:
         raise PermissionDenied(reason)
     return token
 
@@ -116,33 +112,22 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         serializer = StartSessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         connector = serializer.validated_data["connector"]
-        method = serializer.validated_data.get("payment_method")
-        if method is not None and (reason := payment_choice.refusal(request.user, method)):
-            raise ValidationError({"payment_method": [reason]})
         uid = serializer.validated_data.get("id_token")
         # A connector the driver reserved starts only for the id tag it is held for
-        # (OCPP 1.6 §5.13), as in the portal (portal/charging.py start()).
+        # (OCPP 1.6 §5.13): portal/charging.py start() picks it when given no token.
         held = None if uid else reservations.held_token(request.user, connector)
-        token = charging_token(request.user, held.uid if held else uid, method)
-        if method is not None:
-            # Recorded before the charger is asked: its session claims it when priced.
-            try:
-                payment_choice.choose(request.user, connector, method)
-            except payment_choice.PaymentChoiceRefused as refused:
-                raise ValidationError({"payment_method": [str(refused)]}) from refused
+        token = held or own_token(request.user, uid)
         try:
-            answer = operations.remote_start(
-                connector.charge_point.charge_point_id,
-                token.uid,
-                connector.connector_id,
-                issued_by=request.user,
+            charging.start(
+                request.user,
+                connector,
+                token,
+                serializer.validated_data.get("payment_method"),
                 source="api",
             )
-        except commands.CommandError as error:
-            return command_error_response(error)
-        if answer.status != "Accepted":
-            return refused_by_charger_response(answer.status)
-        data = {"status": answer.status, "connector": connector.pk, "id_tag": token.uid}
+        except charging.ChargingRefused as refused:
+            return refused_response(refused)
+        data = {"status": "Accepted", "connector": connector.pk, "id_tag": token.uid}
         return Response(StartedSerializer(data).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -158,15 +143,11 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
     def stop(self, request: Request, pk: int) -> Response:
         """Ask the charger to stop; the session closes when the charger reports it."""
         session = self.get_object()
-        if session.status != ChargingSession.Status.ACTIVE:
-            raise Conflict(_("This session is not active."))
         try:
-            answer = operations.remote_stop(session, issued_by=request.user, source="api")
-        except commands.CommandError as error:
-            return command_error_response(error)
-        if answer.status != "Accepted":
-            return refused_by_charger_response(answer.status)
-        return Response({"status": answer.status}, status=status.HTTP_202_ACCEPTED)
+            charging.stop(request.user, session, source="api")
+        except charging.ChargingRefused as refused:
+            return refused_response(refused)
+        return Response({"status": "Accepted"}, status=status.HTTP_202_ACCEPTED)
 
 
 class MyTokenViewSet(
@@ -354,7 +335,7 @@ class MyReservationViewSet(
                 source="api",
             )
         except reservations.ReservationRefused as refused:
-            return reservation_refused_response(refused)
+            return refused_response(refused)
         return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -372,18 +353,24 @@ class MyReservationViewSet(
         try:
             reservations.cancel(request.user, reservation, source="api")
         except reservations.ReservationRefused as refused:
-            return reservation_refused_response(refused)
+            return refused_response(refused)
         return Response(ReservationSerializer(reservation).data)
 
 
-def reservation_refused_response(refused: reservations.ReservationRefused) -> Response:
-    """The rules' refusal in the API's terms: a failed command as the gateway error it is,
-    the charger's no with what it said."""
-    if isinstance(refused.__cause__, commands.CommandError):
-        return command_error_response(refused.__cause__)
+def refused_response(refused: charging.ChargingRefused) -> Response:
+    """The rules' refusal (portal/charging.py, portal/reservations.py) in the API's terms:
+    a failed command as the gateway error it is, an unusable payment method as a field
+    error, money as 403, the charger's no with what it said."""
+    cause = refused.__cause__
+    if isinstance(cause, commands.CommandError):
+        return command_error_response(cause)
+    if isinstance(cause, payment_choice.PaymentChoiceRefused):
+        raise ValidationError({"payment_method": [str(refused)]}) from cause
+    if isinstance(refused, charging.PayerRefused):
+        raise PermissionDenied(str(refused))
     if refused.charger_answer is not None:
         return refused_by_charger_response(refused.charger_answer)
     body: dict[str, Any] = {"detail": str(refused)}
-    if refused.reservation is not None:
+    if isinstance(refused, reservations.ReservationRefused) and refused.reservation is not None:
         body.update(ReservationSerializer(refused.reservation).data)
     return Response(body, status=refused.status)

@@ -183,6 +183,19 @@ async def test_start_and_stop_through_a_charger(charger, client_for, make_user):
         assert stopped.json() == {"status": "Accepted"}
         assert cp.received[-1] == ("RemoteStopTransaction", {"transaction_id": session.pk})
 
+        # The charger's no comes back with what it said.
+        cp.answers["RemoteStartTransaction"] = {"status": "Rejected"}
+        cp.answers["RemoteStopTransaction"] = {"status": "Rejected"}
+        refused_start = await sync_to_async(api.post)(
+            "/api/v1/me/sessions/start/", {"connector": connector.pk}, format="json"
+        )
+        refused_stop = await sync_to_async(api.post)(f"/api/v1/me/sessions/{session.pk}/stop/")
+
+        for refused in (refused_start, refused_stop):
+            assert refused.status_code == 409, refused.content
+            assert refused.json()["status"] == "Rejected"
+            assert "Rejected" in refused.json()["detail"]
+
 
 @pytest.mark.django_db
 def test_start_with_another_drivers_token_is_refused(as_driver, driver, other_driver, connector):
