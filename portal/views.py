@@ -19,11 +19,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from billing import invoicing, payment_choice, tariffs, wallet
 from billing.models import WalletEntry
 from notifications import events
-from portal import charging
-from portal.forms import StartForm, StationFilterForm, TokenForm, TokenNameForm
+from portal import charging, reservations
+from portal.forms import ReserveForm, StartForm, StationFilterForm, TokenForm, TokenNameForm
 from stations import finder, opening_hours
 from stations.models import ChargingSession, Connector, Site
-from users.models import IdToken
+from users.models import IdToken, User
 
 HISTORY_LENGTH = 50
 STATIONS_PER_PAGE = 50
@@ -98,8 +98,32 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
         context["tokens"] = list(charging.usable_tokens(user))
         # "Notify me when free": which connectors the driver already waits for.
         context["watched"] = events.watched_connector_ids(user, [s.connector for s in states])
+        _add_reservations(rows, user, context["refusal"], extra)
     context.update(extra)
     return context
+
+
+def _add_reservations(
+    rows: list[dict[str, Any]], user: User, refusal: str | None, extra: dict[str, Any]
+) -> None:
+    """Each connector's "Reserve" part (templates/portal/_reserve.html): held for the
+    driver until when, else a form where it can be held. `extra` may carry the error of a
+    reservation just refused at one connector (portal/reservation_views.py)."""
+    held = {(r.charge_point_id, r.connector_id): r for r in reservations.held_by(user)}
+    for row in rows:
+        connector = row["connector"]
+        row["held"] = held.get((connector.charge_point_id, connector.connector_id))
+        # Only a free connector can be held, and only by a driver who may charge.
+        offered = row["held"] is None and row["state"].available and not refusal
+        row["reserve_form"] = (
+            ReserveForm(
+                user, initial={"connector": connector.pk}, auto_id=f"reserve-{connector.pk}-%s"
+            )
+            if offered
+            else None
+        )
+        if extra.get("reserve_connector_id") == connector.pk:
+            row["reserve_error"] = extra.get("reserve_error")
 
 
 @login_not_required
