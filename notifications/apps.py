@@ -8,4 +8,4 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the receivers of the domain events of stations.
-        from notifications import events  # noqa: F401
+        from notifications import receivers  # noqa: F401

@@ -9,19 +9,19 @@ close: they wanted a place to charge, so one email per station is enough.
 its token gets one email with the energy, the duration and a link to the session page
 (where the receipt appears once it is issued), unless they turned it off
 (notifications/preferences.py). A guest or a tag without an owner is not told here.
+
+notifications/receivers.py hears stations' events and queues these as Celery tasks.
 """
 
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -31,7 +31,6 @@ from notifications import preferences
 from notifications.models import SessionNotice, Watch
 from notifications.transports import Email
 from stations.models import ChargingSession, Connector
-from stations.signals import connector_status_changed, session_ended
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -61,26 +60,6 @@ def watched_connector_ids(user: User, connectors: Iterable[Connector]) -> set[in
             user=user, connector__in=list(connectors), notified_at=None
         ).values_list("connector_id", flat=True)
     )
-
-
-@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.connector_free")
-def connector_status_changed_received(
-    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
-) -> None:
-    """Queue the emails when someone waits for this connector; the charger's answer never
-    waits for an SMTP server (this runs in its request, after commit)."""
-    if connector.status != Connector.Status.AVAILABLE:
-        return
-    if not Watch.objects.filter(connector=connector, notified_at=None).exists():
-        return
-    from notifications.tasks import notify_watchers  # tasks imports this module
-
-    try:
-        notify_watchers.delay(connector.pk)
-    except Exception:
-        # A broker that is down must not fail the charger's StatusNotification; the
-        # watches stay open and the next change to Available tries again.
-        logger.exception("Could not queue the watchers of connector %s", connector.pk)
 
 
 def notify_watchers(connector_id: int, transport: Email | None = None) -> int:
@@ -137,50 +116,6 @@ def notify_watchers(connector_id: int, transport: Email | None = None) -> int:
 
 
 # --- Charging finished, car stopped ------------------------------------------------------
-
-
-@receiver(session_ended, sender=ChargingSession, dispatch_uid="notifications.session_finished")
-def session_ended_received(
-    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
-) -> None:
-    """Queue the "charging finished" email; the charger's StopTransaction never waits for
-    an SMTP server (this runs in its request, after commit)."""
-    if session.id_token_id is None or session.closed_by != "charger":
-        return  # nobody to tell, or a rule closed it (see tell_session_finished)
-    from notifications.tasks import tell_session_finished  # tasks imports this module
-
-    try:
-        tell_session_finished.delay(session.pk)
-    except Exception:
-        # A broker that is down must not fail the charger's StopTransaction: the driver
-        # misses one email, nothing else.
-        logger.exception("Could not queue the charging finished email of session %s", session.pk)
-
-
-@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.car_stopped")
-def car_stopped_received(
-    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
-) -> None:
-    """Queue the "your car has stopped charging" email when the car stops drawing during
-    its session (SuspendedEV, OCPP 1.6 §7.7). Finishing is not asked about: the session
-    has already stopped then, and the "charging finished" email follows."""
-    if connector.status != Connector.Status.SUSPENDED_EV:
-        return
-    session_id = (
-        ChargingSession.objects.filter(
-            connector=connector, status=ChargingSession.Status.ACTIVE, id_token__isnull=False
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if session_id is None:
-        return
-    from notifications.tasks import tell_car_stopped  # tasks imports this module
-
-    try:
-        tell_car_stopped.delay(session_id)
-    except Exception:
-        logger.exception("Could not queue the car stopped email of session %s", session_id)
 
 
 def _driver_to_tell(session: ChargingSession | None) -> User | None:

@@ -1,0 +1,74 @@
+"""What notifications does when stations reports something (stations/signals.py): queue
+the emails notifications/events.py writes. The charger's request never waits for an SMTP
+server (these run in it, after commit), and a broker that is down must not fail it.
+"""
+
+import logging
+from typing import Any
+
+from django.dispatch import receiver
+
+from notifications.models import Watch
+from notifications.tasks import notify_watchers, tell_car_stopped, tell_session_finished
+from stations.models import ChargingSession, Connector
+from stations.signals import connector_status_changed, session_ended
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.connector_free")
+def connector_status_changed_received(
+    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
+) -> None:
+    """Queue the emails when someone waits for this connector; the charger's answer never
+    waits for an SMTP server (this runs in its request, after commit)."""
+    if connector.status != Connector.Status.AVAILABLE:
+        return
+    if not Watch.objects.filter(connector=connector, notified_at=None).exists():
+        return
+    try:
+        notify_watchers.delay(connector.pk)
+    except Exception:
+        # A broker that is down must not fail the charger's StatusNotification; the
+        # watches stay open and the next change to Available tries again.
+        logger.exception("Could not queue the watchers of connector %s", connector.pk)
+
+
+@receiver(session_ended, sender=ChargingSession, dispatch_uid="notifications.session_finished")
+def session_ended_received(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    """Queue the "charging finished" email; the charger's StopTransaction never waits for
+    an SMTP server (this runs in its request, after commit)."""
+    if session.id_token_id is None or session.closed_by != "charger":
+        return  # nobody to tell, or a rule closed it (see tell_session_finished)
+    try:
+        tell_session_finished.delay(session.pk)
+    except Exception:
+        # A broker that is down must not fail the charger's StopTransaction: the driver
+        # misses one email, nothing else.
+        logger.exception("Could not queue the charging finished email of session %s", session.pk)
+
+
+@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.car_stopped")
+def car_stopped_received(
+    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
+) -> None:
+    """Queue the "your car has stopped charging" email when the car stops drawing during
+    its session (SuspendedEV, OCPP 1.6 §7.7). Finishing is not asked about: the session
+    has already stopped then, and the "charging finished" email follows."""
+    if connector.status != Connector.Status.SUSPENDED_EV:
+        return
+    session_id = (
+        ChargingSession.objects.filter(
+            connector=connector, status=ChargingSession.Status.ACTIVE, id_token__isnull=False
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if session_id is None:
+        return
+    try:
+        tell_car_stopped.delay(session_id)
+    except Exception:
+        logger.exception("Could not queue the car stopped email of session %s", session_id)
