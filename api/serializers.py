@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far
-from portal.reservations import DEFAULT_MINUTES, MAX_MINUTES
+from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
 from stations.models import ChargePoint, ChargingSession, Connector, OpeningHours, Reservation
 from stations.ocpp import protocols

@@ -330,13 +330,9 @@ def _remote_start(guest_payment: GuestPayment) -> GuestPayment:
 
 
 def _describe_command_error(error: commands.CommandError) -> str:
-    if isinstance(error, commands.ChargerOffline):
-        reason = _("the charger is offline")
-    elif isinstance(error, commands.CommandTimeout):
-        reason = _("the charger did not answer in time")
-    else:
-        reason = _("the charger could not be asked to start")
-    return _("The charger did not start: %(reason)s. Nothing was charged.") % {"reason": reason}
+    # The charger's failure in the words of every other page (stations.operations).
+    reason = operations.command_failure(error).message
+    return _("The charger did not start. %(reason)s Nothing was charged.") % {"reason": reason}
 
 
 def _release(

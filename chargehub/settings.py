@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "stations",
     "billing",
     "notifications",
+    # The driver's actions (start, stop, reserve), below both the portal and the API.
+    "charging",
     # The driver portal: find a charger, start and follow a session, the account pages.
     "portal",
     "rest_framework",

@@ -10,8 +10,8 @@ from django.utils.translation import ngettext
 from billing import payment_choice
 from billing.models import BillingAccount
 from billing.price_filter import connectors_priced_at_most
-from portal.charging import usable_tokens
-from portal.reservations import DEFAULT_MINUTES, MINUTES_CHOICES
+from charging.reservations import DEFAULT_MINUTES, MINUTES_CHOICES
+from charging.tokens import usable_tokens
 from stations.finder import PUBLIC_CONNECTOR, StationFilter, parse_position
 from stations.models import Connector
 from users.models import IdToken, User

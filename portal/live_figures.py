@@ -25,7 +25,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from portal import charging
+from portal import session_figures
 from stations import live
 from stations.models import ChargingSession
 from stations.signals import meter_values_received
@@ -40,7 +40,7 @@ def _plain(number: Decimal) -> str:
 
 def figures_message(session: ChargingSession) -> dict[str, Any]:
     """The "figures" message of a session, as the session page reads it."""
-    figures = charging.figures(session)
+    figures = session_figures.figures(session)
     cost = figures.cost
     return {
         "kind": "figures",

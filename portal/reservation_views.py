@@ -1,4 +1,4 @@
-"""Reserving a connector from the portal; the rules are in portal/reservations.py.
+"""Reserving a connector from the portal; the rules are in charging/reservations.py.
 
 Another driver's reservation is a 404, as if it did not exist.
 """
@@ -16,9 +16,9 @@ from django.utils.dateformat import time_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from portal import reservations
+from charging import refusals, reservations
 from portal.forms import ReserveForm
-from portal.views import _station_context
+from portal.views import SOURCE, _station_context
 from stations.models import Connector, Reservation
 
 
@@ -60,9 +60,13 @@ def reserve(request: HttpRequest) -> HttpResponse:
     connector = form.cleaned_data["connector"]
     try:
         reservation = reservations.reserve(
-            request.user, connector, form.cleaned_data["minutes"], form.cleaned_data["token"]
+            request.user,
+            connector,
+            form.cleaned_data["minutes"],
+            form.cleaned_data["token"],
+            source=SOURCE,
         )
-    except reservations.ReservationRefused as refused:
+    except refusals.Refused as refused:
         return _station_page(request, connector, str(refused), refused.status)
     token = form.cleaned_data["token"]
     if token is None:
@@ -110,8 +114,8 @@ def my_reservations(request: HttpRequest) -> HttpResponse:
 def cancel(request: HttpRequest, reservation_id: int) -> HttpResponse:
     reservation = get_object_or_404(reservations.reservations_of(request.user), pk=reservation_id)
     try:
-        reservations.cancel(request.user, reservation)
-    except reservations.ReservationRefused as refused:
+        reservations.cancel(request.user, reservation, source=SOURCE)
+    except refusals.Refused as refused:
         return _reservations_page(request, error=str(refused), status=refused.status)
     messages.success(
         request,

@@ -28,7 +28,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from billing.wallet import round_to_ore
-from portal.charging import sessions_of
+from charging.start_stop import sessions_of
 from users.models import User
 
 EV_KWH_PER_100_KM = Decimal(18)

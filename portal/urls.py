@@ -18,7 +18,7 @@ urlpatterns = [
     path("charging/<int:session_id>/", views.session_detail, name="session"),
     path("charging/<int:session_id>/figures.json", views.session_figures, name="session-figures"),
     path("charging/<int:session_id>/stop/", views.stop_charging, name="stop"),
-    # Holding a connector for a while (portal/reservations.py).
+    # Holding a connector for a while (charging/reservations.py).
     path("reservations/", reservation_views.my_reservations, name="reservations"),
     path("reservations/reserve/", reservation_views.reserve, name="reserve"),
     path(

@@ -1,5 +1,6 @@
-"""Pages of the driver portal; the rules are in portal/charging.py, stations/finder.py
-and billing. Another driver's session or token is a 404, as if it did not exist."""
+"""Pages of the driver portal; the rules are in the charging app (start, stop,
+reserve), stations/finder.py and billing. Another driver's session or token is a 404,
+as if it did not exist."""
 
 import csv
 from decimal import Decimal
@@ -18,13 +19,16 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from billing import invoicing, payment_choice, tariffs, wallet
 from billing.models import WalletEntry
+from charging import refusals, reservations, start_stop, tokens
 from notifications import events
-from portal import charging, reservations
 from portal.forms import ReserveForm, StartForm, StationFilterForm, TokenForm, TokenNameForm
+from portal.session_figures import figures, format_duration
 from stations import finder, opening_hours
 from stations.models import ChargingSession, Connector, Site
 from users.models import IdToken, User
 
+# Recorded with the commands the portal sends (ChargerCommand.source).
+SOURCE = "portal"
 HISTORY_LENGTH = 50
 STATIONS_PER_PAGE = 50
 
@@ -95,7 +99,7 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
         # no method they may choose would do (billing/payment_choice.py).
         context["payment"] = payment_choice.options_for(user)
         context["refusal"] = context["payment"].refusal
-        context["tokens"] = list(charging.usable_tokens(user))
+        context["tokens"] = list(tokens.usable_tokens(user))
         # "Notify me when free": which connectors the driver already waits for.
         context["watched"] = events.watched_connector_ids(user, [s.connector for s in states])
         _add_reservations(rows, user, context["refusal"], extra)
@@ -151,10 +155,14 @@ def start_charging(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/station_detail.html", context, status=400)
     connector = form.cleaned_data["connector"]
     try:
-        token = charging.start(
-            request.user, connector, form.cleaned_data["token"], form.cleaned_data["payment"]
+        token = start_stop.start(
+            request.user,
+            connector,
+            form.cleaned_data["token"],
+            form.cleaned_data["payment"],
+            source=SOURCE,
         )
-    except charging.ChargingRefused as refused:
+    except refusals.Refused as refused:
         site = connector.charge_point.site
         if site is None:
             return render(
@@ -180,24 +188,24 @@ def start_charging(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def my_charging(request: HttpRequest) -> HttpResponse:
-    active = charging.sessions_of(request.user).filter(status=ChargingSession.Status.ACTIVE)
+    active = start_stop.sessions_of(request.user).filter(status=ChargingSession.Status.ACTIVE)
     return render(request, "portal/charging.html", {"sessions": active})
 
 
 def _own_session(request: HttpRequest, session_id: int) -> ChargingSession:
-    return get_object_or_404(charging.sessions_of(request.user), pk=session_id)
+    return get_object_or_404(start_stop.sessions_of(request.user), pk=session_id)
 
 
 def _figures_json(session: ChargingSession) -> dict[str, Any]:
-    figures = charging.figures(session)
-    cost = figures.cost
+    now = figures(session)
+    cost = now.cost
     return {
         "status": session.status,
-        "energy_kwh": formats.number_format(figures.energy_kwh, 2, use_l10n=True),
-        "duration": charging.format_duration(figures.duration),
+        "energy_kwh": formats.number_format(now.energy_kwh, 2, use_l10n=True),
+        "duration": format_duration(now.duration),
         "cost": invoicing.money(cost.gross, cost.currency) if cost else "",
-        "power_kw": _decimal(figures.power_kw, 1),
-        "soc_percent": _decimal(figures.soc_percent, 0),
+        "power_kw": _decimal(now.power_kw, 1),
+        "soc_percent": _decimal(now.soc_percent, 0),
     }
 
 
@@ -242,8 +250,8 @@ def session_figures(request: HttpRequest, session_id: int) -> JsonResponse:
 def stop_charging(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _own_session(request, session_id)
     try:
-        charging.stop(request.user, session)
-    except charging.ChargingRefused as refused:
+        start_stop.stop(request.user, session, source=SOURCE)
+    except refusals.Refused as refused:
         context = _session_page_context(session, error=str(refused))
         return render(request, "portal/session_detail.html", context, status=refused.status)
     messages.success(request, _("The charger was asked to stop. The session ends in a moment."))
@@ -262,7 +270,7 @@ def account(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
         "token_form": form,
-        "sessions": charging.sessions_of(user)[:HISTORY_LENGTH],
+        "sessions": start_stop.sessions_of(user)[:HISTORY_LENGTH],
         # Staff may view every document; their own account page lists their own.
         "invoices": invoicing.documents_visible_to(user).filter(account__user=user),
         "balance": wallet.wallet_balance(user),
@@ -341,7 +349,7 @@ def sessions_csv(request: HttpRequest) -> HttpResponse:
             _("Status"),
         ]
     )
-    for session in charging.sessions_of(request.user).iterator(chunk_size=500):
+    for session in start_stop.sessions_of(request.user).iterator(chunk_size=500):
         charge = getattr(session, "charge", None)
         site = session.charge_point.site
         writer.writerow(

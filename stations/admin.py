@@ -79,30 +79,18 @@ class SendsCommands:
         return request.user.has_perm("stations.send_commands")
 
 
-def describe_error(error: commands.CommandError) -> str:
-    if isinstance(error, commands.ChargerOffline):
-        return gettext("offline")
-    if isinstance(error, commands.CommandTimeout):
-        return gettext("no answer in time")
-    if isinstance(error, commands.CallErrorReceived):
-        return gettext("the charger answered %(code)s %(description)s") % {
-            "code": error.error_code,
-            "description": error.description,
-        }
-    return str(error)
-
-
 def send_and_report(
     request: HttpRequest,
     label: str,
     send: Callable[[], Any],
     describe: Callable[[Any], str] = lambda answer: answer.status,
 ) -> None:
-    """Run one command and show its outcome as "CP-1: Accepted" / "CP-2: offline"."""
+    """Run one command and show its outcome as "CP-1: Accepted" / "CP-2: The charger is
+    offline right now." (operations.command_failure, as every other page says it)."""
     try:
         answer = send()
     except commands.CommandError as error:
-        messages.error(request, f"{label}: {describe_error(error)}")
+        messages.error(request, f"{label}: {operations.command_failure(error).message}")
         return
     status = getattr(answer, "status", None)
     level = messages.SUCCESS if status is None or status in POSITIVE_ANSWERS else messages.WARNING

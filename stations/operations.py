@@ -3,10 +3,13 @@
 Admin actions, the CLI and the API call these functions; they send through
 `stations.ocpp.commands` and keep the database in step with what the charger answered
 (its configuration, its reservations). They are sync, like the Django views that call
-them; async code wraps them in `sync_to_async`. Errors are `commands.CommandError`s.
+them; async code wraps them in `sync_to_async`. Errors are `commands.CommandError`s;
+`command_failure()` says what each one means to whoever asked, the same on every page.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 from django.db import transaction
@@ -19,6 +22,41 @@ from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import ChargePoint, ChargingSession, Reservation, Site
 from stations.ocpp import commands, rpc
 from stations.ocpp.connections import CHARGE_POINT_ID_PATTERN
+
+
+@dataclass(frozen=True)
+class CommandFailure:
+    """A command that got no answer to act on, as people and HTTP clients are told."""
+
+    status: int
+    message: str
+
+
+def command_failure(error: commands.CommandError) -> CommandFailure:
+    """The one table of command errors, for the admin's messages, the portal's and the
+    guest's pages and the API: the charger, or the way to it, failed, so the server
+    answers as the gateway it is (RFC 9110 §15.6.3, §15.6.5)."""
+    if isinstance(error, commands.ChargerOffline):
+        return CommandFailure(HTTPStatus.BAD_GATEWAY, _("The charger is offline right now."))
+    if isinstance(error, commands.CommandTimeout):
+        return CommandFailure(HTTPStatus.GATEWAY_TIMEOUT, _("The charger did not answer in time."))
+    if isinstance(error, commands.CallErrorReceived):
+        answer = f"{error.error_code} {error.description}".strip()
+        return CommandFailure(
+            HTTPStatus.BAD_GATEWAY,
+            _("The charger answered with an error: %(error)s.") % {"error": answer},
+        )
+    if isinstance(error, commands.InvalidAnswer):
+        return CommandFailure(HTTPStatus.BAD_GATEWAY, _("The charger's answer could not be read."))
+    if isinstance(error, commands.UnknownChargePoint):
+        return CommandFailure(HTTPStatus.NOT_FOUND, _("There is no such charger."))
+    if isinstance(error, commands.InvalidCommand):
+        # What was asked cannot be sent at all; the reason is for staff, in English.
+        return CommandFailure(
+            HTTPStatus.BAD_REQUEST,
+            _("This cannot be asked of the charger: %(reason)s") % {"reason": error},
+        )
+    return CommandFailure(HTTPStatus.BAD_GATEWAY, _("The charger could not carry out the request."))
 
 
 def _send(charge_point_id: str, request: Any, issued_by: Any, source: str) -> Any:

@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -35,15 +35,14 @@ from api.serializers import (
     WalletEntrySerializer,
     WalletSerializer,
 )
-from api.views.errors import Conflict, command_error_response, refused_by_charger_response
-from billing import invoicing, payment_choice
+from api.views.errors import command_error_response
+from billing import invoicing
 from billing.models import Invoice, WalletEntry
 from billing.standing import payer_refusal
 from billing.wallet import wallet_balance
+from charging import refusals, reservations, start_stop, tokens
 from notifications import preferences
-from portal import charging, reservations
 from stations.models import ChargingSession, Reservation
-from stations.ocpp import commands
 from users.models import IdToken, User
 
 COMMAND_ERRORS = {
@@ -53,24 +52,20 @@ COMMAND_ERRORS = {
 }
 
 
-def own_token(user: User, uid: str | None) -> IdToken:
-    """The token to charge with: the one asked for, else the driver's oldest usable one."""
-    tokens = charging.usable_tokens(user)
-    if uid:
-        tokens = tokens.filter(uid=uid.strip().upper())
-    token = tokens.order_by("created_at", "id").first()
+SOURCE = "api"  # recorded with the commands the API sends (ChargerCommand.source)
+
+
+def own_token(user: User, uid: str | None) -> IdToken | None:
+    """The token to charge with: the one asked for, else the driver's oldest usable one;
+    None (the rules then use the App token, as the portal does) when they have none."""
+    usable = tokens.usable_tokens(user).order_by("created_at", "id")
+    if not uid:
+        return usable.first()
+    token = usable.filter(uid=uid.strip().upper()).first()
     if token is None:
-        raise Conflict(_("You have no usable token: create one under /api/v1/me/tokens/."))
-    return token
-
-
-def charging_token(user: User, uid: str | None) -> IdToken:
-    """own_token(), once money does not stop the driver from starting."""
-    token = own_token(user, uid)
-    # Asked before the charger is: it would ask the same (CHARGING_POLICIES) but only
-    # answer Blocked, and the driver deserves the reason.
-    if (reason := payer_refusal(user)) is not None:
-        raise PermissionDenied(reason)
+        raise refusals.Refused(
+            _("You have no usable token %(uid)s: see /api/v1/me/tokens/.") % {"uid": uid}
+        )
     return token
 
 
@@ -101,6 +96,7 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         request=StartSessionSerializer,
         responses={
             202: StartedSerializer,
+            400: OpenApiResponse(description="A payment method that cannot be chosen"),
             403: OpenApiResponse(description="Money stops this driver from starting"),
             409: OpenApiResponse(description="No usable token, or the charger refused"),
             **COMMAND_ERRORS,
@@ -113,19 +109,18 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         serializer.is_valid(raise_exception=True)
         connector = serializer.validated_data["connector"]
         uid = serializer.validated_data.get("id_token")
-        # A connector the driver reserved starts only for the id tag it is held for
-        # (OCPP 1.6 §5.13): portal/charging.py start() picks it when given no token.
-        held = None if uid else reservations.held_token(request.user, connector)
-        token = held or own_token(request.user, uid)
         try:
-            charging.start(
+            # A connector the driver reserved starts only for the id tag it is held for
+            # (OCPP 1.6 §5.13): charging.start_stop.start() picks it when given no token.
+            held = None if uid else reservations.held_token(request.user, connector)
+            token = start_stop.start(
                 request.user,
                 connector,
-                token,
+                held or own_token(request.user, uid),
                 serializer.validated_data.get("payment_method"),
-                source="api",
+                source=SOURCE,
             )
-        except charging.ChargingRefused as refused:
+        except refusals.Refused as refused:
             return refused_response(refused)
         data = {"status": "Accepted", "connector": connector.pk, "id_tag": token.uid}
         return Response(StartedSerializer(data).data, status=status.HTTP_202_ACCEPTED)
@@ -144,8 +139,8 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         """Ask the charger to stop; the session closes when the charger reports it."""
         session = self.get_object()
         try:
-            charging.stop(request.user, session, source="api")
-        except charging.ChargingRefused as refused:
+            start_stop.stop(request.user, session, source=SOURCE)
+        except refusals.Refused as refused:
             return refused_response(refused)
         return Response({"status": "Accepted"}, status=status.HTTP_202_ACCEPTED)
 
@@ -325,16 +320,15 @@ class MyReservationViewSet(
         serializer = ReserveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         connector = serializer.validated_data["connector"]
-        token = charging_token(request.user, serializer.validated_data.get("id_token"))
         try:
             reservation = reservations.reserve(
                 request.user,
                 connector,
                 serializer.validated_data["minutes"],
-                token,
-                source="api",
+                own_token(request.user, serializer.validated_data.get("id_token")),
+                source=SOURCE,
             )
-        except reservations.ReservationRefused as refused:
+        except refusals.Refused as refused:
             return refused_response(refused)
         return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
 
@@ -351,26 +345,24 @@ class MyReservationViewSet(
     def cancel(self, request: Request, pk: int) -> Response:
         reservation = self.get_object()
         try:
-            reservations.cancel(request.user, reservation, source="api")
-        except reservations.ReservationRefused as refused:
+            reservations.cancel(request.user, reservation, source=SOURCE)
+        except refusals.Refused as refused:
             return refused_response(refused)
         return Response(ReservationSerializer(reservation).data)
 
 
-def refused_response(refused: charging.ChargingRefused) -> Response:
-    """The rules' refusal (portal/charging.py, portal/reservations.py) in the API's terms:
-    a failed command as the gateway error it is, an unusable payment method as a field
-    error, money as 403, the charger's no with what it said."""
-    cause = refused.__cause__
-    if isinstance(cause, commands.CommandError):
-        return command_error_response(cause)
-    if isinstance(cause, payment_choice.PaymentChoiceRefused):
-        raise ValidationError({"payment_method": [str(refused)]}) from cause
-    if isinstance(refused, charging.PayerRefused):
-        raise PermissionDenied(str(refused))
-    if refused.charger_answer is not None:
-        return refused_by_charger_response(refused.charger_answer)
+def refused_response(refused: refusals.Refused) -> Response:
+    """A driver's action refused by the rules (the charging app), in the API's terms: the
+    same message and status as the portal's page, a payment method as a field error, and
+    what the charger said or the reservation it did not accept."""
+    if isinstance(refused, refusals.CommandFailed):
+        return command_error_response(refused.error)
+    if isinstance(refused, refusals.PaymentMethodRefused):
+        return Response({"payment_method": [str(refused)]}, status=refused.status)
     body: dict[str, Any] = {"detail": str(refused)}
-    if isinstance(refused, reservations.ReservationRefused) and refused.reservation is not None:
-        body.update(ReservationSerializer(refused.reservation).data)
+    if isinstance(refused, refusals.ChargerSaidNo):
+        if refused.answer is not None:
+            body["status"] = refused.answer
+        if refused.reservation is not None:
+            body.update(ReservationSerializer(refused.reservation).data)
     return Response(body, status=refused.status)

@@ -97,13 +97,17 @@ def test_another_drivers_session_is_not_found(as_driver, other_driver, connector
 
 
 @pytest.mark.django_db
-def test_start_without_a_usable_token_is_a_conflict(as_driver, driver, connector):
-    token_of(driver).__class__.objects.filter(owner=driver).update(status="Blocked")
+def test_start_with_a_blocked_token_is_a_conflict(as_driver, driver, connector):
+    blocked = token_of(driver)
+    blocked.__class__.objects.filter(owner=driver).update(status="Blocked")
 
-    response = as_driver.post("/api/v1/me/sessions/start/", {"connector": connector.pk})
+    response = as_driver.post(
+        "/api/v1/me/sessions/start/", {"connector": connector.pk, "id_token": blocked.uid}
+    )
 
     assert response.status_code == 409
-    assert "token" in response.json()["detail"]
+    assert "no usable token" in response.json()["detail"]
+    assert ChargerCommand.objects.count() == 0
 
 
 @pytest.mark.django_db
@@ -135,7 +139,8 @@ def test_start_at_an_offline_charger_is_a_bad_gateway(db_access, as_driver, driv
     response = as_driver.post("/api/v1/me/sessions/start/", {"connector": connector.pk})
 
     assert response.status_code == 502
-    assert "not connected" in response.json()["detail"]
+    assert response.json()["detail"] == "The charger is offline right now."
+    assert response.json()["error"] == "ChargerOffline"
 
 
 @pytest.mark.django_db

@@ -277,7 +277,7 @@ async def test_a_charger_that_does_not_answer_is_a_gateway_timeout(
 
     assert response.status_code == 504, response.content
     assert response.json()["error"] == "CommandTimeout"
-    assert "did not answer Reset" in response.json()["detail"]
+    assert response.json()["detail"] == "The charger did not answer in time."
 
 
 # --- A second factor, as for the admin (ADMIN_REQUIRE_MFA) ----------------------------

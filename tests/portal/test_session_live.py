@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Tariff, TariffAssignment
-from portal import charging, live_figures
+from portal import live_figures, session_figures
 from stations.models import ChargePoint, ChargingSession, MeterSample, Site
 from stations.ocpp import v16
 from tests.conftest import PASSWORD, register
@@ -72,7 +72,7 @@ def test_power_is_the_latest_active_power_sample_in_kw(driver, value, unit):
     _sample(session, "Power.Active.Import", value, unit, minutes_after_start=10)
     # A per-phase value is not the charger's total.
     _sample(session, "Power.Active.Import", "2400", "W", minutes_after_start=11, phase="L1")
-    assert charging.figures(session).power_kw == Decimal("7.2")
+    assert session_figures.figures(session).power_kw == Decimal("7.2")
 
 
 @pytest.mark.django_db
@@ -80,14 +80,14 @@ def test_state_of_charge_is_the_latest_soc_sample_in_whole_percent(driver):
     session = session_of(token_of(driver), first_connector(place("SoC")), active=True)
     _sample(session, "SoC", "40", "Percent", minutes_after_start=5)
     _sample(session, "SoC", "54.5", "Percent", minutes_after_start=10, location="EV")
-    assert charging.figures(session).soc_percent == 55
+    assert session_figures.figures(session).soc_percent == 55
 
 
 @pytest.mark.django_db
 def test_without_power_or_soc_samples_they_are_unknown(driver):
     session = session_of(token_of(driver), first_connector(place("Unknown")), active=True)
     _sample(session, "Energy.Active.Import.Register", "2000", "Wh")
-    figures = charging.figures(session)
+    figures = session_figures.figures(session)
     assert (figures.power_kw, figures.soc_percent) == (None, None)
     assert figures.energy_kwh == Decimal("1.000")
 
@@ -97,7 +97,7 @@ def test_an_ended_session_has_no_power_but_keeps_its_last_soc(driver):
     session = session_of(token_of(driver), first_connector(place("Ended")), minutes=60)
     _sample(session, "Power.Active.Import", "11", "kW")
     _sample(session, "SoC", "80", "Percent")
-    figures = charging.figures(session)
+    figures = session_figures.figures(session)
     assert (figures.power_kw, figures.soc_percent) == (None, 80)
 
 

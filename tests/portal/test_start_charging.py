@@ -20,7 +20,7 @@ def test_a_refused_start_shows_the_reason_and_sends_nothing(driver, driver_clien
     pays_by_wallet(driver)
     site = place("Wallet too low")
     response = driver_client.post(reverse("portal:start"), {"connector": first_connector(site).pk})
-    assert response.status_code == 409
+    assert response.status_code == 403
     assert "at least 50 SEK is needed to start" in response.content.decode()
     assert not ChargerCommand.objects.exists()
     assert not IdToken.objects.filter(owner=driver).exists()

@@ -172,7 +172,7 @@ def test_choosing_a_wallet_below_the_minimum_is_refused_with_the_reason(driver, 
 
     response = start(driver_client, place("Short"), Method.WALLET)
 
-    assert response.status_code == 409
+    assert response.status_code == 403
     assert "at least 50 SEK is needed to start" in response.content.decode()
     assert not ChargerCommand.objects.exists()
     assert not PaymentChoice.objects.exists()
@@ -199,7 +199,7 @@ async def test_card_chosen_with_a_low_wallet_starts_at_the_charger(charger, stri
         refused = await sync_to_async(browser.post)(
             reverse("portal:start"), {"connector": connector.pk, "payment": Method.WALLET}
         )
-        assert refused.status_code == 409
+        assert refused.status_code == 403
         assert cp.received == []
 
         response = await sync_to_async(browser.post)(

@@ -251,7 +251,7 @@ async def test_action_on_several_chargers_reports_each_one_offline_included(char
             client, "chargepoint", "reset", [online, offline], type="Soft"
         )
     assert sorted(messages) == [
-        ("error", "ADM-OFFLINE: offline"),
+        ("error", "ADM-OFFLINE: The charger is offline right now."),
         ("success", "ADM-ONLINE: Accepted"),
     ]
     assert cp.received == [("Reset", {"type": "Soft"})]
@@ -279,7 +279,10 @@ async def test_callerror_answer_is_shown_with_its_code(charger, staff):
             client, "chargepoint", "unlock_connector", [charge_point], connector_id="1"
         )
     assert messages == [
-        ("error", "ADM-CALLERROR: the charger answered NotSupported No locking cable")
+        (
+            "error",
+            "ADM-CALLERROR: The charger answered with an error: NotSupported No locking cable.",
+        )
     ]
 
 
@@ -358,7 +361,11 @@ async def test_remote_stop_of_a_completed_session_is_refused_unsent(charger, sta
         )
         _, messages = await run_action(client, "chargingsession", "remote_stop", [session])
     assert messages == [
-        ("error", f"ADM-STOP-DONE #{session.pk}: Session #{session.pk} is not active")
+        (
+            "error",
+            f"ADM-STOP-DONE #{session.pk}: "
+            f"This cannot be asked of the charger: Session #{session.pk} is not active",
+        )
     ]
     assert cp.received == []
 

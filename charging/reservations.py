@@ -1,8 +1,9 @@
 """A driver holds a connector for a while (OCPP 1.6 ReserveNow) and lets it go again.
 
-The rules for the portal and the API (/api/v1/me/reservations/) alike: billing is asked
-first, as for a start (portal/charging.py), then the charger. How the session will be
-paid is chosen when it starts; holding a connector only needs some way to pay.
+The same rule for the portal and the API (/api/v1/me/reservations/): billing is asked
+first, then the charger. How the session will be paid is chosen when it starts, so
+holding a connector needs only some way to pay that lets the driver start
+(billing.payment_choice; the station page asks the same before offering it).
 
 A reservation names an id tag, not a person: the driver's reservations are those for
 one of their tokens. Only that id tag may start charging on a held connector (OCPP 1.6
@@ -17,40 +18,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import payment_choice
-from portal import charging
+from charging.refusals import ChargerSaidNo, CommandFailed, Refused, RefusedByBilling
+from charging.tokens import app_token, check_own_usable, usable_tokens
 from stations import operations
 from stations.models import Connector, Reservation
 from stations.ocpp import commands
 from users.models import IdToken, User
 
-SOURCE = "portal"
-
 # How long a connector may be held: long enough to drive there, short enough that a
-# forgotten reservation does not keep others away for long. The API's limit too.
+# forgotten reservation does not keep others away for long.
 MAX_MINUTES = 60
 DEFAULT_MINUTES = 15
 MINUTES_CHOICES = (15, 30, 60)
 # How many ended reservations the driver's list shows.
 HISTORY_LENGTH = 20
-
-
-class ReservationRefused(charging.ChargingRefused):
-    """A reservation or cancellation that did not happen.
-
-    `reservation` is the record the charger said no to (now Rejected), `charger_answer`
-    what the charger answered to a cancellation. A command error is the `__cause__`.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        status: int,
-        *,
-        reservation: Reservation | None = None,
-        charger_answer: str | None = None,
-    ) -> None:
-        super().__init__(message, status, charger_answer=charger_answer)
-        self.reservation = reservation
 
 
 def _held(now: datetime) -> Q:
@@ -94,7 +75,7 @@ def held_token(user: User, connector: Connector) -> IdToken | None:
     reservation = held_at(user, connector)
     if reservation is None:
         return None
-    return charging.usable_tokens(user).filter(uid=reservation.id_tag).first()
+    return usable_tokens(user).filter(uid=reservation.id_tag).first()
 
 
 def is_held(reservation: Reservation, now: datetime | None = None) -> bool:
@@ -108,29 +89,27 @@ def reserve(
     minutes: int,
     token: IdToken | None,
     *,
-    source: str = SOURCE,
+    source: str,
 ) -> Reservation:
     """Ask the connector's charger to hold it `minutes` for the driver's token (their App
     token when None); returns the accepted Reservation.
 
-    Raises ReservationRefused with the reason the driver should read.
+    Raises charging.refusals.Refused with the reason the driver should read.
     """
-    # Worth holding only for a driver who could start there: one of the payment methods
-    # they may choose lets them (billing.payment_choice; the station page asks the same).
+    # Worth holding only for a driver who could start there with one of the payment
+    # methods they may choose: a low wallet does not stop a driver with a card.
     refusal = payment_choice.options_for(user).refusal
     if refusal:
-        raise ReservationRefused(refusal, 409)
+        raise RefusedByBilling(refusal)
     if not 1 <= minutes <= MAX_MINUTES:
-        raise ReservationRefused(
+        raise Refused(
             _("A connector can be reserved for 1 to %(max)d minutes.") % {"max": MAX_MINUTES},
             400,
         )
     if token is None:
-        token = charging.app_token(user)
-    elif token.owner_id != user.pk:  # the forms only offer their own; kept as a rule
-        raise ReservationRefused(_("That token is not yours."), 409)
-    elif not charging.usable_tokens(user).filter(pk=token.pk).exists():
-        raise ReservationRefused(_("That token cannot charge now."), 409)
+        token = app_token(user)
+    else:
+        check_own_usable(user, token)
     try:
         reservation = operations.reserve_now(
             connector.charge_point.charge_point_id,
@@ -141,36 +120,32 @@ def reserve(
             source=source,
         )
     except commands.CommandError as error:
-        refused = charging.command_refusal(error)
-        raise ReservationRefused(str(refused), refused.status) from error
+        raise CommandFailed(error) from error
     if reservation.status != Reservation.Status.ACCEPTED:
         # Occupied, Faulted, Unavailable or Rejected (OCPP 1.6 §7.43): not held.
-        raise ReservationRefused(
+        raise ChargerSaidNo(
             _(
                 "The charger did not accept the reservation: the connector may be in use, "
                 "reserved or out of order."
             ),
-            409,
             reservation=reservation,
         )
     return reservation
 
 
-def cancel(user: User, reservation: Reservation, *, source: str = SOURCE) -> None:
+def cancel(user: User, reservation: Reservation, *, source: str) -> None:
     """Ask the charger to let the connector go; the reservation is then Cancelled."""
     if not reservations_of(user).filter(pk=reservation.pk).exists():
-        raise ReservationRefused(_("That reservation is not yours."), 404)
+        raise Refused(_("That reservation is not yours."), 404)
     if not is_held(reservation):
-        raise ReservationRefused(_("This reservation is no longer held."), 409)
+        raise Refused(_("This reservation is no longer held."))
     try:
         answer = operations.cancel_reservation(reservation, issued_by=user, source=source)
     except commands.CommandError as error:
-        refused = charging.command_refusal(error)
-        raise ReservationRefused(str(refused), refused.status) from error
+        raise CommandFailed(error) from error
     if answer.status != "Accepted":
-        raise ReservationRefused(
-            _("The charger refused to cancel the reservation."),
-            409,
-            reservation=reservation,
-            charger_answer=answer.status,
+        raise ChargerSaidNo(
+            _("The charger refused to cancel the reservation (it answered %(answer)s).")
+            % {"answer": answer.status},
+            answer=answer.status,
         )
