@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from stations.models import ChargePoint, ChargingSession, MeterSample, StatusEvent
-from stations.ocpp.v16 import close_session_by_rule
+from stations.sessions import close_session_by_rule
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def close_stale_sessions(now: datetime | None = None) -> int:
     """Close active sessions the charger has said nothing about for OCPP_STALE_SESSION_AFTER.
 
     The session is closed as of its last word, with the last meter reading we have
-    (v16.close_session_by_rule), and `closed_by` names this rule. A charger that comes
+    (sessions.close_session_by_rule), and `closed_by` names this rule. A charger that comes
     back and sends its StopTransaction (OCPP 1.6 §4.10: it must keep it until delivered)
     replaces these figures with its own.
     """

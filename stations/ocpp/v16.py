@@ -13,18 +13,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from stations import signals
-from stations.authorization import find_token, id_tag_info, normalize_id_tag
+from stations import sessions, signals
+from stations.authorization import id_tag_info, normalize_id_tag
 from stations.clock import trusted_time
 from stations.models import (
     ChargePoint,
     ChargingSession,
     Connector,
     MeterSample,
-    Reservation,
     StatusEvent,
 )
 from stations.ocpp.rpc import OcppError, format_datetime, parse_datetime
@@ -209,43 +208,6 @@ def _store_meter_values(
     return len(samples)
 
 
-def _last_energy_register_wh(session: ChargingSession) -> int | None:
-    """The latest Energy.Active.Import.Register reading of a session, in Wh."""
-    sample = (
-        session.meter_samples.filter(
-            measurand="Energy.Active.Import.Register", value_decimal__isnull=False, phase=""
-        )
-        .order_by("-timestamp")
-        .first()
-    )
-    if sample is None:
-        return None
-    factor = 1000 if sample.unit == "kWh" else 1
-    return int(sample.value_decimal * factor)
-
-
-def close_session_by_rule(session: ChargingSession, rule: str, when: datetime) -> None:
-    """Close a session the charger never stopped, from the last reading we have.
-
-    Staff see the rule in `closed_by`; a StopTransaction that arrives later still
-    overwrites these values with the charger's own (see stop_transaction).
-    """
-    meter_stop = _last_energy_register_wh(session)
-    if meter_stop is None:
-        meter_stop = session.meter_start_wh
-    session.status = ChargingSession.Status.COMPLETED
-    session.stopped_at = max(when, session.started_at)
-    session.meter_stop_wh = meter_stop
-    session.energy_wh = max(0, meter_stop - session.meter_start_wh)
-    session.stop_reason = "Other"
-    session.closed_by = rule[:100]
-    session.save()
-    transaction.on_commit(
-        lambda: signals.session_ended.send(sender=ChargingSession, session=session)
-    )
-    logger.warning("Session %s closed by rule: %s", session.pk, rule)
-
-
 # --- Core profile, charger -> server --------------------------------------------------------
 
 
@@ -340,89 +302,33 @@ def status_notification(
 def start_transaction(
     charge_point: ChargePoint, payload: Payload, received_at: datetime
 ) -> Payload:
-    """§4.8: open a session and hand out its transactionId.
+    """§4.8: open a session and hand out its transactionId (the session's pk).
 
-    A retransmitted StartTransaction.req (same connector, tag, meter start and time;
-    typically resent after a reconnect because the answer was lost) gets the same
-    transactionId and creates nothing. A session still open on the connector was never
-    stopped by the charger: it is closed by the "superseded" rule first, since a
-    connector charges one session at a time.
+    A retransmitted StartTransaction.req (typically resent after a reconnect because
+    the answer was lost) gets the same transactionId and creates nothing
+    (sessions.open_session).
     """
     connector = _connector(charge_point, payload["connectorId"], allow_zero=False)
     id_tag = normalize_id_tag(payload["idTag"])
     started_at, suspect = _time(payload, "timestamp", received_at)
-    meter_start = payload["meterStart"]
-    info = _wire_id_tag_info(id_tag, received_at)
-
-    existing = ChargingSession.objects.filter(
-        charge_point=charge_point,
-        connector=connector,
-        id_tag=id_tag,
-        meter_start_wh=meter_start,
-        started_at=started_at,
-    ).first()
-    if existing is None and suspect:
-        # The charger's time was not believed, so started_at is this receive time and
-        # cannot match a retransmission: the open session with the same tag and meter
-        # start, itself flagged, is the one this request created.
-        existing = ChargingSession.objects.filter(
-            charge_point=charge_point,
-            connector=connector,
-            id_tag=id_tag,
-            meter_start_wh=meter_start,
-            status=ChargingSession.Status.ACTIVE,
-            clock_suspect=True,
-        ).first()
-    if existing is not None:
-        logger.info("Retransmitted StartTransaction for session %s", existing.pk)
-        return {"transactionId": existing.pk, "idTagInfo": info}
-
-    for stale in ChargingSession.objects.select_for_update().filter(
-        connector=connector, status=ChargingSession.Status.ACTIVE
-    ):
-        close_session_by_rule(stale, "superseded by a new transaction on the connector", started_at)
-
-    try:
-        with transaction.atomic():
-            session = ChargingSession.objects.create(
-                charge_point=charge_point,
-                connector=connector,
-                id_tag=id_tag,
-                id_token=find_token(id_tag),
-                reservation_id=payload.get("reservationId"),
-                started_at=started_at,
-                meter_start_wh=meter_start,
-                clock_suspect=suspect,
-            )
-    except IntegrityError:
-        # The same StartTransaction raced in on another connection of the same charger.
-        session = ChargingSession.objects.get(
-            charge_point=charge_point,
-            connector=connector,
-            id_tag=id_tag,
-            meter_start_wh=meter_start,
-            started_at=started_at,
-        )
-        return {"transactionId": session.pk, "idTagInfo": info}
-
-    if "reservationId" in payload:
-        Reservation.objects.filter(pk=payload["reservationId"], charge_point=charge_point).update(
-            status=Reservation.Status.USED
-        )
-    transaction.on_commit(
-        lambda: signals.session_started.send(sender=ChargingSession, session=session)
+    session, _created = sessions.open_session(
+        connector,
+        id_tag,
+        started_at,
+        payload["meterStart"],
+        reservation_id=payload.get("reservationId"),
+        clock_suspect=suspect,
     )
-    return {"transactionId": session.pk, "idTagInfo": info}
+    return {"transactionId": session.pk, "idTagInfo": _wire_id_tag_info(id_tag, received_at)}
 
 
 @handles("StopTransaction")
 def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
     """§4.10: close the session with the charger's final reading.
 
-    Energy is meterStop - meterStart, never a running sum, so a retransmitted stop
-    cannot count twice. An unknown transactionId is answered (the charger would
-    otherwise resend it forever) and logged. A stop for a session that a rule closed
-    replaces the rule's estimate with the charger's figures.
+    Its transactionData is stored first: the energy counts every reading
+    (sessions.close_session). An unknown transactionId is answered (the charger would
+    otherwise resend it forever) and logged.
     """
     response: Payload = {}
     if "idTag" in payload:
@@ -449,22 +355,14 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
             payload["transactionData"],
             received_at,
         )
-    if session.status == ChargingSession.Status.COMPLETED and session.closed_by == "charger":
-        logger.info("Repeated StopTransaction for session %s", session.pk)
-        return response
-
     stopped_at, suspect = _time(payload, "timestamp", received_at)
-    session.status = ChargingSession.Status.COMPLETED
-    session.stopped_at = max(stopped_at, session.started_at)
-    session.meter_stop_wh = payload["meterStop"]
-    session.energy_wh = max(0, payload["meterStop"] - session.meter_start_wh)
-    session.stop_reason = payload.get("reason", "Local")  # §7.40: absent means Local
-    session.stop_id_tag = normalize_id_tag(payload.get("idTag", ""))
-    session.closed_by = "charger"
-    session.clock_suspect = session.clock_suspect or suspect
-    session.save()
-    transaction.on_commit(
-        lambda: signals.session_ended.send(sender=ChargingSession, session=session)
+    sessions.close_session(
+        session,
+        stopped_at,
+        payload["meterStop"],
+        payload.get("reason", "Local"),  # §7.40: absent means Local
+        stop_id_tag=normalize_id_tag(payload.get("idTag", "")),
+        clock_suspect=suspect,
     )
     return response
 
@@ -488,12 +386,7 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
         charge_point, connector.connector_id, session, payload["meterValue"], received_at
     )
     if session is not None:
-        # robust: a listener that fails is logged; the charger still gets its answer
-        # (a CALLERROR would make it resend values that are already stored).
-        transaction.on_commit(
-            lambda: signals.meter_values_received.send(sender=ChargingSession, session=session),
-            robust=True,
-        )
+        sessions.meter_values_stored(session)
     return {}
 
 

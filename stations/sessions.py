@@ -1,0 +1,258 @@
+"""A charging session's lifecycle and its energy, for every OCPP version.
+
+The version modules (stations/ocpp/v16.py, a v201.py later) translate their payloads
+and call these functions; the periodic rules (stations/liveness.py) call them too.
+Listeners hear of a session through stations/signals.py, after the transaction commits,
+so none ever sees a session that was rolled back.
+
+The energy of a session, one rule that every figure shown anywhere comes from (receipt,
+invoice, CSV export, statistics, emails, live figures, API):
+
+- The readings, in this order: the meter start value at the start; the session's
+  Energy.Active.Import.Register samples in time order; the stop value at the stop.
+- Only that measurand counts (OCPP 1.6 §7.31: the register of energy delivered to the
+  car), and only its total: values per phase, at another location than the outlet,
+  signed or not a number, timed before the start or after the stop, or timed by a
+  clock the server did not believe (`clock_suspect`: their order is unknown) are left
+  out. Power, current, SoC and every other measurand are ignored.
+- The energy is the sum of the steps between consecutive readings: a step forward
+  counts in full, a step backward counts zero. So a meter reset (replaced or zeroed)
+  or a rollover (the register wrapped past its maximum) loses the energy between the
+  last reading before it and the reset, and counting resumes from the new reading:
+  counting that reading from zero instead would charge a replaced meter's whole
+  history. A reading that dips and recovers counts its recovery (a few Wh at most).
+- A missing stop value (a rule closed the session, or a transaction ended without a
+  meter value): the energy runs to the last reading.
+- `ChargingSession.energy_wh` is this sum, rounded to the Wh half up, stored when the
+  session closes; pricing takes the same steps interval by interval (`energy_steps`)
+  for its time-of-use split.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
+
+from django.db import IntegrityError, transaction
+
+from stations import signals
+from stations.authorization import find_token
+from stations.models import ChargingSession, Connector, Reservation
+
+logger = logging.getLogger(__name__)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"  # OCPP 1.6 §7.31 Measurand
+WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}  # §7.46 UnitOfMeasure
+CLOSED_BY_CHARGER = "charger"
+
+
+# --- Energy ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnergyStep:
+    """Energy the meter shows delivered from one reading to the next."""
+
+    start: datetime
+    end: datetime
+    wh: Decimal
+
+
+def energy_steps(readings: Iterable[tuple[datetime, Decimal]]) -> tuple[EnergyStep, ...]:
+    """The steps between consecutive readings (Wh), by the rule in the module docstring.
+
+    `readings` are (time, Wh): the start value, the register samples, the stop value.
+    They are put in time order; readings at the same instant keep the order given.
+    """
+    ordered = sorted(readings, key=lambda reading: reading[0])
+    return tuple(
+        EnergyStep(t0, t1, max(Decimal(0), Decimal(wh1) - Decimal(wh0)))
+        for (t0, wh0), (t1, wh1) in pairwise(ordered)
+    )
+
+
+def energy_wh(steps: Iterable[EnergyStep]) -> Decimal:
+    """The energy of a session: the sum of its steps."""
+    return sum((step.wh for step in steps), Decimal(0))
+
+
+def energy_kwh(steps: Iterable[EnergyStep]) -> Decimal:
+    """The energy of a session in kWh to the Wh (half up), as every page shows it."""
+    return (energy_wh(steps) / 1000).quantize(Decimal("0.001"), ROUND_HALF_UP)
+
+
+def whole_wh(wh: Decimal) -> int:
+    """Wh as stored and shown: rounded to the Wh, half up (pricing shows kWh to 0.001)."""
+    return int(wh.quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def meter_readings(session: ChargingSession) -> list[tuple[datetime, Decimal]]:
+    """A session's readings as the energy rule takes them, in one query.
+
+    Tuples rather than model instances: a long session has thousands of samples, and
+    the live session page reads them at each MeterValues (bench/session_figures.py).
+    """
+    samples = session.meter_samples.filter(
+        measurand=ENERGY_REGISTER,
+        phase="",
+        location__in=["", "Outlet"],  # §7.33: absent means Outlet
+        format="Raw",
+        unit__in=list(WH_PER_UNIT),
+        value_decimal__isnull=False,
+        clock_suspect=False,
+        timestamp__gte=session.started_at,
+    )
+    if session.stopped_at is not None:
+        samples = samples.filter(timestamp__lte=session.stopped_at)
+    readings = [(session.started_at, Decimal(session.meter_start_wh))]
+    rows = samples.order_by("timestamp", "id").values_list("timestamp", "unit", "value_decimal")
+    readings += [(timestamp, value * WH_PER_UNIT[unit]) for timestamp, unit, value in rows]
+    if session.stopped_at is not None and session.meter_stop_wh is not None:
+        readings.append((session.stopped_at, Decimal(session.meter_stop_wh)))
+    return readings
+
+
+def session_energy_wh(session: ChargingSession) -> int:
+    """The energy of a session as the database holds it now, in whole Wh."""
+    return whole_wh(energy_wh(energy_steps(meter_readings(session))))
+
+
+# --- Lifecycle ---------------------------------------------------------------------------
+
+
+def open_session(
+    connector: Connector,
+    id_tag: str,
+    started_at: datetime,
+    meter_start_wh: int,
+    *,
+    reservation_id: int | None = None,
+    clock_suspect: bool = False,
+) -> tuple[ChargingSession, bool]:
+    """Open a session on a connector; (session, created).
+
+    The same start twice (same connector, tag, meter start and time; a charger resends
+    a start whose answer it lost) finds the session it opened: created is False. A
+    session still open on the connector was never stopped by its charger: it is closed
+    by the "superseded" rule first, since a connector charges one session at a time.
+    `clock_suspect`: `started_at` is the server's receive time (the charger's clock was
+    not believed), so a resent start finds its session by being the open one flagged so.
+    """
+    charge_point = connector.charge_point
+    same_start = ChargingSession.objects.filter(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag=id_tag,
+        meter_start_wh=meter_start_wh,
+    )
+    existing = same_start.filter(started_at=started_at).first()
+    if existing is None and clock_suspect:
+        existing = same_start.filter(
+            status=ChargingSession.Status.ACTIVE, clock_suspect=True
+        ).first()
+    if existing is not None:
+        logger.info("Repeated start of session %s", existing.pk)
+        return existing, False
+
+    for superseded in ChargingSession.objects.select_for_update().filter(
+        connector=connector, status=ChargingSession.Status.ACTIVE
+    ):
+        close_session_by_rule(
+            superseded, "superseded by a new transaction on the connector", started_at
+        )
+
+    try:
+        with transaction.atomic():
+            session = ChargingSession.objects.create(
+                charge_point=charge_point,
+                connector=connector,
+                id_tag=id_tag,
+                id_token=find_token(id_tag),
+                reservation_id=reservation_id,
+                started_at=started_at,
+                meter_start_wh=meter_start_wh,
+                clock_suspect=clock_suspect,
+            )
+    except IntegrityError:
+        # The same start raced in on another connection of the same charger.
+        return same_start.get(started_at=started_at), False
+
+    if reservation_id is not None:
+        Reservation.objects.filter(pk=reservation_id, charge_point=charge_point).update(
+            status=Reservation.Status.USED
+        )
+    transaction.on_commit(
+        lambda: signals.session_started.send(sender=ChargingSession, session=session)
+    )
+    return session, True
+
+
+def close_session(
+    session: ChargingSession,
+    stopped_at: datetime,
+    meter_stop_wh: int | None,
+    reason: str,
+    *,
+    stop_id_tag: str = "",
+    clock_suspect: bool = False,
+) -> bool:
+    """Close a session as its charger says; False for a repeated stop, which changes nothing.
+
+    Store the stop's meter values first: the energy is computed from every reading the
+    database holds (the module docstring), never added up as stops arrive, so a
+    resent stop cannot count twice. A session a rule closed gets the charger's figures.
+    """
+    if (
+        session.status == ChargingSession.Status.COMPLETED
+        and session.closed_by == CLOSED_BY_CHARGER
+    ):
+        logger.info("Repeated stop of session %s", session.pk)
+        return False
+    session.stop_reason = reason
+    session.stop_id_tag = stop_id_tag
+    session.clock_suspect = session.clock_suspect or clock_suspect
+    _close(session, stopped_at, meter_stop_wh, CLOSED_BY_CHARGER)
+    return True
+
+
+def close_session_by_rule(session: ChargingSession, rule: str, when: datetime) -> None:
+    """Close a session its charger never stopped, as of `when`, from the readings we have.
+
+    Staff see the rule in `closed_by`; a stop from the charger that arrives later still
+    replaces these figures with its own (close_session).
+    """
+    # The stop value is the last reading we have (the start value if none came).
+    session.stopped_at = max(when, session.started_at)
+    session.meter_stop_wh = None
+    last_reading = meter_readings(session)[-1][1]
+    session.stop_reason = "Other"
+    _close(session, when, whole_wh(last_reading), rule[:100])
+    logger.warning("Session %s closed by rule: %s", session.pk, rule)
+
+
+def _close(
+    session: ChargingSession, stopped_at: datetime, meter_stop_wh: int | None, closed_by: str
+) -> None:
+    session.status = ChargingSession.Status.COMPLETED
+    session.stopped_at = max(stopped_at, session.started_at)
+    session.meter_stop_wh = meter_stop_wh
+    session.closed_by = closed_by
+    session.energy_wh = session_energy_wh(session)
+    session.save()
+    transaction.on_commit(
+        lambda: signals.session_ended.send(sender=ChargingSession, session=session)
+    )
+
+
+def meter_values_stored(session: ChargingSession) -> None:
+    """Tell listeners, after commit, that meter values of a session were stored.
+
+    robust: a listener that fails is logged and the charger still gets its answer (an
+    error would make it resend values that are already stored).
+    """
+    transaction.on_commit(
+        lambda: signals.meter_values_received.send(sender=ChargingSession, session=session),
+        robust=True,
+    )
