@@ -60,6 +60,7 @@ def build_data(
     from billing.models import BillingAccount, CustomerGroup, SessionCharge
     from billing.pricing import SessionUsage, TariffTerms, price_session
     from stations.models import ChargePoint, ChargingSession, Connector, Site
+    from stations.sessions import energy_steps
     from users.models import User
 
     rng = random.Random(seed)
@@ -151,7 +152,8 @@ def build_data(
                 energy_wh=wh,
             )
         )
-        usage = SessionUsage(started, stopped, [(started, Decimal(0)), (stopped, Decimal(wh))])
+        readings = [(started, Decimal(0)), (stopped, Decimal(wh))]
+        usage = SessionUsage(started, stopped, energy_steps(readings))
         prices.append(price_session(usage, terms))
     session_rows = ChargingSession.objects.bulk_create(session_rows, batch_size=1000)
     SessionCharge.objects.bulk_create(

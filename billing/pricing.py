@@ -19,9 +19,10 @@ The rules:
   day. Where windows overlap, the first one in the tariff's order wins. Time not covered
   by any window is priced at the tariff's base prices; a window without its own price
   per kWh or per minute uses the base one.
-- Energy is split across window boundaries with the energy register interpolated
-  linearly between meter readings. A register that goes backwards (meter replaced) adds
-  nothing. Before the first and after the last reading no energy is counted.
+- The energy comes as steps from one meter reading to the next, by the one rule of a
+  session's energy (stations/sessions.py: a register going backwards adds nothing).
+  It is split across window boundaries with each step spread linearly over its
+  interval. Before the first and after the last reading no energy is counted.
 - The car is drawing power when a power sample, or the average power over a meter
   interval, is above IDLE_POWER_W. Charging time runs from the start until the car
   stopped drawing power for the last time (known from a later sample that shows it not
@@ -62,6 +63,8 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils.translation import gettext
+
+from stations.sessions import EnergyStep
 
 ZERO = Decimal(0)
 ORE = Decimal("0.01")
@@ -125,12 +128,13 @@ class SessionUsage:
     """What a session used: its times and what the meter said.
 
     `ended_at` is the stop time, or now for a running session (then `running` is True).
-    Meter readings are the energy register in Wh; power samples are in W.
+    `energy` is what the meter delivered, reading to reading (stations.sessions
+    .energy_steps); power samples are in W.
     """
 
     started_at: datetime
     ended_at: datetime
-    meter_readings: Sequence[tuple[datetime, Decimal]]
+    energy: Sequence[EnergyStep]
     power_samples: Sequence[tuple[datetime, Decimal]] = ()
     time_zone: str = "Europe/Stockholm"
     running: bool = False
@@ -201,7 +205,7 @@ def price_session(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal
 def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Price:
     start = usage.started_at.astimezone(UTC)
     end = usage.ended_at.astimezone(UTC)
-    register = _EnergyRegister(usage.meter_readings)
+    register = _EnergyRegister(usage.energy)
     energy_wh = register.between(start, end)
     idle_from = _idle_from(usage, register, start, end)
     charging_end = idle_from if idle_from is not None else end
@@ -448,20 +452,16 @@ def _wall(instant: datetime, tz: ZoneInfo) -> datetime:
 
 
 class _EnergyRegister:
-    """The energy delivered as a function of time, linear between meter readings."""
+    """The energy delivered as a function of time, linear within each step."""
 
-    def __init__(self, readings: Sequence[tuple[datetime, Decimal]]) -> None:
-        by_time: dict[datetime, Decimal] = {}
-        for moment, wh in sorted(readings, key=lambda reading: reading[0]):
-            by_time[moment.astimezone(UTC)] = Decimal(wh)
-        self.points: list[tuple[datetime, Decimal]] = []
+    def __init__(self, steps: Sequence[EnergyStep]) -> None:
+        delivered_by: dict[datetime, Decimal] = {}
         delivered = ZERO
-        previous: Decimal | None = None
-        for moment, wh in by_time.items():
-            if previous is not None:
-                delivered += max(ZERO, wh - previous)  # a register going back adds nothing
-            previous = wh
-            self.points.append((moment, delivered))
+        for step in steps:  # in time order, each starting where the one before ended
+            delivered_by.setdefault(step.start.astimezone(UTC), delivered)
+            delivered += step.wh
+            delivered_by[step.end.astimezone(UTC)] = delivered  # a step of no time: at once
+        self.points: list[tuple[datetime, Decimal]] = list(delivered_by.items())
 
     def at(self, moment: datetime) -> Decimal:
         points = self.points

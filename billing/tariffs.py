@@ -31,10 +31,11 @@ from billing.pricing import (
 )
 from billing.subscriptions import included_kwh_left
 from stations.models import ChargingSession, Connector
+from stations.sessions import energy_steps, meter_readings
 from users.models import User
 
-ENERGY_REGISTER = "Energy.Active.Import.Register"  # OCPP 1.6 §7.31 Measurand
-ACTIVE_POWER = "Power.Active.Import"
+ACTIVE_POWER = "Power.Active.Import"  # OCPP 1.6 §7.31 Measurand
+WATTS_PER_UNIT = {"W": Decimal(1), "kW": Decimal(1000)}
 UNIT_PRICE_STEP = Decimal("0.0001")
 LEVEL_RANK = {
     TariffAssignment.Level.CONNECTOR: 3,
@@ -116,52 +117,39 @@ def session_driver(session: ChargingSession) -> User | None:
 
 
 def usage_from_session(session: ChargingSession, now: datetime | None = None) -> SessionUsage:
-    """A session's times and meter readings as the pricing code takes them.
+    """A session's times, energy and power as the pricing code takes them.
 
-    Readings: the meter start and stop values of Start/StopTransaction, and every raw
-    energy register sample between them. Samples whose timestamp the server did not
-    believe (clock_suspect) carry the time they were received, not the time they were
-    measured, so they would bend the curve: they are left out.
+    The energy is the one rule's steps (stations/sessions.py). Power samples whose
+    timestamp the server did not believe (clock_suspect) carry the time they were
+    received, not the time they were measured, so they would bend the curve: they are
+    left out, as the energy rule leaves out such readings.
     """
     running = session.stopped_at is None
     ended_at = session.stopped_at or now or timezone.now()
     ended_at = max(ended_at, session.started_at)
-    readings: list[tuple[datetime, Decimal]] = [
-        (session.started_at, Decimal(session.meter_start_wh))
-    ]
-    power: list[tuple[datetime, Decimal]] = []
-    samples = session.meter_samples.filter(
-        measurand__in=[ENERGY_REGISTER, ACTIVE_POWER],
-        phase="",
-        location__in=["", "Outlet"],
-        format="Raw",
-        value_decimal__isnull=False,
-        clock_suspect=False,
-    ).order_by("timestamp", "id")
-    # Tuples, not model instances: a long session has thousands of samples, and the
-    # live session page reads them at each MeterValues (bench/session_figures.py).
-    rows = samples.values_list("timestamp", "measurand", "unit", "value_decimal")
-    for timestamp, measurand, unit, number in rows:
-        value = _in_base_unit(unit, number)
-        if value is None:
-            continue
-        (readings if measurand == ENERGY_REGISTER else power).append((timestamp, value))
-    if session.stopped_at is not None and session.meter_stop_wh is not None:
-        readings.append((session.stopped_at, Decimal(session.meter_stop_wh)))
+    rows = (
+        session.meter_samples.filter(
+            measurand=ACTIVE_POWER,
+            phase="",
+            location__in=["", "Outlet"],
+            format="Raw",
+            unit__in=list(WATTS_PER_UNIT),
+            value_decimal__isnull=False,
+            clock_suspect=False,
+        )
+        .order_by("timestamp", "id")
+        .values_list("timestamp", "unit", "value_decimal")
+    )
     return SessionUsage(
         started_at=session.started_at,
         ended_at=ended_at,
-        meter_readings=readings,
-        power_samples=power,
+        energy=energy_steps(meter_readings(session)),
+        power_samples=[
+            (timestamp, value * WATTS_PER_UNIT[unit]) for timestamp, unit, value in rows
+        ],
         time_zone=site_time_zone(session.connector),
         running=running,
     )
-
-
-def _in_base_unit(unit: str, value: Decimal) -> Decimal | None:
-    """Wh or W; None for a unit that is not energy or power."""
-    factor = {"Wh": 1, "W": 1, "kWh": 1000, "kW": 1000}.get(unit)
-    return None if factor is None else value * factor
 
 
 def price_of_session(

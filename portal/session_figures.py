@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from billing import tariffs
 from billing.pricing import Price
+from stations import sessions
 from stations.models import ChargingSession
 
 
@@ -27,21 +28,20 @@ KW = Decimal("0.001")
 
 
 def figures(session: ChargingSession, now: datetime | None = None) -> SessionFigures:
-    """Energy, time and cost so far of a session, from billing's reading of its meter.
+    """Energy, time and cost so far of a session, from billing's reading of its meter
+    (the energy by the one rule of stations/sessions.py, as on the receipt).
 
     Power is the latest Power.Active.Import sample billing reads (W or kW, in kW
     here); it says what flows now, so an ended session has none.
     """
     now = now or timezone.now()
     usage = tariffs.usage_from_session(session, now)
-    readings = [value for _at, value in usage.meter_readings]
-    energy_wh = max(readings) - readings[0] if readings else Decimal(0)
     ended = session.stopped_at or now
     power_kw = None
     if usage.running and usage.power_samples:
         power_kw = (usage.power_samples[-1][1] / 1000).quantize(KW)
     return SessionFigures(
-        energy_kwh=(energy_wh / 1000).quantize(KW),
+        energy_kwh=sessions.energy_kwh(usage.energy),
         duration=max(ended - session.started_at, timedelta(0)),
         cost=tariffs.cost_so_far(session, now, usage),
         power_kw=power_kw,

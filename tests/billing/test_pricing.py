@@ -20,6 +20,7 @@ from billing.pricing import (
     price_session,
     time_of_use_at,
 )
+from stations.sessions import energy_steps
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 EVERY_DAY = frozenset(range(1, 8))
@@ -44,10 +45,11 @@ def steady(start: datetime, end: datetime, watts: int, every: timedelta = timede
 
 
 def usage(start, end, readings, power=(), running=False) -> SessionUsage:
+    """A session whose meter took `readings` (time, Wh), counted by the sessions rule."""
     return SessionUsage(
         started_at=start,
         ended_at=end,
-        meter_readings=readings,
+        energy=energy_steps(readings),
         power_samples=power,
         time_zone="Europe/Stockholm",
         running=running,

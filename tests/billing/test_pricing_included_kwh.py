@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from billing.pricing import LineKind, Price, SessionUsage, TariffTerms, TimeOfUse, price_session
+from stations.sessions import energy_steps
 
 EVERY_DAY = frozenset(range(1, 8))
 START = datetime(2025, 5, 6, 10, tzinfo=UTC)  # a Tuesday, 12:00 in Stockholm (CEST)
@@ -36,7 +37,7 @@ def usage(wh: str | int, start: datetime = START, end: datetime = END) -> Sessio
     return SessionUsage(
         started_at=start,
         ended_at=end,
-        meter_readings=[(start, D(0)), (end, D(wh))],
+        energy=energy_steps([(start, D(0)), (end, D(wh))]),
         time_zone="Europe/Stockholm",
     )
 
@@ -46,11 +47,13 @@ def evening(before_ten_wh: int, after_ten_wh: int) -> SessionUsage:
     return SessionUsage(
         started_at=EVENING,
         ended_at=NIGHT,
-        meter_readings=[
-            (EVENING, D(0)),
-            (TEN_PM, D(before_ten_wh)),
-            (NIGHT, D(before_ten_wh + after_ten_wh)),
-        ],
+        energy=energy_steps(
+            [
+                (EVENING, D(0)),
+                (TEN_PM, D(before_ten_wh)),
+                (NIGHT, D(before_ten_wh + after_ten_wh)),
+            ]
+        ),
         time_zone="Europe/Stockholm",
     )
 
@@ -198,7 +201,7 @@ def test_running_session_shows_the_allowance_in_its_cost_so_far():
     running = SessionUsage(
         started_at=START,
         ended_at=END,
-        meter_readings=[(START, D(0)), (END, D(4_000))],
+        energy=energy_steps([(START, D(0)), (END, D(4_000))]),
         running=True,
     )
     price = price_session(running, terms, included_kwh=D("3"))

@@ -212,7 +212,7 @@ def test_running_session_cost_so_far_reads_its_meter_samples(site, connector):
 
     usage = usage_from_session(running, now=NOW)
     assert usage.running
-    assert [wh for _, wh in usage.meter_readings] == [D(50_000), D(52_000), D(53_500)]
+    assert [step.wh for step in usage.energy] == [D(2_000), D(1_500)]
     assert [w for _, w in usage.power_samples] == [D(7_400)]
 
     price = cost_so_far(running, now=NOW)
