@@ -8,7 +8,7 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         # The live-update receivers (stations/live.py, and the session figures of
-        # portal/live_figures.py) must be connected in every process that emits domain
+        # portal/receivers.py) must be connected in every process that emits domain
         # events, not only where the WebSocket routing loads.
-        from portal import live_figures  # noqa: F401
+        from portal import receivers  # noqa: F401
         from stations import live  # noqa: F401

@@ -11,26 +11,20 @@ session (`{"watch": "session", "id": ...}`, its driver only). The message:
      "started_at": "2026-11-23T19:03:00+00:00"}
 
 Numbers are plain decimal strings: the page formats them in its own language.
-The receiver runs in the charger's request, after commit: it must never fail that
-request (errors are logged), does nothing for a session no driver can watch, and leaves
-the figures to a Celery task (portal/tasks.py): the price so far is computed from every
-energy reading of the session, tens of milliseconds for a long one
-(bench/session_figures.py), which the charger's request should not wait for.
+The receiver (portal/receivers.py) runs in the charger's request, after commit: it
+must never fail that request (errors are logged), does nothing for a session no driver
+can watch, and leaves the figures to a Celery task (portal/tasks.py): the price so far
+is computed from every energy reading of the session, tens of milliseconds for a long
+one (bench/session_figures.py), which the charger's request should not wait for.
 """
 
-import logging
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from django.dispatch import receiver
-
 from portal import session_figures
 from stations import live
 from stations.models import ChargingSession
-from stations.signals import meter_values_received
-
-logger = logging.getLogger(__name__)
 
 
 def _plain(number: Decimal) -> str:
@@ -52,32 +46,6 @@ def figures_message(session: ChargingSession) -> dict[str, Any]:
         "cost": {"gross": _plain(cost.gross), "currency": cost.currency} if cost else None,
         "started_at": session.started_at.astimezone(UTC).isoformat(),
     }
-
-
-def _has_driver(session: ChargingSession) -> bool:
-    # Only the owner of the session's token may watch it (stations.live): without
-    # one, nobody is, and the figures (several queries) are not worth computing.
-    return (
-        session.id_token_id is not None
-        and ChargingSession.objects.filter(pk=session.pk, id_token__owner__isnull=False).exists()
-    )
-
-
-@receiver(meter_values_received, sender=ChargingSession, dispatch_uid="portal.live_figures.meter")
-def send_figures(sender: type[ChargingSession], session: ChargingSession, **kwargs: Any) -> None:
-    # A late MeterValues of an ended session changes nothing the page shows: it has
-    # reloaded with the final figures when the session ended.
-    if session.status != ChargingSession.Status.ACTIVE:
-        return
-    from portal.tasks import push_session_figures  # tasks imports this module
-
-    try:
-        if _has_driver(session):
-            push_session_figures.delay(session.pk)
-    except Exception:
-        # A broker that is down must not fail the charger's MeterValues: the page shows
-        # the next figures, or the final ones when the session ends.
-        logger.exception("Live figures not queued for session %s", session.pk)
 
 
 def push_session_figures(session_id: int) -> bool:

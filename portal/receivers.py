@@ -1,0 +1,37 @@
+"""What the portal does when stations reports something (stations/signals.py)."""
+
+import logging
+from typing import Any
+
+from django.dispatch import receiver
+
+from portal.tasks import push_session_figures
+from stations.models import ChargingSession
+from stations.signals import meter_values_received
+
+logger = logging.getLogger(__name__)
+
+
+def _has_driver(session: ChargingSession) -> bool:
+    # Only the owner of the session's token may watch it (stations.live): without
+    # one, nobody is, and the figures (several queries) are not worth computing.
+    return (
+        session.id_token_id is not None
+        and ChargingSession.objects.filter(pk=session.pk, id_token__owner__isnull=False).exists()
+    )
+
+
+@receiver(meter_values_received, sender=ChargingSession, dispatch_uid="portal.receivers.meter")
+def send_figures(sender: type[ChargingSession], session: ChargingSession, **kwargs: Any) -> None:
+    """Queue the session's live figures (portal/live_figures.py) for its page."""
+    # A late MeterValues of an ended session changes nothing the page shows: it has
+    # reloaded with the final figures when the session ended.
+    if session.status != ChargingSession.Status.ACTIVE:
+        return
+    try:
+        if _has_driver(session):
+            push_session_figures.delay(session.pk)
+    except Exception:
+        # A broker that is down must not fail the charger's MeterValues: the page shows
+        # the next figures, or the final ones when the session ends.
+        logger.exception("Live figures not queued for session %s", session.pk)
