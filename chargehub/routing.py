@@ -1,9 +1,25 @@
+import logging
+
 from channels.auth import AuthMiddlewareStack
+from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import re_path
 
 from stations.live import LiveConsumer
 from stations.ocpp.consumer import OcppConsumer
+
+logger = logging.getLogger(__name__)
+
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Any other WebSocket path (`/ocpp/..%2F..%2Fadmin`, `/admin/`): refused at the
+    handshake, HTTP 403. Without it channels' URLRouter raises, and daphne answers 500
+    with a traceback in the log."""
+
+    async def connect(self) -> None:
+        logger.info("WebSocket refused: no route for %s", self.scope["path"])
+        await self.close()
+
 
 # The id is checked again in the consumer; the pattern only keeps the URL sane.
 websocket_urlpatterns = [
@@ -14,4 +30,5 @@ websocket_urlpatterns = [
     re_path(
         r"^ws/live/$", AllowedHostsOriginValidator(AuthMiddlewareStack(LiveConsumer.as_asgi()))
     ),
+    re_path(r"", NoRouteConsumer.as_asgi()),  # last: whatever no route above took
 ]

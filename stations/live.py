@@ -18,6 +18,7 @@ A session's figures (kWh, power, cost so far) are sent by the portal
 billing's, which stations never imports. Those messages are {"kind": "figures", ...}.
 """
 
+import json
 import logging
 from typing import Any
 
@@ -49,6 +50,12 @@ def driver_group(user_id: int) -> str:
     return f"live.driver.{user_id}"
 
 
+def _is_row_id(value: Any) -> bool:
+    # A primary key: bool is an int in Python, and a huge one would make a group name
+    # over the channel layer's 100 characters.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 def _owns_session(user_id: int, session_id: int) -> bool:
     return ChargingSession.objects.filter(pk=session_id, id_token__owner_id=user_id).exists()
 
@@ -69,16 +76,31 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # A page sends only what it watches. Anything that is not JSON text (a binary
+        # frame, garbage, nesting deeper than the parser's stack) is ignored, not a crash.
+        try:
+            content = json.loads(text_data or "")
+        except (ValueError, RecursionError):
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or len(self.groups_joined) >= MAX_WATCHES:
             return
         watch, ident = content.get("watch"), content.get("id")
+        if not isinstance(watch, str) or not _is_row_id(ident):
+            # Only strings and row ids are echoed back, or made into group names.
+            watch = watch if isinstance(watch, str) else None
+            ident = None
         group = None
         if watch == "stations":
             group = STATIONS_GROUP
-        elif watch == "site" and isinstance(ident, int):
+        elif watch == "site" and ident is not None:
             group = site_group(ident)
-        elif watch == "session" and isinstance(ident, int):
+        elif watch == "session" and ident is not None:
             user = self.scope.get("user")
             if user is not None and user.is_authenticated:
                 if await database_sync_to_async(_owns_session)(user.pk, ident):

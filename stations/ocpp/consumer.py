@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -30,6 +31,9 @@ class ChargerDisconnected(Exception):
 # Private-use WebSocket close code (RFC 6455 §7.4.2) for "another connection for this
 # charge point took over".
 CLOSE_REPLACED = 4000
+# Private-use close code for "the server failed", after 1011 (which autobahn does not let
+# an application send): the charger reconnects as after any close.
+CLOSE_SERVER_ERROR = 4011
 
 # How often last_seen_at is written at most: every frame counts as a sign of life, but
 # one UPDATE per frame would double the database load of a busy charger.
@@ -43,6 +47,27 @@ GROUP_RENEW_FRACTION = 0.25
 class OcppConsumer(AsyncWebsocketConsumer):
     charge_point: ChargePoint
     version: rpc.Version
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Run one event; if it fails, close the socket rather than die with it.
+
+        An exception escaping a consumer makes daphne drop the socket (1011) without
+        ever calling disconnect(), so the charger would stay marked connected with no
+        socket behind it. Closing lets the disconnect run as for any other close.
+        """
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            if message["type"] == "websocket.disconnect":
+                raise
+            logger.exception(
+                "%s: %s failed; closing the connection",
+                getattr(self, "charge_point_id", "?"),
+                message["type"],
+            )
+            await self.close(code=CLOSE_SERVER_ERROR)
 
     async def connect(self) -> None:
         self.charge_point_id: str = self.scope["url_route"]["kwargs"]["charge_point_id"]
@@ -119,17 +144,32 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # layer (manage.py serve), which closes with 1009 before a frame is buffered whole.
         # An application cannot send 1009 itself (autobahn allows 1000 and 3000-4999).
         received_at = timezone.now()
-        await self._note_seen(received_at)
-
         try:
-            frame = rpc.parse_frame(text_data)
+            frame: rpc.Frame | rpc.FrameError = rpc.parse_frame(text_data)
         except rpc.FrameError as error:
-            self._log_in(text_data, error.message_type, error.unique_id or "", "")
-            if error.message_type in (rpc.CALLRESULT, rpc.CALLERROR):
+            frame = error
+        try:
+            await self._note_seen(received_at)
+            await self._receive_frame(frame, text_data, received_at)
+        except Exception:
+            # Our bug, not the charger's: it gets an answer and keeps its connection.
+            logger.exception("%s: frame not handled", self.charge_point_id)
+            if isinstance(frame, rpc.Call):
+                await self._send_error(
+                    frame.unique_id,
+                    rpc.OcppError("InternalError", "The server could not process it"),
+                )
+
+    async def _receive_frame(
+        self, frame: rpc.Frame | rpc.FrameError, text_data: str, received_at: Any
+    ) -> None:
+        if isinstance(frame, rpc.FrameError):
+            self._log_in(text_data, frame.message_type, frame.unique_id or "", "")
+            if frame.message_type in (rpc.CALLRESULT, rpc.CALLERROR):
                 # A CALLERROR only ever answers a CALL; a broken answer is dropped.
-                logger.warning("%s: dropped malformed answer: %s", self.charge_point_id, error)
+                logger.warning("%s: dropped malformed answer: %s", self.charge_point_id, frame)
                 return
-            await self._send_error(error.unique_id or rpc.UNKNOWN_MESSAGE_ID, error)
+            await self._send_error(frame.unique_id or rpc.UNKNOWN_MESSAGE_ID, frame)
             return
 
         if isinstance(frame, rpc.Call):

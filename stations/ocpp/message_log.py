@@ -5,11 +5,18 @@ database work of a busy server, so each process buffers frames and writes them w
 bulk INSERT every FLUSH_INTERVAL seconds or FLUSH_SIZE frames. A crash loses at most
 that much log, never domain data (sessions, samples and statuses are written by the
 handlers in their own transactions).
+
+A frame is stored as received, escaped where a database cannot take it: a NUL becomes
+the six characters "\\u0000" and a lone surrogate "\\udXXX" (PostgreSQL refuses NUL in
+text). Such frames are answered with a CALLERROR anyway (rpc.parse_frame); the escaping
+keeps the one row, and a batch the database still refuses is written row by row, so
+one bad row never loses the others.
 """
 
 import asyncio
 import logging
 
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from stations.models import OcppMessage
@@ -36,17 +43,23 @@ def record(
     global _flusher
     _buffer.append(
         OcppMessage(
-            charge_point_id=charge_point_id,
+            charge_point_id=_storable(charge_point_id),
             direction=direction,
             message_type=message_type,
-            unique_id=unique_id[:64],
-            action=action[:64],
-            frame=frame,
+            unique_id=_storable(unique_id)[:64],
+            action=_storable(action)[:64],
+            frame=_storable(frame),
             created_at=timezone.now(),
         )
     )
     if _flusher is None or _flusher.done():
         _flusher = asyncio.get_running_loop().create_task(_flush_soon())
+
+
+def _storable(text: str) -> str:
+    """`text` with NUL and lone surrogates escaped, the way JSON writes them."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\u0000")
 
 
 async def _flush_soon() -> None:
@@ -63,10 +76,28 @@ async def flush() -> None:
         batch = _buffer[:FLUSH_SIZE]
         del _buffer[:FLUSH_SIZE]
         try:
-            await run_in_database(_write)(batch)
+            await run_in_database(write)(batch)
         except Exception:
             logger.exception("Could not write %d OCPP log entries", len(batch))
 
 
-def _write(batch: list[OcppMessage]) -> None:
-    OcppMessage.objects.bulk_create(batch)
+def write(batch: list[OcppMessage]) -> None:
+    """One INSERT for the batch; if the database refuses it, one per row, so that a
+    row it refuses is the only one lost (and logged)."""
+    try:
+        with transaction.atomic():
+            OcppMessage.objects.bulk_create(batch)
+        return
+    except DatabaseError:
+        logger.warning("OCPP log batch of %d refused; writing it row by row", len(batch))
+    for entry in batch:
+        try:
+            with transaction.atomic():
+                entry.save(force_insert=True)
+        except DatabaseError:
+            logger.exception(
+                "OCPP log entry refused: %s %s %s",
+                entry.charge_point_id,
+                entry.direction,
+                entry.unique_id,
+            )

@@ -10,6 +10,12 @@ OCPP-J 1.6 §4.1.3 (frames):   CALL       [2, "<UniqueId>", "<Action>", {<Payloa
                                            {<errorDetails>}]
 OCPP-J 1.6 §4.2.3 (error codes), spelt as 1.6 spells them (FormationViolation,
 OccurenceConstraintViolation); 2.0.1 renamed some, see ERROR_CODES.
+
+Hostile input is refused here, at the edge, so the handlers only see values they can
+store: a frame nested deeper than any OCPP message, or holding text no database column
+takes (a NUL, a lone UTF-16 surrogate), is a FormationViolation (parse_frame); a number
+no OCPP type holds (an integer beyond 32 bits, NaN, Infinity, a decimal of 10^15 or
+more) is a TypeConstraintViolation (validate).
 """
 
 import json
@@ -32,6 +38,15 @@ CALL, CALLRESULT, CALLERROR = 2, 3, 4
 # waiting for its timeout).
 UNKNOWN_MESSAGE_ID = "-1"
 MAX_MESSAGE_ID_LENGTH = 36  # OCPP-J §4.1.4: a unique id is at most 36 characters
+# The deepest OCPP 1.6 or 2.0.1 message nests about 8 levels (frame, payload, profile,
+# schedule, period); a deeper frame is an attack on the parser, not a message.
+MAX_NESTING = 32
+# OCPP's integer is 32-bit signed (spelt out by OCPP 2.0.1 Part 2 §2.1.4; 1.6 leaves it
+# open). It fits every integer column, and the difference of two fits a bigint.
+INTEGER_RANGE = range(-(2**31), 2**31)
+# No OCPP decimal (amperes, watts, kWh, SoC) comes near this; past it Decimal arithmetic
+# (a schema's multipleOf) runs out of precision.
+MAX_DECIMAL = Decimal(10) ** 15
 
 Version = Literal["1.6", "2.0.1"]
 SUBPROTOCOLS: dict[str, Version] = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1"}
@@ -117,6 +132,36 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
+# A NUL (PostgreSQL refuses it in text) or a lone UTF-16 surrogate (what a JSON escape
+# like "\\ud800" decodes to: no character, UTF-8 cannot encode it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable_text(text: str) -> bool:
+    """Whether every database column (and UTF-8) can take `text`."""
+    return _UNSTORABLE.search(text) is None
+
+
+def _formation_problem(frame: list[Any]) -> str | None:
+    """Why a parsed frame is not one a charger should send, or None; iterative, so that
+    nesting cannot exhaust the stack."""
+    stack: list[tuple[Any, int]] = [(frame, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"Frame is nested deeper than {MAX_NESTING} levels"
+        if isinstance(value, str) and not is_storable_text(value):
+            return "Frame contains a NUL or a lone surrogate"
+        if isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not is_storable_text(key):
+                    return "Frame contains a NUL or a lone surrogate"
+                stack.append((item, depth + 1))
+    return None
+
+
 def parse_frame(text: str) -> Frame:
     """Take a frame apart, or raise FrameError saying which CALLERROR it deserves.
 
@@ -124,21 +169,31 @@ def parse_frame(text: str) -> Frame:
     (multipleOf 0.1), which binary floats cannot be checked against.
     """
     try:
-        frame = json.loads(text, parse_float=Decimal)
-    except ValueError:
+        # NaN and Infinity are no JSON (RFC 8259 §6) but Python reads them: as Decimal,
+        # like every other number, so that validate() refuses them with the rest.
+        frame = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack (a frame of "[[[[...").
         raise FrameError("FormationViolation", "Frame is not valid JSON", None, None) from None
     if not isinstance(frame, list) or not frame:
         raise FrameError("FormationViolation", "Frame is not a JSON array", None, None)
 
     message_type = frame[0]
     unique_id = frame[1] if len(frame) > 1 else None
-    if not isinstance(unique_id, str) or not 0 < len(unique_id) <= MAX_MESSAGE_ID_LENGTH:
+    if (
+        not isinstance(unique_id, str)
+        or not 0 < len(unique_id) <= MAX_MESSAGE_ID_LENGTH
+        or not is_storable_text(unique_id)
+    ):
         raise FrameError(
             "FormationViolation",
             "Message id must be a string of 1 to 36 characters",
             None,
             message_type,
         )
+    problem = _formation_problem(frame)
+    if problem is not None:
+        raise FrameError("FormationViolation", problem, unique_id, message_type)
 
     if message_type == CALL:
         if len(frame) != 4 or not isinstance(frame[2], str):
@@ -181,7 +236,7 @@ def parse_frame(text: str) -> Frame:
         return CallError(unique_id, frame[2], frame[3], frame[4])
     raise FrameError(
         "MessageTypeNotSupported",
-        f"Unknown message type {message_type!r}",
+        f"Unknown message type {message_type!r}"[:100],
         unique_id,
         message_type,
     )
@@ -189,6 +244,10 @@ def parse_frame(text: str) -> Frame:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
+        if not _is_ocpp_decimal(value):
+            # Only in a payload already refused (an invalid answer kept for its vendor):
+            # its text, since JSON has no NaN and int() of 1E+999999999 would never end.
+            return str(value)
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
@@ -296,6 +355,34 @@ _SCHEMA_ERRORS = {
 }
 
 
+def _is_ocpp_decimal(value: Decimal) -> bool:
+    return value.is_finite() and value.copy_abs() < MAX_DECIMAL
+
+
+def _number_problem(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(location, why) of the first number no OCPP type holds, or None.
+
+    Checked before the schema: its keywords do arithmetic (multipleOf) that such numbers
+    break, and the handlers store integers in 32- and 64-bit columns.
+    """
+    stack: list[tuple[Any, str]] = [(payload, "")]
+    while stack:
+        value, location = stack.pop()
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value not in INTEGER_RANGE:
+            return location, "integer out of the 32-bit range of an OCPP integer"
+        if isinstance(value, Decimal | float) and not _is_ocpp_decimal(Decimal(value)):
+            return location, "number is not finite or is too large"
+        if isinstance(value, dict):
+            stack.extend((item, f"{location}/{key}".lstrip("/")) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(
+                (item, f"{location}/{index}".lstrip("/")) for index, item in enumerate(value)
+            )
+    return None
+
+
 def validate(
     version: Version,
     action: str,
@@ -304,6 +391,12 @@ def validate(
     inbound: bool,
 ) -> None:
     """Check a payload against its OCPP JSON schema; raise OcppError with the right code."""
+    number = _number_problem(payload)
+    if number is not None:
+        location = number[0] or "(payload)"
+        raise OcppError(
+            "TypeConstraintViolation", f"{location}: {number[1]}"[:200], {"field": location}
+        )
     validator = _validator(version, action, kind, inbound)
     error: ValidationError | None = next(iter(validator.iter_errors(payload)), None)
     if error is None:

@@ -164,7 +164,8 @@ def _storable_number(value: str) -> Decimal | None:
     except InvalidOperation:
         return None
     field = MeterSample._meta.get_field("value_decimal")
-    if not number.is_finite() or abs(number) >= Decimal(10) ** (
+    # copy_abs(), not abs(): abs() rounds to the context and overflows on "-1e999999999".
+    if not number.is_finite() or number.copy_abs() >= Decimal(10) ** (
         field.max_digits - field.decimal_places
     ):
         return None
