@@ -12,12 +12,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from stations.models import ChargePoint, ChargingSession, MeterSample, OcppMessage
-from stations.ocpp import commands, message_log
+from stations.ocpp import commands, connections, message_log
 from tests.conftest import basic_auth, eventually
 from tests.stations.ocpp_wire import (
     ago,
@@ -154,6 +155,24 @@ async def test_nesting_deeper_than_any_ocpp_message_is_formation_violation_with_
         frame = await cp.raw(f'[2, "deep-1", "FlyToTheMoon", {{"x": {payload}}}]')
         assert_call_error(frame, "deep-1", "FormationViolation")
         await assert_still_up(cp)
+
+
+async def test_consumer_event_that_fails_closes_the_socket_and_marks_the_charger_disconnected(
+    charger, hostile_server
+):
+    # A group message the consumer cannot handle (a command without its fields) stands
+    # for any bug in an event handler: it must not leave a charger marked connected.
+    async with charger("CP-HOST-FAIL", server=hostile_server) as cp:
+        await assert_still_up(cp)
+        group = connections.charge_point_group("CP-HOST-FAIL")
+        await get_channel_layer().group_send(group, {"type": "ocpp.command"})
+        await asyncio.wait_for(cp._connection.wait_closed(), 10)
+        assert cp._connection.close_code == 4011
+
+    def disconnected() -> bool:
+        return not _connected("CP-HOST-FAIL")
+
+    assert await eventually(disconnected)
 
 
 @pytest.mark.parametrize(
