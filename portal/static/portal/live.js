@@ -10,7 +10,8 @@
   var watches = JSON.parse(watchElement.textContent);
   var labelsElement = document.getElementById("status-labels");
   var labels = labelsElement ? JSON.parse(labelsElement.textContent) : {};
-  var reloadOn = document.body.getAttribute("data-live-reload") || "";
+  // data-live-reload="session" on that element: a session message reloads the page.
+  var reloadOn = watchElement.getAttribute("data-live-reload") || "";
   var retry = 1000;
   var opened = false; // an open after the first is a reconnection: updates were missed
 
