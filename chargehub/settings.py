@@ -3,15 +3,20 @@
 Without any environment the system runs on its embedded default: SQLite under var/,
 a channel layer and a Celery broker that need no external service. Production sets
 DATABASE_URL (PostgreSQL), REDIS_URL (channel layer and Celery broker), SECRET_KEY,
-ALLOWED_HOSTS, and leaves DEBUG off.
+ALLOWED_HOSTS, behind its TLS proxy SECURE_PROXY_SSL_HEADER and TRUSTED_PROXY_COUNT, and
+leaves DEBUG off (https only by default then).
 """
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import xstatic.pkg.leaflet
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -78,6 +83,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy header (SECURE_CSP below) and the nonce templates may use.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,6 +108,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                # csp_nonce for {% csp_nonce_attr %} (the admin's scripts use it).
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -220,6 +229,9 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[ChargeHub] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# The client's IP address for the rate limits below: chargehub/client_address.py
+# (TRUSTED_PROXY_COUNT), as for the API's throttles.
+ACCOUNT_ADAPTER = "users.account_adapter.AccountAdapter"
 # Stated here rather than left to allauth's defaults, so that changing them is a decision.
 # Counted in the default cache (CACHE_URL: shared by all web processes in production).
 # "n/period/what": what is the client's IP, the login key (the email address) or the user.
@@ -357,6 +369,67 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
 DJSTRIPE_WEBHOOK_SECRET = os.environ.get("DJSTRIPE_WEBHOOK_SECRET", "")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 
+# --- HTTPS, proxies, Content-Security-Policy -----------------------------------------------
+# Without DEBUG the site is https only: plain http is redirected (except /health/, which load
+# balancers probe over http), cookies travel over https only, and browsers are told to use
+# https for a year (HSTS). The tests' client and servers speak plain http: tests/conftest.py
+# turns the redirect off for them.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading binds the whole domain and all its subdomains to https in every browser, and
+# anyone may submit a domain that asks for it: a decision for the domain's owner, so off
+# unless set, and `check --deploy` is not to nag about it (security.W021).
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" says a request is https
+# when that header has that value. Only for a proxy that always sets the header (nginx:
+# proxy_set_header X-Forwarded-Proto $scheme), or anyone could claim https; unset, none is.
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    _name, _, _value = (part.strip() for part in _proxy_ssl_header.partition(","))
+    if not _name.startswith("HTTP_") or not _value:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be a header's META name and its https value, "
+            f"e.g. HTTP_X_FORWARDED_PROTO,https (got {_proxy_ssl_header!r})."
+        )
+    SECURE_PROXY_SSL_HEADER = (_name, _value)
+# How many reverse proxies of ours stand in front of the app. Each appends the address it
+# was reached from to X-Forwarded-For, so the client is the address that many entries from
+# the right; the entries further left were written by the client and prove nothing. 0 (the
+# default): no proxy is trusted and the client is the peer of the connection (REMOTE_ADDR).
+# One rule for every per-client limit: chargehub/client_address.py.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+
+def _csp_origin(url: str) -> str:
+    """scheme://host[:port] of a URL as a CSP source; a tile server's {s} label becomes *."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{re.sub(r'[{][a-z]+[}]', '*', parts.netloc)}"
+
+
+# Every page: scripts and styles from our own static files (or with the request's nonce),
+# never inline; Stripe.js and its frames on the card pages; the map's tiles; the live
+# updates' WebSocket ('self' covers ws:/wss: to the same host, CSP level 3).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE, "https://js.stripe.com"],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    # data: for the authenticator app's QR code (allauth) and Swagger UI's icons.
+    "img-src": [CSP.SELF, "data:", _csp_origin(PORTAL_MAP_TILE_URL)],
+    "connect-src": list(
+        dict.fromkeys([CSP.SELF, "https://api.stripe.com", _csp_origin(STRIPE_API_BASE)])
+    ),
+    "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
 # --- Invoices, receipts, credit notes (billing/invoicing.py) -----------------------------
 # The seller printed on every document (copied onto it when issued). The defaults are
 # a demo company: set the real ones in production.
@@ -421,6 +494,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
+    # DRF's own client address for throttles follows TRUSTED_PROXY_COUNT too (ours call
+    # chargehub/client_address.py, which reads it the same way).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_CLASSES": [
         "api.throttling.AnonRateThrottle",
         "api.throttling.UserRateThrottle",

@@ -109,6 +109,19 @@ def celery_tasks_run_inline() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def plain_http() -> Iterator[None]:
+    """The test client and the test servers speak plain http, so they are not redirected to
+    https, as they would be without DEBUG (SECURE_SSL_REDIRECT): the one place that turns it
+    off. tests/test_security_settings.py turns it on again to test it."""
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(SECURE_SSL_REDIRECT=False),
+    ):
+        patch.setenv("SECURE_SSL_REDIRECT", "0")
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def admin_without_second_factor() -> Iterator[None]:
     """Admin tests log staff in with force_login and no second factor; the rule that staff
     need one (ADMIN_REQUIRE_MFA) has its own tests in tests/users/test_admin_mfa.py."""

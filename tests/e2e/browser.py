@@ -83,7 +83,8 @@ async def chromium() -> AsyncIterator[Browser]:
 
 @asynccontextmanager
 async def browser_context(browser: Browser, base_url: str) -> AsyncIterator[BrowserContext]:
-    """A fresh context (no cookies) that reaches only the server at `base_url`."""
+    """A fresh context (no cookies) that reaches only the server at `base_url`, and in
+    which the Content-Security-Policy blocks nothing."""
     server = urlsplit(base_url).netloc
     context = await browser.new_context(
         base_url=base_url,
@@ -112,7 +113,19 @@ async def browser_context(browser: Browser, base_url: str) -> AsyncIterator[Brow
         await route.continue_()
 
     await context.route("**/*", only_the_server)
+    # Whatever the Content-Security-Policy blocks, Chromium reports on the console: a page
+    # whose script, style or connection the policy stops fails the test that opened it.
+    blocked: list[str] = []
+    context.on(
+        "console",
+        lambda message: (
+            blocked.append(f"{message.page.url if message.page else ''}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     try:
         yield context
     finally:
         await context.close()
+    assert blocked == [], "\n".join(blocked)

@@ -4,7 +4,10 @@
     python manage.py serve --fd 3          # a socket handed over by systemd or a supervisor
 
 Several of these processes can serve one site behind a load balancer; with REDIS_URL
-set, a command reaches a charger whichever process holds its socket.
+set, a command reaches a charger whichever process holds its socket. Daphne's own
+--proxy-headers is not offered: it takes the client's address from the left of
+X-Forwarded-For, which the client writes. Behind a proxy, settings read the headers instead
+(TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER).
 """
 
 from typing import Any
@@ -36,11 +39,6 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--fd", type=int, help="Serve on an inherited socket file descriptor")
-        parser.add_argument(
-            "--proxy-headers",
-            action="store_true",
-            help="Trust X-Forwarded-For/-Proto from a reverse proxy",
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
@@ -63,8 +61,6 @@ class Command(BaseCommand):
             daphne_args += ["--fd", str(options["fd"])]
         else:
             daphne_args += ["--bind", options["host"], "--port", str(options["port"])]
-        if options["proxy_headers"]:
-            daphne_args.append("--proxy-headers")
         CommandLineInterface().run(
             [*daphne_args, settings.ASGI_APPLICATION.replace(".application", ":application")]
         )
