@@ -31,7 +31,7 @@ from billing.pricing import (
 )
 from billing.subscriptions import included_kwh_left
 from stations.models import ChargingSession, Connector
-from stations.sessions import energy_steps, meter_readings
+from stations.sessions import ENERGY_REGISTER, believed_samples, energy_steps, meter_readings
 from users.models import User
 
 ACTIVE_POWER = "Power.Active.Import"  # OCPP 1.6 §7.31 Measurand
@@ -119,33 +119,22 @@ def session_driver(session: ChargingSession) -> User | None:
 def usage_from_session(session: ChargingSession, now: datetime | None = None) -> SessionUsage:
     """A session's times, energy and power as the pricing code takes them.
 
-    The energy is the one rule's steps (stations/sessions.py). Power samples whose
-    timestamp the server did not believe (clock_suspect) carry the time they were
-    received, not the time they were measured, so they would bend the curve: they are
-    left out, as the energy rule leaves out such readings.
+    The energy is the one rule's steps (stations/sessions.py); power samples are
+    chosen as its readings are (totals at the outlet, times believed: one whose time
+    was not believed would bend the curve), read in the same query.
     """
     running = session.stopped_at is None
     ended_at = session.stopped_at or now or timezone.now()
     ended_at = max(ended_at, session.started_at)
-    rows = (
-        session.meter_samples.filter(
-            measurand=ACTIVE_POWER,
-            phase="",
-            location__in=["", "Outlet"],
-            format="Raw",
-            unit__in=list(WATTS_PER_UNIT),
-            value_decimal__isnull=False,
-            clock_suspect=False,
-        )
-        .order_by("timestamp", "id")
-        .values_list("timestamp", "unit", "value_decimal")
-    )
+    samples = believed_samples(session, [ENERGY_REGISTER, ACTIVE_POWER])
     return SessionUsage(
         started_at=session.started_at,
         ended_at=ended_at,
-        energy=energy_steps(meter_readings(session)),
+        energy=energy_steps(meter_readings(session, samples)),
         power_samples=[
-            (timestamp, value * WATTS_PER_UNIT[unit]) for timestamp, unit, value in rows
+            (timestamp, number * WATTS_PER_UNIT[unit])
+            for timestamp, measurand, unit, number in samples
+            if measurand == ACTIVE_POWER and unit in WATTS_PER_UNIT
         ],
         time_zone=site_time_zone(session.connector),
         running=running,

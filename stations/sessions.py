@@ -88,29 +88,50 @@ def whole_wh(wh: Decimal) -> int:
     return int(wh.quantize(Decimal(1), ROUND_HALF_UP))
 
 
-def meter_readings(session: ChargingSession) -> list[tuple[datetime, Decimal]]:
-    """A session's readings as the energy rule takes them, in one query.
+Sample = tuple[datetime, str, str, Decimal]  # timestamp, measurand, unit, number
+
+
+def believed_samples(session: ChargingSession, measurands: Iterable[str]) -> list[Sample]:
+    """A session's numeric samples of these measurands that the energy rule trusts
+    (totals at the outlet, times believed), in time order, in one query.
 
     Tuples rather than model instances: a long session has thousands of samples, and
     the live session page reads them at each MeterValues (bench/session_figures.py).
+    Pricing reads its power samples here too, in the same query as the energy.
     """
     samples = session.meter_samples.filter(
-        measurand=ENERGY_REGISTER,
+        measurand__in=list(measurands),
         phase="",
         location__in=["", "Outlet"],  # §7.33: absent means Outlet
         format="Raw",
-        unit__in=list(WH_PER_UNIT),
         value_decimal__isnull=False,
         clock_suspect=False,
-        timestamp__gte=session.started_at,
-    )
-    if session.stopped_at is not None:
-        samples = samples.filter(timestamp__lte=session.stopped_at)
+    ).order_by("timestamp", "id")
+    return list(samples.values_list("timestamp", "measurand", "unit", "value_decimal"))
+
+
+def meter_readings(
+    session: ChargingSession, samples: Iterable[Sample] | None = None
+) -> list[tuple[datetime, Decimal]]:
+    """A session's readings as the energy rule takes them (module docstring), in Wh.
+
+    `samples`: believed_samples() of the session with the energy register among the
+    measurands, when the caller has read them already.
+    """
+    if samples is None:
+        samples = believed_samples(session, [ENERGY_REGISTER])
+    stopped_at = session.stopped_at
     readings = [(session.started_at, Decimal(session.meter_start_wh))]
-    rows = samples.order_by("timestamp", "id").values_list("timestamp", "unit", "value_decimal")
-    readings += [(timestamp, value * WH_PER_UNIT[unit]) for timestamp, unit, value in rows]
-    if session.stopped_at is not None and session.meter_stop_wh is not None:
-        readings.append((session.stopped_at, Decimal(session.meter_stop_wh)))
+    readings += [
+        (timestamp, number * WH_PER_UNIT[unit])
+        for timestamp, measurand, unit, number in samples
+        if measurand == ENERGY_REGISTER
+        and unit in WH_PER_UNIT
+        and timestamp >= session.started_at
+        and (stopped_at is None or timestamp <= stopped_at)
+    ]
+    if stopped_at is not None and session.meter_stop_wh is not None:
+        readings.append((stopped_at, Decimal(session.meter_stop_wh)))
     return readings
 
 
