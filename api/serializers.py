@@ -1,5 +1,6 @@
 """What the API shows of the models. Money is Decimal, sent as strings."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -16,6 +17,7 @@ from stations.ocpp import protocols
 from users.models import IdToken
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
 UNIT_PRICE = {"max_digits": 14, "decimal_places": 4}
 
 
@@ -427,6 +429,13 @@ class StaffTokenSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
         # validate_uid checks uniqueness as stored: upper case (IdToken.save()).
         extra_kwargs = {"uid": {"validators": []}}
+
+    def validate_expires_at(self, value: datetime | None) -> datetime | None:
+        # Outside these years a time cannot be shown in every time zone (before 1900 local
+        # mean time has offsets in seconds, which RFC 3339 lacks; year 9999 + 1 hour fails).
+        if value is not None and not (EARLIEST <= value < LATEST):
+            raise serializers.ValidationError(_("Give a time between 1970 and 9998."))
+        return value
 
     def validate_uid(self, value: str) -> str:
         uid = value.strip().upper()

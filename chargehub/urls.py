@@ -30,3 +30,6 @@ urlpatterns = [
     # The REST API (/api/v1/…), its OpenAPI schema and docs (api/urls.py).
     path("api/", include("api.urls")),
 ]
+
+# An address no route matches: a page, or JSON under /api/ as the API's other errors.
+handler404 = "api.views.errors.not_found"

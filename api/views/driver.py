@@ -14,13 +14,14 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.query import MySessionQuery
 from api.serializers import (
     CommandAnswerSerializer,
     InvoiceSerializer,
@@ -42,6 +43,7 @@ from billing.standing import payer_refusal
 from billing.wallet import wallet_balance
 from charging import refusals, reservations, start_stop, tokens
 from notifications import preferences
+from notifications.models import Preferences
 from stations.models import ChargingSession, Reservation
 from users.models import IdToken, User
 
@@ -76,18 +78,14 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):  # the schema: no user
             return ChargingSession.objects.none()
         sessions = ChargingSession.objects.filter(id_token__owner=self.request.user)
-        if status_filter := self.request.query_params.get("status"):
+        if status_filter := MySessionQuery.read(self.request).get("status"):
             sessions = sessions.filter(status=status_filter)
         return sessions.select_related("charge_point__site", "connector", "id_token__owner")
 
     def get_serializer_class(self) -> type[SessionSerializer]:
         return SessionDetailSerializer if self.action == "retrieve" else SessionSerializer
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=ChargingSession.Status.values)
-        ]
-    )
+    @extend_schema(parameters=[MySessionQuery])
     def list(self, request: Request) -> Response:
         return super().list(request)
 
@@ -266,8 +264,12 @@ class MyNotificationSettingsView(generics.GenericAPIView):
 
     serializer_class = NotificationSettingsSerializer
 
+    def get_object(self) -> Preferences:
+        # The one object this view shows and changes (DRF's OPTIONS asks for it too).
+        return preferences.preferences_of(self.request.user)
+
     def _answer(self) -> Response:
-        saved = preferences.preferences_of(self.request.user)
+        saved = self.get_object()
         data = {field: getattr(saved, field) for field in preferences.CHOICE_FIELDS.values()}
         return Response(self.get_serializer({**data, "payment_problems": True}).data)
 

@@ -6,19 +6,14 @@ commands need stations.send_commands.
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-)
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.permissions import CanSendCommands, StaffModelPermissions
+from api.query import ChargePointQuery, SessionQuery, TokenQuery, UserQuery
 from api.serializers import (
     ChargePointSerializer,
     CommandResultSerializer,
@@ -28,25 +23,12 @@ from api.serializers import (
     UserSerializer,
 )
 from api.views.errors import command_error_response
-from api.views.public import truthy
 from stations.models import ChargePoint, ChargingSession
 from stations.ocpp import commands
 from users.models import IdToken, User
 
 
-def _param(name: str, kind: OpenApiTypes = OpenApiTypes.STR, **extra: object) -> OpenApiParameter:
-    return OpenApiParameter(name, kind, **extra)
-
-
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            _param("site", OpenApiTypes.INT),
-            _param("registration_status", enum=ChargePoint.Registration.values),
-            _param("connected", OpenApiTypes.BOOL),
-        ]
-    )
-)
+@extend_schema_view(list=extend_schema(parameters=[ChargePointQuery]))
 class ChargePointViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -61,13 +43,13 @@ class ChargePointViewSet(
 
     def get_queryset(self) -> QuerySet[ChargePoint]:
         charge_points = ChargePoint.objects.prefetch_related("connectors")
-        params = self.request.query_params
-        if site := params.get("site"):
-            charge_points = charge_points.filter(site_id=site if site.isdigit() else -1)
-        if registration := params.get("registration_status"):
+        query = ChargePointQuery.read(self.request)
+        if site := query.get("site"):
+            charge_points = charge_points.filter(site_id=site)
+        if registration := query.get("registration_status"):
             charge_points = charge_points.filter(registration_status=registration)
-        if (connected := params.get("connected")) is not None:
-            charge_points = charge_points.filter(is_connected=truthy(connected))
+        if (connected := query.get("connected")) is not None:
+            charge_points = charge_points.filter(is_connected=connected)
         return charge_points
 
     @extend_schema(
@@ -101,15 +83,7 @@ class ChargePointViewSet(
         return Response({"action": action_name, "answer": answer}, status=status.HTTP_200_OK)
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            _param("status", enum=ChargingSession.Status.values),
-            _param("charge_point", description="charge point id, e.g. CP-1"),
-            _param("id_tag"),
-        ]
-    )
-)
+@extend_schema_view(list=extend_schema(parameters=[SessionQuery]))
 class SessionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = StaffSessionSerializer
     permission_classes = [StaffModelPermissions]
@@ -117,25 +91,17 @@ class SessionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[ChargingSession]:
         sessions = ChargingSession.objects.select_related("charge_point__site", "connector")
-        params = self.request.query_params
-        if session_status := params.get("status"):
+        query = SessionQuery.read(self.request)
+        if session_status := query.get("status"):
             sessions = sessions.filter(status=session_status)
-        if charge_point := params.get("charge_point"):
+        if charge_point := query.get("charge_point"):
             sessions = sessions.filter(charge_point__charge_point_id=charge_point)
-        if id_tag := params.get("id_tag"):
-            sessions = sessions.filter(id_tag=id_tag.strip().upper())
+        if id_tag := query.get("id_tag"):
+            sessions = sessions.filter(id_tag=id_tag.upper())
         return sessions
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            _param("owner", OpenApiTypes.INT),
-            _param("status", enum=IdToken.Status.values),
-            _param("uid"),
-        ]
-    )
-)
+@extend_schema_view(list=extend_schema(parameters=[TokenQuery]))
 class TokenViewSet(viewsets.ModelViewSet):
     serializer_class = StaffTokenSerializer
     permission_classes = [StaffModelPermissions]
@@ -143,24 +109,17 @@ class TokenViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[IdToken]:
         tokens = IdToken.objects.all()
-        params = self.request.query_params
-        if owner := params.get("owner"):
-            tokens = tokens.filter(owner_id=owner if owner.isdigit() else -1)
-        if token_status := params.get("status"):
+        query = TokenQuery.read(self.request)
+        if owner := query.get("owner"):
+            tokens = tokens.filter(owner_id=owner)
+        if token_status := query.get("status"):
             tokens = tokens.filter(status=token_status)
-        if uid := params.get("uid"):
-            tokens = tokens.filter(uid=uid.strip().upper())
+        if uid := query.get("uid"):
+            tokens = tokens.filter(uid=uid.upper())
         return tokens
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            _param("email", description="Part of the address"),
-            _param("is_staff", OpenApiTypes.BOOL),
-        ]
-    )
-)
+@extend_schema_view(list=extend_schema(parameters=[UserQuery]))
 class UserViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -175,9 +134,9 @@ class UserViewSet(
 
     def get_queryset(self) -> QuerySet[User]:
         users = get_user_model().objects.order_by("email")
-        params = self.request.query_params
-        if email := params.get("email"):
+        query = UserQuery.read(self.request)
+        if email := query.get("email"):
             users = users.filter(email__icontains=email)
-        if (is_staff := params.get("is_staff")) is not None:
-            users = users.filter(is_staff=truthy(is_staff))
+        if (is_staff := query.get("is_staff")) is not None:
+            users = users.filter(is_staff=is_staff)
         return users
