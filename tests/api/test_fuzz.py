@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
+from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.config import SchemathesisConfig
@@ -29,9 +30,12 @@ API = "/api/v1/"
 # The examples and fuzzing phases, bounded by max_examples below; the coverage phase is
 # not (it sends every boundary value of every parameter: minutes, not seconds).
 CONFIG = SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}}})
-schema = schemathesis.openapi.from_wsgi(
-    "/api/schema/?format=json", get_wsgi_application(), config=CONFIG
-)
+
+# Plain HTTP as in the test settings (tests/conftest.py): the security middleware reads
+# SECURE_SSL_REDIRECT once, when the handler is made, here at import.
+with override_settings(SECURE_SSL_REDIRECT=False):
+    app = get_wsgi_application()
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app, config=CONFIG)
 
 
 @schemathesis.check
