@@ -74,7 +74,6 @@ INSTALLED_APPS = [
     # The driver portal: find a charger, start and follow a session, the account pages.
     "portal",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     # Swagger UI's JS and CSS for /api/docs/, served from our /static/ instead of a CDN.
     "drf_spectacular_sidecar",
@@ -98,6 +97,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # After authentication: staff without a second factor are sent to set one up.
     "users.admin_mfa.admin_requires_mfa",
+    # Staff without one add their first second factor only after an emailed link.
+    "users.first_factor.first_factor_needs_email_confirmation",
 ]
 
 ROOT_URLCONF = "chargehub.urls"
@@ -231,6 +232,9 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[ChargeHub] "
+# The account's address is told of every new or removed second factor, new recovery codes,
+# password and email changes, in the account's language (users/account_adapter.py).
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # The client's IP address for the rate limits below: chargehub/client_address.py
 # (TRUSTED_PROXY_COUNT), as for the API's throttles.
@@ -486,12 +490,15 @@ BILLING_PUBLIC_URL = os.environ.get("BILLING_PUBLIC_URL", "http://127.0.0.1:8000
 BILLING_DEFAULT_VAT_RATE = Decimal(os.environ.get("BILLING_DEFAULT_VAT_RATE", "25"))
 
 # --- REST API (api/, /api/v1/) -----------------------------------------------------------
-# Tokens for apps and integrations (created in the portal, admin or with `manage.py
-# create_api_token EMAIL`), the session cookie for the portal's own pages. Everything
-# needs a login unless a view says otherwise (the public station map and prices).
+# Tokens for apps and integrations (created in the portal or with `manage.py
+# create_api_token EMAIL`; stored hashed, users/api_tokens.py), the session cookie for the
+# portal's own pages. Everything needs a login unless a view says otherwise (the public
+# station map and prices).
+# Days a new API token lasts unless its maker chooses otherwise; 0: until revoked.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 365)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

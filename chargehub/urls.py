@@ -20,6 +20,8 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     # Sign-up, login, email verification, password reset, second factors (django-allauth);
     # the admin's login goes through it too when ADMIN_REQUIRE_MFA is on (users/admin_mfa.py).
+    # A member of staff's first second factor waits for an emailed link (users/first_factor.py).
+    path("accounts/2fa/", include("users.urls")),
     path("accounts/", include("allauth.urls")),
     # The language switch of the portal: Django's set_language view, which also saves a
     # logged-in driver's choice (users/language.py); before the include, so it wins.

@@ -16,7 +16,6 @@ import stripe
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,18 +23,20 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from djstripe.models import Customer
-from rest_framework.authtoken.models import Token
 
 from billing import accounts, payments, subscriptions, wallet
 from billing.models import SubscriptionPlan, WalletEntry
 from portal import statistics
 from portal.money_forms import ApiTokenForm, PaymentMethodForm, PlanForm, TopUpForm
-from users.models import User
+from users import api_tokens
+from users.admin_mfa import lacks_required_second_factor
+from users.models import ApiToken, User
 
 logger = logging.getLogger(__name__)
 
 WALLET_ENTRIES = 50
 GET_POST = ["GET", "HEAD", "POST"]
+TOKEN_PAGE = "portal/money/api_token.html"
 
 
 @dataclass(frozen=True)
@@ -248,29 +249,39 @@ def wallet_page(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(GET_POST)
 def api_token(request: HttpRequest) -> HttpResponse:
-    """The driver's token for apps and integrations (the API's token auth)."""
+    """The driver's token for apps and integrations (the API's token auth).
+
+    The key of a new token is shown on the answer to the POST that made it, once: only
+    its hash is kept (users/api_tokens.py).
+    """
     user = request.user
-    if request.method == "POST":
-        form = ApiTokenForm(request.POST)
-        if not form.is_valid():
-            context = {"token": Token.objects.filter(user=user).first()}
-            context["error"] = _("Unknown action.")
-            return _page(request, "portal/money/api_token.html", context, status=400)
-        action = form.cleaned_data["action"]
-        with transaction.atomic():
-            if action in ("rotate", "delete"):
-                Token.objects.filter(user=user).delete()
-            if action in ("create", "rotate"):
-                Token.objects.get_or_create(user=user)
-        message = {
-            "create": _("Your API token is created."),
-            "rotate": _("Your API token is replaced: the old one no longer works."),
-            "delete": _("Your API token is deleted: apps using it no longer have access."),
-        }[action]
-        messages.success(request, message)
+    token = ApiToken.objects.filter(user=user).first()
+    if request.method != "POST":
+        return _page(request, TOKEN_PAGE, {"token": token, "form": ApiTokenForm()})
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        error = _("Unknown action.") if "action" in form.errors else form.errors["days"][0]
+        context = {"token": token, "form": ApiTokenForm(), "error": error}
+        return _page(request, TOKEN_PAGE, context, status=400)
+    action = form.cleaned_data["action"]
+    if action == "delete":
+        ApiToken.objects.filter(user=user).delete()
+        messages.success(
+            request, _("Your API token is deleted: apps using it no longer have access.")
+        )
         return redirect("portal:money-api-token")
-    context = {"token": Token.objects.filter(user=user).first()}
-    return _page(request, "portal/money/api_token.html", context)
+    if action == "create" and token is not None:
+        # A double click is not a rotation.
+        return redirect("portal:money-api-token")
+    if lacks_required_second_factor(user):
+        # Else a stolen staff password alone would make a token that outlives the factor
+        # the staff member sets up later.
+        error = _("Set up a second factor at /accounts/2fa/ before you make an API token.")
+        context = {"token": token, "form": ApiTokenForm(), "error": error}
+        return _page(request, TOKEN_PAGE, context, status=403)
+    token, key = api_tokens.issue(user, form.cleaned_data["days"])
+    context = {"token": token, "key": key, "form": ApiTokenForm(), "replaced": action == "rotate"}
+    return _page(request, TOKEN_PAGE, context)
 
 
 # --- 4. Subscription ------------------------------------------------------------------------

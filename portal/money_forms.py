@@ -7,10 +7,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from billing import payments
 from billing.models import BillingAccount, SubscriptionPlan
+from users import api_tokens
 
 # Offered as one click each; any other amount from the Stripe minimum up is allowed.
 TOPUP_PRESETS = (Decimal(100), Decimal(200), Decimal(500))
@@ -104,3 +105,22 @@ class ApiTokenForm(forms.Form):
     action = forms.ChoiceField(
         choices=[("create", "create"), ("rotate", "rotate"), ("delete", "delete")]
     )
+    # Not sent by "delete"; a new token then lasts API_TOKEN_DAYS.
+    days = forms.TypedChoiceField(label=gettext_lazy("Valid for"), coerce=int, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["days"].choices = [
+            (
+                days,
+                ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
+                if days
+                else _("Until I delete it"),
+            )
+            for days in api_tokens.lifetime_choices()
+        ]
+        self.fields["days"].initial = settings.API_TOKEN_DAYS
+
+    def clean_days(self) -> int:
+        days = self.cleaned_data.get("days")
+        return settings.API_TOKEN_DAYS if days in (None, "") else days

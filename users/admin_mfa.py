@@ -36,8 +36,10 @@ def has_second_factor(user: object) -> bool:
 def lacks_required_second_factor(user: object) -> bool:
     """A member of staff without the second factor ADMIN_REQUIRE_MFA asks of them.
 
-    The one rule for every way staff work: the admin (below) and the staff endpoints of
-    the API (api/permissions.py), whether they come with a session or a token.
+    The one rule for every way staff work: the admin (below), the staff endpoints of
+    the API (api/permissions.py), whether they come with a session or a token, making an
+    API token in the portal, and the emailed link before the first factor
+    (users/first_factor.py).
     """
     return bool(
         settings.ADMIN_REQUIRE_MFA

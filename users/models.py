@@ -49,6 +49,45 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # AbstractBaseUser keeps a new raw password in _password until it is saved (None
+        # for a hash upgrade at login): a changed password, or a deactivated account,
+        # revokes the API tokens made with the old credentials (users/api_tokens.py).
+        revoke_api_tokens = not self._state.adding and (
+            self._password is not None or not self.is_active
+        )
+        super().save(*args, **kwargs)
+        if revoke_api_tokens:
+            ApiToken.objects.filter(user=self).delete()
+
+
+class ApiToken(models.Model):
+    """A user's token for the API (`Authorization: Token <key>`), stored as its SHA-256.
+
+    The key itself is shown once, when it is made (users/api_tokens.py); the prefix lets
+    its owner and staff tell tokens apart without it.
+    """
+
+    user = models.OneToOneField(
+        User, models.CASCADE, related_name="api_token", verbose_name=_("user")
+    )
+    prefix = models.CharField(_("prefix"), max_length=8)
+    digest = models.CharField(_("SHA-256 of the key"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    def is_expired(self, now: Any = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
 
 class IdToken(models.Model):
     """Something a driver identifies with at a charger: an RFID card, an app token.

@@ -6,6 +6,7 @@ browser's part (Stripe.js confirming) is done as Stripe's own tests do it."""
 # them by the argument names, which ruff reads as redefinitions.
 # ruff: noqa: F811
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -16,7 +17,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Customer
-from rest_framework.authtoken.models import Token
 
 from billing import payments
 from billing.models import (
@@ -38,6 +38,8 @@ from tests.billing.conftest import (  # noqa: F401 (fixtures)
     stripe_not_configured,
 )
 from tests.portal.places import first_connector, place, session_of, token_of
+from users import api_tokens
+from users.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -78,7 +80,7 @@ def test_anonymous_post_is_sent_to_log_in_and_changes_nothing(client: Client, ur
     response = client.post(url, {"action": "create"})
     assert response.status_code == 302
     assert reverse("account_login") in response["Location"]
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 def test_account_page_links_to_the_money_pages(driver_client: Client) -> None:
@@ -355,44 +357,58 @@ def test_top_up_without_an_idempotency_key_is_refused(stripe_configured, driver_
 # --- 3. API token ---
 
 
+def shown_key(response) -> str:
+    """The key a page shows once, after making a token."""
+    match = re.search(r'id="api-token" value="([0-9a-f]{40})"', page(response))
+    assert match, page(response)
+    return match.group(1)
+
+
 def test_api_token_create_rotate_delete(driver, driver_client) -> None:
     assert "You have no API token." in page(driver_client.get(TOKEN))
 
-    assert driver_client.post(TOKEN, {"action": "create"}).status_code == 302
-    first = Token.objects.get(user=driver)
-    assert first.key in page(driver_client.get(TOKEN))
+    first = shown_key(driver_client.post(TOKEN, {"action": "create"}))
+    token = ApiToken.objects.get(user=driver)
+    assert token.digest == api_tokens.digest(first)
+    shown = page(driver_client.get(TOKEN))
+    assert first not in shown
+    assert token.prefix in shown
 
     # Creating again keeps the token (a double click is not a rotation).
-    driver_client.post(TOKEN, {"action": "create"})
-    assert Token.objects.get(user=driver).key == first.key
+    assert driver_client.post(TOKEN, {"action": "create"}).status_code == 302
+    assert ApiToken.objects.get(user=driver).pk == token.pk
 
-    driver_client.post(TOKEN, {"action": "rotate"})
-    second = Token.objects.get(user=driver)
-    assert second.key != first.key
-    assert first.key not in page(driver_client.get(TOKEN))
+    second = shown_key(driver_client.post(TOKEN, {"action": "rotate"}))
+    assert second != first
+    assert ApiToken.objects.get(user=driver).digest == api_tokens.digest(second)
 
     driver_client.post(TOKEN, {"action": "delete"})
-    assert not Token.objects.filter(user=driver).exists()
+    assert not ApiToken.objects.filter(user=driver).exists()
 
 
 def test_api_token_page_shows_only_the_drivers_own_token(
     driver, driver_client, make_driver
 ) -> None:
-    theirs = Token.objects.create(user=make_driver())
-    assert theirs.key not in page(driver_client.get(TOKEN))
+    theirs, _key = api_tokens.issue(make_driver())
+    assert theirs.prefix not in page(driver_client.get(TOKEN))
     driver_client.post(TOKEN, {"action": "delete"})
-    assert Token.objects.filter(pk=theirs.pk).exists()
+    assert ApiToken.objects.filter(pk=theirs.pk).exists()
 
 
 def test_api_token_unknown_action_is_refused(driver_client) -> None:
     response = driver_client.post(TOKEN, {"action": "steal"})
     assert response.status_code == 400
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
+
+
+def test_api_token_lifetime_not_offered_is_refused(driver_client) -> None:
+    response = driver_client.post(TOKEN, {"action": "create", "days": "100000"})
+    assert response.status_code == 400
+    assert not ApiToken.objects.exists()
 
 
 def test_api_token_works_for_the_api(driver, driver_client) -> None:
-    driver_client.post(TOKEN, {"action": "create"})
-    key = Token.objects.get(user=driver).key
+    key = shown_key(driver_client.post(TOKEN, {"action": "create"}))
     url = reverse("api:my-wallet")
     assert Client().get(url).status_code in (401, 403)
     response = Client().get(url, headers={"Authorization": f"Token {key}"})
