@@ -14,7 +14,6 @@ import schemathesis
 from django.core.wsgi import get_wsgi_application
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -23,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
 
 from stations.models import ChargePoint
 from tests.billing.sessions import charging_site, finished_session, token_of
+from users import api_tokens
 from users.models import User
 
 API = "/api/v1/"
@@ -69,8 +69,8 @@ def fuzz_world(db_access, settings) -> dict:
     # Offline: a command to it is refused at once (ChargerOffline), not waited for.
     other_charger = ChargePoint.objects.create(charge_point_id="FUZZ-STAFF")
     world = {
-        "driver": Token.objects.create(user=driver).key,
-        "staff": Token.objects.create(user=staff).key,
+        "driver": api_tokens.issue(driver)[1],
+        "staff": api_tokens.issue(staff)[1],
         "ids": {
             "stations": connector.charge_point.site_id,
             "connectors": connector.pk,
