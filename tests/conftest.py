@@ -9,32 +9,32 @@ holds the charger's socket, as a web request or a Celery task would.
 import asyncio
 import base64
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from itertools import count
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.test import override_settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.models import Permission
+from django.test import Client, override_settings
 from websockets.asyncio.client import connect
 
 from stations.models import ChargePoint
 from tests.charger import SimulatedCharger
+from tests.waiting import eventually, free_port, wait_for_port
+from users.models import User
+
+__all__ = ["eventually"]  # tests import it from here; it lives in tests/waiting.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_user_numbers = count(1)
 
 
 def _database_url() -> str:
@@ -129,6 +129,29 @@ def admin_without_second_factor() -> Iterator[None]:
         yield
 
 
+class FewRoundsPasswordHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 with one round: a hash costs microseconds instead of seconds.
+
+    Same algorithm name: a hash records its rounds, so the servers (full rounds) still
+    verify the passwords of people created here.
+    """
+
+    iterations = 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing() -> Iterator[None]:
+    """People created by tests get their password hashed in one round (Django's advice for
+    faster tests); charger passwords keep their own hasher."""
+    quick = f"{__name__}.{FewRoundsPasswordHasher.__name__}"
+    hashers = [
+        quick if hasher == "django.contrib.auth.hashers.PBKDF2PasswordHasher" else hasher
+        for hasher in settings.PASSWORD_HASHERS
+    ]
+    with override_settings(PASSWORD_HASHERS=hashers):
+        yield
+
+
 @pytest.fixture(scope="session")
 def start_server(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
@@ -138,8 +161,9 @@ def start_server(
     logs = tmp_path_factory.mktemp("server-logs")
 
     def start(**env: str) -> str:
-        port = _free_port()
-        log = open(logs / f"server-{port}.log", "wb")
+        port = free_port()
+        log_path = logs / f"server-{port}.log"
+        log = open(log_path, "wb")
         process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--port", str(port)],
             cwd=ROOT,
@@ -148,16 +172,8 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
         processes.append(process)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(logs / f'server-{port}.log').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return f"ws://127.0.0.1:{port}"
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        wait_for_port(port, process, log_path)
+        return f"ws://127.0.0.1:{port}"
 
     yield start
     for process in processes:
@@ -177,6 +193,45 @@ def ocpp_server(start_server: Callable[..., str]) -> str:
 @pytest.fixture
 def db_access(transactional_db: None) -> None:
     """The server is another process: tests commit their data (transactional_db)."""
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    """Create users: `make_user("stations.view_chargepoint", is_staff=True)`.
+
+    Each gets a fresh email address unless `email=` is given, and the password "pw".
+    """
+
+    def make(*permissions: str, **fields: Any) -> User:
+        email = fields.pop("email", None) or f"user{next(_user_numbers)}@example.com"
+        user = User.objects.create_user(email, "pw", **fields)
+        for permission in permissions:
+            app_label, codename = permission.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        return user
+
+    return make
+
+
+@pytest.fixture
+def driver_language() -> str:
+    """The `driver`'s language: a new account's default; a folder overrides it here."""
+    return User._meta.get_field("language").default
+
+
+@pytest.fixture
+def driver(make_user: Callable[..., User], driver_language: str) -> User:
+    return make_user(language=driver_language)
+
+
+@pytest.fixture
+def driver_client(driver: User) -> Client:
+    """The portal as the `driver` sees it, logged in."""
+    client = Client()
+    client.force_login(driver)
+    return client
 
 
 def register(charge_point_id: str, password: str | None = PASSWORD, **fields: Any) -> ChargePoint:
@@ -230,13 +285,3 @@ def charger(ocpp_server: str, db_access: None, request: Any) -> Callable[..., An
                 task.cancel()
 
     return connect_charger
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll a (sync, ORM-using) check until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await sync_to_async(check)()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.05)

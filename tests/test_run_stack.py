@@ -9,19 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.waiting import free_port, wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +61,17 @@ def test_run_stack_serves_health_and_stops_cleanly_on_sigterm(embedded_env, tmp_
     with open(log_path, "wb") as log:
         stack = run_stack(embedded_env, port, log)
         try:
-            deadline = time.monotonic() + 60
-            while health(port) != 200 and stack.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: health(port) == 200, timeout=60, process=stack)
             assert health(port) == 200, log_path.read_text()
             # The banner tells where to go; the worker and the scheduler come up too.
-            deadline = time.monotonic() + 60
-            while not all(
-                text in log_path.read_text()
-                for text in ("Ctrl-C stops everything", " ready.", "beat: Starting")
-            ):
-                assert stack.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
+            banner = ("Ctrl-C stops everything", " ready.", "beat: Starting")
+            up = wait_until(
+                lambda: all(text in log_path.read_text() for text in banner),
+                timeout=60,
+                process=stack,
+            )
+            assert up, log_path.read_text()
+            assert stack.poll() is None, log_path.read_text()
         finally:
             stack.send_signal(signal.SIGTERM)
             code = stack.wait(60)

@@ -2,19 +2,14 @@
 
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from itertools import count
-from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from stations.models import Connector
 from tests.billing.sessions import charging_site
 from users.models import User
-
-_numbers = count(1)
 
 
 @pytest.fixture(autouse=True)
@@ -23,26 +18,6 @@ def fresh_throttles() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def make_user(db: None) -> Callable[..., User]:
-    def make(*permissions: str, **fields: Any) -> User:
-        email = fields.pop("email", None) or f"api-user{next(_numbers)}@example.com"
-        user = User.objects.create_user(email, "pw", **fields)
-        for perm in permissions:
-            app_label, codename = perm.split(".")
-            user.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-        return user
-
-    return make
-
-
-@pytest.fixture
-def driver(make_user: Callable[..., User]) -> User:
-    return make_user()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ endpoint with the Django test client, signed as Stripe signs it.
 """
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 import stripe
 from django.test import Client
 
+from tests.waiting import free_port, wait_for_port
 from users.models import User
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,15 +27,9 @@ SECRET_KEY = "sk_test_chargehublocalstripe0000000001"
 WEBHOOK_SECRET = "whsec_chargehub_tests"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def localstripe_url(tmp_path_factory: Any) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -45,17 +39,7 @@ def localstripe_url(tmp_path_factory: Any) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"localstripe exited: {log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("localstripe did not start") from None
-                time.sleep(0.1)
+        wait_for_port(port, process, log_path)
         url = f"http://127.0.0.1:{port}"
         previous_base = stripe.api_base
         stripe.api_base = url  # also for anything that calls Stripe before our settings do
@@ -84,23 +68,6 @@ def stripe_not_configured(settings: Any) -> None:
     settings.STRIPE_SECRET_KEY = ""
     settings.STRIPE_PUBLISHABLE_KEY = ""
     settings.DJSTRIPE_WEBHOOK_SECRET = ""
-
-
-_users = iter(range(1, 1_000_000))
-
-
-@pytest.fixture
-def make_user(db: None) -> Callable[..., User]:
-    def make(**fields: Any) -> User:
-        email = fields.pop("email", None) or f"driver{next(_users)}@example.com"
-        return User.objects.create_user(email, "pw", **fields)
-
-    return make
-
-
-@pytest.fixture
-def driver(make_user: Callable[..., User]) -> User:
-    return make_user()
 
 
 @pytest.fixture

@@ -47,11 +47,6 @@ def connector(charge_point: ChargePoint) -> Connector:
     return Connector.objects.create(charge_point=charge_point, connector_id=1)
 
 
-@pytest.fixture
-def driver() -> User:
-    return User.objects.create_user(email="driver@example.com")
-
-
 def tariff(name: str, **fields) -> Tariff:
     return Tariff.objects.create(name=name, **fields)
 

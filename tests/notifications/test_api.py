@@ -21,11 +21,6 @@ def fresh_throttles():
 
 
 @pytest.fixture
-def driver(db: None) -> User:
-    return User.objects.create_user("api-settings@example.com", "pw")
-
-
-@pytest.fixture
 def api(driver: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(driver)

@@ -4,7 +4,6 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from billing import invoicing, settlement
@@ -19,18 +18,6 @@ pytestmark = pytest.mark.django_db
 
 URL = reverse("portal:notifications")
 STARTED = datetime(2026, 3, 10, 8, tzinfo=UTC)
-
-
-@pytest.fixture
-def driver(db: None) -> User:
-    return User.objects.create_user("settings@example.com", "pw", language="en")
-
-
-@pytest.fixture
-def driver_client(driver: User) -> Client:
-    client = Client()
-    client.force_login(driver)
-    return client
 
 
 def checkbox(page: str, name: str) -> str:

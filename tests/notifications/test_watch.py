@@ -5,7 +5,6 @@ from collections.abc import Callable
 import pytest
 from django.core import mail
 from django.db import transaction
-from django.test import Client
 from django.urls import reverse
 
 from notifications import events
@@ -16,18 +15,6 @@ from tests.portal.places import first_connector, place
 from users.models import User
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def driver(db: None) -> User:
-    return User.objects.create_user("watcher@example.com", "pw", language="en")
-
-
-@pytest.fixture
-def driver_client(driver: User) -> Client:
-    client = Client()
-    client.force_login(driver)
-    return client
 
 
 def becomes(connector: Connector, status: str) -> None:

@@ -27,13 +27,13 @@ def _invoice(account: BillingAccount, number: int) -> Invoice:
     )
 
 
-def test_account_shows_wallet_cards_history_and_own_invoices(driver, driver_client, make_driver):
-    staff = make_driver(is_staff=True)
+def test_account_shows_wallet_cards_history_and_own_invoices(driver, driver_client, make_user):
+    staff = make_user(is_staff=True)
     credit_wallet_manually(driver, Decimal("120.50"), staff=staff, reason="cash")
     card = token_of(driver, name="Blue card")
     session = session_of(card, first_connector(place("History")), wh=7_500)
     mine = _invoice(BillingAccount.objects.create(user=driver), 901)
-    theirs = _invoice(BillingAccount.objects.create(user=make_driver()), 902)
+    theirs = _invoice(BillingAccount.objects.create(user=make_user()), 902)
 
     response = driver_client.get(reverse("portal:account"))
     assert response.status_code == 200
@@ -46,9 +46,9 @@ def test_account_shows_wallet_cards_history_and_own_invoices(driver, driver_clie
     assert reverse("portal:sessions-csv") in page
 
 
-def test_staff_account_page_lists_only_their_own_documents(make_driver, client):
-    staff = make_driver(is_staff=True, is_superuser=True)
-    other = _invoice(BillingAccount.objects.create(user=make_driver()), 903)
+def test_staff_account_page_lists_only_their_own_documents(make_user, client):
+    staff = make_user(is_staff=True, is_superuser=True)
+    other = _invoice(BillingAccount.objects.create(user=make_user()), 903)
     client.force_login(staff)
     page = client.get(reverse("portal:account")).content.decode()
     assert reverse("billing:invoice-pdf", args=[other.pk]) not in page
@@ -63,9 +63,9 @@ def test_adding_a_card_stores_it_upper_case_as_the_drivers_rfid(driver, driver_c
 
 
 def test_a_card_already_registered_is_a_form_error_whatever_its_case(
-    driver, driver_client, make_driver
+    driver, driver_client, make_user
 ):
-    token_of(make_driver(), uid="TAKEN1")
+    token_of(make_user(), uid="TAKEN1")
     response = driver_client.post(reverse("portal:account"), {"uid": "taken1", "name": ""})
     assert response.status_code == 400
     assert "This card is already registered." in response.content.decode()
@@ -91,8 +91,8 @@ def test_a_driver_blocks_and_unblocks_their_card(driver, driver_client):
     assert card.status == IdToken.Status.ACCEPTED
 
 
-def test_another_drivers_card_cannot_be_blocked(driver_client, make_driver):
-    theirs = token_of(make_driver())
+def test_another_drivers_card_cannot_be_blocked(driver_client, make_user):
+    theirs = token_of(make_user())
     assert driver_client.post(reverse("portal:token-block", args=[theirs.pk])).status_code == 404
     theirs.refresh_from_db()
     assert theirs.status == IdToken.Status.ACCEPTED
@@ -121,8 +121,8 @@ def test_a_too_long_card_name_is_refused_with_a_message(driver, driver_client):
     assert card.name == "Blue card"
 
 
-def test_another_drivers_card_cannot_be_renamed(driver_client, make_driver):
-    theirs = token_of(make_driver(), name="Theirs")
+def test_another_drivers_card_cannot_be_renamed(driver_client, make_user):
+    theirs = token_of(make_user(), name="Theirs")
     response = driver_client.post(
         reverse("portal:token-rename", args=[theirs.pk]), {"name": "Mine now"}
     )
@@ -145,9 +145,7 @@ def test_blocking_needs_post(driver, driver_client):
     assert driver_client.get(reverse("portal:token-block", args=[card.pk])).status_code == 405
 
 
-def test_sessions_csv_has_every_own_session_with_energy_and_cost(
-    driver, driver_client, make_driver
-):
+def test_sessions_csv_has_every_own_session_with_energy_and_cost(driver, driver_client, make_user):
     site = place("CSV site", connectors=(("Type2", "22", "Available"),) * 3)
     connectors = list(site.charge_points.get().connectors.order_by("connector_id"))
     card = token_of(driver)
@@ -160,7 +158,7 @@ def test_sessions_csv_has_every_own_session_with_energy_and_cost(
         priced_at=timezone.now(),
     )
     running = session_of(card, connectors[1], active=True)
-    session_of(token_of(make_driver()), connectors[2], wh=1)
+    session_of(token_of(make_user()), connectors[2], wh=1)
 
     response = driver_client.get(reverse("portal:sessions-csv"))
     assert response.status_code == 200

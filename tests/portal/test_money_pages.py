@@ -191,9 +191,9 @@ def test_adding_a_card_confirmed_by_the_browser_saves_it(
 
 
 def test_another_drivers_setup_intent_in_the_done_address_is_refused(
-    stripe_configured, driver, driver_client, make_driver
+    stripe_configured, driver, driver_client, make_user
 ) -> None:
-    other = make_driver()
+    other = make_user()
     theirs = payments.save_card(other)
     stripe.SetupIntent.confirm(theirs.id, payment_method="pm_card_visa", api_key=SECRET_KEY)
 
@@ -253,11 +253,11 @@ def test_fleet_member_sees_the_fleet_pays_and_cannot_change_it(
 
 
 def test_wallet_shows_balance_entries_and_a_top_up_form(
-    stripe_configured, driver, driver_client, make_driver
+    stripe_configured, driver, driver_client, make_user
 ) -> None:
-    staff = make_driver(is_staff=True)
+    staff = make_user(is_staff=True)
     credit_wallet_manually(driver, D("120.50"), staff=staff, reason="cash")
-    credit_wallet_manually(make_driver(), D("999.00"), staff=staff, reason="someone else")
+    credit_wallet_manually(make_user(), D("999.00"), staff=staff, reason="someone else")
 
     response = driver_client.get(WALLET)
 
@@ -386,10 +386,8 @@ def test_api_token_create_rotate_delete(driver, driver_client) -> None:
     assert not ApiToken.objects.filter(user=driver).exists()
 
 
-def test_api_token_page_shows_only_the_drivers_own_token(
-    driver, driver_client, make_driver
-) -> None:
-    theirs, _key = api_tokens.issue(make_driver())
+def test_api_token_page_shows_only_the_drivers_own_token(driver, driver_client, make_user) -> None:
+    theirs, _key = api_tokens.issue(make_user())
     assert theirs.prefix not in page(driver_client.get(TOKEN))
     driver_client.post(TOKEN, {"action": "delete"})
     assert ApiToken.objects.filter(pk=theirs.pk).exists()
@@ -534,16 +532,14 @@ def _session(token, connector, started: datetime, wh: int, gross: str | None):
     return session
 
 
-def test_statistics_per_month_hand_computed(driver, driver_client, make_driver) -> None:
+def test_statistics_per_month_hand_computed(driver, driver_client, make_user) -> None:
     token = token_of(driver)
     connector = first_connector(place("Stats"))
     # 31 January 23:30 in Stockholm is still January, though 22:30 UTC.
     _session(token, connector, datetime(2026, 1, 31, 23, 30, tzinfo=STOCKHOLM), 10_000, "35.00")
     _session(token, connector, datetime(2026, 1, 5, 8, 0, tzinfo=STOCKHOLM), 2_500, "8.75")
     _session(token, connector, datetime(2026, 2, 1, 0, 30, tzinfo=STOCKHOLM), 20_000, None)
-    _session(
-        token_of(make_driver()), connector, datetime(2026, 1, 9, tzinfo=STOCKHOLM), 99_000, "1"
-    )
+    _session(token_of(make_user()), connector, datetime(2026, 1, 9, tzinfo=STOCKHOLM), 99_000, "1")
 
     months = statistics.monthly(driver)
 

@@ -92,9 +92,9 @@ def test_an_unknown_connector_is_a_bad_request(driver_client):
 
 
 @pytest.mark.django_db
-def test_another_drivers_token_is_a_form_error(driver, driver_client, make_driver):
+def test_another_drivers_token_is_a_form_error(driver, driver_client, make_user):
     may_charge(driver)
-    theirs = token_of(make_driver())
+    theirs = token_of(make_user())
     site = place("Not your card")
     response = driver_client.post(
         reverse("portal:reserve"),
@@ -138,8 +138,8 @@ def test_reserving_at_an_offline_charger_says_so_with_502(driver, driver_client)
 
 
 @pytest.mark.django_db
-def test_another_driver_cannot_cancel_my_reservation(driver_client, make_driver):
-    theirs = reservation_of(token_of(make_driver()), first_connector(place("Theirs")))
+def test_another_driver_cannot_cancel_my_reservation(driver_client, make_user):
+    theirs = reservation_of(token_of(make_user()), first_connector(place("Theirs")))
     response = driver_client.post(reverse("portal:reservation-cancel", args=[theirs.pk]))
     assert response.status_code == 404
     theirs.refresh_from_db()
@@ -170,7 +170,7 @@ def test_cancelling_what_is_not_held_is_an_error(driver, driver_client, status, 
 
 
 @pytest.mark.django_db
-def test_the_reservations_page_lists_held_and_ended_ones(driver, driver_client, make_driver):
+def test_the_reservations_page_lists_held_and_ended_ones(driver, driver_client, make_user):
     site = place("Listed")
     Site.objects.filter(pk=site.pk).update(time_zone="America/New_York")
     connector = first_connector(site)
@@ -178,7 +178,7 @@ def test_the_reservations_page_lists_held_and_ended_ones(driver, driver_client, 
     held = reservation_of(card, connector, minutes=25)
     reservation_of(card, connector, status=Reservation.Status.CANCELLED)
     reservation_of(card, connector, minutes=-5)  # Accepted, but over
-    reservation_of(token_of(make_driver(), "NOT-MINE"), connector)
+    reservation_of(token_of(make_user(), "NOT-MINE"), connector)
 
     response = driver_client.get(reverse("portal:reservations"))
 

@@ -49,19 +49,19 @@ def test_an_ended_session_shows_its_cost_and_no_stop_button(driver, driver_clien
     assert "Stop charging" not in page
 
 
-def test_another_drivers_session_is_404(driver_client, make_driver):
-    theirs = session_of(token_of(make_driver()), first_connector(place("Theirs")), active=True)
+def test_another_drivers_session_is_404(driver_client, make_user):
+    theirs = session_of(token_of(make_user()), first_connector(place("Theirs")), active=True)
     assert driver_client.get(reverse("portal:session", args=[theirs.pk])).status_code == 404
     figures = driver_client.get(reverse("portal:session-figures", args=[theirs.pk]))
     assert figures.status_code == 404
 
 
-def test_my_charging_lists_only_my_active_sessions(driver, driver_client, make_driver):
+def test_my_charging_lists_only_my_active_sessions(driver, driver_client, make_user):
     site = place("Two connectors", connectors=(("Type2", "22", "Charging"),) * 3)
     connectors = list(site.charge_points.get().connectors.order_by("connector_id"))
     mine = session_of(token_of(driver), connectors[0], active=True)
     finished = session_of(token_of(driver), connectors[1])
-    theirs = session_of(token_of(make_driver()), connectors[2], active=True)
+    theirs = session_of(token_of(make_user()), connectors[2], active=True)
     page = driver_client.get(reverse("portal:charging")).content.decode()
     assert reverse("portal:session", args=[mine.pk]) in page
     assert reverse("portal:session", args=[finished.pk]) not in page

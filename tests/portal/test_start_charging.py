@@ -27,8 +27,8 @@ def test_a_refused_start_shows_the_reason_and_sends_nothing(driver, driver_clien
 
 
 @pytest.mark.django_db
-def test_another_drivers_token_is_a_form_error(driver_client, make_driver):
-    someone_else = token_of(make_driver())
+def test_another_drivers_token_is_a_form_error(driver_client, make_user):
+    someone_else = token_of(make_user())
     site = place("Not your card")
     response = driver_client.post(
         reverse("portal:start"),
@@ -129,8 +129,8 @@ def test_stopping_a_session_that_ended_is_a_conflict(driver, driver_client):
 
 
 @pytest.mark.django_db
-def test_another_drivers_session_cannot_be_stopped(driver_client, make_driver):
-    other = make_driver()
+def test_another_drivers_session_cannot_be_stopped(driver_client, make_user):
+    other = make_user()
     session = session_of(token_of(other), first_connector(place("Theirs")), active=True)
     response = driver_client.post(reverse("portal:stop", args=[session.pk]))
     assert response.status_code == 404

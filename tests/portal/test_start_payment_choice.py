@@ -63,10 +63,10 @@ def start(client: Client, site: Site, payment: str) -> object:
 
 @pytest.mark.django_db
 def test_the_form_offers_wallet_and_invoice_without_a_card_with_the_accounts_own_selected(
-    driver, driver_client, make_driver
+    driver, driver_client, make_user
 ):
     account(driver, Method.WALLET)
-    credit_wallet_manually(driver, Decimal(150), staff=make_driver(is_staff=True), reason="Cash")
+    credit_wallet_manually(driver, Decimal(150), staff=make_user(is_staff=True), reason="Cash")
 
     page = station_page(driver_client, place("Choose"))
 
