@@ -1,10 +1,24 @@
-"""The server the browser tests talk to: `manage.py serve` with mail written to files."""
+"""The browser tests' setup: each is marked `e2e` and skipped without Chromium, and the
+server they talk to is `manage.py serve` with mail written to files."""
 
 from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+
+from tests.e2e.browser import CHROMIUM, MISSING_CHROMIUM
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not e2e"` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+            if not CHROMIUM.exists():
+                item.add_marker(pytest.mark.skip(reason=MISSING_CHROMIUM))
 
 
 @pytest.fixture(scope="module")

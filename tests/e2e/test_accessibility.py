@@ -27,8 +27,6 @@ from billing.wallet import credit_wallet_manually
 from stations.models import Site
 from tests.billing.guest_charging import report_status
 from tests.e2e.browser import (
-    CHROMIUM,
-    MISSING_CHROMIUM,
     browser_context,
     chromium,
     http_url,
@@ -36,11 +34,6 @@ from tests.e2e.browser import (
 )
 from tests.portal.places import first_connector, pays_by_wallet, place, session_of, token_of
 from users.models import User
-
-if not CHROMIUM.exists():
-    pytest.skip(MISSING_CHROMIUM, allow_module_level=True)
-
-pytestmark = pytest.mark.e2e
 
 PASSWORD = "a-long-and-unusual-passphrase-42"
 BLOCKING = ("critical", "serious")

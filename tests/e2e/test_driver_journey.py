@@ -16,7 +16,6 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import Page, expect
 from pypdf import PdfReader
@@ -25,10 +24,8 @@ from billing.models import BillingAccount, Invoice, Tariff, TariffAssignment
 from billing.wallet import credit_wallet_manually
 from stations.models import Connector, Site
 from tests.billing.guest_charging import report_status
-from tests.conftest import PASSWORD, register
+from tests.conftest import PASSWORD, eventually, register
 from tests.e2e.browser import (
-    CHROMIUM,
-    MISSING_CHROMIUM,
     TIMEOUT_MS,
     browser_context,
     chromium,
@@ -37,11 +34,6 @@ from tests.e2e.browser import (
 )
 from tests.stations.ocpp_wire import ago, iso, send
 from users.models import User
-
-if not CHROMIUM.exists():
-    pytest.skip(MISSING_CHROMIUM, allow_module_level=True)
-
-pytestmark = pytest.mark.e2e
 
 CHARGER = "E2E-CP-1"
 SITE = "Lindholmen Science Park"
@@ -105,15 +97,6 @@ def verification_link(mail: Path, address: str) -> str | None:
     return None
 
 
-async def eventually_async(check, timeout: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if result or asyncio.get_running_loop().time() > deadline:
-            return result
-        await asyncio.sleep(0.2)
-
-
 def received(cp, action: str) -> list[dict]:
     return [request for name, request in cp.received if name == action]
 
@@ -152,7 +135,7 @@ async def sign_up_and_verify(page: Page, mail: Path) -> None:
     await page.locator("main form button[type=submit]").click()
     await page.wait_for_load_state()
 
-    link = await eventually_async(lambda: verification_link(mail, DRIVER_EMAIL))
+    link = await eventually(lambda: verification_link(mail, DRIVER_EMAIL), timeout=30)
     assert link, f"no verification mail to {DRIVER_EMAIL} in {mail}"
     await page.goto(link)
     # allauth asks to confirm with a POST (a link opened by a mail scanner confirms nothing).
@@ -202,7 +185,7 @@ async def test_a_new_driver_signs_up_charges_live_and_downloads_the_receipt(
             await page.get_by_role("button", name="Start charging").click()
             await expect(page.get_by_role("heading", name="My charging")).to_be_visible()
             await expect(page.locator(".notice.good")).to_contain_text("plug in your car")
-            starts = await eventually_async(lambda: received(cp, "RemoteStartTransaction"))
+            starts = await eventually(lambda: received(cp, "RemoteStartTransaction"), timeout=30)
             assert starts and starts[0]["connector_id"] == 1, cp.received
             id_tag = starts[0]["id_tag"]
 
@@ -253,7 +236,7 @@ async def test_a_new_driver_signs_up_charges_live_and_downloads_the_receipt(
             # Stop: the charger is asked, and ends the transaction.
             await page.get_by_role("button", name="Stop charging").click()
             await expect(page.locator(".notice.good")).to_contain_text("asked to stop")
-            stops = await eventually_async(lambda: received(cp, "RemoteStopTransaction"))
+            stops = await eventually(lambda: received(cp, "RemoteStopTransaction"), timeout=30)
             assert stops == [{"transaction_id": transaction_id}], cp.received
             await send(
                 cp,

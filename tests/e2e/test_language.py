@@ -2,24 +2,16 @@
 
 from decimal import Decimal
 
-import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import expect
 
 from tests.e2e.browser import (
-    CHROMIUM,
-    MISSING_CHROMIUM,
     browser_context,
     chromium,
     http_url,
     screenshot,
 )
 from tests.portal.places import place
-
-if not CHROMIUM.exists():
-    pytest.skip(MISSING_CHROMIUM, allow_module_level=True)
-
-pytestmark = pytest.mark.e2e
 
 
 def two_places() -> None:

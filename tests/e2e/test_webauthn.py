@@ -17,19 +17,12 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import CDPSession, Page, expect
 
 from tests.e2e.browser import (
-    CHROMIUM,
-    MISSING_CHROMIUM,
     browser_context,
     chromium,
     localhost_url,
     screenshot,
 )
 from users.models import User
-
-if not CHROMIUM.exists():
-    pytest.skip(MISSING_CHROMIUM, allow_module_level=True)
-
-pytestmark = pytest.mark.e2e
 
 PASSWORD = "a-long-and-unusual-passphrase-42"
 # A USB key that asks for a touch (simulated) and a PIN (always "entered").
