@@ -10,6 +10,7 @@ import asyncio
 import sqlite3
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 
 from chargehub.channel_layer import SQLiteChannelLayer
+from tests.waiting import eventually
 
 PEER = Path(__file__).resolve().parent / "channel_layer_peer.py"
 # A safety net against a hanging test, not a measured time.
@@ -229,12 +231,15 @@ async def test_the_membership_of_a_channel_still_being_received_on_does_not_run_
     path, other_process
 ):
     # A charger stays connected far longer than group_expiry; its consumer joins once.
-    layer = SQLiteChannelLayer(path=str(path), group_expiry=2)
+    layer = SQLiteChannelLayer(path=str(path), group_expiry=1)
     channel = await layer.new_channel()
     await layer.group_add("ocpp.cp.CP-1", channel)
+    with sqlite3.connect(path) as connection:
+        (joined_until,) = connection.execute("SELECT expires FROM group_members").fetchone()
     listening = asyncio.create_task(layer.receive(channel))
 
-    await asyncio.sleep(3)  # longer than group_expiry
+    # Past the moment the membership taken by group_add would have run out.
+    assert await eventually(lambda: time.time() > joined_until, timeout=WAIT)
     await other_process.group_send("ocpp.cp.CP-1", {"type": "ocpp.command"})
 
     assert await asyncio.wait_for(listening, WAIT) == {"type": "ocpp.command"}
