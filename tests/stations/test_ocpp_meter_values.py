@@ -4,10 +4,13 @@ exactly as received, and stored once however often it is sent."""
 import json
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
+import pytest
 
 from stations.models import MeterSample
-from tests.stations.ocpp_wire import SCHEMAS, ago, iso, send
+from tests.stations.handling import handle
+from tests.stations.ocpp_wire import SCHEMAS, ago, iso
+
+pytestmark = pytest.mark.django_db
 
 _SAMPLED = json.loads((SCHEMAS / "MeterValues.json").read_text("utf-8-sig"))["properties"][
     "meterValue"
@@ -42,21 +45,20 @@ def _every_kind_of_sample() -> list[dict]:
     return sampled
 
 
-async def test_meter_values_store_every_measurand_phase_context_unit_and_location(charger):
+def test_meter_values_store_every_measurand_phase_context_unit_and_location():
     sampled = _every_kind_of_sample()
-    async with charger("CP-MV-ALL") as cp:
-        assert (
-            await send(
-                cp,
-                "MeterValues",
-                {
-                    "connectorId": 1,
-                    "meterValue": [{"timestamp": iso(ago()), "sampledValue": sampled}],
-                },
-            )
-            == {}
+    assert (
+        handle(
+            "CP-MV-ALL",
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "meterValue": [{"timestamp": iso(ago()), "sampledValue": sampled}],
+            },
         )
-    stored = await sync_to_async(_samples)("CP-MV-ALL")
+        == {}
+    )
+    stored = _samples("CP-MV-ALL")
     expected = [
         (
             s.get("measurand", "Energy.Active.Import.Register"),
@@ -77,19 +79,16 @@ async def test_meter_values_store_every_measurand_phase_context_unit_and_locatio
     assert {row[4] for row in stored} >= set(LOCATIONS)
 
 
-async def test_meter_values_use_the_1_6_defaults_for_absent_fields(charger):
-    async with charger("CP-MV-DEFAULTS") as cp:
-        await send(
-            cp,
-            "MeterValues",
-            {
-                "connectorId": 1,
-                "meterValue": [{"timestamp": iso(ago()), "sampledValue": [{"value": "12.5"}]}],
-            },
-        )
-    sample = await sync_to_async(MeterSample.objects.get)(
-        charge_point__charge_point_id="CP-MV-DEFAULTS"
+def test_meter_values_use_the_1_6_defaults_for_absent_fields():
+    handle(
+        "CP-MV-DEFAULTS",
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [{"timestamp": iso(ago()), "sampledValue": [{"value": "12.5"}]}],
+        },
     )
+    sample = MeterSample.objects.get(charge_point__charge_point_id="CP-MV-DEFAULTS")
     assert (
         sample.measurand,
         sample.context,
@@ -108,35 +107,34 @@ async def test_meter_values_use_the_1_6_defaults_for_absent_fields(charger):
     assert sample.value_decimal == Decimal("12.5")
 
 
-async def test_signed_meter_value_is_kept_exactly_as_received_beside_the_raw_one(charger):
+def test_signed_meter_value_is_kept_exactly_as_received_beside_the_raw_one():
     signed = (
         '<?xml version="1.0"?><signedMeterValue><publicKey encoding="base64">AbC+/=</publicKey>'
         '<meterValueSignature encoding="base64">ZmFrZQ==</meterValueSignature></signedMeterValue>'
     )
     when = iso(ago())
-    async with charger("CP-MV-SIGNED") as cp:
-        await send(
-            cp,
-            "MeterValues",
-            {
-                "connectorId": 1,
-                "meterValue": [
-                    {
-                        "timestamp": when,
-                        "sampledValue": [
-                            {"value": "15017.5", "context": "Transaction.End", "unit": "Wh"},
-                            {
-                                "value": signed,
-                                "context": "Transaction.End",
-                                "format": "SignedData",
-                                "unit": "Wh",
-                            },
-                        ],
-                    }
-                ],
-            },
-        )
-    rows = await sync_to_async(list)(
+    handle(
+        "CP-MV-SIGNED",
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [
+                {
+                    "timestamp": when,
+                    "sampledValue": [
+                        {"value": "15017.5", "context": "Transaction.End", "unit": "Wh"},
+                        {
+                            "value": signed,
+                            "context": "Transaction.End",
+                            "format": "SignedData",
+                            "unit": "Wh",
+                        },
+                    ],
+                }
+            ],
+        },
+    )
+    rows = list(
         MeterSample.objects.filter(charge_point__charge_point_id="CP-MV-SIGNED")
         .order_by("format")
         .values_list("format", "value", "value_decimal")
@@ -144,7 +142,7 @@ async def test_signed_meter_value_is_kept_exactly_as_received_beside_the_raw_one
     assert rows == [("Raw", "15017.5", Decimal("15017.5")), ("SignedData", signed, None)]
 
 
-async def test_meter_values_retransmitted_store_nothing_new(charger):
+def test_meter_values_retransmitted_store_nothing_new():
     request = {
         "connectorId": 1,
         "meterValue": [
@@ -157,49 +155,44 @@ async def test_meter_values_retransmitted_store_nothing_new(charger):
             }
         ],
     }
-    async with charger("CP-MV-RETRY") as cp:
-        await send(cp, "MeterValues", request)
-    async with charger("CP-MV-RETRY") as cp:
-        assert await send(cp, "MeterValues", request) == {}
-    assert len(await sync_to_async(_samples)("CP-MV-RETRY")) == 2
+    handle("CP-MV-RETRY", "MeterValues", request)
+    assert handle("CP-MV-RETRY", "MeterValues", request) == {}
+    assert len(_samples("CP-MV-RETRY")) == 2
 
 
-async def test_meter_values_are_linked_to_the_session_they_name(charger):
-    async with charger("CP-MV-SESSION") as cp:
-        transaction_id = (
-            await send(
-                cp,
-                "StartTransaction",
-                {
-                    "connectorId": 2,
-                    "idTag": "MV",
-                    "meterStart": 0,
-                    "timestamp": iso(ago(minutes=5)),
-                },
-            )
-        )["transactionId"]
-        await send(
-            cp,
-            "MeterValues",
+def test_meter_values_are_linked_to_the_session_they_name():
+    transaction_id = (
+        handle(
+            "CP-MV-SESSION",
+            "StartTransaction",
             {
                 "connectorId": 2,
-                "transactionId": transaction_id,
-                "meterValue": [{"timestamp": iso(ago()), "sampledValue": [{"value": "42"}]}],
+                "idTag": "MV",
+                "meterStart": 0,
+                "timestamp": iso(ago(minutes=5)),
             },
         )
-        # A transactionId the server never gave out: the values are kept, unlinked.
-        await send(
-            cp,
-            "MeterValues",
-            {
-                "connectorId": 2,
-                "transactionId": 99999999,
-                "meterValue": [
-                    {"timestamp": iso(ago(seconds=30)), "sampledValue": [{"value": "43"}]}
-                ],
-            },
-        )
-    rows = await sync_to_async(list)(
+    )["transactionId"]
+    handle(
+        "CP-MV-SESSION",
+        "MeterValues",
+        {
+            "connectorId": 2,
+            "transactionId": transaction_id,
+            "meterValue": [{"timestamp": iso(ago()), "sampledValue": [{"value": "42"}]}],
+        },
+    )
+    # A transactionId the server never gave out: the values are kept, unlinked.
+    handle(
+        "CP-MV-SESSION",
+        "MeterValues",
+        {
+            "connectorId": 2,
+            "transactionId": 99999999,
+            "meterValue": [{"timestamp": iso(ago(seconds=30)), "sampledValue": [{"value": "43"}]}],
+        },
+    )
+    rows = list(
         MeterSample.objects.filter(charge_point__charge_point_id="CP-MV-SESSION")
         .order_by("value")
         .values_list("value", "session_id", "connector_id")
@@ -207,35 +200,31 @@ async def test_meter_values_are_linked_to_the_session_they_name(charger):
     assert rows == [("42", transaction_id, 2), ("43", None, 2)]
 
 
-async def test_meter_values_of_connector_0_are_the_main_meter(charger):
-    async with charger("CP-MV-MAIN") as cp:
-        await send(
-            cp,
-            "MeterValues",
-            {
-                "connectorId": 0,
-                "meterValue": [{"timestamp": iso(ago()), "sampledValue": [{"value": "9"}]}],
-            },
-        )
-    sample = await sync_to_async(MeterSample.objects.get)(
-        charge_point__charge_point_id="CP-MV-MAIN"
+def test_meter_values_of_connector_0_are_the_main_meter():
+    handle(
+        "CP-MV-MAIN",
+        "MeterValues",
+        {
+            "connectorId": 0,
+            "meterValue": [{"timestamp": iso(ago()), "sampledValue": [{"value": "9"}]}],
+        },
     )
+    sample = MeterSample.objects.get(charge_point__charge_point_id="CP-MV-MAIN")
     assert sample.connector_id == 0
 
 
-async def test_raw_value_that_is_no_storable_number_is_kept_as_text(charger):
+def test_raw_value_that_is_no_storable_number_is_kept_as_text():
     values = ["1e400", "123456789012345678901234567890", "NaN", "-Infinity", "12,5", "0x1F"]
     sampled = [
         {"value": v, "measurand": "Energy.Active.Import.Register", "phase": p}
         for v, p in zip(values, PHASES, strict=False)
     ]
-    async with charger("CP-MV-ODD") as cp:
-        await send(
-            cp,
-            "MeterValues",
-            {"connectorId": 1, "meterValue": [{"timestamp": iso(ago()), "sampledValue": sampled}]},
-        )
-    rows = await sync_to_async(list)(
+    handle(
+        "CP-MV-ODD",
+        "MeterValues",
+        {"connectorId": 1, "meterValue": [{"timestamp": iso(ago()), "sampledValue": sampled}]},
+    )
+    rows = list(
         MeterSample.objects.filter(charge_point__charge_point_id="CP-MV-ODD").values_list(
             "value", "value_decimal"
         )
@@ -243,11 +232,10 @@ async def test_raw_value_that_is_no_storable_number_is_kept_as_text(charger):
     assert sorted(rows) == sorted((v, None) for v in values)
 
 
-async def test_many_meter_values_in_one_message_are_all_stored(charger):
+def test_many_meter_values_in_one_message_are_all_stored():
     meter_value = [
         {"timestamp": iso(ago(minutes=60 - i)), "sampledValue": [{"value": str(i * 100)}]}
         for i in range(60)
     ]
-    async with charger("CP-MV-MANY") as cp:
-        await send(cp, "MeterValues", {"connectorId": 1, "meterValue": meter_value})
-    assert len(await sync_to_async(_samples)("CP-MV-MANY")) == 60
+    handle("CP-MV-MANY", "MeterValues", {"connectorId": 1, "meterValue": meter_value})
+    assert len(_samples("CP-MV-MANY")) == 60

@@ -4,10 +4,10 @@ FirmwareStatusNotification (§4.5) from the charger."""
 from datetime import UTC, datetime
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from stations.models import ChargePoint, OcppMessage
 from tests.conftest import eventually
+from tests.stations.handling import handle
 from tests.stations.ocpp_wire import send
 
 
@@ -37,16 +37,17 @@ async def test_data_transfer_is_answered_unknown_vendor_id_and_logged(charger, p
     assert await eventually(logged)
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("status", ["Idle", "Uploading", "Uploaded", "UploadFailed"])
-async def test_diagnostics_status_notification_is_stored_on_the_charge_point(charger, status):
+def test_diagnostics_status_notification_is_stored_on_the_charge_point(status):
     before = datetime.now(UTC)
-    async with charger("CP-MISC-DIAG") as cp:
-        assert await send(cp, "DiagnosticsStatusNotification", {"status": status}) == {}
-    stored = await sync_to_async(_get)("CP-MISC-DIAG")
+    assert handle("CP-MISC-DIAG", "DiagnosticsStatusNotification", {"status": status}) == {}
+    stored = _get("CP-MISC-DIAG")
     assert stored.diagnostics_status == status
     assert stored.diagnostics_status_at >= before
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "status",
     [
@@ -59,17 +60,16 @@ async def test_diagnostics_status_notification_is_stored_on_the_charge_point(cha
         "Installed",
     ],
 )
-async def test_firmware_status_notification_is_stored_on_the_charge_point(charger, status):
+def test_firmware_status_notification_is_stored_on_the_charge_point(status):
     before = datetime.now(UTC)
-    async with charger("CP-MISC-FW") as cp:
-        assert await send(cp, "FirmwareStatusNotification", {"status": status}) == {}
-    stored = await sync_to_async(_get)("CP-MISC-FW")
+    assert handle("CP-MISC-FW", "FirmwareStatusNotification", {"status": status}) == {}
+    stored = _get("CP-MISC-FW")
     assert stored.firmware_status == status
     assert stored.firmware_status_at >= before
 
 
-async def test_latest_firmware_status_wins(charger):
-    async with charger("CP-MISC-FW-SEQ") as cp:
-        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
-            await send(cp, "FirmwareStatusNotification", {"status": status})
-    assert (await sync_to_async(_get)("CP-MISC-FW-SEQ")).firmware_status == "Installed"
+@pytest.mark.django_db
+def test_latest_firmware_status_wins():
+    for status in ("Downloading", "Downloaded", "Installing", "Installed"):
+        handle("CP-MISC-FW-SEQ", "FirmwareStatusNotification", {"status": status})
+    assert _get("CP-MISC-FW-SEQ").firmware_status == "Installed"
