@@ -2,24 +2,16 @@
 browser: Swagger UI at /api/docs/ and the admin's forms. browser_context fails a test on
 anything the policy blocks (Chromium reports it on the console)."""
 
-import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import expect
 
 from tests.conftest import PASSWORD
 from tests.e2e.browser import (
-    CHROMIUM,
-    MISSING_CHROMIUM,
     browser_context,
     chromium,
     http_url,
 )
 from users.models import User
-
-if not CHROMIUM.exists():
-    pytest.skip(MISSING_CHROMIUM, allow_module_level=True)
-
-pytestmark = pytest.mark.e2e
 
 
 async def test_swagger_ui_shows_the_api_under_the_policy(e2e_server, db_access):
