@@ -2,35 +2,34 @@
 
 from datetime import UTC, datetime, timedelta
 
-from asgiref.sync import sync_to_async
+import pytest
 
-from tests.stations.ocpp_wire import send
+from tests.stations.handling import handle
 from users.models import IdToken
+
+pytestmark = pytest.mark.django_db
 
 
 def token(uid: str, **fields) -> IdToken:
     return IdToken.objects.create(uid=uid, **fields)
 
 
-async def test_authorize_known_token_is_accepted(charger):
-    await sync_to_async(token)("AUTH-OK-1")
-    async with charger("CP-AUTH-OK") as cp:
-        answer = await send(cp, "Authorize", {"idTag": "AUTH-OK-1"})
+def test_authorize_known_token_is_accepted():
+    token("AUTH-OK-1")
+    answer = handle("CP-AUTH-OK", "Authorize", {"idTag": "AUTH-OK-1"})
     assert answer == {"idTagInfo": {"status": "Accepted"}}
 
 
-async def test_authorize_id_tag_is_case_insensitive(charger):
-    await sync_to_async(token)("AUTH-CASE-1")
-    async with charger("CP-AUTH-CASE") as cp:
-        answer = await send(cp, "Authorize", {"idTag": "auth-Case-1"})
+def test_authorize_id_tag_is_case_insensitive():
+    token("AUTH-CASE-1")
+    answer = handle("CP-AUTH-CASE", "Authorize", {"idTag": "auth-Case-1"})
     assert answer["idTagInfo"]["status"] == "Accepted"
 
 
-async def test_authorize_gives_group_as_parent_id_tag_and_expiry_date_with_offset(charger):
+def test_authorize_gives_group_as_parent_id_tag_and_expiry_date_with_offset():
     expires = datetime(2099, 1, 1, 12, 30, tzinfo=UTC)
-    await sync_to_async(token)("AUTH-FLEET-1", group_id="FLEET-7", expires_at=expires)
-    async with charger("CP-AUTH-FLEET") as cp:
-        answer = await send(cp, "Authorize", {"idTag": "AUTH-FLEET-1"})
+    token("AUTH-FLEET-1", group_id="FLEET-7", expires_at=expires)
+    answer = handle("CP-AUTH-FLEET", "Authorize", {"idTag": "AUTH-FLEET-1"})
     info = answer["idTagInfo"]
     assert info["status"] == "Accepted"
     assert info["parentIdTag"] == "FLEET-7"
@@ -38,25 +37,22 @@ async def test_authorize_gives_group_as_parent_id_tag_and_expiry_date_with_offse
     assert datetime.fromisoformat(info["expiryDate"]) == expires
 
 
-async def test_authorize_blocked_token_is_blocked(charger):
-    await sync_to_async(token)("AUTH-BLOCKED-1", status=IdToken.Status.BLOCKED)
-    async with charger("CP-AUTH-BLOCKED") as cp:
-        answer = await send(cp, "Authorize", {"idTag": "AUTH-BLOCKED-1"})
+def test_authorize_blocked_token_is_blocked():
+    token("AUTH-BLOCKED-1", status=IdToken.Status.BLOCKED)
+    answer = handle("CP-AUTH-BLOCKED", "Authorize", {"idTag": "AUTH-BLOCKED-1"})
     assert answer["idTagInfo"]["status"] == "Blocked"
 
 
-async def test_authorize_token_past_its_expiry_date_is_expired(charger):
+def test_authorize_token_past_its_expiry_date_is_expired():
     expired = datetime.now(UTC) - timedelta(days=1)
-    await sync_to_async(token)("AUTH-OLD-1", expires_at=expired)
-    async with charger("CP-AUTH-OLD") as cp:
-        answer = await send(cp, "Authorize", {"idTag": "AUTH-OLD-1"})
+    token("AUTH-OLD-1", expires_at=expired)
+    answer = handle("CP-AUTH-OLD", "Authorize", {"idTag": "AUTH-OLD-1"})
     assert answer["idTagInfo"]["status"] == "Expired"
     assert datetime.fromisoformat(answer["idTagInfo"]["expiryDate"]) == expired.replace(
         microsecond=expired.microsecond // 1000 * 1000
     )
 
 
-async def test_authorize_unknown_token_is_invalid(charger):
-    async with charger("CP-AUTH-UNKNOWN") as cp:
-        answer = await send(cp, "Authorize", {"idTag": "NOBODY-1"})
+def test_authorize_unknown_token_is_invalid():
+    answer = handle("CP-AUTH-UNKNOWN", "Authorize", {"idTag": "NOBODY-1"})
     assert answer == {"idTagInfo": {"status": "Invalid"}}
