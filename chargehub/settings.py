@@ -152,15 +152,29 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # quarter of this while its charger is connected (stations/ocpp/consumer.py).
 CHANNEL_GROUP_EXPIRY = env_int("CHANNEL_GROUP_EXPIRY", 86400)
 
+# Redis connections each process's channel layer opens at most; beyond them, calls wait
+# for a free one (chargehub/redis_channel_layer.py).
+CHANNEL_LAYER_MAX_CONNECTIONS = env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100)
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "chargehub.redis_channel_layer.RedisChannelLayer",
             "CONFIG": {
-                # channels_redis waits for messages with a 5 s blocking BZPOPMIN; redis-py 8
-                # reads with a 5 s socket timeout by default, so an idle consumer could lose
-                # that race, die, and drop its charger. The read timeout must exceed the pop.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 20}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # channels_redis waits for messages with a 5 s blocking BZPOPMIN;
+                        # redis-py 8 reads with a 5 s socket timeout by default, so an idle
+                        # consumer could lose that race, die, and drop its charger. The
+                        # read timeout must exceed the pop.
+                        "socket_timeout": 20,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                        # Seconds a call waits for a free connection in a storm before
+                        # the consumer refuses the charger (which retries).
+                        "timeout": 10,
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": CHANNEL_GROUP_EXPIRY,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import MessageTrigger
 
 from stations import operations
-from stations.charger_auth import MIN_PASSWORD_LENGTH
+from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
     MIDNIGHT,
     ChargePoint,
@@ -175,6 +175,13 @@ class TriggerMessageForm(forms.Form):
     )
 
 
+def unauthenticated_warning(charge_point: ChargePoint) -> str:
+    return gettext(
+        "%(id)s connects without authentication (security profile 0): anyone who knows its "
+        "id can act as it. Only for a test bench on a closed network."
+    ) % {"id": charge_point.charge_point_id}
+
+
 def connector_label(connector: Connector) -> str:
     # Connector.__str__ shows the charge point's database id; staff know the OCPP id.
     return f"{connector.charge_point.charge_point_id} #{connector.connector_id}"
@@ -256,7 +263,37 @@ class ChargePointForm(forms.ModelForm):
 
     class Meta:
         model = ChargePoint
-        fields = ["charge_point_id", "site", "registration_status", "heartbeat_interval"]
+        fields = [
+            "charge_point_id",
+            "site",
+            "registration_status",
+            "allow_unauthenticated",
+            "heartbeat_interval",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Set before the model's own checks run (ChargePoint.clean: an accepted charger
+        # needs a password); the form saves it with the rest.
+        if cleaned.get("new_password"):
+            self.instance.set_password(cleaned["new_password"])
+        return cleaned
+
+
+class ChargePointAddForm(ChargePointForm):
+    """A new charger comes with a generated password, shown once, to copy into it."""
+
+    new_password = forms.CharField(
+        label=_("Password"),
+        required=False,
+        min_length=MIN_PASSWORD_LENGTH,
+        initial=generate_password,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "size": 40}),
+        help_text=_(
+            "HTTP Basic auth password (AuthorizationKey), generated for you: copy it into the "
+            "charger's configuration now, it is stored only as a hash."
+        ),
+    )
 
 
 @admin.register(ChargePoint)
@@ -272,7 +309,14 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "is_connected",
         "last_seen_at",
     ]
-    list_filter = ["registration_status", "is_connected", "site", "vendor", "protocol"]
+    list_filter = [
+        "registration_status",
+        "is_connected",
+        "allow_unauthenticated",
+        "site",
+        "vendor",
+        "protocol",
+    ]
     search_fields = ["charge_point_id", "serial_number", "vendor", "model", "site__name"]
     list_select_related = ["site"]
     inlines = [ConnectorInline]
@@ -309,6 +353,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
                     "site",
                     "registration_status",
                     "new_password",
+                    "allow_unauthenticated",
                     "guest_qr_codes",
                 ]
             },
@@ -387,16 +432,44 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         query = urlencode({"charge_point": list(queryset.values_list("pk", flat=True))}, doseq=True)
         return HttpResponseRedirect(f"{reverse('admin:billing_guestpayment_qr_codes')}?{query}")
 
+    def get_form(
+        self, request: HttpRequest, obj: ChargePoint | None = None, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = ChargePointAddForm
+        return super().get_form(request, obj, **kwargs)
+
     def save_model(
         self, request: HttpRequest, obj: ChargePoint, form: forms.ModelForm, change: bool
     ) -> None:
-        if form.cleaned_data.get("new_password"):
-            obj.set_password(form.cleaned_data["new_password"])
         super().save_model(request, obj, form, change)
+        if obj.allow_unauthenticated:
+            messages.warning(request, unauthenticated_warning(obj))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        charge_point = self.get_object(request, object_id)
+        if request.method == "GET" and charge_point and charge_point.allow_unauthenticated:
+            messages.warning(request, unauthenticated_warning(charge_point))
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=_("Approve selected pending charge points"), permissions=["change"])
     def approve_pending(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
-        approved = operations.approve(queryset)
+        approved, without_password = operations.approve(queryset)
+        for charge_point_id in without_password:
+            messages.error(
+                request,
+                gettext(
+                    "%(id)s was not approved: it has no password. Open it, set a password "
+                    "(and configure the charger with it), then accept it."
+                )
+                % {"id": charge_point_id},
+            )
         messages.success(
             request, gettext("%(count)d charge point(s) approved.") % {"count": approved}
         )

@@ -140,6 +140,17 @@ class ChargePoint(models.Model):
         default=Registration.ACCEPTED,
     )
     password_hash = models.CharField(_("password hash"), max_length=200, blank=True)
+    # OCPP 1.6 security whitepaper, profile 0: no authentication at all. Anyone who knows
+    # the id could then act as this charger (authorize cards, start and stop sessions).
+    allow_unauthenticated = models.BooleanField(
+        _("security profile 0 (no authentication, test benches only)"),
+        default=False,
+        help_text=_(
+            "Lets this charger connect without a password. Anyone who knows its id can then "
+            "act as it: authorize drivers' cards, start and stop sessions. Only for test "
+            "benches on a closed network."
+        ),
+    )
     protocol = models.CharField(_("protocol"), max_length=16, blank=True)
 
     # From BootNotification.req.
@@ -180,6 +191,21 @@ class ChargePoint(models.Model):
 
     def __str__(self) -> str:
         return self.charge_point_id
+
+    def clean(self) -> None:
+        if self.registration_status == self.Registration.ACCEPTED and not self.can_authenticate:
+            raise ValidationError(
+                _(
+                    "An accepted charger needs a password (or security profile 0 for a test "
+                    "bench): set one before accepting it."
+                ),
+                code="no_password",
+            )
+
+    @property
+    def can_authenticate(self) -> bool:
+        """Whether the charger has a way in: a password, or security profile 0 by choice."""
+        return bool(self.password_hash) or self.allow_unauthenticated
 
     def set_password(self, raw_password: str) -> None:
         self.password_hash = make_password(raw_password, hasher=CHARGER_HASHER)

@@ -63,14 +63,19 @@ def _send(charge_point_id: str, request: Any, issued_by: Any, source: str) -> An
     return commands.send_sync(charge_point_id, request, issued_by=issued_by, source=source)
 
 
-def approve(charge_points: QuerySet[ChargePoint]) -> int:
+def approve(charge_points: QuerySet[ChargePoint]) -> tuple[int, list[str]]:
     """Accept chargers waiting for approval; their next BootNotification is Accepted.
 
-    Only Pending ones: a Rejected charger was refused on purpose (OCPP 1.6 §4.2.1).
+    Only Pending ones: a Rejected charger was refused on purpose (OCPP 1.6 §4.2.1). One
+    that came without credentials has no password and stays Pending until staff set one
+    (ChargePoint.clean). Returns how many were accepted and the ids left without a password.
     """
-    return charge_points.filter(registration_status=ChargePoint.Registration.PENDING).update(
+    pending = charge_points.filter(registration_status=ChargePoint.Registration.PENDING)
+    without_password = [cp.charge_point_id for cp in pending if not cp.can_authenticate]
+    approved = pending.exclude(charge_point_id__in=without_password).update(
         registration_status=ChargePoint.Registration.ACCEPTED
     )
+    return approved, without_password
 
 
 def reset(

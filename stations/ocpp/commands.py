@@ -168,6 +168,9 @@ async def _deliver(
             "payload": payload,
             "timeout": timeout,
             "reply_to": reply_to,
+            # Only the connection that owns the charger runs it, even while a newer one
+            # is replacing it: the command reaches the charger once.
+            "connection_id": command.charge_point.connection_id,
         },
     )
     try:
@@ -177,8 +180,7 @@ async def _deliver(
     try:
         async with asyncio.timeout(timeout + ACKNOWLEDGE_TIMEOUT):
             reply = await layer.receive(reply_to)
-            # While a newer connection replaces an older one both may be in the group
-            # for a moment and acknowledge; only a result ends the wait.
+            # Only a result ends the wait.
             while reply["type"] != "ocpp.command.result":
                 reply = await layer.receive(reply_to)
     except TimeoutError:

@@ -1,4 +1,5 @@
-"""Who may connect, and the connection state of each charge point (server times only)."""
+"""Who may connect, which connection owns a charge point, and its connection state
+(server times only)."""
 
 import base64
 import binascii
@@ -68,15 +69,34 @@ def admit(
 
     if charge_point.registration_status == ChargePoint.Registration.REJECTED:
         return None, "charge point is rejected"
-    if charge_point.password_hash:
-        if credentials is None:
-            return None, "no Basic auth credentials"
-        if not charge_point.check_password(credentials[1]):
-            return None, "wrong password"
+    if charge_point.allow_unauthenticated:
+        # Staff chose security profile 0 for this charger; say so at every connection.
+        logger.warning(
+            "%s connects without authentication: security profile 0 is allowed for it "
+            "(test benches only)",
+            charge_point_id,
+        )
+        return charge_point, ""
+    if not charge_point.password_hash:
+        if charge_point.registration_status == ChargePoint.Registration.PENDING:
+            # Came without credentials while unknown chargers were let in: it may wait
+            # for staff, who must give it a password to accept it; the consumer never
+            # treats this connection as accepted (OcppConsumer.authenticated).
+            return charge_point, ""
+        return None, "charge point has no password (set one in admin)"
+    if credentials is None:
+        return None, "no Basic auth credentials"
+    if not charge_point.check_password(credentials[1]):
+        return None, "wrong password"
     return charge_point, ""
 
 
 def mark_connected(charge_point: ChargePoint, connection_id: str, protocol: str) -> None:
+    """Make this connection the charger's owner: the last one written wins.
+
+    One UPDATE, so concurrent connections (in any process) are ordered by the database;
+    every other connection of the charger finds out with is_owner() and closes.
+    """
     now = timezone.now()
     ChargePoint.objects.filter(pk=charge_point.pk).update(
         is_connected=True,
@@ -95,10 +115,19 @@ def mark_disconnected(charge_point_id: str, connection_id: str) -> None:
     )
 
 
-def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> None:
-    ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id).update(
-        last_seen_at=when, is_connected=True
-    )
+def is_owner(charge_point_id: str, connection_id: str) -> bool:
+    """Whether this connection is the one that holds the charger (see mark_connected)."""
+    return ChargePoint.objects.filter(
+        charge_point_id=charge_point_id, connection_id=connection_id
+    ).exists()
+
+
+def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> bool:
+    """Note a sign of life; False when another connection owns the charger by now."""
+    updated = ChargePoint.objects.filter(
+        charge_point_id=charge_point_id, connection_id=connection_id
+    ).update(last_seen_at=when, is_connected=True)
+    return updated > 0
 
 
 def charge_point_group(charge_point_id: str) -> str:

@@ -10,6 +10,7 @@ as a task, and the CALLRESULT that receive() later gets resolves its future.
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -34,6 +35,9 @@ CLOSE_REPLACED = 4000
 # Private-use close code for "the server failed", after 1011 (which autobahn does not let
 # an application send): the charger reconnects as after any close.
 CLOSE_SERVER_ERROR = 4011
+# Private-use close code for "the server cannot serve you now, reconnect" (a storm); RFC
+# 6455's own 1013 is not one an application may send through autobahn (1000, 3000-4999).
+CLOSE_TRY_AGAIN_LATER = 4013
 
 # How often last_seen_at is written at most: every frame counts as a sign of life, but
 # one UPDATE per frame would double the database load of a busy charger.
@@ -77,6 +81,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.call_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
+        # Whether this connection holds the charger: only the owner handles frames and
+        # commands (connections.mark_connected, is_owner).
+        self.owner = False
         self.seen_written = self.group_joined = 0.0
 
         offered = self.scope.get("subprotocols", [])
@@ -99,20 +106,56 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.charge_point = charge_point
+        # A Pending charger without a password got in with no credentials: it may boot and
+        # wait, but this connection is never treated as accepted (see _is_accepted).
+        self.authenticated = charge_point.can_authenticate
 
-        # One socket per charger: tell any older connection to go, then join the group
-        # that commands are sent to.
-        self.group = connections.charge_point_group(self.charge_point_id)
-        await self.channel_layer.group_send(
-            self.group, {"type": "ocpp.replaced", "connection_id": self.connection_id}
-        )
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # One socket per charger, in any number of processes: join the group, write this
+        # connection as the owner (the database orders concurrent writers: the last one
+        # wins), tell the group, then check. Whoever wrote before the last writer either
+        # sees the newer owner in its own check or, having joined the group before the
+        # last write, gets the last writer's message: every one but the last closes.
+        group = connections.charge_point_group(self.charge_point_id)
+        if not await self._channel_layer_call(
+            self.channel_layer.group_add(group, self.channel_name)
+        ):
+            await self.close()  # refused before the handshake: HTTP 403, the charger retries
+            return
+        self.group = group
         await self.accept(subprotocol)
         await run_in_database(connections.mark_connected)(
             charge_point, self.connection_id, subprotocol
         )
+        replaced = {"type": "ocpp.replaced", "connection_id": self.connection_id}
+        if not await self._channel_layer_call(self.channel_layer.group_send(self.group, replaced)):
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)  # disconnect() marks it gone
+            return
+        if not await run_in_database(connections.is_owner)(
+            self.charge_point_id, self.connection_id
+        ):
+            await self._close_replaced()
+            return
+        self.owner = True
         self.seen_written = self.group_joined = asyncio.get_running_loop().time()
         logger.info("%s connected (%s)", self.charge_point_id, subprotocol)
+
+    async def _channel_layer_call(self, call: Awaitable[None]) -> bool:
+        """Await a channel-layer call; False (and one log line) when it fails.
+
+        In a reconnection storm Redis may have no connection free in time: the charger is
+        then refused or closed cleanly and retries, instead of an HTTP 500 or a traceback.
+        """
+        try:
+            await call
+        except Exception as error:  # whatever the layer raises means "not now"
+            logger.warning(
+                "%s: channel layer call failed (%s: %s)",
+                self.charge_point_id,
+                type(error).__name__,
+                error,
+            )
+            return False
+        return True
 
     async def disconnect(self, code: int) -> None:
         if not self.group:
@@ -121,12 +164,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # Their tasks are not cancelled: an answer that arrived just before the socket
         # closed (a charger answering Reset, then rebooting) must still reach its caller.
         self.closed = True
+        self.owner = False
         for _, future in self.pending.values():
             if not future.done():
                 future.set_exception(ChargerDisconnected())
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=5)
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self._channel_layer_call(
+            self.channel_layer.group_discard(self.group, self.channel_name)
+        )
         await run_in_database(connections.mark_disconnected)(
             self.charge_point_id, self.connection_id
         )
@@ -224,20 +270,30 @@ class OcppConsumer(AsyncWebsocketConsumer):
         return payload
 
     async def _is_accepted(self) -> bool:
-        if self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED:
+        if self.authenticated and (
+            self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED
+        ):
             return True
         # Staff may have approved it since it connected.
         await run_in_database(self.charge_point.refresh_from_db)(fields=["registration_status"])
-        return self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED
+        accepted = self.charge_point.registration_status == ChargePoint.Registration.ACCEPTED
+        if accepted and not self.authenticated:
+            # It came without credentials while Pending; staff gave it a password to accept
+            # it, so this connection is not the accepted charger: it must come back with it.
+            logger.warning("%s: accepted, reconnect with the password", self.charge_point_id)
+            await self.close()
+            return False
+        return accepted
 
     async def _note_seen(self, now: Any) -> None:
         clock = asyncio.get_running_loop().time()
         interval = min(SEEN_WRITE_INTERVAL, self.charge_point.heartbeat_interval / 4)
         if clock - self.seen_written >= interval:
             self.seen_written = clock
-            await run_in_database(connections.mark_seen)(
+            if not await run_in_database(connections.mark_seen)(
                 self.charge_point_id, self.connection_id, now
-            )
+            ):
+                await self._close_replaced()  # owned by another connection by now
         if clock - self.group_joined >= settings.CHANNEL_GROUP_EXPIRY * GROUP_RENEW_FRACTION:
             self.group_joined = clock
             await self.channel_layer.group_add(self.group, self.channel_name)
@@ -254,15 +310,39 @@ class OcppConsumer(AsyncWebsocketConsumer):
     def _log_out(self, text: str, message_type: int, unique_id: str, action: str) -> None:
         message_log.record(self.charge_point_id, "out", message_type, unique_id, action, text)
 
+    # --- One socket per charger ---------------------------------------------------------
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        # A connection that lost the charger to a newer one closes; frames that reach it
+        # before the close completes are not handled.
+        if self.owner:
+            await super().websocket_receive(message)
+
     # --- Group messages from the rest of the system ---------------------------------
 
     async def ocpp_replaced(self, event: dict[str, Any]) -> None:
-        if event["connection_id"] != self.connection_id:
-            logger.info("%s: replaced by a newer connection", self.charge_point_id)
-            await self.close(code=CLOSE_REPLACED)
+        """Another connection for this charger wrote itself as the owner: check who owns it."""
+        if not self.owner or event["connection_id"] == self.connection_id:
+            return
+        if not await run_in_database(connections.is_owner)(
+            self.charge_point_id, self.connection_id
+        ):
+            await self._close_replaced()
+
+    async def _close_replaced(self) -> None:
+        self.owner = False
+        logger.info("%s: replaced by a newer connection", self.charge_point_id)
+        await self.close(code=CLOSE_REPLACED)
 
     async def ocpp_command(self, event: dict[str, Any]) -> None:
-        """A command for this charger (see commands.send): acknowledge, then run it as a task."""
+        """A command for this charger (see commands.send): acknowledge, then run it as a task.
+
+        commands.send() names the connection that owned the charger when it was sent; any
+        other one (replaced, or not yet the owner) stays silent, so the caller gets
+        exactly one acknowledgement and one answer.
+        """
+        if not self.owner or event["connection_id"] != self.connection_id:
+            return
         await self.channel_layer.send(event["reply_to"], {"type": "ocpp.command.accepted"})
         task = asyncio.get_running_loop().create_task(self._run_command(event))
         self.tasks.add(task)

@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from ocpp.exceptions import NotSupportedError
 
+from stations.charger_auth import MIN_PASSWORD_LENGTH
 from stations.models import (
     ChargePoint,
     ChargerCommand,
@@ -147,6 +148,107 @@ def test_approve_pending_accepts_only_pending_charge_points(staff):
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["1 charge point(s) approved."]
     assert _charge_point("ADM-PENDING").registration_status == "Accepted"
     assert _charge_point("ADM-REJECTED").registration_status == "Rejected"
+
+
+def test_charge_point_add_form_offers_a_generated_password_the_charger_gets(staff):
+    _, client = staff
+    add = reverse("admin:stations_chargepoint_add")
+    page = client.get(add)
+    generated = page.context["adminform"].form["new_password"].value()
+    assert len(generated) >= MIN_PASSWORD_LENGTH
+    assert generated in page.content.decode()  # shown once, to copy into the charger
+
+    form = {
+        "charge_point_id": "ADM-GEN",
+        "registration_status": "Accepted",
+        "heartbeat_interval": 300,
+        "new_password": generated,
+        "connectors-TOTAL_FORMS": 0,
+        "connectors-INITIAL_FORMS": 0,
+    }
+    assert client.post(add, form).status_code == 302
+    assert _charge_point("ADM-GEN").check_password(generated)
+
+
+def test_charge_point_accepted_without_password_in_admin_gets_a_form_error(staff):
+    _, client = staff
+    add = reverse("admin:stations_chargepoint_add")
+    form = {
+        "charge_point_id": "ADM-NOPW",
+        "registration_status": "Accepted",
+        "heartbeat_interval": 300,
+        "new_password": "",
+        "connectors-TOTAL_FORMS": 0,
+        "connectors-INITIAL_FORMS": 0,
+    }
+    response = client.post(add, form)
+    assert response.status_code == 200
+    assert "An accepted charger needs a password" in response.content.decode()
+    assert not ChargePoint.objects.filter(charge_point_id="ADM-NOPW").exists()
+
+
+def test_pending_charger_without_password_is_accepted_in_admin_once_given_one(staff):
+    _, client = staff
+    pending = register("ADM-TOFU", password=None, registration_status="Pending")
+    change = reverse("admin:stations_chargepoint_change", args=[pending.pk])
+    form = {
+        "charge_point_id": "ADM-TOFU",
+        "registration_status": "Accepted",
+        "heartbeat_interval": 300,
+        "connectors-TOTAL_FORMS": 0,
+        "connectors-INITIAL_FORMS": 0,
+    }
+
+    response = client.post(change, {**form, "new_password": ""})
+    assert "An accepted charger needs a password" in response.content.decode()
+    assert _charge_point("ADM-TOFU").registration_status == "Pending"
+
+    response = client.post(change, {**form, "new_password": "a-long-enough-password"})
+    assert response.status_code == 302
+    accepted = _charge_point("ADM-TOFU")
+    assert accepted.registration_status == "Accepted"
+    assert accepted.check_password("a-long-enough-password")
+
+
+def test_approve_action_leaves_a_charger_without_password_pending_with_an_error(staff):
+    _, client = staff
+    with_password = register("ADM-PENDING-PW", registration_status="Pending")
+    without = register("ADM-PENDING-NOPW", password=None, registration_status="Pending")
+    response = client.post(
+        changelist("chargepoint"),
+        {"action": "approve_pending", "_selected_action": [with_password.pk, without.pk]},
+        follow=True,
+    )
+    shown = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+    assert (
+        "error",
+        "ADM-PENDING-NOPW was not approved: it has no password. Open it, set a "
+        "password (and configure the charger with it), then accept it.",
+    ) in shown
+    assert ("success", "1 charge point(s) approved.") in shown
+    assert _charge_point("ADM-PENDING-PW").registration_status == "Accepted"
+    assert _charge_point("ADM-PENDING-NOPW").registration_status == "Pending"
+
+
+def test_security_profile_0_is_allowed_in_admin_with_a_warning(staff):
+    _, client = staff
+    add = reverse("admin:stations_chargepoint_add")
+    form = {
+        "charge_point_id": "ADM-BENCH",
+        "registration_status": "Accepted",
+        "heartbeat_interval": 300,
+        "new_password": "",
+        "allow_unauthenticated": "on",
+        "connectors-TOTAL_FORMS": 0,
+        "connectors-INITIAL_FORMS": 0,
+    }
+    response = client.post(add, form, follow=True)
+    warning = "ADM-BENCH connects without authentication (security profile 0)"
+    assert [m for m in get_messages(response.wsgi_request) if warning in str(m)]
+    bench = _charge_point("ADM-BENCH")
+    assert bench.allow_unauthenticated and not bench.password_hash
+    page = client.get(reverse("admin:stations_chargepoint_change", args=[bench.pk]))
+    assert warning in page.content.decode()
 
 
 # --- Commands ------------------------------------------------------------------------------

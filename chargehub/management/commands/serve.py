@@ -56,6 +56,11 @@ class Command(BaseCommand):
             "60",
             "--ping-timeout",
             "120",
+            # In a reconnection storm handshakes queue for the database and the channel
+            # layer; daphne's 5 s would drop them unanswered. A charger is let in or
+            # refused (403) within this many seconds.
+            "--websocket_connect_timeout",
+            "30",
         ]
         if options["fd"] is not None:
             daphne_args += ["--fd", str(options["fd"])]
