@@ -210,7 +210,7 @@ def main() -> None:
 def run(args: argparse.Namespace, database: str) -> None:
     from django.conf import settings
 
-    from billing import invoicing
+    from billing import documents, invoicing
 
     period = invoicing.last_month()
     month_start, _end = invoicing.month_bounds(period)  # local midnight, as UTC
@@ -248,7 +248,7 @@ def run(args: argparse.Namespace, database: str) -> None:
     rss = []
     t0 = time.perf_counter()
     for done, invoice in enumerate(to_render, start=1):
-        size += len(invoicing.render_pdf(invoice))
+        size += len(documents.render_pdf(invoice))
         if done in checkpoints:
             rss.append(f"{done}: {_rss_mib():.0f}")
     seconds = time.perf_counter() - t0

@@ -1,11 +1,16 @@
-"""Who pays for a driver's charging: the one rule, used by settlement and the portal.
+"""Who pays for a driver's charging: the one rule (`payer_for`), used by settlement,
+billing.standing, the payment choice and the portal.
 
 A driver who belongs to a fleet (a CustomerGroup of kind fleet) that has a billing
 account charges on the fleet's account: the company pays, on one monthly invoice.
 Anyone else pays on their own account, created on first use with the defaults
-(prepaid wallet, the driver's language).
+(BILLING_DEFAULT_PAYMENT_METHOD, a monthly invoice unless configured otherwise; the
+driver's language).
 """
 
+from typing import Literal, overload
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing.models import BillingAccount, CustomerGroup
@@ -34,6 +39,28 @@ def own_account(user: User) -> BillingAccount:
         return BillingAccount.objects.get(user=user)
 
 
-def payer_for(user: User) -> BillingAccount:
-    """The account that pays for this driver's sessions."""
-    return fleet_account(user) or own_account(user)
+@overload
+def payer_for(user: User) -> BillingAccount: ...
+@overload
+def payer_for(user: User, *, create: Literal[True]) -> BillingAccount: ...
+@overload
+def payer_for(user: User, *, create: bool) -> BillingAccount | None: ...
+
+
+def payer_for(user: User, *, create: bool = True) -> BillingAccount | None:
+    """The account that pays for this driver's sessions: their fleet's, else their own.
+
+    With create=False a driver without an account yet gets None: answering a charger or
+    showing a page looks the payer up and writes nothing.
+    """
+    fleet = fleet_account(user)
+    if fleet is not None:
+        return fleet
+    if create:
+        return own_account(user)
+    return BillingAccount.objects.filter(user=user).first()
+
+
+def payment_method_of(account: BillingAccount | None) -> str:
+    """How a payer pays; a driver without an account yet, as a new one would."""
+    return account.payment_method if account else settings.BILLING_DEFAULT_PAYMENT_METHOD

@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from billing import (
+    documents,
     guest,
     invoicing,
     payments,
@@ -711,7 +712,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
             "<div>{} %: {} + {} = {} {}</div>",
             (
                 (row.rate, row.net, row.vat, row.gross, invoice.currency)
-                for row in invoicing.vat_breakdown(invoice)
+                for row in documents.vat_breakdown(invoice)
             ),
         )
 
@@ -735,7 +736,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         sent, without_address, failed = 0, [], []
         for invoice in queryset:
             try:
-                if invoicing.email_document(invoice):
+                if documents.email_document(invoice):
                     sent += 1
                 else:
                     without_address.append(invoice.display_number)

@@ -37,7 +37,7 @@ from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-from billing import invoicing, payments, tariffs, wallet
+from billing import charges, documents, invoicing, money, payments, tariffs
 from billing.models import GuestPayment, SessionCharge
 from billing.pricing import Price
 from billing.tariffs import PricePreview
@@ -195,7 +195,7 @@ def start(connector: Connector, *, email: str, language: str) -> GuestPayment:
     """
     check_can_start(connector)
     api_key = payments.stripe_api_key()
-    amount = wallet.round_to_ore(settings.BILLING_GUEST_PREAUTHORISATION)
+    amount = money.round_to_ore(settings.BILLING_GUEST_PREAUTHORISATION)
     guest_payment = _create_with_new_id_tag(connector, email, language, amount)
     with translation.override(guest_payment.language):
         description = _("Charging at %(charger)s, connector %(connector)s") % {
@@ -528,9 +528,7 @@ def collect(charge: SessionCharge) -> None:
         logger.warning("Guest %s: capture failed: %s", guest_payment.public_id, error)
         # Only while still unsettled: a concurrent call that did capture keeps its record.
         _advance(guest_payment, [Status.AUTHORISED, Status.STARTED], error=str(error)[:255])
-        SessionCharge.objects.filter(pk=charge.pk, status=SessionCharge.Status.PENDING).update(
-            last_error=str(error)[:255]
-        )
+        charges.note_error(charge, str(error))
         return
     intent_id, captured = outcome
     note = ""
@@ -598,36 +596,19 @@ def _stripe_field(stripe_object: Any, name: str) -> Any:
 
 
 def _charge_settled(charge: SessionCharge, intent_id: str, captured: Decimal, note: str) -> None:
-    charge.method = SessionCharge.Method.GUEST
-    if captured > 0:
-        charge.status = SessionCharge.Status.PAID
-    elif note:
-        charge.status = SessionCharge.Status.FAILED  # a price that could not be collected
-    else:
-        charge.status = SessionCharge.Status.NOTHING_DUE
-    charge.paid_at = timezone.now() if captured > 0 else None
-    charge.payment_reference = intent_id
-    charge.last_error = note[:255]
-    charge.next_attempt_at = None
-    charge.save(
-        update_fields=[
-            "method",
-            "status",
-            "paid_at",
-            "payment_reference",
-            "last_error",
-            "next_attempt_at",
-        ]
-    )
+    try:
+        charges.settle_guest(charge, intent_id, captured, note)
+    except charges.IllegalTransition:
+        # The capture is recorded on the guest payment, which is what staff reconcile.
+        logger.exception("Guest session %s captured, its charge not updated", charge.session_id)
 
 
 def _charge_failed(charge: SessionCharge, error: str) -> None:
     """Nothing can be collected from the guest's card: left FAILED, for staff."""
-    updated = SessionCharge.objects.filter(
-        pk=charge.pk, status=SessionCharge.Status.PENDING
-    ).update(status=SessionCharge.Status.FAILED, last_error=error[:255], next_attempt_at=None)
-    if updated:
-        charge.refresh_from_db()
+    try:
+        charges.give_up(charge, error)
+    except charges.IllegalTransition:
+        pass  # settled or failed already by another run
 
 
 def _send_receipt(guest_payment: GuestPayment, charge: SessionCharge) -> None:
@@ -643,7 +624,7 @@ def _send_receipt(guest_payment: GuestPayment, charge: SessionCharge) -> None:
     if guest_payment.receipt_id != receipt.pk:
         _record(guest_payment, receipt=receipt)
     if receipt.emailed_at is None and receipt.buyer_email:
-        invoicing.email_if_not_sent(receipt.pk)
+        documents.email_if_not_sent(receipt.pk)
 
 
 # --- Small steps ------------------------------------------------------------------------------

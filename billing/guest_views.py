@@ -8,7 +8,6 @@ card payments not configured or Stripe not reachable.
 """
 
 import logging
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -19,15 +18,15 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from billing import guest, invoicing, payments, tariffs
+from billing import documents, guest, payments, tariffs
 from billing.models import GuestPayment
+from billing.money import format_amount, format_rate
 from billing.tariffs import PricePreview, UnitPrice
 from stations.models import Connector
 
@@ -106,7 +105,7 @@ def connector_page(request: HttpRequest, charge_point_id: str, connector_id: int
         "form": form,
         "refusal": refusal,
         "prices": _prices(tariffs.price_preview(connector, None)),
-        "preauthorisation": _money(settings.BILLING_GUEST_PREAUTHORISATION),
+        "preauthorisation": format_amount(settings.BILLING_GUEST_PREAUTHORISATION),
     }
     return render(request, "billing/guest/connector.html", context, status=status)
 
@@ -133,7 +132,7 @@ def payment_page(request: HttpRequest, public_id: UUID) -> HttpResponse:
     context = {
         "guest_payment": guest_payment,
         "connector": guest_payment.connector,
-        "amount": _money(guest_payment.amount_authorised),
+        "amount": format_amount(guest_payment.amount_authorised),
         # Read by the page's script (json_script): never put into the HTML as text.
         "stripe_config": {
             "publishableKey": settings.STRIPE_PUBLISHABLE_KEY,
@@ -173,11 +172,11 @@ def status_page(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "guest_payment": guest_payment,
         "connector": guest_payment.connector,
         "session": session,
-        "cost": _money(price.gross) if price is not None else None,
+        "cost": format_amount(price.gross) if price is not None else None,
         "energy_kwh": price.energy_kwh if price is not None else None,
-        "authorised": _money(guest_payment.amount_authorised),
+        "authorised": format_amount(guest_payment.amount_authorised),
         "captured": (
-            _money(guest_payment.amount_captured)
+            format_amount(guest_payment.amount_captured)
             if guest_payment.amount_captured is not None
             else None
         ),
@@ -195,7 +194,7 @@ def receipt_pdf(request: HttpRequest, public_id: UUID) -> HttpResponse:
     if guest_payment.receipt is None:
         return _error_page(request, _("The receipt is issued when the session has ended."), 404)
     receipt = guest_payment.receipt
-    response = HttpResponse(invoicing.render_pdf(receipt), content_type="application/pdf")
+    response = HttpResponse(documents.render_pdf(receipt), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{receipt.display_number}.pdf"'
     return response
 
@@ -207,17 +206,14 @@ def guest_payment_url(name: str, guest_payment: GuestPayment) -> str:
 # --- Showing prices ----------------------------------------------------------------------------
 
 
-def _money(amount: Decimal) -> str:
-    """An amount as people read it here: 2 decimals, up to 4 for a unit price that has them."""
-    amount = Decimal(amount)
-    places = 2 if amount == amount.quantize(Decimal("0.01")) else 4
-    return formats.number_format(amount, decimal_pos=places, use_l10n=True)
-
-
 def _unit(price: UnitPrice | None) -> dict[str, Any] | None:
     if price is None:
         return None
-    return {"gross": _money(price.gross), "net": _money(price.net), "is_zero": not price.gross}
+    return {
+        "gross": format_amount(price.gross, unit_price=True),
+        "net": format_amount(price.net, unit_price=True),
+        "is_zero": not price.gross,
+    }
 
 
 def _prices(preview: PricePreview | None) -> dict[str, Any] | None:
@@ -227,7 +223,7 @@ def _prices(preview: PricePreview | None) -> dict[str, Any] | None:
     return {
         "tariff": preview.tariff,
         "currency": preview.currency,
-        "vat_rate": formats.number_format(preview.vat_rate.normalize(), use_l10n=True),
+        "vat_rate": format_rate(preview.vat_rate),
         "time_zone": preview.time_zone,
         "per_kwh": _unit(preview.price_per_kwh),
         "per_minute": _unit(preview.price_per_minute),

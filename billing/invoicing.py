@@ -1,4 +1,5 @@
-"""Invoices, receipts and credit notes: numbering, issuing, the PDF and the email.
+"""Invoices, receipts and credit notes: numbering and issuing (their PDF and email:
+billing/documents.py).
 
 Three kinds of document (billing.models.Invoice), each with its own number series
 (settings.BILLING_INVOICE_SERIES; by default F for fakturor, K for kvitton, KR for
@@ -6,8 +7,8 @@ kreditnotor):
 
 - a receipt for one session paid by wallet, card or a guest's card (`issue_receipt`);
 - a monthly invoice for postpaid drivers and fleets: every session of the account
-  waiting to be invoiced, one line each (`issue_monthly_invoice`, run for every account
-  by a Celery task on the 1st of the month: billing/tasks.py);
+  waiting to be invoiced, one line each (`issue_monthly_invoice`; `run_month` issues
+  every account's on the 1st, from a Celery task, and charges those paid by card);
 - a credit note correcting one invoice or receipt, in full or in part
   (`issue_credit_note`); its amounts are negative and it `corrects` the original.
 
@@ -43,24 +44,21 @@ The rules, in one place:
   document when issued; dates on it are local dates and times (settings.TIME_ZONE).
 """
 
-import functools
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import QuerySet, Sum
-from django.template.loader import render_to_string
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from billing import charges, payments
 from billing.models import (
     BillingAccount,
     GuestPayment,
@@ -69,13 +67,12 @@ from billing.models import (
     InvoiceLine,
     SessionCharge,
 )
-from notifications.preferences import RECEIPTS, wants
+from billing.money import ORE, format_rate
 from users.models import User
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-ORE = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.001")
 Kind = Invoice.Kind
 
@@ -306,7 +303,7 @@ def _monthly_invoice(account: BillingAccount, period_start: date) -> tuple[Invoi
         ).first()
         if existing is not None:
             return existing, False
-        charges = list(
+        waiting = list(
             _charges_with_sessions()
             .select_for_update(of=("self",))
             .filter(
@@ -316,9 +313,9 @@ def _monthly_invoice(account: BillingAccount, period_start: date) -> tuple[Invoi
             )
             .order_by("session__stopped_at", "pk")
         )
-        if not charges:
+        if not waiting:
             return None, False
-        currencies = {charge.currency for charge in charges}
+        currencies = {charge.currency for charge in waiting}
         if len(currencies) > 1:
             raise InvoicingError(
                 _("Sessions in several currencies (%(currencies)s) cannot share an invoice.")
@@ -326,7 +323,7 @@ def _monthly_invoice(account: BillingAccount, period_start: date) -> tuple[Invoi
             )
         buyer = _account_buyer(account)
         with translation.override(buyer["language"]):
-            lines = [_session_line(charge) for charge in charges]
+            lines = [_session_line(charge) for charge in waiting]
         terms = timedelta(days=settings.BILLING_PAYMENT_TERMS_DAYS)
         invoice = _issue(
             Kind.INVOICE,
@@ -337,9 +334,7 @@ def _monthly_invoice(account: BillingAccount, period_start: date) -> tuple[Invoi
             due_at=timezone.localdate() + terms,
             **buyer,
         )
-        SessionCharge.objects.filter(pk__in=[charge.pk for charge in charges]).update(
-            status=SessionCharge.Status.INVOICED, document=invoice
-        )
+        charges.mark_invoiced(waiting, invoice)
     return invoice, True
 
 
@@ -377,6 +372,68 @@ def issue_monthly_invoices(period_start: date | None = None) -> list[Invoice]:
     return issued
 
 
+@dataclass(frozen=True)
+class MonthlyRun:
+    period_start: date
+    issued: list[Invoice]
+    # The month's invoices not emailed yet, this run's and any a run that died left.
+    to_email: list[int]
+
+
+def run_month(period_start: date | None = None) -> MonthlyRun:
+    """The run on the 1st (billing/tasks.py): the month's invoices (default: last
+    month's) issued, charged to the card where the account asks for that, and listed
+    for emailing.
+
+    Cards before the emails, so that a card-paid invoice says so. All of the month's
+    invoices, not only this run's: a run that died half-way is finished by the next one
+    (each invoice is charged at most once, keyed on it; emailing skips what was sent).
+    """
+    period_start = period_start or last_month()
+    issued = issue_monthly_invoices(period_start)
+    month = Invoice.objects.filter(kind=Kind.INVOICE, period_start=period_start)
+    for invoice in month.filter(
+        paid_at__isnull=True, account__charge_invoices_to_card=True
+    ).select_related("account__user"):
+        charge_invoice_to_card(invoice)
+    to_email = month.filter(emailed_at__isnull=True).exclude(buyer_email="")
+    return MonthlyRun(period_start, issued, list(to_email.values_list("pk", flat=True)))
+
+
+def charge_invoice_to_card(invoice: Invoice) -> bool:
+    """Pay a monthly invoice with the driver's card, if their account asks for that.
+
+    One attempt, keyed on the invoice (a repeated task never charges twice). A decline,
+    or an amount Stripe cannot charge, leaves the invoice open: it is emailed with the
+    bank details and a due date like any other. True when it was paid.
+    """
+    account = invoice.account
+    if (
+        invoice.kind != Invoice.Kind.INVOICE
+        or invoice.paid_at is not None
+        or account is None
+        or account.user_id is None
+        or not account.charge_invoices_to_card
+    ):
+        return False
+    try:
+        intent = payments.charge_off_session(
+            account.user,
+            invoice.gross,
+            _("Invoice %(number)s") % {"number": invoice.display_number},
+            f"invoice:{invoice.pk}",
+        )
+    except (payments.PaymentError, payments.PaymentsNotConfigured) as error:
+        logger.warning("Invoice %s not charged to the card: %s", invoice.display_number, error)
+        return False
+    if intent.status != "succeeded":
+        return False
+    invoice.paid_at = timezone.now()
+    invoice.payment_reference = intent.id
+    invoice.save(update_fields=["paid_at", "payment_reference"])
+    return True
+
+
 # --- Credit notes ----------------------------------------------------------------------------
 
 
@@ -387,7 +444,7 @@ class Amounts:
     gross: Decimal
 
 
-def _by_rate(lines: QuerySet[InvoiceLine]) -> dict[Decimal, Amounts]:
+def amounts_by_rate(lines: QuerySet[InvoiceLine]) -> dict[Decimal, Amounts]:
     rows = lines.values("vat_rate").annotate(net=Sum("net"), vat=Sum("vat"), gross=Sum("gross"))
     # Exact sums of 2-decimal amounts, quantized because SQLite's SUM drops the places
     # (10 rather than 10.00), which would show on documents and in messages.
@@ -401,8 +458,8 @@ def _by_rate(lines: QuerySet[InvoiceLine]) -> dict[Decimal, Amounts]:
 
 def uncredited(invoice: Invoice) -> dict[Decimal, Amounts]:
     """What of an invoice or receipt has not been credited yet, per VAT rate."""
-    issued = _by_rate(InvoiceLine.objects.filter(invoice=invoice))
-    credited = _by_rate(InvoiceLine.objects.filter(invoice__corrects=invoice))
+    issued = amounts_by_rate(InvoiceLine.objects.filter(invoice=invoice))
+    credited = amounts_by_rate(InvoiceLine.objects.filter(invoice__corrects=invoice))
     remaining = {}
     for rate, amounts in issued.items():
         back = credited.get(rate, Amounts(ZERO, ZERO, ZERO))  # negative amounts
@@ -525,7 +582,7 @@ def _credit_lines(original: Invoice, amounts: dict[Decimal, Amounts]) -> list[In
     return [
         InvoiceLine(
             description=_("Credit of %(number)s, VAT %(rate)s %%")
-            % {"number": original.display_number, "rate": _plain(rate)},
+            % {"number": original.display_number, "rate": format_rate(rate)},
             vat_rate=rate,
             net=-share.net,
             vat=-share.vat,
@@ -557,232 +614,3 @@ def _share(gross: Decimal, remaining: dict[Decimal, Amounts]) -> dict[Decimal, A
         vat = min(max(vat, share - left.net), left.vat)
         shares[rate] = Amounts(share - vat, vat, share)
     return shares
-
-
-# --- Who may see a document ----------------------------------------------------------------
-
-
-def documents_visible_to(user: User) -> QuerySet[Invoice]:
-    """Staff with the view_invoice permission see every document; a driver sees the
-    documents of their own account (not a fleet's, nor a guest's)."""
-    if not user.is_authenticated or not user.is_active:
-        return Invoice.objects.none()
-    if user.is_staff and user.has_perm("billing.view_invoice"):
-        return Invoice.objects.all()
-    return Invoice.objects.filter(account__user=user)
-
-
-# --- The PDF ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VatRow:
-    rate: Decimal
-    net: Decimal
-    vat: Decimal
-    gross: Decimal
-
-
-def vat_breakdown(invoice: Invoice) -> list[VatRow]:
-    """Net, VAT and gross per VAT rate: the sums of the document's lines, highest rate first."""
-    return [
-        VatRow(rate, amounts.net, amounts.vat, amounts.gross)
-        for rate, amounts in sorted(_by_rate(invoice.lines.all()).items(), reverse=True)
-    ]
-
-
-CURRENCY_SIGNS = {"EUR": "€"}
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """An amount as printed in the active language: 1 234,50 SEK, 1,234.50 SEK, 12,50 €."""
-    number = formats.number_format(amount, decimal_pos=2, use_l10n=True, force_grouping=True)
-    return f"{number}\u00a0{CURRENCY_SIGNS.get(currency, currency)}"
-
-
-def _number(value: Decimal | str | float, min_places: int = 0, max_places: int = 4) -> str:
-    """A quantity or unit price as printed: as many decimals as it has, within bounds."""
-    try:
-        value = Decimal(str(value))
-    except InvalidOperation:
-        return str(value)
-    exponent = value.normalize().as_tuple().exponent
-    places = min(max(-exponent if isinstance(exponent, int) else 0, min_places), max_places)
-    return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
-
-
-def _plain(rate: Decimal) -> str:
-    return _number(rate, 0, 2)
-
-
-def _local(moment: datetime | None) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
-def _components(raw: Any) -> list[dict[str, str]]:
-    """The priced lines frozen with the session (billing/settlement.py), as printed."""
-    if not isinstance(raw, list):
-        return []
-    shown = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        unit = item.get("unit", "")
-        # kWh and minutes have a quantity and a unit price; a session fee or a minimum
-        # price adjustment is just an amount.
-        measured = unit not in ("", "session")
-        shown.append(
-            {
-                "description": str(item.get("description", "")),
-                "quantity": f"{_number(item.get('quantity', ''), 0, 3)} {unit}" if measured else "",
-                "unit_price": _number(item.get("unit_price", ""), 2) if measured else "",
-                "net": _number(item.get("net", ""), 2, 2),
-            }
-        )
-    return shown
-
-
-def document_context(invoice: Invoice) -> dict[str, Any]:
-    """What the PDF template shows, formatted in the active language."""
-    currency = invoice.currency
-    lines = [
-        {
-            "position": line.position,
-            "description": line.description,
-            "site": line.site,
-            "charge_point": line.charge_point,
-            "connector": line.connector,
-            "started_at": _local(line.started_at),
-            "ended_at": _local(line.ended_at),
-            "energy_kwh": _number(line.energy_kwh, 3, 3) if line.session_id else "",
-            "duration": _number(line.duration_minutes.quantize(Decimal(1), ROUND_HALF_UP))
-            if line.session_id
-            else "",
-            "vat_rate": _plain(line.vat_rate),
-            "net": money(line.net, currency),
-            "vat": money(line.vat, currency),
-            "gross": money(line.gross, currency),
-            "components": _components(line.components),
-        }
-        for line in invoice.lines.order_by("position")
-    ]
-    return {
-        "invoice": invoice,
-        "title": Invoice.Kind(invoice.kind).label,
-        "seller": invoice.seller,
-        "issued_on": timezone.localdate(invoice.issued_at).isoformat(),
-        "due_on": invoice.due_at.isoformat() if invoice.due_at else "",
-        "period_start": invoice.period_start.isoformat() if invoice.period_start else "",
-        "period_end": invoice.period_end.isoformat() if invoice.period_end else "",
-        "paid_at": _local(invoice.paid_at),
-        "corrects": invoice.corrects.display_number if invoice.corrects_id else "",
-        "lines": lines,
-        "vat_rows": [
-            {
-                "rate": _plain(row.rate),
-                "net": money(row.net, currency),
-                "vat": money(row.vat, currency),
-                "gross": money(row.gross, currency),
-            }
-            for row in vat_breakdown(invoice)
-        ],
-        "net": money(invoice.net, currency),
-        "vat": money(invoice.vat, currency),
-        "gross": money(invoice.gross, currency),
-    }
-
-
-def render_pdf(invoice: Invoice) -> bytes:
-    """The document as a PDF (WeasyPrint), in its own language."""
-    # Imported here: WeasyPrint loads Pango at import, which only this needs.
-    from weasyprint import HTML
-
-    with translation.override(invoice.language):
-        html = render_to_string("billing/invoice.html", document_context(invoice))
-    return HTML(string=html, url_fetcher=_no_fetching()).write_pdf(font_config=_font_config())
-
-
-_renderer = threading.local()
-
-
-def _font_config() -> Any:
-    """WeasyPrint's font configuration, one per thread and kept.
-
-    Left to itself WeasyPrint makes a new one (a Pango font map) for every document and
-    never frees it: a worker rendering a month's invoices grew by ~0.25 MiB per PDF
-    (docs/performance.md). Pango's font maps are not shared between threads.
-    """
-    config = getattr(_renderer, "font_config", None)
-    if config is None:
-        from weasyprint.text.fonts import FontConfiguration
-
-        config = _renderer.font_config = FontConfiguration()
-    return config
-
-
-@functools.cache
-def _no_fetching() -> Any:
-    """A URL fetcher that refuses every URL: a document is self-contained, so nothing in
-    it (a customer's name included) can make the renderer reach the network or read a
-    file. Made once: building WeasyPrint's default fetcher per PDF costs an SSL context."""
-    from weasyprint import URLFetcher
-
-    return URLFetcher(allowed_protocols=())
-
-
-# --- Email -----------------------------------------------------------------------------------
-
-
-def email_document(invoice: Invoice) -> bool:
-    """Email the document's PDF to the buyer and note when; False without an address.
-
-    Sends every time it is called (staff's "Email again"); the task that emails new
-    documents skips those already emailed (billing/tasks.py).
-    """
-    if not invoice.buyer_email:
-        return False
-    pdf = render_pdf(invoice)
-    with translation.override(invoice.language):
-        context = {
-            "invoice": invoice,
-            "title": Invoice.Kind(invoice.kind).label,
-            "seller": invoice.seller,
-            "gross": money(invoice.gross, invoice.currency),
-            "due_on": invoice.due_at.isoformat() if invoice.due_at else "",
-        }
-        subject = _("%(document)s %(number)s from %(seller)s") % {
-            "document": context["title"],
-            "number": invoice.display_number,
-            "seller": invoice.seller.get("name", ""),
-        }
-        body = render_to_string("billing/email/document.txt", context)
-    reply_to = [invoice.seller["email"]] if invoice.seller.get("email") else []
-    message = EmailMessage(subject, body, to=[invoice.buyer_email], reply_to=reply_to)
-    message.attach(f"{invoice.display_number}.pdf", pdf, "application/pdf")
-    message.send()
-    invoice.emailed_at = timezone.now()
-    invoice.save(update_fields=["emailed_at"])
-    return True
-
-
-def email_if_not_sent(invoice_id: int) -> bool:
-    """Email a document unless it was emailed already (a retried or repeated task) or
-    it is a receipt its driver does not want by email (still listed in the portal)."""
-    with transaction.atomic():
-        # Locked while sending: two tasks for one document cannot both send it.
-        invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
-        if invoice is None or invoice.emailed_at is not None:
-            return False
-        if not _wanted_by_email(invoice):
-            return False
-        return email_document(invoice)
-
-
-def _wanted_by_email(invoice: Invoice) -> bool:
-    """Invoices and credit notes are always sent: they are the legal document of what is
-    owed. A driver may turn receipts off (notifications/preferences.py); a guest or a
-    fleet cannot."""
-    if invoice.kind != Kind.RECEIPT or invoice.account_id is None:
-        return True
-    driver = invoice.account.user
-    return driver is None or wants(driver, RECEIPTS)

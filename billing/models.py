@@ -4,7 +4,7 @@ Tariff prices are NET, excluding VAT (moms); drivers are shown them incl. VAT as
 (billing/tariffs.py). The price of a session is computed in billing/pricing.py only.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -1002,6 +1002,14 @@ class PaymentChoice(models.Model):
     is priced). A choice no session claims (the charger said no, the driver never
     plugged in) simply stays unclaimed.
     """
+
+    # How long before the charger reports the session a choice still counts: a remote
+    # start is answered at once, but the driver may then walk to the car and plug in, and
+    # the charger sends StartTransaction only once the car draws power (it gives up on a
+    # remote start it was not plugged in for after its ConnectionTimeOut, typically 1-5
+    # minutes). A quarter of an hour covers a slow driver without letting a choice linger
+    # into the next, unrelated session on the same connector.
+    CLAIM_WINDOW = timedelta(minutes=15)
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

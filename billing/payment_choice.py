@@ -13,38 +13,21 @@ through the plan's customer group), not how the session is paid.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from djstripe.models import Customer
 
-from billing import accounts, invoicing, standing, subscriptions, wallet
+from billing import accounts, money, payments, standing, subscriptions, wallet
 from billing.models import BillingAccount, PaymentChoice
 from stations.models import ChargingSession, Connector
 from users.models import User
 
 Method = BillingAccount.PaymentMethod
 
-# How long before the charger reports the session a choice still counts: a remote
-# start is answered at once, but the driver may then walk to the car and plug in, and
-# the charger sends StartTransaction only once the car draws power (it gives up on a
-# remote start it was not plugged in for after its ConnectionTimeOut, typically 1-5
-# minutes). A quarter of an hour covers a slow driver without letting a choice linger
-# into the next, unrelated session on the same connector.
-CLAIM_WINDOW = timedelta(minutes=15)
-
 
 class PaymentChoiceRefused(ValueError):
     """A payment method that cannot be chosen; str() is for the driver."""
-
-
-@dataclass(frozen=True)
-class CardOnFile:
-    brand: str
-    last4: str
 
 
 @dataclass(frozen=True)
@@ -95,42 +78,21 @@ class PaymentOptions:
         return ""
 
 
-def card_on_file(user: User) -> CardOnFile | None:
-    """The card charged for the driver, from dj-stripe's copy of their Stripe customer.
-
-    The copy is updated whenever a card is saved (billing.payments.card_saved, also
-    from the setup_intent.succeeded webhook), so the station page does not ask Stripe
-    on every view; a card the copy does not know about yet is offered on the next one.
-    """
-    customer = (
-        Customer.objects.filter(
-            subscriber=user, date_purged__isnull=True, default_payment_method__isnull=False
-        )
-        .select_related("default_payment_method")
-        .first()
-    )
-    if customer is None:
-        return None
-    card = customer.default_payment_method.stripe_data.get("card") or {}
-    return CardOnFile(brand=str(card.get("brand") or ""), last4=str(card.get("last4") or ""))
-
-
 def _own_method(user: User) -> str:
-    # Looked up, not created: showing a page should not write accounts.
-    account = BillingAccount.objects.filter(user=user).first()
-    return account.payment_method if account else settings.BILLING_DEFAULT_PAYMENT_METHOD
+    """The method of the driver's own account (a fleet's driver has no choice to make)."""
+    return accounts.payment_method_of(accounts.payer_for(user, create=False))
 
 
-def _label(user: User, method: str, card: CardOnFile | None) -> str:
+def _label(user: User, method: str, card: payments.SavedCard | None) -> str:
     if method == Method.CARD and card is not None:
         return _("Card •••• %(last4)s") % {"last4": card.last4}
     if method == Method.WALLET:
-        balance = invoicing.money(wallet.wallet_balance(user), "SEK")
+        balance = money.format_money(wallet.wallet_balance(user))
         return _("Wallet (balance %(balance)s)") % {"balance": balance}
     return _("Monthly invoice")
 
 
-def _usable(method: str, own_method: str, card: CardOnFile | None) -> bool:
+def _usable(method: str, own_method: str, card: payments.SavedCard | None) -> bool:
     if method == Method.CARD and card is None:
         return False
     # The operator decides which methods drivers may choose themselves (paying
@@ -153,7 +115,7 @@ def options_for(user: User) -> PaymentOptions:
             refusal=standing.payer_refusal(user),
         )
     own = _own_method(user)
-    card = card_on_file(user)
+    card = payments.saved_card(user)
     options = tuple(
         PaymentOption(method, _label(user, method, card), standing.payer_refusal(user, method))
         for method in Method.values
@@ -178,7 +140,7 @@ def refusal(user: User, method: str) -> str | None:
         return _("Your company pays for your charging: there is no payment method to choose.")
     if method not in Method.values:
         return _("Unknown payment method.")
-    card = card_on_file(user) if method == Method.CARD else None
+    card = payments.saved_card(user) if method == Method.CARD else None
     if method == Method.CARD and card is None:
         return _("Save a card first: charging is then paid with it.")
     if not _usable(method, _own_method(user), card):
@@ -197,32 +159,12 @@ def choose(user: User, connector: Connector, method: str) -> PaymentChoice:
     return PaymentChoice.objects.create(user=user, connector=connector, method=method)
 
 
-def pending_method(user: User, now: datetime | None = None) -> str | None:
-    """How the driver chose to pay for the start they asked for last, while a session
-    may still claim it; None when there is no such choice.
-
-    A charger asks billing.standing about the token in Authorize and StartTransaction
-    before any session exists: the answer must judge the method the driver picked (a
-    card) and not the account's own (a nearly empty wallet), or the charger would stop
-    the very session the driver just started.
-    """
-    now = now or timezone.now()
-    return (
-        PaymentChoice.objects.filter(
-            user=user, session__isnull=True, chosen_at__gt=now - CLAIM_WINDOW
-        )
-        .order_by("-chosen_at", "-id")
-        .values_list("method", flat=True)
-        .first()
-    )
-
-
 def claim_for(session: ChargingSession, driver: User) -> PaymentChoice | None:
     """The driver's choice for this session: claimed once, then always the same one.
 
     The newest unclaimed choice of the driver for the session's connector made within
-    CLAIM_WINDOW before the server received the session (created_at: the charger's own
-    clock, behind started_at, is not trusted). A session asked again (a retried
+    PaymentChoice.CLAIM_WINDOW before the server received the session (created_at: the
+    charger's own clock, behind started_at, is not trusted). A session asked again (a retried
     settlement) gets the choice it claimed; a choice is claimed by one session only.
     """
     with transaction.atomic():
@@ -237,7 +179,7 @@ def claim_for(session: ChargingSession, driver: User) -> PaymentChoice | None:
                 user=driver,
                 connector_id=session.connector_id,
                 session__isnull=True,
-                chosen_at__gt=received - CLAIM_WINDOW,
+                chosen_at__gt=received - PaymentChoice.CLAIM_WINDOW,
                 chosen_at__lte=received,
             )
             .order_by("-chosen_at", "-id")

@@ -6,12 +6,13 @@
 - wallet top-ups by card (top_up_wallet), credited when Stripe reports the
   PaymentIntent succeeded (apply_payment_intent, from the webhook).
 
-Amounts come in as Decimal SEK and go to Stripe in öre (billing.wallet.round_to_ore).
+Amounts come in as Decimal SEK and go to Stripe in öre (billing.money.round_to_ore).
 Without STRIPE_SECRET_KEY every function here raises PaymentsNotConfigured; nothing
 else in ChargeHub needs Stripe, wallets included.
 """
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,11 +22,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from djstripe.models import Customer
 
-from billing import wallet
+from billing import money, wallet
 from billing.models import CardPayment
 from users.models import User
 
-CURRENCY = "sek"
+# Stripe spells currencies in lower case.
+CURRENCY = money.CURRENCY.lower()
 # Stripe refuses charges below its minimum for the currency: 3.00 kr for SEK
 # (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts).
 MINIMUM_CHARGE = Decimal("3.00")
@@ -71,7 +73,7 @@ def stripe_api_key() -> str:
 
 def to_minor_units(amount: Decimal) -> int:
     """SEK to öre for Stripe: rounded to whole öre (half up), times 100."""
-    return int(wallet.round_to_ore(amount) * 100)
+    return int(money.round_to_ore(amount) * 100)
 
 
 def from_minor_units(amount: int) -> Decimal:
@@ -147,8 +149,44 @@ def setup_intent_belongs_to(user: User, setup_intent_id: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class SavedCard:
+    id: str
+    brand: str
+    last4: str
+
+
+def saved_card(user: User) -> SavedCard | None:
+    """The card charged for the driver, as the portal and the API show and offer it.
+
+    Read from dj-stripe's local copy of their Stripe customer, not from Stripe: the copy
+    is written whenever a card is saved (card_saved, from the driver's return and from
+    the setup_intent.succeeded webhook), so it is as current as Stripe for anything done
+    here, and a page shows it without a round trip to Stripe, or an error page while
+    Stripe cannot be reached. A charge does not rely on it: charge_off_session asks
+    Stripe (default_card), which it talks to anyway.
+    """
+    customer = (
+        Customer.objects.filter(
+            subscriber=user, date_purged__isnull=True, default_payment_method__isnull=False
+        )
+        .select_related("default_payment_method")
+        .first()
+    )
+    if customer is None:
+        return None
+    payment_method = customer.default_payment_method
+    card = payment_method.stripe_data.get("card") or {}
+    return SavedCard(
+        id=payment_method.id,
+        brand=str(card.get("brand") or ""),
+        last4=str(card.get("last4") or ""),
+    )
+
+
 def default_card(user: User) -> str | None:
-    """The id of the card charged for this driver, as Stripe has it now."""
+    """The id of the card charged for this driver, as Stripe has it now (a charge is
+    made with this one; pages show saved_card)."""
     api_key = stripe_api_key()
     customer = ensure_customer(user)
     stripe_customer = stripe.Customer.retrieve(customer.id, api_key=api_key)

@@ -46,7 +46,7 @@ The rules:
   than the rest of the session (a cap cut it first), the line takes it to zero and
   covers only the kWh that zero is worth (rounded down to the Wh). No energy price, no
   line: the allowance is not spent on free energy.
-- Rounding (ROUNDING_RULE), once: each line's net is computed exactly from the exact
+- Rounding (ROUNDING_RULE, money.py), once: each line's net is computed exactly from the exact
   quantity and rounded to öre (0.01) half up; the net total is the sum of the rounded
   lines; VAT is computed once on that net total at the tariff's rate and rounded to öre
   half up, and is shared out over the lines by largest remainder (ties to the earlier
@@ -64,10 +64,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils.translation import gettext
 
+from billing.money import CURRENCY, ORE, round_to_ore
 from stations.sessions import EnergyStep
 
 ZERO = Decimal(0)
-ORE = Decimal("0.01")
 QUANTITY_STEP = Decimal("0.001")
 UNIT_PRICE_STEP = Decimal("0.0001")  # an average price per kWh, as shown
 # A car drawing at most this much is not charging (a full battery still powers the
@@ -111,7 +111,7 @@ class TariffTerms:
     """What a tariff says, detached from the database (see Tariff.terms())."""
 
     name: str = ""
-    currency: str = "SEK"
+    currency: str = CURRENCY
     vat_rate: Decimal = Decimal(25)  # percent
     price_per_kwh: Decimal = ZERO  # all prices net, excluding VAT
     price_per_minute: Decimal = ZERO
@@ -240,7 +240,7 @@ def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Pr
                 )
             )
 
-    nets = [_round(line.exact_net) for line in lines]
+    nets = [round_to_ore(line.exact_net) for line in lines]
     if lines:
         total = sum(nets, ZERO)
         if terms.min_price is not None and total < terms.min_price:
@@ -263,7 +263,7 @@ def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Pr
             nets.append(included.exact_net)
 
     net_total = sum(nets, ZERO)
-    vat_total = _round(net_total * terms.vat_rate / 100)
+    vat_total = round_to_ore(net_total * terms.vat_rate / 100)
     vats = _share_out(vat_total, [net * terms.vat_rate / 100 for net in nets])
     priced = tuple(
         PricedLine(
@@ -305,7 +305,7 @@ def _included_energy(
         return None
     average = energy_net * 1000 / energy_wh  # per kWh
     covered = _whole_wh(min(included_kwh, energy_wh / 1000))
-    value = _round(covered * average)
+    value = round_to_ore(covered * average)
     if value > total:
         value = total
         covered = _whole_wh(total / average)
@@ -517,10 +517,6 @@ def _micro(delta: timedelta) -> Decimal:
 
 def _seconds(delta: timedelta) -> Decimal:
     return _micro(delta) / 1_000_000
-
-
-def _round(amount: Decimal) -> Decimal:
-    return amount.quantize(ORE, ROUND_HALF_UP)
 
 
 def _share_out(total: Decimal, exact: list[Decimal]) -> list[Decimal]:

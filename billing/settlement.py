@@ -34,8 +34,18 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from billing import accounts, guest, invoicing, payment_choice, payments, tariffs, wallet
-from billing.models import BillingAccount, GuestPayment, Invoice, SessionCharge
+from billing import (
+    accounts,
+    charges,
+    documents,
+    guest,
+    invoicing,
+    payment_choice,
+    payments,
+    tariffs,
+    wallet,
+)
+from billing.models import BillingAccount, GuestPayment, SessionCharge
 from billing.pricing import Price
 from stations.models import ChargingSession
 from users.models import User
@@ -183,7 +193,7 @@ def _collect_from_wallet(charge: SessionCharge) -> None:
         entry = wallet.debit_wallet(
             user, charge.gross, f"session:{charge.session_id}", allow_negative=True
         )
-        _mark_paid(charge, f"wallet:{entry.pk}")
+        charges.mark_paid(charge, f"wallet:{entry.pk}")
 
 
 def _collect_by_card(charge: SessionCharge) -> None:
@@ -200,39 +210,17 @@ def _collect_by_card(charge: SessionCharge) -> None:
         try:
             intent = payments.charge_off_session(user, charge.gross, _describe(charge), key)
         except (payments.PaymentError, payments.PaymentsNotConfigured) as error:
-            _mark_failed(charge, str(error))
+            charges.mark_failed(charge, str(error))
             failed = True
         else:
             if intent.status == "succeeded":
-                _mark_paid(charge, intent.id)
+                charges.mark_paid(charge, intent.id)
                 return
             # requires_action: the bank wants the driver present (3-D Secure).
-            _mark_failed(charge, _("The card needs the driver to confirm the payment."))
+            charges.mark_failed(charge, _("The card needs the driver to confirm the payment."))
             failed = True
     if failed:
         _tell_payment_failed(charge)
-
-
-def _mark_paid(charge: SessionCharge, reference: str) -> None:
-    charge.status = Status.PAID
-    charge.paid_at = timezone.now()
-    charge.payment_reference = reference
-    charge.next_attempt_at = None
-    charge.save(update_fields=["status", "paid_at", "payment_reference", "next_attempt_at"])
-
-
-def _mark_failed(charge: SessionCharge, error: str) -> None:
-    charge.failed_attempts += 1
-    charge.status = Status.FAILED
-    charge.last_error = error[:255]
-    retries = settings.BILLING_PAYMENT_RETRY_HOURS
-    # After the last scheduled retry it stays failed, for staff and the driver to settle.
-    if charge.failed_attempts <= len(retries):
-        hours = retries[charge.failed_attempts - 1]
-        charge.next_attempt_at = timezone.now() + timedelta(hours=hours)
-    else:
-        charge.next_attempt_at = None
-    charge.save(update_fields=["failed_attempts", "status", "last_error", "next_attempt_at"])
 
 
 def _describe(charge: SessionCharge) -> str:
@@ -266,41 +254,7 @@ def issue_missing_receipt(charge: SessionCharge) -> None:
     if charge.status != Status.PAID or charge.document_id is not None:
         return
     receipt = invoicing.issue_receipt(charge)
-    invoicing.email_if_not_sent(receipt.pk)
-
-
-def charge_invoice_to_card(invoice: Invoice) -> bool:
-    """Pay a monthly invoice with the driver's card, if their account asks for that.
-
-    One attempt, keyed on the invoice (a repeated task never charges twice). A decline,
-    or an amount Stripe cannot charge, leaves the invoice open: it is emailed with the
-    bank details and a due date like any other. True when it was paid.
-    """
-    account = invoice.account
-    if (
-        invoice.kind != Invoice.Kind.INVOICE
-        or invoice.paid_at is not None
-        or account is None
-        or account.user_id is None
-        or not account.charge_invoices_to_card
-    ):
-        return False
-    try:
-        intent = payments.charge_off_session(
-            account.user,
-            invoice.gross,
-            _("Invoice %(number)s") % {"number": invoice.display_number},
-            f"invoice:{invoice.pk}",
-        )
-    except (payments.PaymentError, payments.PaymentsNotConfigured) as error:
-        logger.warning("Invoice %s not charged to the card: %s", invoice.display_number, error)
-        return False
-    if intent.status != "succeeded":
-        return False
-    invoice.paid_at = timezone.now()
-    invoice.payment_reference = intent.id
-    invoice.save(update_fields=["paid_at", "payment_reference"])
-    return True
+    documents.email_if_not_sent(receipt.pk)
 
 
 # --- Periodic work (billing/tasks.py) ---

@@ -13,12 +13,15 @@ Asked by stations.authorization for every Authorize, StartTransaction and remote
 Tokens without an owner (staff cards, a guest's one-off token) are not ours to judge.
 """
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db.models import Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import accounts, wallet
-from billing.models import BillingAccount, SessionCharge
+from billing.models import BillingAccount, PaymentChoice, SessionCharge
 from users.models import IdToken, User
 
 
@@ -37,11 +40,9 @@ def payer_refusal(user: User, method: str | None = None) -> str | None:
     when starting from the portal or the API; without it (a charger's Authorize) the
     payer's own method applies. A fleet's company pays its own way whatever is chosen.
     """
-    # Looked up, not created: answering a charger should not write accounts.
-    fleet = accounts.fleet_account(user)
-    account = fleet or BillingAccount.objects.filter(user=user).first()
-    if method is None or fleet is not None:
-        method = account.payment_method if account else settings.BILLING_DEFAULT_PAYMENT_METHOD
+    account = accounts.payer_for(user, create=False)
+    if method is None or (account is not None and account.fleet_id is not None):
+        method = accounts.payment_method_of(account)
     if account is not None:
         failures = failed_payment_attempts(account)
         if failures >= settings.BILLING_BLOCK_AFTER_FAILED_PAYMENTS:
@@ -61,9 +62,26 @@ def refusal(token: IdToken) -> str | None:
     """A CHARGING_POLICIES function: why this token may not charge, or None."""
     if token.owner_id is None:
         return None
-    # Imported here: billing.payment_choice asks this module when offering methods.
-    from billing.payment_choice import pending_method
-
     # A start the driver asked for in the portal or the API is judged by how they chose
     # to pay for it; otherwise (an RFID card at the charger) by the account's method.
     return payer_refusal(token.owner, pending_method(token.owner))
+
+
+def pending_method(user: User, now: datetime | None = None) -> str | None:
+    """How the driver chose to pay for the start they asked for last, while a session
+    may still claim it; None when there is no such choice.
+
+    A charger asks about the token in Authorize and StartTransaction before any session
+    exists: the answer must judge the method the driver picked (a card) and not the
+    account's own (a nearly empty wallet), or the charger would stop the very session
+    the driver just started. The choice itself is billing/payment_choice.py's.
+    """
+    now = now or timezone.now()
+    return (
+        PaymentChoice.objects.filter(
+            user=user, session__isnull=True, chosen_at__gt=now - PaymentChoice.CLAIM_WINDOW
+        )
+        .order_by("-chosen_at", "-id")
+        .values_list("method", flat=True)
+        .first()
+    )

@@ -13,7 +13,7 @@ The rules:
 
 - A plan's monthly fee is NET, like every price in ChargeHub. Stripe charges what it is
   sent, so it is sent the fee incl. VAT: monthly_fee * (100 + vat_rate) / 100, computed
-  exactly and rounded once to whole öre, half up (billing.wallet.round_to_ore). A
+  exactly and rounded once to whole öre, half up (billing.money.round_to_ore). A
   published plan keeps its Stripe price: to change the fee, make a new plan.
 - A driver is a member of plan.customer_group exactly while they have a subscription to
   that plan whose status at Stripe is one of PlanSubscription.ACTIVE_STATUSES, so the
@@ -43,7 +43,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from djstripe.models import Price, Product
 
-from billing import payments, wallet
+from billing import money, payments
 from billing.models import PlanSubscription, SessionCharge, SubscriptionPlan
 from billing.pricing import LineKind
 from users.models import User
@@ -88,7 +88,7 @@ class SubscriptionNotActive(payments.PaymentError):
 
 def monthly_amount(plan: SubscriptionPlan) -> Decimal:
     """What Stripe charges a month, in SEK incl. VAT (the rule is in the docstring)."""
-    return wallet.round_to_ore(plan.monthly_fee * (100 + plan.vat_rate) / 100)
+    return money.round_to_ore(plan.monthly_fee * (100 + plan.vat_rate) / 100)
 
 
 def publish_plan(plan: SubscriptionPlan) -> str:

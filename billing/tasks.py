@@ -7,8 +7,7 @@ import logging
 
 from celery import shared_task
 
-from billing import guest, invoicing, settlement
-from billing.models import Invoice
+from billing import documents, guest, invoicing, settlement
 
 logger = logging.getLogger(__name__)
 
@@ -36,38 +35,21 @@ def settle_missed_sessions() -> int:
 
 @shared_task
 def issue_monthly_invoices() -> int:
-    """Last month's invoices (billing/invoicing.py), then an email for each one."""
-    period_start = invoicing.last_month()
-    issued = invoicing.issue_monthly_invoices(period_start)
-    # Before the emails, so that a card-paid invoice says so. All of the month's, for the
-    # same reason as below; each invoice is charged at most once (keyed on it).
-    for invoice in Invoice.objects.filter(
-        kind=Invoice.Kind.INVOICE,
-        period_start=period_start,
-        paid_at__isnull=True,
-        account__charge_invoices_to_card=True,
-    ).select_related("account__user"):
-        settlement.charge_invoice_to_card(invoice)
-    # Every invoice of the month not emailed yet, not only this run's: a run that died
-    # half-way is finished by the next one. email_document skips what was sent since.
-    unsent = (
-        Invoice.objects.filter(
-            kind=Invoice.Kind.INVOICE, period_start=period_start, emailed_at__isnull=True
-        )
-        .exclude(buyer_email="")
-        .values_list("pk", flat=True)
-    )
-    for invoice_id in unsent:
+    """Last month's invoices (billing/invoicing.py run_month), then an email for each one."""
+    run = invoicing.run_month()
+    for invoice_id in run.to_email:
         email_document.delay(invoice_id)
-    logger.info("issue_monthly_invoices: %d invoice(s) issued for %s", len(issued), period_start)
-    return len(issued)
+    logger.info(
+        "issue_monthly_invoices: %d invoice(s) issued for %s", len(run.issued), run.period_start
+    )
+    return len(run.issued)
 
 
 # A mail server that is down or refuses for now (smtplib errors are OSErrors) is tried
-# again later; the document is emailed at most once (invoicing.email_if_not_sent).
+# again later; the document is emailed at most once (documents.email_if_not_sent).
 @shared_task(autoretry_for=(OSError,), retry_backoff=60, retry_kwargs={"max_retries": 6})
 def email_document(invoice_id: int) -> bool:
-    return invoicing.email_if_not_sent(invoice_id)
+    return documents.email_if_not_sent(invoice_id)
 
 
 @shared_task

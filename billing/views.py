@@ -7,7 +7,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 
-from billing import invoicing
+from billing import documents
 
 
 @require_safe
@@ -15,8 +15,8 @@ from billing import invoicing
 def invoice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     """The document's PDF, for the driver whose account it is and for staff who may
     view invoices; anyone else gets 404, as if it did not exist."""
-    invoice = get_object_or_404(invoicing.documents_visible_to(request.user), pk=pk)
-    response = HttpResponse(invoicing.render_pdf(invoice), content_type="application/pdf")
+    invoice = get_object_or_404(documents.visible_to(request.user), pk=pk)
+    response = HttpResponse(documents.render_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = content_disposition_header(
         as_attachment=True, filename=f"{invoice.display_number}.pdf"
     )

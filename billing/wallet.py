@@ -6,7 +6,7 @@ session, a bank transfer). Recording the same reference again returns the entry 
 the first time: a retried task or a replayed webhook cannot move money twice.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from uuid import uuid4
 
 from django.contrib.auth import get_user_model
@@ -16,9 +16,8 @@ from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from billing.models import WalletEntry
+from billing.money import MoneyError, round_to_ore
 from users.models import User
-
-ORE = Decimal("0.01")
 
 
 class WalletError(ValueError):
@@ -33,24 +32,12 @@ class ReferenceConflict(WalletError):
     """The reference is already recorded, for another driver or another amount."""
 
 
-def round_to_ore(amount: Decimal | int) -> Decimal:
-    """The one rounding rule for money in SEK: to whole öre, half up (1.005 -> 1.01).
-
-    Stripe takes SEK in öre and the ledger stores öre, so an amount computed to more
-    decimals (a price per kWh times a meter reading) is rounded here, commercially,
-    and not by whatever the database would do. Floats are refused: they cannot hold
-    most amounts exactly.
-    """
-    if isinstance(amount, bool) or not isinstance(amount, Decimal | int):
-        raise TypeError(_("Money amounts must be Decimal, not %(type)s.") % {"type": type(amount)})
-    amount = Decimal(amount)
-    if not amount.is_finite():
-        raise WalletError(_("%(amount)s is not an amount of money.") % {"amount": amount})
-    return amount.quantize(ORE, rounding=ROUND_HALF_UP)
-
-
 def positive_amount(amount: Decimal | int) -> Decimal:
-    rounded = round_to_ore(amount)
+    """An amount to move, rounded by the one rule (billing/money.py); more than 0."""
+    try:
+        rounded = round_to_ore(amount)
+    except MoneyError as error:
+        raise WalletError(str(error)) from error
     if rounded <= 0:
         raise WalletError(
             _("The amount must be more than 0 SEK, not %(amount)s.") % {"amount": amount}

@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from billing.money import format_money
 from notifications import preferences
 from notifications.models import SessionNotice, Watch
 from notifications.transports import Email
@@ -230,7 +231,6 @@ def tell_car_stopped(session_id: int, transport: Email | None = None) -> bool:
     meter readings, so the time in the email is "from about".
     """
     # billing imports notifications.preferences: imported here, not at module level.
-    from billing.invoicing import money
     from billing.tariffs import price_preview
 
     session = _sessions().filter(pk=session_id, status=ChargingSession.Status.ACTIVE).first()
@@ -252,7 +252,7 @@ def tell_car_stopped(session_id: int, transport: Email | None = None) -> bool:
                 "user": driver,
                 "session": session,
                 "site": session.charge_point.site,
-                "fee": money(prices.idle_fee_per_minute.gross, prices.currency),
+                "fee": format_money(prices.idle_fee_per_minute.gross, prices.currency),
                 "idle_from": timezone.localtime(idle_from, ZoneInfo(prices.time_zone)),
                 "url": _session_url(session),
             },

@@ -9,7 +9,6 @@ a 503 too.
 
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import stripe
@@ -22,7 +21,6 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
-from djstripe.models import Customer
 
 from billing import accounts, payments, subscriptions, wallet
 from billing.models import SubscriptionPlan, WalletEntry
@@ -37,13 +35,6 @@ logger = logging.getLogger(__name__)
 WALLET_ENTRIES = 50
 GET_POST = ["GET", "HEAD", "POST"]
 TOKEN_PAGE = "portal/money/api_token.html"
-
-
-@dataclass(frozen=True)
-class CardOnFile:
-    id: str
-    brand: str
-    last4: str
 
 
 def _configured() -> bool:
@@ -70,19 +61,6 @@ def _page(
     return response
 
 
-def _card_of(user: User) -> CardOnFile | None:
-    """The card charged for the driver, as Stripe has it now (brand and last 4 digits)."""
-    if not Customer.objects.filter(subscriber=user).exists():
-        # No Stripe customer, no card: looking at the page should not create one.
-        return None
-    card_id = payments.default_card(user)
-    if not card_id:
-        return None
-    method = stripe.PaymentMethod.retrieve(card_id, api_key=payments.stripe_api_key())
-    card = method.get("card") or {}
-    return CardOnFile(card_id, str(card.get("brand") or ""), str(card.get("last4") or ""))
-
-
 # --- 1. Payment methods ---------------------------------------------------------------------
 
 
@@ -95,11 +73,7 @@ def card(request: HttpRequest) -> HttpResponse:
     account = accounts.own_account(user)
     context: dict[str, Any] = {"fleet": fleet, "account": account, "card": None, "error": None}
     if _configured():
-        try:
-            context["card"] = _card_of(user)
-        except stripe.StripeError:
-            logger.exception("Card of driver %s not retrieved", user.pk)
-            context["error"] = _unreachable_message()
+        context["card"] = payments.saved_card(user)
     form = PaymentMethodForm(
         request.POST if request.method == "POST" else None,
         initial={"payment_method": account.payment_method},

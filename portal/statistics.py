@@ -27,7 +27,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from billing.wallet import round_to_ore
+from billing.money import round_to_ore
 from charging.start_stop import sessions_of
 from users.models import User
 

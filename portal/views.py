@@ -17,7 +17,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from billing import invoicing, payment_choice, tariffs, wallet
+from billing import documents, money, payment_choice, tariffs, wallet
 from billing.models import WalletEntry
 from charging import refusals, reservations, start_stop, tokens
 from notifications import events
@@ -203,7 +203,7 @@ def _figures_json(session: ChargingSession) -> dict[str, Any]:
         "status": session.status,
         "energy_kwh": formats.number_format(now.energy_kwh, 2, use_l10n=True),
         "duration": format_duration(now.duration),
-        "cost": invoicing.money(cost.gross, cost.currency) if cost else "",
+        "cost": money.format_money(cost.gross, cost.currency) if cost else "",
         "power_kw": _decimal(now.power_kw, 1),
         "soc_percent": _decimal(now.soc_percent, 0),
     }
@@ -214,11 +214,11 @@ def _decimal(value: Decimal | int | None, places: int) -> str:
 
 
 def _session_page_context(session: ChargingSession, **extra: Any) -> dict[str, Any]:
-    # The page formats pushed amounts as invoicing.money does: it needs the same signs.
+    # The page formats pushed amounts as billing.money does: it needs the same signs.
     return {
         "session": session,
         "figures": _figures_json(session),
-        "currency_signs": invoicing.CURRENCY_SIGNS,
+        "currency_signs": money.CURRENCY_SIGNS,
         **extra,
     }
 
@@ -272,7 +272,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "token_form": form,
         "sessions": start_stop.sessions_of(user)[:HISTORY_LENGTH],
         # Staff may view every document; their own account page lists their own.
-        "invoices": invoicing.documents_visible_to(user).filter(account__user=user),
+        "invoices": documents.visible_to(user).filter(account__user=user),
         "balance": wallet.wallet_balance(user),
         "wallet_entries": WalletEntry.objects.filter(user=user).order_by("-created_at", "-id")[
             :HISTORY_LENGTH

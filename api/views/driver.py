@@ -37,8 +37,9 @@ from api.serializers import (
     WalletSerializer,
 )
 from api.views.errors import command_error_response
-from billing import invoicing
+from billing import documents
 from billing.models import Invoice, WalletEntry
+from billing.money import CURRENCY
 from billing.standing import payer_refusal
 from billing.wallet import wallet_balance
 from charging import refusals, reservations, start_stop, tokens
@@ -223,7 +224,7 @@ class MyInvoiceViewSet(viewsets.ReadOnlyModelViewSet):
         user = self.request.user
         # The rule of who sees what is billing's; "me" narrows it to the driver's own
         # account, also for staff, who see every document through it.
-        return invoicing.documents_visible_to(user).filter(account__user=user)
+        return documents.visible_to(user).filter(account__user=user)
 
     @extend_schema(
         summary="The document as PDF",
@@ -236,7 +237,7 @@ class MyInvoiceViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def pdf(self, request: Request, pk: int) -> HttpResponse:
         invoice = self.get_object()
-        response = HttpResponse(invoicing.render_pdf(invoice), content_type="application/pdf")
+        response = HttpResponse(documents.render_pdf(invoice), content_type="application/pdf")
         response["Content-Disposition"] = content_disposition_header(
             as_attachment=True, filename=f"{invoice.display_number}.pdf"
         )
@@ -251,7 +252,7 @@ class MyWalletView(generics.GenericAPIView):
     @extend_schema(summary="Wallet balance and whether money stops you from starting")
     def get(self, request: Request) -> Response:
         data = {
-            "currency": "SEK",
+            "currency": CURRENCY,
             "balance": wallet_balance(request.user),
             "minimum_to_start": settings.BILLING_WALLET_MINIMUM,
             "refusal": payer_refusal(request.user),

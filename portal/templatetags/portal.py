@@ -8,7 +8,7 @@ from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats
 
-from billing.invoicing import money as format_money
+from billing.money import CURRENCY, format_money
 
 register = template.Library()
 
@@ -29,7 +29,7 @@ def logout_url() -> str:
 
 
 @register.filter
-def money(amount: Decimal | None, currency: str = "SEK") -> str:
+def money(amount: Decimal | None, currency: str = CURRENCY) -> str:
     return "" if amount is None else format_money(amount, currency)
 
 

@@ -9,6 +9,7 @@ endpoint with the Django test client, signed as Stripe signs it.
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 import stripe
+from django.conf import settings
+from django.db import connection
 from django.test import Client
 
 from tests.waiting import free_port, wait_for_port
@@ -25,6 +28,35 @@ from users.models import User
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "sk_test_chargehublocalstripe0000000001"
 WEBHOOK_SECRET = "whsec_chargehub_tests"
+
+
+POSTGRESQL_ONLY = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="Row locks under concurrent transactions need PostgreSQL; SQLite lets one "
+    "writer in at a time, so there is no race to show.",
+)
+
+
+def in_threads(count: int, work: Callable[[int], Any]) -> tuple[dict, dict]:
+    """Run work(i) in `count` threads that start together, each with its own connection."""
+    start = threading.Barrier(count)
+    results, errors = {}, {}
+
+    def run(index: int) -> None:
+        try:
+            start.wait(10)
+            results[index] = work(index)
+        except Exception as error:  # collected for the assertions
+            errors[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results, errors
 
 
 @pytest.fixture(scope="session")

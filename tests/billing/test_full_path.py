@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
-from billing import guest, invoicing
+from billing import documents, guest, invoicing
 from billing.models import (
     BillingAccount,
     GuestPayment,
@@ -67,7 +67,7 @@ def billing_server(start_server, localstripe_url, tmp_path_factory) -> tuple[str
 
 
 def pdf_text(invoice: Invoice) -> str:
-    reader = PdfReader(io.BytesIO(invoicing.render_pdf(invoice)))
+    reader = PdfReader(io.BytesIO(documents.render_pdf(invoice)))
     return "\n".join(page.extract_text() for page in reader.pages)
 
 

@@ -1,4 +1,4 @@
-"""The PDF of invoices, receipts and credit notes (billing/invoicing.py render_pdf),
+"""The PDF of invoices, receipts and credit notes (billing/documents.py render_pdf),
 read back as text with pypdf: what a customer reads, in their language, with å ä ö and
 € intact."""
 
@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from pypdf import PdfReader
 
-from billing import invoicing
+from billing import documents, invoicing
 from billing.models import SessionCharge
 from tests.billing.invoicing_data import (
     MARCH,
@@ -79,7 +79,7 @@ def euro_invoice(driver):
 
 
 def test_swedish_invoice_has_swedish_numbers_and_keeps_a_o_and_euro(euro_invoice):
-    text = pdf_text(invoicing.render_pdf(euro_invoice))
+    text = pdf_text(documents.render_pdf(euro_invoice))
 
     assert "F-000001" in text
     assert "Moms" in text  # the catalog's Swedish for "VAT"
@@ -107,14 +107,14 @@ def test_english_invoice_has_english_numbers_and_the_same_letters(euro_invoice, 
     priced(account, at=where, stopped_at=utc(2026, 4, 2, 12), net="8.00", vat="2.00")
     april = invoicing.issue_monthly_invoice(account, date(2026, 4, 1))
 
-    text = pdf_text(invoicing.render_pdf(april))
+    text = pdf_text(documents.render_pdf(april))
     assert "Invoice" in text
     assert "VAT" in text and "Moms" not in text
     assert "Åsa Öberg" in text and "Göteborg Hamnen" in text
     assert "10.00 SEK" in text
 
     # The March invoice stays Swedish: the language was fixed when it was issued.
-    assert "Moms" in pdf_text(invoicing.render_pdf(euro_invoice_en))
+    assert "Moms" in pdf_text(documents.render_pdf(euro_invoice_en))
 
 
 def test_english_euro_amounts(driver):
@@ -127,7 +127,7 @@ def test_english_euro_amounts(driver):
         currency="EUR",
     )
     invoice = invoicing.issue_monthly_invoice(account, MARCH)
-    text = pdf_text(invoicing.render_pdf(invoice))
+    text = pdf_text(documents.render_pdf(invoice))
     assert "1,234.56 €" in text
     assert "1,543.20 €" in text
     assert "Örjan Ås" in text
@@ -162,7 +162,7 @@ def test_each_line_shows_its_price_components(driver):
     priced(account, stopped_at=utc(2026, 3, 3, 12), net="39.00", vat="9.75", lines=components)
     invoice = invoicing.issue_monthly_invoice(account, MARCH)
 
-    text = " ".join(pdf_text(invoicing.render_pdf(invoice)).split())
+    text = " ".join(pdf_text(documents.render_pdf(invoice)).split())
 
     assert f"Energi 12,345 kWh {TIMES} 2,45 = 30,25" in text
     assert f"Laddtid 75 min {TIMES} 0,05 = 3,75" in text
@@ -173,7 +173,7 @@ def test_each_line_shows_its_price_components(driver):
 def test_the_renderer_fetches_nothing():
     # Documents are self-contained; nothing printed on one can make WeasyPrint open a
     # file or a URL.
-    fetcher = invoicing._no_fetching()
+    fetcher = documents._no_fetching()
     for url in ("file:///etc/hostname", "http://127.0.0.1/", "data:text/plain,x"):
         with pytest.raises(ValueError, match="disallowed"):
             fetcher.fetch(url)
@@ -182,13 +182,13 @@ def test_the_renderer_fetches_nothing():
 def test_every_glyph_comes_from_one_embedded_font_family(euro_invoice):
     # A font without € or å would make WeasyPrint fall back to another one, or print a
     # box: every font in the file is DejaVu Sans (subsets are named ABCDEF+DejaVu-Sans).
-    names = font_names(invoicing.render_pdf(euro_invoice))
+    names = font_names(documents.render_pdf(euro_invoice))
     assert names
     assert all("+DejaVu-Sans" in name for name in names), names
 
 
 def test_vat_breakdown_has_a_row_per_rate(euro_invoice):
-    text = pdf_text(invoicing.render_pdf(euro_invoice))
+    text = pdf_text(documents.render_pdf(euro_invoice))
     assert "25 % 1 234,56 € 308,64 € 1 543,20 €" in text
     assert "12 % 100,00 € 12,00 € 112,00 €" in text
 
@@ -205,7 +205,7 @@ def test_invoice_shows_seller_buyer_due_date_and_how_to_pay(settings, make_user)
     priced(account, stopped_at=utc(2026, 3, 3, 12), net="8.00", vat="2.00")
     invoice = invoicing.issue_monthly_invoice(account, MARCH)
 
-    text = pdf_text(invoicing.render_pdf(invoice))
+    text = pdf_text(documents.render_pdf(invoice))
 
     seller = settings.BILLING_SELLER
     for value in ("name", "org_number", "vat_number", "email", "bankgiro", "iban"):
@@ -219,7 +219,7 @@ def test_invoice_shows_seller_buyer_due_date_and_how_to_pay(settings, make_user)
 
 def test_the_pdf_shows_the_seller_as_it_was_when_issued(settings, euro_invoice):
     settings.BILLING_SELLER = {**settings.BILLING_SELLER, "name": "Renamed Holding AB"}
-    text = pdf_text(invoicing.render_pdf(euro_invoice))
+    text = pdf_text(documents.render_pdf(euro_invoice))
     assert "ChargeHub Demo AB" in text
     assert "Renamed Holding AB" not in text
 
@@ -227,7 +227,7 @@ def test_the_pdf_shows_the_seller_as_it_was_when_issued(settings, euro_invoice):
 def test_receipt_shows_when_and_how_it_was_paid(driver):
     account = driver_account(driver, name="Åsa Öberg", language="en")
     receipt = invoicing.issue_receipt(paid(account, payment_reference="pi_3Abc"))
-    text = pdf_text(invoicing.render_pdf(receipt))
+    text = pdf_text(documents.render_pdf(receipt))
     assert "Receipt" in text and "K-000001" in text
     assert "2026-03-14 18:21" in text  # paid_at 17:21 UTC, in Stockholm time
     assert "pi_3Abc" in text
@@ -237,7 +237,7 @@ def test_receipt_shows_when_and_how_it_was_paid(driver):
 
 def test_guest_receipt_without_a_name_still_renders(driver):
     receipt = invoicing.issue_receipt(paid(None, method=SessionCharge.Method.GUEST))
-    text = pdf_text(invoicing.render_pdf(receipt))
+    text = pdf_text(documents.render_pdf(receipt))
     assert "K-000001" in text and "50.00 SEK" in text
 
 
@@ -249,7 +249,7 @@ def test_credit_note_shows_what_it_corrects_why_and_negative_amounts(driver):
         invoice, gross=D("12.50"), reason=f"Laddaren var trasig {DASH} förlåt"
     )
 
-    text = pdf_text(invoicing.render_pdf(note))
+    text = pdf_text(documents.render_pdf(note))
 
     assert "Credit note" in text and "KR-000001" in text
     assert "Corrects F-000001" in text
@@ -273,7 +273,7 @@ def test_a_long_invoice_runs_over_several_pages_and_keeps_every_line(driver):
     ]
     invoice = invoicing.issue_monthly_invoice(account, MARCH)
 
-    pdf = invoicing.render_pdf(invoice)
+    pdf = documents.render_pdf(invoice)
 
     pages = pdf_pages(pdf)
     assert pages >= 3

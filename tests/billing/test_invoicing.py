@@ -2,19 +2,19 @@
 their amounts. Every expected amount is the hand-made sum of the session amounts given
 (tests/billing/invoicing_data.py); a document never rounds again."""
 
-import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import invoicing, tasks
+from billing import documents, invoicing, tasks
 from billing.invoicing import InvoicingError
 from billing.models import GuestPayment, Invoice, InvoiceCounter, InvoiceLine, SessionCharge
+from tests.billing.conftest import POSTGRESQL_ONLY, in_threads
 from tests.billing.invoicing_data import (
     APRIL,
     MARCH,
@@ -29,11 +29,6 @@ from tests.billing.invoicing_data import (
 
 Status = SessionCharge.Status
 Kind = Invoice.Kind
-POSTGRESQL_ONLY = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="Row locks under concurrent transactions need PostgreSQL; SQLite lets one "
-    "writer in at a time, so there is no race to show.",
-)
 
 
 def amounts(document: Invoice) -> tuple[Decimal, Decimal, Decimal]:
@@ -264,9 +259,9 @@ def test_vat_breakdown_has_one_row_per_rate_summed_from_the_lines(driver):
     priced(account, stopped_at=utc(2026, 3, 4, 12), net="100.00", vat="12.00", vat_rate="12")
     priced(account, stopped_at=utc(2026, 3, 5, 12), net="20.02", vat="5.01")
     invoice = invoicing.issue_monthly_invoice(account, MARCH)
-    assert invoicing.vat_breakdown(invoice) == [
-        invoicing.VatRow(D("25.00"), D("30.03"), D("7.51"), D("37.54")),
-        invoicing.VatRow(D("12.00"), D("100.00"), D("12.00"), D("112.00")),
+    assert documents.vat_breakdown(invoice) == [
+        documents.VatRow(D("25.00"), D("30.03"), D("7.51"), D("37.54")),
+        documents.VatRow(D("12.00"), D("100.00"), D("12.00"), D("112.00")),
     ]
     # 30.03 + 100.00 = 130.03; 7.51 + 12.00 = 19.51
     assert amounts(invoice) == (D("130.03"), D("19.51"), D("149.54"))
@@ -551,7 +546,7 @@ def test_bad_credit_requests_are_refused_with_a_reason(march_invoice, gross, rea
 
 @pytest.mark.django_db
 def test_email_sends_the_pdf_to_the_buyer_and_notes_when(march_invoice, mailoutbox):
-    assert invoicing.email_document(march_invoice) is True
+    assert documents.email_document(march_invoice) is True
     [message] = mailoutbox
     assert message.to == [march_invoice.buyer_email]
     assert "F-000001" in message.subject
@@ -567,7 +562,7 @@ def test_email_sends_the_pdf_to_the_buyer_and_notes_when(march_invoice, mailoutb
 @pytest.mark.django_db
 def test_no_email_without_an_address(mailoutbox):
     receipt = invoicing.issue_receipt(paid(None, method=SessionCharge.Method.GUEST))
-    assert invoicing.email_document(receipt) is False
+    assert documents.email_document(receipt) is False
     assert mailoutbox == []
     receipt.refresh_from_db()
     assert receipt.emailed_at is None
@@ -582,28 +577,6 @@ def test_the_email_task_sends_a_document_once(march_invoice, mailoutbox):
 
 
 # --- Under concurrency (PostgreSQL) ---
-
-
-def _in_threads(count, work):
-    """Run work(i) in `count` threads that start together, each with its own connection."""
-    start = threading.Barrier(count)
-    results, errors = {}, {}
-
-    def run(index):
-        try:
-            start.wait(10)
-            results[index] = work(index)
-        except Exception as error:  # collected for the assertions
-            errors[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results, errors
 
 
 class Rollback(Exception):
@@ -624,7 +597,7 @@ def test_receipts_issued_at_once_are_numbered_without_gaps_or_duplicates(
                 raise Rollback  # the caller's transaction fails after numbering
             return receipt.number
 
-    results, errors = _in_threads(len(charges), issue)
+    results, errors = in_threads(len(charges), issue)
 
     assert {type(error) for error in errors.values()} == {Rollback}
     assert len(errors) == 3
@@ -639,7 +612,7 @@ def test_one_month_issued_by_two_workers_at_once_is_one_invoice(transactional_db
     for day in (2, 3, 4):
         priced(account, stopped_at=utc(2026, 3, day, 12), net="8.00", vat="2.00")
 
-    results, errors = _in_threads(4, lambda _: invoicing.issue_monthly_invoice(account, MARCH).pk)
+    results, errors = in_threads(4, lambda _: invoicing.issue_monthly_invoice(account, MARCH).pk)
 
     assert errors == {}
     assert len(set(results.values())) == 1
@@ -656,7 +629,7 @@ def test_two_credits_at_once_cannot_credit_more_than_the_invoice(transactional_d
     def credit(_):
         return invoicing.issue_credit_note(invoice, gross=D("30.00"), reason="Goodwill").pk
 
-    results, errors = _in_threads(2, credit)
+    results, errors = in_threads(2, credit)
 
     assert len(results) == 1
     [error] = errors.values()

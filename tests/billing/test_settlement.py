@@ -326,8 +326,8 @@ def test_monthly_invoice_is_charged_to_the_card_once_when_the_account_asks(
     saved_card(driver)
     invoice = monthly_invoice(driver, charge_invoices_to_card=True)
 
-    assert settlement.charge_invoice_to_card(invoice)
-    assert not settlement.charge_invoice_to_card(Invoice.objects.get(pk=invoice.pk))
+    assert invoicing.charge_invoice_to_card(invoice)
+    assert not invoicing.charge_invoice_to_card(Invoice.objects.get(pk=invoice.pk))
 
     invoice.refresh_from_db()
     assert invoice.paid_at is not None
@@ -344,8 +344,8 @@ def test_monthly_invoice_stays_open_when_the_card_is_declined_or_not_asked_for(
     saved_card(other)
     not_asked = monthly_invoice(other)
 
-    assert not settlement.charge_invoice_to_card(declined)
-    assert not settlement.charge_invoice_to_card(not_asked)
+    assert not invoicing.charge_invoice_to_card(declined)
+    assert not invoicing.charge_invoice_to_card(not_asked)
 
     assert Invoice.objects.filter(paid_at__isnull=True).count() == 2
     assert intents_of(other) == []

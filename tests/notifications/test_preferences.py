@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 import pytest
 from django.urls import reverse
 
-from billing import invoicing, settlement
+from billing import documents, invoicing, settlement
 from billing.models import BillingAccount, Invoice, SessionCharge
 from notifications import events, preferences
 from notifications.models import Preferences, Watch
@@ -188,5 +188,5 @@ def test_a_monthly_invoice_is_emailed_even_with_receipts_off(driver, driver_clie
 
     invoice = invoicing.issue_monthly_invoice(account, date(2026, 3, 1))
 
-    assert invoicing.email_if_not_sent(invoice.pk) is True
+    assert documents.email_if_not_sent(invoice.pk) is True
     assert [message.to for message in mailoutbox] == [[driver.email]]

@@ -43,7 +43,7 @@
     show("duration", Math.floor(minutes / 60) + ":" + (rest < 10 ? "0" : "") + rest);
   }
 
-  // As the server renders them (portal/views.py, billing.invoicing.money).
+  // As the server renders them (portal/views.py, billing.money.format_money).
   function showFigures(message) {
     show("energy_kwh", number(message.energy_kwh, 2, false));
     show("power_kw", message.power_kw === null ? "" : number(message.power_kw, 1, false));
