@@ -50,8 +50,11 @@ def format_amount(amount: Decimal | int | str, *, unit_price: bool = False) -> s
         amount = Decimal(amount)
     except InvalidOperation:
         return str(amount)
-    has_more = amount.is_finite() and amount != amount.quantize(ORE)
-    places = UNIT_PRICE_PLACES if unit_price and has_more else 2
+    if not amount.is_finite():
+        return str(amount)
+    places = UNIT_PRICE_PLACES if unit_price and amount != amount.quantize(ORE) else 2
+    # Half up, as the amount is charged (number_format alone would round half even).
+    amount = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return formats.number_format(amount, decimal_pos=places, use_l10n=True, force_grouping=True)
 
 

@@ -5,6 +5,7 @@ printable QR codes in admin."""
 import json
 import re
 import uuid
+from decimal import Decimal
 
 import pytest
 import segno
@@ -72,6 +73,19 @@ def test_the_connector_page_shows_the_full_price_and_the_card_form(client, strip
     assert "We reserve 300.00 SEK on your card" in shown
     assert 'type="email"' in response.content.decode()
     assert "Continue to payment" in shown
+
+
+@pytest.mark.django_db
+def test_the_hold_is_printed_as_every_amount_is_printed_grouped_in_thousands(
+    client, stripe_configured, settings
+):
+    settings.BILLING_GUEST_PREAUTHORISATION = Decimal("1500")
+    connector = connector_in_database("QR-HOLD", site=priced_site())
+
+    shown = text(client.get(page_of(connector)))
+
+    # As on the receipt (billing.money.format_money): 1,500.00, not 1500.00.
+    assert "We reserve 1,500.00 SEK on your card" in shown
 
 
 @pytest.mark.django_db

@@ -13,7 +13,6 @@ from billing.wallet import (
     credit_wallet_manually,
     debit_wallet,
     refund_to_wallet,
-    round_to_ore,
     wallet_balance,
 )
 
@@ -150,20 +149,6 @@ def test_amounts_that_are_not_positive_are_refused(driver, staff, amount):
 def test_float_amounts_are_refused(driver):
     with pytest.raises(TypeError):
         debit_wallet(driver, 10.1, "session:16", allow_negative=True)
-
-
-@pytest.mark.parametrize(
-    ("amount", "rounded"),
-    [
-        (Decimal("10.005"), Decimal("10.01")),
-        (Decimal("10.004999"), Decimal("10.00")),
-        (Decimal("0.015"), Decimal("0.02")),
-        (Decimal("7"), Decimal("7.00")),
-        (12, Decimal("12.00")),
-    ],
-)
-def test_amounts_are_rounded_to_whole_ore_half_up(amount, rounded):
-    assert round_to_ore(amount) == rounded
 
 
 def test_wallet_entries_round_to_ore_half_up(driver):

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Customer
 
-from billing import payments
+from billing import payment_choice, payments
 from billing.models import (
     BillingAccount,
     CardPayment,
@@ -203,6 +203,22 @@ def test_another_drivers_setup_intent_in_the_done_address_is_refused(
     assert "not yours" in page(response)
     assert payments.default_card(other) is None  # card_saved was never called
     assert payments.default_card(driver) is None
+
+
+def test_the_card_page_shows_the_card_the_start_form_offers_without_asking_stripe(
+    stripe_configured, driver, driver_client, settings
+) -> None:
+    saved_card(driver)
+    # Both read the one source (billing.payments.saved_card, dj-stripe's copy).
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+
+    shown = driver_client.get(CARD)
+
+    assert shown.status_code == 200
+    assert "Visa ending in 4242" in page(shown)
+    assert "cannot be reached" not in page(shown)
+    offered = payment_choice.options_for(driver)
+    assert "Card •••• 4242" in [option.label for option in offered.options]
 
 
 @pytest.mark.parametrize("value", ["", "seti_doesnotexist", "pi_123"])
