@@ -21,6 +21,7 @@ was missed (a lost task, a worker that died). It is safe to run any number of ti
    - guest at the charger: the pre-authorised card is captured (billing/guest.py).
    - nothing due: no tariff applies, the session cost nothing, or nobody is known to
      bill (a tag without an owner) — kept with the reason, for staff to see.
+   Each change of the charge's status after it is priced is made by billing/charges.py.
 """
 
 import logging
