@@ -18,7 +18,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from billing import invoicing, settlement
+from billing import documents, settlement
 from billing.models import BillingAccount
 from billing.wallet import credit_wallet_manually
 from notifications import events
@@ -84,7 +84,7 @@ def test_a_sessions_kwh_is_the_same_on_every_surface(
     two_places = f"{kwh:.2f}"
 
     charge = settlement.settle_session(session.pk)
-    receipt_text = pdf_text(invoicing.render_pdf(charge.document))
+    receipt_text = pdf_text(documents.render_pdf(charge.document))
     assert re.search(rf"\b{kwh}\b", receipt_text), receipt_text
 
     rows = list(csv.reader(io.StringIO(client.get(reverse("portal:sessions-csv")).text)))
