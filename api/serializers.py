@@ -1,9 +1,11 @@
 """What the API shows of the models. Money is Decimal, sent as strings."""
 
+from copy import copy
 from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as ModelValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -404,6 +406,17 @@ class ChargePointSerializer(serializers.ModelSerializer):
 
     def get_online(self, charge_point: ChargePoint) -> bool:
         return charge_point.is_online()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The model's rule, as in admin: an accepted charger needs a password (or profile 0).
+        candidate = copy(self.instance) if self.instance else ChargePoint()
+        for name, value in attrs.items():
+            setattr(candidate, name, value)
+        try:
+            candidate.clean()
+        except ModelValidationError as error:
+            raise serializers.ValidationError({"registration_status": error.messages}) from error
+        return attrs
 
 
 class StaffSessionSerializer(SessionSerializer):

@@ -142,7 +142,7 @@ def _relay(groups: list[str], data: dict[str, Any]) -> None:
 def relay(groups: list[str], data: dict[str, Any]) -> None:
     """Send `data` to the pages watching `groups`, in any process; never raises.
 
-    For receivers in other apps (portal/live_figures.py) that run in a charger's request.
+    For other apps: portal/live_figures.py pushes a session's figures from its Celery task.
     """
     _relay(groups, data)
 

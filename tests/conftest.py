@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Permission
 from django.test import Client, override_settings
+from django.utils import translation
 from websockets.asyncio.client import connect
 
 from stations.models import ChargePoint
@@ -82,6 +83,17 @@ def server_env(**extra: str) -> dict[str, str]:
         **extra,
     }
     return env
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the default language.
+
+    A page asked for in Swedish leaves Swedish active in the test's thread (the test
+    client runs LocaleMiddleware there, which never switches back).
+    """
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session", autouse=True)

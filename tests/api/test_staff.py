@@ -83,9 +83,11 @@ def test_charge_points_with_filters(as_operator):
 
 @pytest.mark.django_db
 def test_staff_approve_a_pending_charger(as_operator, make_user, client_for):
-    pending = ChargePoint.objects.create(
+    pending = ChargePoint(
         charge_point_id="STAFF-CP-3", registration_status=ChargePoint.Registration.PENDING
     )
+    pending.set_password("a-password-of-sixteen-or-more")
+    pending.save()
     url = f"/api/v1/charge-points/{pending.pk}/"
     reader = client_for(make_user("stations.view_chargepoint", is_staff=True))
 
@@ -96,6 +98,23 @@ def test_staff_approve_a_pending_charger(as_operator, make_user, client_for):
     pending.refresh_from_db()
     assert pending.registration_status == ChargePoint.Registration.ACCEPTED
     assert pending.vendor == ""  # from the charger's BootNotification only
+
+
+@pytest.mark.django_db
+def test_staff_cannot_accept_a_pending_charger_that_has_no_password(as_operator):
+    # It came without credentials (OCPP_ALLOW_UNKNOWN_CHARGERS): accepted, anyone could be it.
+    pending = ChargePoint.objects.create(
+        charge_point_id="STAFF-CP-4", registration_status=ChargePoint.Registration.PENDING
+    )
+
+    response = as_operator.patch(
+        f"/api/v1/charge-points/{pending.pk}/", {"registration_status": "Accepted"}
+    )
+
+    assert response.status_code == 400
+    assert "password" in response.json()["registration_status"][0]
+    pending.refresh_from_db()
+    assert pending.registration_status == ChargePoint.Registration.PENDING
 
 
 @pytest.mark.django_db

@@ -5,11 +5,13 @@ import time
 
 import pytest
 from channels_redis.core import RedisChannelLayer
+from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.test import override_settings
 from ocpp.v16 import call
 from redis import Redis
 
+from chargehub.management.commands.serve import daphne_arguments
 from stations.ocpp import commands
 from tests.waiting import eventually
 
@@ -88,3 +90,11 @@ async def test_idle_charger_is_still_served_after_the_channel_layer_poll_timeout
 
     assert heartbeat.current_time
     assert answer.status == "Accepted"
+
+
+def test_serve_lets_a_charger_stay_connected_longer_than_a_day():
+    # Daphne closes every WebSocket after 86400 s unless told otherwise.
+    arguments = CommandLineInterface().parser.parse_args(daphne_arguments("127.0.0.1", 8000))
+
+    assert arguments.websocket_timeout == -1
+    assert arguments.ping_interval == 60  # dead sockets are still found

@@ -44,28 +44,37 @@ class Command(BaseCommand):
         if not settings.DEBUG and settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
             raise CommandError("Set SECRET_KEY: the development key is only for DEBUG=1.")
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
-        limit = str(settings.OCPP_MAX_FRAME_BYTES)
-        daphne_args = [
-            # A frame over the limit closes the socket with 1009 before it is buffered
-            # whole (RFC 6455 §7.4.1); the consumer checks again for other servers.
-            "--websocket-max-message-size",
-            limit,
-            "--websocket-max-frame-size",
-            limit,
-            "--ping-interval",
-            "60",
-            "--ping-timeout",
-            "120",
-            # In a reconnection storm handshakes queue for the database and the channel
-            # layer; daphne's 5 s would drop them unanswered. A charger is let in or
-            # refused (403) within this many seconds.
-            "--websocket_connect_timeout",
-            "30",
-        ]
-        if options["fd"] is not None:
-            daphne_args += ["--fd", str(options["fd"])]
-        else:
-            daphne_args += ["--bind", options["host"], "--port", str(options["port"])]
         CommandLineInterface().run(
-            [*daphne_args, settings.ASGI_APPLICATION.replace(".application", ":application")]
+            daphne_arguments(options["host"], options["port"], options["fd"])
         )
+
+
+def daphne_arguments(host: str, port: int, fd: int | None = None) -> list[str]:
+    """Daphne's command line with ChargeHub's limits."""
+    limit = str(settings.OCPP_MAX_FRAME_BYTES)
+    arguments = [
+        # A frame over the limit closes the socket with 1009 before it is buffered
+        # whole (RFC 6455 §7.4.1); the consumer checks again for other servers.
+        "--websocket-max-message-size",
+        limit,
+        "--websocket-max-frame-size",
+        limit,
+        "--ping-interval",
+        "60",
+        "--ping-timeout",
+        "120",
+        # In a reconnection storm handshakes queue for the database and the channel
+        # layer; daphne's 5 s would drop them unanswered. A charger is let in or
+        # refused (403) within this many seconds.
+        "--websocket_connect_timeout",
+        "30",
+        # A charger stays connected for weeks; daphne would close every socket after a
+        # day (its default). Dead sockets are found by the pings above.
+        "--websocket_timeout",
+        "-1",
+    ]
+    if fd is not None:
+        arguments += ["--fd", str(fd)]
+    else:
+        arguments += ["--bind", host, "--port", str(port)]
+    return [*arguments, settings.ASGI_APPLICATION.replace(".application", ":application")]
