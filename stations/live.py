@@ -65,12 +65,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined: set[str] = set()
-        await self.accept()
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
             # A driver's pages learn about their new sessions (a remote start that the
-            # car has now taken up) without asking for each one.
+            # car has now taken up) without asking for each one. Joined before accepting:
+            # once the page sees the socket open, nothing about its sessions is missed.
             await self._join(driver_group(user.pk))
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         for group in self.groups_joined:
