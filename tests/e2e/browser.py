@@ -10,8 +10,10 @@ and every request to anywhere but the server under test is aborted.
 the same files `collectstatic` would collect.
 """
 
+import email
 import mimetypes
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -129,3 +131,24 @@ async def browser_context(browser: Browser, base_url: str) -> AsyncIterator[Brow
     finally:
         await context.close()
     assert blocked == [], "\n".join(blocked)
+
+
+def mailed_link(mail: Path, address: str, path: str) -> str | None:
+    """The link to `path` in a mail to `address`, as the reader's mail app shows it.
+
+    `mail` is the folder of a server started with Django's file email backend (conftest).
+    """
+    for message_file in sorted(mail.iterdir()):
+        # The file backend writes each message followed by a line of 79 dashes.
+        for raw in message_file.read_bytes().split(b"-" * 79):
+            message = email.message_from_bytes(raw.strip())
+            if address not in (message["To"] or ""):
+                continue
+            for part in message.walk():
+                if part.get_content_type() != "text/plain":
+                    continue
+                text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+                found = re.search(rf"https?://\S+{re.escape(path)}\S+", text)
+                if found:
+                    return found.group(0)
+    return None

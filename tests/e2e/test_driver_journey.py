@@ -9,7 +9,6 @@ The tariff: 2.00 SEK per kWh net, 25 % VAT, so 2.50 SEK per kWh; the session del
 4.8 kWh: 12.00 SEK.
 """
 
-import email
 import io
 import re
 from decimal import Decimal
@@ -29,6 +28,7 @@ from tests.e2e.browser import (
     browser_context,
     chromium,
     http_url,
+    mailed_link,
     screenshot,
 )
 from tests.stations.ocpp_wire import ago, iso, send
@@ -76,24 +76,6 @@ def pays_from_a_credited_wallet(driver_email: str) -> None:
     )
     staff = User.objects.create_user("desk.e2e@example.com", is_staff=True)
     credit_wallet_manually(driver, Decimal(200), staff=staff, reason="Cash at the desk")
-
-
-def verification_link(mail: Path, address: str) -> str | None:
-    """The confirmation link of the mail to `address`, as the driver's mail app shows it."""
-    for path in sorted(mail.iterdir()):
-        # The file backend writes each message followed by a line of 79 dashes.
-        for raw in path.read_bytes().split(b"-" * 79):
-            message = email.message_from_bytes(raw.strip())
-            if address not in (message["To"] or ""):
-                continue
-            for part in message.walk():
-                if part.get_content_type() != "text/plain":
-                    continue
-                text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
-                found = re.search(r"https?://\S+/accounts/confirm-email/\S+", text)
-                if found:
-                    return found.group(0)
-    return None
 
 
 async def watching_live(page: Page) -> None:
@@ -145,7 +127,9 @@ async def sign_up_and_verify(page: Page, mail: Path) -> None:
     await page.locator("main form button[type=submit]").click()
     await page.wait_for_load_state()
 
-    link = await eventually(lambda: verification_link(mail, DRIVER_EMAIL), timeout=30)
+    link = await eventually(
+        lambda: mailed_link(mail, DRIVER_EMAIL, "/accounts/confirm-email/"), timeout=30
+    )
     assert link, f"no verification mail to {DRIVER_EMAIL} in {mail}"
     await page.goto(link)
     # allauth asks to confirm with a POST (a link opened by a mail scanner confirms nothing).

@@ -8,6 +8,7 @@ address. The server runs with DEBUG on, as every e2e server does, so allauth acc
 key over plain http (settings.py: MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN); production is https.
 """
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,10 @@ from tests.e2e.browser import (
     browser_context,
     chromium,
     localhost_url,
+    mailed_link,
     screenshot,
 )
+from tests.waiting import eventually
 from users.models import User
 
 PASSWORD = "a-long-and-unusual-passphrase-42"
@@ -37,9 +40,19 @@ VIRTUAL_KEY = {
 
 
 @pytest.fixture(scope="module")
-def mfa_server(start_server) -> str:
+def mfa_mail(tmp_path_factory) -> Path:
+    """Where the mfa server's mail lands (a member of staff's first-factor link)."""
+    return tmp_path_factory.mktemp("mfa-mail")
+
+
+@pytest.fixture(scope="module")
+def mfa_server(start_server, mfa_mail) -> str:
     """A server that asks staff for a second factor before the admin (off under DEBUG)."""
-    return start_server(ADMIN_REQUIRE_MFA="1")
+    return start_server(
+        ADMIN_REQUIRE_MFA="1",
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(mfa_mail),
+    )
 
 
 def person(email: str, **fields: Any) -> User:
@@ -190,7 +203,9 @@ async def test_without_the_registered_key_the_driver_stays_out(mfa_server, db_ac
         await screenshot(page, "webauthn-05-wrong-key-stays-out")
 
 
-async def test_a_security_key_satisfies_the_admins_second_factor_rule(mfa_server, db_access):
+async def test_a_security_key_satisfies_the_admins_second_factor_rule(
+    mfa_server, mfa_mail, db_access
+):
     email = "ada.staff.key@example.com"
     await sync_to_async(person)(email, is_staff=True, is_superuser=True)
     async with (
@@ -209,6 +224,15 @@ async def test_a_security_key_satisfies_the_admins_second_factor_rule(mfa_server
         await page.wait_for_url("**/accounts/2fa/")
         await expect(page.locator(".notice.warn")).to_contain_text("Staff need a second factor")
         await screenshot(page, "webauthn-06-staff-need-a-second-factor")
+
+        # A stolen password is not enough to enrol: the first factor waits for a link
+        # emailed to the account (users/first_factor.py), opened in this browser.
+        await page.goto("/accounts/2fa/webauthn/add/")
+        await page.wait_for_url("**/accounts/2fa/confirm/")
+        await page.get_by_role("button", name="Email me the link").click()
+        link = await eventually(lambda: mailed_link(mfa_mail, email, "/accounts/2fa/confirm/"))
+        assert link, f"no first-factor link mailed to {email}"
+        await page.goto(link)
 
         await add_security_key(page, "Admin key")
         await page.goto("/admin/")
