@@ -2,7 +2,8 @@
 
 PostgreSQL refuses a NUL character in text and JSON, and no database driver encodes a
 lone surrogate (half of a UTF-16 pair) as UTF-8. Query strings and form posts are checked
-by the middleware below; JSON bodies of the API by api/parsers.py, with the same rule.
+by the middleware below; JSON bodies of the API by api/parsers.py and chargers' frames by
+stations/ocpp/rpc.py, with the same rule.
 """
 
 import re

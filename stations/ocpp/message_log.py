@@ -19,6 +19,7 @@ import logging
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from chargehub.request_text import is_unstorable
 from stations.models import OcppMessage
 from stations.ocpp.database import run_in_database
 
@@ -58,6 +59,8 @@ def record(
 
 def _storable(text: str) -> str:
     """`text` with NUL and lone surrogates escaped, the way JSON writes them."""
+    if not is_unstorable(text):
+        return text  # nearly every frame: no copy
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text.replace("\x00", "\\u0000")
 

@@ -32,6 +32,8 @@ import ocpp
 from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from chargehub.request_text import is_unstorable
+
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 # A CALLERROR for a frame whose message id could not be read carries this id
 # (OCPP-J 2.0.1 §4.2.3; 1.6 is silent, and a silent drop would leave the charger
@@ -132,16 +134,6 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
-# A NUL (PostgreSQL refuses it in text) or a lone UTF-16 surrogate (what a JSON escape
-# like "\\ud800" decodes to: no character, UTF-8 cannot encode it).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def is_storable_text(text: str) -> bool:
-    """Whether every database column (and UTF-8) can take `text`."""
-    return _UNSTORABLE.search(text) is None
-
-
 def _formation_problem(frame: list[Any]) -> str | None:
     """Why a parsed frame is not one a charger should send, or None; iterative, so that
     nesting cannot exhaust the stack."""
@@ -150,13 +142,13 @@ def _formation_problem(frame: list[Any]) -> str | None:
         value, depth = stack.pop()
         if depth > MAX_NESTING:
             return f"Frame is nested deeper than {MAX_NESTING} levels"
-        if isinstance(value, str) and not is_storable_text(value):
+        if isinstance(value, str) and is_unstorable(value):
             return "Frame contains a NUL or a lone surrogate"
         if isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if not is_storable_text(key):
+                if is_unstorable(key):
                     return "Frame contains a NUL or a lone surrogate"
                 stack.append((item, depth + 1))
     return None
@@ -183,7 +175,7 @@ def parse_frame(text: str) -> Frame:
     if (
         not isinstance(unique_id, str)
         or not 0 < len(unique_id) <= MAX_MESSAGE_ID_LENGTH
-        or not is_storable_text(unique_id)
+        or is_unstorable(unique_id)
     ):
         raise FrameError(
             "FormationViolation",
