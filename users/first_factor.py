@@ -13,6 +13,7 @@ import smtplib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import cache
 from inspect import iscoroutinefunction
 
 from asgiref.sync import sync_to_async
@@ -63,8 +64,10 @@ def link_for(user: User) -> str:
     return reverse("staff_first_factor_confirm", args=[token])
 
 
-def _guarded_paths() -> set[str]:
-    return {reverse(name) for name in GUARDED_URL_NAMES}
+@cache
+def _guarded_paths() -> frozenset[str]:
+    # Looked up once: this runs on every request, and the URLs never change while serving.
+    return frozenset(reverse(name) for name in GUARDED_URL_NAMES)
 
 
 def _guarded(request: HttpRequest) -> HttpResponse | None:
