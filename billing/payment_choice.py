@@ -79,8 +79,8 @@ class PaymentOptions:
 
 
 def _own_method(user: User) -> str:
-    """The method of the driver's own account (a fleet's driver has no choice to make)."""
-    return accounts.payment_method_of(accounts.payer_for(user, create=False))
+    """The method of the driver's own account; callers have already let a fleet pay."""
+    return accounts.payment_method_of(BillingAccount.objects.filter(user=user).first())
 
 
 def _label(user: User, method: str, card: payments.SavedCard | None) -> str:
