@@ -446,17 +446,19 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         if obj.allow_unauthenticated:
             messages.warning(request, unauthenticated_warning(obj))
 
-    def change_view(
+    def render_change_form(
         self,
         request: HttpRequest,
-        object_id: str,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
         form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
+        obj: ChargePoint | None = None,
     ) -> Any:
-        charge_point = self.get_object(request, object_id)
-        if request.method == "GET" and charge_point and charge_point.allow_unauthenticated:
-            messages.warning(request, unauthenticated_warning(charge_point))
-        return super().change_view(request, object_id, form_url, extra_context)
+        # The charger the page already loaded: no second query for the warning.
+        if request.method == "GET" and obj is not None and obj.allow_unauthenticated:
+            messages.warning(request, unauthenticated_warning(obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description=_("Approve selected pending charge points"), permissions=["change"])
     def approve_pending(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
