@@ -135,9 +135,10 @@ def meter_readings(
     return readings
 
 
-def session_energy_wh(session: ChargingSession) -> int:
-    """The energy of a session as the database holds it now, in whole Wh."""
-    return whole_wh(energy_wh(energy_steps(meter_readings(session))))
+def session_energy_wh(session: ChargingSession, samples: list[Sample] | None = None) -> int:
+    """The energy of a session as the database holds it now, in whole Wh (`samples` as
+    for meter_readings)."""
+    return whole_wh(energy_wh(energy_steps(meter_readings(session, samples))))
 
 
 # --- Lifecycle ---------------------------------------------------------------------------
@@ -247,20 +248,25 @@ def close_session_by_rule(session: ChargingSession, rule: str, when: datetime) -
     # The stop value is the last reading we have (the start value if none came).
     session.stopped_at = max(when, session.started_at)
     session.meter_stop_wh = None
-    last_reading = meter_readings(session)[-1][1]
+    samples = believed_samples(session, [ENERGY_REGISTER])  # read once for both uses
+    last_reading = meter_readings(session, samples)[-1][1]
     session.stop_reason = "Other"
-    _close(session, when, whole_wh(last_reading), rule[:100])
+    _close(session, when, whole_wh(last_reading), rule[:100], samples)
     logger.warning("Session %s closed by rule: %s", session.pk, rule)
 
 
 def _close(
-    session: ChargingSession, stopped_at: datetime, meter_stop_wh: int | None, closed_by: str
+    session: ChargingSession,
+    stopped_at: datetime,
+    meter_stop_wh: int | None,
+    closed_by: str,
+    samples: list[Sample] | None = None,
 ) -> None:
     session.status = ChargingSession.Status.COMPLETED
     session.stopped_at = max(stopped_at, session.started_at)
     session.meter_stop_wh = meter_stop_wh
     session.closed_by = closed_by
-    session.energy_wh = session_energy_wh(session)
+    session.energy_wh = session_energy_wh(session, samples)
     session.save()
     transaction.on_commit(
         lambda: signals.session_ended.send(sender=ChargingSession, session=session)
