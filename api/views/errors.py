@@ -7,6 +7,7 @@ from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 
+from chargehub.request_text import API_PREFIX
 from stations import operations
 from stations.ocpp import commands
 
@@ -23,6 +24,6 @@ def command_error_response(error: commands.CommandError) -> Response:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 404 (handler404): in JSON under /api/, where no view of DRF answers it
     (an address no route matches, such as /api/v1/connectors/²/price/)."""
-    if request.path_info.startswith("/api/"):
+    if request.path_info.startswith(API_PREFIX):
         return JsonResponse({"detail": _("Not found.")}, status=status.HTTP_404_NOT_FOUND)
     return defaults.page_not_found(request, exception)
