@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "stations",
     "billing",
     "notifications",
+    # The operator's side: tickets, alerts, uptime, maintenance, support, emergency stop.
+    "operations",
     # The driver's actions (start, stop, reserve), below both the portal and the API.
     "charging",
     # The driver portal: find a charger, start and follow a session, the account pages.

@@ -15,7 +15,14 @@ from django.db.models import DateTimeField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from stations.models import ChargePoint, ChargingSession, MeterSample, StatusEvent
+from stations.models import (
+    ChargePoint,
+    ChargingSession,
+    ConnectionEvent,
+    MeterSample,
+    StatusEvent,
+)
+from stations.ocpp.connections import record_connection
 from stations.sessions import close_session_by_rule
 
 logger = logging.getLogger(__name__)
@@ -44,13 +51,21 @@ def mark_silent_chargers_offline(now: datetime | None = None) -> int:
         silent = connected.filter(heartbeat_interval=interval, last_seen_at__lt=cutoff)
         ids = list(silent.values_list("charge_point_id", flat=True))
         if ids:
-            marked += silent.update(is_connected=False, disconnected_at=now)
+            marked += _mark_offline(silent, now)
             logger.info("Marked offline, silent for over %g s: %s", interval * factor, ids)
     # Connected without ever being seen cannot come from the consumer (mark_connected
     # sets both); treat such a row as silent.
-    marked += connected.filter(last_seen_at__isnull=True).update(
-        is_connected=False, disconnected_at=now
-    )
+    marked += _mark_offline(connected.filter(last_seen_at__isnull=True), now)
+    return marked
+
+
+def _mark_offline(chargers: QuerySet[ChargePoint], now: datetime) -> int:
+    marked = 0
+    for charge_point in chargers:
+        # Row by row, each checked again: one that spoke meanwhile stays connected.
+        if chargers.filter(pk=charge_point.pk).update(is_connected=False, disconnected_at=now):
+            record_connection(charge_point, ConnectionEvent.Kind.DISCONNECTED, now)
+            marked += 1
     return marked
 
 

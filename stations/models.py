@@ -309,6 +309,58 @@ class StatusEvent(models.Model):
         return f"{self.connector} {self.status} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
 
+class ConnectionEvent(models.Model):
+    """A charger came online or went offline (socket opened, closed, or fell silent).
+
+    The online history that uptime reads: StatusNotifications say what a connector does,
+    only these say whether the charger could be reached at all.
+    """
+
+    class Kind(models.TextChoices):
+        CONNECTED = "connected", _("Connected")
+        DISCONNECTED = "disconnected", _("Disconnected")
+
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        models.CASCADE,
+        related_name="connection_events",
+        verbose_name=_("charge point"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("connection event")
+        verbose_name_plural = _("connection events")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["charge_point", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.kind} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SecurityEvent(models.Model):
+    """Every SecurityEventNotification a charger sent (OCPP 1.6 security whitepaper ed. 3,
+    §2.5; the event types are its Appendix 1)."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint, models.CASCADE, related_name="security_events", verbose_name=_("charge point")
+    )
+    type = models.CharField(_("type"), max_length=50)
+    tech_info = models.CharField(_("technical information"), max_length=255, blank=True)
+    timestamp = models.DateTimeField(_("time"))
+    clock_suspect = models.BooleanField(default=False)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.type} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
 class ChargingSession(models.Model):
     """One OCPP transaction. Its primary key is the transactionId the charger was given."""
 

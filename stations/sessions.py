@@ -205,9 +205,7 @@ def open_session(
         Reservation.objects.filter(pk=reservation_id, charge_point=charge_point).update(
             status=Reservation.Status.USED
         )
-    transaction.on_commit(
-        lambda: signals.session_started.send(sender=ChargingSession, session=session)
-    )
+    signals.announce(signals.session_started, ChargingSession, session=session)
     return session, True
 
 
@@ -268,18 +266,9 @@ def _close(
     session.closed_by = closed_by
     session.energy_wh = session_energy_wh(session, samples)
     session.save()
-    transaction.on_commit(
-        lambda: signals.session_ended.send(sender=ChargingSession, session=session)
-    )
+    signals.announce(signals.session_ended, ChargingSession, session=session)
 
 
 def meter_values_stored(session: ChargingSession) -> None:
-    """Tell listeners, after commit, that meter values of a session were stored.
-
-    robust: a listener that fails is logged and the charger still gets its answer (an
-    error would make it resend values that are already stored).
-    """
-    transaction.on_commit(
-        lambda: signals.meter_values_received.send(sender=ChargingSession, session=session),
-        robust=True,
-    )
+    """Tell listeners, after commit, that meter values of a session were stored."""
+    signals.announce(signals.meter_values_received, ChargingSession, session=session)

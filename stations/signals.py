@@ -1,9 +1,14 @@
-"""Domain events the stations app emits; billing and notifications listen.
+"""Domain events the stations app emits; billing, notifications and operations listen.
 
 Sent after the database transaction commits, so a listener never sees a rolled-back
-session. Listeners must be quick: slow work goes to a Celery task.
+session, and robustly: a listener that raises is logged and never breaks the charger's
+answer (each listening app has a periodic sweep that catches up with what it missed).
+Listeners must be quick: slow work goes to a Celery task.
 """
 
+from typing import Any
+
+from django.db import transaction
 from django.dispatch import Signal
 
 # sender=ChargingSession, session=...
@@ -16,3 +21,22 @@ session_ended = Signal()
 meter_values_received = Signal()
 # sender=Connector, connector=..., previous_status=...
 connector_status_changed = Signal()
+# sender=Connector, connector=..., event=StatusEvent; every StatusNotification stored,
+# a repeated status too (a fault reported again is evidence, not a change).
+status_notification_received = Signal()
+# sender=ChargePoint, charge_point=..., at=...; from ConnectionEvent rows (connections.py,
+# liveness.py): the socket opened, or it closed or fell silent.
+charge_point_connected = Signal()
+charge_point_disconnected = Signal()
+# sender=ChargePoint, charge_point=...; a BootNotification was answered Accepted.
+charge_point_booted = Signal()
+# sender=SecurityEvent, event=...
+security_event_received = Signal()
+# sender=ChargerCommand, command=...; a command's outcome was recorded (answered, CALLERROR,
+# timeout, offline).
+command_finished = Signal()
+
+
+def announce(signal: Signal, sender: type, **kwargs: Any) -> None:
+    """Send `signal` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: signal.send_robust(sender=sender, **kwargs))

@@ -30,6 +30,7 @@ from ocpp.charge_point import (
 )
 from ocpp.v16 import call_result
 
+from stations import signals
 from stations.models import ChargePoint, ChargerCommand
 from stations.ocpp import protocols, rpc
 from stations.ocpp.connections import charge_point_group
@@ -228,3 +229,4 @@ def _finish(
     command.error = error
     command.answered_at = timezone.now()
     command.save(update_fields=["status", "response", "error", "answered_at"])
+    signals.announce(signals.command_finished, ChargerCommand, command=command)

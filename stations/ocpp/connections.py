@@ -10,7 +10,8 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from stations.models import ChargePoint
+from stations import signals
+from stations.models import ChargePoint, ConnectionEvent
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +106,30 @@ def mark_connected(charge_point: ChargePoint, connection_id: str, protocol: str)
         last_seen_at=now,
         protocol=protocol,
     )
+    record_connection(charge_point, ConnectionEvent.Kind.CONNECTED, now)
 
 
 def mark_disconnected(charge_point_id: str, connection_id: str) -> None:
     # Only the connection that is current may mark the charger gone: when a second
     # connection replaced the first, the first one's close must not hide the second.
-    ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id).update(
-        is_connected=False, disconnected_at=timezone.now()
+    now = timezone.now()
+    current = ChargePoint.objects.filter(
+        charge_point_id=charge_point_id, connection_id=connection_id
     )
+    if current.update(is_connected=False, disconnected_at=now):
+        charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+        record_connection(charge_point, ConnectionEvent.Kind.DISCONNECTED, now)
+
+
+def record_connection(charge_point: ChargePoint, kind: str, at: datetime) -> None:
+    """Keep the online history (ConnectionEvent) and tell listeners after commit."""
+    ConnectionEvent.objects.create(charge_point=charge_point, kind=kind, at=at)
+    signal = (
+        signals.charge_point_connected
+        if kind == ConnectionEvent.Kind.CONNECTED
+        else signals.charge_point_disconnected
+    )
+    signals.announce(signal, ChargePoint, charge_point=charge_point, at=at)
 
 
 def is_owner(charge_point_id: str, connection_id: str) -> bool:
@@ -124,10 +141,14 @@ def is_owner(charge_point_id: str, connection_id: str) -> bool:
 
 def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> bool:
     """Note a sign of life; False when another connection owns the charger by now."""
-    updated = ChargePoint.objects.filter(
-        charge_point_id=charge_point_id, connection_id=connection_id
-    ).update(last_seen_at=when, is_connected=True)
-    return updated > 0
+    owned = ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id)
+    if owned.filter(is_connected=True).update(last_seen_at=when):
+        return True
+    # Rare: liveness marked the charger offline while it was silent, and it speaks again.
+    if owned.update(last_seen_at=when, is_connected=True):
+        record_connection(owned.get(), ConnectionEvent.Kind.CONNECTED, when)
+        return True
+    return False
 
 
 def charge_point_group(charge_point_id: str) -> str:

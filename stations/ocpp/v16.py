@@ -24,6 +24,7 @@ from stations.models import (
     ChargingSession,
     Connector,
     MeterSample,
+    SecurityEvent,
     StatusEvent,
 )
 from stations.ocpp.rpc import OcppError, format_datetime, parse_datetime
@@ -241,6 +242,8 @@ def boot_notification(
         interval = settings.OCPP_PENDING_RETRY_INTERVAL
     ChargePoint.objects.filter(pk=charge_point.pk).update(**fields)
     charge_point.registration_status = status
+    if status == ChargePoint.Registration.ACCEPTED:
+        signals.announce(signals.charge_point_booted, ChargePoint, charge_point=charge_point)
     return {"status": status, "currentTime": format_datetime(timezone.now()), "interval": interval}
 
 
@@ -291,11 +294,15 @@ def status_notification(
         connector.status_at = timestamp
         connector.save()
         if previous != connector.status:
-            transaction.on_commit(
-                lambda: signals.connector_status_changed.send(
-                    sender=Connector, connector=connector, previous_status=previous
-                )
+            signals.announce(
+                signals.connector_status_changed,
+                Connector,
+                connector=connector,
+                previous_status=previous,
             )
+    signals.announce(
+        signals.status_notification_received, Connector, connector=connector, event=event
+    )
     return {}
 
 
@@ -418,4 +425,26 @@ def firmware_status_notification(
     ChargePoint.objects.filter(pk=charge_point.pk).update(
         firmware_status=payload["status"], firmware_status_at=received_at
     )
+    return {}
+
+
+# --- Security extension (OCPP 1.6 security whitepaper, edition 3), charger -> server ------
+
+
+@handles("SecurityEventNotification")
+def security_event_notification(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """Whitepaper §2.5 / use case N02: store every security event; listeners decide which
+    need a person (tamper, memory, certificates)."""
+    timestamp, suspect = _time(payload, "timestamp", received_at)
+    event = SecurityEvent.objects.create(
+        charge_point=charge_point,
+        type=payload["type"],
+        tech_info=payload.get("techInfo", ""),
+        timestamp=timestamp,
+        clock_suspect=suspect,
+        received_at=received_at,
+    )
+    signals.announce(signals.security_event_received, SecurityEvent, event=event)
     return {}

@@ -4,11 +4,12 @@ FirmwareStatusNotification (§4.5) from the charger."""
 from datetime import UTC, datetime
 
 import pytest
+from asgiref.sync import sync_to_async
 
-from stations.models import ChargePoint, OcppMessage
+from stations.models import ChargePoint, OcppMessage, SecurityEvent
 from tests.conftest import eventually
 from tests.stations.handling import handle
-from tests.stations.ocpp_wire import send
+from tests.stations.ocpp_wire import send, send_expecting_error
 
 
 def _get(charge_point_id: str) -> ChargePoint:
@@ -73,3 +74,27 @@ def test_latest_firmware_status_wins():
     for status in ("Downloading", "Downloaded", "Installing", "Installed"):
         handle("CP-MISC-FW-SEQ", "FirmwareStatusNotification", {"status": status})
     assert _get("CP-MISC-FW-SEQ").firmware_status == "Installed"
+
+
+async def test_security_event_notification_is_answered_and_stored(charger):
+    """Security whitepaper ed. 3 §2.5: every event is kept, with the charger's words."""
+    payload = {
+        "type": "TamperDetectionActivated",
+        "timestamp": "2026-12-01T10:00:00Z",
+        "techInfo": "door sensor",
+    }
+    async with charger("CP-MISC-SEC") as cp:
+        assert await send(cp, "SecurityEventNotification", payload) == {}
+    event = await sync_to_async(SecurityEvent.objects.get)(
+        charge_point__charge_point_id="CP-MISC-SEC"
+    )
+    assert (event.type, event.tech_info) == ("TamperDetectionActivated", "door sensor")
+    assert event.timestamp == datetime(2026, 12, 1, 10, tzinfo=UTC)
+
+
+async def test_security_event_notification_without_a_type_is_refused_and_not_stored(charger):
+    async with charger("CP-MISC-SEC-BAD") as cp:
+        payload = {"timestamp": "2026-12-01T10:00:00Z"}
+        await send_expecting_error(cp, "SecurityEventNotification", payload, "ProtocolError")
+    stored = SecurityEvent.objects.filter(charge_point__charge_point_id="CP-MISC-SEC-BAD")
+    assert not await sync_to_async(stored.exists)()

@@ -11,11 +11,13 @@ from stations import liveness, retention
 from stations.models import (
     ChargePoint,
     ChargingSession,
+    ConnectionEvent,
     Connector,
     MeterSample,
     OcppMessage,
     StatusEvent,
 )
+from stations.ocpp import connections
 from tests.charger import now as charger_now
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +54,24 @@ def test_charger_silent_longer_than_two_heartbeats_is_marked_offline():
     assert not charge_point.is_connected
     assert charge_point.disconnected_at == now
     assert not charge_point.is_online(now)
+
+
+def test_silent_charger_marked_offline_and_speaking_again_is_in_the_online_history():
+    """Uptime reads ConnectionEvent: the liveness rule and a later frame both leave a row."""
+    now = timezone.now()
+    connected_charger("CP-SILENT-BACK", silent_for=timedelta(seconds=121), now=now)
+    liveness.mark_silent_chargers_offline(now)
+
+    assert connections.mark_seen("CP-SILENT-BACK", "conn-1", now + timedelta(seconds=5))
+
+    history = ConnectionEvent.objects.filter(charge_point__charge_point_id="CP-SILENT-BACK")
+    assert list(history.order_by("at").values_list("kind", "at")) == [
+        ("disconnected", now),
+        ("connected", now + timedelta(seconds=5)),
+    ]
+    # An ordinary frame from a connected charger adds nothing.
+    assert connections.mark_seen("CP-SILENT-BACK", "conn-1", now + timedelta(seconds=9))
+    assert history.count() == 2
 
 
 def test_charger_heard_just_inside_the_window_stays_connected():
