@@ -494,6 +494,18 @@ BILLING_BLOCK_AFTER_FAILED_PAYMENTS = env_int("BILLING_BLOCK_AFTER_FAILED_PAYMEN
 # taking an IdToken and returning a refusal reason or None): stations never imports billing.
 CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")
 
+# --- Operations (operations/) ---------------------------------------------------------
+# A charger offline this long (s) opens a ticket.
+OPERATIONS_OFFLINE_ALERT_AFTER = env_int("OPERATIONS_OFFLINE_ALERT_AFTER", 10 * 60)
+# Hours from a ticket's opening to its due time, by severity: "critical:4,major:24,minor:72".
+OPERATIONS_SLA_HOURS = {
+    severity: int(hours)
+    for severity, _, hours in (
+        item.partition(":")
+        for item in env_list("OPERATIONS_SLA_HOURS", "critical:4,major:24,minor:72")
+    )
+}
+
 # --- Guest payment at the charger (billing/guest.py) ------------------------------------
 # What a guest's card is pre-authorised for (SEK, incl. VAT) before their session starts;
 # the actual price is captured when it ends and the rest released.
