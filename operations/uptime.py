@@ -1,0 +1,542 @@
+"""Uptime of charging ports as 23 CFR 680.116(b) defines it, per month.
+
+A port (a connector numbered 1 or more) is up when its hardware and software are online
+and it is available or in use. It is *down* (an outage) while any of these holds:
+
+- its own last StatusNotification was Faulted, Unavailable or Unknown;
+- the charger's connector 0 was Faulted, Unavailable or Unknown (connector 0 is the
+  charger as a whole: its status applies to every port);
+- the charger was offline: from a `disconnected` ConnectionEvent to the next `connected`.
+
+Unavailable counts even when ChargeHub itself made the port Inoperative: for a planned
+maintenance window that time is excluded below; an emergency stop is an outage unless
+staff mark it excluded with a cause. Overlapping causes are counted once per port.
+
+Excluded minutes are the part of the outage minutes that overlaps a MaintenanceWindow
+(of the site or the charger) or an OutageExclusion (of the site, charger or connector):
+never more than the outage itself.
+
+    uptime % = (minutes in period - (outage minutes - excluded minutes)) / minutes in period x 100
+
+The period is a calendar month in the site's time zone (Site.time_zone; a charger without
+a site, or a zone Python does not know, uses settings.TIME_ZONE): from local midnight of
+the 1st to local midnight of the next 1st, so a month with a change to summer time has one
+hour less (March in Europe/Stockholm: 743 h) and one with a change back one more (October:
+745 h). A port is measured from its first StatusNotification (before it, nothing is known:
+a port commissioned in the middle of a month is measured from then) and, in the current
+month, up to now. A port with no status before the period's end has no figure.
+
+`uptime_percent` is rounded down to 2 decimals, so a port never shows a threshold (97 %)
+it misses by a fraction; minutes are rounded half up to 2 decimals. A charger's or a
+site's uptime weighs its ports by their measured minutes.
+
+The arithmetic is pure (intervals of datetimes, `port_uptime`); `load_histories` reads
+what it needs for any number of chargers and a period in a fixed number of queries: only
+the status changes that move a port between up and down leave the database.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.db.models import (
+    Case,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import Lag
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from operations.models import MaintenanceWindow, OutageExclusion
+from stations.models import ChargePoint, ConnectionEvent, Connector, StatusEvent
+
+# Statuses in which a port cannot charge: an outage (see the module's docstring).
+DOWN_STATUSES = (
+    Connector.Status.FAULTED,
+    Connector.Status.UNAVAILABLE,
+    Connector.Status.UNKNOWN,
+)
+OFFLINE = "Offline"
+
+Interval = tuple[datetime, datetime]
+# A state change: (when, cause of the outage from then on, or None when up from then on).
+Change = tuple[datetime, str | None]
+
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+MICROSECONDS_PER_MINUTE = Decimal(60_000_000)
+
+
+# --- Intervals (pure) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outage:
+    start: datetime
+    end: datetime
+    cause: str
+    excluded: timedelta = timedelta()
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+def union(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, non-overlapping intervals covering the same time; empty ones dropped."""
+    merged: list[Interval] = []
+    for start, end in sorted(i for i in intervals if i[1] > i[0]):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def intersection(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """The time in both; a and b sorted and non-overlapping (as `union` gives them)."""
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start = max(a[i][0], b[j][0])
+        end = min(a[i][1], b[j][1])
+        if end > start:
+            out.append((start, end))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def total(intervals: Iterable[Interval]) -> timedelta:
+    return sum((end - start for start, end in intervals), timedelta())
+
+
+def down_periods(changes: Sequence[Change], start: datetime, end: datetime) -> list[Outage]:
+    """The outages within [start, end) of one timeline of changes (sorted by time).
+
+    A change before `start` gives the state at `start`; with none, the timeline is up
+    until its first change.
+    """
+    periods: list[Outage] = []
+    cause: str | None = None
+    since = start
+    for at, new_cause in changes:
+        if at >= end:
+            break
+        at = max(at, start)
+        if (cause is None) != (new_cause is None):
+            if cause is not None and at > since:
+                periods.append(Outage(since, at, cause))
+            since = at
+        if cause is None or new_cause is None:
+            cause = new_cause
+    if cause is not None and end > since:
+        periods.append(Outage(since, end, cause))
+    return periods
+
+
+def online_changes(events: Sequence[tuple[datetime, bool]]) -> list[Change]:
+    """ConnectionEvents as changes of the offline outage: (at, connected?) sorted.
+
+    With no event before the period, a first `connected` in it means the charger was
+    offline until then (the event before it is simply older than what was read).
+    """
+    changes: list[Change] = []
+    if events and events[0][1]:
+        changes.append((datetime.min.replace(tzinfo=UTC), OFFLINE))
+    changes.extend((at, None if connected else OFFLINE) for at, connected in events)
+    return changes
+
+
+# --- One port ------------------------------------------------------------------------------
+
+
+@dataclass
+class PortHistory:
+    """What uptime needs to know about one port over a stretch of time."""
+
+    connector: Connector
+    first_seen: datetime | None
+    own: list[Change] = field(default_factory=list)
+    charger: list[Change] = field(default_factory=list)  # connector 0
+    online: list[Change] = field(default_factory=list)
+    excluded: list[Interval] = field(default_factory=list)
+
+
+@dataclass
+class PortUptime:
+    """One port's figures for one period."""
+
+    connector: Connector
+    start: datetime  # measured from (the period's start, or the port's first status)
+    end: datetime  # measured to (the period's end, or now)
+    outages: list[Outage]
+
+    @property
+    def period(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def outage(self) -> timedelta:
+        return total((o.start, o.end) for o in self.outages)
+
+    @property
+    def excluded(self) -> timedelta:
+        return sum((o.excluded for o in self.outages), timedelta())
+
+    @property
+    def minutes(self) -> Decimal:
+        return minutes(self.period)
+
+    @property
+    def outage_minutes(self) -> Decimal:
+        return minutes(self.outage)
+
+    @property
+    def excluded_minutes(self) -> Decimal:
+        return minutes(self.excluded)
+
+    @property
+    def uptime_percent(self) -> Decimal:
+        return percent(self.period, self.outage - self.excluded)
+
+
+def minutes(duration: timedelta) -> Decimal:
+    """A duration in minutes, rounded half up to 2 decimals."""
+    return (Decimal(duration // timedelta(microseconds=1)) / MICROSECONDS_PER_MINUTE).quantize(
+        CENT, ROUND_HALF_UP
+    )
+
+
+def percent(period: timedelta, counted_outage: timedelta) -> Decimal:
+    """(period - counted outage) / period x 100, rounded down to 2 decimals."""
+    if period <= timedelta():
+        return HUNDRED.quantize(CENT)
+    up = Decimal((period - counted_outage) // timedelta(microseconds=1))
+    whole = Decimal(period // timedelta(microseconds=1))
+    return (up * HUNDRED / whole).quantize(CENT, ROUND_DOWN)
+
+
+def port_uptime(history: PortHistory, start: datetime, end: datetime) -> PortUptime | None:
+    """One port's outages within [start, end), each with its excluded part; None when the
+    port had no status yet before `end`."""
+    if history.first_seen is None or history.first_seen >= end:
+        return None
+    start = max(start, history.first_seen)
+    pieces = [
+        *down_periods(history.own, start, end),
+        *down_periods(history.charger, start, end),
+        *down_periods(history.online, start, end),
+    ]
+    excluded = union(history.excluded)
+    outages = []
+    for span in union((p.start, p.end) for p in pieces):
+        # The cause of a merged outage is that of the piece that began it (own status
+        # before the charger's before offline, at the same moment).
+        cause = next(p.cause for p in pieces if p.start == span[0])
+        outages.append(Outage(span[0], span[1], cause, total(intersection([span], excluded))))
+    return PortUptime(history.connector, start, end, outages)
+
+
+@dataclass
+class Totals:
+    """Ports' figures added up: a charger, a site, the network (ports weighed by their
+    measured minutes)."""
+
+    ports: list[PortUptime]
+
+    @property
+    def period(self) -> timedelta:
+        return sum((p.period for p in self.ports), timedelta())
+
+    @property
+    def outage_minutes(self) -> Decimal:
+        return minutes(sum((p.outage for p in self.ports), timedelta()))
+
+    @property
+    def excluded_minutes(self) -> Decimal:
+        return minutes(sum((p.excluded for p in self.ports), timedelta()))
+
+    @property
+    def uptime_percent(self) -> Decimal | None:
+        if not self.ports:
+            return None
+        counted = sum((p.outage - p.excluded for p in self.ports), timedelta())
+        return percent(self.period, counted)
+
+
+# --- Months --------------------------------------------------------------------------------
+
+
+def zone_of(charge_point: ChargePoint) -> ZoneInfo:
+    """The time zone a charger's months are counted in: its site's, else TIME_ZONE."""
+    name = charge_point.site.time_zone if charge_point.site_id else settings.TIME_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def month_bounds(month: date, zone: ZoneInfo) -> Interval:
+    """Local midnight of the month's 1st to local midnight of the next 1st, in UTC."""
+    first = month.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    start = datetime(first.year, first.month, 1, tzinfo=zone)
+    end = datetime(following.year, following.month, 1, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def previous_months(month: date, count: int = 12) -> list[date]:
+    """`count` months ending with `month`, oldest first (1st of each)."""
+    months = [month.replace(day=1)]
+    while len(months) < count:
+        months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
+    return months
+
+
+def parse_month(text: str) -> date | None:
+    """'YYYY-MM' as the 1st of that month; None when it is not one."""
+    try:
+        parsed = datetime.strptime(text, "%Y-%m")
+    except (TypeError, ValueError):
+        return None
+    if not 2000 <= parsed.year <= 9998 or len(text) != 7:
+        return None
+    return parsed.date()
+
+
+# --- Reading the history -------------------------------------------------------------------
+
+
+def load_histories(
+    charge_points: QuerySet[ChargePoint] | Iterable[ChargePoint],
+    start: datetime,
+    end: datetime,
+) -> list[PortHistory]:
+    """Every port of these chargers, with its history over [start, end).
+
+    A fixed number of queries whatever the number of chargers: ports with their first
+    status and their state at `start`, the up/down changes within (the database keeps
+    back every status that does not move a port between up and down), the online history,
+    maintenance windows and exclusions.
+    """
+    cp_ids = [cp.pk for cp in charge_points] if not isinstance(charge_points, QuerySet) else None
+    cps = charge_points if cp_ids is None else ChargePoint.objects.filter(pk__in=cp_ids)
+    before_start = StatusEvent.objects.filter(
+        connector=OuterRef("pk"), timestamp__lt=start
+    ).order_by("-timestamp", "-id")
+    connectors = list(
+        Connector.objects.filter(charge_point__in=cps)
+        .select_related("charge_point__site")
+        .annotate(
+            first_seen=Subquery(
+                StatusEvent.objects.filter(connector=OuterRef("pk"))
+                .order_by("timestamp", "id")
+                .values("timestamp")[:1]
+            ),
+            status_at_start=Subquery(before_start.values("status")[:1]),
+            error_at_start=Subquery(before_start.values("error_code")[:1]),
+        )
+        .order_by("charge_point_id", "connector_id")
+    )
+    by_pk = {c.pk: c for c in connectors}
+    changes: dict[int, list[Change]] = {c.pk: [] for c in connectors}
+    for c in connectors:
+        if c.status_at_start is not None:
+            changes[c.pk].append((start, _cause(c.status_at_start, c.error_at_start)))
+    for connector_pk, at, status, error_code in _up_down_changes(list(by_pk), start, end):
+        changes[connector_pk].append((at, _cause(status, error_code)))
+
+    online = _online_history([c.charge_point_id for c in connectors], start, end)
+    excluded = _excluded(connectors, start, end)
+
+    histories = []
+    charger_zero = {c.charge_point_id: changes[c.pk] for c in connectors if c.connector_id == 0}
+    for c in connectors:
+        if c.connector_id == 0:
+            continue
+        histories.append(
+            PortHistory(
+                connector=c,
+                first_seen=c.first_seen,
+                own=changes[c.pk],
+                charger=charger_zero.get(c.charge_point_id, []),
+                online=online.get(c.charge_point_id, []),
+                excluded=excluded.get(c.pk, []),
+            )
+        )
+    return histories
+
+
+def _cause(status: str, error_code: str | None) -> str | None:
+    if status not in DOWN_STATUSES:
+        return None
+    if status == Connector.Status.FAULTED and error_code and error_code != "NoError":
+        return f"{status}: {error_code}"
+    return status
+
+
+def _up_down_changes(
+    connector_pks: list[int], start: datetime, end: datetime
+) -> Iterable[tuple[int, datetime, str, str]]:
+    """The statuses within [start, end) that move a port between up and down (and the
+    first of each port), in time order: a window function in the database drops the rest,
+    so a month of ten statuses a day per port reads only the few around its outages."""
+    if not connector_pks:
+        return []
+    down = Case(
+        When(status__in=DOWN_STATUSES, then=Value(1)), default=Value(0), output_field=IntegerField()
+    )
+    order = [F("timestamp").asc(), F("id").asc()]
+    rows = (
+        StatusEvent.objects.filter(
+            connector_id__in=connector_pks, timestamp__gte=start, timestamp__lt=end
+        )
+        .annotate(
+            down=down,
+            was_down=Window(
+                Lag(down, default=-1), partition_by=[F("connector_id")], order_by=order
+            ),
+        )
+        .filter(~Q(down=F("was_down")))
+        .order_by("connector_id", "timestamp", "id")
+        .values_list("connector_id", "timestamp", "status", "error_code")
+    )
+    return rows.iterator(chunk_size=10_000)
+
+
+def _online_history(cp_pks: list[int], start: datetime, end: datetime) -> dict[int, list[Change]]:
+    """Each charger's offline outages as changes: its last ConnectionEvent before `start`
+    gives the state at `start`, then the events within."""
+    history: dict[int, list[Change]] = {}
+    if not cp_pks:
+        return history
+    last_before = ConnectionEvent.objects.filter(
+        charge_point=OuterRef("pk"), at__lt=start
+    ).order_by("-at", "-id")
+    for pk, kind in (
+        ChargePoint.objects.filter(pk__in=set(cp_pks))
+        .annotate(kind_at_start=Subquery(last_before.values("kind")[:1]))
+        .values_list("pk", "kind_at_start")
+    ):
+        if kind is not None:
+            history[pk] = [(start, None if kind == ConnectionEvent.Kind.CONNECTED else OFFLINE)]
+    within: dict[int, list[tuple[datetime, bool]]] = {}
+    for pk, at, kind in (
+        ConnectionEvent.objects.filter(charge_point_id__in=set(cp_pks), at__gte=start, at__lt=end)
+        .order_by("charge_point_id", "at", "id")
+        .values_list("charge_point_id", "at", "kind")
+    ):
+        within.setdefault(pk, []).append((at, kind == ConnectionEvent.Kind.CONNECTED))
+    for pk, events in within.items():
+        if pk in history:
+            history[pk].extend((at, None if up else OFFLINE) for at, up in events)
+        else:
+            history[pk] = online_changes(events)
+    return history
+
+
+def _excluded(
+    connectors: list[Connector], start: datetime, end: datetime
+) -> dict[int, list[Interval]]:
+    """Each port's excluded time: maintenance windows of its site or charger, exclusions
+    of its site, charger or itself, overlapping [start, end)."""
+    site_ids = {c.charge_point.site_id for c in connectors if c.charge_point.site_id}
+    cp_ids = {c.charge_point_id for c in connectors}
+    connector_ids = {c.pk for c in connectors}
+    by_site: dict[int, list[Interval]] = {}
+    by_cp: dict[int, list[Interval]] = {}
+    by_connector: dict[int, list[Interval]] = {}
+    overlapping = Q(starts_at__lt=end, ends_at__gt=start)
+    for site_id, cp_id, s, e in MaintenanceWindow.objects.filter(
+        overlapping, Q(site_id__in=site_ids) | Q(charge_point_id__in=cp_ids)
+    ).values_list("site_id", "charge_point_id", "starts_at", "ends_at"):
+        (by_site.setdefault(site_id, []) if site_id else by_cp.setdefault(cp_id, [])).append((s, e))
+    for site_id, cp_id, connector_id, s, e in OutageExclusion.objects.filter(
+        overlapping,
+        Q(site_id__in=site_ids) | Q(charge_point_id__in=cp_ids) | Q(connector_id__in=connector_ids),
+    ).values_list("site_id", "charge_point_id", "connector_id", "starts_at", "ends_at"):
+        if connector_id:
+            by_connector.setdefault(connector_id, []).append((s, e))
+        elif cp_id:
+            by_cp.setdefault(cp_id, []).append((s, e))
+        else:
+            by_site.setdefault(site_id, []).append((s, e))
+    return {
+        c.pk: [
+            *by_site.get(c.charge_point.site_id, []),
+            *by_cp.get(c.charge_point_id, []),
+            *by_connector.get(c.pk, []),
+        ]
+        for c in connectors
+    }
+
+
+# --- Figures for pages, the API and the summary table -------------------------------------
+
+
+def month_uptime(
+    charge_points: QuerySet[ChargePoint] | Iterable[ChargePoint],
+    month: date,
+    now: datetime | None = None,
+) -> list[PortUptime]:
+    """Every measured port of these chargers in one month (each in its site's zone)."""
+    return months_uptime(charge_points, [month], now)[month]
+
+
+def months_uptime(
+    charge_points: QuerySet[ChargePoint] | Iterable[ChargePoint],
+    months: Sequence[date],
+    now: datetime | None = None,
+) -> dict[date, list[PortUptime]]:
+    """Every measured port in each of these months: the history is read once for the
+    whole stretch (a day's margin for time zones), then cut at each port's month bounds."""
+    now = now or timezone.now()
+    result: dict[date, list[PortUptime]] = {m: [] for m in months}
+    if not months:
+        return result
+    first, last = min(months), max(months)
+    read_from = month_bounds(first, ZoneInfo("UTC"))[0] - timedelta(days=1)
+    read_to = min(month_bounds(last, ZoneInfo("UTC"))[1] + timedelta(days=1), now)
+    if read_to <= read_from:
+        return result
+    zones: dict[int, ZoneInfo] = {}
+    for history in load_histories(charge_points, read_from, read_to):
+        cp = history.connector.charge_point
+        zone = zones.setdefault(cp.pk, zone_of(cp))
+        for month in months:
+            start, end = month_bounds(month, zone)
+            end = min(end, now)
+            if end <= start:
+                continue
+            port = port_uptime(history, start, end)
+            if port is not None:
+                result[month].append(port)
+    return result
+
+
+def current_month(charge_point: ChargePoint | None = None, now: datetime | None = None) -> date:
+    zone = zone_of(charge_point) if charge_point else ZoneInfo(settings.TIME_ZONE)
+    return (now or timezone.now()).astimezone(zone).date().replace(day=1)
+
+
+CAUSE_LABELS = {
+    OFFLINE: _("Offline"),
+    Connector.Status.FAULTED: _("Faulted"),
+    Connector.Status.UNAVAILABLE: _("Unavailable"),
+    Connector.Status.UNKNOWN: _("Unknown"),
+}
