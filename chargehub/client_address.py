@@ -11,13 +11,16 @@ from django.http import HttpRequest
 
 
 def client_ip(request: HttpRequest) -> str:
-    remote_addr = request.META.get("REMOTE_ADDR", "")
+    return address_behind_proxies(
+        request.META.get("REMOTE_ADDR", ""), request.headers.get("x-forwarded-for", "")
+    )
+
+
+def address_behind_proxies(remote_addr: str, forwarded_for: str) -> str:
+    """The client's address from the connection's and the X-Forwarded-For header's (HTTP
+    and WebSocket handshakes alike)."""
     proxies = settings.TRUSTED_PROXY_COUNT
-    forwarded = [
-        address.strip()
-        for address in request.headers.get("x-forwarded-for", "").split(",")
-        if address.strip()
-    ]
+    forwarded = [address.strip() for address in forwarded_for.split(",") if address.strip()]
     if proxies <= 0 or not forwarded:
         return remote_addr
     # Fewer entries than proxies: the request skipped an outer proxy; the leftmost entry

@@ -32,11 +32,13 @@ from stations.models import (
     MeterSample,
     OcppMessage,
     OpeningHours,
+    RefusedConnection,
     Reservation,
     Site,
     StatusEvent,
 )
 from stations.ocpp import commands
+from stations.ocpp.connections import UNKNOWN_CHARGE_POINT
 
 # Answers that mean "done as asked"; anything else (Rejected, Occupied, …) is a warning.
 POSITIVE_ANSWERS = {"Accepted", "Unlocked", "Scheduled", "RebootRequired"}
@@ -443,6 +445,21 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         self, request: HttpRequest, obj: ChargePoint, form: forms.ModelForm, change: bool
     ) -> None:
         super().save_model(request, obj, form, change)
+        if not change:
+            # Shown once: the password is kept only as a hash from now on.
+            url = operations.connection_url(
+                obj.charge_point_id, request.get_host(), request.is_secure()
+            )
+            password = form.cleaned_data.get("new_password")
+            messages.info(
+                request,
+                gettext(
+                    "Configure the charger with the URL %(url)s (OCPP 1.6-J) and HTTP Basic "
+                    "auth: user %(id)s, password %(password)s. Copy the password now: it is "
+                    "not shown again."
+                )
+                % {"url": url, "id": obj.charge_point_id, "password": password or "-"},
+            )
         if obj.allow_unauthenticated:
             messages.warning(request, unauthenticated_warning(obj))
 
@@ -717,3 +734,29 @@ class ChargerCommandAdmin(ReadOnlyAdmin):
         if command.response is not None:
             return str(command.response.get("status", command.response))
         return command.error
+
+
+@admin.register(RefusedConnection)
+class RefusedConnectionAdmin(ReadOnlyAdmin):
+    """Who knocked and was turned away: unknown ids, wrong passwords, no OCPP subprotocol."""
+
+    list_display = [
+        "charge_point_id",
+        "address",
+        "reason",
+        "count",
+        "first_at",
+        "last_at",
+        "register_link",
+    ]
+    list_filter = ["reason"]
+    search_fields = ["charge_point_id", "address"]
+
+    @admin.display(description=_("register"))
+    def register_link(self, refused: RefusedConnection) -> str:
+        # Only an id the charger could connect with, and only one not registered yet.
+        if refused.reason != UNKNOWN_CHARGE_POINT:
+            return ""
+        url = reverse("admin:stations_chargepoint_add")
+        query = urlencode({"charge_point_id": refused.charge_point_id})
+        return format_html('<a href="{}?{}">{}</a>', url, query, gettext("Register this charger"))

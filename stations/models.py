@@ -527,6 +527,32 @@ class OcppMessage(models.Model):
         return f"{self.charge_point_id} {self.direction} {self.action or self.message_type}"
 
 
+class RefusedConnection(models.Model):
+    """Connection attempts refused at the handshake, one row per charger id, address and
+    reason, counted: how staff find a charger configured with a typo or an old password."""
+
+    charge_point_id = models.CharField(_("charge point id"), max_length=48)
+    address = models.CharField(_("address"), max_length=45, blank=True)
+    reason = models.CharField(_("reason"), max_length=100)
+    count = models.PositiveIntegerField(_("attempts"), default=1)
+    first_at = models.DateTimeField(_("first attempt"), default=timezone.now)
+    last_at = models.DateTimeField(_("last attempt"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("refused connection")
+        verbose_name_plural = _("refused connections")
+        ordering = ["-last_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charge_point_id", "address", "reason"],
+                name="unique_refused_connection",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} from {self.address}: {self.reason}"
+
+
 class ChargerCommand(models.Model):
     """A command sent to a charger (RemoteStartTransaction, Reset, …), its answer and its issuer."""
 

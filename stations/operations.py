@@ -308,14 +308,24 @@ def cancel_reservation(
     return answer
 
 
+class UnknownSite(ValueError):
+    """No site has the name given; creating one needs to be asked for (a typo would
+    otherwise make an empty site)."""
+
+
 def register_charge_point(
-    charge_point_id: str, password: str | None = None, site_name: str | None = None
+    charge_point_id: str,
+    password: str | None = None,
+    site_name: str | None = None,
+    *,
+    create_site: bool = False,
 ) -> tuple[ChargePoint, str | None]:
     """Create or update an Accepted charge point; returns it and the password, if generated.
 
     A new charger, or one without a password, gets a generated password when none is
     given. An existing charger keeps its password unless a new one is given: rotating it
-    silently would lock the charger out.
+    silently would lock the charger out. A site is looked up by its exact name and made
+    only with `create_site`.
     """
     if not CHARGE_POINT_ID_PATTERN.match(charge_point_id):
         raise ValueError(
@@ -337,7 +347,16 @@ def register_charge_point(
         if password is not None:
             charge_point.set_password(password)
         if site_name:
-            charge_point.site, _created = Site.objects.get_or_create(name=site_name)
+            site = Site.objects.filter(name=site_name).first()
+            if site is None and not create_site:
+                raise UnknownSite(_("There is no site named %(name)r.") % {"name": site_name})
+            charge_point.site = site or Site.objects.create(name=site_name)
         charge_point.registration_status = ChargePoint.Registration.ACCEPTED
         charge_point.save()
     return charge_point, generated
+
+
+def connection_url(charge_point_id: str, host: str, secure: bool) -> str:
+    """The URL a charger is configured with: the central system's URL and its identity
+    appended (OCPP-J 1.6 §3.1.1)."""
+    return f"{'wss' if secure else 'ws'}://{host}/ocpp/{charge_point_id}"

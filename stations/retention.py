@@ -1,4 +1,4 @@
-"""How long the OCPP message log is kept (OCPP_MESSAGE_LOG_DAYS)."""
+"""How long the OCPP message log and refused connections are kept (OCPP_MESSAGE_LOG_DAYS)."""
 
 import logging
 from datetime import datetime, timedelta
@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from stations.models import OcppMessage
+from stations.models import OcppMessage, RefusedConnection
 
 logger = logging.getLogger(__name__)
 
@@ -30,4 +30,6 @@ def prune_message_log(now: datetime | None = None, batch_size: int = PRUNE_BATCH
         deleted += OcppMessage.objects.filter(pk__in=batch).delete()[0]
     if deleted:
         logger.info("Pruned %d OCPP log entries older than %d days", deleted, days)
+    # Few rows (one per id, address and reason): one statement does.
+    RefusedConnection.objects.filter(last_at__lt=cutoff).delete()
     return deleted

@@ -8,10 +8,12 @@ import re
 from datetime import datetime
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from stations import signals
-from stations.models import ChargePoint, ConnectionEvent
+from stations.models import ChargePoint, ConnectionEvent, RefusedConnection
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,10 @@ logger = logging.getLogger(__name__)
 # in logs, admin URLs and channel group names (OCPP 1.6: chargeBoxIdentity, max 48 in
 # practice, CiString in SOAP; OCPP 2.0.1 Part 4 §3.1.1 allows unreserved URL characters).
 CHARGE_POINT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,48}$")
+
+
+# The refusal staff can act on: register the charger (admin: refused connections).
+UNKNOWN_CHARGE_POINT = "unknown charge point id"
 
 
 def basic_auth_credentials(headers: list[tuple[bytes, bytes]]) -> tuple[str, str] | None:
@@ -54,7 +60,7 @@ def admit(
 
     if charge_point is None:
         if not settings.OCPP_ALLOW_UNKNOWN_CHARGERS:
-            return None, "unknown charge point id"
+            return None, UNKNOWN_CHARGE_POINT
         # Trust on first use: the password it presents becomes its password once staff
         # approve it; until then BootNotification answers Pending.
         charge_point = ChargePoint(
@@ -90,6 +96,32 @@ def admit(
     if not charge_point.check_password(credentials[1]):
         return None, "wrong password"
     return charge_point, ""
+
+
+def record_refusal(charge_point_id: str, address: str, reason: str) -> None:
+    """Count a refused attempt, so staff see who knocks (admin: refused connections)."""
+    if not CHARGE_POINT_ID_PATTERN.match(charge_point_id):
+        # Escaped and cut: it came from a URL and may hold anything, NUL included.
+        charge_point_id = ascii(charge_point_id)[:48]
+    now = timezone.now()
+    same = RefusedConnection.objects.filter(
+        charge_point_id=charge_point_id, address=address[:45], reason=reason[:100]
+    )
+    for _attempt in range(2):
+        if same.update(count=F("count") + 1, last_at=now):
+            return
+        try:
+            with transaction.atomic():
+                RefusedConnection.objects.create(
+                    charge_point_id=charge_point_id,
+                    address=address[:45],
+                    reason=reason[:100],
+                    first_at=now,
+                    last_at=now,
+                )
+            return
+        except IntegrityError:
+            continue  # another attempt of the same charger created it a moment ago
 
 
 def mark_connected(charge_point: ChargePoint, connection_id: str, protocol: str) -> None:

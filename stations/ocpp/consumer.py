@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from chargehub.client_address import address_behind_proxies
 from stations.models import ChargePoint
 from stations.ocpp import connections, message_log, protocols, rpc
 from stations.ocpp.database import run_in_database
@@ -92,7 +93,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.warning(
                 "%s refused: no supported subprotocol in %s", self.charge_point_id, offered
             )
-            await self.close()
+            await self._refuse("no supported OCPP subprotocol offered")
             return
         self.version = rpc.SUBPROTOCOLS[subprotocol]
         self.protocol = protocols.PROTOCOLS[subprotocol]
@@ -103,7 +104,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         )
         if charge_point is None:
             logger.warning("%s refused: %s", self.charge_point_id, reason)
-            await self.close()
+            await self._refuse(reason)
             return
         self.charge_point = charge_point
         # A Pending charger without a password got in with no credentials: it may boot and
@@ -138,6 +139,19 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.owner = True
         self.seen_written = self.group_joined = asyncio.get_running_loop().time()
         logger.info("%s connected (%s)", self.charge_point_id, subprotocol)
+
+    async def _refuse(self, reason: str) -> None:
+        """Close before the handshake (HTTP 403) and count the attempt for staff."""
+        await self.close()
+        headers = dict(self.scope.get("headers", []))
+        address = address_behind_proxies(
+            (self.scope.get("client") or ("", 0))[0] or "",
+            headers.get(b"x-forwarded-for", b"").decode("latin-1"),
+        )
+        try:
+            await run_in_database(connections.record_refusal)(self.charge_point_id, address, reason)
+        except Exception:  # a full disk must not turn a refusal into a crash
+            logger.exception("Could not record the refused connection of %s", self.charge_point_id)
 
     async def _channel_layer_call(self, call: Awaitable[None]) -> bool:
         """Await a channel-layer call; False (and one log line) when it fails.

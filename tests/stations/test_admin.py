@@ -166,8 +166,17 @@ def test_charge_point_add_form_offers_a_generated_password_the_charger_gets(staf
         "connectors-TOTAL_FORMS": 0,
         "connectors-INITIAL_FORMS": 0,
     }
-    assert client.post(add, form).status_code == 302
+    added = client.post(add, form, follow=True)
     assert _charge_point("ADM-GEN").check_password(generated)
+    # Once, after adding: everything to configure the charger with.
+    shown = [str(message) for message in added.context["messages"]]
+    assert any("ws://testserver/ocpp/ADM-GEN" in text and generated in text for text in shown), (
+        shown
+    )
+    again = client.get(
+        reverse("admin:stations_chargepoint_change", args=[_charge_point("ADM-GEN").pk])
+    )
+    assert generated not in again.content.decode()
 
 
 def test_charge_point_accepted_without_password_in_admin_gets_a_form_error(staff):

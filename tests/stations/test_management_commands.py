@@ -53,9 +53,15 @@ async def test_register_charger_generates_a_password_the_charger_can_connect_wit
     assert answer.status == "Accepted"
 
 
-async def test_register_charger_with_password_and_site_creates_the_site(db_access):
+async def test_register_charger_with_password_and_create_site_creates_the_site(db_access):
     code, out, _ = await manage(
-        "register_charger", "REG-SITE", "--password", "p" * 20, "--site", "Depot North"
+        "register_charger",
+        "REG-SITE",
+        "--password",
+        "p" * 20,
+        "--site",
+        "Depot North",
+        "--create-site",
     )
     assert code == 0
     assert "p" * 20 not in out

@@ -1,6 +1,6 @@
 """Register a charger (or update one) so that it may connect, and say how to set it up.
 
-python manage.py register_charger CP-1 --site "Depot North"
+python manage.py register_charger CP-1 --site "Depot North" [--create-site]
 """
 
 from typing import Any
@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from stations import operations
+from stations.models import Site
 
 
 class Command(BaseCommand):
@@ -20,13 +21,27 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("charge_point_id", help=_("The identity the charger connects with."))
         parser.add_argument("--password", help=_("HTTP Basic auth password (AuthorizationKey)."))
-        parser.add_argument("--site", help=_("Site name; created when it does not exist."))
+        parser.add_argument("--site", help=_("Name of an existing site."))
+        parser.add_argument(
+            "--create-site",
+            action="store_true",
+            help=_("Create the site named by --site when there is none."),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             charge_point, generated = operations.register_charge_point(
-                options["charge_point_id"], options["password"], options["site"]
+                options["charge_point_id"],
+                options["password"],
+                options["site"],
+                create_site=options["create_site"],
             )
+        except operations.UnknownSite as error:
+            sites = ", ".join(Site.objects.values_list("name", flat=True)[:20]) or _("none yet")
+            raise CommandError(
+                _("%(error)s Existing sites: %(sites)s. Add --create-site to create it.")
+                % {"error": error, "sites": sites}
+            ) from None
         except ValueError as error:
             raise CommandError(str(error)) from None
 
