@@ -5,17 +5,21 @@ message with the same status. Each kind of refusal has one status:
 
     400  the request itself is wrong (minutes out of range, a payment method not theirs)
     403  money stops the driver (billing.standing, billing.payment_choice)
-    404  not theirs (another driver's reservation)
-    409  the state of things says no (not their token, already ended, the charger said no)
+    404  not theirs (another driver's reservation, a token that is not theirs)
+    409  the state of things says no (their token blocked or expired, already ended, the
+         charger said no)
     4xx/5xx  a command that failed: stations.operations.command_failure (also the admin's
          and the guest pages' table)
 """
 
 from http import HTTPStatus
 
+from django.utils.translation import gettext as _
+
 from stations import operations
 from stations.models import Reservation
 from stations.ocpp import commands
+from users.models import IdToken
 
 
 class Refused(Exception):
@@ -39,6 +43,20 @@ class PaymentMethodRefused(Refused):
     """A payment method the driver may not choose (billing.payment_choice)."""
 
     status = HTTPStatus.BAD_REQUEST
+
+
+class TokenCannotCharge(Refused):
+    """One of the driver's own tokens that a charger would refuse now: they can unblock
+    it or choose another, so it is a conflict and says which (blocked, expired)."""
+
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self, token: IdToken) -> None:
+        if token.status == IdToken.Status.BLOCKED:
+            super().__init__(_("That token is blocked."))
+        else:
+            super().__init__(_("That token has expired."))
+        self.token = token
 
 
 class ChargerSaidNo(Refused):

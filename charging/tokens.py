@@ -2,21 +2,29 @@
 with when the driver names none."""
 
 import secrets
+from http import HTTPStatus
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from charging.refusals import Refused
+from charging.refusals import Refused, TokenCannotCharge
 from users.models import IdToken, User
+
+
+def own_tokens(user: User) -> QuerySet[IdToken]:
+    """All the driver's tokens, usable or not: what a door looks a named token up in, so
+    that check_own_usable() can say why one of theirs cannot charge."""
+    return IdToken.objects.filter(owner=user)
 
 
 def usable_tokens(user: User) -> QuerySet[IdToken]:
     """The driver's tokens a charger would accept now."""
     now = timezone.now()
     return (
-        IdToken.objects.filter(owner=user, status=IdToken.Status.ACCEPTED)
+        own_tokens(user)
+        .filter(status=IdToken.Status.ACCEPTED)
         .exclude(expires_at__lte=now)
         .order_by("type", "uid")
     )
@@ -45,9 +53,10 @@ def app_token(user: User) -> IdToken:
 
 
 def check_own_usable(user: User, token: IdToken) -> None:
-    """Refuse a token that is not the driver's, or that a charger would not accept now."""
-    # The forms only offer the driver's usable tokens; kept as a rule for every door.
+    """Refuse a token that is not the driver's, or one of theirs that a charger would not
+    accept now (charging.refusals.TokenCannotCharge)."""
+    # The doors only look named tokens up among the driver's own; kept as a rule for all.
     if token.owner_id != user.pk:
-        raise Refused(_("That token is not yours."))
+        raise Refused(_("That token is not yours."), HTTPStatus.NOT_FOUND)
     if not usable_tokens(user).filter(pk=token.pk).exists():
-        raise Refused(_("That token cannot charge now."))
+        raise TokenCannotCharge(token)

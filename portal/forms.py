@@ -11,7 +11,7 @@ from billing import payment_choice
 from billing.models import BillingAccount
 from billing.price_filter import connectors_priced_at_most
 from charging.reservations import DEFAULT_MINUTES, MINUTES_CHOICES
-from charging.tokens import usable_tokens
+from charging.tokens import own_tokens, usable_tokens
 from stations.finder import PUBLIC_CONNECTOR, StationFilter, parse_position
 from stations.models import Connector
 from users.models import IdToken, User
@@ -56,17 +56,31 @@ class StationFilterForm(forms.Form):
         )
 
 
+class OwnTokenField(forms.ModelChoiceField):
+    """One of the driver's tokens, or none (the app): offers the usable ones, accepts any
+    of theirs, so that charging.tokens says why one cannot charge, as the API does."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(
+            label=label,
+            queryset=IdToken.objects.none(),
+            required=False,
+            empty_label=_("The app (this portal)"),
+        )
+
+    def for_driver(self, user: User) -> None:
+        self.queryset = own_tokens(user)
+        offered = forms.models.ModelChoiceIterator(self)
+        offered.queryset = usable_tokens(user)
+        self.widget.choices = offered
+
+
 class StartForm(forms.Form):
     connector = forms.ModelChoiceField(
         queryset=Connector.objects.filter(PUBLIC_CONNECTOR).select_related("charge_point__site"),
         widget=forms.HiddenInput,
     )
-    token = forms.ModelChoiceField(
-        label=_("Charge with"),
-        queryset=IdToken.objects.none(),
-        required=False,
-        empty_label=_("The app (this portal)"),
-    )
+    token = OwnTokenField(label=_("Charge with"))
     # Not given: the account's own payment method (a form from before the choice).
     payment = forms.ChoiceField(
         label=_("Pay with"),
@@ -78,8 +92,7 @@ class StartForm(forms.Form):
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        # Only the driver's own usable tokens can be chosen.
-        self.fields["token"].queryset = usable_tokens(user)
+        self.fields["token"].for_driver(user)
         # Shown: the methods this driver may choose, labelled for them ("Card •••• 4242").
         # Accepted: any method, so that clean_payment can say why one is not theirs.
         self.payment_options = payment_choice.options_for(user)
@@ -138,12 +151,7 @@ class ReserveForm(forms.Form):
         widget=forms.HiddenInput,
     )
     minutes = forms.TypedChoiceField(label=_("Reserve for"), coerce=int, initial=DEFAULT_MINUTES)
-    token = forms.ModelChoiceField(
-        label=_("For"),
-        queryset=IdToken.objects.none(),
-        required=False,
-        empty_label=_("The app (this portal)"),
-    )
+    token = OwnTokenField(label=_("For"))
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,5 +159,4 @@ class ReserveForm(forms.Form):
             (n, ngettext("%(count)d minute", "%(count)d minutes", n) % {"count": n})
             for n in MINUTES_CHOICES
         ]
-        # Only the driver's own usable tokens can be chosen.
-        self.fields["token"].queryset = usable_tokens(user)
+        self.fields["token"].for_driver(user)

@@ -5,6 +5,7 @@ found (404) rather than forbidden: the API does not tell what exists.
 """
 
 import secrets
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -59,15 +60,16 @@ SOURCE = "api"  # recorded with the commands the API sends (ChargerCommand.sourc
 
 
 def own_token(user: User, uid: str | None) -> IdToken | None:
-    """The token to charge with: the one asked for, else the driver's oldest usable one;
-    None (the rules then use the App token, as the portal does) when they have none."""
-    usable = tokens.usable_tokens(user).order_by("created_at", "id")
+    """The token to charge with: the driver's own one asked for (the rules then say if it
+    cannot charge), else their oldest usable one; None (the rules then use the App token,
+    as the portal does) when they have none."""
     if not uid:
-        return usable.first()
-    token = usable.filter(uid=uid.strip().upper()).first()
+        return tokens.usable_tokens(user).order_by("created_at", "id").first()
+    token = tokens.own_tokens(user).filter(uid=uid.strip().upper()).first()
     if token is None:
         raise refusals.Refused(
-            _("You have no usable token %(uid)s: see /api/v1/me/tokens/.") % {"uid": uid}
+            _("You have no token %(uid)s: see /api/v1/me/tokens/.") % {"uid": uid},
+            HTTPStatus.NOT_FOUND,
         )
     return token
 
@@ -97,7 +99,8 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
             202: StartedSerializer,
             400: OpenApiResponse(description="A payment method that cannot be chosen"),
             403: OpenApiResponse(description="Money stops this driver from starting"),
-            409: OpenApiResponse(description="No usable token, or the charger refused"),
+            404: OpenApiResponse(description="The driver has no token with that id tag"),
+            409: OpenApiResponse(description="A blocked or expired token, or the charger refused"),
             **COMMAND_ERRORS,
         },
     )
@@ -315,7 +318,8 @@ class MyReservationViewSet(
         responses={
             201: ReservationSerializer,
             403: OpenApiResponse(description="Money stops this driver from starting"),
-            409: OpenApiResponse(description="No usable token, or the charger refused"),
+            404: OpenApiResponse(description="The driver has no token with that id tag"),
+            409: OpenApiResponse(description="A blocked or expired token, or the charger refused"),
             **COMMAND_ERRORS,
         },
     )

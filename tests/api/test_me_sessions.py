@@ -97,20 +97,6 @@ def test_another_drivers_session_is_not_found(as_driver, other_driver, connector
 
 
 @pytest.mark.django_db
-def test_start_with_a_blocked_token_is_a_conflict(as_driver, driver, connector):
-    blocked = token_of(driver)
-    blocked.__class__.objects.filter(owner=driver).update(status="Blocked")
-
-    response = as_driver.post(
-        "/api/v1/me/sessions/start/", {"connector": connector.pk, "id_token": blocked.uid}
-    )
-
-    assert response.status_code == 409
-    assert "no usable token" in response.json()["detail"]
-    assert ChargerCommand.objects.count() == 0
-
-
-@pytest.mark.django_db
 def test_start_is_refused_with_the_reason_when_the_wallet_is_short(as_driver, driver, connector):
     token_of(driver)
     BillingAccount.objects.create(user=driver, payment_method=BillingAccount.PaymentMethod.WALLET)
@@ -203,7 +189,8 @@ async def test_start_and_stop_through_a_charger(charger, client_for, make_user):
 
 
 @pytest.mark.django_db
-def test_start_with_another_drivers_token_is_refused(as_driver, driver, other_driver, connector):
+def test_start_with_another_drivers_token_is_not_found(as_driver, driver, other_driver, connector):
+    # One of their own that cannot charge: tests/charging/test_same_answer_at_every_door.py
     token_of(driver)
     theirs = token_of(other_driver, "NOT-YOURS")
 
@@ -211,5 +198,6 @@ def test_start_with_another_drivers_token_is_refused(as_driver, driver, other_dr
         "/api/v1/me/sessions/start/", {"connector": connector.pk, "id_token": theirs.uid}
     )
 
-    assert response.status_code == 409
+    assert response.status_code == 404
+    assert response.json()["detail"] == "You have no token NOT-YOURS: see /api/v1/me/tokens/."
     assert ChargerCommand.objects.count() == 0

@@ -11,6 +11,7 @@ as 403 with billing's reason, before any command is sent.
 # ruff: noqa: F811
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import count
 
@@ -196,3 +197,39 @@ async def test_a_charger_that_does_not_answer_is_504_with_the_same_message_at_bo
     assert (status, api_status) == (504, 504)
     assert detail == "The charger did not answer in time."
     assert detail in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"status": "Blocked"}, "That token is blocked."),
+        ({"expires_at": datetime(2025, 1, 1, tzinfo=UTC)}, "That token has expired."),
+    ],
+    ids=["blocked", "expired"],
+)
+def test_a_named_token_of_the_drivers_own_that_cannot_charge_is_the_same_409_at_both_doors(
+    fields: dict[str, object], message: str
+) -> None:
+    driver = User.objects.create_user(f"door-token-{next(_numbers)}@example.com", "pw")
+    token = token_of(driver, **fields)
+    connector = first_connector(place("Doors token"))
+    portal, api = _portal(driver), _api(driver)
+    named = {"connector": connector.pk, "minutes": 15}
+
+    answers = {
+        "start": [
+            _portal_answer(portal.post(reverse("portal:start"), {**named, "token": token.pk})),
+            _api_answer(api.post("/api/v1/me/sessions/start/", {**named, "id_token": token.uid})),
+        ],
+        "reserve": [
+            _portal_answer(portal.post(reverse("portal:reserve"), {**named, "token": token.pk})),
+            _api_answer(api.post("/api/v1/me/reservations/", {**named, "id_token": token.uid})),
+        ],
+    }
+
+    for action, ((portal_status, page), (api_status, detail)) in answers.items():
+        assert (portal_status, api_status) == (409, 409), action
+        assert detail == message, action
+        assert escape(message) in page, action
+    assert not ChargerCommand.objects.exists()

@@ -40,17 +40,6 @@ def test_another_drivers_token_is_a_form_error(driver_client, make_user):
 
 
 @pytest.mark.django_db
-def test_a_blocked_token_cannot_be_chosen(driver, driver_client):
-    blocked = token_of(driver, status=IdToken.Status.BLOCKED)
-    site = place("Blocked card")
-    response = driver_client.post(
-        reverse("portal:start"), {"connector": first_connector(site).pk, "token": blocked.pk}
-    )
-    assert response.status_code == 400
-    assert not ChargerCommand.objects.exists()
-
-
-@pytest.mark.django_db
 def test_an_unknown_connector_is_a_bad_request(driver_client):
     response = driver_client.post(reverse("portal:start"), {"connector": 999_999})
     assert response.status_code == 400
