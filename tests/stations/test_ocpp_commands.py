@@ -183,6 +183,13 @@ def answer_with(cp: SimulatedCharger, action: str, handler: Callable[..., Awaita
     cp.route_map[action]["_on_action"] = on_action
 
 
+def _sent(charge_point_id: str, action: str) -> bool:
+    """Whether commands.send() has recorded `action` for the charger (before delivering it)."""
+    return ChargerCommand.objects.filter(
+        charge_point__charge_point_id=charge_point_id, action=action
+    ).exists()
+
+
 def _command(charge_point_id: str, action: str) -> ChargerCommand:
     return ChargerCommand.objects.get(charge_point__charge_point_id=charge_point_id, action=action)
 
@@ -540,11 +547,13 @@ async def test_schema_invalid_answer_from_the_charger_is_a_command_error_and_kep
 
 async def test_concurrent_commands_are_both_answered_with_one_call_outstanding_at_a_time(charger):
     events: list[tuple[str, str]] = []
+    release = asyncio.Event()
 
-    def slow(action: str) -> Callable[..., Awaitable[Any]]:
+    def recorded(action: str, held: bool = False) -> Callable[..., Awaitable[Any]]:
         async def handler(**request: Any) -> dict[str, Any]:
             events.append(("received", action))
-            await asyncio.sleep(0.3)  # room for a second CALL to arrive, were it sent
+            if held:
+                await release.wait()
             events.append(("answered", action))
             return {"status": "Accepted"}
 
@@ -552,15 +561,29 @@ async def test_concurrent_commands_are_both_answered_with_one_call_outstanding_a
 
     async with charger("CMD-CONCURRENT") as cp, answering_concurrently(cp):
         await cp.boot()
-        answer_with(cp, "Reset", slow("Reset"))
-        answer_with(cp, "ClearCache", slow("ClearCache"))
-        reset, clear = await asyncio.gather(
-            commands.send("CMD-CONCURRENT", call.Reset(type="Soft"), timeout=10),
-            commands.send("CMD-CONCURRENT", call.ClearCache(), timeout=10),
+        answer_with(cp, "Reset", recorded("Reset", held=True))
+        answer_with(cp, "ClearCache", recorded("ClearCache"))
+        reset = asyncio.create_task(
+            commands.send("CMD-CONCURRENT", call.Reset(type="Soft"), timeout=10)
         )
-    assert (reset.status, clear.status) == ("Accepted", "Accepted")
-    assert [kind for kind, _ in events] == ["received", "answered", "received", "answered"]
-    assert events[0][1] == events[1][1] != events[2][1] == events[3][1]
+        await eventually(lambda: cp.received)
+        clear = asyncio.create_task(commands.send("CMD-CONCURRENT", call.ClearCache(), timeout=10))
+        await eventually(lambda: _sent("CMD-CONCURRENT", "ClearCache"))
+        # A marker behind ClearCache on the way to the consumer, which takes its events in
+        # order: timed out there while Reset is outstanding, it shows that ClearCache
+        # reached the consumer first and would have gone out by now, were it not waiting.
+        with pytest.raises(commands.CommandTimeout):
+            await commands.send("CMD-CONCURRENT", call.GetLocalListVersion(), timeout=0.01)
+        release.set()
+        answers = await asyncio.gather(reset, clear)
+    assert [answer.status for answer in answers] == ["Accepted", "Accepted"]
+    assert events == [
+        ("received", "Reset"),
+        ("answered", "Reset"),
+        ("received", "ClearCache"),
+        ("answered", "ClearCache"),
+    ]
+    assert [action for action, _ in cp.received] == ["Reset", "ClearCache"]
 
 
 async def test_command_waiting_its_turn_past_its_timeout_is_never_sent(charger):
