@@ -11,6 +11,8 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
+    # Operations' own admin pages (the network dashboard), before the admin's catch-all.
+    path("admin/operations/", include("operations.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),

@@ -7,5 +7,6 @@ class OperationsConfig(AppConfig):
     verbose_name = _("Operations")
 
     def ready(self) -> None:
-        # Connects the receivers of the domain events of stations.
-        from operations import receivers  # noqa: F401
+        # Connects the receivers of the domain events of stations, and the dashboard's
+        # live updates (operations/live.py).
+        from operations import live, receivers  # noqa: F401

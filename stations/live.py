@@ -5,6 +5,8 @@ A page opens `ws/live/` and says what it watches:
     {"watch": "stations"}             every connector status change (the station list)
     {"watch": "site", "id": 12}       the connectors of one site (the station page)
     {"watch": "session", "id": 4711}  one charging session; its driver only
+    {"watch": "network"}              every charger and connector change; staff who may
+                                      view charge points only (the operations dashboard)
 
 and is answered {"kind": "watching", ...} or {"kind": "refused", ...}.
 
@@ -34,6 +36,9 @@ from stations.signals import connector_status_changed, session_ended, session_st
 logger = logging.getLogger(__name__)
 
 STATIONS_GROUP = "live.stations"
+# The operations dashboard's: what operations/live.py sends there names chargers and
+# their faults, so only staff join it.
+NETWORK_GROUP = "live.network"
 # A page should not be able to join thousands of groups on one socket.
 MAX_WATCHES = 50
 
@@ -58,6 +63,17 @@ def _is_row_id(value: Any) -> bool:
 
 def _owns_session(user_id: int, session_id: int) -> bool:
     return ChargingSession.objects.filter(pk=session_id, id_token__owner_id=user_id).exists()
+
+
+def may_watch_network(user: Any) -> bool:
+    """Staff who may view charge points in the admin watch the whole network."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm("stations.view_chargepoint")
+    )
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -99,6 +115,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         group = None
         if watch == "stations":
             group = STATIONS_GROUP
+        elif watch == "network":
+            if await database_sync_to_async(may_watch_network)(self.scope.get("user")):
+                group = NETWORK_GROUP
         elif watch == "site" and ident is not None:
             group = site_group(ident)
         elif watch == "session" and ident is not None:
