@@ -7,6 +7,7 @@ Serializers rather than django-filter: the station list is not a queryset filter
 (stations.finder takes a StationFilter), and one tool for every list reads best.
 """
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from operations.uptime import parse_month
 from stations.finder import parse_position
 from stations.models import ChargePoint, ChargingSession, Connector
 from users.models import IdToken
@@ -121,3 +123,40 @@ class UserQuery(QueryParams):
         help_text=_("Part of the address"),
     )
     is_staff = _optional_bool()
+
+
+# --- Uptime (operations/uptime.py) ----------------------------------------------------------
+
+# The largest id a database integer column holds: a bigger one is no site (404), not a 500.
+MAX_ID = 2**31 - 1
+
+
+class UptimeQuery(QueryParams):
+    charge_point = serializers.CharField(
+        required=False,
+        max_length=_max_length(ChargePoint, "charge_point_id"),
+        help_text=_("charge point id, e.g. CP-1 (this or site)"),
+    )
+    site = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text=_("A site's id (this or charge_point)."),
+    )
+    month = serializers.CharField(
+        required=False,
+        help_text=_("YYYY-MM, in the site's time zone; this month when left out."),
+    )
+
+    def validate_month(self, value: str) -> date:
+        month = parse_month(value)
+        if month is None:
+            raise serializers.ValidationError(_("Give a month as YYYY-MM, e.g. 2026-03."))
+        return month
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("charge_point" in attrs) == ("site" in attrs):
+            raise serializers.ValidationError(
+                _("Give either charge_point or site (one of them, not both).")
+            )
+        return attrs

@@ -498,3 +498,33 @@ class CommandSerializer(serializers.Serializer):
 class CommandResultSerializer(serializers.Serializer):
     action = serializers.CharField()
     answer = serializers.JSONField(help_text=_("The charger's answer payload."))
+
+
+# --- Uptime (operations/uptime.py) ----------------------------------------------------------
+
+
+class PortUptimeSerializer(serializers.Serializer):
+    charge_point = serializers.CharField(source="connector.charge_point.charge_point_id")
+    connector_id = serializers.IntegerField(source="connector.connector_id")
+    measured_from = serializers.DateTimeField(source="start")
+    measured_to = serializers.DateTimeField(source="end")
+    minutes = serializers.DecimalField(max_digits=12, decimal_places=2)
+    outage_minutes = serializers.DecimalField(max_digits=12, decimal_places=2)
+    excluded_minutes = serializers.DecimalField(max_digits=12, decimal_places=2)
+    uptime_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+
+
+class UptimeSerializer(serializers.Serializer):
+    month = serializers.CharField(help_text=_("YYYY-MM"))
+    charge_point = serializers.CharField(allow_null=True)
+    site = serializers.IntegerField(allow_null=True)
+    time_zone = serializers.CharField(help_text=_("The zone the month is counted in."))
+    uptime_percent = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        allow_null=True,
+        help_text=_("All the ports together, weighed by their measured minutes; null: none."),
+    )
+    outage_minutes = serializers.DecimalField(max_digits=14, decimal_places=2)
+    excluded_minutes = serializers.DecimalField(max_digits=14, decimal_places=2)
+    connectors = PortUptimeSerializer(many=True)

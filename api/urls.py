@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api.views import driver, public, staff
+from api.views import driver, public, staff, uptime
 
 router = DefaultRouter()
 router.register("stations", public.StationViewSet, basename="station")
@@ -28,6 +28,7 @@ v1 = [
         driver.MyNotificationSettingsView.as_view(),
         name="my-notifications",
     ),
+    path("uptime/", uptime.UptimeView.as_view(), name="uptime"),
     *router.urls,
 ]
 

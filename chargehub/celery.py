@@ -46,4 +46,14 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.issue_monthly_invoices",
         "schedule": crontab(day_of_month=1, hour=4, minute=7),
     },
+    # Uptime summary (operations/figures.py): this and last month every 15 minutes, the
+    # last 12 months every night.
+    "refresh-recent-uptime": {
+        "task": "operations.tasks.refresh_recent_uptime",
+        "schedule": 900.0,
+    },
+    "refresh-uptime-year": {
+        "task": "operations.tasks.refresh_uptime_year",
+        "schedule": crontab(hour=2, minute=47),
+    },
 }

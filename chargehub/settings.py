@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import admin_list_charts
 import dj_database_url
 import xstatic.pkg.leaflet
 from django.core.exceptions import ImproperlyConfigured
@@ -305,7 +306,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 # Leaflet (the station map) from the xstatic-leaflet package, as /static/leaflet/…: an
 # asset-only package, so no Django app (or its map widgets) comes with it.
-STATICFILES_DIRS = [("leaflet", xstatic.pkg.leaflet.BASE_DIR)]
+# Chart.js (the admin's uptime charts) as /static/chartjs/chart.bundle.min.js, from the
+# django-admin-list-charts package: only its bundled Chart.js is used, not the app.
+STATICFILES_DIRS = [
+    ("leaflet", xstatic.pkg.leaflet.BASE_DIR),
+    ("chartjs", Path(admin_list_charts.__file__).parent / "static" / "admin_list_charts" / "js"),
+]
 
 # --- Portal map (templates/portal/station_list.html) -------------------------------------
 # OpenStreetMap's own tile server by default; its tile usage policy asks sites with heavy

@@ -1,6 +1,8 @@
 """The operator's side of the network: tickets, maintenance, inspections, uptime
 exclusions, driver support cases and emergency stops."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -459,3 +461,70 @@ class EmergencyStop(models.Model):
     @property
     def is_active(self) -> bool:
         return self.released_at is None
+
+
+# --- Uptime (operations/uptime.py computes, operations/figures.py stores and reads) -------
+
+
+class UptimeMonth(models.Model):
+    """One port's uptime figures for one month, as operations/uptime.py computed them.
+
+    A summary the pages read instead of the status history: recomputed for the current
+    and the previous month every few minutes, and for the last 12 months every night and
+    when staff mark an outage excluded (operations/figures.py `refresh`).
+    """
+
+    connector = models.ForeignKey(
+        Connector, models.CASCADE, related_name="uptime_months", verbose_name=_("connector")
+    )
+    # The 1st of the month, in the site's time zone.
+    month = models.DateField(_("month"))
+    measured = models.DurationField(_("time measured"))
+    outage = models.DurationField(_("outage"))
+    excluded = models.DurationField(_("excluded"))
+    # Outages that began this month (one still under way at its start is last month's).
+    failures = models.PositiveIntegerField(_("outages begun"))
+    uptime_percent = models.DecimalField(_("uptime (%)"), max_digits=5, decimal_places=2)
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("uptime")
+        verbose_name_plural = _("uptime")
+        ordering = ["-month", "connector"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "month"], name="one_uptime_per_port_month")
+        ]
+        indexes = [models.Index(fields=["month"])]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.month:%Y-%m} {self.uptime_percent} %"
+
+
+class OutagePeriod(models.Model):
+    """One outage of one port within one month (cut at the month's bounds), with its
+    cause and its excluded part: the outage list, MTTR and the outages-per-cause chart."""
+
+    connector = models.ForeignKey(
+        Connector, models.CASCADE, related_name="outage_periods", verbose_name=_("connector")
+    )
+    month = models.DateField(_("month"))
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    # "Offline", "Unavailable", "Unknown", "Faulted" or "Faulted: <OCPP error code>".
+    cause = models.CharField(_("cause"), max_length=64)
+    excluded = models.DurationField(_("excluded"))
+    # Already under way when the month began: the same outage as last month's last one.
+    continued = models.BooleanField(_("continued from last month"), default=False)
+
+    class Meta:
+        verbose_name = _("outage")
+        verbose_name_plural = _("outages")
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["month", "connector"])]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.cause} @ {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ends_at - self.starts_at

@@ -284,9 +284,13 @@ class Totals:
 
 def zone_of(charge_point: ChargePoint) -> ZoneInfo:
     """The time zone a charger's months are counted in: its site's, else TIME_ZONE."""
-    name = charge_point.site.time_zone if charge_point.site_id else settings.TIME_ZONE
+    return zone_named(charge_point.site.time_zone if charge_point.site_id else None)
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """A site's time zone; TIME_ZONE when it has none Python knows."""
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(name or settings.TIME_ZONE)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(settings.TIME_ZONE)
 
@@ -305,6 +309,18 @@ def previous_months(month: date, count: int = 12) -> list[date]:
     months = [month.replace(day=1)]
     while len(months) < count:
         months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
+    return months
+
+
+def months_between(start: datetime, end: datetime, now: datetime | None = None) -> list[date]:
+    """The months [start, end) touches in any time zone (a day's margin each side), up to
+    this month: those whose uptime a change over that time can move."""
+    last = min(end + timedelta(days=1), (now or timezone.now()) + timedelta(days=1)).date()
+    month = (start - timedelta(days=1)).date().replace(day=1)
+    months = []
+    while month <= last:
+        months.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
     return months
 
 
@@ -529,8 +545,9 @@ def months_uptime(
     return result
 
 
-def current_month(charge_point: ChargePoint | None = None, now: datetime | None = None) -> date:
-    zone = zone_of(charge_point) if charge_point else ZoneInfo(settings.TIME_ZONE)
+def current_month(zone: ZoneInfo | None = None, now: datetime | None = None) -> date:
+    """The 1st of this month in a time zone (TIME_ZONE by default)."""
+    zone = zone or zone_named(None)
     return (now or timezone.now()).astimezone(zone).date().replace(day=1)
 
 

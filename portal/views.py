@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from billing import documents, money, payment_choice, tariffs, wallet
 from billing.models import WalletEntry
+from chargehub.spreadsheet import text_cell
 from charging import refusals, reservations, start_stop, tokens
 from notifications import events
 from portal.forms import ReserveForm, StartForm, StationFilterForm, TokenForm, TokenNameForm
@@ -321,11 +322,6 @@ def unblock_token(request: HttpRequest, token_id: int) -> HttpResponse:
     return _set_token_status(request, token_id, IdToken.Status.ACCEPTED)
 
 
-def _text_cell(value: str) -> str:
-    # A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection).
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
-
-
 @login_required
 @require_safe
 def sessions_csv(request: HttpRequest) -> HttpResponse:
@@ -359,10 +355,10 @@ def sessions_csv(request: HttpRequest) -> HttpResponse:
                 timezone.localtime(session.stopped_at).isoformat(timespec="seconds")
                 if session.stopped_at
                 else "",
-                _text_cell(site.name) if site else "",
-                _text_cell(session.charge_point.charge_point_id),
+                text_cell(site.name) if site else "",
+                text_cell(session.charge_point.charge_point_id),
                 session.connector.connector_id,
-                _text_cell(session.id_tag),
+                text_cell(session.id_tag),
                 f"{Decimal(session.energy_wh) / 1000:.3f}" if session.energy_wh is not None else "",
                 f"{charge.gross:.2f}" if charge else "",
                 charge.currency if charge else "",

@@ -50,6 +50,11 @@ TECHNICIAN = Role(
         "stations.send_commands",
         # A remote start needs an id tag; a technician looks it up, never edits it.
         "users.view_idtoken",
+        # Uptime: the report, and marking outages excluded (grid outage, vandalism, …).
+        "operations.view_uptimemonth",
+        "operations.view_outageexclusion",
+        "operations.add_outageexclusion",
+        "operations.change_outageexclusion",
     ),
 )
 SUPPORT = Role(
@@ -81,6 +86,7 @@ FINANCE = Role(
         "billing.add_invoice",  # credit notes, and the refund that follows them
         "billing.add_walletentry",  # manual wallet credits
         "billing.change_billingaccount",  # how an account pays, its invoice address
+        "operations.view_uptimemonth",  # uptime reports (grant conditions)
     ),
 )
 # Drivers use the portal, never the admin: the group grants nothing and marks them.

@@ -1,0 +1,253 @@
+"""Uptime figures for pages and exports: the monthly summary table, MTTR and MTBF per
+charger, site and model, the outage list and outages per cause.
+
+operations/uptime.py computes; `refresh` stores its results (UptimeMonth, OutagePeriod)
+so that a page over the whole network reads a few thousand summary rows, not a year of
+status history. Every figure here is a sum over those rows:
+
+- uptime % of a group: its ports' measured time, outage and excluded time added up
+  (`uptime.percent`: ports weighed by their measured time, rounded down);
+- MTTR (mean time to repair): outage time / outages begun in the period;
+- MTBF (mean time between failures): time up (measured - outage) / outages begun.
+  Both count excluded outages too: they say how the hardware behaves, not the score.
+  A period without an outage has neither.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.utils import timezone
+
+from operations import uptime
+from operations.models import OutagePeriod, UptimeMonth
+from stations.models import ChargePoint, Site
+
+BATCH = 2_000
+
+
+def refresh(
+    months: Sequence[date],
+    charge_points: QuerySet[ChargePoint] | Iterable[ChargePoint] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Recompute the summary rows of these months for these chargers (all by default);
+    returns the number of port-months stored."""
+    now = now or timezone.now()
+    cps = ChargePoint.objects.all() if charge_points is None else charge_points
+    results = uptime.months_uptime(cps, months, now)
+    month_rows: list[UptimeMonth] = []
+    outage_rows: list[OutagePeriod] = []
+    for month, ports in results.items():
+        for port in ports:
+            month_start = uptime.month_bounds(month, uptime.zone_of(port.connector.charge_point))[0]
+            continued = [o.start == month_start and port.start == month_start for o in port.outages]
+            month_rows.append(
+                UptimeMonth(
+                    connector=port.connector,
+                    month=month,
+                    measured=port.period,
+                    outage=port.outage,
+                    excluded=port.excluded,
+                    failures=continued.count(False),
+                    uptime_percent=port.uptime_percent,
+                    computed_at=now,
+                )
+            )
+            outage_rows.extend(
+                OutagePeriod(
+                    connector=port.connector,
+                    month=month,
+                    starts_at=o.start,
+                    ends_at=o.end,
+                    cause=o.cause[:64],
+                    excluded=o.excluded,
+                    continued=was_continued,
+                )
+                for o, was_continued in zip(port.outages, continued, strict=True)
+            )
+    with transaction.atomic():
+        scope = Q(month__in=months)
+        if charge_points is not None:
+            scope &= Q(connector__charge_point__in=_ids(cps))
+        UptimeMonth.objects.filter(scope).delete()
+        OutagePeriod.objects.filter(scope).delete()
+        UptimeMonth.objects.bulk_create(month_rows, batch_size=BATCH)
+        OutagePeriod.objects.bulk_create(outage_rows, batch_size=BATCH)
+    return len(month_rows)
+
+
+def _ids(charge_points: QuerySet[ChargePoint] | Iterable[ChargePoint]) -> Any:
+    if isinstance(charge_points, QuerySet):
+        return charge_points.values("pk")
+    return [cp.pk for cp in charge_points]
+
+
+# --- Reading ------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """Uptime, MTTR and MTBF of one group of ports (a charger, a site, a model, a month)."""
+
+    key: Any
+    label: str
+    measured: timedelta
+    outage: timedelta
+    excluded: timedelta
+    failures: int
+    ports: int = 0
+
+    @property
+    def uptime_percent(self) -> Decimal:
+        return uptime.percent(self.measured, self.outage - self.excluded)
+
+    @property
+    def outage_minutes(self) -> Decimal:
+        return uptime.minutes(self.outage)
+
+    @property
+    def excluded_minutes(self) -> Decimal:
+        return uptime.minutes(self.excluded)
+
+    @property
+    def mttr(self) -> timedelta | None:
+        return self.outage / self.failures if self.failures else None
+
+    @property
+    def mtbf(self) -> timedelta | None:
+        return (self.measured - self.outage) / self.failures if self.failures else None
+
+
+# What a table is grouped by: the fields that name a group, and how it is labelled.
+GROUPS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "site": (
+        ("connector__charge_point__site_id", "connector__charge_point__site__name"),
+        lambda row: row["connector__charge_point__site__name"] or "—",
+    ),
+    "charge_point": (
+        ("connector__charge_point_id", "connector__charge_point__charge_point_id"),
+        lambda row: row["connector__charge_point__charge_point_id"],
+    ),
+    "model": (
+        ("connector__charge_point__vendor", "connector__charge_point__model"),
+        lambda row: (
+            " ".join(
+                filter(
+                    None,
+                    [row["connector__charge_point__vendor"], row["connector__charge_point__model"]],
+                )
+            )
+            or "—"
+        ),
+    ),
+    "connector": (
+        (
+            "connector_id",
+            "connector__charge_point__charge_point_id",
+            "connector__connector_id",
+        ),
+        lambda row: (
+            f"{row['connector__charge_point__charge_point_id']} #{row['connector__connector_id']}"
+        ),
+    ),
+    "month": (("month",), lambda row: f"{row['month']:%Y-%m}"),
+}
+
+
+def summary_rows(
+    months: Sequence[date], site: Site | None = None, charge_point: ChargePoint | None = None
+) -> QuerySet[UptimeMonth]:
+    rows = UptimeMonth.objects.filter(month__in=months)
+    if site is not None:
+        rows = rows.filter(connector__charge_point__site=site)
+    if charge_point is not None:
+        rows = rows.filter(connector__charge_point=charge_point)
+    return rows
+
+
+def table(
+    group: str,
+    months: Sequence[date],
+    site: Site | None = None,
+    charge_point: ChargePoint | None = None,
+) -> list[Figures]:
+    """Figures per site, charger, model, port or month, over these months."""
+    fields, label = GROUPS[group]
+    rows = (
+        summary_rows(months, site, charge_point)
+        .values(*fields)
+        .annotate(
+            m=Sum("measured"),
+            o=Sum("outage"),
+            x=Sum("excluded"),
+            f=Sum("failures"),
+            p=Count("connector", distinct=True),
+        )
+        .order_by(*fields)
+    )
+    return [
+        Figures(
+            key=row[fields[0]],
+            label=label(row),
+            measured=row["m"],
+            outage=row["o"],
+            excluded=row["x"],
+            failures=row["f"],
+            ports=row["p"],
+        )
+        for row in rows
+    ]
+
+
+def network(
+    months: Sequence[date], site: Site | None = None, charge_point: ChargePoint | None = None
+) -> Figures:
+    """All the ports in scope together."""
+    row = summary_rows(months, site, charge_point).aggregate(
+        m=Sum("measured"), o=Sum("outage"), x=Sum("excluded"), f=Sum("failures")
+    )
+    zero = timedelta()
+    return Figures(
+        key=None,
+        label="",
+        measured=row["m"] or zero,
+        outage=row["o"] or zero,
+        excluded=row["x"] or zero,
+        failures=row["f"] or 0,
+    )
+
+
+def outage_list(
+    months: Sequence[date], site: Site | None = None, charge_point: ChargePoint | None = None
+) -> QuerySet[OutagePeriod]:
+    """The outages of these months, newest first, with their port, charger and site."""
+    rows = OutagePeriod.objects.filter(month__in=months).select_related(
+        "connector__charge_point__site"
+    )
+    if site is not None:
+        rows = rows.filter(connector__charge_point__site=site)
+    if charge_point is not None:
+        rows = rows.filter(connector__charge_point=charge_point)
+    return rows.order_by("-starts_at", "-id")
+
+
+def outages_by_cause(
+    months: Sequence[date], site: Site | None = None, charge_point: ChargePoint | None = None
+) -> list[dict[str, Any]]:
+    """[{"cause", "outages" (begun in the period), "duration"}], the most frequent first."""
+    rows = (
+        outage_list(months, site, charge_point)
+        .order_by()
+        .values("cause")
+        .annotate(
+            outages=Count("id", filter=Q(continued=False)),
+            duration=Sum(F("ends_at") - F("starts_at")),
+        )
+        .order_by("-outages", "cause")
+    )
+    return list(rows)

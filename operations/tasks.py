@@ -1,0 +1,36 @@
+"""Celery tasks of operations: thin wrappers; the rules live in their modules.
+
+Scheduled in chargehub/celery.py (beat_schedule).
+"""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from operations import figures, uptime
+
+logger = logging.getLogger(__name__)
+
+
+# --- Uptime (operations/figures.py) -------------------------------------------------------
+
+
+@shared_task
+def refresh_recent_uptime() -> int:
+    """This month's and last month's uptime summary, so pages are minutes behind at most."""
+    now = timezone.now()
+    stored = figures.refresh(uptime.months_between(now - timedelta(days=31), now), now=now)
+    logger.info("refresh_recent_uptime: %d port-months", stored)
+    return stored
+
+
+@shared_task
+def refresh_uptime_year() -> int:
+    """The last 12 months again: maintenance windows or exclusions entered late, history
+    that arrived late (a charger's queued StatusNotifications) land in the figures."""
+    now = timezone.now()
+    stored = figures.refresh(uptime.months_between(now - timedelta(days=366), now), now=now)
+    logger.info("refresh_uptime_year: %d port-months", stored)
+    return stored
