@@ -37,6 +37,7 @@ from billing.pricing import time_of_use_at
 
 # One rule, one place: validity and the price incl. VAT as billing.tariffs has them.
 from billing.tariffs import valid_at, with_vat
+from stations.finder import StationFilter
 from stations.models import Site
 from users.models import User
 
@@ -49,6 +50,26 @@ LEVELS = [
     ("charge_point", "charge_point", "charge_point__site__time_zone"),
     ("site", "charge_point__site", "site__time_zone"),
 ]
+
+
+def station_filter(
+    user: User | None,
+    *,
+    connector_type: str = "",
+    min_power_kw: Decimal | None = None,
+    available_now: bool = False,
+    near: tuple[float, float] | None = None,
+    max_price: Decimal | None = None,
+) -> StationFilter:
+    """The finder's filter for a driver's search (the portal's form, the API's query):
+    `max_price` per kWh, VAT included, as `user` (None: anyone) would pay it."""
+    return StationFilter(
+        connector_type=connector_type,
+        min_power_kw=min_power_kw,
+        available_now=available_now,
+        near=near,
+        connector_q=None if max_price is None else connectors_priced_at_most(max_price, user),
+    )
 
 
 def connectors_priced_at_most(

@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 
 from billing import payment_choice
 from billing.models import BillingAccount
-from billing.price_filter import connectors_priced_at_most
+from billing.price_filter import station_filter
 from charging.reservations import DEFAULT_MINUTES, MINUTES_CHOICES
 from charging.tokens import own_tokens, usable_tokens
 from stations.finder import PUBLIC_CONNECTOR, StationFilter, parse_position
@@ -46,13 +46,13 @@ class StationFilterForm(forms.Form):
         shows its error). Prices are the ones `user` would pay (their customer groups')."""
         self.is_valid()  # Django leaves invalid fields out of cleaned_data
         data = self.cleaned_data
-        max_price = data.get("max_price")
-        return StationFilter(
+        return station_filter(
+            user,
             connector_type=data.get("connector_type") or "",
             min_power_kw=data.get("min_power"),
             available_now=bool(data.get("available")),
             near=data.get("near"),
-            connector_q=None if max_price is None else connectors_priced_at_most(max_price, user),
+            max_price=data.get("max_price"),
         )
 
 

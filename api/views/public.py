@@ -1,7 +1,5 @@
 """Public: stations (sites with their chargers and connectors) and prices, no login needed."""
 
-from typing import Any
-
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -14,28 +12,14 @@ from rest_framework.response import Response
 
 from api.query import StationQuery
 from api.serializers import PricePreviewSerializer, StationSerializer
-from billing.price_filter import connectors_priced_at_most
+from billing.price_filter import station_filter
 from billing.tariffs import price_preview
 from stations import finder
 from stations.models import Connector, Site
-from users.models import User
 
 
 def public_connectors() -> QuerySet[Connector]:
     return Connector.objects.filter(finder.PUBLIC_CONNECTOR).select_related("charge_point__site")
-
-
-def station_filter(query: dict[str, Any], user: User | None = None) -> finder.StationFilter:
-    """The checked query (api.query.StationQuery) as stations.finder takes it. Prices are
-    the ones `user` would pay (their customer groups' where they have one)."""
-    max_price = query.get("max_price_per_kwh")
-    return finder.StationFilter(
-        connector_type=query.get("connector_type", ""),
-        min_power_kw=query.get("min_power"),
-        available_now=bool(query.get("available")),
-        near=query.get("near"),
-        connector_q=None if max_price is None else connectors_priced_at_most(max_price, user),
-    )
 
 
 @extend_schema_view(
@@ -55,7 +39,16 @@ class StationViewSet(viewsets.GenericViewSet):
 
     def list(self, request: Request) -> Response:
         user = request.user if request.user.is_authenticated else None
-        sites = finder.find_sites(station_filter(StationQuery.read(request), user))
+        query = StationQuery.read(request)
+        wanted = station_filter(
+            user,
+            connector_type=query.get("connector_type", ""),
+            min_power_kw=query.get("min_power"),
+            available_now=bool(query.get("available")),
+            near=query.get("near"),
+            max_price=query.get("max_price_per_kwh"),
+        )
+        sites = finder.find_sites(wanted)
         page = self.paginate_queryset(sites)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
