@@ -14,7 +14,9 @@ from rest_framework.settings import api_settings
 from chargehub.client_address import client_ip
 
 
-class AnonRateThrottle(throttling.AnonRateThrottle):
+class _ReadAtRequestTime(throttling.SimpleRateThrottle):
+    """The rate from the settings as they are now; the client as client_address sees it."""
+
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
@@ -22,9 +24,9 @@ class AnonRateThrottle(throttling.AnonRateThrottle):
         return client_ip(request)
 
 
-class UserRateThrottle(throttling.UserRateThrottle):
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+class AnonRateThrottle(_ReadAtRequestTime, throttling.AnonRateThrottle):
+    pass
 
-    def get_ident(self, request: Request) -> str:
-        return client_ip(request)
+
+class UserRateThrottle(_ReadAtRequestTime, throttling.UserRateThrottle):
+    pass

@@ -540,9 +540,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
-    # DRF's own client address for throttles follows TRUSTED_PROXY_COUNT too (ours call
-    # chargehub/client_address.py, which reads it the same way).
-    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    # The throttles take the client's address from chargehub/client_address.py
+    # (TRUSTED_PROXY_COUNT), not from DRF's NUM_PROXIES.
     "DEFAULT_THROTTLE_CLASSES": [
         "api.throttling.AnonRateThrottle",
         "api.throttling.UserRateThrottle",
