@@ -4,8 +4,6 @@ DRF's TokenAuthentication reads the header (and drf-spectacular describes it in 
 schema); the key is checked against our hashed, expiring tokens (users/api_tokens.py).
 """
 
-from typing import Any
-
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
@@ -19,6 +17,3 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
         return token.user, token
-
-    def get_model(self) -> Any:
-        return ApiToken
