@@ -105,8 +105,10 @@ class ApiTokenForm(forms.Form):
     action = forms.ChoiceField(
         choices=[("create", "create"), ("rotate", "rotate"), ("delete", "delete")]
     )
-    # Not sent by "delete"; a new token then lasts API_TOKEN_DAYS.
-    days = forms.TypedChoiceField(label=gettext_lazy("Valid for"), coerce=int, required=False)
+    # Not sent by "delete"; left out, None: api_tokens.issue() then takes API_TOKEN_DAYS.
+    days = forms.TypedChoiceField(
+        label=gettext_lazy("Valid for"), coerce=int, required=False, empty_value=None
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,7 +122,3 @@ class ApiTokenForm(forms.Form):
             for days in api_tokens.lifetime_choices()
         ]
         self.fields["days"].initial = settings.API_TOKEN_DAYS
-
-    def clean_days(self) -> int:
-        days = self.cleaned_data.get("days")
-        return settings.API_TOKEN_DAYS if days in (None, "") else days

@@ -7,7 +7,7 @@ browser's part (Stripe.js confirming) is done as Stripe's own tests do it."""
 # ruff: noqa: F811
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -380,12 +380,14 @@ def shown_key(response) -> str:
     return match.group(1)
 
 
-def test_api_token_create_rotate_delete(driver, driver_client) -> None:
+def test_api_token_create_rotate_delete(driver, driver_client, settings) -> None:
     assert "You have no API token." in page(driver_client.get(TOKEN))
 
     first = shown_key(driver_client.post(TOKEN, {"action": "create"}))
     token = ApiToken.objects.get(user=driver)
     assert token.digest == api_tokens.digest(first)
+    # No lifetime chosen: the default one (users/api_tokens.py).
+    assert token.expires_at == token.created_at + timedelta(days=settings.API_TOKEN_DAYS)
     shown = page(driver_client.get(TOKEN))
     assert first not in shown
     assert token.prefix in shown
