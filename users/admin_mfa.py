@@ -10,20 +10,17 @@ With the setting off (the default under DEBUG) the admin logs in with a password
 `make run`'s demo admin does.
 """
 
-from collections.abc import Awaitable, Callable
-from inspect import iscoroutinefunction
-
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils.decorators import sync_and_async_middleware
 from django.utils.http import urlencode
 from django.utils.translation import gettext
+
+from users.middleware import redirecting_middleware
 
 # Recovery codes are a way back in when the second factor is lost, not a factor of their own.
 SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
@@ -73,23 +70,8 @@ def admin_redirect(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-@sync_and_async_middleware
-def admin_requires_mfa(
-    get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]],
-) -> Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]:
-    if iscoroutinefunction(get_response):
+def _is_admin_path(request: HttpRequest) -> bool:
+    return request.path.startswith(reverse("admin:index"))
 
-        async def middleware_async(request: HttpRequest) -> HttpResponse:
-            # Only admin paths touch the database; everything else passes untouched.
-            if request.path.startswith(reverse("admin:index")):
-                redirect = await sync_to_async(admin_redirect)(request)
-                if redirect is not None:
-                    return redirect
-            return await get_response(request)  # type: ignore[misc]
 
-        return middleware_async
-
-    def middleware(request: HttpRequest) -> HttpResponse:
-        return admin_redirect(request) or get_response(request)  # type: ignore[return-value]
-
-    return middleware
+admin_requires_mfa = redirecting_middleware(_is_admin_path, admin_redirect)

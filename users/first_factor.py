@@ -11,12 +11,9 @@ lets that browser session add the first factor. Drivers are not asked: they enro
 import logging
 import smtplib
 import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import cache
-from inspect import iscoroutinefunction
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,11 +24,11 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
-from django.utils.decorators import sync_and_async_middleware
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from users.admin_mfa import lacks_required_second_factor
+from users.middleware import redirecting_middleware
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -70,32 +67,18 @@ def _guarded_paths() -> frozenset[str]:
     return frozenset(reverse(name) for name in GUARDED_URL_NAMES)
 
 
-def _guarded(request: HttpRequest) -> HttpResponse | None:
-    if request.path in _guarded_paths() and needs_confirmation(request):
+def _is_guarded_path(request: HttpRequest) -> bool:
+    return request.path in _guarded_paths()
+
+
+def _to_confirmation(request: HttpRequest) -> HttpResponse | None:
+    if needs_confirmation(request):
         return HttpResponseRedirect(reverse("staff_first_factor"))
     return None
 
 
-@sync_and_async_middleware
-def first_factor_needs_email_confirmation(
-    get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]],
-) -> Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]:
-    if iscoroutinefunction(get_response):
-
-        async def middleware_async(request: HttpRequest) -> HttpResponse:
-            # Only the guarded pages touch the database; everything else passes untouched.
-            if request.path in _guarded_paths():
-                redirect_to = await sync_to_async(_guarded)(request)
-                if redirect_to is not None:
-                    return redirect_to
-            return await get_response(request)  # type: ignore[misc]
-
-        return middleware_async
-
-    def middleware(request: HttpRequest) -> HttpResponse:
-        return _guarded(request) or get_response(request)  # type: ignore[return-value]
-
-    return middleware
+# On the guarded pages only (the middleware asks _is_guarded_path first).
+first_factor_needs_email_confirmation = redirecting_middleware(_is_guarded_path, _to_confirmation)
 
 
 @login_required

@@ -3,7 +3,8 @@
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.test import Client
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from tests.users.conftest import PASSWORD, totp_code
@@ -112,3 +113,15 @@ def test_staff_without_a_second_factor_can_still_log_out_of_the_admin(mfa_requir
     response = client.post(reverse("admin:logout"))
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
+
+
+def test_staff_rules_hold_under_asgi_too(mfa_required, staff):
+    # `manage.py serve` runs the middleware's async branch (users/middleware.py).
+    client = AsyncClient()
+    client.force_login(staff)
+    admin = async_to_sync(client.get)(reverse("admin:index"))
+    add_factor = async_to_sync(client.get)(reverse("mfa_activate_totp"))
+    elsewhere = async_to_sync(client.get)(reverse("mfa_index"))
+    assert (admin.status_code, admin["Location"]) == (302, reverse("mfa_index"))
+    assert (add_factor.status_code, add_factor["Location"]) == (302, reverse("staff_first_factor"))
+    assert elsewhere.status_code == 200
