@@ -24,6 +24,7 @@ from billing import (
     documents,
     guest,
     invoicing,
+    money,
     payments,
     refunds,
     settlement,
@@ -48,6 +49,8 @@ from billing.models import (
     TimeOfUsePeriod,
     WalletEntry,
 )
+from chargehub.admin_csv import export_csv
+from chargehub.admin_fields import LOCAL_TIME_INPUT
 from stations.models import Connector
 from users.models import IdToken, User
 
@@ -98,6 +101,7 @@ class TimeOfUsePeriodForm(forms.ModelForm):
 class TimeOfUsePeriodInline(admin.TabularInline):
     model = TimeOfUsePeriod
     form = TimeOfUsePeriodForm
+    formfield_overrides = LOCAL_TIME_INPUT
     extra = 0
     fields = [
         "position",
@@ -123,15 +127,25 @@ class TariffAssignmentInline(admin.TabularInline):
     raw_id_fields = ["connector"]
 
 
+def unit_price_column(field: str, description: Any) -> Any:
+    """A list column showing a price as drivers read it: 3,00, or 0,3125 when it has more."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: admin.ModelAdmin, obj: Any) -> str:
+        return money.format_amount(getattr(obj, field), unit_price=True)
+
+    return column
+
+
 @admin.register(Tariff)
 class TariffAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "currency",
-        "price_per_kwh",
-        "price_per_minute",
-        "session_fee",
-        "idle_fee_per_minute",
+        "kwh_price",
+        "minute_price",
+        "fee",
+        "idle_fee",
         "vat_rate",
         "valid_from",
         "valid_until",
@@ -166,6 +180,11 @@ class TariffAdmin(admin.ModelAdmin):
         ),
         (_("Validity"), {"fields": [("valid_from", "valid_until")]}),
     ]
+
+    kwh_price = unit_price_column("price_per_kwh", _("price per kWh"))
+    minute_price = unit_price_column("price_per_minute", _("price per minute"))
+    fee = unit_price_column("session_fee", _("session fee"))
+    idle_fee = unit_price_column("idle_fee_per_minute", _("idle fee per minute"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tariff]:
         return super().get_queryset(request).annotate(periods=Count("time_of_use"))
@@ -364,6 +383,34 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def email_and_report(
+    model_admin: admin.ModelAdmin, request: HttpRequest, invoices: QuerySet[Invoice]
+) -> None:
+    """Email documents to their buyers and tell staff what was sent and what was not."""
+    sent, without_address, failed = 0, [], []
+    for invoice in invoices:
+        try:
+            if documents.email_document(invoice):
+                sent += 1
+            else:
+                without_address.append(invoice.display_number)
+        except OSError as error:  # the mail server refused or is unreachable
+            failed.append(f"{invoice.display_number} ({error})")
+    model_admin.message_user(request, _("%(count)d document(s) emailed.") % {"count": sent})
+    if without_address:
+        model_admin.message_user(
+            request,
+            _("No email address: %(numbers)s") % {"numbers": ", ".join(without_address)},
+            messages.WARNING,
+        )
+    if failed:
+        model_admin.message_user(
+            request,
+            _("Not sent: %(numbers)s") % {"numbers": ", ".join(failed)},
+            messages.ERROR,
+        )
+
+
 @admin.register(BillingAccount)
 class BillingAccountAdmin(admin.ModelAdmin):
     list_display = ["display_name", "user", "fleet", "payment_method", "wallet", "failures"]
@@ -379,6 +426,41 @@ class BillingAccountAdmin(admin.ModelAdmin):
     @admin.display(description=_("failed card payments"))
     def failures(self, account: BillingAccount) -> int:
         return account.session_charges.filter(status=SessionCharge.Status.FAILED).count()
+
+    actions = ["issue_invoice_now"]
+
+    def has_issue_invoice_permission(self, request: HttpRequest) -> bool:
+        # Issuing a document: the add permission of invoices, as crediting one.
+        return request.user.has_perm("billing.add_invoice")
+
+    @admin.action(description=_("Issue this month's invoice now"), permissions=["issue_invoice"])
+    def issue_invoice_now(self, request: HttpRequest, queryset: QuerySet[BillingAccount]) -> None:
+        for account in queryset:
+            try:
+                invoice, issued = invoicing.issue_invoice_now(account)
+            except invoicing.InvoicingError as error:
+                self.message_user(request, f"{account}: {error}", messages.ERROR)
+                continue
+            if invoice is None:
+                self.message_user(
+                    request, _("%(account)s: nothing to invoice.") % {"account": account}
+                )
+            elif not issued:
+                self.message_user(
+                    request,
+                    _("%(account)s: this month's invoice %(number)s was already issued.")
+                    % {"account": account, "number": invoice.display_number},
+                    messages.WARNING,
+                )
+            else:
+                # Then as the monthly run does: paid by card where the account asks for it.
+                invoicing.charge_invoice_to_card(invoice)
+                self.message_user(
+                    request,
+                    _("%(account)s: invoice %(number)s issued.")
+                    % {"account": account, "number": invoice.display_number},
+                )
+                email_and_report(self, request, Invoice.objects.filter(pk=invoice.pk))
 
 
 @admin.register(SessionCharge)
@@ -405,7 +487,7 @@ class SessionChargeAdmin(ReadOnlyAdmin):
     ]
     list_select_related = ["session__charge_point", "account__user", "account__fleet", "document"]
     date_hierarchy = "priced_at"
-    actions = ["retry_payment"]
+    actions = ["retry_payment", export_csv]
 
     @admin.action(description=_("Charge the card again now"))
     def retry_payment(self, request: HttpRequest, queryset: QuerySet[SessionCharge]) -> None:
@@ -447,6 +529,7 @@ class WalletEntryAdmin(ReadOnlyAdmin):
     list_select_related = ["user", "created_by"]
     date_hierarchy = "created_at"
     change_list_template = "admin/billing/walletentry_change_list.html"
+    actions = [export_csv]
 
     def get_urls(self) -> list[URLPattern]:
         own = [
@@ -635,7 +718,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     search_fields = ["buyer_name", "buyer_email", "buyer_org_number", "payment_reference"]
     date_hierarchy = "issued_at"
     inlines = [InvoiceLineInline]
-    actions = ["email_again", "pay_back_credit_notes"]
+    actions = ["email_again", "pay_back_credit_notes", export_csv]
     change_form_template = "billing/admin/invoice_change_form.html"
     readonly_fields = ["pdf_link", "seller_display", "vat_breakdown_display", "credit_notes"]
     fieldsets = [
@@ -733,28 +816,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Email again to the customer"), permissions=["view"])
     def email_again(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
-        sent, without_address, failed = 0, [], []
-        for invoice in queryset:
-            try:
-                if documents.email_document(invoice):
-                    sent += 1
-                else:
-                    without_address.append(invoice.display_number)
-            except OSError as error:  # the mail server refused or is unreachable
-                failed.append(f"{invoice.display_number} ({error})")
-        self.message_user(request, _("%(count)d document(s) emailed.") % {"count": sent})
-        if without_address:
-            self.message_user(
-                request,
-                _("No email address: %(numbers)s") % {"numbers": ", ".join(without_address)},
-                messages.WARNING,
-            )
-        if failed:
-            self.message_user(
-                request,
-                _("Not sent: %(numbers)s") % {"numbers": ", ".join(failed)},
-                messages.ERROR,
-            )
+        email_and_report(self, request, queryset)
 
     def pay_back(self, request: HttpRequest, note: Invoice) -> None:
         """Return a credit note's money and tell staff how it went."""

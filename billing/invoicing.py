@@ -283,10 +283,26 @@ def issue_monthly_invoice(account: BillingAccount, period_start: date) -> Invoic
     return invoice
 
 
-def _monthly_invoice(account: BillingAccount, period_start: date) -> tuple[Invoice | None, bool]:
+def issue_invoice_now(account: BillingAccount) -> tuple[Invoice | None, bool]:
+    """This month's invoice of the account, issued today with the sessions so far (a
+    driver who leaves, a fleet that wants its figures now): (invoice, issued now?).
+
+    The same rules as the monthly run, and the same "one invoice per account and month":
+    asking again, or the run on the 1st, finds this one; sessions that end later this
+    month wait for next month's invoice.
+    """
+    return _monthly_invoice(account, timezone.localdate().replace(day=1), early=True)
+
+
+def _monthly_invoice(
+    account: BillingAccount, period_start: date, *, early: bool = False
+) -> tuple[Invoice | None, bool]:
     """(invoice, issued now?)"""
     _start, end = month_bounds(period_start)
-    if end > timezone.now():
+    period_end = _next_month(period_start) - timedelta(days=1)
+    if early:
+        end, period_end = min(end, timezone.now()), min(period_end, timezone.localdate())
+    elif end > timezone.now():
         raise InvoicingError(
             _("The month of %(date)s is not over yet.") % {"date": period_start.isoformat()}
         )
@@ -330,7 +346,7 @@ def _monthly_invoice(account: BillingAccount, period_start: date) -> tuple[Invoi
             lines,
             currency=currencies.pop(),
             period_start=period_start,
-            period_end=_next_month(period_start) - timedelta(days=1),
+            period_end=period_end,
             due_at=timezone.localdate() + terms,
             **buyer,
         )

@@ -5,6 +5,7 @@ transport); this module only asks for parameters and reports each charger's answ
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
@@ -15,12 +16,16 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import MessageTrigger
 
+from chargehub.admin_csv import export_csv
+from chargehub.admin_fields import LOCAL_TIME_INPUT
 from stations import operations
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
@@ -192,6 +197,41 @@ def connector_label(connector: Connector) -> str:
 # --- Sites and charge points ---------------------------------------------------------------
 
 
+def short_time(moment: datetime) -> str:
+    """Today's times as 14:05, older ones with their date: a list stays narrow."""
+    local = timezone.localtime(moment)
+    if local.date() == timezone.localdate():
+        return local.strftime("%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+class ConnectionFilter(admin.SimpleListFilter):
+    """Online, dropped off (was connected, is not now), or never connected at all: the
+    last two need different people (a site visit, or the installer)."""
+
+    title = _("connection")
+    parameter_name = "connection"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("online", _("Online")),
+            ("dropped", _("Dropped off")),
+            ("never", _("Never connected")),
+        ]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ChargePoint]
+    ) -> QuerySet[ChargePoint]:
+        # is_connected: the periodic liveness rule clears it for a charger gone silent.
+        if self.value() == "online":
+            return queryset.filter(is_connected=True)
+        if self.value() == "dropped":
+            return queryset.filter(is_connected=False, connected_at__isnull=False)
+        if self.value() == "never":
+            return queryset.filter(connected_at__isnull=True)
+        return queryset
+
+
 class OpeningHoursFormSet(forms.BaseInlineFormSet):
     """A site's week as a whole: ranges of one day may not overlap, and a site that is
     not open around the clock needs at least one (else it would show as never open)."""
@@ -227,6 +267,7 @@ class OpeningHoursFormSet(forms.BaseInlineFormSet):
 class OpeningHoursInline(admin.TabularInline):
     model = OpeningHours
     formset = OpeningHoursFormSet
+    formfield_overrides = LOCAL_TIME_INPUT
     extra = 0
     fields = ["weekday", "opens", "closes"]
 
@@ -301,19 +342,19 @@ class ChargePointAddForm(ChargePointForm):
 @admin.register(ChargePoint)
 class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
     form = ChargePointForm
+    # Fits 1366 px: the connection in one column, the connectors' statuses in another.
     list_display = [
         "charge_point_id",
         "site",
+        "connection",
+        "connector_statuses",
+        "registration_status",
         "vendor_model",
         "firmware_version",
-        "registration_status",
-        "is_online",
-        "is_connected",
-        "last_seen_at",
     ]
     list_filter = [
+        ConnectionFilter,
         "registration_status",
-        "is_connected",
         "allow_unauthenticated",
         "site",
         "vendor",
@@ -407,7 +448,40 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "change_configuration",
         "trigger_message",
         "print_guest_qr_codes",
+        export_csv,
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChargePoint]:
+        return super().get_queryset(request).prefetch_related("connectors")
+
+    @admin.display(description=_("connection"), ordering="-last_seen_at")
+    def connection(self, charge_point: ChargePoint) -> str:
+        if charge_point.is_online():
+            return gettext("Online")
+        if charge_point.connected_at is None:
+            return gettext("Never connected")
+        since = charge_point.disconnected_at or charge_point.last_seen_at
+        if since is None:
+            return gettext("Offline")
+        return gettext("Offline since %(time)s") % {"time": short_time(since)}
+
+    @admin.display(description=_("connectors"))
+    def connector_statuses(self, charge_point: ChargePoint) -> str:
+        return format_html_join(
+            mark_safe("<br>"),
+            "#{} {}{}",
+            (
+                (
+                    connector.connector_id,
+                    connector.get_status_display(),
+                    gettext(" since %(time)s") % {"time": short_time(connector.status_at)}
+                    if connector.status_at
+                    else "",
+                )
+                for connector in charge_point.connectors.all()
+                if connector.connector_id
+            ),
+        )
 
     @admin.display(description=_("vendor / model"), ordering="vendor")
     def vendor_model(self, charge_point: ChargePoint) -> str:
@@ -626,7 +700,7 @@ class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
     list_select_related = ["charge_point", "connector__charge_point"]
     date_hierarchy = "started_at"
     inlines = [MeterSampleInline]
-    actions = ["remote_stop"]
+    actions = ["remote_stop", export_csv]
 
     @admin.display(description=_("connector"), ordering="connector__connector_id")
     def connector_number(self, session: ChargingSession) -> int:
@@ -701,16 +775,32 @@ class ReservationAdmin(SendsCommands, ReadOnlyAdmin):
 @admin.register(OcppMessage)
 class OcppMessageAdmin(ReadOnlyAdmin):
     list_display = [
-        "created_at",
+        "time",
         "charge_point_id",
         "direction",
         "message_type",
         "action",
-        "unique_id",
+        "call_and_answer",
     ]
     list_filter = ["direction", "message_type"]
     search_fields = ["charge_point_id", "action", "unique_id"]
     show_full_result_count = False  # the log is large; counting it is slow
+
+    @admin.display(description=_("time"), ordering="created_at")
+    def time(self, message: OcppMessage) -> str:
+        # Milliseconds: a call and its answer are often within the same second.
+        return timezone.localtime(message.created_at).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    @admin.display(description=_("message id"))
+    def call_and_answer(self, message: OcppMessage) -> str:
+        """The message id, linking to the call and its answer (they share it, §4.1.4)."""
+        if not message.unique_id:
+            return ""
+        url = reverse("admin:stations_ocppmessage_changelist")
+        query = urlencode(
+            {"charge_point_id": message.charge_point_id, "unique_id": message.unique_id}
+        )
+        return format_html('<a href="{}?{}">{}</a>', url, query, message.unique_id)
 
 
 @admin.register(ChargerCommand)
@@ -728,6 +818,7 @@ class ChargerCommandAdmin(ReadOnlyAdmin):
     list_filter = ["status", "action", "source"]
     search_fields = ["charge_point__charge_point_id", "action", "unique_id", "issued_by__email"]
     list_select_related = ["charge_point", "issued_by"]
+    actions = [export_csv]
 
     @admin.display(description=_("answer"))
     def answer(self, command: ChargerCommand) -> str:

@@ -510,9 +510,15 @@ class OcppMessage(models.Model):
         IN = "in", _("charger → server")
         OUT = "out", _("server → charger")
 
+    class MessageType(models.IntegerChoices):
+        # OCPP-J 1.6 §4.1.3 MessageTypeNumber.
+        CALL = 2, "CALL"
+        CALLRESULT = 3, "CALLRESULT"
+        CALLERROR = 4, "CALLERROR"
+
     charge_point_id = models.CharField(max_length=48, db_index=True)
     direction = models.CharField(max_length=3, choices=Direction.choices)
-    message_type = models.PositiveSmallIntegerField()  # 2 CALL, 3 CALLRESULT, 4 CALLERROR
+    message_type = models.PositiveSmallIntegerField(choices=MessageType.choices)
     unique_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=64, blank=True)
     frame = models.TextField()

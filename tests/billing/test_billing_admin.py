@@ -1,15 +1,24 @@
 """Money in admin: billing accounts, session charges (retrying a declined card), wallet
 entries (crediting a wallet by hand) and refunds from the credit form."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django import forms
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from billing import settlement
-from billing.models import BillingAccount, Invoice, SessionCharge, WalletEntry
+from billing.models import (
+    BillingAccount,
+    Invoice,
+    SessionCharge,
+    Tariff,
+    TimeOfUsePeriod,
+    WalletEntry,
+)
 from billing.wallet import credit_wallet_manually, wallet_balance
 from tests.billing.conftest import saved_card
 from tests.billing.sessions import charging_site, finished_session, token_of
@@ -171,3 +180,70 @@ def test_a_credit_whose_money_cannot_go_back_says_so_and_can_be_paid_back_later(
     )
     note.refresh_from_db()
     assert note.refund_reference.startswith("re_")
+
+
+def test_tariff_list_shows_prices_as_drivers_read_them(admin_client):
+    Tariff.objects.create(name="Two places", price_per_kwh=Decimal("3.0000"))
+    Tariff.objects.create(name="Four places", price_per_kwh=Decimal("0.3125"))
+    page = admin_client.get(reverse("admin:billing_tariff_changelist")).content.decode()
+    assert "3.00<" in page and "0.3125<" in page
+    assert "3.0000" not in page
+
+
+def test_time_of_use_times_are_plain_local_times_without_the_browser_offset_note(admin_client):
+    tariff = Tariff.objects.create(name="Peak", price_per_kwh=Decimal("2"))
+    TimeOfUsePeriod.objects.create(
+        tariff=tariff, name="Peak", weekdays="12345", start_time=time(16), end_time=time(20)
+    )
+    page = admin_client.get(reverse("admin:billing_tariff_change", args=[tariff.pk]))
+    form = page.context["inline_admin_formsets"][0].formset.forms[0]
+    assert type(form.fields["start_time"].widget) is forms.TimeInput
+    assert 'value="16:00"' in page.content.decode()
+
+
+def test_the_credit_form_says_the_money_goes_back_as_it_does(admin_client, driver):
+    receipt = settled(driver, "wallet").document
+    page = admin_client.get(reverse("admin:billing_invoice_credit", args=[receipt.pk]))
+    text = " ".join(page.content.decode().split())
+    assert "No money is paid back" not in text
+    assert "paid back the same way" in text
+
+
+def issue_now(client, account):
+    response = client.post(
+        reverse("admin:billing_billingaccount_changelist"),
+        {"action": "issue_invoice_now", "index": "0", "_selected_action": [account.pk]},
+        follow=True,
+    )
+    return messages_of(response)
+
+
+def test_staff_issue_this_months_invoice_now_once_with_the_sessions_so_far(
+    admin_client, driver, mailoutbox
+):
+    account = BillingAccount.objects.create(user=driver, payment_method="invoice")
+    connector = charging_site()
+    earlier = timezone.now() - timedelta(hours=3)
+    session = finished_session(connector, token_of(driver), started_at=earlier, wh=10_000)
+    charge = settlement.settle_session(session.pk)
+    assert charge.status == SessionCharge.Status.TO_INVOICE
+
+    shown = issue_now(admin_client, account)
+
+    invoice = Invoice.objects.get(account=account, kind=Invoice.Kind.INVOICE)
+    assert any(f"invoice {invoice.display_number} issued" in text for text in shown), shown
+    assert invoice.period_start == timezone.localdate().replace(day=1)
+    assert invoice.period_end == timezone.localdate()
+    charge.refresh_from_db()
+    assert charge.status == SessionCharge.Status.INVOICED
+    assert [message.to for message in mailoutbox] == [[driver.email]]
+
+    again = issue_now(admin_client, account)
+    assert any("already issued" in text for text in again), again
+    assert Invoice.objects.filter(account=account).count() == 1
+
+
+def test_issue_now_with_nothing_to_invoice_says_so(admin_client, driver):
+    account = BillingAccount.objects.create(user=driver, payment_method="invoice")
+    assert any("nothing to invoice" in text for text in issue_now(admin_client, account))
+    assert not Invoice.objects.exists()

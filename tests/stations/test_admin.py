@@ -1,14 +1,16 @@
 """The stations back office: every page renders, every command action reaches a charger
 held by the live server and shows the charger's answer per charge point."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django import forms
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from ocpp.exceptions import NotSupportedError
 
 from stations.charger_auth import MIN_PASSWORD_LENGTH
@@ -19,6 +21,7 @@ from stations.models import (
     Connector,
     MeterSample,
     OcppMessage,
+    OpeningHours,
     Reservation,
     Site,
     StatusEvent,
@@ -498,3 +501,68 @@ async def test_cancel_reservation_action_cancels_it_on_the_charger(charger, staf
     assert messages == [("success", f"ADM-RESERVED #{reservation.pk}: Accepted")]
     stored = await sync_to_async(Reservation.objects.get)(pk=reservation.pk)
     assert stored.status == Reservation.Status.CANCELLED
+
+
+# --- Lists staff read at a glance -----------------------------------------------------------
+
+
+def test_ocpp_log_names_message_types_shows_milliseconds_and_links_a_call_to_its_answer(staff):
+    _, client = staff
+    at = timezone.now().replace(microsecond=123_456)
+    for message_type in (2, 3):
+        OcppMessage.objects.create(
+            charge_point_id="ADM-LOG",
+            direction="in" if message_type == 2 else "out",
+            message_type=message_type,
+            unique_id="abc-1",
+            action="Heartbeat",
+            frame="[]",
+            created_at=at,
+        )
+    html = client.get(changelist("ocppmessage")).content.decode()
+    assert "CALLRESULT" in html and ">CALL<" in html
+    assert timezone.localtime(at).strftime("%H:%M:%S.123") in html
+    assert "?charge_point_id=ADM-LOG&amp;unique_id=abc-1" in html
+
+    pair = client.get(
+        changelist("ocppmessage"), {"charge_point_id": "ADM-LOG", "unique_id": "abc-1"}
+    )
+    assert pair.context["cl"].result_count == 2
+
+
+def test_charge_point_list_tells_online_dropped_off_and_never_connected_apart(staff):
+    _, client = staff
+    now = timezone.now()
+    online = register("ADM-ONLINE", is_connected=True, connected_at=now, last_seen_at=now)
+    Connector.objects.create(
+        charge_point=online, connector_id=1, status="Charging", status_at=now - timedelta(days=2)
+    )
+    register(
+        "ADM-DROPPED",
+        connected_at=now - timedelta(days=1),
+        disconnected_at=now - timedelta(days=1),
+    )
+    register("ADM-NEVER")
+
+    page = client.get(changelist("chargepoint"))
+    html = page.content.decode()
+    assert "Never connected" in html and "Offline since" in html and "Online" in html
+    assert "#1 Charging since" in html
+
+    def listed(connection: str) -> list[str]:
+        response = client.get(changelist("chargepoint"), {"connection": connection})
+        return [cp.charge_point_id for cp in response.context["cl"].result_list]
+
+    assert listed("online") == ["ADM-ONLINE"]
+    assert listed("dropped") == ["ADM-DROPPED"]
+    assert listed("never") == ["ADM-NEVER"]
+
+
+def test_opening_hours_are_plain_local_times_without_the_browser_offset_note(staff):
+    _, client = staff
+    site = Site.objects.create(name="ADM Hours", open_24_7=False)
+    OpeningHours.objects.create(site=site, weekday=1, opens=time(7), closes=time(19))
+    page = client.get(reverse("admin:stations_site_change", args=[site.pk]))
+    form = page.context["inline_admin_formsets"][0].formset.forms[0]
+    assert type(form.fields["opens"].widget) is forms.TimeInput
+    assert 'value="07:00"' in page.content.decode()
