@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from chargehub.client_address import address_behind_proxies
 from stations.models import ChargePoint
-from stations.ocpp import connections, message_log, protocols, rpc
+from stations.ocpp import after_boot, commands, connections, message_log, protocols, rpc
 from stations.ocpp.database import run_in_database
 
 logger = logging.getLogger(__name__)
@@ -263,6 +263,31 @@ class OcppConsumer(AsyncWebsocketConsumer):
         text = rpc.encode_call_result(call.unique_id, payload)
         self._log_out(text, rpc.CALLRESULT, call.unique_id, call.action)
         await self.send(text_data=text)
+        if call.action == "BootNotification" and payload.get("status") == "Accepted":
+            # A task, not awaited: its commands come back to this consumer to be sent.
+            task = asyncio.get_running_loop().create_task(self._after_boot())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _after_boot(self) -> None:
+        """Tell the charger what the rest of the system wants it told once it has
+        booted (stations/ocpp/after_boot.py), each request a recorded command."""
+        try:
+            wanted = await run_in_database(after_boot.requests)(self.charge_point)
+            for request in wanted:
+                try:
+                    await commands.send(self.charge_point_id, request, source=after_boot.SOURCE)
+                except commands.CommandError as error:
+                    logger.warning(
+                        "%s: %s after boot failed: %s",
+                        self.charge_point_id,
+                        type(request).__name__,
+                        error,
+                    )
+        except Exception:
+            logger.exception(
+                "%s: telling it what it must know after boot failed", self.charge_point_id
+            )
 
     async def _handle_call(self, call: rpc.Call, received_at: Any) -> dict[str, Any]:
         if call.action not in self.protocol.HANDLERS:
