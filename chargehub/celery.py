@@ -40,6 +40,11 @@ app.conf.beat_schedule = {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Maintenance windows start and end on the minute (operations/maintenance.py).
+    "apply-maintenance-windows": {
+        "task": "operations.tasks.apply_maintenance_windows",
+        "schedule": 60.0,
+    },
     # Last month's invoices on the 1st; 04:07 UTC is past midnight in Europe, where the
     # month is cut (TIME_ZONE), and before the working day.
     "issue-monthly-invoices": {

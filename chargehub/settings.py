@@ -499,6 +499,10 @@ BILLING_BLOCK_AFTER_FAILED_PAYMENTS = env_int("BILLING_BLOCK_AFTER_FAILED_PAYMEN
 # Asked by stations.authorization before a token may charge (dotted paths to functions
 # taking an IdToken and returning a refusal reason or None): stations never imports billing.
 CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")
+# What a charger is told once it has booted (Accepted): dotted paths to functions taking
+# a ChargePoint and returning ocpp.v16.call requests, sent in order after the boot's answer
+# (stations/ocpp/after_boot.py); operations' one: Inoperative while it is held out of use.
+OCPP_AFTER_BOOT = env_list("OCPP_AFTER_BOOT", "operations.availability.after_boot")
 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.

@@ -1,4 +1,6 @@
-"""Admin of operations."""
+"""Admin of operations: each part in a module of its own."""
 
-# Uptime: the report pages and excluded outages.
-from operations import uptime_admin  # noqa: F401
+from operations import (
+    maintenance_admin,  # noqa: F401  maintenance windows, inspection schedules
+    uptime_admin,  # noqa: F401  uptime report pages, excluded outages
+)

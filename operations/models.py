@@ -4,6 +4,7 @@ exclusions, driver support cases and emergency stops."""
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -216,6 +217,17 @@ class MaintenanceWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site or self.charge_point} {self.starts_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        """The constraints below, said to staff in words (on the field at fault, so the
+        constraint's own message is not repeated)."""
+        errors: dict[str, str] = {}
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = _("The window must end after it starts.")
+        if (self.site_id is None) == (self.charge_point_id is None):
+            errors["charge_point"] = _("Choose a site or a charge point: exactly one of them.")
+        if errors:
+            raise ValidationError(errors)
 
 
 DEFAULT_CHECKLIST = [

@@ -9,7 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from operations import figures, uptime
+from operations import figures, maintenance, uptime
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +34,17 @@ def refresh_uptime_year() -> int:
     stored = figures.refresh(uptime.months_between(now - timedelta(days=366), now), now=now)
     logger.info("refresh_uptime_year: %d port-months", stored)
     return stored
+
+
+# --- Maintenance windows and inspections (operations/maintenance.py, inspections.py) ---
+
+
+@shared_task
+def apply_maintenance_windows() -> dict[str, int]:
+    done = maintenance.run()
+    logger.info(
+        "apply_maintenance_windows: %d window(s) applied, %d released",
+        len(done.applied),
+        len(done.released),
+    )
+    return {"applied": len(done.applied), "released": len(done.released)}

@@ -22,6 +22,7 @@ from billing.models import WalletEntry
 from chargehub.spreadsheet import text_cell
 from charging import refusals, reservations, start_stop, tokens
 from notifications import events
+from operations import maintenance
 from portal.forms import ReserveForm, StartForm, StationFilterForm, TokenForm, TokenNameForm
 from portal.session_figures import figures, format_duration
 from stations import finder, opening_hours
@@ -67,6 +68,10 @@ def station_list(request: HttpRequest) -> HttpResponse:
         "page_obj": page,
         "markers": markers,
         "status_labels": _status_labels(),
+        # {charge point pk: "Under maintenance until 14:30"}
+        "maintenance": maintenance.notices(
+            {state.connector.charge_point for result in results for state in result.connectors}
+        ),
     }
     return render(request, "portal/station_list.html", context)
 
@@ -76,12 +81,14 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
     results = finder.group_by_site(connectors)
     states = results[0].connectors if results else []
     user = request.user if request.user.is_authenticated else None
+    notices = maintenance.notices({state.connector.charge_point for state in states})
     rows = [
         {
             "state": state,
             "connector": state.connector,
             # One preview per connector: a tariff can be set per connector.
             "price": tariffs.price_preview(state.connector, user),
+            "maintenance": notices.get(state.connector.charge_point_id),
         }
         for state in states
     ]

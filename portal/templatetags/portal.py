@@ -1,6 +1,8 @@
-"""Template helpers of the portal: where to log in and out, money as printed."""
+"""Template helpers of the portal: where to log in and out, money as printed, a
+value of a page's per-item notes."""
 
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from django.conf import settings
@@ -39,3 +41,9 @@ def kwh(watt_hours: int | None) -> str:
     if watt_hours is None:
         return ""
     return formats.number_format(Decimal(watt_hours) / 1000, decimal_pos=2, use_l10n=True)
+
+
+@register.filter
+def item(mapping: dict[Any, Any], key: Any) -> Any:
+    """`mapping[key]`, or None: a page's notes per charger (`maintenance|item:pk`)."""
+    return mapping.get(key)
