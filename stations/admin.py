@@ -12,10 +12,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -26,13 +29,14 @@ from ocpp.v16.enums import MessageTrigger
 
 from chargehub.admin_csv import export_csv
 from chargehub.admin_fields import LOCAL_TIME_INPUT
-from stations import operations
+from stations import batches, operations, tasks
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
     MIDNIGHT,
     ChargePoint,
     ChargerCommand,
     ChargingSession,
+    CommandBatch,
     Connector,
     MeterSample,
     OcppMessage,
@@ -573,32 +577,52 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         queryset: QuerySet[ChargePoint],
         form_class: type[forms.Form],
         title: str,
-        operation: Callable[..., Any],
+        operation: str,
         fields: list[str],
-    ) -> TemplateResponse | None:
+    ) -> TemplateResponse | HttpResponseRedirect | None:
         """Ask for the command's parameters, then send it to each selected charger.
 
-        `operation(charge_point_id, *fields' values, issued_by=, source=)` is the rule in
-        stations/operations.py; each charger's answer or error becomes a message.
+        `operation` names the rule in stations/operations.py (batches.OPERATIONS), called
+        as operation(charge_point_id, *fields' values, issued_by=, source=).
         """
         form = command_form_page(self, request, queryset, form_class, title)
         if isinstance(form, TemplateResponse):
             return form
         arguments = [form.cleaned_data[field] for field in fields]
-        for charge_point in queryset:
+        return self._send_to_selected(request, queryset, operation, title, arguments)
+
+    def _send_to_selected(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ChargePoint],
+        operation: str,
+        title: str,
+        arguments: list[Any],
+    ) -> HttpResponseRedirect | None:
+        """One charger: sent now, its answer shown as a message. More: a batch run in the
+        background, in parallel, and its live progress page (stations/batches.py)."""
+        charge_points = list(queryset)
+        if len(charge_points) > 1:
+            batch = batches.start(operation, title, charge_points, arguments, request.user)
+            transaction.on_commit(lambda: tasks.run_command_batch.delay(batch.pk))
+            return HttpResponseRedirect(
+                reverse("admin:stations_commandbatch_change", args=[batch.pk])
+            )
+        for charge_point in charge_points:
             send_and_report(
                 request,
                 charge_point.charge_point_id,
-                lambda cp=charge_point: operation(
+                lambda cp=charge_point: batches.OPERATIONS[operation](
                     cp.charge_point_id, *arguments, issued_by=request.user, source="admin"
                 ),
+                batches.describe,
             )
         return None
 
     @admin.action(description=_("Reset…"), permissions=["send_commands"])
     def reset(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
         return self._command_with_form(
-            request, queryset, ResetForm, gettext("Reset"), operations.reset, ["type"]
+            request, queryset, ResetForm, gettext("Reset"), "reset", ["type"]
         )
 
     @admin.action(description=_("Unlock connector…"), permissions=["send_commands"])
@@ -608,7 +632,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             queryset,
             UnlockConnectorForm,
             gettext("Unlock connector"),
-            operations.unlock_connector,
+            "unlock_connector",
             ["connector_id"],
         )
 
@@ -619,7 +643,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             queryset,
             ChangeAvailabilityForm,
             gettext("Change availability"),
-            operations.change_availability,
+            "change_availability",
             ["connector_id", "type"],
         )
 
@@ -630,24 +654,15 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             queryset,
             RemoteStartForm,
             gettext("Remote start"),
-            operations.remote_start,
+            "remote_start",
             ["id_tag", "connector_id"],
         )
 
     @admin.action(description=_("Read configuration"), permissions=["send_commands"])
-    def get_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> None:
-        for charge_point in queryset:
-            send_and_report(
-                request,
-                charge_point.charge_point_id,
-                lambda cp=charge_point: operations.refresh_configuration(
-                    cp.charge_point_id, issued_by=request.user, source="admin"
-                ),
-                lambda answer: (
-                    gettext("%(count)d configuration keys read")
-                    % {"count": len(answer.configuration_key or [])}
-                ),
-            )
+    def get_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        return self._send_to_selected(
+            request, queryset, "refresh_configuration", gettext("Read configuration"), []
+        )
 
     @admin.action(description=_("Change configuration…"), permissions=["send_commands"])
     def change_configuration(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
@@ -656,7 +671,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             queryset,
             ChangeConfigurationForm,
             gettext("Change configuration"),
-            operations.change_configuration,
+            "change_configuration",
             ["key", "value"],
         )
 
@@ -667,7 +682,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             queryset,
             TriggerMessageForm,
             gettext("Trigger message"),
-            operations.trigger_message,
+            "trigger_message",
             ["requested_message", "connector_id"],
         )
 
@@ -851,3 +866,44 @@ class RefusedConnectionAdmin(ReadOnlyAdmin):
         url = reverse("admin:stations_chargepoint_add")
         query = urlencode({"charge_point_id": refused.charge_point_id})
         return format_html('<a href="{}?{}">{}</a>', url, query, gettext("Register this charger"))
+
+
+@admin.register(CommandBatch)
+class CommandBatchAdmin(ReadOnlyAdmin):
+    """Commands sent to many chargers: each one's progress, live while it runs."""
+
+    list_display = ["title", "created_at", "issued_by", "summary", "finished_at"]
+    list_select_related = ["issued_by"]
+    change_form_template = "admin/stations/commandbatch/progress.html"
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:batch_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="stations_commandbatch_progress",
+            ),
+            *super().get_urls(),
+        ]
+
+    def progress_view(self, request: HttpRequest, batch_id: int) -> JsonResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        batch = get_object_or_404(CommandBatch, pk=batch_id)
+        return JsonResponse(batches.progress(batch))
+
+    @admin.display(description=_("progress"))
+    def summary(self, batch: CommandBatch) -> str:
+        counts = batches.progress(batch)["counts"]
+        return ", ".join(f"{row['label']}: {row['count']}" for row in counts if row["count"])
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        batch = self.get_object(request, object_id)
+        extra = {"progress": batches.progress(batch) if batch else None}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})

@@ -600,3 +600,66 @@ class ChargerCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} → {self.charge_point.charge_point_id} ({self.status})"
+
+
+class CommandBatch(models.Model):
+    """One command sent to many chargers at once, run in the background (a Celery task)
+    in parallel, followed on a live progress page (stations/batches.py)."""
+
+    operation = models.CharField(_("command"), max_length=40)
+    title = models.CharField(_("title"), max_length=100)
+    # The command's parameters, after the charge point id (stations/operations.py).
+    arguments = models.JSONField(_("parameters"), default=list, blank=True)
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("issued by"),
+    )
+    created_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("command to many chargers")
+        verbose_name_plural = _("commands to many chargers")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class CommandBatchItem(models.Model):
+    """One charger of a batch and how its command went."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent, waiting for the answer")
+        DONE = "done", _("Done")
+        REFUSED = "refused", _("Refused by the charger")
+        OFFLINE = "offline", _("Offline")
+        TIMEOUT = "timeout", _("Timed out")
+        FAILED = "failed", _("Failed")
+
+    FINISHED = (Status.DONE, Status.REFUSED, Status.OFFLINE, Status.TIMEOUT, Status.FAILED)
+
+    batch = models.ForeignKey(
+        CommandBatch, models.CASCADE, related_name="items", verbose_name=_("batch")
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint, models.CASCADE, related_name="+", verbose_name=_("charge point")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    message = models.CharField(_("answer"), max_length=500, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("charger in a batch")
+        verbose_name_plural = _("chargers in a batch")
+        ordering = ["charge_point__charge_point_id"]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id}: {self.status}"

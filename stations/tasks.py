@@ -7,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from stations import liveness, retention
+from stations import batches, liveness, retention
 
 logger = logging.getLogger(__name__)
 
@@ -31,3 +31,8 @@ def prune_message_log() -> int:
     deleted = retention.prune_message_log()
     logger.info("prune_message_log: %d log entries deleted", deleted)
     return deleted
+
+
+@shared_task
+def run_command_batch(batch_id: int) -> None:
+    batches.run(batch_id)

@@ -18,6 +18,7 @@ from stations.models import (
     ChargePoint,
     ChargerCommand,
     ChargingSession,
+    CommandBatch,
     Connector,
     MeterSample,
     OcppMessage,
@@ -355,19 +356,44 @@ async def test_get_configuration_action_stores_the_configuration(charger, staff)
     assert stored.configuration["NumberOfConnectors"] == {"value": "2", "readonly": True}
 
 
-async def test_action_on_several_chargers_reports_each_one_offline_included(charger, staff):
+async def test_command_to_several_chargers_runs_as_a_batch_with_a_progress_page(
+    charger, staff, settings
+):
+    """Each charger's outcome on its own row: one that is offline, one that stays silent
+    (its own timeout, nobody else's) and one that answers."""
+    settings.OCPP_COMMAND_TIMEOUT = 1
     _, client = staff
     offline = await sync_to_async(register)("ADM-OFFLINE")
-    async with charger("ADM-ONLINE") as cp:
+    async with charger("ADM-ONLINE") as cp, charger("ADM-SILENT") as silent:
         await cp.boot()
-        online = await sync_to_async(_charge_point)("ADM-ONLINE")
-        _, messages = await run_action(
-            client, "chargepoint", "reset", [online, offline], type="Soft"
+        await silent.boot()
+        silent.answers["Reset"] = "silence"
+        online, quiet = [
+            await sync_to_async(_charge_point)(cp_id) for cp_id in ("ADM-ONLINE", "ADM-SILENT")
+        ]
+        page, _ = await run_action(
+            client, "chargepoint", "reset", [online, offline, quiet], type="Soft"
         )
-    assert sorted(messages) == [
-        ("error", "ADM-OFFLINE: The charger is offline right now."),
-        ("success", "ADM-ONLINE: Accepted"),
-    ]
+    # The background task runs inline under the tests' eager Celery, so the page that
+    # follows the redirect already shows every outcome.
+    batch = await sync_to_async(CommandBatch.objects.get)()
+    assert page.redirect_chain[-1][0] == reverse(
+        "admin:stations_commandbatch_change", args=[batch.pk]
+    )
+    progress = await sync_to_async(client.get)(
+        reverse("admin:stations_commandbatch_progress", args=[batch.pk])
+    )
+    rows = {
+        item["charge_point"]: (item["status"], item["message"]) for item in progress.json()["items"]
+    }
+    assert rows == {
+        "ADM-OFFLINE": ("offline", "The charger is offline right now."),
+        "ADM-ONLINE": ("done", "Accepted"),
+        "ADM-SILENT": ("timeout", "The charger did not answer in time."),
+    }
+    assert progress.json()["finished"]
+    html = page.content.decode()
+    assert "ADM-SILENT" in html and "Timed out" in html
     assert cp.received == [("Reset", {"type": "Soft"})]
 
 

@@ -1,0 +1,146 @@
+"""A command sent to many chargers at once: queued as a Celery task, run in parallel, each
+charger's progress kept in a row (CommandBatchItem) for the live progress page.
+
+One silent charger then costs its own timeout, not everyone's wait: the page returns at
+once and the chargers are asked side by side.
+"""
+
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from stations import operations
+from stations.models import ChargePoint, CommandBatch, CommandBatchItem
+from stations.ocpp import commands
+
+logger = logging.getLogger(__name__)
+
+# The commands a batch may run: operation(charge_point_id, *arguments, issued_by=, source=).
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "reset": operations.reset,
+    "unlock_connector": operations.unlock_connector,
+    "change_availability": operations.change_availability,
+    "remote_start": operations.remote_start,
+    "refresh_configuration": operations.refresh_configuration,
+    "change_configuration": operations.change_configuration,
+    "trigger_message": operations.trigger_message,
+}
+
+# Chargers asked at the same time; each waits on its charger, not on the CPU.
+PARALLEL = 32
+
+# Answers that mean "done as asked"; anything else (Rejected, Occupied, …) is a refusal.
+POSITIVE_ANSWERS = {"Accepted", "Unlocked", "Scheduled", "RebootRequired"}
+
+Status = CommandBatchItem.Status
+
+
+def start(
+    operation: str,
+    title: str,
+    charge_points: Iterable[ChargePoint],
+    arguments: list[Any],
+    issued_by: Any,
+) -> CommandBatch:
+    """Record the batch; the caller queues it (stations.tasks.run_command_batch) after
+    commit, so that the worker finds the rows."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"Unknown batch operation {operation!r}")
+    user = issued_by if getattr(issued_by, "is_authenticated", False) else None
+    with transaction.atomic():
+        batch = CommandBatch.objects.create(
+            operation=operation, title=title, arguments=arguments, issued_by=user
+        )
+        CommandBatchItem.objects.bulk_create(
+            CommandBatchItem(batch=batch, charge_point=charge_point)
+            for charge_point in charge_points
+        )
+    return batch
+
+
+def run(batch_id: int) -> None:
+    """Ask every queued charger of the batch, side by side; idempotent for a retried task
+    (only queued items are taken, each claimed by one conditional UPDATE)."""
+    batch = CommandBatch.objects.select_related("issued_by").get(pk=batch_id)
+    items = list(batch.items.filter(status=Status.QUEUED).select_related("charge_point"))
+    if items:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
+            list(pool.map(lambda item: _run_item(batch, item), items))
+    CommandBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
+
+
+def _run_item(batch: CommandBatch, item: CommandBatchItem) -> None:
+    try:
+        claimed = CommandBatchItem.objects.filter(pk=item.pk, status=Status.QUEUED).update(
+            status=Status.SENT
+        )
+        if claimed:
+            status, message = _ask(batch, item.charge_point.charge_point_id)
+            CommandBatchItem.objects.filter(pk=item.pk).update(
+                status=status, message=message[:500], updated_at=timezone.now()
+            )
+    finally:
+        close_old_connections()  # this thread's connection, not left to the pool's end
+
+
+def _ask(batch: CommandBatch, charge_point_id: str) -> tuple[str, str]:
+    operation = OPERATIONS[batch.operation]
+    try:
+        answer = operation(
+            charge_point_id, *batch.arguments, issued_by=batch.issued_by, source="admin"
+        )
+    except commands.ChargerOffline as error:
+        return Status.OFFLINE, operations.command_failure(error).message
+    except commands.CommandTimeout as error:
+        return Status.TIMEOUT, operations.command_failure(error).message
+    except commands.CommandError as error:
+        return Status.FAILED, operations.command_failure(error).message
+    except Exception:  # a bug for one charger must not leave the others "sent" forever
+        logger.exception("Batch %s: %s failed", batch.pk, charge_point_id)
+        return Status.FAILED, _("The command could not be sent.")
+    status = getattr(answer, "status", None)
+    if status is None:
+        return Status.DONE, describe(answer)
+    return (Status.DONE if status in POSITIVE_ANSWERS else Status.REFUSED), str(status)
+
+
+def describe(answer: Any) -> str:
+    """A charger's answer in a few words: its status, or what it brought back."""
+    status = getattr(answer, "status", None)
+    if status is not None:
+        return str(status)
+    keys = getattr(answer, "configuration_key", None)
+    if keys is not None:
+        return _("%(count)d configuration keys read") % {"count": len(keys)}
+    return _("Done")
+
+
+def progress(batch: CommandBatch) -> dict[str, Any]:
+    """What the progress page shows, as JSON: counts per status and each charger's row."""
+    items = list(batch.items.select_related("charge_point"))
+    counts = {status.value: 0 for status in Status}
+    for item in items:
+        counts[item.status] += 1
+    return {
+        "title": batch.title,
+        "finished": batch.finished_at is not None
+        or all(item.status in CommandBatchItem.FINISHED for item in items),
+        "counts": [
+            {"status": status.value, "label": str(status.label), "count": counts[status]}
+            for status in Status
+        ],
+        "items": [
+            {
+                "charge_point": item.charge_point.charge_point_id,
+                "status": item.status,
+                "status_label": str(Status(item.status).label),
+                "message": item.message,
+            }
+            for item in items
+        ],
+    }
