@@ -45,6 +45,11 @@ app.conf.beat_schedule = {
         "task": "operations.tasks.apply_maintenance_windows",
         "schedule": 60.0,
     },
+    # Inspections fall due by the day; hourly, so a day's are open by its first hours.
+    "open-due-inspections": {
+        "task": "operations.tasks.open_due_inspections",
+        "schedule": crontab(minute=23),
+    },
     # Last month's invoices on the 1st; 04:07 UTC is past midnight in Europe, where the
     # month is cut (TIME_ZONE), and before the working day.
     "issue-monthly-invoices": {

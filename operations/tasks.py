@@ -9,7 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from operations import figures, maintenance, uptime
+from operations import figures, inspections, maintenance, uptime
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +48,10 @@ def apply_maintenance_windows() -> dict[str, int]:
         len(done.released),
     )
     return {"applied": len(done.applied), "released": len(done.released)}
+
+
+@shared_task
+def open_due_inspections() -> int:
+    raised = inspections.open_due()
+    logger.info("open_due_inspections: %d inspection ticket(s) opened or joined", len(raised))
+    return len(raised)

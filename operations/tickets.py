@@ -68,14 +68,18 @@ def raise_fault(
     evidence: dict[str, Any] | None = None,
     text: str = "",
     at: datetime | None = None,
+    key: str = "",
+    checklist: dict[str, Any] | None = None,
 ) -> tuple[Ticket, bool]:
     """The open ticket for this fault, created if there is none; (ticket, created).
 
     The same fault while its ticket is open adds its evidence and raises `occurrences`
     instead: the unique constraint on open fault keys makes this hold across workers.
+    `key` names a fault that kind, charger and connector do not (an inspection schedule's);
+    `checklist` is a new ticket's (an inspection's items, operations/inspections.py).
     """
     at = at or timezone.now()
-    key = fault_key(kind, charge_point, connector)
+    key = key or fault_key(kind, charge_point, connector)
     site = site or (charge_point.site if charge_point else None)
     open_tickets = Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES)
     for _attempt in range(2):
@@ -98,6 +102,7 @@ def raise_fault(
                     charge_point=charge_point,
                     connector=connector,
                     fault_key=key,
+                    checklist=checklist or {},
                     opened_at=at,
                     last_occurred_at=at,
                     due_at=due_at(severity, at),

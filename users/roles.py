@@ -55,6 +55,10 @@ TECHNICIAN = Role(
         "operations.view_outageexclusion",
         "operations.add_outageexclusion",
         "operations.change_outageexclusion",
+        # Maintenance windows, inspection schedules (completing an inspection resolves
+        # its ticket: operations.change_ticket).
+        "operations.*_maintenancewindow",
+        "operations.*_inspectionschedule",
     ),
 )
 SUPPORT = Role(
