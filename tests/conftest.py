@@ -28,6 +28,7 @@ from websockets.asyncio.client import connect
 
 from stations.models import ChargePoint
 from tests.charger import SimulatedCharger
+from tests.mail import mail_to_files
 from tests.waiting import eventually, free_port, wait_for_port
 from users.models import User
 
@@ -200,6 +201,20 @@ def start_server(
 @pytest.fixture(scope="session")
 def ocpp_server(start_server: Callable[..., str]) -> str:
     return start_server()
+
+
+@pytest.fixture(scope="session")
+def start_mail_server(
+    start_server: Callable[..., str], tmp_path_factory: Any
+) -> Callable[..., tuple[str, Path]]:
+    """Start a server that writes its email to files (read them with tests/mail.py);
+    returns its URL and its mail folder."""
+
+    def start(**env: str) -> tuple[str, Path]:
+        mail = tmp_path_factory.mktemp("mail")
+        return start_server(**mail_to_files(mail), **env), mail
+
+    return start
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ deliver 12 kWh: 30.00 + 5.00 = 35.00 net, 8.75 VAT, 43.75 SEK to pay.
 
 import io
 from decimal import Decimal
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ from tests.billing.guest_charging import (
     stop_transaction,
 )
 from tests.conftest import PASSWORD, eventually, register
+from tests.mail import has_pdf, mails_to
 from tests.stations.ocpp_wire import ago, iso, send
 from users.models import IdToken, User
 
@@ -49,21 +51,17 @@ GROSS = Decimal("43.75")
 
 
 @pytest.fixture(scope="module")
-def billing_server(start_server, localstripe_url, tmp_path_factory) -> tuple[str, Path]:
+def billing_server(start_mail_server, localstripe_url) -> tuple[str, Path]:
     """A server with Stripe (localstripe) configured; returns its URL and mail folder."""
-    mail = tmp_path_factory.mktemp("server-mail")
-    url = start_server(
+    return start_mail_server(
         STRIPE_SECRET_KEY=SECRET_KEY,
         STRIPE_PUBLISHABLE_KEY="pk_test_chargehub",
         STRIPE_API_BASE=localstripe_url,
         DJSTRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        EMAIL_FILE_PATH=str(mail),
         # The postpaid test replays a session from last month, as a charger that was
         # offline would; the default accepts 30 days.
         OCPP_MAX_QUEUED_MESSAGE_AGE=str(90 * 24 * 3600),
     )
-    return url, mail
 
 
 def pdf_text(invoice: Invoice) -> str:
@@ -71,14 +69,9 @@ def pdf_text(invoice: Invoice) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
-def mails_to(folder: Path, address: str) -> list[str]:
-    texts = [path.read_text(errors="replace") for path in folder.iterdir()]
-    return [text for text in texts if f"To: {address}" in text]
-
-
-def receipts_to(folder: Path, address: str) -> list[str]:
+def receipts_to(folder: Path, address: str) -> list[EmailMessage]:
     """The mails with a PDF (receipts, invoices); drivers get notices besides."""
-    return [text for text in mails_to(folder, address) if "application/pdf" in text]
+    return [message for message in mails_to(folder, address) if has_pdf(message)]
 
 
 def set_up_charger(charge_point_id: str) -> None:

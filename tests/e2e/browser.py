@@ -10,7 +10,6 @@ and every request to anywhere but the server under test is aborted.
 the same files `collectstatic` would collect.
 """
 
-import email
 import mimetypes
 import os
 import re
@@ -21,6 +20,8 @@ from urllib.parse import urlsplit
 
 from django.contrib.staticfiles import finders
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
+
+from tests.mail import mails_to, text_of
 
 CHROMIUM = Path("/usr/bin/chromium")
 MISSING_CHROMIUM = (
@@ -138,17 +139,8 @@ def mailed_link(mail: Path, address: str, path: str) -> str | None:
 
     `mail` is the folder of a server started with Django's file email backend (conftest).
     """
-    for message_file in sorted(mail.iterdir()):
-        # The file backend writes each message followed by a line of 79 dashes.
-        for raw in message_file.read_bytes().split(b"-" * 79):
-            message = email.message_from_bytes(raw.strip())
-            if address not in (message["To"] or ""):
-                continue
-            for part in message.walk():
-                if part.get_content_type() != "text/plain":
-                    continue
-                text = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
-                found = re.search(rf"https?://\S+{re.escape(path)}\S+", text)
-                if found:
-                    return found.group(0)
+    for message in mails_to(mail, address):
+        found = re.search(rf"https?://\S+{re.escape(path)}\S+", text_of(message))
+        if found:
+            return found.group(0)
     return None

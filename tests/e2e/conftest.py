@@ -22,18 +22,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="module")
-def e2e_server(start_server, tmp_path_factory) -> tuple[str, Path]:
+def e2e_server(start_mail_server) -> tuple[str, Path]:
     """A server whose mail (the sign-up's verification link) lands in a folder.
 
     Returns its ws:// URL (for chargers; tests/e2e/browser.py's http_url gives the
     browser's) and the mail folder.
     """
-    mail = tmp_path_factory.mktemp("e2e-mail")
-    url = start_server(
-        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        EMAIL_FILE_PATH=str(mail),
-    )
-    return url, mail
+    return start_mail_server()
 
 
 @pytest.fixture(autouse=True)

@@ -40,19 +40,20 @@ VIRTUAL_KEY = {
 
 
 @pytest.fixture(scope="module")
-def mfa_mail(tmp_path_factory) -> Path:
-    """Where the mfa server's mail lands (a member of staff's first-factor link)."""
-    return tmp_path_factory.mktemp("mfa-mail")
+def mfa_server_and_mail(start_mail_server) -> tuple[str, Path]:
+    """A server that asks staff for a second factor before the admin (off under DEBUG), and
+    where its mail lands (a member of staff's first-factor link)."""
+    return start_mail_server(ADMIN_REQUIRE_MFA="1")
 
 
 @pytest.fixture(scope="module")
-def mfa_server(start_server, mfa_mail) -> str:
-    """A server that asks staff for a second factor before the admin (off under DEBUG)."""
-    return start_server(
-        ADMIN_REQUIRE_MFA="1",
-        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        EMAIL_FILE_PATH=str(mfa_mail),
-    )
+def mfa_server(mfa_server_and_mail) -> str:
+    return mfa_server_and_mail[0]
+
+
+@pytest.fixture(scope="module")
+def mfa_mail(mfa_server_and_mail) -> Path:
+    return mfa_server_and_mail[1]
 
 
 def person(email: str, **fields: Any) -> User:

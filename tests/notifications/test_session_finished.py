@@ -8,11 +8,8 @@ tests/conftest.py server_env), so once the charger has its answer, every email t
 message causes is in the folder: nothing needs waiting for after that.
 """
 
-import email
-import email.policy
 from datetime import datetime, timedelta
 from decimal import Decimal
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,37 +24,15 @@ from notifications.models import Preferences, SessionNotice
 from stations.models import ChargePoint, ChargingSession, Connector, Site
 from stations.signals import session_ended
 from tests.conftest import PASSWORD, eventually, register
+from tests.mail import mails_to, text_of
 from tests.stations.ocpp_wire import ago, iso, send
 from users.models import IdToken, User
 
-SEPARATOR = b"\n" + b"-" * 79 + b"\n"  # between messages in one file (filebased backend)
-
 
 @pytest.fixture(scope="module")
-def mail_server(start_server, tmp_path_factory) -> tuple[str, Path]:
+def mail_server(start_mail_server) -> tuple[str, Path]:
     """A server that writes its email to files; returns its URL and mail folder."""
-    mail = tmp_path_factory.mktemp("notification-mail")
-    url = start_server(
-        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-        EMAIL_FILE_PATH=str(mail),
-    )
-    return url, mail
-
-
-def mails_to(folder: Path, address: str) -> list[EmailMessage]:
-    found = []
-    for path in sorted(folder.iterdir()):
-        for chunk in path.read_bytes().split(SEPARATOR):
-            if not chunk.strip():
-                continue
-            message = email.message_from_bytes(chunk.lstrip(), policy=email.policy.default)
-            if message["To"] == address:
-                found.append(message)
-    return found
-
-
-def body_of(message: EmailMessage) -> str:
-    return message.get_body(("plain",)).get_content()
+    return start_mail_server()
 
 
 def driver_with_tag(uid: str, language: str, charge_point_id: str) -> User:
@@ -108,7 +83,7 @@ async def test_the_driver_is_emailed_once_in_swedish_even_when_the_stop_is_retra
     assert await eventually(lambda: mails_to(mail, driver.email))
     (message,) = mails_to(mail, driver.email)  # the answered retransmission sent none
     assert "Skeppsbron CP-DONE-SV" in message["Subject"]
-    body = body_of(message)
+    body = text_of(message)
     assert f"Laddsession {transaction_id}, Skeppsbron CP-DONE-SV" in body
     assert "Laddare CP-DONE-SV, uttag 1" in body
     assert "Energi: 12,00 kWh" in body
@@ -128,7 +103,7 @@ async def test_an_english_driver_is_emailed_in_english(mail_server, charger, db_
     transaction_id = await charge_12_kwh_for_an_hour(charger, server, "CP-DONE-EN", "DONE-EN")
 
     assert await eventually(lambda: mails_to(mail, driver.email))
-    body = body_of(mails_to(mail, driver.email)[0])
+    body = text_of(mails_to(mail, driver.email)[0])
     assert f"Charging session {transaction_id}, Skeppsbron CP-DONE-EN" in body
     assert "Charger CP-DONE-EN, connector 1" in body
     assert "Energy: 12.00 kWh" in body
@@ -246,7 +221,7 @@ async def test_a_car_that_stops_charging_gets_one_email_with_the_idle_fee_and_it
 
     (message,) = mails_to(mail, driver.email)
     assert "Skeppsbron CP-IDLE-SV" in message["Subject"]
-    body = body_of(message)
+    body = text_of(message)
     assert f"Laddsession {answer['transactionId']}" in body
     idle_from = (suspended_at + timedelta(minutes=15)).astimezone(ZoneInfo("Europe/Stockholm"))
     # 2.00 SEK a minute net, 25 % VAT; in Swedish, from the grace period's end.
