@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 from django import forms
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -118,10 +117,7 @@ def test_a_bad_manual_credit_is_a_form_error(admin_client, driver, amount):
 
 
 def test_staff_without_permission_cannot_credit_wallets(client, make_user):
-    clerk = make_user(is_staff=True)
-    clerk.user_permissions.add(
-        Permission.objects.get(codename="view_walletentry", content_type__app_label="billing")
-    )
+    clerk = make_user("billing.view_walletentry", is_staff=True)
     client.force_login(clerk)
     assert client.get(reverse("admin:billing_walletentry_credit")).status_code == 403
 

@@ -3,7 +3,6 @@ again", and the credit form that issues a credit note."""
 
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from billing import invoicing
@@ -33,11 +32,7 @@ def credit_url(document: Invoice) -> str:
 @pytest.fixture
 def clerk(make_user):
     """Staff who may look at invoices, and nothing more."""
-    user = make_user(is_staff=True)
-    user.user_permissions.add(
-        Permission.objects.get(codename="view_invoice", content_type__app_label="billing")
-    )
-    return user
+    return make_user("billing.view_invoice", is_staff=True)
 
 
 def test_list_shows_documents_with_their_pdf(admin_client, invoice):

@@ -4,7 +4,6 @@ document did not exist."""
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.shortcuts import resolve_url
 from django.urls import reverse
 
@@ -56,10 +55,7 @@ def test_unknown_document_is_404(client, driver):
 
 
 def test_staff_with_the_view_permission_download_any_document(client, make_user, receipt):
-    clerk = make_user(is_staff=True)
-    clerk.user_permissions.add(
-        Permission.objects.get(codename="view_invoice", content_type__app_label="billing")
-    )
+    clerk = make_user("billing.view_invoice", is_staff=True)
     client.force_login(clerk)
     assert client.get(url(receipt)).status_code == 200
 
@@ -70,10 +66,7 @@ def test_staff_without_the_permission_get_404(client, staff, receipt):
 
 
 def test_the_permission_alone_without_staff_status_is_not_enough(client, make_user, receipt):
-    someone = make_user()
-    someone.user_permissions.add(
-        Permission.objects.get(codename="view_invoice", content_type__app_label="billing")
-    )
+    someone = make_user("billing.view_invoice")
     client.force_login(someone)
     assert client.get(url(receipt)).status_code == 404
 
