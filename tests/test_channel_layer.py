@@ -220,11 +220,7 @@ async def test_group_membership_of_a_process_that_went_away_expires(layer, path)
 
     # The first round of a poller deletes the expired membership from the file.
     await layer.new_channel()
-    for _ in range(WAIT * 20):
-        if rows(path, "group_members") == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert rows(path, "group_members") == 0
+    assert await eventually(lambda: rows(path, "group_members") == 0, timeout=WAIT)
 
 
 async def test_the_membership_of_a_channel_still_being_received_on_does_not_run_out(
