@@ -13,6 +13,7 @@ from rest_framework import serializers
 from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
+from stations import sessions
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
 from stations.models import ChargePoint, ChargingSession, Connector, OpeningHours, Reservation
 from stations.ocpp import protocols
@@ -198,6 +199,9 @@ class SessionSerializer(serializers.ModelSerializer):
         source="charge_point.site.name", read_only=True, allow_null=True, default=None
     )
     connector_id = serializers.IntegerField(source="connector.connector_id", read_only=True)
+    energy_wh = serializers.SerializerMethodField(
+        help_text=_("Energy delivered in Wh; for a running session, so far.")
+    )
 
     class Meta:
         model = ChargingSession
@@ -217,6 +221,11 @@ class SessionSerializer(serializers.ModelSerializer):
             "stop_reason",
         ]
         read_only_fields = fields
+
+    def get_energy_wh(self, session: ChargingSession) -> int:
+        if session.energy_wh is not None:
+            return session.energy_wh
+        return sessions.session_energy_wh(session)  # running: by the same rule, so far
 
 
 class SessionDetailSerializer(SessionSerializer):

@@ -13,7 +13,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -27,6 +28,7 @@ from billing import (
     money,
     payments,
     refunds,
+    session_figures,
     settlement,
     subscriptions,
     tariffs,
@@ -51,7 +53,8 @@ from billing.models import (
 )
 from chargehub.admin_csv import export_csv
 from chargehub.admin_fields import LOCAL_TIME_INPUT
-from stations.models import Connector
+from stations import admin as stations_admin
+from stations.models import ChargingSession, Connector
 from users.models import IdToken, User
 
 WEEKDAYS = [
@@ -1004,3 +1007,97 @@ class PaymentChoiceAdmin(ReadOnlyAdmin):
     search_fields = ["user__email", "connector__charge_point__charge_point_id"]
     list_select_related = ["user", "connector__charge_point", "session__connector__charge_point"]
     date_hierarchy = "chosen_at"
+
+
+# --- The staff session page: the money and the figures so far ------------------------------
+
+# stations' session page knows nothing of money; billing adds the cost so far, the charge
+# and the receipt, and the chart (billing reads the meter the way it prices it).
+admin.site.unregister(ChargingSession)
+
+
+@admin.register(ChargingSession)
+class ChargingSessionAdmin(stations_admin.ChargingSessionAdmin):
+    change_form_template = "admin/stations/chargingsession/change_form.html"
+    fieldsets = [
+        *stations_admin.ChargingSessionAdmin.fieldsets,
+        (_("So far"), {"fields": ["figures", "money"]}),
+    ]
+    readonly_fields = [*stations_admin.ChargingSessionAdmin.readonly_fields, "figures", "money"]
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:session_id>/figures/",
+                self.admin_site.admin_view(self.figures_view),
+                name="stations_chargingsession_figures",
+            ),
+            *super().get_urls(),
+        ]
+
+    def figures_view(self, request: HttpRequest, session_id: int) -> JsonResponse:
+        """The figures of the page, for its script to refresh while the session runs."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        session = get_object_or_404(ChargingSession, pk=session_id)
+        return JsonResponse(session_figures.staff_figures(session))
+
+    def _figures(self, session: ChargingSession) -> dict[str, Any]:
+        # Two fields show them: read the meter once per page.
+        if not hasattr(session, "staff_figures"):
+            session.staff_figures = session_figures.staff_figures(session)  # type: ignore[attr-defined]
+        return session.staff_figures  # type: ignore[attr-defined]
+
+    @admin.display(description=_("energy, power"))
+    def figures(self, session: ChargingSession) -> str:
+        shown = self._figures(session)
+        return format_html(
+            '<span data-figure="energy">{}</span> kWh · <span data-figure="power">{}</span> kW',
+            shown["energy_kwh"],
+            shown["power_kw"] or "-",
+        )
+
+    @admin.display(description=_("cost, charge, receipt"))
+    def money(self, session: ChargingSession) -> str:
+        shown = self._figures(session)
+        cost = f"{shown['cost']} {shown['currency']}" if shown["cost"] else _("no tariff")
+        charge = SessionCharge.objects.filter(session=session).select_related("document").first()
+        links = []
+        if charge is not None:
+            links.append(
+                format_html(
+                    '<a href="{}">{}</a>',
+                    reverse("admin:billing_sessioncharge_change", args=[charge.pk]),
+                    _("charge: %(status)s") % {"status": charge.get_status_display()},
+                )
+            )
+            if charge.document is not None:
+                links.append(
+                    format_html(
+                        '<a href="{}">{}</a>',
+                        reverse("admin:billing_invoice_change", args=[charge.document.pk]),
+                        charge.document.display_number,
+                    )
+                )
+        return format_html(
+            '<span data-figure="cost">{}</span>{}',
+            cost,
+            format_html_join("", " · {}", ((link,) for link in links)),
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        session = self.get_object(request, object_id)
+        extra = {}
+        if session is not None:
+            extra = {
+                "chart": session_figures.chart(session),
+                "figures_url": reverse("admin:stations_chargingsession_figures", args=[session.pk]),
+                "running": session.status == ChargingSession.Status.ACTIVE,
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})

@@ -22,7 +22,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from portal import session_figures
+from billing import session_figures
 from stations import live
 from stations.models import ChargingSession
 

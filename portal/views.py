@@ -19,12 +19,12 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from billing import documents, money, payment_choice, tariffs, wallet
 from billing.models import WalletEntry
+from billing.session_figures import figures, format_duration
 from chargehub.spreadsheet import text_cell
 from charging import refusals, reservations, start_stop, tokens
 from notifications import events
 from operations import maintenance
 from portal.forms import ReserveForm, StartForm, StationFilterForm, TokenForm, TokenNameForm
-from portal.session_figures import figures, format_duration
 from stations import finder, opening_hours
 from stations.models import ChargingSession, Connector, Site
 from users.models import IdToken, User

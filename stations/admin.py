@@ -5,7 +5,7 @@ transport); this module only asks for parameters and reports each charger's answ
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -696,6 +696,23 @@ class MeterSampleInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+def with_seconds(moment: datetime | None) -> str:
+    """A time as staff compare it with the message log: the admin's zone, to the second."""
+    if moment is None:
+        return "-"
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def active_elsewhere(id_tag: str) -> Exists:
+    """Whether this card has an active session on another charger: one card cannot be
+    in two places, so it was copied, shared or is being misused."""
+    return Exists(
+        ChargingSession.objects.filter(id_tag=id_tag, status=ChargingSession.Status.ACTIVE).exclude(
+            charge_point=OuterRef("charge_point")
+        )
+    )
+
+
 @admin.register(ChargingSession)
 class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
     list_display = [
@@ -709,6 +726,7 @@ class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
         "energy_wh",
         "stop_reason",
         "closed_by",
+        "card_elsewhere",
     ]
     list_filter = ["status", "stop_reason", "clock_suspect"]
     search_fields = ["=id", "id_tag", "charge_point__charge_point_id"]
@@ -716,10 +734,67 @@ class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
     date_hierarchy = "started_at"
     inlines = [MeterSampleInline]
     actions = ["remote_stop", export_csv]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("charge_point", "connector"),
+                    ("id_tag", "id_token", "card_elsewhere"),
+                    ("status", "closed_by", "stop_reason", "stop_id_tag"),
+                    ("started", "stopped"),
+                    ("meter_start_wh", "meter_stop_wh", "energy_wh"),
+                    "reservation_id",
+                    "clock_suspect",
+                    "ocpp_frames",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = ["started", "stopped", "card_elsewhere", "ocpp_frames"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChargingSession]:
+        active = Q(status=ChargingSession.Status.ACTIVE)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                elsewhere=Case(
+                    When(active, then=active_elsewhere(OuterRef("id_tag"))),
+                    default=False,
+                    output_field=BooleanField(),
+                )
+            )
+        )
 
     @admin.display(description=_("connector"), ordering="connector__connector_id")
     def connector_number(self, session: ChargingSession) -> int:
         return session.connector.connector_id
+
+    @admin.display(description=_("started at"), ordering="started_at")
+    def started(self, session: ChargingSession) -> str:
+        return with_seconds(session.started_at)
+
+    @admin.display(description=_("stopped at"), ordering="stopped_at")
+    def stopped(self, session: ChargingSession) -> str:
+        return with_seconds(session.stopped_at)
+
+    @admin.display(description=_("card active on another charger"), boolean=True)
+    def card_elsewhere(self, session: ChargingSession) -> bool:
+        return bool(getattr(session, "elsewhere", False))
+
+    @admin.display(description=_("OCPP messages"))
+    def ocpp_frames(self, session: ChargingSession) -> str:
+        """The charger's frames while the session ran (a minute either side)."""
+        margin = timedelta(minutes=1)
+        query = {
+            "charge_point_id": session.charge_point.charge_point_id,
+            "created_at__gte": (session.started_at - margin).isoformat(),
+        }
+        if session.stopped_at:
+            query["created_at__lte"] = (session.stopped_at + margin).isoformat()
+        url = reverse("admin:stations_ocppmessage_changelist") + "?" + urlencode(query)
+        return format_html('<a href="{}">{}</a>', url, gettext("The charger's messages"))
 
     @admin.action(description=_("Remote stop"), permissions=["send_commands"])
     def remote_stop(self, request: HttpRequest, queryset: QuerySet[ChargingSession]) -> None:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from billing.models import BillingAccount
 from stations.models import ChargePoint, ChargerCommand, ChargingSession, Connector, Site
-from tests.billing.sessions import finished_session, token_of
+from tests.billing.sessions import finished_session, meter_sample, token_of
 from users.models import IdToken
 
 
@@ -60,6 +60,17 @@ def test_status_filter(as_driver, driver, connector):
     results = as_driver.get("/api/v1/me/sessions/?status=active").json()["results"]
 
     assert [s["id"] for s in results] == [running.pk]
+
+
+@pytest.mark.django_db
+def test_a_running_session_reports_its_energy_so_far(as_driver, driver, connector):
+    session = running_session(connector, token_of(driver))
+    meter_sample(session, "Energy.Active.Import.Register", "4250", "Wh")
+
+    [listed] = as_driver.get("/api/v1/me/sessions/?status=active").json()["results"]
+    detail = as_driver.get(f"/api/v1/me/sessions/{session.pk}/").json()
+
+    assert listed["energy_wh"] == detail["energy_wh"] == 3250
 
 
 @pytest.mark.django_db

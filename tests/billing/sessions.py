@@ -5,9 +5,10 @@ a real charger)."""
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import count
+from typing import Any
 
 from billing.models import Tariff, TariffAssignment
-from stations.models import ChargePoint, ChargingSession, Connector, Site
+from stations.models import ChargePoint, ChargingSession, Connector, MeterSample, Site
 from users.models import IdToken, User
 
 _numbers = count(1)
@@ -54,4 +55,27 @@ def finished_session(
         meter_stop_wh=1000 + wh,
         energy_wh=wh,
         closed_by="charger",
+    )
+
+
+def meter_sample(
+    session: ChargingSession,
+    measurand: str,
+    value: str,
+    unit: str,
+    *,
+    minutes_after_start: int = 10,
+    **fields: Any,
+) -> MeterSample:
+    """A numeric sample of a session, `minutes_after_start` into it."""
+    return MeterSample.objects.create(
+        charge_point=session.charge_point,
+        connector_id=session.connector.connector_id,
+        session=session,
+        timestamp=session.started_at + timedelta(minutes=minutes_after_start),
+        measurand=measurand,
+        unit=unit,
+        value=value,
+        value_decimal=Decimal(value),
+        **fields,
     )

@@ -19,8 +19,9 @@ from billing.models import (
     WalletEntry,
 )
 from billing.wallet import credit_wallet_manually, wallet_balance
+from stations.models import ChargingSession
 from tests.billing.conftest import saved_card
-from tests.billing.sessions import charging_site, finished_session, token_of
+from tests.billing.sessions import charging_site, finished_session, meter_sample, token_of
 
 pytestmark = pytest.mark.django_db
 
@@ -243,3 +244,70 @@ def test_issue_now_with_nothing_to_invoice_says_so(admin_client, driver):
     account = BillingAccount.objects.create(user=driver, payment_method="invoice")
     assert any("nothing to invoice" in text for text in issue_now(admin_client, account))
     assert not Invoice.objects.exists()
+
+
+def running_session(connector, token, *, minutes_ago: int = 30) -> ChargingSession:
+    return ChargingSession.objects.create(
+        charge_point=connector.charge_point,
+        connector=connector,
+        id_tag=token.uid,
+        id_token=token,
+        started_at=timezone.now().replace(microsecond=0) - timedelta(minutes=minutes_ago),
+        meter_start_wh=1000,
+    )
+
+
+def test_staff_session_page_shows_the_figures_so_far_a_chart_and_the_messages(admin_client, driver):
+    connector = charging_site(price_per_kwh=Decimal("4"))
+    session = running_session(connector, token_of(driver))
+    meter_sample(session, "Energy.Active.Import.Register", "3500", "Wh", minutes_after_start=10)
+    meter_sample(session, "Power.Active.Import", "7.2", "kW", minutes_after_start=10)
+
+    page = admin_client.get(reverse("admin:stations_chargingsession_change", args=[session.pk]))
+
+    html = page.content.decode()
+    assert '<span data-figure="energy">2.500</span> kWh' in html
+    assert '<span data-figure="power">7.200</span> kW' in html
+    assert '<span data-figure="cost">12.50 SEK</span>' in html  # 2.5 kWh x 4 SEK + 25 % VAT
+    started = timezone.localtime(session.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert started in html  # one time zone, to the second
+    assert page.context["chart"]["energy"][-1][1] == 2.5
+    assert page.context["chart"]["power"] == [
+        [(session.started_at + timedelta(minutes=10)).isoformat(), 7.2]
+    ]
+    assert "chartjs/chart.bundle.min.js" in html
+    frames = reverse("admin:stations_ocppmessage_changelist") + "?charge_point_id="
+    assert frames in html
+
+    figures = admin_client.get(
+        reverse("admin:stations_chargingsession_figures", args=[session.pk])
+    ).json()
+    assert figures == {
+        "running": True,
+        "energy_kwh": "2.500",
+        "power_kw": "7.200",
+        "cost": "12.50",
+        "currency": "SEK",
+    }
+
+
+def test_staff_session_page_of_a_paid_session_links_its_charge_and_receipt(admin_client, driver):
+    charge = settled(driver, "wallet")
+    page = admin_client.get(
+        reverse("admin:stations_chargingsession_change", args=[charge.session_id])
+    )
+    html = page.content.decode()
+    assert reverse("admin:billing_sessioncharge_change", args=[charge.pk]) in html
+    assert reverse("admin:billing_invoice_change", args=[charge.document.pk]) in html
+    assert charge.document.display_number in html
+
+
+def test_a_card_charging_on_two_chargers_at_once_is_flagged(admin_client, driver):
+    token = token_of(driver)
+    first = running_session(charging_site(), token)
+    second = running_session(charging_site(), token)
+    alone = running_session(charging_site(), token_of(driver))
+
+    listed = admin_client.get(reverse("admin:stations_chargingsession_changelist"))
+    flagged = {row.pk: row.elsewhere for row in listed.context["cl"].result_list}
+    assert flagged == {first.pk: True, second.pk: True, alone.pk: False}

@@ -4,7 +4,7 @@ A real charger talks to the real server process (tests/conftest.py); the driver'
 is a WebSocket client of `ws/live/` here, in another process, as a browser would be.
 """
 
-from datetime import UTC, timedelta
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -14,37 +14,17 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from billing import session_figures
 from billing.models import Tariff, TariffAssignment
-from portal import live_figures, session_figures
-from stations.models import ChargePoint, ChargingSession, MeterSample, Site
+from portal import live_figures
+from stations.models import ChargePoint, ChargingSession, Site
 from stations.ocpp import v16
+from tests.billing.sessions import meter_sample
 from tests.conftest import PASSWORD, register
 from tests.portal.places import first_connector, place, session_of, token_of
 from tests.portal.test_live import _cookie_of, _socket, _watch
 from tests.stations.ocpp_wire import ago, iso, send
 from users.models import IdToken, User
-
-
-def _sample(
-    session: ChargingSession,
-    measurand: str,
-    value: str,
-    unit: str,
-    *,
-    minutes_after_start: int = 10,
-    **fields: Any,
-) -> MeterSample:
-    return MeterSample.objects.create(
-        charge_point=session.charge_point,
-        connector_id=session.connector.connector_id,
-        session=session,
-        timestamp=session.started_at + timedelta(minutes=minutes_after_start),
-        measurand=measurand,
-        unit=unit,
-        value=value,
-        value_decimal=Decimal(value),
-        **fields,
-    )
 
 
 def _sampled(value: str, measurand: str, unit: str, **fields: str) -> dict[str, str]:
@@ -68,25 +48,25 @@ def _meter_values(
 @pytest.mark.parametrize(("value", "unit"), [("7200", "W"), ("7.2", "kW")])
 def test_power_is_the_latest_active_power_sample_in_kw(driver, value, unit):
     session = session_of(token_of(driver), first_connector(place("Power")), active=True)
-    _sample(session, "Power.Active.Import", "3000", "W", minutes_after_start=5)
-    _sample(session, "Power.Active.Import", value, unit, minutes_after_start=10)
+    meter_sample(session, "Power.Active.Import", "3000", "W", minutes_after_start=5)
+    meter_sample(session, "Power.Active.Import", value, unit, minutes_after_start=10)
     # A per-phase value is not the charger's total.
-    _sample(session, "Power.Active.Import", "2400", "W", minutes_after_start=11, phase="L1")
+    meter_sample(session, "Power.Active.Import", "2400", "W", minutes_after_start=11, phase="L1")
     assert session_figures.figures(session).power_kw == Decimal("7.2")
 
 
 @pytest.mark.django_db
 def test_state_of_charge_is_the_latest_soc_sample_in_whole_percent(driver):
     session = session_of(token_of(driver), first_connector(place("SoC")), active=True)
-    _sample(session, "SoC", "40", "Percent", minutes_after_start=5)
-    _sample(session, "SoC", "54.5", "Percent", minutes_after_start=10, location="EV")
+    meter_sample(session, "SoC", "40", "Percent", minutes_after_start=5)
+    meter_sample(session, "SoC", "54.5", "Percent", minutes_after_start=10, location="EV")
     assert session_figures.figures(session).soc_percent == 55
 
 
 @pytest.mark.django_db
 def test_without_power_or_soc_samples_they_are_unknown(driver):
     session = session_of(token_of(driver), first_connector(place("Unknown")), active=True)
-    _sample(session, "Energy.Active.Import.Register", "2000", "Wh")
+    meter_sample(session, "Energy.Active.Import.Register", "2000", "Wh")
     figures = session_figures.figures(session)
     assert (figures.power_kw, figures.soc_percent) == (None, None)
     assert figures.energy_kwh == Decimal("1.000")
@@ -95,8 +75,8 @@ def test_without_power_or_soc_samples_they_are_unknown(driver):
 @pytest.mark.django_db
 def test_an_ended_session_has_no_power_but_keeps_its_last_soc(driver):
     session = session_of(token_of(driver), first_connector(place("Ended")), minutes=60)
-    _sample(session, "Power.Active.Import", "11", "kW")
-    _sample(session, "SoC", "80", "Percent")
+    meter_sample(session, "Power.Active.Import", "11", "kW")
+    meter_sample(session, "SoC", "80", "Percent")
     figures = session_figures.figures(session)
     assert (figures.power_kw, figures.soc_percent) == (None, 80)
 
@@ -107,8 +87,8 @@ def test_an_ended_session_has_no_power_but_keeps_its_last_soc(driver):
 @pytest.mark.django_db
 def test_session_page_shows_power_and_soc_when_the_charger_reports_them(driver, driver_client):
     session = session_of(token_of(driver), first_connector(place("Shown")), active=True)
-    _sample(session, "Power.Active.Import", "11040", "W")
-    _sample(session, "SoC", "63", "Percent")
+    meter_sample(session, "Power.Active.Import", "11040", "W")
+    meter_sample(session, "SoC", "63", "Percent")
     page = driver_client.get(reverse("portal:session", args=[session.pk])).content.decode()
     assert '<div data-figure="power_kw"><dt>Power (kW)</dt><dd data-field="power_kw">11.0</dd>' in (
         page
@@ -135,7 +115,7 @@ def test_session_page_hides_power_and_soc_until_they_are_known(driver, driver_cl
 @pytest.mark.django_db
 def test_session_page_in_swedish_formats_power_its_way(driver, driver_client):
     session = session_of(token_of(driver), first_connector(place("Svensk")), active=True)
-    _sample(session, "Power.Active.Import", "7.4", "kW")
+    meter_sample(session, "Power.Active.Import", "7.4", "kW")
     response = driver_client.get(
         reverse("portal:session", args=[session.pk]), headers={"accept-language": "sv"}
     )

@@ -1,10 +1,12 @@
-"""What a driver's session shows in the portal: its figures so far (energy, time, cost,
-power, the car's battery). The actions (start, stop) are in the charging app.
+"""A session's figures so far (energy, time, cost, power, the car's battery): the same
+for the driver's session page, the API and the staff session page. The actions (start,
+stop) are in the charging app.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.utils import timezone
 
@@ -67,3 +69,31 @@ def state_of_charge(session: ChargingSession) -> int | None:
 def format_duration(duration: timedelta) -> str:
     minutes = int(duration.total_seconds() // 60)
     return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def staff_figures(session: ChargingSession) -> dict[str, Any]:
+    """The staff session page's figures: energy and power so far, and the cost (the
+    price once the session has ended), as plain strings."""
+    shown = figures(session)
+    return {
+        "running": session.status == ChargingSession.Status.ACTIVE,
+        "energy_kwh": f"{shown.energy_kwh:f}",
+        "power_kw": None if shown.power_kw is None else f"{shown.power_kw:f}",
+        "cost": None if shown.cost is None else f"{shown.cost.gross:f}",
+        "currency": None if shown.cost is None else shown.cost.currency,
+    }
+
+
+def chart(session: ChargingSession) -> dict[str, list[Any]]:
+    """Energy (kWh, cumulative, by the one rule) and power (kW) over the session, for a
+    chart: [[ISO time, value], ...]."""
+    usage = tariffs.usage_from_session(session)
+    energy: list[Any] = []
+    total = Decimal(0)
+    for step in usage.energy:
+        if not energy:
+            energy.append([step.start.isoformat(), 0])
+        total += step.wh
+        energy.append([step.end.isoformat(), float(total / 1000)])
+    power = [[at.isoformat(), float(watts / 1000)] for at, watts in usage.power_samples]
+    return {"energy": energy, "power": power}
