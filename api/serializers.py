@@ -13,6 +13,8 @@ from rest_framework import serializers
 from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
+from operations.models import SupportCase, SupportMessage
+from operations.support import MAX_MESSAGE_LENGTH
 from stations import sessions
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
 from stations.models import ChargePoint, ChargingSession, Connector, OpeningHours, Reservation
@@ -537,3 +539,67 @@ class UptimeSerializer(serializers.Serializer):
     outage_minutes = serializers.DecimalField(max_digits=14, decimal_places=2)
     excluded_minutes = serializers.DecimalField(max_digits=14, decimal_places=2)
     connectors = PortUptimeSerializer(many=True)
+
+
+# --- Driver support (operations/support.py) ------------------------------------------------
+
+
+class SupportMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SupportMessage
+        fields = ["from_staff", "body", "created_at"]
+        read_only_fields = fields
+
+
+class SupportCaseSerializer(serializers.ModelSerializer):
+    site = serializers.CharField(source="site.name", read_only=True, allow_null=True, default=None)
+    charge_point = serializers.CharField(
+        source="charge_point.charge_point_id", read_only=True, allow_null=True, default=None
+    )
+    connector_id = serializers.IntegerField(
+        source="connector.connector_id", read_only=True, allow_null=True, default=None
+    )
+    messages = SupportMessageSerializer(
+        many=True, read_only=True, help_text=_("The thread: yours and support's answers.")
+    )
+
+    class Meta:
+        model = SupportCase
+        fields = [
+            "id",
+            "category",
+            "status",
+            "message",
+            "site",
+            "charge_point",
+            "connector",
+            "connector_id",
+            "session",
+            "created_at",
+            "messages",
+        ]
+        read_only_fields = fields
+
+
+class ReportSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=SupportCase.Category.choices)
+    message = serializers.CharField(
+        max_length=MAX_MESSAGE_LENGTH, help_text=_("What happened, in your words.")
+    )
+    connector = serializers.PrimaryKeyRelatedField(
+        queryset=Connector.objects.filter(PUBLIC_CONNECTOR).select_related("charge_point__site"),
+        required=False,
+        allow_null=True,
+        help_text=_("The connector it is about (its id, as under /api/v1/stations/)."),
+    )
+    session = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text=_("One of your sessions it is about (its id, as under /api/v1/me/sessions/)."),
+    )
+
+
+class SupportMessageCreateSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=MAX_MESSAGE_LENGTH)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api.views import driver, public, staff, uptime
+from api.views import driver, public, staff, support, uptime
 
 router = DefaultRouter()
 router.register("stations", public.StationViewSet, basename="station")
@@ -12,6 +12,7 @@ router.register("me/sessions", driver.MySessionViewSet, basename="my-session")
 router.register("me/tokens", driver.MyTokenViewSet, basename="my-token")
 router.register("me/invoices", driver.MyInvoiceViewSet, basename="my-invoice")
 router.register("me/reservations", driver.MyReservationViewSet, basename="my-reservation")
+router.register("me/support-cases", support.MySupportCaseViewSet, basename="my-support-case")
 router.register("charge-points", staff.ChargePointViewSet, basename="charge-point")
 router.register("sessions", staff.SessionViewSet, basename="session")
 router.register("tokens", staff.TokenViewSet, basename="token")

@@ -2,5 +2,6 @@
 
 from operations import (
     maintenance_admin,  # noqa: F401  maintenance windows, inspection schedules
+    support_admin,  # noqa: F401  support cases, answers to drivers, refunds
     uptime_admin,  # noqa: F401  uptime report pages, excluded outages
 )

@@ -2,6 +2,7 @@
 exclusions, driver support cases and emergency stops."""
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from stations.models import ChargePoint, ChargingSession, Connector, Site
+
+if TYPE_CHECKING:
+    from billing.models import SessionCharge
 
 
 class Ticket(models.Model):
@@ -354,6 +358,15 @@ class SupportCase(models.Model):
         _("status"), max_length=12, choices=Status.choices, default=Status.OPEN
     )
     message = models.TextField(_("message"))
+    # The station the driver reported from: kept when no connector was named.
+    site = models.ForeignKey(
+        Site,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="support_cases",
+        verbose_name=_("site"),
+    )
     charge_point = models.ForeignKey(
         ChargePoint,
         models.SET_NULL,
@@ -386,6 +399,15 @@ class SupportCase(models.Model):
         related_name="support_cases",
         verbose_name=_("ticket"),
     )
+    # The refund of a payment case (operations/support.py refund()): one per case.
+    credit_note = models.ForeignKey(
+        "billing.Invoice",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("credit note"),
+    )
     created_at = models.DateTimeField(_("reported at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -396,6 +418,12 @@ class SupportCase(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_category_display()} ({self.driver})"
+
+    @property
+    def charge(self) -> "SessionCharge | None":
+        """The session's charge (billing.SessionCharge, one per session): what a payment
+        case is about and what its refund credits; None before the session is priced."""
+        return getattr(self.session, "charge", None) if self.session_id else None
 
 
 class SupportMessage(models.Model):

@@ -9,7 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from operations import figures, inspections, maintenance, uptime
+from operations import figures, inspections, maintenance, support, uptime
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +55,21 @@ def open_due_inspections() -> int:
     raised = inspections.open_due()
     logger.info("open_due_inspections: %d inspection ticket(s) opened or joined", len(raised))
     return len(raised)
+
+
+# --- Driver support (operations/support.py) -----------------------------------------------
+
+
+class SupportEmailNotSent(OSError):
+    """The answer's email did not leave (mail server down or refusing): tried again."""
+
+
+# Emailed at most once (emailed_at); a failed delivery raises so Celery tries again later.
+@shared_task(
+    autoretry_for=(SupportEmailNotSent,), retry_backoff=60, retry_kwargs={"max_retries": 6}
+)
+def email_support_answer(message_id: int) -> bool:
+    error = support.email_answer(message_id)
+    if error is not None:
+        raise SupportEmailNotSent(error)
+    return True

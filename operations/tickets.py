@@ -152,3 +152,38 @@ def _add_entry(
     return TicketEntry.objects.create(
         ticket=ticket, kind=kind, text=text, data=data or {}, created_at=at, author=author
     )
+
+
+# --- Joining a ticket that is already open (driver reports) ------------------------------
+
+
+def open_ticket_on(charge_point: ChargePoint, connector: Connector | None) -> Ticket | None:
+    """The open ticket a new report about this charger belongs to, if any: one of the
+    connector's, else one of the charger as a whole; with no connector named, any of the
+    charger's. The oldest first: it holds the most evidence."""
+    tickets = Ticket.objects.filter(
+        charge_point=charge_point, status__in=Ticket.OPEN_STATUSES
+    ).order_by("opened_at", "id")
+    if connector is None:
+        return tickets.first()
+    return (
+        tickets.filter(connector=connector).first()
+        or tickets.filter(connector__isnull=True).first()
+    )
+
+
+def join(
+    ticket: Ticket,
+    text: str,
+    evidence: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Ticket:
+    """Add evidence to an open ticket and count it as one more occurrence (as the same
+    fault raised again does)."""
+    at = at or timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(
+        occurrences=F("occurrences") + 1, last_occurred_at=at
+    )
+    ticket.refresh_from_db()
+    _add_entry(ticket, TicketEntry.Kind.EVIDENCE, text, evidence, at)
+    return ticket

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from notifications import views as notification_views
-from portal import money, reservation_views, views
+from portal import money, reservation_views, support_views, views
 
 app_name = "portal"
 
@@ -52,6 +52,10 @@ urlpatterns = [
         notification_views.stop_waiting,
         name="notifications-stop-waiting",
     ),
+    # Driver support: report a problem, the cases and their answers (portal/support_views.py).
+    path("account/support/", support_views.my_cases, name="support"),
+    path("account/support/new/", support_views.report_problem, name="support-report"),
+    path("account/support/<int:case_id>/", support_views.case_detail, name="support-case"),
     path("account/tokens/<int:token_id>/rename/", views.rename_token, name="token-rename"),
     path("account/tokens/<int:token_id>/block/", views.block_token, name="token-block"),
     path("account/tokens/<int:token_id>/unblock/", views.unblock_token, name="token-unblock"),

@@ -10,7 +10,9 @@ Which permission each sensitive admin page checks:
   `stations.send_commands` (stations/admin.py);
 - crediting an invoice or receipt (credit note, then refund): `billing.add_invoice`;
 - crediting a wallet by hand: `billing.add_walletentry`;
-- emailing a document again: `billing.view_invoice`.
+- emailing a document again: `billing.view_invoice`;
+- answering a driver's support case: `operations.add_supportmessage`; refunding a
+  payment case from it: `billing.add_invoice`, as any credit note.
 """
 
 from dataclasses import dataclass
@@ -64,8 +66,8 @@ TECHNICIAN = Role(
 SUPPORT = Role(
     "Support",
     _(
-        "Helps drivers: looks at chargers, sessions and billing, manages RFID cards, emails "
-        "documents again; no refunds, no commands."
+        "Helps drivers: answers their support cases, looks at chargers, sessions and billing, "
+        "manages RFID cards, emails documents again; no refunds, no commands."
     ),
     (
         *VIEW_STATIONS,
@@ -74,6 +76,12 @@ SUPPORT = Role(
         "users.change_idtoken",
         # Viewing invoices is also what "email again" needs (billing/admin.py).
         "billing.view_*",
+        # Driver support (operations/support.py): read and answer cases, close them.
+        "operations.view_supportcase",
+        "operations.change_supportcase",
+        "operations.view_supportmessage",
+        "operations.add_supportmessage",
+        "operations.view_ticket",
     ),
 )
 FINANCE = Role(
@@ -91,6 +99,9 @@ FINANCE = Role(
         "billing.add_walletentry",  # manual wallet credits
         "billing.change_billingaccount",  # how an account pays, its invoice address
         "operations.view_uptimemonth",  # uptime reports (grant conditions)
+        # A payment case's refund is an action on the support case (operations/admin.py).
+        "operations.view_supportcase",
+        "operations.view_supportmessage",
     ),
 )
 # Drivers use the portal, never the admin: the group grants nothing and marks them.

@@ -15,6 +15,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from operations import support
 from stations.models import ChargePoint
 from tests.billing.sessions import charging_site, finished_session, token_of
 from users.models import User
@@ -131,6 +132,7 @@ def world(db: None) -> World:
         "connectors": connector.pk,
         "me/sessions": session.pk,
         "me/tokens": token.pk,
+        "me/support-cases": support.report(driver, category="other", message="Case").pk,
         "charge-points": connector.charge_point_id,
         "sessions": session.pk,
         "tokens": token.pk,

@@ -20,6 +20,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
+from operations import support
 from stations.models import ChargePoint
 from tests.billing.sessions import charging_site, finished_session, token_of
 from users import api_tokens
@@ -78,6 +79,7 @@ def fuzz_world(db_access, settings) -> dict:
             "me/tokens": token.pk,
             "charge-points": other_charger.pk,
             "sessions": session.pk,
+            "me/support-cases": support.report(driver, category="other", message="Fuzz").pk,
             "tokens": token_of(other).pk,
             "users": other.pk,
         },
