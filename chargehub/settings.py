@@ -559,7 +559,29 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ChargeHub API",
-    "DESCRIPTION": "Stations, prices, charging sessions, tokens, invoices and chargers.",
+    # Markdown, shown at the top of /api/docs/.
+    "DESCRIPTION": """Stations, prices, charging sessions, tokens, invoices and chargers.
+
+## Getting started
+
+1. **A token.** A driver makes one in the portal at `/account/api-token/`; an operator
+   runs `manage.py create_api_token EMAIL` for a staff user. It is shown once.
+2. **Send it** with every request: `Authorization: Token <key>`. Here, press
+   *Authorize* and paste `Token <key>`.
+3. **First calls:**
+   - `GET /api/v1/stations/?near=59.33,18.06`: stations near a point, with live
+     availability (no token needed).
+   - `GET /api/v1/me/sessions/`: your charging sessions; a running one reports its energy
+     so far.
+   - `POST /api/v1/me/sessions/start/ {"connector": 12}`: start charging.
+   - Staff: `GET /api/v1/charge-points/DEMO-001/` and
+     `POST /api/v1/charge-points/DEMO-001/commands/ {"action": "Reset", "payload":
+     {"type": "Soft"}}` (a charger by its charge point id or its database id).
+
+Errors are JSON with a message: 400 bad input, 401 no or wrong token, 403 not allowed,
+404 not found, 409 a conflict (the charger said no, the connector is taken), 502/504 the
+charger is offline or did not answer. Times are ISO 8601 with their offset; amounts are
+decimal strings with their currency.""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from drf_spectacular_sidecar's static files, not from a CDN.

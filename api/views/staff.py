@@ -6,9 +6,16 @@ commands need stations.send_commands.
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -27,8 +34,20 @@ from stations.models import ChargePoint, ChargingSession
 from stations.ocpp import commands
 from users.models import IdToken, User
 
+CHARGE_POINT_PATH = OpenApiParameter(
+    "id",
+    str,
+    OpenApiParameter.PATH,
+    description="The charge point's database id (5) or the id it connects with (DEMO-001).",
+)
 
-@extend_schema_view(list=extend_schema(parameters=[ChargePointQuery]))
+
+@extend_schema_view(
+    list=extend_schema(parameters=[ChargePointQuery]),
+    retrieve=extend_schema(parameters=[CHARGE_POINT_PATH]),
+    update=extend_schema(parameters=[CHARGE_POINT_PATH]),
+    partial_update=extend_schema(parameters=[CHARGE_POINT_PATH]),
+)
 class ChargePointViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -40,6 +59,25 @@ class ChargePointViewSet(
     serializer_class = ChargePointSerializer
     permission_classes = [StaffModelPermissions]
     queryset = ChargePoint.objects.all()
+    # A charge point id may hold dots and colons (connections.CHARGE_POINT_ID_PATTERN).
+    lookup_value_regex = "[^/]+"
+
+    def get_object(self) -> ChargePoint:
+        """By database id, or by the charge point id it connects with (DEMO-001).
+
+        Digits are a database id first, as they always were; a charger whose charge point
+        id is all digits is reached by its id when no database id is that number.
+        """
+        value = str(self.kwargs["pk"])
+        charge_points = self.filter_queryset(self.get_queryset())
+        charge_point = None
+        if value.isdigit() and len(value) <= 18:  # beyond that no database id exists
+            charge_point = charge_points.filter(pk=int(value)).first()
+        charge_point = charge_point or charge_points.filter(charge_point_id=value).first()
+        if charge_point is None:
+            raise NotFound(_("There is no charge point %(id)s.") % {"id": value})
+        self.check_object_permissions(self.request, charge_point)
+        return charge_point
 
     def get_queryset(self) -> QuerySet[ChargePoint]:
         charge_points = ChargePoint.objects.prefetch_related("connectors")
@@ -54,6 +92,7 @@ class ChargePointViewSet(
 
     @extend_schema(
         summary="Send an OCPP command",
+        parameters=[CHARGE_POINT_PATH],
         request=CommandSerializer,
         responses={
             200: CommandResultSerializer,
@@ -63,7 +102,7 @@ class ChargePointViewSet(
         },
     )
     @action(detail=True, methods=["post"], permission_classes=[CanSendCommands])
-    def commands(self, request: Request, pk: int) -> Response:
+    def commands(self, request: Request, pk: str) -> Response:
         """Any command a central system sends, payload camelCase as on the wire; it is
         validated against the OCPP schema before it is sent, and recorded."""
         charge_point = self.get_object()

@@ -41,3 +41,14 @@ def test_the_development_server_serves_the_api_docs_assets(anonymous, ocpp_serve
         path = finders.find(url.removeprefix(settings.STATIC_URL))
         with open(path, "rb") as file:
             assert body == file.read(), url
+
+
+def test_api_docs_start_with_getting_started(anonymous):
+    schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    description = schema["info"]["description"]
+    assert "## Getting started" in description
+    assert "Authorization: Token <key>" in description
+    # Every call it names exists.
+    for path in ("/api/v1/stations/", "/api/v1/me/sessions/", "/api/v1/me/sessions/start/"):
+        assert path in schema["paths"], path
+    assert "/api/v1/charge-points/{id}/commands/" in schema["paths"]

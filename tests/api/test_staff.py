@@ -252,8 +252,10 @@ async def test_any_command_reaches_the_charger_and_its_answer_comes_back(
         url = f"/api/v1/charge-points/{pk}/commands/"
 
         reset = await sync_to_async(api.post)(url, {"action": "Reset", "payload": {"type": "Hard"}})
+        # By the id the charger connects with, as well as by the database id.
         data = await sync_to_async(api.post)(
-            url, {"action": "DataTransfer", "payload": {"vendorId": "ChargeHub", "data": "ping"}}
+            "/api/v1/charge-points/CMD-API-1/commands/",
+            {"action": "DataTransfer", "payload": {"vendorId": "ChargeHub", "data": "ping"}},
         )
         cp.answers["Reset"] = {"status": "Rejected"}
         rejected = await sync_to_async(api.post)(
@@ -339,3 +341,19 @@ def test_staff_with_a_second_factor_are_let_in(operator, client_for, settings):
     Authenticator.objects.create(user=operator, type=Authenticator.Type.TOTP, data={})
 
     assert client_for(operator).get("/api/v1/charge-points/").status_code == 200
+
+
+def test_a_charge_point_is_addressed_by_database_id_or_charge_point_id(
+    db_access, client_for, make_user
+):
+    staff = client_for(make_user(*VIEW_ALL, is_staff=True))
+    dotted = ChargePoint.objects.create(charge_point_id="SE.STH:DEMO-002")
+    numbered = ChargePoint.objects.create(charge_point_id="4711")
+
+    assert staff.get(f"/api/v1/charge-points/{dotted.pk}/").json()["id"] == dotted.pk
+    assert staff.get("/api/v1/charge-points/SE.STH:DEMO-002/").json()["id"] == dotted.pk
+    assert staff.get("/api/v1/charge-points/4711/").json()["id"] == numbered.pk
+    missing = staff.get("/api/v1/charge-points/NOPE-1/")
+    assert missing.status_code == 404
+    assert "NOPE-1" in missing.json()["detail"]
+    assert staff.get("/api/v1/charge-points/" + "9" * 40 + "/").status_code == 404
