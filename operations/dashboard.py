@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from operations.models import Ticket
 from operations.tickets import FAST_CHARGER_KW
-from stations.models import ChargePoint, Connector
+from stations.models import ChargePoint, Connector, Site
 
 # What a connector is doing, as the dashboard counts it. Offline wins over the last
 # status the charger sent: nobody can charge at a charger that cannot be reached.
@@ -164,25 +164,27 @@ def _down_since(
 
 
 def network(now: datetime | None = None) -> Network:
-    """The whole network now: three queries (chargers, connectors, open tickets)."""
+    """The whole network now: four queries (chargers, their connectors, site names, open
+    tickets), whatever its size."""
     now = now or timezone.now()
+    accepted = ChargePoint.Registration.ACCEPTED
     charge_points = list(
-        ChargePoint.objects.filter(registration_status=ChargePoint.Registration.ACCEPTED)
-        .select_related("site")
-        .only(
+        ChargePoint.objects.filter(registration_status=accepted).only(
             "charge_point_id",
-            "site__name",
+            "site_id",
             "is_connected",
             "last_seen_at",
             "heartbeat_interval",
             "disconnected_at",
         )
     )
-    connectors_of: dict[int, list[dict]] = defaultdict(list)
-    for row in Connector.objects.filter(charge_point__in=[cp.pk for cp in charge_points]).values(
-        "charge_point_id", "connector_id", "status", "status_at", "max_power_kw"
-    ):
-        connectors_of[row["charge_point_id"]].append(row)
+    # (connector id, status, status since, max kW) per charge point
+    connectors_of: dict[int, list[tuple[int, str, datetime | None, Decimal]]] = defaultdict(list)
+    for charge_point_pk, *connector in Connector.objects.filter(
+        charge_point__registration_status=accepted
+    ).values_list("charge_point_id", "connector_id", "status", "status_at", "max_power_kw"):
+        connectors_of[charge_point_pk].append(tuple(connector))
+    site_names = dict(Site.objects.values_list("pk", "name"))
     open_tickets = {
         row["charge_point_id"]: row["count"]
         for row in Ticket.objects.filter(
@@ -197,15 +199,21 @@ def network(now: datetime | None = None) -> Network:
     # (charge point, problem, connector ids down, fast, when each fault began)
     problems: list[tuple[ChargePoint, str, tuple[int, ...], bool, list[datetime]]] = []
     for charge_point in charge_points:
-        site = charge_point.site
-        row = sites.setdefault(
-            charge_point.site_id,
-            SiteRow(charge_point.site_id, site.name if site else str(_("No site"))),
-        )
+        row = sites.get(charge_point.site_id)
+        if row is None:
+            name = site_names.get(charge_point.site_id) or str(_("No site"))
+            row = sites[charge_point.site_id] = SiteRow(charge_point.site_id, name)
         online = charge_point.is_online(now)
         connectors = connectors_of[charge_point.pk]
-        whole = next((c for c in connectors if c["connector_id"] == 0), None)
-        charger_faulted = whole is not None and whole["status"] == Connector.Status.FAULTED
+        # Connector 0 is the charger as a whole (OCPP 1.6 §4.9).
+        whole_faulted_at = next(
+            (
+                at or _LONG_AGO
+                for number, status, at, _kw in connectors
+                if number == 0 and status == Connector.Status.FAULTED
+            ),
+            None,
+        )
         counts = Counts()
         if online:
             counts.chargers_online = 1
@@ -214,18 +222,16 @@ def network(now: datetime | None = None) -> Network:
         down: list[int] = []
         faulted_at: list[datetime] = []
         fastest = Decimal(0)
-        for connector in connectors:
-            if connector["connector_id"] == 0:
+        for number, status, status_at, kw in connectors:
+            if number == 0:
                 continue
-            state = connector_state(connector["status"], online, charger_faulted)
+            state = connector_state(status, online, whole_faulted_at is not None)
             counts.connectors[state] += 1
-            fastest = max(fastest, connector["max_power_kw"])
+            fastest = max(fastest, kw)
             if state in DOWN:
-                down.append(connector["connector_id"])
+                down.append(number)
             if state == FAULTED:
-                faulted_at.append(
-                    (whole if charger_faulted else connector)["status_at"] or _LONG_AGO
-                )
+                faulted_at.append(whole_faulted_at or status_at or _LONG_AGO)
         row.counts.add(counts)
         if not online or down:
             problem = OFFLINE if not online else FAULTED

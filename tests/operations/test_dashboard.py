@@ -180,7 +180,7 @@ def test_the_dashboard_costs_the_same_queries_for_ten_chargers_or_sixty(
     for n in range(50):
         charger(sites[n % 5], "Charging", "Available", online=n % 4 > 0)
     assert _page_queries(staff_client, url) == few
-    # The session, the user and their permissions, then the network's three.
+    # The session, the user and their permissions, then the network's four.
     with django_assert_max_num_queries(8):
         staff_client.get(url)
 
