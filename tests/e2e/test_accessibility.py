@@ -130,6 +130,8 @@ async def test_the_main_pages_have_no_serious_accessibility_violations(
             "/account/wallet/",
             "/account/subscription/",
             "/account/statistics/",
+            "/account/support/",
+            f"/account/support/new/?site={portal.site.pk}",
             "/accounts/2fa/",
         ):
             await check(page, axe, path, language, found)

@@ -138,3 +138,16 @@ def test_a_technician_sees_no_support_cases(staff_in, driver):
     technician = staff_in(roles.TECHNICIAN)
     assert technician.get(reverse(CHANGELIST)).status_code == 403
     assert technician.get(change_url(case)).status_code == 403
+
+
+def test_a_payment_cases_page_offers_refund_to_finance_only(staff_in, driver, staff):
+    session = paid_from_wallet(driver, staff)
+    case = support.report(driver, category="payment", message="Charged twice", session=session)
+    button = 'name="action" value="refund_cases"'
+
+    finance_page = staff_in(roles.FINANCE).get(change_url(case)).content.decode()
+    support_page = staff_in(roles.SUPPORT).get(change_url(case)).content.decode()
+
+    assert button in finance_page
+    assert "12.50" in finance_page  # the session's charge, linked
+    assert button not in support_page
