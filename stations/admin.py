@@ -690,17 +690,21 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
 # --- Sessions, meter values, statuses -------------------------------------------------------
 
 
-class MeterSampleInline(ReadOnlyInline):
-    model = MeterSample
-    fields = ["timestamp", "measurand", "phase", "context", "value", "unit", "clock_suspect"]
-    readonly_fields = fields
-
-
 def with_seconds(moment: datetime | None) -> str:
     """A time as staff compare it with the message log: the admin's zone, to the second."""
     if moment is None:
         return "-"
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+class MeterSampleInline(ReadOnlyInline):
+    model = MeterSample
+    fields = ["time", "measurand", "phase", "context", "value", "unit", "clock_suspect"]
+    readonly_fields = fields
+
+    @admin.display(description=_("time"))
+    def time(self, sample: MeterSample) -> str:
+        return with_seconds(sample.timestamp)  # as the session's times above
 
 
 def active_elsewhere(id_tag: str) -> Exists:

@@ -627,7 +627,7 @@ class CommandBatch(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.created_at:%Y-%m-%d %H:%M})"
+        return f"{self.title} #{self.pk}"
 
 
 class CommandBatchItem(models.Model):
