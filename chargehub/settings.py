@@ -504,6 +504,9 @@ CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")
 # a ChargePoint and returning ocpp.v16.call requests, sent in order after the boot's answer
 # (stations/ocpp/after_boot.py); operations' one: Inoperative while it is held out of use.
 OCPP_AFTER_BOOT = env_list("OCPP_AFTER_BOOT", "operations.availability.after_boot")
+# Asked by stations.authorization before anyone may start charging at a charger (dotted
+# paths to functions taking a ChargePoint and returning a refusal reason or None).
+CHARGE_POINT_POLICIES = env_list("CHARGE_POINT_POLICIES", "")
 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.

@@ -7,7 +7,7 @@ message with the same status. Each kind of refusal has one status:
     403  money stops the driver (billing.standing, billing.payment_choice)
     404  not theirs (another driver's reservation, a token that is not theirs)
     409  the state of things says no (their token blocked or expired, already ended, the
-         charger said no)
+         charger said no, the site is out of service)
     4xx/5xx  a command that failed: stations.operations.command_failure (also the admin's
          and the guest pages' table)
 """
@@ -57,6 +57,13 @@ class TokenCannotCharge(Refused):
         else:
             super().__init__(_("That token has expired."))
         self.token = token
+
+
+class OutOfService(Refused):
+    """Nobody may start at this charger now (stations.authorization.charge_point_refusal:
+    its site is stopped in an emergency); the reason is the policy's."""
+
+    status = HTTPStatus.CONFLICT
 
 
 class ChargerSaidNo(Refused):

@@ -18,9 +18,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import payment_choice
-from charging.refusals import ChargerSaidNo, CommandFailed, Refused, RefusedByBilling
+from charging.refusals import (
+    ChargerSaidNo,
+    CommandFailed,
+    OutOfService,
+    Refused,
+    RefusedByBilling,
+)
 from charging.tokens import app_token, check_own_usable, usable_tokens
 from stations import operations
+from stations.authorization import charge_point_refusal
 from stations.models import Connector, Reservation
 from stations.ocpp import commands
 from users.models import IdToken, User
@@ -96,6 +103,9 @@ def reserve(
 
     Raises charging.refusals.Refused with the reason the driver should read.
     """
+    # Nothing to hold where nobody may start (a site stopped in an emergency).
+    if reason := charge_point_refusal(connector.charge_point):
+        raise OutOfService(reason)
     # Worth holding only for a driver who could start there with one of the payment
     # methods they may choose: a low wallet does not stop a driver with a card.
     refusal = payment_choice.options_for(user).refusal

@@ -14,6 +14,7 @@ from billing import payment_choice, standing
 from charging.refusals import (
     ChargerSaidNo,
     CommandFailed,
+    OutOfService,
     PaymentMethodRefused,
     Refused,
     RefusedByBilling,
@@ -21,6 +22,7 @@ from charging.refusals import (
 from charging.reservations import held_token
 from charging.tokens import app_token, check_own_usable
 from stations import operations
+from stations.authorization import charge_point_refusal
 from stations.models import ChargingSession, Connector
 from stations.ocpp import commands
 from users.models import IdToken, User
@@ -51,6 +53,10 @@ def start(
     is the account's own method. Raises charging.refusals.Refused with the reason the
     driver should read.
     """
+    # The charger's own no comes first: no payment choice is recorded for a start that
+    # cannot happen (a site stopped in an emergency).
+    if reason := charge_point_refusal(connector.charge_point):
+        raise OutOfService(reason)
     refusal = standing.payer_refusal(user, method)
     if refusal:
         raise RefusedByBilling(refusal)

@@ -9,12 +9,16 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from stations.models import ChargePoint
 from users.models import IdToken
 
 logger = logging.getLogger(__name__)
 
 # A policy takes a token and returns why it may not charge now, or None.
 Policy = Callable[[IdToken], str | None]
+# A charge point policy takes a charger and returns why nobody may start charging
+# there now (its site is stopped in an emergency), or None.
+ChargePointPolicy = Callable[[ChargePoint], str | None]
 
 
 def normalize_id_tag(id_tag: str) -> str:
@@ -27,7 +31,7 @@ def find_token(id_tag: str) -> IdToken | None:
 
 
 @cache
-def _policies(paths: tuple[str, ...]) -> tuple[Policy, ...]:
+def _policies(paths: tuple[str, ...]) -> tuple[Callable[[Any], str | None], ...]:
     return tuple(import_string(path) for path in paths)
 
 
@@ -44,11 +48,32 @@ def policy_refusal(token: IdToken) -> str | None:
     return None
 
 
-def id_tag_info(id_tag: str, now: datetime) -> dict[str, Any]:
+def charge_point_refusal(charge_point: ChargePoint) -> str | None:
+    """Why nobody may start charging at this charger now (settings.CHARGE_POINT_POLICIES),
+    or None.
+
+    Asked for a charger's Authorize and StartTransaction and before a remote start
+    (charging/start_stop.py); this is how operations says "the site is stopped in an
+    emergency" without stations importing operations.
+    """
+    for policy in _policies(tuple(settings.CHARGE_POINT_POLICIES)):
+        reason = policy(charge_point)
+        if reason:
+            return reason
+    return None
+
+
+def id_tag_info(
+    id_tag: str, now: datetime, charge_point: ChargePoint | None = None
+) -> dict[str, Any]:
     """IdTagInfo for Authorize, StartTransaction and StopTransaction answers.
 
     Unknown tags are Invalid; blocked ones Blocked; past their expiry date Expired; a
-    token refused by a charging policy (unpaid sessions, an empty wallet) Blocked.
+    token refused by a charging policy (unpaid sessions, an empty wallet) Blocked. With
+    `charge_point` (a start there: Authorize, StartTransaction), a known token at a
+    charger refused by a charge point policy is Blocked too: OCPP 1.6 §7.2 has no status
+    for "not here, not now", and Blocked is the one that means "not allowed to charge"
+    (Invalid would say the token is unknown).
     """
     token = find_token(id_tag)
     if token is None:
@@ -59,6 +84,9 @@ def id_tag_info(id_tag: str, now: datetime) -> dict[str, Any]:
         status = "Expired"
     elif (reason := policy_refusal(token)) is not None:
         logger.info("Id tag %s refused: %s", token.uid, reason)
+        status = "Blocked"
+    elif charge_point is not None and (reason := charge_point_refusal(charge_point)):
+        logger.info("Id tag %s refused at %s: %s", token.uid, charge_point.charge_point_id, reason)
         status = "Blocked"
     else:
         status = "Accepted"

@@ -147,8 +147,10 @@ def _time(payload: Payload, key: str, received_at: datetime) -> tuple[datetime, 
     return trusted_time(parse_datetime(payload[key]), received_at)
 
 
-def _wire_id_tag_info(id_tag: str, now: datetime) -> Payload:
-    info = id_tag_info(id_tag, now)
+def _wire_id_tag_info(
+    id_tag: str, now: datetime, charge_point: ChargePoint | None = None
+) -> Payload:
+    info = id_tag_info(id_tag, now, charge_point)
     if "expiryDate" in info:
         info["expiryDate"] = format_datetime(info["expiryDate"])
     return info
@@ -255,8 +257,8 @@ def heartbeat(charge_point: ChargePoint, payload: Payload, received_at: datetime
 
 @handles("Authorize")
 def authorize(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
-    """§4.1."""
-    return {"idTagInfo": _wire_id_tag_info(payload["idTag"], received_at)}
+    """§4.1; a start at this charger: its charge point policies are asked too."""
+    return {"idTagInfo": _wire_id_tag_info(payload["idTag"], received_at, charge_point)}
 
 
 @handles("StatusNotification")
@@ -327,7 +329,10 @@ def start_transaction(
         reservation_id=payload.get("reservationId"),
         clock_suspect=suspect,
     )
-    return {"transactionId": session.pk, "idTagInfo": _wire_id_tag_info(id_tag, received_at)}
+    # Not Accepted (a site stopped in an emergency): the charger ends the transaction
+    # it started while it could not hear us (§4.8, StopTransactionOnInvalidId).
+    info = _wire_id_tag_info(id_tag, received_at, charge_point)
+    return {"transactionId": session.pk, "idTagInfo": info}
 
 
 @handles("StopTransaction")
