@@ -43,6 +43,8 @@ class StaffModelPermissions(permissions.DjangoModelPermissions):
 class CanSendCommands(permissions.BasePermission):
     """Commands change what a charger does: staff with the send_commands permission."""
 
+    permission = "stations.send_commands"
+
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         if not (user and user.is_authenticated and user.is_staff):
@@ -50,4 +52,10 @@ class CanSendCommands(permissions.BasePermission):
         if lacks_required_second_factor(user):
             self.message = SECOND_FACTOR_NEEDED
             return False
-        return user.has_perm("stations.send_commands")
+        return user.has_perm(self.permission)
+
+
+class CanStopSites(CanSendCommands):
+    """An emergency stop or its release: staff with operations.stop_site, as in admin."""
+
+    permission = "operations.stop_site"

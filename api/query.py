@@ -160,3 +160,7 @@ class UptimeQuery(QueryParams):
                 _("Give either charge_point or site (one of them, not both).")
             )
         return attrs
+
+
+class SiteQuery(QueryParams):
+    stopped = _optional_bool(_("Only sites stopped in an emergency (true) or not (false)."))

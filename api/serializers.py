@@ -1,8 +1,10 @@
 """What the API shows of the models. Money is Decimal, sent as strings."""
 
+import dataclasses
 from copy import copy
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as ModelValidationError
@@ -13,11 +15,19 @@ from rest_framework import serializers
 from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
-from operations.models import SupportCase, SupportMessage
+from operations import emergency
+from operations.models import EmergencyStop, SupportCase, SupportMessage
 from operations.support import MAX_MESSAGE_LENGTH
 from stations import sessions
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
-from stations.models import ChargePoint, ChargingSession, Connector, OpeningHours, Reservation
+from stations.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    OpeningHours,
+    Reservation,
+    Site,
+)
 from stations.ocpp import protocols
 from users.models import IdToken
 
@@ -603,3 +613,107 @@ class ReportSerializer(serializers.Serializer):
 
 class SupportMessageCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=MAX_MESSAGE_LENGTH)
+
+
+# --- Staff: sites and their emergency stop (operations/emergency.py) ---------------------
+
+
+class ChargerResultSerializer(serializers.Serializer):
+    """One charger's answers to an emergency stop and its release, in words."""
+
+    charge_point_id = serializers.CharField()
+    stop = serializers.CharField(help_text=_("Each running session and its RemoteStop answer."))
+    availability = serializers.CharField(
+        help_text=_("Its answer to ChangeAvailability Inoperative, or why there was none.")
+    )
+    release = serializers.CharField(
+        help_text=_("Its answer to ChangeAvailability Operative, or why there was none.")
+    )
+    availability_done = serializers.BooleanField()
+    release_done = serializers.BooleanField()
+
+
+class EmergencyStopSerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active", read_only=True)
+    chargers = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EmergencyStop
+        fields = [
+            "id",
+            "site",
+            "active",
+            "reason",
+            "started_by",
+            "started_at",
+            "released_by",
+            "released_at",
+            "chargers",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ChargerResultSerializer(many=True))
+    def get_chargers(self, stop: EmergencyStop) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(line) for line in emergency.describe(stop)]
+
+
+class SiteSerializer(serializers.ModelSerializer):
+    charge_points = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    emergency_stop = serializers.SerializerMethodField(
+        help_text=_("The emergency stop in force, or null.")
+    )
+
+    class Meta:
+        model = Site
+        fields = [
+            "id",
+            "name",
+            "address",
+            "postal_code",
+            "city",
+            "country",
+            "latitude",
+            "longitude",
+            "time_zone",
+            "grid_capacity_kw",
+            "open_24_7",
+            "charge_points",
+            "emergency_stop",
+        ]
+        # Opening hours (and so open_24_7, which needs them) are edited in admin.
+        read_only_fields = ["id", "open_24_7"]
+        extra_kwargs = {
+            "latitude": {"min_value": -90, "max_value": 90},
+            "longitude": {"min_value": -180, "max_value": 180},
+            "grid_capacity_kw": {"min_value": 0},
+        }
+
+    @extend_schema_field(EmergencyStopSerializer(allow_null=True))
+    def get_emergency_stop(self, site: Site) -> dict[str, Any] | None:
+        stops = [stop for stop in site.emergency_stops.all() if stop.is_active]
+        return EmergencyStopSerializer(stops[0]).data if stops else None
+
+    def validate_time_zone(self, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, ZoneInfoNotFoundError):
+            raise serializers.ValidationError(
+                _("Give an IANA time zone, e.g. Europe/Stockholm.")
+            ) from None
+        return value
+
+    def validate_country(self, value: str) -> str:
+        if not (len(value) == 2 and value.isascii() and value.isalpha()):
+            raise serializers.ValidationError(_("Give a two-letter country code (ISO 3166-1)."))
+        return value.upper()
+
+
+class EmergencyStopRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=2000, help_text=_("Why: kept in the audit with your name and the time.")
+    )
+
+
+class EmergencyStopConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    emergency_stop = EmergencyStopSerializer(allow_null=True)

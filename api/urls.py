@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api.views import driver, public, staff, support, uptime
+from api.views import driver, public, sites, staff, support, uptime
 
 router = DefaultRouter()
 router.register("stations", public.StationViewSet, basename="station")
@@ -17,6 +17,7 @@ router.register("charge-points", staff.ChargePointViewSet, basename="charge-poin
 router.register("sessions", staff.SessionViewSet, basename="session")
 router.register("tokens", staff.TokenViewSet, basename="token")
 router.register("users", staff.UserViewSet, basename="user")
+router.register("sites", sites.SiteViewSet, basename="site")
 
 app_name = "api"
 

@@ -502,11 +502,18 @@ BILLING_BLOCK_AFTER_FAILED_PAYMENTS = env_int("BILLING_BLOCK_AFTER_FAILED_PAYMEN
 CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")
 # What a charger is told once it has booted (Accepted): dotted paths to functions taking
 # a ChargePoint and returning ocpp.v16.call requests, sent in order after the boot's answer
-# (stations/ocpp/after_boot.py); operations' one: Inoperative while it is held out of use.
-OCPP_AFTER_BOOT = env_list("OCPP_AFTER_BOOT", "operations.availability.after_boot")
+# (stations/ocpp/after_boot.py); operations': RemoteStop of what still runs on a site
+# stopped in an emergency, then Inoperative while it is held out of use (in that order:
+# Inoperative with a transaction running is only Scheduled).
+OCPP_AFTER_BOOT = env_list(
+    "OCPP_AFTER_BOOT", "operations.emergency.after_boot,operations.availability.after_boot"
+)
 # Asked by stations.authorization before anyone may start charging at a charger (dotted
-# paths to functions taking a ChargePoint and returning a refusal reason or None).
-CHARGE_POINT_POLICIES = env_list("CHARGE_POINT_POLICIES", "")
+# paths to functions taking a ChargePoint and returning a refusal reason or None): an
+# emergency stop of its site refuses Authorize, StartTransaction and remote starts.
+CHARGE_POINT_POLICIES = env_list(
+    "CHARGE_POINT_POLICIES", "operations.emergency.charge_point_refusal"
+)
 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.

@@ -23,7 +23,7 @@ from billing.session_figures import figures, format_duration
 from chargehub.spreadsheet import text_cell
 from charging import refusals, reservations, start_stop, tokens
 from notifications import events
-from operations import maintenance
+from operations import emergency, maintenance
 from portal.forms import ReserveForm, StartForm, StationFilterForm, TokenForm, TokenNameForm
 from stations import finder, opening_hours
 from stations.models import ChargingSession, Connector, Site
@@ -50,13 +50,15 @@ def station_list(request: HttpRequest) -> HttpResponse:
     # that page's points.
     page = Paginator(finder.find_sites(wanted), STATIONS_PER_PAGE).get_page(request.GET.get("page"))
     results = page.object_list
+    # Sites stopped in an emergency show as out of service, with nothing available.
+    out_of_service = emergency.stopped_site_ids([result.site.pk for result in results])
     markers = [
         {
             "name": result.site.name,
             "lat": float(result.site.latitude),
             "lon": float(result.site.longitude),
             "url": reverse("portal:station", args=[result.site.pk]),
-            "available": result.available_count,
+            "available": 0 if result.site.pk in out_of_service else result.available_count,
             "total": len(result.connectors),
         }
         for result in results
@@ -67,6 +69,7 @@ def station_list(request: HttpRequest) -> HttpResponse:
         "results": results,
         "page_obj": page,
         "markers": markers,
+        "out_of_service": out_of_service,
         "status_labels": _status_labels(),
         # {charge point pk: "Under maintenance until 14:30"}
         "maintenance": maintenance.notices(
@@ -95,6 +98,8 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
     opening_hours.prefetch([site])
     context: dict[str, Any] = {
         "site": site,
+        # A site stopped in an emergency: why nobody may start or reserve here now.
+        "out_of_service": emergency.site_refusal(site.pk),
         "rows": rows,
         "open_now": opening_hours.is_open(site, timezone.now()),
         "weekly_hours": opening_hours.weekly_hours(site),
@@ -110,7 +115,7 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
         context["tokens"] = list(tokens.usable_tokens(user))
         # "Notify me when free": which connectors the driver already waits for.
         context["watched"] = events.watched_connector_ids(user, [s.connector for s in states])
-        _add_reservations(rows, user, context["refusal"], extra)
+        _add_reservations(rows, user, context["refusal"] or context["out_of_service"], extra)
     context.update(extra)
     return context
 

@@ -12,7 +12,9 @@ Which permission each sensitive admin page checks:
 - crediting a wallet by hand: `billing.add_walletentry`;
 - emailing a document again: `billing.view_invoice`;
 - answering a driver's support case: `operations.add_supportmessage`; refunding a
-  payment case from it: `billing.add_invoice`, as any credit note.
+  payment case from it: `billing.add_invoice`, as any credit note;
+- stopping and releasing a site in an emergency: `operations.stop_site`
+  (operations/emergency_admin.py, the API's sites/{id}/emergency-stop/).
 """
 
 from dataclasses import dataclass
@@ -61,6 +63,9 @@ TECHNICIAN = Role(
         # its ticket: operations.change_ticket).
         "operations.*_maintenancewindow",
         "operations.*_inspectionschedule",
+        # Emergency stop and release of a site, and its audit (operations/emergency.py).
+        "operations.stop_site",
+        "operations.view_emergencystop",
     ),
 )
 SUPPORT = Role(

@@ -100,7 +100,11 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
             400: OpenApiResponse(description="A payment method that cannot be chosen"),
             403: OpenApiResponse(description="Money stops this driver from starting"),
             404: OpenApiResponse(description="The driver has no token with that id tag"),
-            409: OpenApiResponse(description="A blocked or expired token, or the charger refused"),
+            409: OpenApiResponse(
+                description=(
+                    "A blocked or expired token, the site is out of service, or the charger refused"
+                )
+            ),
             **COMMAND_ERRORS,
         },
     )
@@ -319,7 +323,11 @@ class MyReservationViewSet(
             201: ReservationSerializer,
             403: OpenApiResponse(description="Money stops this driver from starting"),
             404: OpenApiResponse(description="The driver has no token with that id tag"),
-            409: OpenApiResponse(description="A blocked or expired token, or the charger refused"),
+            409: OpenApiResponse(
+                description=(
+                    "A blocked or expired token, the site is out of service, or the charger refused"
+                )
+            ),
             **COMMAND_ERRORS,
         },
     )

@@ -82,6 +82,7 @@ def fuzz_world(db_access, settings) -> dict:
             "me/support-cases": support.report(driver, category="other", message="Fuzz").pk,
             "tokens": token_of(other).pk,
             "users": other.pk,
+            "sites": connector.charge_point.site_id,
         },
     }
     return world

@@ -1,0 +1,117 @@
+"""Staff: sites, and their emergency stop and release (operations/emergency.py).
+
+Reading and editing a site needs the model permissions of stations.Site, as in admin;
+stopping and releasing one needs operations.stop_site, as the admin's actions do.
+"""
+
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.permissions import CanStopSites, StaffModelPermissions
+from api.query import SiteQuery
+from api.serializers import (
+    EmergencyStopConflictSerializer,
+    EmergencyStopRequestSerializer,
+    EmergencyStopSerializer,
+    SiteSerializer,
+)
+from operations import emergency
+from operations.models import EmergencyStop
+from stations.models import Site
+
+CONFLICT = OpenApiResponse(
+    EmergencyStopConflictSerializer, description="The site's current state says no"
+)
+
+
+@extend_schema_view(list=extend_schema(parameters=[SiteQuery]))
+class SiteViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Sites; staff may edit one (its opening hours in admin) and stop it in an emergency."""
+
+    serializer_class = SiteSerializer
+    permission_classes = [StaffModelPermissions]
+    queryset = Site.objects.all()
+    # PATCH only: a PUT would have to send every field to change one.
+    http_method_names = ["get", "patch", "post", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Site]:
+        in_force = EmergencyStop.objects.filter(released_at__isnull=True)
+        sites = Site.objects.prefetch_related(
+            "charge_points", Prefetch("emergency_stops", queryset=in_force)
+        )
+        if self.action != "list":
+            return sites
+        query = SiteQuery.read(self.request)
+        if (stopped := query.get("stopped")) is not None:
+            sites = (
+                sites.filter(emergency_stops__in=in_force)
+                if stopped
+                else sites.exclude(emergency_stops__in=in_force)
+            )
+        return sites
+
+    @extend_schema(
+        summary="Emergency stop",
+        request=EmergencyStopRequestSerializer,
+        responses={
+            201: EmergencyStopSerializer,
+            400: OpenApiResponse(description="No reason given"),
+            409: CONFLICT,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="emergency-stop",
+        permission_classes=[CanStopSites],
+    )
+    def emergency_stop(self, request: Request, pk: int) -> Response:
+        """Stop every running session on the site (RemoteStopTransaction) and make every
+        connector Inoperative (ChangeAvailability), all chargers at once; the answer holds
+        each charger's answers. A charger that was offline or did not answer gets the stop
+        when it boots again. Nobody may start on the site until it is released."""
+        site = self.get_object()
+        body = EmergencyStopRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            stop = emergency.stop_site(site, body.validated_data["reason"], request.user)
+        except emergency.EmergencyStopRefused as refused:
+            return _conflict(refused)
+        return Response(EmergencyStopSerializer(stop).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Release an emergency stop",
+        request=None,
+        responses={200: EmergencyStopSerializer, 409: CONFLICT},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="emergency-release",
+        permission_classes=[CanStopSites],
+    )
+    def emergency_release(self, request: Request, pk: int) -> Response:
+        """Every connector Operative again (ChangeAvailability); drivers may start again."""
+        site = self.get_object()
+        try:
+            stop = emergency.release_site(site, request.user)
+        except emergency.EmergencyStopRefused as refused:
+            return _conflict(refused)
+        return Response(EmergencyStopSerializer(stop).data)
+
+
+def _conflict(refused: emergency.EmergencyStopRefused) -> Response:
+    """409 with the site's current state (the stop in force, or null)."""
+    current = EmergencyStopSerializer(refused.stop).data if refused.stop else None
+    return Response(
+        {"detail": str(refused), "emergency_stop": current}, status=status.HTTP_409_CONFLICT
+    )
