@@ -16,7 +16,6 @@ STRIPE_APP = "djstripe"
 class ChargeHubAdminSite(admin.AdminSite):
     site_header = _("ChargeHub administration")
     site_title = _("ChargeHub")
-    index_title = _("Network and back office")
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
         apps = super().get_app_list(request, app_label)
