@@ -82,6 +82,12 @@ class PublicChargePointSerializer(serializers.Serializer):
     vendor = serializers.CharField(source="charge_point.vendor")
     model = serializers.CharField(source="charge_point.model")
     online = serializers.BooleanField()
+    under_maintenance_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text=_(
+            "When planned maintenance that holds the charger out of use now ends; null: none."
+        ),
+    )
     connectors = ConnectorStateSerializer(many=True)
 
 
@@ -140,14 +146,17 @@ class StationSerializer(serializers.Serializer):
         by_charge_point: dict[int, list[ConnectorState]] = {}
         for state in result.connectors:
             by_charge_point.setdefault(state.connector.charge_point_id, []).append(state)
+        # {charge point pk: end}, read once for the page by the view (api/views/public.py).
+        maintenance = self.context.get("maintenance", {})
         return PublicChargePointSerializer(
             [
                 {
                     "charge_point": states[0].connector.charge_point,
                     "online": states[0].online,
+                    "under_maintenance_until": maintenance.get(pk),
                     "connectors": states,
                 }
-                for states in by_charge_point.values()
+                for pk, states in by_charge_point.items()
             ],
             many=True,
         ).data

@@ -1,5 +1,8 @@
 """Public: stations (sites with their chargers and connectors) and prices, no login needed."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -14,6 +17,7 @@ from api.query import StationQuery
 from api.serializers import PricePreviewSerializer, StationSerializer
 from billing.price_filter import station_filter
 from billing.tariffs import price_preview
+from operations import maintenance
 from stations import finder
 from stations.models import Connector, Site
 
@@ -50,7 +54,9 @@ class StationViewSet(viewsets.GenericViewSet):
         )
         sites = finder.find_sites(wanted)
         page = self.paginate_queryset(sites)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.get_paginated_response(
+            self.get_serializer(page, many=True, context=self._maintenance(page or [])).data
+        )
 
     def retrieve(self, request: Request, pk: str) -> Response:
         try:
@@ -60,7 +66,15 @@ class StationViewSet(viewsets.GenericViewSet):
         found = finder.group_by_site(finder.public_connectors(site_id=site_id))
         if not found:
             raise NotFound
-        return Response(self.get_serializer(found[0]).data)
+        return Response(self.get_serializer(found[0], context=self._maintenance(found)).data)
+
+    def _maintenance(self, results: Iterable[finder.SiteResult]) -> dict[str, Any]:
+        """The serializer's context with when each charger's maintenance ends, in one query."""
+        chargers = {state.connector.charge_point for r in results for state in r.connectors}
+        return {
+            **self.get_serializer_context(),
+            "maintenance": maintenance.ends_by_charge_point(chargers),
+        }
 
 
 class ConnectorPriceView(generics.GenericAPIView):

@@ -1,12 +1,13 @@
 """GET /api/v1/stations/ and /api/v1/connectors/{id}/price/: public, anonymous."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from billing.models import CustomerGroup, Tariff, TariffAssignment
+from operations.models import MaintenanceWindow
 from stations.models import ChargePoint, Connector, Site
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,30 @@ def test_one_station(anonymous):
     assert response.json()["charge_points"][0]["charge_point_id"] == "CP-DETAIL"
     assert anonymous.get("/api/v1/stations/999999/").status_code == 404
     assert anonymous.get(f"/api/v1/stations/{site('Empty').pk}/").status_code == 404
+
+
+def test_a_charger_under_maintenance_says_until_when(anonymous):
+    here = site("Maintained")
+    held, free = charger(here, "CP-MAINT"), charger(here, "CP-NOT-MAINT")
+    plug(held)
+    plug(free)
+    now = timezone.now().replace(microsecond=0)
+    MaintenanceWindow.objects.create(
+        charge_point=held,
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(hours=2),
+        reason="New cable",
+    )
+    ends = (now + timedelta(hours=2)).astimezone(UTC)
+
+    for url in ("/api/v1/stations/", f"/api/v1/stations/{here.pk}/"):
+        body = anonymous.get(url).json()
+        station = body["results"][0] if "results" in body else body
+        until = {
+            cp["charge_point_id"]: cp["under_maintenance_until"] for cp in station["charge_points"]
+        }
+        assert datetime.fromisoformat(until["CP-MAINT"]) == ends
+        assert until["CP-NOT-MAINT"] is None
 
 
 def test_price_of_a_connector_is_public_with_and_without_vat(anonymous, connector):
