@@ -361,6 +361,22 @@ class SecurityEvent(models.Model):
         return f"{self.charge_point_id} {self.type} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
 
+class StopReason(models.TextChoices):
+    """Why a transaction stopped (OCPP 1.6 §7.38 Reason), in words staff read."""
+
+    EMERGENCY_STOP = "EmergencyStop", _("Emergency stop button")
+    EV_DISCONNECTED = "EVDisconnected", _("Car disconnected")
+    HARD_RESET = "HardReset", _("Hard reset")
+    LOCAL = "Local", _("Stopped at the charger")
+    OTHER = "Other", _("Other")
+    POWER_LOSS = "PowerLoss", _("Power loss")
+    REBOOT = "Reboot", _("Charger rebooted")
+    REMOTE = "Remote", _("Stopped remotely")
+    SOFT_RESET = "SoftReset", _("Soft reset")
+    UNLOCK_COMMAND = "UnlockCommand", _("Unlock command")
+    DE_AUTHORIZED = "DeAuthorized", _("Card no longer authorized")
+
+
 class ChargingSession(models.Model):
     """One OCPP transaction. Its primary key is the transactionId the charger was given."""
 
@@ -387,7 +403,9 @@ class ChargingSession(models.Model):
     stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
     meter_stop_wh = models.BigIntegerField(_("meter stop (Wh)"), null=True, blank=True)
     energy_wh = models.BigIntegerField(_("energy (Wh)"), null=True, blank=True)
-    stop_reason = models.CharField(_("stop reason"), max_length=32, blank=True)
+    stop_reason = models.CharField(
+        _("stop reason"), max_length=32, blank=True, choices=StopReason.choices
+    )
     stop_id_tag = models.CharField(max_length=20, blank=True)
     # Who closed it: "charger" (StopTransaction) or the rule that closed it for the charger.
     closed_by = models.CharField(_("closed by"), max_length=100, blank=True)
