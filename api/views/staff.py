@@ -71,7 +71,7 @@ class ChargePointViewSet(
         value = str(self.kwargs["pk"])
         charge_points = self.filter_queryset(self.get_queryset())
         charge_point = None
-        if value.isdigit() and len(value) <= 18:  # beyond that no database id exists
+        if value.isascii() and value.isdigit() and len(value) <= 18:  # "²" is a digit too
             charge_point = charge_points.filter(pk=int(value)).first()
         charge_point = charge_point or charge_points.filter(charge_point_id=value).first()
         if charge_point is None:
