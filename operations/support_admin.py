@@ -103,15 +103,21 @@ class SupportCaseAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # cases come from drivers (portal, API)
 
+    def may_answer(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Answering writes a message on the case: both permissions (support has them).
+        return self.has_change_permission(request, obj) and request.user.has_perm(
+            "operations.add_supportmessage"
+        )
+
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
-        if not request.user.has_perm("operations.add_supportmessage"):
+        if not self.may_answer(request, obj):
             form.base_fields.pop("reply", None)
         return form
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
-        if not request.user.has_perm("operations.add_supportmessage"):
+        if not self.may_answer(request, obj):
             fields = [field for field in fieldsets[0][1]["fields"] if field != "reply"]
             return [(None, {"fields": fields})]
         return fieldsets
