@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import BillingAccount, Invoice, WalletEntry
-from billing.tariffs import cost_so_far
+from billing.tariffs import cost_so_far, price_from
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
 from operations import emergency
 from operations.models import EmergencyStop, SupportCase, SupportMessage
@@ -37,6 +37,29 @@ UNIT_PRICE = {"max_digits": 14, "decimal_places": 4}
 
 
 # --- Public: stations, connectors, prices ------------------------------------------------
+
+
+class UnitPriceSerializer(serializers.Serializer):
+    net = serializers.DecimalField(**UNIT_PRICE, help_text=_("Excluding VAT."))
+    gross = serializers.DecimalField(**UNIT_PRICE, help_text=_("Including VAT."))
+
+
+class PriceNowSerializer(serializers.Serializer):
+    """billing.tariffs.PriceNow: the prices in force now, as a sign at the charger shows."""
+
+    currency = serializers.CharField()
+    per_kwh = UnitPriceSerializer()
+    per_minute = UnitPriceSerializer()
+    period = serializers.CharField(
+        help_text=_("The time-of-use period in force; empty when the base prices apply.")
+    )
+
+
+class PriceFromSerializer(serializers.Serializer):
+    """billing.tariffs.PriceFrom: a station's lowest price now among its connectors."""
+
+    lowest = PriceNowSerializer()
+    varies = serializers.BooleanField(help_text=_("Its connectors are priced differently."))
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
@@ -74,6 +97,15 @@ class ConnectorStateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(source="connector.status", choices=Connector.Status.choices)
     status_at = serializers.DateTimeField(source="connector.status_at", allow_null=True)
     available = serializers.BooleanField(help_text=_("Available, on a charger that is online now."))
+    price_now = serializers.SerializerMethodField(
+        help_text=_("The price in force now for the caller; null when no tariff is set.")
+    )
+
+    @extend_schema_field(PriceNowSerializer(allow_null=True))
+    def get_price_now(self, state: ConnectorState) -> dict[str, Any] | None:
+        # Read for the whole page at once by the view (billing.tariffs.current_prices).
+        price = self.context.get("prices", {}).get(state.connector.pk)
+        return None if price is None else PriceNowSerializer(price).data
 
 
 class PublicChargePointSerializer(serializers.Serializer):
@@ -129,6 +161,18 @@ class StationSerializer(serializers.Serializer):
         help_text=_("From the point given with ?near=lat,lon; null without it.")
     )
     charge_points = serializers.SerializerMethodField()
+    price_from = serializers.SerializerMethodField(
+        help_text=_(
+            "The lowest price in force now among its connectors, for the caller; null when "
+            "none has a tariff."
+        )
+    )
+
+    @extend_schema_field(PriceFromSerializer(allow_null=True))
+    def get_price_from(self, result: SiteResult) -> dict[str, Any] | None:
+        prices = self.context.get("prices", {})
+        found = price_from(prices.get(state.connector.pk) for state in result.connectors)
+        return None if found is None else PriceFromSerializer(found).data
 
     @extend_schema_field(OpeningHoursSerializer(many=True))
     def get_opening_hours(self, result: SiteResult) -> list[dict[str, Any]]:
@@ -159,12 +203,8 @@ class StationSerializer(serializers.Serializer):
                 for pk, states in by_charge_point.items()
             ],
             many=True,
+            context=self.context,
         ).data
-
-
-class UnitPriceSerializer(serializers.Serializer):
-    net = serializers.DecimalField(**UNIT_PRICE, help_text=_("Excluding VAT."))
-    gross = serializers.DecimalField(**UNIT_PRICE, help_text=_("Including VAT."))
 
 
 class PeriodPreviewSerializer(serializers.Serializer):
@@ -195,6 +235,10 @@ class PricePreviewSerializer(serializers.Serializer):
     max_price = UnitPriceSerializer(allow_null=True)
     time_of_use = PeriodPreviewSerializer(many=True)
     current_period = serializers.CharField()
+    now = PriceNowSerializer()
+    peak_per_kwh = UnitPriceSerializer(
+        help_text=_("The dearest energy price of the week: the base's or a period's.")
+    )
 
 
 # --- A driver's own things ---------------------------------------------------------------

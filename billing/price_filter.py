@@ -33,10 +33,9 @@ from django.db.models.functions import Coalesce, FirstValue, Greatest
 from django.utils import timezone
 
 from billing.models import CustomerGroup, Tariff, TariffAssignment
-from billing.pricing import time_of_use_at
 
-# One rule, one place: validity and the price incl. VAT as billing.tariffs has them.
-from billing.tariffs import valid_at, with_vat
+# One rule, one place: validity and the price in force as billing.tariffs has them.
+from billing.tariffs import price_in_force, valid_at, with_vat
 from stations.finder import StationFilter
 from stations.models import Site
 from users.models import User
@@ -174,11 +173,7 @@ def _cheap_tariffs(max_gross_per_kwh: Decimal, at: datetime) -> CheapTariffs:
         if zones is None:
             zones = _site_zones()
         for name, zone in zones:
-            period = time_of_use_at(terms, zone, at)
-            net = terms.price_per_kwh
-            if period is not None and period.price_per_kwh is not None:
-                net = period.price_per_kwh
-            if with_vat(net, terms) <= max_gross_per_kwh:
+            if price_in_force(terms, zone, at).per_kwh.gross <= max_gross_per_kwh:
                 cheap.by_zone.setdefault(name, []).append(tariff.pk)
     if zones is not None and len(zones) == 1:
         # Every site on one clock (the usual network): no need to ask each place's zone.

@@ -9,7 +9,8 @@ applies to sessions starting after it); then the newest. The arithmetic is in
 billing/pricing.py.
 """
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
@@ -55,20 +56,56 @@ def candidate_assignments(
     connector: Connector, user: User | None, at: datetime
 ) -> list[TariffAssignment]:
     """The assignments that could apply to this driver here at `at`, winner first."""
-    charge_point = connector.charge_point
-    place = Q(connector=connector) | Q(charge_point=charge_point)
-    if charge_point.site_id is not None:
-        place |= Q(site_id=charge_point.site_id)
+    return candidates_by_connector([connector], user, at)[connector.pk]
+
+
+def candidates_by_connector(
+    connectors: Iterable[Connector], user: User | None, at: datetime
+) -> dict[int, list[TariffAssignment]]:
+    """Each connector's candidate assignments (by its pk), winner first: the rule of
+    candidate_assignments() for many connectors in two queries (assignments, their
+    time-of-use periods), whatever their number. Connectors come with their charge point."""
+    connectors = list(connectors)
+    if not connectors:
+        return {}
+    site_ids = {c.charge_point.site_id for c in connectors if c.charge_point.site_id is not None}
+    place = Q(connector__in=[c.pk for c in connectors]) | Q(
+        charge_point__in={c.charge_point_id for c in connectors}
+    )
+    if site_ids:
+        place |= Q(site__in=site_ids)
     whom = Q(customer_group__isnull=True)
     if user is not None and user.is_authenticated:
         whom |= Q(customer_group__in=CustomerGroup.objects.filter(members=user))
-    assignments = list(
+    assignments = (
         TariffAssignment.objects.filter(place, whom, valid_at(at), valid_at(at, "tariff__"))
-        .select_related("tariff", "customer_group", "site", "charge_point", "connector")
+        # The place with what explain() prints of it (a connector names its charger).
+        .select_related(
+            "tariff", "customer_group", "site", "charge_point", "connector__charge_point"
+        )
+        .defer("charge_point__configuration", "connector__charge_point__configuration")
         .prefetch_related("tariff__time_of_use")
     )
-    assignments.sort(key=_specificity, reverse=True)
-    return assignments
+    # Each assignment names one place (TariffAssignment's constraint): index them by it.
+    by_place: dict[tuple[str, int], list[TariffAssignment]] = defaultdict(list)
+    for assignment in assignments:
+        if assignment.connector_id is not None:
+            by_place["connector", assignment.connector_id].append(assignment)
+        elif assignment.charge_point_id is not None:
+            by_place["charge_point", assignment.charge_point_id].append(assignment)
+        elif assignment.site_id is not None:
+            by_place["site", assignment.site_id].append(assignment)
+    found = {}
+    for connector in connectors:
+        candidates = [
+            *by_place.get(("connector", connector.pk), []),
+            *by_place.get(("charge_point", connector.charge_point_id), []),
+        ]
+        if connector.charge_point.site_id is not None:
+            candidates += by_place.get(("site", connector.charge_point.site_id), [])
+        candidates.sort(key=_specificity, reverse=True)
+        found[connector.pk] = candidates
+    return found
 
 
 def _specificity(assignment: TariffAssignment) -> tuple[bool, int, datetime, int]:
@@ -185,6 +222,17 @@ class PeriodPreview:
 
 
 @dataclass(frozen=True)
+class PriceNow:
+    """The prices in force at one moment, what a sign at the charger shows: those of the
+    time-of-use period running then by the site's clock, else the tariff's base ones."""
+
+    currency: str
+    per_kwh: UnitPrice
+    per_minute: UnitPrice
+    period: str  # "" when the base prices apply
+
+
+@dataclass(frozen=True)
 class PricePreview:
     """What a driver would pay at a connector, shown before the session starts."""
 
@@ -202,16 +250,82 @@ class PricePreview:
     max_price: UnitPrice | None
     time_of_use: tuple[PeriodPreview, ...]
     current_period: str  # "" when the base prices apply right now
+    now: PriceNow
+    # The dearest energy price of the week: the base's or a period's, whichever is higher.
+    peak_per_kwh: UnitPrice
 
 
 def price_preview(
     connector: Connector, user: User | None, at: datetime | None = None
 ) -> PricePreview | None:
     """The prices a session started now (or at `at`) would be charged; None: no tariff."""
+    return price_previews([connector], user, at)[connector.pk]
+
+
+def price_previews(
+    connectors: Iterable[Connector], user: User | None, at: datetime | None = None
+) -> dict[int, PricePreview | None]:
+    """price_preview() of many connectors (by pk) in a fixed number of queries."""
     at = at or timezone.now()
-    assignment = assignment_for(connector, user, at)
-    if assignment is None:
+    connectors = list(connectors)
+    candidates = candidates_by_connector(connectors, user, at)
+    return {
+        connector.pk: _preview(candidates[connector.pk][0], connector, at)
+        if candidates[connector.pk]
+        else None
+        for connector in connectors
+    }
+
+
+def current_prices(
+    connectors: Iterable[Connector], user: User | None = None, at: datetime | None = None
+) -> dict[int, PriceNow | None]:
+    """The price in force now (or at `at`) at each connector (by pk) for `user` (None: a
+    driver in no customer group); None: no tariff. A fixed number of queries: for lists."""
+    return {
+        pk: None if preview is None else preview.now
+        for pk, preview in price_previews(connectors, user, at).items()
+    }
+
+
+@dataclass(frozen=True)
+class PriceFrom:
+    """The lowest energy price among a station's connectors, and whether they differ."""
+
+    lowest: PriceNow
+    varies: bool
+
+
+def price_from(prices: Iterable[PriceNow | None]) -> PriceFrom | None:
+    """What a list shows for a station: "3,00 SEK/kWh", or "from 3,00 SEK/kWh" when its
+    connectors are priced differently; None when none of them has a price."""
+    known = [price for price in prices if price is not None]
+    if not known:
         return None
+    lowest = min(known, key=lambda price: (price.per_kwh.gross, price.per_minute.gross))
+    varies = any(
+        (price.per_kwh, price.per_minute, price.currency)
+        != (lowest.per_kwh, lowest.per_minute, lowest.currency)
+        for price in known
+    )
+    return PriceFrom(lowest, varies)
+
+
+def price_in_force(terms: TariffTerms, time_zone: ZoneInfo, at: datetime) -> PriceNow:
+    """The prices of `terms` in force at `at` on the site's clock (billing/pricing.py's
+    time-of-use rule), VAT included as drivers read them."""
+
+    def unit(net: Decimal) -> UnitPrice:
+        return UnitPrice(net, with_vat(net, terms))
+
+    current = time_of_use_at(terms, time_zone, at)
+    if current is None:
+        return PriceNow(terms.currency, unit(terms.price_per_kwh), unit(terms.price_per_minute), "")
+    period = _period_preview(current, terms, unit)
+    return PriceNow(terms.currency, period.price_per_kwh, period.price_per_minute, current.name)
+
+
+def _preview(assignment: TariffAssignment, connector: Connector, at: datetime) -> PricePreview:
     terms = assignment.tariff.terms()
     tz_name = site_time_zone(connector)
 
@@ -221,7 +335,8 @@ def price_preview(
     def optional(net: Decimal | None) -> UnitPrice | None:
         return None if net is None else unit(net)
 
-    current = time_of_use_at(terms, ZoneInfo(tz_name), at)
+    now = price_in_force(terms, ZoneInfo(tz_name), at)
+    periods = tuple(_period_preview(period, terms, unit) for period in terms.time_of_use)
     return PricePreview(
         tariff=terms.name,
         explanation=explain(assignment),
@@ -235,8 +350,13 @@ def price_preview(
         idle_grace_minutes=terms.idle_grace_minutes,
         min_price=optional(terms.min_price),
         max_price=optional(terms.max_price),
-        time_of_use=tuple(_period_preview(period, terms, unit) for period in terms.time_of_use),
-        current_period=current.name if current else "",
+        time_of_use=periods,
+        current_period=now.period,
+        now=now,
+        peak_per_kwh=max(
+            [unit(terms.price_per_kwh), *(period.price_per_kwh for period in periods)],
+            key=lambda price: price.gross,
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from billing import documents, money, payment_choice, tariffs, wallet
-from billing.models import WalletEntry
+from billing.models import Invoice, WalletEntry
 from billing.session_figures import figures, format_duration
 from chargehub.spreadsheet import text_cell
 from charging import refusals, reservations, start_stop, tokens
@@ -52,6 +52,10 @@ def station_list(request: HttpRequest) -> HttpResponse:
     results = page.object_list
     # Sites stopped in an emergency show as out of service, with nothing available.
     out_of_service = emergency.stopped_site_ids([result.site.pk for result in results])
+    # The price in force now at each connector shown, in a fixed number of queries.
+    prices = tariffs.current_prices(
+        [state.connector for result in results for state in result.connectors], user
+    )
     markers = [
         {
             "name": result.site.name,
@@ -71,6 +75,11 @@ def station_list(request: HttpRequest) -> HttpResponse:
         "markers": markers,
         "out_of_service": out_of_service,
         "status_labels": _status_labels(),
+        "prices": prices,
+        "site_prices": {
+            result.site.pk: tariffs.price_from(prices[s.connector.pk] for s in result.connectors)
+            for result in results
+        },
         # {charge point pk: "Under maintenance until 14:30"}
         "maintenance": maintenance.notices(
             {state.connector.charge_point for result in results for state in result.connectors}
@@ -85,12 +94,13 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
     states = results[0].connectors if results else []
     user = request.user if request.user.is_authenticated else None
     notices = maintenance.notices({state.connector.charge_point for state in states})
+    # A tariff can be set per connector: each has its preview, all read at once.
+    previews = tariffs.price_previews([state.connector for state in states], user)
     rows = [
         {
             "state": state,
             "connector": state.connector,
-            # One preview per connector: a tariff can be set per connector.
-            "price": tariffs.price_preview(state.connector, user),
+            "price": previews[state.connector.pk],
             "maintenance": notices.get(state.connector.charge_point_id),
         }
         for state in states
@@ -236,11 +246,21 @@ def _session_page_context(session: ChargingSession, **extra: Any) -> dict[str, A
     }
 
 
+def _receipt(user: User, session: ChargingSession) -> Invoice | None:
+    """The receipt (or monthly invoice) a finished session was billed on, when the driver
+    may see it: a fleet's invoice is the fleet's (billing/documents.py)."""
+    charge = getattr(session, "charge", None)
+    if charge is None or charge.document_id is None:
+        return None
+    return documents.visible_to(user).filter(pk=charge.document_id).first()
+
+
 @login_required
 @require_safe
 def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _own_session(request, session_id)
-    response = render(request, "portal/session_detail.html", _session_page_context(session))
+    context = _session_page_context(session, receipt=_receipt(request.user, session))
+    response = render(request, "portal/session_detail.html", context)
     patch_cache_control(response, private=True, no_store=True)
     return response
 

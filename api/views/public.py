@@ -1,6 +1,5 @@
 """Public: stations (sites with their chargers and connectors) and prices, no login needed."""
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -16,14 +15,22 @@ from rest_framework.response import Response
 from api.query import StationQuery
 from api.serializers import PricePreviewSerializer, StationSerializer
 from billing.price_filter import station_filter
-from billing.tariffs import price_preview
+from billing.tariffs import PriceNow, current_prices, price_preview
 from operations import maintenance
 from stations import finder
 from stations.models import Connector, Site
+from users.models import User
 
 
 def public_connectors() -> QuerySet[Connector]:
     return Connector.objects.filter(finder.PUBLIC_CONNECTOR).select_related("charge_point__site")
+
+
+def prices_shown(results: list[finder.SiteResult], user: User | None) -> dict[int, PriceNow | None]:
+    """The price in force now at every connector shown, in a fixed number of queries."""
+    return current_prices(
+        [state.connector for result in results for state in result.connectors], user
+    )
 
 
 @extend_schema_view(
@@ -53,10 +60,9 @@ class StationViewSet(viewsets.GenericViewSet):
             max_price=query.get("max_price_per_kwh"),
         )
         sites = finder.find_sites(wanted)
-        page = self.paginate_queryset(sites)
-        return self.get_paginated_response(
-            self.get_serializer(page, many=True, context=self._maintenance(page or [])).data
-        )
+        page = self.paginate_queryset(sites) or []
+        serializer = self.get_serializer(page, many=True, context=self._context(page, user))
+        return self.get_paginated_response(serializer.data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
         try:
@@ -66,14 +72,17 @@ class StationViewSet(viewsets.GenericViewSet):
         found = finder.group_by_site(finder.public_connectors(site_id=site_id))
         if not found:
             raise NotFound
-        return Response(self.get_serializer(found[0], context=self._maintenance(found)).data)
+        user = request.user if request.user.is_authenticated else None
+        return Response(self.get_serializer(found[0], context=self._context(found, user)).data)
 
-    def _maintenance(self, results: Iterable[finder.SiteResult]) -> dict[str, Any]:
-        """The serializer's context with when each charger's maintenance ends, in one query."""
+    def _context(self, results: list[finder.SiteResult], user: User | None) -> dict[str, Any]:
+        """The serializer's context with when each charger's maintenance ends (one query)
+        and the price in force now at each connector (billing.tariffs.current_prices)."""
         chargers = {state.connector.charge_point for r in results for state in r.connectors}
         return {
             **self.get_serializer_context(),
             "maintenance": maintenance.ends_by_charge_point(chargers),
+            "prices": prices_shown(results, user),
         }
 
 

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.translation import gettext
 
 from billing.money import CURRENCY, format_money
 
@@ -47,3 +49,26 @@ def kwh(watt_hours: int | None) -> str:
 def item(mapping: dict[Any, Any], key: Any) -> Any:
     """`mapping[key]`, or None: a page's notes per charger (`maintenance|item:pk`)."""
     return mapping.get(key)
+
+
+@register.filter
+def weekdays(days: tuple[int, ...]) -> str:
+    """ISO weekdays as read: (1, 2, 3, 4, 5, 7) is "Mon-Fri, Sun" (an en dash), all seven
+    "Every day"."""
+    days = tuple(sorted(set(days)))
+    if len(days) == 7:
+        return gettext("Every day")
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    # django.utils.dates counts from 0 = Monday.
+    names = [
+        str(WEEKDAYS_ABBR[run[0] - 1])
+        if len(run) == 1
+        else f"{WEEKDAYS_ABBR[run[0] - 1]}\u2013{WEEKDAYS_ABBR[run[-1] - 1]}"
+        for run in runs
+    ]
+    return ", ".join(names)

@@ -2,7 +2,8 @@
 over every connector, and Python for one): on generated tariffs, assignments, customer
 groups, validity windows and time-of-use periods, the price filter keeps a connector
 exactly when the energy price tariff_for picks there, in force then, is at most the
-maximum."""
+maximum; and tariffs.current_prices (the lists' prices, many connectors at once) gives
+each connector that same price."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -209,6 +210,9 @@ def test_the_price_filter_keeps_a_connector_iff_tariff_for_prices_it_at_most_the
                 moment = at(hours)
                 for user in (None, driver):
                     prices = {c.pk: energy_price_in_force(c, user, moment) for c in connectors}
+                    # The lists' many-connector path answers as the one-connector path.
+                    now = tariffs.current_prices(connectors, user, moment)
+                    assert {pk: p and p.per_kwh.gross for pk, p in now.items()} == prices
                     for max_price in world.max_prices:
                         kept = set(
                             Connector.objects.filter(

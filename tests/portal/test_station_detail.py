@@ -21,7 +21,7 @@ def test_station_page_shows_connectors_status_type_power_and_price(client):
     assert "Type 2" in page and "CCS 2" in page and "150 kW" in page
     assert "Faulted" in page and "Available" in page
     # 4 SEK net + 25 % VAT (the tariff's default rate) = 5 SEK.
-    assert "5.00 SEK/kWh" in page
+    assert "5.00\u00a0SEK/kWh" in page
     assert "Log in to start charging" in page
 
 

@@ -96,8 +96,9 @@ def test_station_list_reads_the_database_in_few_queries(client, django_assert_ma
         )
     # Heartbeat intervals in use, count, the page's site ids, their connectors, the
     # maintenance windows in force on their chargers (operations/maintenance.py), which
-    # sites are stopped in an emergency (operations/emergency.py).
-    with django_assert_max_num_queries(6):
+    # sites are stopped in an emergency (operations/emergency.py), the prices now
+    # (billing.tariffs.current_prices: assignments, time-of-use periods).
+    with django_assert_max_num_queries(8):
         response = client.get(reverse("portal:stations"), {"available": "on"})
     assert response.status_code == 200
     assert len(response.context["results"]) >= 15
