@@ -1,5 +1,6 @@
 """Public: stations (sites with their chargers and connectors) and prices, no login needed."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -26,7 +27,9 @@ def public_connectors() -> QuerySet[Connector]:
     return Connector.objects.filter(finder.PUBLIC_CONNECTOR).select_related("charge_point__site")
 
 
-def prices_shown(results: list[finder.SiteResult], user: User | None) -> dict[int, PriceNow | None]:
+def prices_shown(
+    results: Sequence[finder.SiteResult], user: User | None
+) -> dict[int, PriceNow | None]:
     """The price in force now at every connector shown, in a fixed number of queries."""
     return current_prices(
         [state.connector for result in results for state in result.connectors], user
@@ -75,7 +78,7 @@ class StationViewSet(viewsets.GenericViewSet):
         user = request.user if request.user.is_authenticated else None
         return Response(self.get_serializer(found[0], context=self._context(found, user)).data)
 
-    def _context(self, results: list[finder.SiteResult], user: User | None) -> dict[str, Any]:
+    def _context(self, results: Sequence[finder.SiteResult], user: User | None) -> dict[str, Any]:
         """The serializer's context with when each charger's maintenance ends (one query)
         and the price in force now at each connector (billing.tariffs.current_prices)."""
         chargers = {state.connector.charge_point for r in results for state in r.connectors}
