@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -194,6 +195,14 @@ def test_drivers_see_under_maintenance_until_the_end_in_the_sites_local_time(db,
     assert "Under maintenance" not in (
         client.get(reverse("portal:station", args=[other.pk])).content.decode()
     )
+
+
+def test_swedish_drivers_read_it_in_swedish(db, client: Client):
+    site = place("Lagas")
+    window = _window(site=site, ends=10)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "sv"
+    page = client.get(reverse("portal:station", args=[site.pk])).content.decode()
+    assert f"Under underhåll till {_local_hh_mm(window.ends_at, 'Europe/Stockholm')}" in page
 
 
 def test_drivers_see_no_maintenance_before_it_starts_or_after_it_ends(db, client: Client):
