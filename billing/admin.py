@@ -52,7 +52,7 @@ from billing.models import (
     WalletEntry,
 )
 from chargehub.admin_csv import export_csv
-from chargehub.admin_fields import LOCAL_TIME_INPUT
+from chargehub.admin_fields import LOCAL_TIME_INPUT, LabelledTabularInline
 from stations import admin as stations_admin
 from stations.models import ChargingSession, Connector
 from users.models import IdToken, User
@@ -101,7 +101,7 @@ class TimeOfUsePeriodForm(forms.ModelForm):
         ]
 
 
-class TimeOfUsePeriodInline(admin.TabularInline):
+class TimeOfUsePeriodInline(LabelledTabularInline):
     model = TimeOfUsePeriod
     form = TimeOfUsePeriodForm
     formfield_overrides = LOCAL_TIME_INPUT
@@ -122,12 +122,12 @@ class TimeOfUsePeriodInline(admin.TabularInline):
     )
 
 
-class TariffAssignmentInline(admin.TabularInline):
+class TariffAssignmentInline(LabelledTabularInline):
     model = TariffAssignment
     extra = 0
     fields = ["site", "charge_point", "connector", "customer_group", "valid_from", "valid_until"]
-    autocomplete_fields = ["site", "charge_point"]
-    raw_id_fields = ["connector"]
+    # Look-up by id rather than select2's search box, which has no accessible name.
+    raw_id_fields = ["site", "charge_point", "connector"]
 
 
 def unit_price_column(field: str, description: Any) -> Any:

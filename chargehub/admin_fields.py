@@ -1,9 +1,46 @@
-"""Admin form widgets shared by the apps' admins."""
+"""Admin form widgets, inlines and filters shared by the apps' admins."""
+
+from typing import Any
 
 from django import forms
+from django.contrib import admin
 from django.db import models
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 # Times of day in a site's local time, whatever the browser's or the server's zone: a
 # plain input, without admin's clock widget and its "you are N hours behind" note, which
 # compares the browser with the server and means nothing for a site's hours.
 LOCAL_TIME_INPUT = {models.TimeField: {"widget": forms.TimeInput(format="%H:%M")}}
+
+
+class LabelledTabularInline(admin.TabularInline):
+    """A tabular inline whose inputs have names for assistive technology.
+
+    Django labels a tabular inline's inputs only by the column header, which a screen
+    reader does not tie to the input (axe: "Form elements must have labels"); each
+    input gets its field's label as aria-label, translated when the page is drawn.
+    """
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class LabelledFormSet(formset):  # type: ignore[misc, valid-type]
+            def add_fields(self, form: forms.Form, index: int | None) -> None:
+                super().add_fields(form, index)  # the "delete" box comes in here
+                for field in form.fields.values():
+                    # A foreign key's select sits inside admin's "add/change" wrapper.
+                    widget = getattr(field.widget, "widget", field.widget)
+                    widget.attrs.setdefault("aria-label", field.label)
+
+        return LabelledFormSet
+
+
+class BlankValuesFilter(admin.AllValuesFieldListFilter):
+    """ "All values" of a text field, where a blank one is named, not an empty link."""
+
+    def choices(self, changelist: Any) -> Any:
+        for choice in super().choices(changelist):
+            if not str(choice["display"]).strip():
+                choice = {**choice, "display": _("(blank)")}
+            yield choice

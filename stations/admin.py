@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import MessageTrigger
 
 from chargehub.admin_csv import export_csv
-from chargehub.admin_fields import LOCAL_TIME_INPUT
+from chargehub.admin_fields import LOCAL_TIME_INPUT, BlankValuesFilter, LabelledTabularInline
 from stations import batches, operations, tasks
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
@@ -268,7 +268,7 @@ class OpeningHoursFormSet(forms.BaseInlineFormSet):
             )
 
 
-class OpeningHoursInline(admin.TabularInline):
+class OpeningHoursInline(LabelledTabularInline):
     model = OpeningHours
     formset = OpeningHoursFormSet
     formfield_overrides = LOCAL_TIME_INPUT
@@ -291,7 +291,7 @@ class SiteAdmin(admin.ModelAdmin):
         return site.charge_point_count  # type: ignore[attr-defined]
 
 
-class ConnectorInline(admin.TabularInline):
+class ConnectorInline(LabelledTabularInline):
     model = Connector
     extra = 0
     fields = ["connector_id", "connector_type", "max_power_kw", "status", "error_code", "status_at"]
@@ -361,8 +361,8 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "registration_status",
         "allow_unauthenticated",
         "site",
-        "vendor",
-        "protocol",
+        ("vendor", BlankValuesFilter),
+        ("protocol", BlankValuesFilter),
     ]
     search_fields = ["charge_point_id", "serial_number", "vendor", "model", "site__name"]
     list_select_related = ["site"]

@@ -12,6 +12,7 @@ starting a session on a simulated charger, and checks that the focused control s
 its focus (portal.css: :focus-visible).
 """
 
+from datetime import time
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +21,10 @@ from allauth.account.models import EmailAddress
 from asgiref.sync import sync_to_async
 from axe_playwright_python.async_playwright import Axe
 from django.conf import settings
+from django.test import Client
 from playwright.async_api import Page, expect
 
-from billing.models import Tariff, TariffAssignment
+from billing.models import Tariff, TariffAssignment, TimeOfUsePeriod
 from billing.wallet import credit_wallet_manually
 from stations.models import Site
 from tests.billing.guest_charging import report_status
@@ -217,3 +219,44 @@ async def test_a_driver_starts_charging_with_the_keyboard_alone(e2e_server, char
             await expect(page.locator(".notice.good")).to_contain_text("plug in your car")
 
     assert [name for name, _request in cp.received if name == "RemoteStartTransaction"]
+
+
+def admin_pages_data() -> tuple[str, int]:
+    """A staff session (the login pages have their own checks) and a tariff with a
+    time-of-use period and an assignment, as staff edit them most."""
+    staff = User.objects.create_superuser(email="a11y-staff@example.com", password="x" * 20)
+    client = Client()
+    client.force_login(staff)
+    site = place("A11Y Admin", charge_point_id="A11Y-ADMIN-CP", price_per_kwh=Decimal("2.00"))
+    tariff = Tariff.objects.create(name="A11Y peak", price_per_kwh=Decimal("3.00"))
+    TimeOfUsePeriod.objects.create(
+        tariff=tariff, name="Peak", weekdays="12345", start_time=time(16), end_time=time(20)
+    )
+    TariffAssignment.objects.create(tariff=tariff, site=site)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value, tariff.pk
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+async def test_the_admin_pages_staff_use_most_have_no_serious_accessibility_violations(
+    e2e_server, db_access, language
+):
+    server, _mail = e2e_server
+    cookie, tariff_id = await sync_to_async(admin_pages_data)()
+    axe = Axe()
+    found: dict[str, list[str]] = {}
+    async with chromium() as browser, browser_context(browser, http_url(server)) as context:
+        await context.add_cookies(
+            [
+                {"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": http_url(server)},
+                {"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": http_url(server)},
+            ]
+        )
+        page = await context.new_page()
+        for path in (
+            "/admin/",
+            "/admin/stations/chargepoint/",
+            "/admin/billing/tariff/add/",
+            f"/admin/billing/tariff/{tariff_id}/change/",
+        ):
+            await check(page, axe, path, language, found)
+    assert not found, "\n".join(f"{page}:\n" + "\n".join(lines) for page, lines in found.items())
