@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 
 from django.db import transaction
+from django.db.models import CharField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,8 +47,19 @@ def following_due(schedule: InspectionSchedule, today: date) -> date:
     return following
 
 
+FAULT_KEY_PREFIX = f"{Ticket.Kind.INSPECTION}:schedule:"
+
+
 def fault_key(schedule: InspectionSchedule) -> str:
-    return f"{Ticket.Kind.INSPECTION}:schedule:{schedule.pk}"
+    """One open inspection ticket per schedule (operations/tickets.py)."""
+    return f"{FAULT_KEY_PREFIX}{schedule.pk}"
+
+
+def with_open_inspection(schedules: QuerySet[InspectionSchedule]) -> QuerySet[InspectionSchedule]:
+    """`schedules` with `open_inspection_id`: its open inspection ticket, or None."""
+    key = Concat(Value(FAULT_KEY_PREFIX), Cast(OuterRef("pk"), CharField()))
+    tickets_open = Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES)
+    return schedules.annotate(open_inspection_id=Subquery(tickets_open.values("pk")[:1]))
 
 
 def open_due(today: date | None = None) -> list[Ticket]:

@@ -167,13 +167,15 @@ class InspectionScheduleAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("open inspection"))
     def open_inspection(self, schedule: InspectionSchedule) -> str:
-        ticket = Ticket.objects.filter(
-            fault_key=inspections.fault_key(schedule), status__in=Ticket.OPEN_STATUSES
-        ).first()
-        if ticket is None:
+        if schedule.open_inspection_id is None:
             return ""
-        url = reverse("admin:operations_inspectionschedule_complete", args=[ticket.pk])
+        url = reverse(
+            "admin:operations_inspectionschedule_complete", args=[schedule.open_inspection_id]
+        )
         return format_html('<a href="{}">{}</a>', url, gettext("Complete the checklist"))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[InspectionSchedule]:
+        return inspections.with_open_inspection(super().get_queryset(request))
 
     def complete_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
         """The checklist of an open inspection ticket: each item OK or not, and a note."""
