@@ -157,6 +157,9 @@ class StationSerializer(serializers.Serializer):
         help_text=_("In the site's time_zone; empty when open around the clock.")
     )
     open_now = serializers.BooleanField(help_text=_("Open now, by its opening hours."))
+    out_of_service = serializers.SerializerMethodField(
+        help_text=_("Stopped in an emergency: nobody can start or reserve here now.")
+    )
     distance_km = serializers.SerializerMethodField(
         help_text=_("From the point given with ?near=lat,lon; null without it.")
     )
@@ -173,6 +176,10 @@ class StationSerializer(serializers.Serializer):
         prices = self.context.get("prices", {})
         found = price_from(prices.get(state.connector.pk) for state in result.connectors)
         return None if found is None else PriceFromSerializer(found).data
+
+    def get_out_of_service(self, result: SiteResult) -> bool:
+        # {site pk, ...} stopped, read once for the page by the view (api/views/public.py).
+        return result.site.pk in self.context.get("out_of_service", set())
 
     @extend_schema_field(OpeningHoursSerializer(many=True))
     def get_opening_hours(self, result: SiteResult) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from api.query import StationQuery
 from api.serializers import PricePreviewSerializer, StationSerializer
 from billing.price_filter import station_filter
 from billing.tariffs import PriceNow, current_prices, price_preview
-from operations import maintenance
+from operations import emergency, maintenance
 from stations import finder
 from stations.models import Connector, Site
 from users.models import User
@@ -79,13 +79,15 @@ class StationViewSet(viewsets.GenericViewSet):
         return Response(self.get_serializer(found[0], context=self._context(found, user)).data)
 
     def _context(self, results: Sequence[finder.SiteResult], user: User | None) -> dict[str, Any]:
-        """The serializer's context with when each charger's maintenance ends (one query)
-        and the price in force now at each connector (billing.tariffs.current_prices)."""
+        """The serializer's context with when each charger's maintenance ends and which
+        sites are stopped in an emergency (one query each), and the price in force now at
+        each connector (billing.tariffs.current_prices)."""
         chargers = {state.connector.charge_point for r in results for state in r.connectors}
         return {
             **self.get_serializer_context(),
             "maintenance": maintenance.ends_by_charge_point(chargers),
             "prices": prices_shown(results, user),
+            "out_of_service": emergency.stopped_site_ids([r.site.pk for r in results]),
         }
 
 

@@ -228,6 +228,25 @@ def test_the_portal_shows_a_stopped_site_as_out_of_service(driver_client):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_stations_api_says_a_stopped_site_is_out_of_service(anonymous_api):
+    site = _site("Estop Stations API", "ES-PUBLIC")
+    ChargePoint.objects.filter(site=site).update(
+        registration_status=ChargePoint.Registration.ACCEPTED
+    )
+    url = f"/api/v1/stations/{site.pk}/"
+    assert anonymous_api.get(url).json()["out_of_service"] is False
+    emergency.stop_site(site, "Gas leak nearby", None)
+    assert anonymous_api.get(url).json()["out_of_service"] is True
+    listed = anonymous_api.get("/api/v1/stations/").json()["results"]
+    assert [s["out_of_service"] for s in listed if s["id"] == site.pk] == [True]
+
+
+@pytest.fixture
+def anonymous_api() -> APIClient:
+    return APIClient()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_site_is_stopped_once_and_released_once():
     site = _site("Estop Twice", "ES-TWICE")
     with pytest.raises(ValueError):
