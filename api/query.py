@@ -61,6 +61,11 @@ class StationQuery(QueryParams):
         help_text=_("Only with a connector of at least this many kW."),
     )
     near = serializers.CharField(required=False, help_text=_("latitude,longitude: nearest first."))
+    q = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text=_("A place: every word in the site's name, address, postal code or city."),
+    )
     max_price_per_kwh = serializers.DecimalField(
         max_digits=10,
         decimal_places=4,

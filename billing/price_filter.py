@@ -58,6 +58,7 @@ def station_filter(
     min_power_kw: Decimal | None = None,
     available_now: bool = False,
     near: tuple[float, float] | None = None,
+    place: str = "",
     max_price: Decimal | None = None,
 ) -> StationFilter:
     """The finder's filter for a driver's search (the portal's form, the API's query):
@@ -67,6 +68,7 @@ def station_filter(
         min_power_kw=min_power_kw,
         available_now=available_now,
         near=near,
+        place=place,
         connector_q=None if max_price is None else connectors_priced_at_most(max_price, user),
     )
 

@@ -324,6 +324,10 @@ PORTAL_MAP_ATTRIBUTION = os.environ.get(
     "PORTAL_MAP_ATTRIBUTION",
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
 )
+# How else a driver can top up their wallet, shown on the wallet page (always, and in place
+# of the card form when card payments are not configured), e.g. "Pay at the desk, or by
+# bank transfer to 123-4567 with your email as the reference". Empty: a general sentence.
+PORTAL_TOPUP_HELP = os.environ.get("PORTAL_TOPUP_HELP", "")
 
 # --- Logging ----------------------------------------------------------------------------
 LOGGING = {

@@ -18,6 +18,12 @@ from users.models import IdToken, User
 
 
 class StationFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Place, address or city"),
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
     connector_type = forms.ChoiceField(
         label=_("Connector"),
         required=False,
@@ -52,6 +58,7 @@ class StationFilterForm(forms.Form):
             min_power_kw=data.get("min_power"),
             available_now=bool(data.get("available")),
             near=data.get("near"),
+            place=data.get("q") or "",
             max_price=data.get("max_price"),
         )
 

@@ -46,6 +46,14 @@ def _not_configured_message() -> str:
     return _("Card payments are not configured on this site.")
 
 
+def topup_help() -> str:
+    """How else to top up (PORTAL_TOPUP_HELP, the operator's words), else a sentence."""
+    return settings.PORTAL_TOPUP_HELP or _(
+        "Staff can also credit your wallet, for example after a payment at the desk or by "
+        "bank transfer: ask the operator."
+    )
+
+
 def _unreachable_message() -> str:
     return _("The card payment service cannot be reached. Please try again in a moment.")
 
@@ -55,6 +63,8 @@ def _page(
 ) -> HttpResponse:
     context.setdefault("configured", _configured())
     context.setdefault("not_configured", _not_configured_message())
+    context.setdefault("topup_help", topup_help())
+    context.setdefault("topup_help_set", bool(settings.PORTAL_TOPUP_HELP))
     response = render(request, template, context, status=status)
     # Balances, cards and tokens: never kept by a shared cache or the back button.
     patch_cache_control(response, private=True, no_store=True)
@@ -78,6 +88,7 @@ def card(request: HttpRequest) -> HttpResponse:
         request.POST if request.method == "POST" else None,
         initial={"payment_method": account.payment_method},
         has_card=context["card"] is not None,
+        cards_offered=_configured(),
     )
     context["form"] = form
     if request.method == "POST":

@@ -27,13 +27,17 @@ class PaymentMethodForm(forms.Form):
         widget=forms.RadioSelect,
     )
 
-    def __init__(self, *args: Any, has_card: bool, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, has_card: bool, cards_offered: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         # Known before the form is sent (Stripe is asked by the view, once).
         self.has_card = has_card
         # The operator decides which methods drivers may choose themselves (paying
         # afterwards by invoice is credit, which not every operator gives to anyone).
-        offered = settings.BILLING_DRIVER_PAYMENT_METHODS
+        offered = set(settings.BILLING_DRIVER_PAYMENT_METHODS)
+        if not cards_offered:  # no Stripe: a card could never be saved
+            offered.discard(BillingAccount.PaymentMethod.CARD)
         self.fields["payment_method"].choices = [
             (value, label)
             for value, label in BillingAccount.PaymentMethod.choices

@@ -125,6 +125,10 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
         context["tokens"] = list(tokens.usable_tokens(user))
         # "Notify me when free": which connectors the driver already waits for.
         context["watched"] = events.watched_connector_ids(user, [s.connector for s in states])
+        # The start form's connector chosen first: the first one a start can work at.
+        context["start_connector"] = next(
+            (state.connector.pk for state in states if state.startable), None
+        )
         _add_reservations(rows, user, context["refusal"] or context["out_of_service"], extra)
     context.update(extra)
     return context

@@ -31,6 +31,8 @@ KM_PER_DEGREE_LATITUDE = math.pi * EARTH_RADIUS_KM / 180
 # "Near me" looks this far first and widens the box (x4) until the page is filled.
 NEAR_FIRST_RADIUS_KM = 25.0
 NEAR_RADIUS_GROWTH = 4.0
+# A search by place reads at most this many words (each is a condition on four columns).
+PLACE_MAX_WORDS = 5
 STARTABLE_STATUSES = frozenset(
     {
         Connector.Status.AVAILABLE,
@@ -68,6 +70,9 @@ class StationFilter:
     min_power_kw: Decimal | None = None
     available_now: bool = False
     near: tuple[float, float] | None = None
+    # A place's name, address, postal code or city, in words ("lindholmen göteborg"):
+    # every word must appear in one of them.
+    place: str = ""
     # A further condition on Connector, from an app stations does not import (the portal
     # and the API fill it from billing.price_filter): SQL, like the filters above.
     connector_q: Q | None = None
@@ -196,7 +201,21 @@ def matching_sites(wanted: StationFilter, now: datetime | None = None) -> QueryS
         )
     if wanted.connector_q is not None:
         connectors = connectors.filter(wanted.connector_q)
-    return Site.objects.filter(Exists(connectors)).order_by("name", "pk")
+    return Site.objects.filter(Exists(connectors), place_named(wanted.place)).order_by("name", "pk")
+
+
+def place_named(text: str) -> Q:
+    """Sites whose name, address, postal code or city hold every word of `text` (case
+    insensitive; on SQLite only for ASCII letters); no words: every site."""
+    condition = Q()
+    for word in text.split()[:PLACE_MAX_WORDS]:
+        condition &= (
+            Q(name__icontains=word)
+            | Q(address__icontains=word)
+            | Q(postal_code__icontains=word)
+            | Q(city__icontains=word)
+        )
+    return condition
 
 
 def _bounding_box(lat: float, lon: float, radius_km: float) -> Q:

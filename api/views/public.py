@@ -60,6 +60,7 @@ class StationViewSet(viewsets.GenericViewSet):
             min_power_kw=query.get("min_power"),
             available_now=bool(query.get("available")),
             near=query.get("near"),
+            place=query.get("q", ""),
             max_price=query.get("max_price_per_kwh"),
         )
         sites = finder.find_sites(wanted)

@@ -195,3 +195,14 @@ def test_no_price_and_no_connector_are_not_found(anonymous):
     assert anonymous.get(f"/api/v1/connectors/{no_tariff.pk}/price/").status_code == 404
     zero = Connector.objects.get(charge_point=cp, connector_id=0)
     assert anonymous.get(f"/api/v1/connectors/{zero.pk}/price/").status_code == 404
+
+
+def test_stations_can_be_searched_by_place(anonymous):
+    harbour = Site.objects.create(name="Hamnen", address="Kajgatan 1", city="Malmö")
+    plug(charger(harbour, "CP-Q-1"), 1)
+    plug(charger(site("Centrum"), "CP-Q-2"), 1)
+
+    assert names(anonymous.get("/api/v1/stations/", {"q": "kajgatan"})) == ["Hamnen"]
+    assert names(anonymous.get("/api/v1/stations/", {"q": "hamnen malm"})) == ["Hamnen"]
+    assert names(anonymous.get("/api/v1/stations/", {"q": "nowhere"})) == []
+    assert anonymous.get("/api/v1/stations/", {"q": "x" * 101}).status_code == 400

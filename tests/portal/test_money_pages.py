@@ -100,7 +100,33 @@ def test_card_pages_say_card_payments_are_not_configured(
     response = driver_client.get(url)
     assert response.status_code == 200
     assert "Card payments are not configured on this site." in page(response)
-    assert "disabled" in page(response)
+    if url == SUBSCRIPTION:
+        assert "disabled" in page(response)
+
+
+def test_without_stripe_no_card_is_offered_and_the_wallet_page_says_how_else_to_top_up(
+    stripe_not_configured, driver_client: Client, settings
+) -> None:
+    settings.BILLING_DRIVER_PAYMENT_METHODS = ["wallet", "card", "invoice"]
+    card_page = page(driver_client.get(CARD))
+    assert 'value="card"' not in card_page and 'value="wallet"' in card_page
+    assert "Add a card" not in card_page
+    wallet_page = page(driver_client.get(WALLET))
+    assert "Top up by card" not in wallet_page and 'name="amount"' not in wallet_page
+    assert "by bank transfer" in wallet_page  # the general sentence
+
+    settings.PORTAL_TOPUP_HELP = "Pay at the desk in Lindholmen, or to bankgiro 123-4567."
+    assert settings.PORTAL_TOPUP_HELP in page(driver_client.get(WALLET))
+
+
+def test_with_stripe_the_top_up_help_is_shown_below_the_card_form(
+    stripe_configured, driver_client: Client, settings
+) -> None:
+    wallet_page = page(driver_client.get(WALLET))
+    assert "Top up by card" in wallet_page and 'id="topup-help"' not in wallet_page
+    settings.PORTAL_TOPUP_HELP = "Or pay at the desk."
+    wallet_page = page(driver_client.get(WALLET))
+    assert "Top up by card" in wallet_page and "Or pay at the desk." in wallet_page
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from stations.models import Connector
 from tests.portal.places import first_connector, pays_by_wallet, place
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +72,22 @@ def test_nothing_can_be_started_at_an_offline_charger(driver_client):
     response = driver_client.get(reverse("portal:station", args=[site.pk]))
     assert [row["state"].startable for row in response.context["rows"]] == [False]
     assert "Offline" in response.content.decode()
+
+
+def test_several_connectors_share_one_start_form_with_a_connector_choice(driver_client):
+    site = place(
+        "Four",
+        connectors=(
+            ("Type2", "22", "Charging"),
+            ("Type2", "22", "Available"),
+            ("CCS2", "150", "Available"),
+            ("CCS2", "150", "Faulted"),
+        ),
+    )
+    page = driver_client.get(reverse("portal:station", args=[site.pk])).content.decode()
+    assert page.count(f'action="{reverse("portal:start")}"') == 1
+    # The first connector a start can work at is chosen; busy or broken ones cannot be.
+    second = Connector.objects.get(charge_point__site=site, connector_id=2)
+    assert f'name="connector" value="{second.pk}" checked' in page
+    assert page.count('type="radio" name="connector"') == 4
+    assert page.count(" disabled>") == 2

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from stations.finder import StationFilter, find_sites, haversine_km, parse_position
+from stations.models import Site
 from tests.portal.places import place
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +109,21 @@ def test_min_power_compares_numbers_not_text():
     site = place("Nine", connectors=(("Type2", "9", "Available"),))
     found = [r.site for r in find_sites(StationFilter(min_power_kw=Decimal("10")))]
     assert site not in found
+
+
+def test_search_by_place_name_address_or_city(client):
+    harbour = place("Hamnen")
+    Site.objects.filter(pk=harbour.pk).update(address="Kajgatan 1", city="Malmö")
+    elsewhere = place("Centrum")  # Göteborg
+    url = reverse("portal:stations")
+
+    for words in ("hamnen", "Kajgatan", "malm", "kajgatan hamnen"):
+        found = client.get(url, {"q": words}).context["results"]
+        assert [r.site for r in found] == [harbour], words
+    assert [r.site for r in client.get(url, {"q": "kajgatan centrum"}).context["results"]] == []
+    page = client.get(url, {"q": "Göteborg"}).content.decode()
+    assert elsewhere.name in page and harbour.name not in page
+    assert 'name="q"' in page and 'value="Göteborg"' in page
+    # Beside "near me": a place and a position together, nearest first among the matches.
+    found = client.get(url, {"q": "Malmö", "near": "55.6,13.0"}).context["results"]
+    assert [r.site for r in found] == [harbour]
