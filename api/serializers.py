@@ -274,6 +274,8 @@ class SessionSerializer(serializers.ModelSerializer):
     energy_wh = serializers.SerializerMethodField(
         help_text=_("Energy delivered in Wh; for a running session, so far.")
     )
+    # The charger's word as OCPP 1.6 §7.38 Reason gives it ("EVDisconnected"), or blank.
+    stop_reason = serializers.CharField(read_only=True)
 
     class Meta:
         model = ChargingSession
