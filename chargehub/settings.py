@@ -298,6 +298,9 @@ CACHES = {
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("sv", _("Swedish"))]
+# Our own date formats where Django's differ from what drivers read (chargehub/formats):
+# English dates as "6 Dec 2026 18:39", never US month/day order.
+FORMAT_MODULE_PATH = ["chargehub.formats"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Stockholm")  # display; storage is UTC
 USE_I18N = True

@@ -105,12 +105,18 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
         }
         for state in states
     ]
+    # The same prices at every connector (the usual station): shown once, above them.
+    shown = [row["price"] for row in rows]
+    shared_price = (
+        shown[0] if len(shown) > 1 and shown[0] and shown.count(shown[0]) == len(shown) else None
+    )
     opening_hours.prefetch([site])
     context: dict[str, Any] = {
         "site": site,
         # A site stopped in an emergency: why nobody may start or reserve here now.
         "out_of_service": emergency.site_refusal(site.pk),
         "rows": rows,
+        "shared_price": shared_price,
         "open_now": opening_hours.is_open(site, timezone.now()),
         "weekly_hours": opening_hours.weekly_hours(site),
         "status_labels": _status_labels(),

@@ -85,15 +85,21 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 @asynccontextmanager
-async def browser_context(browser: Browser, base_url: str) -> AsyncIterator[BrowserContext]:
+async def browser_context(
+    browser: Browser, base_url: str, *, viewport: tuple[int, int] = (1100, 800)
+) -> AsyncIterator[BrowserContext]:
     """A fresh context (no cookies) that reaches only the server at `base_url`, and in
-    which the Content-Security-Policy blocks nothing."""
+    which the Content-Security-Policy blocks nothing; `viewport` is width, height in CSS
+    pixels (390 x 844: a phone)."""
     server = urlsplit(base_url).netloc
+    width, height = viewport
     context = await browser.new_context(
         base_url=base_url,
         accept_downloads=True,
         locale="en-GB",
-        viewport={"width": 1100, "height": 800},
+        viewport={"width": width, "height": height},
+        is_mobile=width < 500,
+        has_touch=width < 500,
     )
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)

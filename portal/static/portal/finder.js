@@ -26,12 +26,31 @@
   var markersElement = document.getElementById("map-markers");
   var tilesElement = document.getElementById("map-tiles");
   var mapElement = document.getElementById("map");
-  if (!markersElement || !tilesElement || !mapElement || !window.L) return;
+  if (!markersElement || !tilesElement || !mapElement) return;
   var markers = JSON.parse(markersElement.textContent);
   if (!markers.length) return;
+
+  // No map (Leaflet missing, or not one tile from the tile server: offline, blocked, a
+  // server down): not a grey box, but a note that the list below has every place.
+  function withoutMap() {
+    mapElement.hidden = true;
+    var note = document.getElementById("map-fallback");
+    if (note) note.hidden = false;
+  }
+  if (!window.L) { withoutMap(); return; }
   var tiles = JSON.parse(tilesElement.textContent);
   var map = L.map(mapElement);
-  L.tileLayer(tiles.url, { maxZoom: 19, attribution: tiles.attribution }).addTo(map);
+  var tileLoaded = false;
+  var failed = false;
+  var layer = L.tileLayer(tiles.url, { maxZoom: 19, attribution: tiles.attribution });
+  layer.on("tileload", function () { tileLoaded = true; });
+  layer.on("tileerror", function () {
+    if (tileLoaded || failed) return;
+    failed = true;
+    map.remove();
+    withoutMap();
+  });
+  layer.addTo(map);
   var bounds = [];
   markers.forEach(function (site) {
     var link = document.createElement("a");
