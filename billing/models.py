@@ -38,6 +38,14 @@ class CustomerGroup(models.Model):
         related_name="customer_groups",
         verbose_name=_("members"),
     )
+    charging_priority = models.IntegerField(
+        _("charging priority"),
+        default=0,
+        help_text=_(
+            "Smart charging: where a site's grid limit is short, higher priorities are "
+            "served first (a driver in several groups gets the highest)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("customer group")

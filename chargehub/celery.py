@@ -36,6 +36,11 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.release_abandoned_guest_holds",
         "schedule": 900.0,
     },
+    # Smart charging: a time-of-day limit begins or ends, a dynamic limit lapses.
+    "allocate-changed-limits": {
+        "task": "stations.tasks.allocate_changed_limits",
+        "schedule": 60.0,
+    },
     "prune-ocpp-message-log": {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),

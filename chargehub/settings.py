@@ -511,15 +511,39 @@ CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")
 # a ChargePoint and returning ocpp.v16.call requests, sent in order after the boot's answer
 # (stations/ocpp/after_boot.py); operations': RemoteStop of what still runs on a site
 # stopped in an emergency, then Inoperative while it is held out of use (in that order:
-# Inoperative with a transaction running is only Scheduled).
+# Inoperative with a transaction running is only Scheduled); smart charging's
+# TxDefaultProfile on a managed site.
 OCPP_AFTER_BOOT = env_list(
-    "OCPP_AFTER_BOOT", "operations.emergency.after_boot,operations.availability.after_boot"
+    "OCPP_AFTER_BOOT",
+    "operations.emergency.after_boot,operations.availability.after_boot,"
+    "stations.load_balancing.after_boot",
 )
 # Asked by stations.authorization before anyone may start charging at a charger (dotted
 # paths to functions taking a ChargePoint and returning a refusal reason or None): an
 # emergency stop of its site refuses Authorize, StartTransaction and remote starts.
 CHARGE_POINT_POLICIES = env_list(
     "CHARGE_POINT_POLICIES", "operations.emergency.charge_point_refusal"
+)
+
+# --- Smart charging (stations/smart_charging.py, stations/load_balancing.py) --------------
+# Below this current (A per phase) a car stops charging (IEC 61851: 6 A); a site may
+# set its own.
+SMART_CHARGING_MIN_AMPS = Decimal(os.environ.get("SMART_CHARGING_MIN_AMPS", "6"))
+# The TxDefaultProfile a charger on a managed site gets at boot: what a session draws
+# before its own allocation arrives. Every idle connector is counted at it, so 0 A (the
+# car waits a few seconds for its share) leaves the whole limit to running sessions.
+SMART_CHARGING_DEFAULT_AMPS = Decimal(os.environ.get("SMART_CHARGING_DEFAULT_AMPS", "0"))
+# A car drawing this much less than it was given lends the rest to the others; a change
+# of draw this large asks for a new allocation.
+SMART_CHARGING_LEND_MARGIN_AMPS = Decimal(os.environ.get("SMART_CHARGING_LEND_MARGIN_AMPS", "2"))
+# Seconds a run waits after the first event, so a burst of events makes one run.
+SMART_CHARGING_DEBOUNCE = env_int("SMART_CHARGING_DEBOUNCE", 3)
+# Volts per phase, to turn a connector's rated kW into amps.
+SMART_CHARGING_VOLTAGE = env_int("SMART_CHARGING_VOLTAGE", 230)
+# A function taking running ChargingSessions and returning {session pk: priority} (higher
+# first); billing's: the highest priority of the driver's customer groups.
+SMART_CHARGING_PRIORITIES = os.environ.get(
+    "SMART_CHARGING_PRIORITIES", "billing.smart_charging.priorities"
 )
 
 # --- Operations (operations/) ---------------------------------------------------------

@@ -6,12 +6,18 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from stations.charger_auth import CHARGER_HASHER
+
+# Limits in amps beyond these are typing errors, not fuses: a large industrial grid
+# connection is 3,150 A; a car's on-board charger takes at most 80 A (IEC 61851 AC).
+SITE_AMPS_MAX = 5000
+CAR_AMPS_MAX = 80
 
 
 class Site(models.Model):
@@ -38,6 +44,42 @@ class Site(models.Model):
         default=True,
         help_text=_("Off: open only during the opening hours below (in the site's time zone)."),
     )
+    # Smart charging (stations/site_limits.py, stations/load_balancing.py): a site with a
+    # grid limit is managed, its running sessions share it.
+    grid_limit_amps = models.DecimalField(
+        _("grid limit (A per phase)"),
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(SITE_AMPS_MAX)],
+        help_text=_(
+            "The main fuse, per phase. With a limit, the chargers here share it (smart "
+            "charging); empty: not managed."
+        ),
+    )
+    phases = models.PositiveSmallIntegerField(
+        _("phases"), choices=[(1, _("one phase")), (3, _("three phases"))], default=3
+    )
+    min_amps = models.DecimalField(
+        _("minimum per car (A)"),
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(CAR_AMPS_MAX)],
+        help_text=_("Below this a car stops charging; empty: the system's default."),
+    )
+    # Set from outside (an energy management system, the grid operator) through the API.
+    dynamic_limit_amps = models.DecimalField(
+        _("dynamic limit (A per phase)"),
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(SITE_AMPS_MAX)],
+    )
+    dynamic_limit_until = models.DateTimeField(_("dynamic limit until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("site")
@@ -49,6 +91,47 @@ class Site(models.Model):
 
 
 MIDNIGHT = time(0)
+
+
+class SiteLimitPeriod(models.Model):
+    """A lower grid limit for a time of day, in the site's local time (e.g. 17:00-20:00,
+    when the building itself draws most); the lowest limit in force applies."""
+
+    site = models.ForeignKey(
+        Site, models.CASCADE, related_name="limit_periods", verbose_name=_("site")
+    )
+    starts = models.TimeField(_("from"))
+    ends = models.TimeField(_("until"), help_text=_("00:00 is midnight, the end of the day."))
+    amps = models.DecimalField(
+        _("limit (A per phase)"),
+        max_digits=5,
+        decimal_places=1,
+        validators=[MinValueValidator(0), MaxValueValidator(SITE_AMPS_MAX)],
+    )
+
+    class Meta:
+        verbose_name = _("time-of-day limit")
+        verbose_name_plural = _("time-of-day limits")
+        ordering = ["starts"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends__gt=F("starts")) | Q(ends=time(0)),
+                name="site_limit_period_ends_after_starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        ends = "24:00" if self.ends == MIDNIGHT else f"{self.ends:%H:%M}"
+        return f"{self.starts:%H:%M}-{ends} {self.amps} A"
+
+    def clean(self) -> None:
+        if self.starts is None or self.ends is None:
+            return
+        if not (self.ends > self.starts or self.ends == MIDNIGHT):
+            raise ValidationError(
+                {"ends": _("The end must be after the start; 00:00 means midnight.")},
+                code="ends_before_starts",
+            )
 
 
 class OpeningHours(models.Model):
@@ -180,6 +263,18 @@ class ChargePoint(models.Model):
     last_boot_at = models.DateTimeField(_("last boot at"), null=True, blank=True)
     heartbeat_interval = models.PositiveIntegerField(_("heartbeat interval (s)"), default=300)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    # How it is wired (smart charging, stations/smart_charging.py): a three-phase charger
+    # draws on every phase of its site, a one-phase one on the site phase its L1 is on.
+    phases = models.PositiveSmallIntegerField(
+        _("phases wired"), choices=[(1, _("one phase")), (3, _("three phases"))], default=3
+    )
+    first_phase = models.PositiveSmallIntegerField(
+        _("on site phase"),
+        choices=[(1, "L1"), (2, "L2"), (3, "L3")],
+        default=1,
+        help_text=_("The site phase its L1 is connected to (phase rotation)."),
+    )
 
     class Meta:
         verbose_name = _("charge point")
@@ -681,3 +776,78 @@ class CommandBatchItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.charge_point_id}: {self.status}"
+
+
+class ConnectorAllocation(models.Model):
+    """The current smart charging allocation of a connector (stations/load_balancing.py):
+    what it should get, what its charger accepted, what its car draws."""
+
+    class ProfileStatus(models.TextChoices):
+        NONE = "", _("Not sent")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Refused by the charger")
+        FAILED = "failed", _("No answer (tried twice)")
+
+    connector = models.OneToOneField(
+        Connector,
+        models.CASCADE,
+        primary_key=True,
+        related_name="allocation",
+        verbose_name=_("connector"),
+    )
+    session = models.ForeignKey(
+        ChargingSession, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    limit_amps = models.DecimalField(
+        _("allocated (A)"), max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    accepted_amps = models.DecimalField(
+        _("charger holds (A)"), max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    drawn_amps = models.DecimalField(
+        _("drawn (A)"), max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    priority = models.IntegerField(_("priority"), default=0)
+    waiting = models.BooleanField(
+        _("waiting"), default=False, help_text=_("The site cannot serve it now: 0 A.")
+    )
+    profile_status = models.CharField(
+        _("profile"), max_length=10, choices=ProfileStatus.choices, blank=True
+    )
+    profile_error = models.CharField(_("profile error"), max_length=300, blank=True)
+    # Set by a scheduler (cheap-hour charging): the most this session may get now.
+    cap_amps = models.DecimalField(
+        _("cap (A)"), max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("connector allocation")
+        verbose_name_plural = _("connector allocations")
+
+    def __str__(self) -> str:
+        return f"{self.connector_id}: {self.limit_amps} A"
+
+
+class SiteAllocationRun(models.Model):
+    """A site's smart charging runs: asked for (`requested_at`), one at a time
+    (`running_since`, a lease claimed by a conditional UPDATE), and the last outcome."""
+
+    site = models.OneToOneField(
+        Site, models.CASCADE, primary_key=True, related_name="allocation_run"
+    )
+    requested_at = models.DateTimeField(null=True, blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    ran_at = models.DateTimeField(_("last allocation"), null=True, blank=True)
+    limit_amps = models.DecimalField(
+        _("limit applied (A)"), max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    # {"load": {"1": "63.0", ...}, "waiting": 2, "over_limit": false}
+    outcome = models.JSONField(_("outcome"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("site allocation")
+        verbose_name_plural = _("site allocations")
+
+    def __str__(self) -> str:
+        return str(self.site)

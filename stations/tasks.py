@@ -4,10 +4,13 @@ Scheduled in chargehub/celery.py (beat_schedule).
 """
 
 import logging
+import threading
 
 from celery import shared_task
+from django.conf import settings
+from django.db import close_old_connections, transaction
 
-from stations import batches, liveness, retention
+from stations import batches, liveness, load_balancing, retention
 
 logger = logging.getLogger(__name__)
 
@@ -36,3 +39,42 @@ def prune_message_log() -> int:
 @shared_task
 def run_command_batch(batch_id: int) -> None:
     batches.run(batch_id)
+
+
+def allocate_soon(site_id: int | None) -> None:
+    """Ask for a smart charging run of a managed site, debounced (load_balancing.py)."""
+    if load_balancing.mark_requested(site_id):
+        transaction.on_commit(lambda: _queue_allocation(site_id))
+
+
+def _queue_allocation(site_id: int) -> None:
+    if allocate_site.app.conf.task_always_eager:
+        # Inline, the run would happen inside the charger's own request (a session
+        # started), and its consumer cannot send that charger a profile before it has
+        # answered: a worker does it in production, a thread beside it here.
+        threading.Thread(target=_allocate_in_thread, args=(site_id,), daemon=True).start()
+    else:
+        allocate_site.apply_async((site_id,), countdown=settings.SMART_CHARGING_DEBOUNCE)
+
+
+def _allocate_in_thread(site_id: int) -> None:
+    try:
+        load_balancing.run(site_id)
+    except Exception:
+        logger.exception("Smart charging of site %s failed", site_id)
+    finally:
+        close_old_connections()
+
+
+@shared_task
+def allocate_site(site_id: int) -> int:
+    return load_balancing.run(site_id)
+
+
+@shared_task
+def allocate_changed_limits() -> int:
+    changed = load_balancing.changed_limits()
+    for site_id in changed:
+        allocate_soon(site_id)
+    logger.info("allocate_changed_limits: %d site(s) asked for", len(changed))
+    return len(changed)

@@ -7,6 +7,7 @@ It can also send raw frames, for the error cases the package would never produce
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +64,7 @@ def call_result_of(action: str, answer: dict[str, Any]) -> Any:
 def _make_handler(action: str):
     async def handler(self: "SimulatedCharger", **kwargs: Any) -> dict[str, Any]:
         self.received.append((action, kwargs))
+        self.received_times.append(time.monotonic())
         answer = self.answers.get(action, _DEFAULT_ANSWERS[action])
         if isinstance(answer, BaseException):
             raise answer
@@ -79,6 +81,8 @@ class SimulatedCharger(ChargePoint):
     def __init__(self, charge_point_id: str, connection: Any):
         super().__init__(charge_point_id, connection, response_timeout=10)
         self.received: list[tuple[str, dict[str, Any]]] = []
+        # When each of `received` arrived (time.monotonic()), to order several chargers'.
+        self.received_times: list[float] = []
         self.answers: dict[str, Any] = {}
         self._raw_replies: asyncio.Queue[str] = asyncio.Queue()
         self._expect_raw = False

@@ -1,0 +1,416 @@
+"""Smart charging of a site: read it, allocate (stations/smart_charging.py), push profiles.
+
+Triggers (stations/receivers.py; the limits' own doors: the API, admin, and the minute
+task for time-of-day limits and expiring dynamic limits) call
+`stations.tasks.allocate_soon()`: it marks the site asked for (`mark_requested`) and
+queues `stations.tasks.allocate_site` after SMART_CHARGING_DEBOUNCE seconds, so that a
+burst of events makes one run. A run claims the site by a conditional UPDATE
+(`SiteAllocationRun.running_since`, a lease): one run per site at a time, in any
+process; one asked for during a run makes the run go round once more.
+
+A run reads the site (its limit now, its connectors, their sessions, what their
+chargers accepted and their cars draw), allocates, stores the outcome per connector
+(`ConnectorAllocation`), and sends SetChargingProfile (a TxProfile for the transaction,
+OCPP 1.6 §5.16) to every connector whose limit changes: every lowering first, all
+chargers at once, then, once they have all accepted, every raise. A charger that
+refuses, or does not answer twice, is counted at its maximum from then on and flagged
+to staff (`profile_status`); a lowering that failed makes the run start again before
+anything is raised. A charger that boots on a managed site gets a TxDefaultProfile
+(`after_boot`, one of OCPP_AFTER_BOOT): SMART_CHARGING_DEFAULT_AMPS, the current a
+session starts under before its own allocation arrives, counted for every idle
+connector, so that the sum stays under the limit even then.
+
+Priorities come from other apps (customer groups live in billing): stations asks the
+function named in SMART_CHARGING_PRIORITIES, as it asks CHARGING_POLICIES about tokens.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from ocpp.v16 import call
+
+from stations import site_limits
+from stations.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    ConnectorAllocation,
+    MeterSample,
+    Site,
+    SiteAllocationRun,
+)
+from stations.ocpp import commands
+from stations.smart_charging import PHASES, ConnectorDemand, SiteLimit, allocate, tenths
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "smart charging"  # ChargerCommand.source
+# Profile ids: ours, one per connector, so a new profile replaces the last (§5.16.1).
+DEFAULT_PROFILE_ID = 1000
+TX_PROFILE_ID = 1001
+# A run that takes longer than this is taken to have died: another may claim the site.
+LEASE = timedelta(minutes=5)
+CURRENT = "Current.Import"  # OCPP 1.6 §7.31 Measurand: the current to the car
+
+Key = tuple[str, int]  # (charge point id, connector id)
+# What a run writes of a ConnectorAllocation.
+OWN_FIELDS = [
+    "session",
+    "limit_amps",
+    "accepted_amps",
+    "waiting",
+    "priority",
+    "profile_status",
+    "profile_error",
+    "updated_at",
+]
+
+
+@cache
+def _hook(path: str) -> Callable[[list[ChargingSession]], dict[int, int]]:
+    return import_string(path)
+
+
+def priorities(sessions: list[ChargingSession]) -> dict[int, int]:
+    """{session pk: priority} from settings.SMART_CHARGING_PRIORITIES (0 when unset)."""
+    if not sessions or not settings.SMART_CHARGING_PRIORITIES:
+        return {}
+    return _hook(settings.SMART_CHARGING_PRIORITIES)(sessions)
+
+
+def site_limit(site: Site, amps: Decimal) -> SiteLimit:
+    return SiteLimit(
+        amps=amps,
+        phases=site.phases,
+        min_amps=site_limits.min_amps(site),
+        default_amps=Decimal(str(settings.SMART_CHARGING_DEFAULT_AMPS)),
+        lend_margin=Decimal(str(settings.SMART_CHARGING_LEND_MARGIN_AMPS)),
+    )
+
+
+def max_amps(connector: Connector, phases: int) -> Decimal:
+    """A connector's most, in amps per phase, from its rated power."""
+    volts = Decimal(str(settings.SMART_CHARGING_VOLTAGE))
+    return Decimal(tenths(connector.max_power_kw * 1000 / (volts * phases))) / 10
+
+
+def wired_phases(charge_point: ChargePoint) -> frozenset[int]:
+    if charge_point.phases >= 3:
+        return frozenset(PHASES)
+    return frozenset([charge_point.first_phase])
+
+
+# --- Asking for a run ----------------------------------------------------------------------
+
+
+def mark_requested(site_id: int | None) -> bool:
+    """Mark the site asked for; False for a site that is not managed (no run needed).
+
+    Queueing the run is the caller's: stations.tasks.allocate_soon().
+    """
+    if site_id is None:
+        return False
+    if not Site.objects.filter(pk=site_id, grid_limit_amps__isnull=False).exists():
+        return False
+    now = timezone.now()
+    if not SiteAllocationRun.objects.filter(pk=site_id).update(requested_at=now):
+        SiteAllocationRun.objects.get_or_create(site_id=site_id, defaults={"requested_at": now})
+    return True
+
+
+def run(site_id: int) -> int:
+    """Run the site's allocation while it is asked for; return how many runs it took."""
+    runs = 0
+    while _claim(site_id):
+        try:
+            again = allocate_site(Site.objects.get(pk=site_id))
+        finally:
+            SiteAllocationRun.objects.filter(pk=site_id).update(running_since=None)
+        runs += 1
+        if again:
+            SiteAllocationRun.objects.filter(pk=site_id).update(requested_at=timezone.now())
+    return runs
+
+
+def _claim(site_id: int) -> bool:
+    now = timezone.now()
+    free = Q(running_since__isnull=True) | Q(running_since__lt=now - LEASE)
+    return bool(
+        SiteAllocationRun.objects.filter(free, pk=site_id, requested_at__isnull=False).update(
+            running_since=now, requested_at=None
+        )
+    )
+
+
+# --- One run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """A connector of the site with what the run needs of it."""
+
+    connector: Connector
+    charge_point: ChargePoint
+    session: ChargingSession | None
+    allocation: ConnectorAllocation
+
+    @property
+    def key(self) -> Key:
+        return (self.charge_point.charge_point_id, self.connector.connector_id)
+
+
+def read_site(site: Site, now: datetime) -> list[Slot]:
+    """Every connector of the site, its running session and its allocation row."""
+    connectors = list(
+        Connector.objects.filter(charge_point__site=site, connector_id__gt=0).select_related(
+            "charge_point"
+        )
+    )
+    running = {
+        s.connector_id: s
+        for s in ChargingSession.objects.filter(
+            connector__in=connectors, status=ChargingSession.Status.ACTIVE
+        ).select_related("id_token")
+    }
+    rows = {a.connector_id: a for a in ConnectorAllocation.objects.filter(connector__in=connectors)}
+    slots = []
+    for connector in connectors:
+        allocation = rows.get(connector.pk) or ConnectorAllocation(connector=connector)
+        session = running.get(connector.pk)
+        if session is not None and allocation.session_id != session.pk:
+            # A new session starts afresh: under the default profile, and its charger
+            # gets another chance to accept (a refusal counted the last one at max).
+            allocation.session = session
+            allocation.accepted_amps = None
+            allocation.drawn_amps = None
+            allocation.profile_status = ConnectorAllocation.ProfileStatus.NONE
+            allocation.profile_error = ""
+        elif session is None:
+            allocation.session = None
+        slots.append(Slot(connector, connector.charge_point, session, allocation))
+    return slots
+
+
+def demands(site: Site, slots: list[Slot], now: datetime) -> list[ConnectorDemand]:
+    ranks = priorities([slot.session for slot in slots if slot.session is not None])
+    refused = {ConnectorAllocation.ProfileStatus.REJECTED, ConnectorAllocation.ProfileStatus.FAILED}
+    result = []
+    for slot in slots:
+        a = slot.allocation
+        result.append(
+            ConnectorDemand(
+                key=slot.key,
+                phases=wired_phases(slot.charge_point),
+                max_amps=max_amps(slot.connector, slot.charge_point.phases),
+                priority=ranks.get(slot.session.pk, 0) if slot.session else 0,
+                arrived_at=slot.session.started_at if slot.session else None,
+                running=slot.session is not None,
+                online=slot.charge_point.is_online(now),
+                rejected=slot.session is not None and a.profile_status in refused,
+                previous_amps=a.accepted_amps,
+                drawn_amps=a.drawn_amps,
+                cap_amps=a.cap_amps,
+            )
+        )
+    return result
+
+
+def allocate_site(site: Site, now: datetime | None = None) -> bool:
+    """One run for a site; True when it must run again (a lowering failed)."""
+    now = now or timezone.now()
+    amps = site_limits.limit_now(site, now)
+    if amps is None:
+        return False
+    slots = read_site(site, now)
+    limit = site_limit(site, amps)
+    asked = demands(site, slots, now)
+    wanted = allocate(limit, asked, now)
+    by_key = {slot.key: slot for slot in slots}
+    priority = {d.key: d.priority for d in asked}
+    for slot in slots:
+        a = slot.allocation
+        a.limit_amps = wanted.limits.get(slot.key, wanted.fixed.get(slot.key))
+        a.waiting = slot.key in wanted.waiting
+        a.priority = priority[slot.key]
+        if a._state.adding:
+            a.save()
+        else:
+            # Not drawn_amps (MeterValues write it meanwhile) nor cap_amps (the scheduler's).
+            a.save(update_fields=[*OWN_FIELDS, *(["drawn_amps"] if a.drawn_amps is None else [])])
+    SiteAllocationRun.objects.filter(pk=site.pk).update(
+        ran_at=now,
+        limit_amps=amps,
+        outcome={
+            "load": {str(p): str(v) for p, v in wanted.load.items()},
+            "waiting": len(wanted.waiting),
+            "over_limit": wanted.over_limit,
+        },
+    )
+    if wanted.waiting:
+        logger.warning(
+            "Site %s: %d session(s) wait, %s A cannot serve everyone",
+            site.pk,
+            len(wanted.waiting),
+            amps,
+        )
+    default = limit.default_amps
+    holds = {
+        key: by_key[key].allocation.accepted_amps
+        if by_key[key].allocation.accepted_amps is not None
+        else default
+        for key in wanted.limits
+    }
+    lower = [k for k, v in wanted.limits.items() if v < holds[k]]
+    raised = [
+        k
+        for k, v in wanted.limits.items()
+        if v > holds[k] or (v == holds[k] and by_key[k].allocation.accepted_amps is None)
+    ]
+    failed = async_to_sync(_push)([by_key[k] for k in lower], wanted.limits)
+    if failed:
+        return True  # counted at their maximum now: allocate again before raising
+    async_to_sync(_push)([by_key[k] for k in raised], wanted.limits)
+    return False
+
+
+async def _push(slots: list[Slot], limits: dict[Key, Decimal]) -> int:
+    """Send each slot its TxProfile, all chargers at once; return how many failed."""
+    outcomes = await asyncio.gather(*(_send_profile(slot, limits[slot.key]) for slot in slots))
+    return sum(1 for ok in outcomes if not ok)
+
+
+def tx_profile(session_id: int, connector_id: int, amps: Decimal) -> call.SetChargingProfile:
+    return call.SetChargingProfile(
+        connector_id=connector_id,
+        cs_charging_profiles={
+            "chargingProfileId": TX_PROFILE_ID,
+            "transactionId": session_id,
+            "stackLevel": 1,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": float(amps)}],
+            },
+        },
+    )
+
+
+async def _send_profile(slot: Slot, amps: Decimal) -> bool:
+    """One TxProfile, retried once on an error; the outcome stored on the allocation."""
+    assert slot.session is not None
+    request = tx_profile(slot.session.pk, slot.connector.connector_id, amps)
+    a = slot.allocation
+    error = ""
+    for _attempt in range(2):
+        try:
+            answer = await commands.send(slot.charge_point.charge_point_id, request, source=SOURCE)
+        except commands.ChargerOffline as offline:
+            # Its last profile holds on the charger; counted as it was (allocate()).
+            error = str(offline)
+            break
+        except commands.CommandError as failure:
+            error = str(failure)
+            continue
+        if answer.status == "Accepted":
+            a.accepted_amps = amps
+            a.profile_status = ConnectorAllocation.ProfileStatus.ACCEPTED
+            a.profile_error = ""
+        else:
+            a.profile_status = ConnectorAllocation.ProfileStatus.REJECTED
+            a.profile_error = answer.status
+            logger.warning("%s refused its charging profile: %s", slot.key, answer.status)
+        await database_sync_to_async(_save_outcome)(a)
+        return answer.status == "Accepted"
+    else:
+        a.profile_status = ConnectorAllocation.ProfileStatus.FAILED
+        logger.warning("%s: charging profile failed twice: %s", slot.key, error)
+    a.profile_error = error[:300]
+    await database_sync_to_async(_save_outcome)(a)
+    return False
+
+
+def _save_outcome(allocation: ConnectorAllocation) -> None:
+    ConnectorAllocation.objects.filter(pk=allocation.pk).update(
+        accepted_amps=allocation.accepted_amps,
+        profile_status=allocation.profile_status,
+        profile_error=allocation.profile_error,
+    )
+
+
+# --- Events --------------------------------------------------------------------------------
+
+
+def after_boot(charge_point: ChargePoint) -> list[Any]:
+    """An OCPP_AFTER_BOOT hook: on a managed site, the TxDefaultProfile every session
+    starts under (on connector 0: every connector, §5.16.2)."""
+    site = Site.objects.filter(pk=charge_point.site_id, grid_limit_amps__isnull=False).first()
+    if site is None:
+        return []
+    amps = Decimal(str(settings.SMART_CHARGING_DEFAULT_AMPS))
+    return [
+        call.SetChargingProfile(
+            connector_id=0,
+            cs_charging_profiles={
+                "chargingProfileId": DEFAULT_PROFILE_ID,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Relative",
+                "chargingSchedule": {
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": float(amps)}],
+                },
+            },
+        )
+    ]
+
+
+def note_draw(session: ChargingSession) -> bool:
+    """After MeterValues: store what the car draws (the highest phase of the last
+    Current.Import); True when it changed by the lending margin or more (a run is due)."""
+    last = (
+        MeterSample.objects.filter(session=session, measurand=CURRENT, value_decimal__isnull=False)
+        .order_by("-timestamp")
+        .values_list("timestamp", flat=True)
+        .first()
+    )
+    if last is None:
+        return False
+    drawn = max(
+        MeterSample.objects.filter(
+            session=session, measurand=CURRENT, timestamp=last, value_decimal__isnull=False
+        ).values_list("value_decimal", flat=True)
+    )
+    drawn = Decimal(tenths(drawn)) / 10
+    row = ConnectorAllocation.objects.filter(connector_id=session.connector_id, session=session)
+    before = row.values_list("drawn_amps", flat=True).first()
+    if not row.update(drawn_amps=drawn):
+        return False  # not on a managed site (or its first run has not happened yet)
+    margin = Decimal(str(settings.SMART_CHARGING_LEND_MARGIN_AMPS))
+    return before is None or abs(drawn - before) >= margin
+
+
+def changed_limits(now: datetime | None = None) -> list[int]:
+    """The managed sites whose limit now differs from the one their last run applied (a
+    time-of-day limit began or ended, a dynamic limit lapsed)."""
+    now = now or timezone.now()
+    changed = []
+    sites = Site.objects.filter(grid_limit_amps__isnull=False).select_related("allocation_run")
+    for site in sites.prefetch_related("limit_periods"):
+        amps = site_limits.limit_now(site, now, list(site.limit_periods.all()))
+        run = getattr(site, "allocation_run", None)
+        if run is None or run.limit_amps != amps:
+            changed.append(site.pk)
+    return changed
