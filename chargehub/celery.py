@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
 
@@ -70,5 +71,14 @@ app.conf.beat_schedule = {
     "refresh-uptime-year": {
         "task": "operations.tasks.refresh_uptime_year",
         "schedule": crontab(hour=2, minute=47),
+    },
+    # --- Operations: tickets and alerts (operations/faults.py, operations/alerts.py) ---
+    "operations-sweep": {
+        "task": "operations.tasks.sweep",
+        "schedule": 60.0,
+    },
+    "operations-alert-digests": {
+        "task": "operations.tasks.send_alert_digests",
+        "schedule": crontab(hour=settings.OPERATIONS_DIGEST_HOUR, minute=3),
     },
 }

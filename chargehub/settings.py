@@ -557,6 +557,14 @@ OPERATIONS_SLA_HOURS = {
         for item in env_list("OPERATIONS_SLA_HOURS", "critical:4,major:24,minor:72")
     )
 }
+# Tickets (operations/faults.py, operations/alerts.py):
+# a fault that comes back within this many seconds of its ticket's resolution reopens that
+# ticket (a flapping charger keeps one ticket and one alert);
+OPERATIONS_FLAP_WINDOW = env_int("OPERATIONS_FLAP_WINDOW", 10 * 60)
+# an active session on a Charging connector with no meter values for this long (s) is stuck;
+OPERATIONS_STUCK_SESSION_AFTER = env_int("OPERATIONS_STUCK_SESSION_AFTER", 30 * 60)
+# the daily digest of alerts goes out at this hour (UTC).
+OPERATIONS_DIGEST_HOUR = env_int("OPERATIONS_DIGEST_HOUR", 7)
 
 # --- Guest payment at the charger (billing/guest.py) ------------------------------------
 # What a guest's card is pre-authorised for (SEK, incl. VAT) before their session starts;

@@ -169,6 +169,62 @@ class TicketEntry(models.Model):
         return f"{self.ticket_id} {self.kind} @ {self.created_at:%Y-%m-%d %H:%M}"
 
 
+# --- Tickets: who is alerted, and the boots that tell of a charger restarting (h2) ---------
+
+
+class SiteTechnician(models.Model):
+    """A technician who covers a site: alerted of its tickets (operations/alerts.py) at
+    once, or in one daily digest."""
+
+    site = models.ForeignKey(
+        Site, models.CASCADE, related_name="technicians", verbose_name=_("site")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="covered_sites",
+        verbose_name=_("technician"),
+    )
+    digest = models.BooleanField(
+        _("daily digest"),
+        default=False,
+        help_text=_("One email a day with the site's alerts instead of one email per alert."),
+    )
+    # The digest covers the alerts since the last one sent (or since the row was made).
+    last_digest_at = models.DateTimeField(_("last digest at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("site technician")
+        verbose_name_plural = _("site technicians")
+        ordering = ["site", "user"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "user"], name="operations_one_row_per_technician"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.site}"
+
+
+class ChargerBoot(models.Model):
+    """An accepted BootNotification: ChargePoint.last_boot_at keeps only the last one, and
+    repeated boots (3 within an hour) open a ticket (operations/faults.py)."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint, models.CASCADE, related_name="+", verbose_name=_("charge point")
+    )
+    at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("charger boot")
+        verbose_name_plural = _("charger boots")
+        indexes = [models.Index(fields=["charge_point", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+
 class MaintenanceWindow(models.Model):
     """Planned maintenance of one charger or a whole site: its connectors are made
     Inoperative for the window (and back afterwards), and the time is excluded from uptime."""

@@ -2,16 +2,95 @@
 
 Receivers are sent robustly (stations.signals.announce): one that fails is logged and the
 charger still gets its answer; the periodic sweep (operations/tasks.py) re-derives what a
-lost event would have done.
+lost event would have done. They run in the charger's request, after commit: each does a
+few queries through operations/faults.py and queues anything slow (alert emails).
 """
 
+import logging
+from datetime import datetime
 from typing import Any
 
 from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from operations import emergency
-from stations.models import ChargerCommand
-from stations.signals import command_finished
+from operations import alerts, emergency, faults, tasks
+from operations.models import Ticket
+from operations.tickets import ticket_escalated, ticket_opened
+from stations.models import ChargePoint, ChargerCommand, ChargingSession, Connector, SecurityEvent
+from stations.signals import (
+    charge_point_booted,
+    charge_point_connected,
+    command_finished,
+    meter_values_received,
+    security_event_received,
+    session_ended,
+    status_notification_received,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- Faults become tickets -----------------------------------------------------------------
+
+
+@receiver(status_notification_received, sender=Connector, dispatch_uid="operations.status")
+def status_received(sender: type, connector: Connector, event: Any, **kwargs: Any) -> None:
+    faults.status_received(connector, event)
+
+
+@receiver(charge_point_connected, sender=ChargePoint, dispatch_uid="operations.online")
+def charger_connected(sender: type, charge_point: ChargePoint, at: datetime, **kwargs: Any) -> None:
+    faults.charger_online(charge_point, at)
+
+
+@receiver(charge_point_booted, sender=ChargePoint, dispatch_uid="operations.booted")
+def charger_booted(sender: type, charge_point: ChargePoint, **kwargs: Any) -> None:
+    faults.charger_booted(charge_point, timezone.now())
+
+
+@receiver(security_event_received, sender=SecurityEvent, dispatch_uid="operations.security")
+def security_event(sender: type, event: SecurityEvent, **kwargs: Any) -> None:
+    faults.security_event(event)
+
+
+@receiver(command_finished, sender=ChargerCommand, dispatch_uid="operations.command")
+def command_done(sender: type, command: ChargerCommand, **kwargs: Any) -> None:
+    faults.command_finished(command)
+
+
+@receiver(meter_values_received, sender=ChargingSession, dispatch_uid="operations.meter_values")
+def meter_values(sender: type, session: ChargingSession, **kwargs: Any) -> None:
+    # Sent every few seconds per session: one indexed query when nothing is stuck.
+    faults.session_moving(session, _("Meter values again."))
+
+
+@receiver(session_ended, sender=ChargingSession, dispatch_uid="operations.session_ended")
+def session_over(sender: type, session: ChargingSession, **kwargs: Any) -> None:
+    faults.session_moving(session, _("The session ended."))
+
+
+# --- Alerts -----------------------------------------------------------------------------------
+
+
+@receiver(ticket_opened, sender=Ticket, dispatch_uid="operations.alert_opened")
+def ticket_was_opened(sender: type, ticket: Ticket, **kwargs: Any) -> None:
+    _queue_alert(ticket, alerts.OPENED)
+
+
+@receiver(ticket_escalated, sender=Ticket, dispatch_uid="operations.alert_escalated")
+def ticket_was_escalated(sender: type, ticket: Ticket, **kwargs: Any) -> None:
+    _queue_alert(ticket, alerts.ESCALATED)
+
+
+def _queue_alert(ticket: Ticket, reason: str) -> None:
+    try:
+        tasks.send_alert.delay(ticket.pk, reason)
+    except Exception:
+        # A broker that is down must not fail the charger's message: the sweep sends the
+        # alerts of open tickets that have none yet.
+        logger.exception("Could not queue the %s alert of ticket %s", reason, ticket.pk)
+
 
 # --- Emergency stop (operations/emergency.py) ------------------------------------------------
 

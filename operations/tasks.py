@@ -4,12 +4,13 @@ Scheduled in chargehub/celery.py (beat_schedule).
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
-from operations import figures, inspections, maintenance, support, uptime
+from operations import alerts, faults, figures, inspections, maintenance, support, uptime
+from operations.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +74,34 @@ def email_support_answer(message_id: int) -> bool:
     if error is not None:
         raise SupportEmailNotSent(error)
     return True
+
+
+# --- Tickets and alerts (faults.py, alerts.py) ------------------------------------------------
+
+
+@shared_task
+def send_alert(ticket_id: int, reason: str) -> bool:
+    return alerts.alert(ticket_id, reason) is not None
+
+
+@shared_task
+def sweep(now: datetime | None = None) -> dict[str, int]:
+    """Tickets from the current state (faults.sweep), then the alerts they lack: opened
+    tickets whose alert was lost, overdue ones not yet told."""
+    now = now or timezone.now()
+    counts = faults.sweep(now)
+    open_tickets = Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES)
+    for pk in open_tickets.filter(alerted_at__isnull=True).values_list("pk", flat=True):
+        alerts.alert(pk, alerts.OPENED, at=now)
+    overdue = open_tickets.filter(due_at__lt=now, overdue_alerted_at__isnull=True)
+    for pk in overdue.values_list("pk", flat=True):
+        alerts.alert(pk, alerts.OVERDUE, at=now)
+    logger.info("operations sweep: %(opened)d ticket(s) opened, %(resolved)d resolved", counts)
+    return counts
+
+
+@shared_task
+def send_alert_digests() -> int:
+    sent = alerts.send_digests()
+    logger.info("send_alert_digests: %d digest(s) sent", sent)
+    return sent

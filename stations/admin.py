@@ -43,6 +43,7 @@ from stations.models import (
     OpeningHours,
     RefusedConnection,
     Reservation,
+    SecurityEvent,
     Site,
     StatusEvent,
 )
@@ -840,6 +841,18 @@ class StatusEventAdmin(ReadOnlyAdmin):
     @admin.display(description=_("connector"), ordering="connector")
     def connector_label(self, event: StatusEvent) -> str:
         return connector_label(event.connector)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    """Every SecurityEventNotification as the charger sent it; the ones someone must look
+    at also open a ticket (operations/faults.py TICKETED_SECURITY_EVENTS)."""
+
+    list_display = ["received_at", "charge_point", "type", "tech_info", "timestamp"]
+    list_filter = ["type"]
+    search_fields = ["charge_point__charge_point_id", "type", "tech_info"]
+    list_select_related = ["charge_point"]
+    show_full_result_count = False
 
 
 @admin.register(Reservation)

@@ -1,0 +1,179 @@
+"""Staff alerts: an email to the technicians of a ticket's site when it opens, escalates
+(its severity is raised) or goes overdue; each alert once per ticket (per severity for
+escalations), recorded on the ticket as an entry of kind alert.
+
+Who hears: the technicians covering the ticket's site (SiteTechnician); one who chose
+the daily digest gets the alert in `send_digests`'s email instead. A ticket without a
+site, or a site nobody covers, goes to every active member of the technician role, so
+that no alert reaches nobody. A flapping charger raises one ticket (operations/tickets.py
+joins or reopens it), hence one alert. Emails leave through notifications/transports.py,
+in each technician's language.
+"""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from notifications.transports import Email
+from operations.models import SiteTechnician, Ticket, TicketEntry
+from users.models import User
+from users.roles import TECHNICIAN
+
+logger = logging.getLogger(__name__)
+
+OPENED, ESCALATED, OVERDUE = "opened", "escalated", "overdue"
+REASONS = (OPENED, ESCALATED, OVERDUE)
+
+
+def recipients(ticket: Ticket) -> tuple[list[User], list[User]]:
+    """(who is emailed now, who gets it in their digest)."""
+    rows = SiteTechnician.objects.filter(site_id=ticket.site_id, user__is_active=True)
+    if ticket.site_id is not None and rows.exists():
+        now_ = [row.user for row in rows.select_related("user") if not row.digest]
+        later = [row.user for row in rows.select_related("user") if row.digest]
+        return now_, later
+    everyone = User.objects.filter(is_active=True, groups__name=TECHNICIAN.name).order_by("pk")
+    return list(everyone), []
+
+
+def _claim(ticket: Ticket, reason: str, at: datetime) -> Ticket | None:
+    """Mark the alert as sent, once: None when it was sent already (or is not due)."""
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if reason == OPENED:
+            if ticket.alerted_at is not None:
+                return None
+            ticket.alerted_at = at
+            ticket.save(update_fields=["alerted_at"])
+        elif reason == OVERDUE:
+            if ticket.overdue_alerted_at is not None or not ticket.is_overdue(at):
+                return None
+            ticket.overdue_alerted_at = at
+            ticket.save(update_fields=["overdue_alerted_at"])
+        else:
+            told = ticket.entries.filter(
+                kind=TicketEntry.Kind.ALERT,
+                data__reason=ESCALATED,
+                data__severity=ticket.severity,
+            )
+            if told.exists():
+                return None
+    return ticket
+
+
+def alert(
+    ticket_id: int, reason: str, transport: Email | None = None, at: datetime | None = None
+) -> TicketEntry | None:
+    """Send the `reason` alert of the ticket if it was not sent yet; its entry, or None."""
+    if reason not in REASONS:
+        raise ValueError(reason)
+    transport = transport or Email()
+    ticket = Ticket.objects.filter(pk=ticket_id).select_related("site", "charge_point").first()
+    if ticket is None:
+        return None
+    at = at or timezone.now()
+    ticket = _claim(ticket, reason, at)
+    if ticket is None:
+        return None
+    immediate, digest = recipients(ticket)
+    failed = {}
+    for user in immediate:
+        subject, body = _email(ticket, reason, user)
+        error = transport.send(user.email, subject, body)
+        if error is not None:
+            failed[user.email] = error
+    sent_to = [user.email for user in immediate if user.email not in failed]
+    text = _("Alert (%(reason)s) sent to %(count)s technician(s).") % {
+        "reason": reason,
+        "count": len(sent_to),
+    }
+    if digest:
+        text += " " + _("%(count)s get it in their daily digest.") % {"count": len(digest)}
+    return TicketEntry.objects.create(
+        ticket=ticket,
+        kind=TicketEntry.Kind.ALERT,
+        text=text,
+        data={
+            "reason": reason,
+            "severity": ticket.severity,
+            "to": sent_to,
+            "digest": [user.email for user in digest],
+            "failed": failed,
+        },
+        created_at=at,
+    )
+
+
+def _admin_url(ticket: Ticket) -> str:
+    return settings.BILLING_PUBLIC_URL + reverse("admin:operations_ticket_change", args=[ticket.pk])
+
+
+def _email(ticket: Ticket, reason: str, user: User) -> tuple[str, str]:
+    with translation.override(user.language):
+        subjects = {
+            OPENED: _("Ticket #%(id)s opened: %(title)s"),
+            ESCALATED: _("Ticket #%(id)s escalated to %(severity)s: %(title)s"),
+            OVERDUE: _("Ticket #%(id)s overdue: %(title)s"),
+        }
+        subject = subjects[reason] % {
+            "id": ticket.pk,
+            "title": ticket.title,
+            "severity": ticket.get_severity_display(),
+        }
+        body = render_to_string(
+            "operations/email/ticket_alert.txt",
+            {"ticket": ticket, "reason": reason, "url": _admin_url(ticket)},
+        )
+    return subject, body
+
+
+def send_digests(now: datetime | None = None, transport: Email | None = None) -> int:
+    """One email per technician who chose the digest, with the alerts of their sites since
+    their last digest; returns how many were sent. A technician with nothing new gets none."""
+    now = now or timezone.now()
+    transport = transport or Email()
+    rows = SiteTechnician.objects.filter(digest=True, user__is_active=True).select_related("user")
+    by_user: dict[User, list[SiteTechnician]] = {}
+    for row in rows:
+        by_user.setdefault(row.user, []).append(row)
+    sent = 0
+    for user, covered in by_user.items():
+        since = Q()
+        for row in covered:
+            since |= Q(ticket__site_id=row.site_id, created_at__gt=row.last_digest_at)
+        entries = list(
+            TicketEntry.objects.filter(since, kind=TicketEntry.Kind.ALERT, created_at__lte=now)
+            .select_related("ticket__site", "ticket__charge_point")
+            .order_by("created_at")
+        )
+        if entries:
+            with translation.override(user.language):
+                subject = _("ChargeHub: %(count)s ticket alert(s) today") % {"count": len(entries)}
+                body = render_to_string(
+                    "operations/email/ticket_digest.txt",
+                    {"alerts": [_digest_line(entry) for entry in entries]},
+                )
+            error = transport.send(user.email, subject, body)
+            if error is not None:
+                logger.warning("Digest to %s not sent: %s", user.email, error)
+                continue  # tried again tomorrow, with today's alerts still in it
+            sent += 1
+        SiteTechnician.objects.filter(pk__in=[row.pk for row in covered]).update(last_digest_at=now)
+    return sent
+
+
+def _digest_line(entry: TicketEntry) -> dict[str, Any]:
+    return {
+        "ticket": entry.ticket,
+        "reason": entry.data.get("reason", ""),
+        "at": entry.created_at,
+        "url": _admin_url(entry.ticket),
+    }
