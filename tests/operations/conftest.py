@@ -44,9 +44,8 @@ def mails_to(folder: Path, address: str) -> list[EmailMessage]:
 
 def make_technician(site: Site | None = None, *, digest: bool = False, **fields) -> User:
     """Active staff in the technician role, covering `site` if given."""
-    user = User.objects.create_user(
-        f"tech{next(_numbers)}@example.com", "pw", is_staff=True, language="en", **fields
-    )
+    fields = {"is_staff": True, "language": "en", **fields}
+    user = User.objects.create_user(f"tech{next(_numbers)}@example.com", "pw", **fields)
     user.groups.add(Group.objects.get_or_create(name=TECHNICIAN.name)[0])
     if site is not None:
         SiteTechnician.objects.create(site=site, user=user, digest=digest)

@@ -1,0 +1,199 @@
+"""A ticket's life by hand (operations/tickets.py) and its alerts (operations/alerts.py):
+states, assignee, severity and escalation, comments, reopening, overdue, the digest."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from operations import alerts, tasks, tickets
+from operations.models import Ticket, TicketEntry
+from stations.models import ChargePoint, Connector, Site
+from tests.operations.conftest import make_technician
+from users.models import User
+
+pytestmark = pytest.mark.django_db
+
+S = Ticket.Status
+
+
+@pytest.fixture
+def site() -> Site:
+    return Site.objects.create(name="Hamnen")
+
+
+@pytest.fixture
+def connector(site: Site) -> Connector:
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-TICKET", site=site)
+    return Connector.objects.create(charge_point=charge_point, connector_id=1)
+
+
+@pytest.fixture
+def staff(make_user) -> User:
+    return make_user(is_staff=True)
+
+
+def fault(connector: Connector, at=None) -> tuple[Ticket, bool]:
+    return tickets.raise_fault(
+        Ticket.Kind.FAULTED,
+        title="faulted",
+        charge_point=connector.charge_point,
+        connector=connector,
+        at=at,
+    )
+
+
+def test_staff_move_a_ticket_through_its_states_and_each_move_is_on_the_ticket(
+    connector, staff, django_capture_on_commit_callbacks
+):
+    ticket, _ = fault(connector)
+    for state in (S.ACKNOWLEDGED, S.IN_PROGRESS, S.WAITING_FOR_PARTS, S.RESOLVED, S.CLOSED):
+        ticket = tickets.update(ticket, by=staff, status=state)
+        assert ticket.status == state
+    assert ticket.resolved_at is not None
+    moves = ticket.entries.filter(kind=TicketEntry.Kind.STATUS, author=staff)
+    assert moves.count() == 5
+
+
+@pytest.mark.parametrize(
+    ("start", "to"),
+    [(S.RESOLVED, S.ACKNOWLEDGED), (S.CLOSED, S.IN_PROGRESS), (S.CLOSED, S.RESOLVED)],
+)
+def test_a_resolved_or_closed_ticket_moves_only_by_reopening(connector, staff, start, to):
+    ticket, _ = fault(connector)
+    ticket = tickets.update(ticket, by=staff, status=start)
+
+    with pytest.raises(tickets.TicketRefused, match="cannot become"):
+        tickets.update(ticket, by=staff, status=to)
+    with pytest.raises(tickets.TicketRefused, match="reopen action"):
+        tickets.update(ticket, by=staff, status=S.OPEN)
+
+
+def test_only_a_technician_is_assigned(connector, staff):
+    ticket, _ = fault(connector)
+    technician = make_technician()
+
+    with pytest.raises(tickets.TicketRefused, match="Only a technician"):
+        tickets.update(ticket, by=staff, assignee=staff)
+    assert tickets.update(ticket, by=staff, assignee=technician).assignee == technician
+    assert tickets.update(ticket, by=staff, assignee=None).assignee is None
+
+
+def test_raising_the_severity_moves_the_due_time_and_alerts_once(
+    connector, site, staff, mailoutbox, django_capture_on_commit_callbacks
+):
+    technician = make_technician(site)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket, _ = fault(connector)  # a 22 kW charger: major
+    assert ticket.severity == Ticket.Severity.MAJOR
+    assert [m.subject for m in mailoutbox] == [f"Ticket #{ticket.pk} opened: faulted"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = tickets.update(ticket, by=staff, severity=Ticket.Severity.CRITICAL)
+    assert ticket.due_at == ticket.opened_at + timedelta(hours=4)
+    assert mailoutbox[-1].subject == f"Ticket #{ticket.pk} escalated to Critical: faulted"
+    assert mailoutbox[-1].to == [technician.email]
+
+    # Lowered: no alert; the same escalation asked again: no second alert.
+    with django_capture_on_commit_callbacks(execute=True):
+        tickets.update(ticket, by=staff, severity=Ticket.Severity.MINOR)
+    assert alerts.alert(ticket.pk, alerts.ESCALATED) is not None  # minor was never told
+    tickets.update(ticket, by=staff, severity=Ticket.Severity.CRITICAL)
+    assert alerts.alert(ticket.pk, alerts.ESCALATED) is None
+    assert len(mailoutbox) == 3
+
+
+def test_staff_reopen_a_resolved_ticket_unless_the_fault_has_another_open_one(
+    connector, staff, settings
+):
+    settings.OPERATIONS_FLAP_WINDOW = 600
+    ticket, _ = fault(connector)
+    tickets.resolve(ticket, "Connector Available again.")
+
+    reopened = tickets.reopen(ticket, by=staff, reason="Still sparks.")
+    assert (reopened.status, reopened.resolved_at, reopened.resolution) == (S.OPEN, None, "")
+
+    tickets.resolve(reopened, "Connector Available again.")
+    later = timezone.now() + timedelta(hours=1)
+    newer, created = fault(connector, at=later)  # past the flap window: a new ticket
+    assert created
+    with pytest.raises(tickets.TicketRefused, match=f"#{newer.pk} is open for the same fault"):
+        tickets.reopen(ticket, by=staff)
+    with pytest.raises(tickets.TicketRefused, match="open already"):
+        tickets.reopen(newer, by=staff)
+
+
+def test_a_fault_back_within_the_flap_window_reopens_its_ticket(connector, settings):
+    settings.OPERATIONS_FLAP_WINDOW = 600
+    ticket, _ = fault(connector)
+    tickets.resolve(ticket, "Connector Available again.")
+
+    again, created = fault(connector, at=timezone.now() + timedelta(minutes=9))
+
+    assert (again.pk, created, again.status, again.occurrences) == (ticket.pk, False, S.OPEN, 2)
+
+
+def test_comments_need_text(connector, staff):
+    ticket, _ = fault(connector)
+
+    entry = tickets.comment(ticket, "  Cable replaced.  ", by=staff)
+
+    assert (entry.kind, entry.text, entry.author) == (
+        TicketEntry.Kind.COMMENT,
+        "Cable replaced.",
+        staff,
+    )
+    with pytest.raises(tickets.TicketRefused):
+        tickets.comment(ticket, "   ", by=staff)
+
+
+def test_an_overdue_ticket_is_alerted_once_by_the_sweep(connector, site, mailoutbox):
+    technician = make_technician(site)
+    ticket, _ = fault(connector)
+    tasks.sweep()  # its opening alert (no receiver ran here)
+    assert len(mailoutbox) == 1
+
+    past_due = ticket.due_at + timedelta(minutes=1)
+    tasks.sweep(now=past_due)
+    tasks.sweep(now=past_due + timedelta(hours=1))
+
+    assert [m.subject for m in mailoutbox[1:]] == [f"Ticket #{ticket.pk} overdue: faulted"]
+    assert mailoutbox[1].to == [technician.email]
+    ticket.refresh_from_db()
+    assert ticket.is_overdue(past_due)
+
+
+def test_a_technician_who_chose_the_digest_gets_one_email_a_day(connector, site, mailoutbox):
+    at_once = make_technician(site)
+    daily = make_technician(site, digest=True)
+    ticket, _ = fault(connector)
+    tasks.sweep()
+
+    assert [m.to for m in mailoutbox] == [[at_once.email]]
+    entry = ticket.entries.get(kind=TicketEntry.Kind.ALERT)
+    assert entry.data["digest"] == [daily.email]
+
+    assert alerts.send_digests() == 1
+    digest = mailoutbox[-1]
+    assert digest.to == [daily.email]
+    assert f"#{ticket.pk} faulted" in digest.body
+    assert alerts.send_digests() == 0  # nothing new since
+
+
+def test_a_site_nobody_covers_alerts_every_technician(connector, mailoutbox):
+    first, second = make_technician(), make_technician()
+    make_technician(is_active=False)
+
+    fault(connector)
+    tasks.sweep()
+
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([first.email, second.email])
+
+
+def test_a_technician_is_alerted_in_their_language(connector, site, mailoutbox):
+    make_technician(site, language="sv")  # make_technician's language="en" is overridden
+
+    fault(connector)
+    tasks.sweep()
+
+    assert mailoutbox[0].subject.startswith("Ärende #")
