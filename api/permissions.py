@@ -59,3 +59,9 @@ class CanStopSites(CanSendCommands):
     """An emergency stop or its release: staff with operations.stop_site, as in admin."""
 
     permission = "operations.stop_site"
+
+
+class CanCommentOnTickets(CanSendCommands):
+    """Comments are ticket entries: staff who may add them (technicians), as in admin."""
+
+    permission = "operations.add_ticketentry"

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from operations.models import Ticket
 from operations.uptime import parse_month
 from stations.finder import parse_position
 from stations.models import ChargePoint, ChargingSession, Connector
@@ -169,3 +170,27 @@ class UptimeQuery(QueryParams):
 
 class SiteQuery(QueryParams):
     stopped = _optional_bool(_("Only sites stopped in an emergency (true) or not (false)."))
+
+
+# --- Staff: tickets ---------------------------------------------------------------------------
+
+OPEN = "open"
+
+
+class TicketQuery(QueryParams):
+    charge_point = serializers.CharField(
+        required=False,
+        max_length=_max_length(ChargePoint, "charge_point_id"),
+        help_text=_("charge point id, e.g. CP-1"),
+    )
+    site = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text=_("A site's id.")
+    )
+    # "open" is any state someone still has to act on, not only the state called open.
+    status = serializers.ChoiceField(
+        choices=[
+            (OPEN, _("Open: any state not resolved or closed")),
+            *[choice for choice in Ticket.Status.choices if choice[0] != OPEN],
+        ],
+        required=False,
+    )

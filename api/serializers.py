@@ -16,7 +16,13 @@ from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far, price_from
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
 from operations import emergency
-from operations.models import EmergencyStop, SupportCase, SupportMessage
+from operations.models import (
+    EmergencyStop,
+    SupportCase,
+    SupportMessage,
+    Ticket,
+    TicketEntry,
+)
 from operations.support import MAX_MESSAGE_LENGTH
 from stations import sessions
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
@@ -779,3 +785,73 @@ class EmergencyStopRequestSerializer(serializers.Serializer):
 class EmergencyStopConflictSerializer(serializers.Serializer):
     detail = serializers.CharField()
     emergency_stop = EmergencyStopSerializer(allow_null=True)
+
+
+# --- Staff: tickets (operations/tickets.py) -----------------------------------------------
+
+
+class TicketEntrySerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
+
+    class Meta:
+        model = TicketEntry
+        fields = ["id", "kind", "author", "text", "data", "created_at"]
+        read_only_fields = fields
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    charge_point = serializers.SlugRelatedField(slug_field="charge_point_id", read_only=True)
+    connector = serializers.IntegerField(
+        source="connector.connector_id", read_only=True, allow_null=True
+    )
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "kind",
+            "title",
+            "severity",
+            "status",
+            "site",
+            "charge_point",
+            "connector",
+            "occurrences",
+            "assignee",
+            "opened_at",
+            "last_occurred_at",
+            "due_at",
+            "overdue",
+            "resolved_at",
+            "resolution",
+        ]
+        read_only_fields = fields
+
+    def get_overdue(self, ticket: Ticket) -> bool:
+        return ticket.is_overdue()
+
+
+class TicketDetailSerializer(TicketSerializer):
+    entries = TicketEntrySerializer(many=True, read_only=True)
+
+    class Meta(TicketSerializer.Meta):
+        fields = [*TicketSerializer.Meta.fields, "entries"]
+        read_only_fields = fields
+
+
+class TicketChangeSerializer(serializers.Serializer):
+    """What staff change on a ticket; operations.tickets.update checks the moves."""
+
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+    severity = serializers.ChoiceField(choices=Ticket.Severity.choices, required=False)
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=_("A technician's user id; null unassigns."),
+    )
+
+
+class TicketCommentSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=5000, help_text=_("The comment."))

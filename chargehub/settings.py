@@ -643,5 +643,8 @@ decimal strings with their currency.""",
         "ConnectorStatusEnum": "stations.models.Connector.Status",
         "SessionStatusEnum": "stations.models.ChargingSession.Status",
         "IdTokenStatusEnum": "users.models.IdToken.Status",
+        "TicketStatusEnum": "operations.models.Ticket.Status",
+        "TicketKindEnum": "operations.models.Ticket.Kind",
+        "TicketEntryKindEnum": "operations.models.TicketEntry.Kind",
     },
 }

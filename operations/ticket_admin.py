@@ -160,9 +160,6 @@ class TicketAdmin(admin.ModelAdmin):
         except tickets.TicketRefused as refused:  # changed by someone else meanwhile
             messages.error(request, refused.message)
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Entries are written by operations.tickets only."""
-
     @admin.action(description=_("Reopen the selected tickets"), permissions=["change"])
     def reopen(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
         for ticket in queryset:

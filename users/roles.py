@@ -14,7 +14,9 @@ Which permission each sensitive admin page checks:
 - answering a driver's support case: `operations.add_supportmessage`; refunding a
   payment case from it: `billing.add_invoice`, as any credit note;
 - stopping and releasing a site in an emergency: `operations.stop_site`
-  (operations/emergency_admin.py, the API's sites/{id}/emergency-stop/).
+  (operations/emergency_admin.py, the API's sites/{id}/emergency-stop/);
+- tickets: changing state, assignee and severity `operations.change_ticket`, commenting
+  `operations.add_ticketentry` (operations/admin.py, api/views/tickets.py).
 """
 
 from dataclasses import dataclass
@@ -66,6 +68,13 @@ TECHNICIAN = Role(
         # Emergency stop and release of a site, and its audit (operations/emergency.py).
         "operations.stop_site",
         "operations.view_emergencystop",
+        # Tickets (operations/tickets.py): work them (state, assignee, severity), comment,
+        # see who covers which site.
+        "operations.view_ticket",
+        "operations.change_ticket",
+        "operations.view_ticketentry",
+        "operations.add_ticketentry",
+        "operations.view_sitetechnician",
     ),
 )
 SUPPORT = Role(
@@ -87,6 +96,7 @@ SUPPORT = Role(
         "operations.view_supportmessage",
         "operations.add_supportmessage",
         "operations.view_ticket",
+        "operations.view_ticketentry",
     ),
 )
 FINANCE = Role(

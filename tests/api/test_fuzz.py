@@ -20,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from operations import support
+from operations import support, tickets
+from operations.models import Ticket
 from stations.models import ChargePoint
 from tests.billing.sessions import charging_site, finished_session, token_of
 from users import api_tokens
@@ -69,6 +70,7 @@ def fuzz_world(db_access, settings) -> dict:
     session = finished_session(connector, token, started_at=datetime(2026, 1, 5, tzinfo=UTC), wh=1)
     # Offline: a command to it is refused at once (ChargerOffline), not waited for.
     other_charger = ChargePoint.objects.create(charge_point_id="FUZZ-STAFF")
+    ticket, _ = tickets.raise_fault(Ticket.Kind.OFFLINE, title="fuzz", charge_point=other_charger)
     world = {
         "driver": api_tokens.issue(driver)[1],
         "staff": api_tokens.issue(staff)[1],
@@ -83,6 +85,7 @@ def fuzz_world(db_access, settings) -> dict:
             "tokens": token_of(other).pk,
             "users": other.pk,
             "sites": connector.charge_point.site_id,
+            "tickets": ticket.pk,
         },
     }
     return world
