@@ -261,10 +261,16 @@ def session_stuck(session: ChargingSession, now: datetime) -> tuple[Ticket, bool
 
 
 def session_moving(session: ChargingSession, reason: str) -> Ticket | None:
-    """Meter values came for the session, or it ended: its connector is not stuck."""
-    return tickets.resolve_fault(
-        Kind.STUCK_SESSION, session.charge_point, session.connector, reason
-    )
+    """Meter values came for the session, or it ended: its connector is not stuck.
+
+    Called at every MeterValues: one indexed query when nothing is stuck (the usual case).
+    """
+    stuck = Ticket.objects.filter(
+        kind=Kind.STUCK_SESSION, connector_id=session.connector_id, status__in=Ticket.OPEN_STATUSES
+    ).first()
+    if stuck is None:
+        return None
+    return stuck if tickets.resolve(stuck, reason) else None
 
 
 # --- Repeated boots ----------------------------------------------------------------------------
