@@ -5,7 +5,7 @@ import pytest
 from operations import tickets
 from operations.models import Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, Site
-from tests.operations.conftest import make_technician
+from tests.operations.technicians import make_technician
 from users import roles
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.utils import timezone
 from operations import tickets
 from operations.models import SiteTechnician, Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, SecurityEvent, Site
-from tests.operations.conftest import make_technician
+from tests.operations.technicians import make_technician
 from users import roles
 from users.models import User
 

@@ -20,7 +20,8 @@ from stations.models import ChargePoint, OcppMessage, SecurityEvent, Site
 from stations.ocpp import commands
 from tests.charger import now
 from tests.conftest import PASSWORD, eventually, register
-from tests.operations.conftest import mails_to, make_technician
+from tests.mail import mails_to, text_of
+from tests.operations.technicians import make_technician
 from tests.stations.ocpp_wire import send
 
 pytestmark = pytest.mark.usefixtures("db_access")
@@ -92,7 +93,7 @@ async def test_a_faulted_connector_opens_one_ticket_with_its_evidence_and_alerts
     assert any(m["action"] == "StatusNotification" for m in data["last_messages"])
     (message,) = mails_to(mail, technician)
     assert f"Ticket #{ticket.pk} opened" in message["Subject"]
-    assert "CP-OPS-FAULT" in message.get_body(("plain",)).get_content()
+    assert "CP-OPS-FAULT" in text_of(message)
 
 
 async def test_the_same_fault_ten_times_while_flapping_is_one_ticket_and_one_alert(

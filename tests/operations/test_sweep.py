@@ -13,7 +13,7 @@ from operations.models import Ticket
 from stations.models import ChargePoint, ChargingSession, Connector, MeterSample, Site
 from stations.signals import status_notification_received
 from tests.charger import now as charger_now
-from tests.operations.conftest import make_technician
+from tests.operations.technicians import make_technician
 from tests.stations.handling import handle
 
 pytestmark = pytest.mark.django_db

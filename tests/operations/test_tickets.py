@@ -9,7 +9,7 @@ from django.utils import timezone
 from operations import alerts, tasks, tickets
 from operations.models import Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, Site
-from tests.operations.conftest import make_technician
+from tests.operations.technicians import make_technician
 from users.models import User
 
 pytestmark = pytest.mark.django_db
