@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -195,7 +195,7 @@ class InspectionScheduleAdmin(admin.ModelAdmin):
                         request, gettext("%(ticket)s is resolved.") % {"ticket": ticket}
                     )
                     return HttpResponseRedirect(
-                        reverse("admin:operations_inspectionschedule_changelist")
+                        reverse("admin:operations_ticket_change", args=[ticket.pk])
                     )
         context = {
             **self.admin_site.each_context(request),
@@ -209,6 +209,27 @@ class InspectionScheduleAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/operations/inspection_complete.html", context, status=status
         )
+
+
+def checklist_html(ticket: Ticket) -> str:
+    """An inspection ticket's checklist as its admin page shows it (operations/ticket_admin.py):
+    each item's result and note, and the way to complete it while the ticket is open."""
+    results = {True: gettext("OK"), False: gettext("Not OK"), None: gettext("Not checked yet")}
+    rows = format_html_join(
+        "",
+        "<tr><th scope='row'>{}</th><td>{}</td><td>{}</td></tr>",
+        (
+            (item, results[result.get("ok")], result.get("note", ""))
+            for item, result in ticket.checklist.items()
+        ),
+    )
+    table = format_html("<table><tbody>{}</tbody></table>", rows)
+    if not ticket.is_open:
+        return table
+    url = reverse("admin:operations_inspectionschedule_complete", args=[ticket.pk])
+    return format_html(
+        '{}<p><a href="{}">{}</a></p>', table, url, gettext("Complete the checklist")
+    )
 
 
 class ChecklistForm(forms.Form):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from operations import tickets
+from operations import maintenance_admin, tickets
 from operations.models import SiteTechnician, Ticket, TicketEntry
 from users.models import User
 from users.roles import TECHNICIAN
@@ -144,7 +144,17 @@ class TicketAdmin(admin.ModelAdmin):
         fields = ["status", "severity", "assignee"]
         if request.user.has_perm("operations.add_ticketentry"):
             fields.append("comment")
-        return [*fields, *self.readonly_fields]
+        return [*fields, *self.get_readonly_fields(request, obj)]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.kind == Ticket.Kind.INSPECTION:
+            fields.append("inspection")
+        return fields
+
+    @admin.display(description=_("inspection checklist"))
+    def inspection(self, ticket: Ticket) -> str:
+        return maintenance_admin.checklist_html(ticket)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # faults open tickets (operations/faults.py)

@@ -139,6 +139,26 @@ def _complete_url(ticket: Ticket) -> str:
     return reverse("admin:operations_inspectionschedule_complete", args=[ticket.pk])
 
 
+def test_an_inspection_tickets_page_shows_its_checklist_and_the_way_to_complete_it(
+    staff_client,
+):
+    _schedule(checklist=["Cables", "Screen"])
+    [ticket] = inspections.open_due(TODAY)
+    change = reverse("admin:operations_ticket_change", args=[ticket.pk])
+    page = staff_client.get(change).content.decode()
+    assert "Not checked yet" in page and _complete_url(ticket) in page
+
+    inspections.complete(
+        ticket, {"Cables": {"ok": True, "note": ""}, "Screen": {"ok": False, "note": "Cracked"}}
+    )
+    page = staff_client.get(change).content.decode()
+    assert "Cracked" in page and "Not OK" in page and _complete_url(ticket) not in page
+
+    other = Ticket.objects.create(kind=Ticket.Kind.OTHER, title="Broken sign")
+    page = staff_client.get(reverse("admin:operations_ticket_change", args=[other.pk]))
+    assert "inspection checklist" not in page.content.decode().lower()
+
+
 def test_staff_complete_an_inspection_from_its_schedule(staff_client):
     _schedule(checklist=["Cables", "Screen"])
     [ticket] = inspections.open_due(TODAY)
@@ -151,7 +171,7 @@ def test_staff_complete_an_inspection_from_its_schedule(staff_client):
         _complete_url(ticket), {"ok_0": "ok", "note_0": "", "ok_1": "not_ok", "note_1": "Dark"}
     )
 
-    assert response.status_code == 302
+    assert response.url == reverse("admin:operations_ticket_change", args=[ticket.pk])
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.RESOLVED
     assert ticket.checklist["Screen"] == {"ok": False, "note": "Dark"}
