@@ -19,8 +19,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
 from operations import uptime
@@ -40,35 +40,30 @@ def refresh(
     now = now or timezone.now()
     cps = ChargePoint.objects.all() if charge_points is None else charge_points
     results = uptime.months_uptime(cps, months, now)
-    month_rows: list[UptimeMonth] = []
-    outage_rows: list[OutagePeriod] = []
+    month_rows: list[tuple[Any, ...]] = []
+    outage_rows: list[tuple[Any, ...]] = []
     for month, ports in results.items():
         for port in ports:
             month_start = uptime.month_bounds(month, uptime.zone_of(port.connector.charge_point))[0]
-            continued = [o.start == month_start and port.start == month_start for o in port.outages]
+            failures = 0
+            for o in port.outages:
+                # Under way when the month began: last month's outage, not a new one.
+                continued = o.start == month_start and port.start == month_start
+                failures += not continued
+                outage_rows.append(
+                    (port.connector.pk, month, o.start, o.end, o.cause[:64], o.excluded, continued)
+                )
             month_rows.append(
-                UptimeMonth(
-                    connector=port.connector,
-                    month=month,
-                    measured=port.period,
-                    outage=port.outage,
-                    excluded=port.excluded,
-                    failures=continued.count(False),
-                    uptime_percent=port.uptime_percent,
-                    computed_at=now,
+                (
+                    port.connector.pk,
+                    month,
+                    port.period,
+                    port.outage,
+                    port.excluded,
+                    failures,
+                    port.uptime_percent,
+                    now,
                 )
-            )
-            outage_rows.extend(
-                OutagePeriod(
-                    connector=port.connector,
-                    month=month,
-                    starts_at=o.start,
-                    ends_at=o.end,
-                    cause=o.cause[:64],
-                    excluded=o.excluded,
-                    continued=was_continued,
-                )
-                for o, was_continued in zip(port.outages, continued, strict=True)
             )
     with transaction.atomic():
         scope = Q(month__in=months)
@@ -76,9 +71,40 @@ def refresh(
             scope &= Q(connector__charge_point__in=_ids(cps))
         UptimeMonth.objects.filter(scope).delete()
         OutagePeriod.objects.filter(scope).delete()
-        UptimeMonth.objects.bulk_create(month_rows, batch_size=BATCH)
-        OutagePeriod.objects.bulk_create(outage_rows, batch_size=BATCH)
+        _insert(UptimeMonth, MONTH_FIELDS, month_rows)
+        _insert(OutagePeriod, OUTAGE_FIELDS, outage_rows)
     return len(month_rows)
+
+
+MONTH_FIELDS = (
+    "connector",
+    "month",
+    "measured",
+    "outage",
+    "excluded",
+    "failures",
+    "uptime_percent",
+    "computed_at",
+)
+OUTAGE_FIELDS = ("connector", "month", "starts_at", "ends_at", "cause", "excluded", "continued")
+
+
+def _insert(model: type[Model], fields: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows: COPY on PostgreSQL (a year of a network's outages is tens of
+    thousands of rows, and the nightly recompute must stay within a minute), bulk_create
+    elsewhere."""
+    if connection.vendor != "postgresql":
+        attnames = [model._meta.get_field(name).attname for name in fields]
+        model.objects.bulk_create(
+            (model(**dict(zip(attnames, row, strict=True))) for row in rows), batch_size=BATCH
+        )
+        return
+    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(f).column) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def _ids(charge_points: QuerySet[ChargePoint] | Iterable[ChargePoint]) -> Any:

@@ -32,9 +32,10 @@ site's uptime weighs its ports by their measured minutes.
 
 The arithmetic is pure (intervals of datetimes, `port_uptime`); `load_histories` reads
 what it needs for any number of chargers and a period in a fixed number of queries: only
-the status changes that move a port between up and down leave the database.
+the statuses that took a port down leave the database, each with when it was next up.
 """
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -42,19 +43,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db.models import (
-    Case,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-    When,
-    Window,
-)
-from django.db.models.functions import Lag
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -68,6 +57,8 @@ DOWN_STATUSES = (
     Connector.Status.UNKNOWN,
 )
 OFFLINE = "Offline"
+# The end of an outage that has not ended.
+FOREVER = datetime.max.replace(tzinfo=UTC)
 
 Interval = tuple[datetime, datetime]
 # A state change: (when, cause of the outage from then on, or None when up from then on).
@@ -149,6 +140,15 @@ def down_periods(changes: Sequence[Change], start: datetime, end: datetime) -> l
     return periods
 
 
+def clipped(outages: Iterable[Outage], start: datetime, end: datetime) -> list[Outage]:
+    """The parts of these outages within [start, end)."""
+    return [
+        Outage(max(o.start, start), min(o.end, end), o.cause)
+        for o in outages
+        if o.start < end and o.end > start
+    ]
+
+
 def online_changes(events: Sequence[tuple[datetime, bool]]) -> list[Change]:
     """ConnectionEvents as changes of the offline outage: (at, connected?) sorted.
 
@@ -171,8 +171,10 @@ class PortHistory:
 
     connector: Connector
     first_seen: datetime | None
-    own: list[Change] = field(default_factory=list)
-    charger: list[Change] = field(default_factory=list)  # connector 0
+    # Outages by status (an end of FOREVER: still down), of the port and of connector 0;
+    # they may overlap and reach outside the period.
+    own: list[Outage] = field(default_factory=list)
+    charger: list[Outage] = field(default_factory=list)
     online: list[Change] = field(default_factory=list)
     excluded: list[Interval] = field(default_factory=list)
 
@@ -236,19 +238,44 @@ def port_uptime(history: PortHistory, start: datetime, end: datetime) -> PortUpt
     port had no status yet before `end`."""
     if history.first_seen is None or history.first_seen >= end:
         return None
-    start = max(start, history.first_seen)
+    return measure(history, merged_outages(history, start, end), start, end)
+
+
+def merged_outages(history: PortHistory, start: datetime, end: datetime) -> list[Outage]:
+    """The port's outages within [start, end), its own, connector 0's and offline ones
+    merged where they overlap: sorted and disjoint. A merged outage's cause is that of the
+    piece that began it (at the same moment: the port's own status, then connector 0's,
+    then offline)."""
     pieces = [
-        *down_periods(history.own, start, end),
-        *down_periods(history.charger, start, end),
+        *clipped(history.own, start, end),
+        *clipped(history.charger, start, end),
         *down_periods(history.online, start, end),
     ]
+    first_cause: dict[datetime, str] = {}
+    for piece in pieces:
+        first_cause.setdefault(piece.start, piece.cause)
+    return [Outage(s, e, first_cause[s]) for s, e in union((p.start, p.end) for p in pieces)]
+
+
+def measure(
+    history: PortHistory, merged: Sequence[Outage], start: datetime, end: datetime
+) -> PortUptime:
+    """The port's figures for [start, end) (from its first status on) out of its merged
+    outages over a longer stretch: the ones that overlap, cut at the bounds, each with the
+    part of it that is excluded."""
+    if history.first_seen is not None:
+        start = max(start, history.first_seen)
     excluded = union(history.excluded)
+    # Disjoint and sorted: their ends are sorted too.
+    first = bisect.bisect_right([o.end for o in merged], start)
     outages = []
-    for span in union((p.start, p.end) for p in pieces):
-        # The cause of a merged outage is that of the piece that began it (own status
-        # before the charger's before offline, at the same moment).
-        cause = next(p.cause for p in pieces if p.start == span[0])
-        outages.append(Outage(span[0], span[1], cause, total(intersection([span], excluded))))
+    for outage in merged[first:]:
+        if outage.start >= end:
+            break
+        span = (max(outage.start, start), min(outage.end, end))
+        outages.append(
+            Outage(span[0], span[1], outage.cause, total(intersection([span], excluded)))
+        )
     return PortUptime(history.connector, start, end, outages)
 
 
@@ -345,19 +372,27 @@ def load_histories(
 ) -> list[PortHistory]:
     """Every port of these chargers, with its history over [start, end).
 
-    A fixed number of queries whatever the number of chargers: ports with their first
-    status and their state at `start`, the up/down changes within (the database keeps
-    back every status that does not move a port between up and down), the online history,
+    A fixed number of queries whatever the number of chargers: the ports with their first
+    status, their status at `start` and when it next was up; the down statuses within,
+    each with the time of the next status that was up (an index lookup per outage, so
+    the many statuses of a port that works are never read); the online history;
     maintenance windows and exclusions.
     """
-    cp_ids = [cp.pk for cp in charge_points] if not isinstance(charge_points, QuerySet) else None
-    cps = charge_points if cp_ids is None else ChargePoint.objects.filter(pk__in=cp_ids)
+    if isinstance(charge_points, QuerySet):
+        cps = charge_points
+    else:
+        cps = ChargePoint.objects.filter(pk__in=[cp.pk for cp in charge_points])
+    ports = Connector.objects.filter(charge_point__in=cps.values("pk"))
     before_start = StatusEvent.objects.filter(
         connector=OuterRef("pk"), timestamp__lt=start
     ).order_by("-timestamp", "-id")
+    up_from_start = (
+        StatusEvent.objects.filter(connector=OuterRef("pk"), timestamp__gte=start)
+        .exclude(status__in=DOWN_STATUSES)
+        .order_by("timestamp", "id")
+    )
     connectors = list(
-        Connector.objects.filter(charge_point__in=cps)
-        .select_related("charge_point__site")
+        ports.select_related("charge_point__site")
         .annotate(
             first_seen=Subquery(
                 StatusEvent.objects.filter(connector=OuterRef("pk"))
@@ -366,22 +401,23 @@ def load_histories(
             ),
             status_at_start=Subquery(before_start.values("status")[:1]),
             error_at_start=Subquery(before_start.values("error_code")[:1]),
+            up_after_start=Subquery(up_from_start.values("timestamp")[:1]),
         )
         .order_by("charge_point_id", "connector_id")
     )
-    by_pk = {c.pk: c for c in connectors}
-    changes: dict[int, list[Change]] = {c.pk: [] for c in connectors}
+    pieces: dict[int, list[Outage]] = {c.pk: [] for c in connectors}
     for c in connectors:
-        if c.status_at_start is not None:
-            changes[c.pk].append((start, _cause(c.status_at_start, c.error_at_start)))
-    for connector_pk, at, status, error_code in _up_down_changes(list(by_pk), start, end):
-        changes[connector_pk].append((at, _cause(status, error_code)))
+        cause = _cause(c.status_at_start, c.error_at_start)
+        if cause is not None:
+            pieces[c.pk].append(Outage(start, c.up_after_start or FOREVER, cause))
+    for connector_pk, at, status, error_code, up_at in _down_statuses(ports, start, end):
+        pieces[connector_pk].append(Outage(at, up_at or FOREVER, _cause(status, error_code)))
 
-    online = _online_history([c.charge_point_id for c in connectors], start, end)
+    online = _online_history(cps, start, end)
     excluded = _excluded(connectors, start, end)
 
     histories = []
-    charger_zero = {c.charge_point_id: changes[c.pk] for c in connectors if c.connector_id == 0}
+    charger_zero = {c.charge_point_id: pieces[c.pk] for c in connectors if c.connector_id == 0}
     for c in connectors:
         if c.connector_id == 0:
             continue
@@ -389,7 +425,7 @@ def load_histories(
             PortHistory(
                 connector=c,
                 first_seen=c.first_seen,
-                own=changes[c.pk],
+                own=pieces[c.pk],
                 charger=charger_zero.get(c.charge_point_id, []),
                 online=online.get(c.charge_point_id, []),
                 excluded=excluded.get(c.pk, []),
@@ -398,7 +434,8 @@ def load_histories(
     return histories
 
 
-def _cause(status: str, error_code: str | None) -> str | None:
+def _cause(status: str | None, error_code: str | None) -> str | None:
+    """What a status says about the port: None when it is up, else the outage's cause."""
     if status not in DOWN_STATUSES:
         return None
     if status == Connector.Status.FAULTED and error_code and error_code != "NoError":
@@ -406,54 +443,51 @@ def _cause(status: str, error_code: str | None) -> str | None:
     return status
 
 
-def _up_down_changes(
-    connector_pks: list[int], start: datetime, end: datetime
-) -> Iterable[tuple[int, datetime, str, str]]:
-    """The statuses within [start, end) that move a port between up and down (and the
-    first of each port), in time order: a window function in the database drops the rest,
-    so a month of ten statuses a day per port reads only the few around its outages."""
-    if not connector_pks:
-        return []
-    down = Case(
-        When(status__in=DOWN_STATUSES, then=Value(1)), default=Value(0), output_field=IntegerField()
-    )
-    order = [F("timestamp").asc(), F("id").asc()]
-    rows = (
+def _down_statuses(
+    ports: QuerySet[Connector], start: datetime, end: datetime
+) -> Iterable[tuple[int, datetime, str, str, datetime | None]]:
+    """Each down status within [start, end) with the time of the port's next up status
+    (None: still down). The next one in time, and of two at the same time the later
+    received: (timestamp, id) order."""
+    next_up = (
         StatusEvent.objects.filter(
-            connector_id__in=connector_pks, timestamp__gte=start, timestamp__lt=end
+            connector=OuterRef("connector"), timestamp__gte=OuterRef("timestamp")
         )
-        .annotate(
-            down=down,
-            was_down=Window(
-                Lag(down, default=-1), partition_by=[F("connector_id")], order_by=order
-            ),
-        )
-        .filter(~Q(down=F("was_down")))
-        .order_by("connector_id", "timestamp", "id")
-        .values_list("connector_id", "timestamp", "status", "error_code")
+        .exclude(status__in=DOWN_STATUSES)
+        .exclude(timestamp=OuterRef("timestamp"), id__lt=OuterRef("id"))
+        .order_by("timestamp", "id")
+        .values("timestamp")[:1]
     )
-    return rows.iterator(chunk_size=10_000)
+    return (
+        StatusEvent.objects.filter(
+            connector__in=ports,
+            status__in=DOWN_STATUSES,
+            timestamp__gte=start,
+            timestamp__lt=end,
+        )
+        .annotate(up_at=Subquery(next_up))
+        .values_list("connector_id", "timestamp", "status", "error_code", "up_at")
+        .iterator(chunk_size=10_000)
+    )
 
 
-def _online_history(cp_pks: list[int], start: datetime, end: datetime) -> dict[int, list[Change]]:
+def _online_history(
+    cps: QuerySet[ChargePoint], start: datetime, end: datetime
+) -> dict[int, list[Change]]:
     """Each charger's offline outages as changes: its last ConnectionEvent before `start`
     gives the state at `start`, then the events within."""
     history: dict[int, list[Change]] = {}
-    if not cp_pks:
-        return history
     last_before = ConnectionEvent.objects.filter(
         charge_point=OuterRef("pk"), at__lt=start
     ).order_by("-at", "-id")
-    for pk, kind in (
-        ChargePoint.objects.filter(pk__in=set(cp_pks))
-        .annotate(kind_at_start=Subquery(last_before.values("kind")[:1]))
-        .values_list("pk", "kind_at_start")
-    ):
+    for pk, kind in cps.annotate(
+        kind_at_start=Subquery(last_before.values("kind")[:1])
+    ).values_list("pk", "kind_at_start"):
         if kind is not None:
             history[pk] = [(start, None if kind == ConnectionEvent.Kind.CONNECTED else OFFLINE)]
     within: dict[int, list[tuple[datetime, bool]]] = {}
     for pk, at, kind in (
-        ConnectionEvent.objects.filter(charge_point_id__in=set(cp_pks), at__gte=start, at__lt=end)
+        ConnectionEvent.objects.filter(charge_point__in=cps.values("pk"), at__gte=start, at__lt=end)
         .order_by("charge_point_id", "at", "id")
         .values_list("charge_point_id", "at", "kind")
     ):
@@ -532,16 +566,18 @@ def months_uptime(
         return result
     zones: dict[int, ZoneInfo] = {}
     for history in load_histories(charge_points, read_from, read_to):
+        if history.first_seen is None:
+            continue
         cp = history.connector.charge_point
         zone = zones.setdefault(cp.pk, zone_of(cp))
+        # Merged once over the whole stretch, then cut per month.
+        merged = merged_outages(history, read_from, read_to)
         for month in months:
             start, end = month_bounds(month, zone)
             end = min(end, now)
-            if end <= start:
+            if end <= start or history.first_seen >= end:
                 continue
-            port = port_uptime(history, start, end)
-            if port is not None:
-                result[month].append(port)
+            result[month].append(measure(history, merged, start, end))
     return result
 
 

@@ -29,6 +29,8 @@ from stations.models import ChargePoint, Site
 
 # The outage list shows this many; the CSV has them all.
 OUTAGES_SHOWN = 200
+# The report's charger table shows the chargers with the lowest uptime; the CSV all.
+LOWEST_SHOWN = 50
 
 
 class UptimeFilter(forms.Form):
@@ -125,9 +127,16 @@ def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
         "outages": [c["outages"] for c in causes],
         "labels": {"uptime": _("Uptime (%)"), "outages": _("Outages begun")},
     }
+    chargers = figures.table("charge_point", this_month, **scope.filters)
     tables = [
         (_("Sites"), "site", figures.table("site", this_month, **scope.filters)),
-        (_("Chargers"), "charge_point", figures.table("charge_point", this_month, **scope.filters)),
+        (
+            _("Chargers, the %(count)d lowest") % {"count": LOWEST_SHOWN}
+            if len(chargers) > LOWEST_SHOWN
+            else _("Chargers"),
+            "charge_point",
+            sorted(chargers, key=lambda row: row.uptime_percent)[:LOWEST_SHOWN],
+        ),
         (_("Models"), "model", figures.table("model", this_month, **scope.filters)),
         (_("Last 12 months"), "month", by_month),
     ]
