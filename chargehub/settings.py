@@ -310,7 +310,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 # Leaflet (the station map) from the xstatic-leaflet package, as /static/leaflet/…: an
 # asset-only package, so no Django app (or its map widgets) comes with it.
-# Chart.js (the admin's uptime charts) as /static/chartjs/chart.bundle.min.js, from the
+# Chart.js (the admin's charts) as /static/chartjs/chart.bundle.min.js, from the
 # django-admin-list-charts package: only its bundled Chart.js is used, not the app.
 STATICFILES_DIRS = [
     ("leaflet", xstatic.pkg.leaflet.BASE_DIR),

@@ -118,7 +118,8 @@ def format_duration(duration: timedelta | None) -> str:
 def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
     scope = scope_of(request)
     this_month = [scope.month]
-    by_month = figures.table("month", scope.months, **scope.filters)
+    by_month = figures.months_table(scope.months, **scope.filters)
+    month_tables = figures.tables(["site", "charge_point", "model"], this_month, **scope.filters)
     causes = figures.outages_by_cause(this_month, **scope.filters)
     chart = {
         "months": [row.label for row in by_month],
@@ -127,17 +128,17 @@ def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
         "outages": [c["outages"] for c in causes],
         "labels": {"uptime": _("Uptime (%)"), "outages": _("Outages begun")},
     }
-    chargers = figures.table("charge_point", this_month, **scope.filters)
+    chargers = month_tables["charge_point"]
     tables = [
-        (_("Sites"), "site", figures.table("site", this_month, **scope.filters)),
+        (_("Sites"), "site", month_tables["site"]),
         (
             _("Chargers, the %(count)d lowest") % {"count": LOWEST_SHOWN}
             if len(chargers) > LOWEST_SHOWN
             else _("Chargers"),
             "charge_point",
-            sorted(chargers, key=lambda row: row.uptime_percent)[:LOWEST_SHOWN],
+            sorted(chargers, key=_share_down, reverse=True)[:LOWEST_SHOWN],
         ),
-        (_("Models"), "model", figures.table("model", this_month, **scope.filters)),
+        (_("Models"), "model", month_tables["model"]),
         (_("Last 12 months"), "month", by_month),
     ]
     computed = figures.summary_rows(this_month, **scope.filters).aggregate(at=Max("computed_at"))
@@ -149,8 +150,8 @@ def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
             "title": _("Uptime %(month)s") % {"month": f"{scope.month:%Y-%m}"},
             "scope": scope,
             "totals": [
-                (_("This month"), _shown(figures.network(this_month, **scope.filters))),
-                (_("Last 12 months"), _shown(figures.network(scope.months, **scope.filters))),
+                (_("This month"), _shown(figures.added_up(month_tables["site"]))),
+                (_("Last 12 months"), _shown(figures.added_up(by_month))),
             ],
             "tables": [
                 (title, [_shown(row) for row in rows], _csv_url(group, scope))
@@ -163,6 +164,11 @@ def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
             "ports_csv_url": _csv_url("connector", scope),
         },
     )
+
+
+def _share_down(row: figures.Figures) -> float:
+    """For sorting by uptime, lowest first, without the exact (Decimal) percentage."""
+    return (row.outage - row.excluded) / row.measured if row.measured else 0.0
 
 
 def _shown(row: figures.Figures) -> dict[str, Any]:
@@ -240,7 +246,12 @@ def csv_export(request: HttpRequest, table: str) -> HttpResponse:
             _("MTBF (hours)"),
         ]
     )
-    for row in figures.table(table, months, **scope.filters):
+    rows = (
+        figures.months_table(months, **scope.filters)
+        if table == "month"
+        else figures.table(table, months, **scope.filters)
+    )
+    for row in rows:
         writer.writerow(
             [
                 text_cell(row.label),
