@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, F, Model, Q, QuerySet, Sum
 from django.utils import timezone
@@ -303,3 +304,51 @@ def outages_by_cause(
         .order_by("-outages", "cause")
     )
     return list(rows)
+
+
+# --- The report, cached -------------------------------------------------------------------
+
+# A page's figures are kept this long at most (seconds); any refresh of the summary
+# changes their key sooner.
+REPORT_CACHE_SECONDS = 15 * 60
+
+
+@dataclass
+class Report:
+    """What the uptime report shows for one month (and the 12 ending with it)."""
+
+    by_month: list[Figures]
+    tables: dict[str, list[Figures]]  # the month's, per site, charger and model
+    causes: list[dict[str, Any]]
+    computed_at: datetime | None
+
+
+def report(
+    month: date, site: Site | None = None, charge_point: ChargePoint | None = None
+) -> Report:
+    """The report's figures, from the cache while the summary has not changed since.
+
+    The key holds the summary's newest row (the highest id, an index lookup): every
+    refresh, and so every exclusion saved, writes new rows, so the next load computes
+    afresh. (Rows only deleted, with a charger, show until REPORT_CACHE_SECONDS.)
+    """
+    newest = UptimeMonth.objects.order_by("-pk").values_list("pk", "computed_at").first()
+    version, computed_at = newest or (None, None)
+    key = "operations:uptime-report:{}:{}:{}:{}".format(
+        version,
+        month.isoformat(),
+        site.pk if site else "",
+        charge_point.pk if charge_point else "",
+    )
+    found = cache.get(key)
+    if found is not None:
+        return found
+    months = uptime.previous_months(month)
+    figures = Report(
+        by_month=months_table(months, site, charge_point),
+        tables=tables(["site", "charge_point", "model"], [month], site, charge_point),
+        causes=outages_by_cause([month], site, charge_point),
+        computed_at=computed_at,
+    )
+    cache.set(key, figures, REPORT_CACHE_SECONDS)
+    return figures

@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
-from django.db.models import Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -117,10 +116,8 @@ def format_duration(duration: timedelta | None) -> str:
 
 def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
     scope = scope_of(request)
-    this_month = [scope.month]
-    by_month = figures.months_table(scope.months, **scope.filters)
-    month_tables = figures.tables(["site", "charge_point", "model"], this_month, **scope.filters)
-    causes = figures.outages_by_cause(this_month, **scope.filters)
+    found = figures.report(scope.month, **scope.filters)
+    by_month, month_tables, causes = found.by_month, found.tables, found.causes
     chart = {
         "months": [row.label for row in by_month],
         "uptime": [float(row.uptime_percent) for row in by_month],
@@ -141,7 +138,6 @@ def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
         (_("Models"), "model", month_tables["model"]),
         (_("Last 12 months"), "month", by_month),
     ]
-    computed = figures.summary_rows(this_month, **scope.filters).aggregate(at=Max("computed_at"))
     return TemplateResponse(
         request,
         "admin/operations/uptime/report.html",
@@ -159,7 +155,7 @@ def report(request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
             ],
             "causes": causes,
             "chart": chart,
-            "computed_at": computed["at"],
+            "computed_at": found.computed_at,
             "outages_url": reverse("admin:operations_uptimemonth_outages") + "?" + scope.query(),
             "ports_csv_url": _csv_url("connector", scope),
         },
