@@ -27,6 +27,7 @@ from operations.support import MAX_MESSAGE_LENGTH
 from stations import sessions
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
 from stations.models import (
+    Booking,
     ChargePoint,
     ChargingSession,
     Connector,
@@ -370,6 +371,56 @@ class ReserveSerializer(serializers.Serializer):
         required=False,
         help_text=_(
             "Which of your tokens to hold it for (its uid); your first usable one if not given."
+        ),
+    )
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    """A connector booked ahead (charging/bookings.py)."""
+
+    charge_point = serializers.CharField(
+        source="connector.charge_point.charge_point_id", read_only=True
+    )
+    connector_id = serializers.IntegerField(source="connector.connector_id", read_only=True)
+    id_tag = serializers.CharField(source="id_token.uid", read_only=True)
+    fee_charged = serializers.DecimalField(
+        **MONEY,
+        allow_null=True,
+        read_only=True,
+        help_text=_("The no-show or late cancellation fee charged, VAT included."),
+    )
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "connector",
+            "charge_point",
+            "connector_id",
+            "id_tag",
+            "starts_at",
+            "ends_at",
+            "status",
+            "fee_charged",
+        ]
+        read_only_fields = fields
+
+
+class BookSerializer(serializers.Serializer):
+    connector = connector_field()
+    starts_at = serializers.DateTimeField(
+        help_text=_("When the slot starts: on the quarter hour, up to 7 days ahead.")
+    )
+    minutes = serializers.IntegerField(
+        min_value=1,
+        max_value=24 * 60,
+        help_text=_("How long the slot lasts: 15 minutes to the longest allowed, in 15s."),
+    )
+    id_token = serializers.CharField(
+        required=False,
+        help_text=_(
+            "Which of your tokens the connector is held for (its uid); your first usable "
+            "one if not given."
         ),
     )
 

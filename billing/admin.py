@@ -178,6 +178,7 @@ class TariffAdmin(admin.ModelAdmin):
                     "session_fee",
                     ("idle_fee_per_minute", "idle_grace_minutes"),
                     ("min_price", "max_price"),
+                    "no_show_fee",
                 ]
             },
         ),

@@ -102,6 +102,17 @@ class Tariff(models.Model):
         help_text=_("Charged once the car has stopped drawing power and the grace period is over."),
     )
     idle_grace_minutes = models.PositiveIntegerField(_("idle grace period (minutes)"), default=0)
+    no_show_fee = models.DecimalField(
+        _("no-show fee, excl. VAT"),
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal(0),
+        validators=NON_NEGATIVE,
+        help_text=_(
+            "Charged when a booked slot is not used, or cancelled later than free "
+            "cancellation allows."
+        ),
+    )
     min_price = models.DecimalField(
         _("minimum session price, excl. VAT"),
         max_digits=10,

@@ -51,6 +51,11 @@ app.conf.beat_schedule = {
         "task": "operations.tasks.apply_maintenance_windows",
         "schedule": 60.0,
     },
+    # Booked slots: held from their lead time, closed at their end (charging/bookings.py).
+    "hold-and-end-bookings": {
+        "task": "charging.tasks.hold_and_end_bookings",
+        "schedule": 60.0,
+    },
     # Inspections fall due by the day; hourly, so a day's are open by its first hours.
     "open-due-inspections": {
         "task": "operations.tasks.open_due_inspections",

@@ -373,6 +373,17 @@ OCPP_STALE_SESSION_AFTER = env_int("OCPP_STALE_SESSION_AFTER", 24 * 3600)
 # OCPP message log retention (days); 0 keeps the log forever.
 OCPP_MESSAGE_LOG_DAYS = env_int("OCPP_MESSAGE_LOG_DAYS", 30)
 
+# --- Booking ahead (charging/bookings.py) ----------------------------------------------
+# The longest slot a driver may book (minutes, a multiple of 15).
+BOOKING_MAX_MINUTES = env_int("BOOKING_MAX_MINUTES", 120)
+# How far ahead a slot may start (days).
+BOOKING_DAYS_AHEAD = env_int("BOOKING_DAYS_AHEAD", 7)
+# The charger holds the connector (ReserveNow) this many minutes before the slot.
+BOOKING_LEAD_MINUTES = env_int("BOOKING_LEAD_MINUTES", 15)
+# Cancelling is free until this many minutes before the slot; later the tariff's
+# no-show fee is charged.
+BOOKING_FREE_CANCEL_MINUTES = env_int("BOOKING_FREE_CANCEL_MINUTES", 60)
+
 # --- Email (receipts, invoices, payment reminders) -------------------------------------
 # SMTP in production (EMAIL_HOST and friends); under DEBUG, mail is printed to the console.
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ChargeHub <no-reply@chargehub.example>")

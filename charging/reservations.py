@@ -26,7 +26,7 @@ from charging.refusals import (
     RefusedByBilling,
 )
 from charging.tokens import app_token, check_own_usable, usable_tokens
-from stations import operations
+from stations import bookings, operations
 from stations.authorization import charge_point_refusal
 from stations.models import Connector, Reservation
 from stations.ocpp import commands
@@ -120,12 +120,24 @@ def reserve(
         token = app_token(user)
     else:
         check_own_usable(user, token)
+    expires_at = timezone.now() + timedelta(minutes=minutes)
+    # A slot another driver has booked is theirs, even before the charger holds it.
+    if bookings.overlapping(connector, timezone.now(), expires_at).exclude(user=user).exists():
+        raise Refused(_("Another driver has booked this connector for that time."))
+    return hold(connector, token, expires_at, user, source=source)
+
+
+def hold(
+    connector: Connector, token: IdToken, expires_at: datetime, user: User, *, source: str
+) -> Reservation:
+    """ReserveNow for `token` until `expires_at`, and the one reading of the charger's
+    answer: a driver's reservation, and a booked slot's hold (charging/bookings.py)."""
     try:
         reservation = operations.reserve_now(
             connector.charge_point.charge_point_id,
             connector.connector_id,
             token.uid,
-            timezone.now() + timedelta(minutes=minutes),
+            expires_at,
             user,
             source=source,
         )

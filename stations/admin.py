@@ -33,6 +33,7 @@ from stations import batches, operations, tasks
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
     MIDNIGHT,
+    Booking,
     ChargePoint,
     ChargerCommand,
     ChargingSession,
@@ -874,6 +875,27 @@ class ReservationAdmin(SendsCommands, ReadOnlyAdmin):
                     r, issued_by=request.user, source="admin"
                 ),
             )
+
+
+@admin.register(Booking)
+class BookingAdmin(ReadOnlyAdmin):
+    # Made and cancelled by drivers (charging/bookings.py), which keeps the slot rules
+    # and the charger's hold in step; staff look.
+    list_display = [
+        "id",
+        "connector",
+        "user",
+        "starts_at",
+        "ends_at",
+        "status",
+        "reservation",
+        "fee_charged",
+    ]
+    list_filter = ["status", "starts_at"]
+    search_fields = ["=id", "user__email", "connector__charge_point__charge_point_id"]
+    list_select_related = ["connector__charge_point", "user", "reservation"]
+    raw_id_fields = ["connector", "user", "id_token", "reservation"]
+    date_hierarchy = "starts_at"
 
 
 # --- Logs -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor as SchemaEditor
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -319,8 +320,8 @@ class ChargePoint(models.Model):
             return False
         return self.last_seen_at >= (now or timezone.now()) - self.offline_after
 
-    is_online.boolean = True  # type: ignore[attr-defined]
-    is_online.short_description = _("online")  # type: ignore[attr-defined]
+    is_online.boolean = True
+    is_online.short_description = _("online")
 
 
 class Connector(models.Model):
@@ -614,6 +615,127 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.charge_point.charge_point_id}#{self.connector_id} {self.id_tag}"
+
+
+class NoOverlappingBookings(models.BaseConstraint):
+    """Two live bookings of a connector never overlap, said by PostgreSQL itself: an
+    exclusion constraint, so that of two concurrent transactions one fails.
+
+    A connector and a slot are both ranges (int8range of one id, tstzrange [start, end)),
+    so the gist index needs no btree_gist extension. SQLite has no such constraint: there
+    charging/bookings.py checks inside one IMMEDIATE transaction, which takes the write
+    lock first. Model validation leaves it to that check, which says it in words.
+    """
+
+    SQL = (
+        "EXCLUDE USING gist (int8range(connector_id, connector_id, '[]') WITH &&, "
+        "tstzrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'booked')"
+    )
+
+    def _on_postgresql(self, schema_editor: SchemaEditor) -> bool:
+        return schema_editor.connection.vendor == "postgresql"
+
+    def constraint_sql(self, model: type[models.Model], schema_editor: SchemaEditor) -> str | None:
+        if not self._on_postgresql(schema_editor):
+            return None
+        return f"CONSTRAINT {schema_editor.quote_name(self.name)} {self.SQL}"
+
+    def create_sql(self, model: type[models.Model], schema_editor: SchemaEditor) -> str | None:
+        if not self._on_postgresql(schema_editor):
+            return None
+        table = schema_editor.quote_name(model._meta.db_table)
+        return f"ALTER TABLE {table} ADD {self.constraint_sql(model, schema_editor)}"
+
+    def remove_sql(self, model: type[models.Model], schema_editor: SchemaEditor) -> str | None:
+        if not self._on_postgresql(schema_editor):
+            return None
+        table = schema_editor.quote_name(model._meta.db_table)
+        name = schema_editor.quote_name(self.name)
+        return f"ALTER TABLE {table} DROP CONSTRAINT {name}"
+
+    def validate(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoOverlappingBookings) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class Booking(models.Model):
+    """A connector booked ahead by a driver for a time slot (charging/bookings.py).
+
+    From BOOKING_LEAD_MINUTES before the slot the charger holds the connector for the
+    booker's token (`reservation`, ReserveNow). Two live bookings of a connector never
+    overlap (NoOverlappingBookings on PostgreSQL, the same check in one write
+    transaction on SQLite: charging/bookings.py).
+    """
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", _("Booked")
+        CANCELLED = "cancelled", _("Cancelled")
+        USED = "used", _("Used")
+        NO_SHOW = "no_show", _("Not used")
+
+    connector = models.ForeignKey(
+        Connector, models.CASCADE, related_name="bookings", verbose_name=_("connector")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="bookings",
+        verbose_name=_("driver"),
+    )
+    id_token = models.ForeignKey(
+        "users.IdToken",
+        models.PROTECT,
+        related_name="bookings",
+        verbose_name=_("held for token"),
+    )
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.BOOKED
+    )
+    # Set when a worker takes the ReserveNow on, so that two workers send it once.
+    hold_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reservation = models.OneToOneField(
+        Reservation,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="booking",
+        verbose_name=_("reservation"),
+    )
+    fee_charged = models.DecimalField(
+        _("fee charged (SEK)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("The no-show or late cancellation fee, VAT included."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("booking")
+        verbose_name_plural = _("bookings")
+        ordering = ["starts_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "starts_at"]),
+            models.Index(fields=["connector", "starts_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=F("ends_at")), name="booking_starts_before_it_ends"
+            ),
+            NoOverlappingBookings(name="booking_no_overlap_per_connector"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.connector} {self.starts_at:%Y-%m-%d %H:%M}"
 
 
 class OcppMessage(models.Model):

@@ -1,4 +1,5 @@
-"""A driver's own things under /api/v1/me/: sessions, tokens, invoices, wallet, reservations.
+"""A driver's own things under /api/v1/me/: sessions, tokens, invoices, wallet, reservations,
+bookings.
 
 Every queryset starts from the logged-in driver, so another driver's object is not
 found (404) rather than forbidden: the API does not tell what exists.
@@ -24,6 +25,8 @@ from rest_framework.response import Response
 
 from api.query import MySessionQuery
 from api.serializers import (
+    BookingSerializer,
+    BookSerializer,
     CommandAnswerSerializer,
     InvoiceSerializer,
     NotificationSettingsSerializer,
@@ -43,10 +46,10 @@ from billing.models import Invoice, WalletEntry
 from billing.money import CURRENCY
 from billing.standing import payer_refusal
 from billing.wallet import wallet_balance
-from charging import refusals, reservations, start_stop, tokens
+from charging import bookings, refusals, reservations, start_stop, tokens
 from notifications import preferences
 from notifications.models import Preferences
-from stations.models import ChargingSession, Reservation
+from stations.models import Booking, ChargingSession, Reservation
 from users.models import IdToken, User
 
 COMMAND_ERRORS = {
@@ -364,6 +367,71 @@ class MyReservationViewSet(
         except refusals.Refused as refused:
             return refused_response(refused)
         return Response(ReservationSerializer(reservation).data)
+
+
+class MyBookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Connectors the driver booked ahead for a time slot (charging/bookings.py)."""
+
+    serializer_class = BookingSerializer
+
+    def get_queryset(self) -> QuerySet[Booking]:
+        if getattr(self, "swagger_fake_view", False):
+            return Booking.objects.none()
+        return bookings.bookings_of(self.request.user)
+
+    @extend_schema(
+        summary="Book a connector for a time slot",
+        request=BookSerializer,
+        responses={
+            201: BookingSerializer,
+            400: OpenApiResponse(
+                description="A slot in the past, too far ahead, off the quarter hour or too long"
+            ),
+            403: OpenApiResponse(description="Money stops this driver from starting"),
+            404: OpenApiResponse(description="The driver has no token with that id tag"),
+            409: OpenApiResponse(
+                description=(
+                    "The connector is booked for part of that time, the driver has a "
+                    "booking then, a blocked or expired token, or the site is out of service"
+                )
+            ),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        serializer = BookSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            booking = bookings.book(
+                request.user,
+                data["connector"],
+                data["starts_at"],
+                data["minutes"],
+                own_token(request.user, data.get("id_token")),
+            )
+        except refusals.Refused as refused:
+            return refused_response(refused)
+        return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Cancel a booking",
+        description=(
+            "Free until BOOKING_FREE_CANCEL_MINUTES before the slot; later the tariff's "
+            "no-show fee is charged (fee_charged)."
+        ),
+        request=None,
+        responses={
+            200: BookingSerializer,
+            409: OpenApiResponse(description="The booking is over or already cancelled"),
+        },
+    )
+    def destroy(self, request: Request, pk: int) -> Response:
+        booking = self.get_object()
+        try:
+            booking = bookings.cancel(request.user, booking)
+        except refusals.Refused as refused:
+            return refused_response(refused)
+        return Response(BookingSerializer(booking).data)
 
 
 def refused_response(refused: refusals.Refused) -> Response:
