@@ -1,15 +1,20 @@
 """Forms of the driver portal."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from billing import payment_choice
 from billing.models import BillingAccount
 from billing.price_filter import station_filter
+from charging.bookings import STEP_MINUTES
 from charging.reservations import DEFAULT_MINUTES, MINUTES_CHOICES
 from charging.tokens import own_tokens, usable_tokens
 from stations.finder import PUBLIC_CONNECTOR, StationFilter, parse_position
@@ -167,3 +172,40 @@ class ReserveForm(forms.Form):
             for n in MINUTES_CHOICES
         ]
         self.fields["token"].for_driver(user)
+
+
+class BookForm(forms.Form):
+    """Book a connector ahead: a day and a time at the charger (its site's time zone),
+    a length; charging.bookings says whether the slot may be booked."""
+
+    connector = forms.ModelChoiceField(
+        queryset=Connector.objects.filter(PUBLIC_CONNECTOR).select_related("charge_point__site"),
+        widget=forms.HiddenInput,
+    )
+    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.TimeField(
+        label=_("From"),
+        widget=forms.TimeInput(attrs={"type": "time", "step": STEP_MINUTES * 60}, format="%H:%M"),
+    )
+    minutes = forms.TypedChoiceField(label=_("For"), coerce=int, initial=60)
+    token = OwnTokenField(label=_("Held for"))
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["minutes"].choices = [
+            (n, ngettext("%(count)d minute", "%(count)d minutes", n) % {"count": n})
+            for n in range(STEP_MINUTES, settings.BOOKING_MAX_MINUTES + 1, STEP_MINUTES)
+        ]
+        self.fields["token"].for_driver(user)
+        if not self.is_bound:
+            self.initial.setdefault("day", timezone.localdate())
+
+    def starts_at(self) -> datetime:
+        """The slot's start as an aware moment, read in the charger's time zone."""
+        data = self.cleaned_data
+        site = data["connector"].charge_point.site
+        try:
+            zone = ZoneInfo(site.time_zone) if site else timezone.get_current_timezone()
+        except (ValueError, ZoneInfoNotFoundError):
+            zone = timezone.get_current_timezone()
+        return datetime.combine(data["day"], data["start"], tzinfo=zone)

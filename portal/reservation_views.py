@@ -1,4 +1,5 @@
 """Reserving a connector from the portal; the rules are in charging/reservations.py.
+The page of the driver's reservations lists their bookings too (portal/booking_views.py).
 
 Another driver's reservation is a 404, as if it did not exist.
 """
@@ -16,7 +17,7 @@ from django.utils.dateformat import time_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from charging import refusals, reservations
+from charging import bookings, refusals, reservations
 from portal.forms import ReserveForm
 from portal.views import SOURCE, _station_context
 from stations.models import Connector, Reservation
@@ -33,14 +34,15 @@ def _local_time(reservation: Reservation) -> str:
     return time_format(expires_at, "H:i")
 
 
-def _station_page(
-    request: HttpRequest, connector: Connector, error: str, status: int
+def station_page(
+    request: HttpRequest, connector: Connector, error: str, status: int, *, kind: str = "reserve"
 ) -> HttpResponse:
+    """The station page again, with `error` at the connector's reserve or book form."""
     site = connector.charge_point.site
     if site is None:
         return render(request, "portal/error.html", {"message": error}, status=status)
     context = _station_context(
-        request, site, reserve_error=error, reserve_connector_id=connector.pk
+        request, site, **{f"{kind}_error": error, f"{kind}_connector_id": connector.pk}
     )
     return render(request, "portal/station_detail.html", context, status=status)
 
@@ -56,7 +58,7 @@ def reserve(request: HttpRequest) -> HttpResponse:
                 request, "portal/error.html", {"message": _("Unknown connector.")}, status=400
             )
         error = next(iter(form.errors.values()))[0]
-        return _station_page(request, connector, error, 400)
+        return station_page(request, connector, error, 400)
     connector = form.cleaned_data["connector"]
     try:
         reservation = reservations.reserve(
@@ -67,7 +69,7 @@ def reserve(request: HttpRequest) -> HttpResponse:
             source=SOURCE,
         )
     except refusals.Refused as refused:
-        return _station_page(request, connector, str(refused), refused.status)
+        return station_page(request, connector, str(refused), refused.status)
     token = form.cleaned_data["token"]
     if token is None:
         how = _("start charging here in the portal")
@@ -89,13 +91,15 @@ def reserve(request: HttpRequest) -> HttpResponse:
     return redirect("portal:station", site_id=connector.charge_point.site_id)
 
 
-def _reservations_page(
+def reservations_page(
     request: HttpRequest, *, error: str | None = None, status: int = 200
 ) -> HttpResponse:
+    """The driver's reservations and bookings, with `error` of an action just refused."""
     user = request.user
     context = {
         "held": reservations.held_by(user),
         "ended": reservations.ended_of(user),
+        "bookings": bookings.upcoming_of(user),
         "error": error,
     }
     response = render(request, "portal/reservations.html", context, status=status)
@@ -106,7 +110,7 @@ def _reservations_page(
 @login_required
 @require_safe
 def my_reservations(request: HttpRequest) -> HttpResponse:
-    return _reservations_page(request)
+    return reservations_page(request)
 
 
 @login_required
@@ -116,7 +120,7 @@ def cancel(request: HttpRequest, reservation_id: int) -> HttpResponse:
     try:
         reservations.cancel(request.user, reservation, source=SOURCE)
     except refusals.Refused as refused:
-        return _reservations_page(request, error=str(refused), status=refused.status)
+        return reservations_page(request, error=str(refused), status=refused.status)
     messages.success(
         request,
         _("Reservation cancelled: charger %(charger)s, connector %(connector)s is free again.")

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from notifications import views as notification_views
-from portal import money, reservation_views, support_views, views
+from portal import booking_views, money, reservation_views, support_views, views
 
 app_name = "portal"
 
@@ -26,6 +26,9 @@ urlpatterns = [
         reservation_views.cancel,
         name="reservation-cancel",
     ),
+    # Booking a connector ahead for a time slot (charging/bookings.py).
+    path("bookings/book/", booking_views.book, name="book"),
+    path("bookings/<int:booking_id>/cancel/", booking_views.cancel, name="booking-cancel"),
     path("account/", views.account, name="account"),
     path("account/sessions.csv", views.sessions_csv, name="sessions-csv"),
     # The money pages (portal/money.py).

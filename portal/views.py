@@ -3,9 +3,11 @@ reserve), stations/finder.py and billing. Another driver's session or token is a
 as if it did not exist."""
 
 import csv
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.paginator import Paginator
@@ -24,8 +26,15 @@ from chargehub.spreadsheet import text_cell
 from charging import refusals, reservations, start_stop, tokens
 from notifications import events
 from operations import emergency, maintenance
-from portal.forms import ReserveForm, StartForm, StationFilterForm, TokenForm, TokenNameForm
-from stations import finder, opening_hours
+from portal.forms import (
+    BookForm,
+    ReserveForm,
+    StartForm,
+    StationFilterForm,
+    TokenForm,
+    TokenNameForm,
+)
+from stations import bookings, finder, opening_hours
 from stations.models import ChargingSession, Connector, Site
 from users.models import IdToken, User
 
@@ -96,12 +105,20 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
     notices = maintenance.notices({state.connector.charge_point for state in states})
     # A tariff can be set per connector: each has its preview, all read at once.
     previews = tariffs.price_previews([state.connector for state in states], user)
+    # Booked slots of the coming days: when a connector is taken, for everyone to see.
+    now = timezone.now()
+    booked = bookings.booked_slots(
+        [state.connector.pk for state in states],
+        now,
+        now + timedelta(days=settings.BOOKING_DAYS_AHEAD + 1),
+    )
     rows = [
         {
             "state": state,
             "connector": state.connector,
             "price": previews[state.connector.pk],
             "maintenance": notices.get(state.connector.charge_point_id),
+            "booked": booked.get(state.connector.pk, []),
         }
         for state in states
     ]
@@ -136,6 +153,7 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
             (state.connector.pk for state in states if state.startable), None
         )
         _add_reservations(rows, user, context["refusal"] or context["out_of_service"], extra)
+        _add_book_forms(rows, user, context["refusal"] or context["out_of_service"], extra)
     context.update(extra)
     return context
 
@@ -161,6 +179,22 @@ def _add_reservations(
         )
         if extra.get("reserve_connector_id") == connector.pk:
             row["reserve_error"] = extra.get("reserve_error")
+
+
+def _add_book_forms(
+    rows: list[dict[str, Any]], user: User, refusal: str | None, extra: dict[str, Any]
+) -> None:
+    """Each connector's "Book a time" form (templates/portal/_book.html), unless nobody
+    may start here or money stops the driver; `extra` may carry the error of a booking
+    just refused at one connector (portal/booking_views.py)."""
+    for row in rows:
+        connector = row["connector"]
+        form = BookForm(
+            user, initial={"connector": connector.pk}, auto_id=f"book-{connector.pk}-%s"
+        )
+        row["book_form"] = None if refusal else form
+        if extra.get("book_connector_id") == connector.pk:
+            row["book_error"] = extra.get("book_error")
 
 
 @login_not_required
