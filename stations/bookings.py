@@ -36,3 +36,15 @@ def booked_slots(
     for booking in bookings.order_by("starts_at", "id"):
         slots[booking.connector_id].append(booking)
     return dict(slots)
+
+
+def sites_with_slots_turning(since: datetime, until: datetime) -> list[int]:
+    """Sites where a live booked slot started in (since, until]: their allocation must
+    hold its share from now on."""
+    return list(
+        live_bookings()
+        .filter(starts_at__gt=since, starts_at__lte=until)
+        .exclude(connector__charge_point__site=None)
+        .values_list("connector__charge_point__site_id", flat=True)
+        .distinct()
+    )

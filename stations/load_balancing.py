@@ -41,7 +41,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from ocpp.v16 import call
 
-from stations import site_limits
+from stations import bookings, site_limits
 from stations.models import (
     ChargePoint,
     ChargingSession,
@@ -205,6 +205,10 @@ def read_site(site: Site, now: datetime) -> list[Slot]:
 
 def demands(site: Site, slots: list[Slot], now: datetime) -> list[ConnectorDemand]:
     ranks = priorities([slot.session for slot in slots if slot.session is not None])
+    # A booked connector's share is held for its booker from the slot's start.
+    booked = bookings.booked_slots(
+        [slot.connector.pk for slot in slots], now, now + timedelta(microseconds=1)
+    )
     refused = {ConnectorAllocation.ProfileStatus.REJECTED, ConnectorAllocation.ProfileStatus.FAILED}
     result = []
     for slot in slots:
@@ -222,6 +226,9 @@ def demands(site: Site, slots: list[Slot], now: datetime) -> list[ConnectorDeman
                 previous_amps=a.accepted_amps,
                 drawn_amps=a.drawn_amps,
                 cap_amps=a.cap_amps,
+                reserved_from=booked[slot.connector.pk][0].starts_at
+                if slot.connector.pk in booked
+                else None,
             )
         )
     return result
@@ -272,10 +279,13 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
         else default
         for key in wanted.limits
     }
-    lower = [k for k, v in wanted.limits.items() if v < holds[k]]
+    # A booked connector without a session yet has its share held, nothing to send: its
+    # TxProfile follows when its session starts (a run on session start).
+    pushed = {k: v for k, v in wanted.limits.items() if by_key[k].session is not None}
+    lower = [k for k, v in pushed.items() if v < holds[k]]
     raised = [
         k
-        for k, v in wanted.limits.items()
+        for k, v in pushed.items()
         if v > holds[k] or (v == holds[k] and by_key[k].allocation.accepted_amps is None)
     ]
     failed = async_to_sync(_push)([by_key[k] for k in lower], wanted.limits)
