@@ -577,6 +577,10 @@ OPERATIONS_STUCK_SESSION_AFTER = env_int("OPERATIONS_STUCK_SESSION_AFTER", 30 * 
 # the daily digest of alerts goes out at this hour (UTC).
 OPERATIONS_DIGEST_HOUR = env_int("OPERATIONS_DIGEST_HOUR", 7)
 
+# Remote repair (operations/repair.py): how long (s) to wait after each step for the fault
+# to be over before the next step.
+OPERATIONS_REPAIR_WAIT = env_int("OPERATIONS_REPAIR_WAIT", 120)
+
 # --- Guest payment at the charger (billing/guest.py) ------------------------------------
 # What a guest's card is pre-authorised for (SEK, incl. VAT) before their session starts;
 # the actual price is captured when it ends and the rest released.

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from operations import alerts, faults, figures, inspections, maintenance, support, uptime
+from operations import alerts, faults, figures, inspections, maintenance, repair, support, uptime
 from operations.models import Ticket
+from users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,25 @@ def email_support_answer(message_id: int) -> bool:
     if error is not None:
         raise SupportEmailNotSent(error)
     return True
+
+
+# --- Remote repair (operations/repair.py) ----------------------------------------------------
+
+
+@shared_task
+def remote_repair(ticket_id: int, user_id: int | None = None) -> bool | None:
+    """Run the standard repair sequence on a ticket's charger; whether it recovered
+    (None: the ticket is gone, or cannot be repaired now, e.g. resolved meanwhile)."""
+    ticket = Ticket.objects.filter(pk=ticket_id).first()
+    if ticket is None:
+        return None
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    try:
+        outcome = repair.run(ticket, by=user)
+    except repair.RepairRefused as refused:
+        logger.info("remote_repair of ticket %s refused: %s", ticket_id, refused.message)
+        return None
+    return outcome.recovered
 
 
 # --- Tickets and alerts (faults.py, alerts.py) ------------------------------------------------

@@ -387,3 +387,18 @@ def join(
     ticket.refresh_from_db()
     _add_entry(ticket, TicketEntry.Kind.EVIDENCE, text, evidence, at)
     return ticket
+
+
+# --- Remote repair (operations/repair.py) ----------------------------------------------------
+
+
+def add_repair_entry(
+    ticket: Ticket,
+    text: str,
+    data: dict[str, Any],
+    *,
+    by: Any = None,
+    at: datetime | None = None,
+) -> TicketEntry:
+    """A remote repair's step, the charger's answer, or its outcome, on the ticket."""
+    return _add_entry(ticket, TicketEntry.Kind.REPAIR, text, data, at or timezone.now(), author=by)

@@ -18,4 +18,10 @@ urlpatterns = [
         admin.site.admin_view(views.network_fragment),
         name="dashboard-live",
     ),
+    # Next to the ticket's admin pages (admin/operations/ticket/<id>/change/).
+    path(
+        "ticket/<int:ticket_id>/repair/",
+        admin.site.admin_view(views.remote_repair),
+        name="ticket-repair",
+    ),
 ]
