@@ -226,3 +226,11 @@ def test_a_superuser_sees_the_dashboard():
     client = Client()
     client.force_login(user)
     assert client.get(reverse("operations:dashboard")).status_code == 200
+
+
+def test_the_dashboard_speaks_swedish(staff_client):
+    _depots()
+    page = staff_client.get(
+        reverse("operations:dashboard"), headers={"accept-language": "sv"}
+    ).content.decode()
+    assert "Behöver åtgärdas" in page and "Laddare online" in page
