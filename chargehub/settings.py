@@ -581,6 +581,25 @@ OPERATIONS_DIGEST_HOUR = env_int("OPERATIONS_DIGEST_HOUR", 7)
 # to be over before the next step.
 OPERATIONS_REPAIR_WAIT = env_int("OPERATIONS_REPAIR_WAIT", 120)
 
+# --- Web Push and "a free charger near me" (notifications/webpush.py, nearby.py) -------
+# VAPID keys identify this server to the browsers' push services (RFC 8292): make a pair
+# with `manage.py vapid_keys`; the public key (base64url, uncompressed P-256 point) goes
+# to the browser, the private one (base64url, raw 32 bytes) signs each push. Without
+# them Web Push is off and drivers are told in the portal.
+WEBPUSH_VAPID_PUBLIC_KEY = os.environ.get("WEBPUSH_VAPID_PUBLIC_KEY", "")
+WEBPUSH_VAPID_PRIVATE_KEY = os.environ.get("WEBPUSH_VAPID_PRIVATE_KEY", "")
+# Who runs this server, for the push services ("mailto:ops@example.com" or an https URL).
+WEBPUSH_VAPID_SUBJECT = os.environ.get("WEBPUSH_VAPID_SUBJECT", "mailto:ops@chargehub.example")
+# How long a push service keeps a message for a phone that is off (s).
+WEBPUSH_TTL = env_int("WEBPUSH_TTL", 3600)
+# Accept push endpoints over plain http (a local stand-in for a push service); never in
+# production: a driver could make this server post to any address it reaches.
+WEBPUSH_ALLOW_HTTP_ENDPOINTS = env_bool("WEBPUSH_ALLOW_HTTP_ENDPOINTS", DEBUG)
+# "A free charger near me": how long a watch runs (s) and the widest radius a driver may
+# ask for (km); positions are kept only while the watch runs.
+NEARBY_WATCH_SECONDS = env_int("NEARBY_WATCH_SECONDS", 30 * 60)
+NEARBY_MAX_RADIUS_KM = env_int("NEARBY_MAX_RADIUS_KM", 50)
+
 # --- Guest payment at the charger (billing/guest.py) ------------------------------------
 # What a guest's card is pre-authorised for (SEK, incl. VAT) before their session starts;
 # the actual price is captured when it ends and the rest released.

@@ -3,6 +3,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
 from billing.webhooks import stripe_webhook
+from notifications import push_views
 from users import language
 
 
@@ -15,6 +16,9 @@ urlpatterns = [
     path("admin/operations/", include("operations.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    # The installable portal: at the root, so that the service worker's scope is the site.
+    path("manifest.webmanifest", push_views.manifest, name="manifest"),
+    path("sw.js", push_views.service_worker, name="service-worker"),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     # Guest payment at the charger: the pages behind the QR codes (billing/guest.py).
     path("charge/", include("billing.guest_urls")),

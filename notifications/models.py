@@ -110,3 +110,72 @@ class SessionNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for session {self.session_id}"
+
+
+class PushSubscription(models.Model):
+    """A browser (or the installed portal) that accepts Web Push for a driver.
+
+    What the browser's PushManager.subscribe() answered: the push service's endpoint and
+    the keys that encrypt a message for it (RFC 8291). A 410 Gone from the push service
+    removes the row (notifications/webpush.py): the browser dropped it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="push_subscriptions",
+        verbose_name=_("user"),
+    )
+    endpoint = models.URLField(_("endpoint"), max_length=1000, unique=True)
+    # The browser's P-256 public key and its 16-byte auth secret, base64url as sent.
+    p256dh = models.CharField(_("public key"), max_length=200)
+    auth = models.CharField(_("auth secret"), max_length=100)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("push subscription")
+        verbose_name_plural = _("push subscriptions")
+
+    def __str__(self) -> str:
+        return f"Push subscription of {self.user}"
+
+
+class NearbyWatch(models.Model):
+    """ "A free charger near me": a driver waits for a matching connector within a radius.
+
+    One per driver. The position is the driver's, kept only while the watch runs: the
+    row is deleted when the driver is told, stops it, or it expires
+    (notifications/nearby.py).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="nearby_watch",
+        verbose_name=_("user"),
+    )
+    latitude = models.FloatField(_("latitude"))
+    longitude = models.FloatField(_("longitude"))
+    radius_km = models.DecimalField(_("radius (km)"), max_digits=5, decimal_places=1)
+    # Blank: any type.
+    connector_type = models.CharField(
+        _("connector type"), max_length=16, choices=Connector.Type.choices, blank=True
+    )
+    min_power_kw = models.DecimalField(
+        _("minimum power (kW)"), max_digits=7, decimal_places=1, null=True, blank=True
+    )
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    position_at = models.DateTimeField(_("position from"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("nearby watch")
+        verbose_name_plural = _("nearby watches")
+        indexes = [
+            # The bounding box of a freed connector (nearby.matches): a range on latitude,
+            # then longitude, in SQL before any distance is computed.
+            models.Index(fields=["latitude", "longitude"], name="notifications_nearby_box"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} looks for a charger nearby"

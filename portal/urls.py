@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from notifications import push_views
 from notifications import views as notification_views
 from portal import booking_views, money, reservation_views, support_views, views
 
@@ -55,6 +56,9 @@ urlpatterns = [
         notification_views.stop_waiting,
         name="notifications-stop-waiting",
     ),
+    # Web Push on the driver's devices (notifications/webpush.py).
+    path("account/notifications/push/", push_views.subscribe, name="push-subscribe"),
+    path("account/notifications/push/remove/", push_views.unsubscribe, name="push-unsubscribe"),
     # Driver support: report a problem, the cases and their answers (portal/support_views.py).
     path("account/support/", support_views.my_cases, name="support"),
     path("account/support/new/", support_views.report_problem, name="support-report"),
