@@ -3,6 +3,7 @@
 import dataclasses
 from copy import copy
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,13 +25,15 @@ from operations.models import (
     TicketEntry,
 )
 from operations.support import MAX_MESSAGE_LENGTH
-from stations import sessions
+from stations import load_balancing, sessions, site_limits
 from stations.finder import PUBLIC_CONNECTOR, ConnectorState, SiteResult
 from stations.models import (
+    SITE_AMPS_MAX,
     Booking,
     ChargePoint,
     ChargingSession,
     Connector,
+    ConnectorAllocation,
     OpeningHours,
     Reservation,
     Site,
@@ -798,14 +801,40 @@ class SiteSerializer(serializers.ModelSerializer):
             "open_24_7",
             "charge_points",
             "emergency_stop",
+            "grid_limit_amps",
+            "phases",
+            "min_amps",
+            "dynamic_limit_amps",
+            "dynamic_limit_until",
+            "limit_now_amps",
+            "limit_warning",
         ]
-        # Opening hours (and so open_24_7, which needs them) are edited in admin.
-        read_only_fields = ["id", "open_24_7"]
+        # Opening hours (and so open_24_7, which needs them) are edited in admin; the
+        # dynamic limit through its own endpoint (dynamic-limit/).
+        read_only_fields = ["id", "open_24_7", "dynamic_limit_amps", "dynamic_limit_until"]
         extra_kwargs = {
             "latitude": {"min_value": -90, "max_value": 90},
             "longitude": {"min_value": -180, "max_value": 180},
             "grid_capacity_kw": {"min_value": 0},
         }
+
+    limit_now_amps = serializers.SerializerMethodField(
+        help_text=_(
+            "Smart charging: the limit per phase in force now (the lowest of the grid "
+            "limit, a time-of-day limit and the dynamic limit); null when not managed."
+        )
+    )
+    limit_warning = serializers.SerializerMethodField(
+        help_text=_("Why some sessions will wait at that limit, or an empty string.")
+    )
+
+    @extend_schema_field(serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True))
+    def get_limit_now_amps(self, site: Site) -> str | None:
+        amps = site_limits.limit_now(site)
+        return None if amps is None else f"{amps:.1f}"
+
+    def get_limit_warning(self, site: Site) -> str:
+        return load_balancing.shortfall(site)
 
     @extend_schema_field(EmergencyStopSerializer(allow_null=True))
     def get_emergency_stop(self, site: Site) -> dict[str, Any] | None:
@@ -825,6 +854,57 @@ class SiteSerializer(serializers.ModelSerializer):
         if not (len(value) == 2 and value.isascii() and value.isalpha()):
             raise serializers.ValidationError(_("Give a two-letter country code (ISO 3166-1)."))
         return value.upper()
+
+
+class DynamicLimitSerializer(serializers.Serializer):
+    """PUT sites/{id}/dynamic-limit/: a limit from outside, until an expiry."""
+
+    amps = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        min_value=Decimal(0),
+        max_value=Decimal(SITE_AMPS_MAX),
+        allow_null=True,
+        help_text=_("Amps per phase; null clears the dynamic limit."),
+    )
+    until = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_("When it lapses and the site's own limits apply again; null: until cleared."),
+    )
+
+
+class AllocationSerializer(serializers.Serializer):
+    """One connector's smart charging allocation (stations.ConnectorAllocation)."""
+
+    charge_point = serializers.CharField(source="connector.charge_point.charge_point_id")
+    connector_id = serializers.IntegerField(source="connector.connector_id")
+    session = serializers.IntegerField(source="session_id", allow_null=True)
+    limit_amps = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        allow_null=True,
+        help_text=_("What it should get now; 0 while it waits."),
+    )
+    accepted_amps = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        allow_null=True,
+        help_text=_("What its charger accepted last."),
+    )
+    drawn_amps = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=1,
+        allow_null=True,
+        help_text=_("What the car draws (the highest phase of its last Current.Import)."),
+    )
+    priority = serializers.IntegerField()
+    waiting = serializers.BooleanField()
+    profile_status = serializers.ChoiceField(
+        choices=ConnectorAllocation.ProfileStatus.choices,
+        help_text=_("rejected or failed: counted at its maximum; see profile_error."),
+    )
+    profile_error = serializers.CharField()
 
 
 class EmergencyStopRequestSerializer(serializers.Serializer):

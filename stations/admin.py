@@ -29,7 +29,7 @@ from ocpp.v16.enums import MessageTrigger
 
 from chargehub.admin_csv import export_csv
 from chargehub.admin_fields import LOCAL_TIME_INPUT, BlankValuesFilter, LabelledTabularInline
-from stations import batches, operations, tasks
+from stations import batches, load_balancing, operations, site_limits, tasks
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
     MIDNIGHT,
@@ -39,6 +39,7 @@ from stations.models import (
     ChargingSession,
     CommandBatch,
     Connector,
+    ConnectorAllocation,
     MeterSample,
     OcppMessage,
     OpeningHours,
@@ -46,6 +47,7 @@ from stations.models import (
     Reservation,
     SecurityEvent,
     Site,
+    SiteLimitPeriod,
     StatusEvent,
 )
 from stations.ocpp import commands
@@ -188,6 +190,15 @@ class TriggerMessageForm(forms.Form):
     )
 
 
+class CompositeScheduleForm(forms.Form):
+    connector_id = forms.IntegerField(
+        label=_("Connector"), min_value=0, initial=1, help_text=_("0 is the whole charger.")
+    )
+    duration = forms.IntegerField(
+        label=_("Seconds ahead"), min_value=60, max_value=7 * 24 * 3600, initial=3600
+    )
+
+
 def unauthenticated_warning(charge_point: ChargePoint) -> str:
     return gettext(
         "%(id)s connects without authentication (security profile 0): anyone who knows its "
@@ -278,12 +289,111 @@ class OpeningHoursInline(LabelledTabularInline):
     fields = ["weekday", "opens", "closes"]
 
 
+class SiteLimitPeriodInline(LabelledTabularInline):
+    model = SiteLimitPeriod
+    formfield_overrides = LOCAL_TIME_INPUT
+    extra = 0
+    fields = ["starts", "ends", "amps"]
+    verbose_name_plural = _("Smart charging: lower limits by time of day (the site's time)")
+
+
+SMART_FIELDS = [
+    "grid_limit_amps",
+    "phases",
+    "min_amps",
+    "dynamic_limit_amps",
+    "dynamic_limit_until",
+]
+
+
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ["name", "city", "country", "charge_point_count", "grid_capacity_kw"]
+    list_display = [
+        "name",
+        "city",
+        "country",
+        "charge_point_count",
+        "grid_capacity_kw",
+        "grid_limit_amps",
+    ]
     search_fields = ["name", "city", "address"]
     list_filter = ["country", "open_24_7"]
-    inlines = [OpeningHoursInline]
+    inlines = [OpeningHoursInline, SiteLimitPeriodInline]
+    readonly_fields = ["limit_now", "allocation"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "address",
+                    "postal_code",
+                    "city",
+                    "country",
+                    "latitude",
+                    "longitude",
+                    "time_zone",
+                    "grid_capacity_kw",
+                    "open_24_7",
+                ]
+            },
+        ),
+        (_("Smart charging"), {"fields": [*SMART_FIELDS, "limit_now", "allocation"]}),
+    ]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Limits (the site's and its time-of-day ones) may have changed: tell the chargers.
+        tasks.allocate_soon(form.instance.pk)
+
+    @admin.display(description=_("limit now"))
+    def limit_now(self, site: Site) -> str:
+        if site.pk is None:
+            return "-"
+        amps = site_limits.limit_now(site)
+        if amps is None:
+            return gettext("Not managed: no grid limit.")
+        warning = load_balancing.shortfall(site)
+        text = gettext("%(amps)s A per phase") % {"amps": amps}
+        return f"{text}. {warning}" if warning else text
+
+    @admin.display(description=_("allocation now"))
+    def allocation(self, site: Site) -> str:
+        if site.pk is None:
+            return "-"
+        rows = (
+            ConnectorAllocation.objects.filter(connector__charge_point__site=site)
+            .select_related("connector__charge_point")
+            .order_by("connector__charge_point__charge_point_id", "connector__connector_id")
+        )
+        if not rows:
+            return gettext("No allocation yet.")
+        return format_html(
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            gettext("connector"),
+            gettext("priority"),
+            gettext("allocated (A)"),
+            gettext("charger holds (A)"),
+            gettext("drawn (A)"),
+            gettext("profile"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        str(row.connector),
+                        row.priority,
+                        "-" if row.limit_amps is None else row.limit_amps,
+                        "-" if row.accepted_amps is None else row.accepted_amps,
+                        "-" if row.drawn_amps is None else row.drawn_amps,
+                        (gettext("waiting") + " " if row.waiting else "")
+                        + str(row.get_profile_status_display())
+                        + (f": {row.profile_error}" if row.profile_error else ""),
+                    )
+                    for row in rows
+                ),
+            ),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Site]:
         return super().get_queryset(request).annotate(charge_point_count=Count("charge_points"))
@@ -318,6 +428,8 @@ class ChargePointForm(forms.ModelForm):
             "registration_status",
             "allow_unauthenticated",
             "heartbeat_interval",
+            "phases",
+            "first_phase",
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -407,6 +519,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Smart charging: wiring"), {"fields": ["phases", "first_phase"]}),
         (
             _("Reported by the charger"),
             {
@@ -453,6 +566,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "get_configuration",
         "change_configuration",
         "trigger_message",
+        "get_composite_schedule",
         "print_guest_qr_codes",
         export_csv,
     ]
@@ -675,6 +789,18 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             gettext("Change configuration"),
             "change_configuration",
             ["key", "value"],
+        )
+
+    @admin.action(description=_("Read composite schedule…"), permissions=["send_commands"])
+    def get_composite_schedule(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        """Smart charging: what the charger will draw, all its profiles combined."""
+        return self._command_with_form(
+            request,
+            queryset,
+            CompositeScheduleForm,
+            gettext("Read composite schedule"),
+            "get_composite_schedule",
+            ["connector_id", "duration"],
         )
 
     @admin.action(description=_("Trigger message…"), permissions=["send_commands"])

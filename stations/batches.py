@@ -29,6 +29,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "refresh_configuration": operations.refresh_configuration,
     "change_configuration": operations.change_configuration,
     "trigger_message": operations.trigger_message,
+    "get_composite_schedule": operations.get_composite_schedule,
 }
 
 # Chargers asked at the same time; each waits on its charger, not on the CPU.
@@ -112,6 +113,16 @@ def _ask(batch: CommandBatch, charge_point_id: str) -> tuple[str, str]:
 def describe(answer: Any) -> str:
     """A charger's answer in a few words: its status, or what it brought back."""
     status = getattr(answer, "status", None)
+    schedule = getattr(answer, "charging_schedule", None)
+    if status == "Accepted" and schedule:
+        periods = schedule.get("charging_schedule_period") or []
+        return _("Accepted: %(limits)s") % {
+            "limits": ", ".join(
+                _("%(limit)s A from %(start)s s")
+                % {"limit": p["limit"], "start": p["start_period"]}
+                for p in periods
+            )
+        }
     if status is not None:
         return str(status)
     keys = getattr(answer, "configuration_key", None)

@@ -36,9 +36,10 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 from ocpp.v16 import call
 
 from stations import bookings, site_limits
@@ -52,7 +53,14 @@ from stations.models import (
     SiteAllocationRun,
 )
 from stations.ocpp import commands
-from stations.smart_charging import PHASES, ConnectorDemand, SiteLimit, allocate, tenths
+from stations.smart_charging import (
+    PHASES,
+    ConnectorDemand,
+    SiteLimit,
+    allocate,
+    connector_phases,
+    tenths,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +366,31 @@ def _save_outcome(allocation: ConnectorAllocation) -> None:
         profile_status=allocation.profile_status,
         profile_error=allocation.profile_error,
     )
+
+
+def shortfall(site: Site, now: datetime | None = None) -> str:
+    """Why some sessions will wait at the site's limit now (it is below the minimum
+    times the connectors on a phase), or "": accepted, but staff should know."""
+    amps = site_limits.limit_now(site, now)
+    minimum = site_limits.min_amps(site)
+    if amps is None or minimum <= 0:
+        return ""
+    limit = site_limit(site, amps)
+    per_phase = dict.fromkeys(limit.site_phases, 0)
+    counted = ChargePoint.objects.filter(site=site).annotate(
+        n=Count("connectors", filter=Q(connectors__connector_id__gt=0))
+    )
+    for charge_point in counted:
+        for p in connector_phases(wired_phases(charge_point), limit):
+            per_phase[p] += charge_point.n
+    most = int(amps // minimum)
+    crowded = max(per_phase.values(), default=0)
+    if crowded <= most:
+        return ""
+    return _(
+        "At %(amps)s A per phase, %(most)s of the %(count)s connectors on a phase can "
+        "charge at once (%(minimum)s A each); the others wait."
+    ) % {"amps": amps, "most": most, "count": crowded, "minimum": minimum}
 
 
 # --- Events --------------------------------------------------------------------------------

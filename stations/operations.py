@@ -213,6 +213,22 @@ def trigger_message(
     return _send(charge_point_id, request, issued_by, source)
 
 
+def get_composite_schedule(
+    charge_point_id: str,
+    connector_id: int,
+    duration: int,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.GetCompositeSchedule:
+    """What the charger will draw on a connector for the next `duration` seconds, all its
+    profiles combined (OCPP 1.6 §5.7), in amps; the answer is kept on the command."""
+    request = call.GetCompositeSchedule(
+        connector_id=connector_id, duration=duration, charging_rate_unit="A"
+    )
+    return _send(charge_point_id, request, issued_by, source)
+
+
 def _wire_time(value: datetime) -> str:
     try:
         return rpc.format_datetime(value)

@@ -4,6 +4,7 @@ Reading and editing a site needs the model permissions of stations.Site, as in a
 stopping and releasing one needs operations.stop_site, as the admin's actions do.
 """
 
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -14,6 +15,8 @@ from rest_framework.response import Response
 from api.permissions import CanStopSites, StaffModelPermissions
 from api.query import SiteQuery
 from api.serializers import (
+    AllocationSerializer,
+    DynamicLimitSerializer,
     EmergencyStopConflictSerializer,
     EmergencyStopRequestSerializer,
     EmergencyStopSerializer,
@@ -21,27 +24,46 @@ from api.serializers import (
 )
 from operations import emergency
 from operations.models import EmergencyStop
-from stations.models import Site
+from stations import site_limits, tasks
+from stations.models import ConnectorAllocation, Site
+
+# Editing these asks smart charging for a new allocation of the site.
+LIMIT_FIELDS = ("grid_limit_amps", "phases", "min_amps")
 
 CONFLICT = OpenApiResponse(
     EmergencyStopConflictSerializer, description="The site's current state says no"
 )
 
 
-@extend_schema_view(list=extend_schema(parameters=[SiteQuery]))
+@extend_schema_view(
+    list=extend_schema(parameters=[SiteQuery]),
+    # PUT is dynamic-limit/'s only: a site is edited field by field (PATCH).
+    update=extend_schema(exclude=True),
+)
 class SiteViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Sites; staff may edit one (its opening hours in admin) and stop it in an emergency."""
+    """Sites; staff may edit one (its opening hours in admin) and stop it in an emergency.
+
+    Smart charging: `grid_limit_amps` (per phase; empty: not managed), `phases` and
+    `min_amps`; a limit below what the connectors need at their minimum is accepted and
+    explained in `limit_warning` (some sessions will wait).
+    """
 
     serializer_class = SiteSerializer
     permission_classes = [StaffModelPermissions]
     queryset = Site.objects.all()
     # PATCH only: a PUT would have to send every field to change one.
-    http_method_names = ["get", "patch", "post", "head", "options"]
+    http_method_names = ["get", "patch", "post", "put", "head", "options"]
+
+    def update(self, request: Request, *args: object, **kwargs: object) -> Response:
+        if not kwargs.get("partial"):
+            # PUT belongs to dynamic-limit/ only.
+            self.http_method_not_allowed(request)
+        return super().update(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Site]:
         in_force = EmergencyStop.objects.filter(released_at__isnull=True)
@@ -58,6 +80,47 @@ class SiteViewSet(
                 else sites.exclude(emergency_stops__in=in_force)
             )
         return sites
+
+    def perform_update(self, serializer: SiteSerializer) -> None:
+        before = [getattr(serializer.instance, name) for name in LIMIT_FIELDS]
+        site = serializer.save()
+        if [getattr(site, name) for name in LIMIT_FIELDS] != before:
+            tasks.allocate_soon(site.pk)
+
+    @extend_schema(
+        summary="Set or clear the dynamic limit",
+        request=DynamicLimitSerializer,
+        responses={200: SiteSerializer, 400: OpenApiResponse(description="A bad limit")},
+    )
+    @action(detail=True, methods=["put"], url_path="dynamic-limit")
+    def dynamic_limit(self, request: Request, pk: int) -> Response:
+        """A limit per phase from outside (an energy management system, the grid
+        operator), until `until`; it only lowers the site's own limit. The chargers are
+        told at once (lower first). `{"amps": null}` clears it."""
+        site = self.get_object()
+        body = DynamicLimitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            site_limits.set_dynamic_limit(
+                site, body.validated_data["amps"], body.validated_data.get("until")
+            )
+        except ValidationError as error:
+            return Response({"detail": error.messages[0]}, status=status.HTTP_400_BAD_REQUEST)
+        tasks.allocate_soon(site.pk)
+        return Response(SiteSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Smart charging allocation", responses=AllocationSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def allocation(self, request: Request, pk: int) -> Response:
+        """Each connector's share of the site's limit now: what it should get, what its
+        charger accepted, what its car draws, its priority."""
+        site = self.get_object()
+        rows = (
+            ConnectorAllocation.objects.filter(connector__charge_point__site=site)
+            .select_related("connector__charge_point")
+            .order_by("connector__charge_point__charge_point_id", "connector__connector_id")
+        )
+        return Response(AllocationSerializer(rows, many=True).data)
 
     @extend_schema(
         summary="Emergency stop",

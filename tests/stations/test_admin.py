@@ -314,6 +314,15 @@ def test_security_profile_0_is_allowed_in_admin_with_a_warning(staff):
             "Accepted",
         ),
         ("get_configuration", {}, ("GetConfiguration", {}), "2 configuration keys read"),
+        (
+            "get_composite_schedule",
+            {"connector_id": "1", "duration": "3600"},
+            (
+                "GetCompositeSchedule",
+                {"connector_id": 1, "duration": 3600, "charging_rate_unit": "A"},
+            ),
+            "Accepted: 16 A from 0 s",
+        ),
     ],
     ids=[
         "reset",
@@ -325,6 +334,7 @@ def test_security_profile_0_is_allowed_in_admin_with_a_warning(staff):
         "change_configuration",
         "trigger_message",
         "get_configuration",
+        "get_composite_schedule",
     ],
 )
 async def test_admin_action_reaches_the_charger_and_shows_its_answer(
