@@ -89,9 +89,16 @@ def charger_operations(charge_point: ChargePoint) -> dict[str, Any]:
     """The charger's last 7 days per connector, its open tickets and its last words."""
     start, end, connectors = timeline.charger_timeline(charge_point)
     span = (end - start).total_seconds()
+    # x in the bar's units (its day lines), and as a percentage for the labels below it,
+    # which must not be stretched with the bar.
     days = [
-        {"x": f"{(midnight - start).total_seconds() / span * BAR_WIDTH:.2f}", "day": midnight}
+        {
+            "x": f"{fraction * BAR_WIDTH:.2f}",
+            "percent": f"{fraction * 100:.2f}%",
+            "day": midnight,
+        }
         for midnight in _midnights(start, end)
+        for fraction in [(midnight - start).total_seconds() / span]
     ]
     tickets = list(
         Ticket.objects.filter(charge_point=charge_point, status__in=Ticket.OPEN_STATUSES).order_by(
