@@ -44,16 +44,20 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 
 PHASES = (1, 2, 3)
 TENTH = Decimal("0.1")
 
 
+@lru_cache(maxsize=4096)
 def tenths(amps: Decimal | int | float) -> int:
-    """Amps as whole tenths, rounded down: a limit never grows by rounding."""
+    """Amps as whole tenths, rounded down: a limit never grows by rounding (cached: a
+    site has a handful of distinct values, and Decimal arithmetic is the cost here)."""
     return int((Decimal(amps) * 10).to_integral_value(rounding=ROUND_FLOOR))
 
 
+@lru_cache(maxsize=4096)
 def amps(tenths_of_amps: int) -> Decimal:
     return Decimal(tenths_of_amps) / 10
 
@@ -120,17 +124,24 @@ class Allocation:
         return any(self.load[p] > self.limit[p] for p in self.load)
 
 
+FIRST_PHASE = frozenset([1])
+
+
 def connector_phases(phases: frozenset[int], site: SiteLimit) -> frozenset[int]:
     """The site phases a connector is counted on (a phase the site lacks is its first)."""
-    on_site = phases & site.site_phases
-    return on_site or frozenset([1])
+    return _on_site(phases, site.site_phases)
+
+
+def _on_site(phases: frozenset[int], site_phases: frozenset[int]) -> frozenset[int]:
+    return phases & site_phases or FIRST_PHASE
 
 
 def allocate(
     site: SiteLimit, connectors: Sequence[ConnectorDemand], now: datetime | None = None
 ) -> Allocation:
     """Share the site's limit among its connectors by the rules in the module docstring."""
-    site_phases = sorted(site.site_phases)
+    on_site = site.site_phases
+    site_phases = sorted(on_site)
     remaining = dict.fromkeys(site_phases, tenths(site.amps))
     minimum = tenths(site.min_amps)
     margin = tenths(site.lend_margin)
@@ -140,8 +151,7 @@ def allocate(
     phases_of: dict[Hashable, frozenset[int]] = {}
     managed: list[ConnectorDemand] = []
     for c in connectors:
-        on = connector_phases(c.phases, site)
-        phases_of[c.key] = on
+        on = phases_of[c.key] = _on_site(c.phases, on_site)
         if not c.is_running(now):
             fixed = default
         elif c.rejected:
@@ -174,6 +184,7 @@ def allocate(
             result.waiting.append(c.key)
 
     # 3. The rest: higher priority first, a fair share within one.
+    closed = dict.fromkeys(site_phases, 0)
     levels: dict[int, list[Hashable]] = {}
     for c in managed:
         if headroom.get(c.key):
@@ -182,14 +193,14 @@ def allocate(
         # A phase a higher priority filled stays closed to the lower ones: the few
         # tenths it has left are not worth giving the lower priority more than the min.
         for p in _fill(levels[priority], headroom, phases_of, remaining, given):
+            closed[p] += remaining[p]
             remaining[p] = 0
 
     result.limits = {key: amps(t) for key, t in given.items()}
-    loads = dict.fromkeys(site_phases, 0)
-    for key, t in [*given.items(), *((k, tenths(v)) for k, v in result.fixed.items())]:
-        for p in phases_of[key]:
-            loads[p] += t
-    result.load = {p: amps(t) for p, t in loads.items()}
+    # What is counted on each phase: the limit less what is left (never below zero
+    # there, even when fixed loads alone exceed it).
+    limit = tenths(site.amps)
+    result.load = {p: amps(limit - remaining[p] - closed[p]) for p in site_phases}
     return result
 
 
