@@ -91,8 +91,13 @@ class SimulatedCharger(ChargePoint):
         locals()[f"on_{_action}"] = _make_handler(_action)
     del _action
 
-    async def raw(self, frame: str | list[Any], timeout: float = 5.0) -> list[Any]:
-        """Send a raw frame and return the next frame the server sends back (parsed)."""
+    async def raw(self, frame: str | list[Any], timeout: float = 20.0) -> list[Any]:
+        """Send a raw frame and return the next frame the server sends back (parsed).
+
+        The wait is generous: the test server runs its Celery tasks inline (a stop is
+        settled, its receipt rendered, before the answer), on two cores shared with
+        the rest of the suite. Only a missing answer waits that long.
+        """
         text = frame if isinstance(frame, str) else json.dumps(frame)
         # Answers to raw frames are taken before the package's router sees them.
         self._expect_raw = True
