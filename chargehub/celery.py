@@ -42,6 +42,11 @@ app.conf.beat_schedule = {
         "task": "stations.tasks.allocate_changed_limits",
         "schedule": 60.0,
     },
+    # "A free charger near me": watches past their time end, with their positions.
+    "end-nearby-watches": {
+        "task": "notifications.tasks.end_nearby_watches",
+        "schedule": 60.0,
+    },
     "prune-ocpp-message-log": {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),

@@ -1,9 +1,15 @@
-"""The driver's notification settings form (notifications/views.py)."""
+"""The driver's notification forms: settings (notifications/views.py), *Find me a charger*
+(notifications/nearby_views.py)."""
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
+
+from stations.models import Connector
 
 # What a browser sends for a ticked box (its value attribute), and the spellings of
 # "true" and "false" an API client or a test might use.
@@ -76,3 +82,42 @@ class PreferencesForm(forms.Form):
             "we always tell you."
         ),
     )
+
+
+class PositionForm(forms.Form):
+    """A position from the browser's geolocation: finite degrees in range (NaN, infinity
+    and out-of-range values are refused, by FloatField and the bounds)."""
+
+    latitude = forms.FloatField(min_value=-90, max_value=90)
+    longitude = forms.FloatField(min_value=-180, max_value=180)
+
+
+class NearbyWatchForm(PositionForm):
+    """*Find me a charger*: where the driver is and what they want (notifications/nearby.py)."""
+
+    radius_km = forms.DecimalField(
+        label=_("Within (km)"), min_value=Decimal("0.1"), max_digits=5, decimal_places=1
+    )
+    connector_type = forms.ChoiceField(
+        label=_("Connector"),
+        required=False,
+        choices=[("", _("Any connector")), *Connector.Type.choices],
+    )
+    min_power_kw = forms.DecimalField(
+        label=_("At least (kW)"),
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=7,
+        decimal_places=1,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read now, not at import: the widest radius the matching's box covers.
+        radius = self.fields["radius_km"]
+        assert isinstance(radius, forms.DecimalField)
+        radius.max_value = Decimal(settings.NEARBY_MAX_RADIUS_KM)
+        radius.validators.append(MaxValueValidator(radius.max_value))
+        radius.widget.attrs["max"] = str(radius.max_value)
+        self.fields["latitude"].widget = forms.HiddenInput()
+        self.fields["longitude"].widget = forms.HiddenInput()

@@ -8,8 +8,13 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from notifications.models import Watch
-from notifications.tasks import notify_watchers, tell_car_stopped, tell_session_finished
+from notifications.models import NearbyWatch, Watch
+from notifications.tasks import (
+    notify_watchers,
+    tell_car_stopped,
+    tell_nearby_watchers,
+    tell_session_finished,
+)
 from stations.models import ChargingSession, Connector
 from stations.signals import connector_status_changed, session_ended
 
@@ -72,3 +77,21 @@ def car_stopped_received(
         tell_car_stopped.delay(session_id)
     except Exception:
         logger.exception("Could not queue the car stopped email of session %s", session_id)
+
+
+@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.nearby")
+def nearby_connector_freed(
+    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
+) -> None:
+    """Queue the matching of "a free charger near me" watches when a connector becomes
+    Available and anyone is watching at all (one cheap query on every status change)."""
+    if connector.status != Connector.Status.AVAILABLE:
+        return
+    if not NearbyWatch.objects.exists():
+        return
+    try:
+        tell_nearby_watchers.delay(connector.pk)
+    except Exception:
+        # A broker that is down must not fail the charger's StatusNotification; the
+        # watches stay, and the next connector freed near the driver tells them.
+        logger.exception("Could not queue the nearby watchers of connector %s", connector.pk)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from notifications import events
+from notifications import events, nearby
 
 
 @shared_task
@@ -18,3 +18,13 @@ def tell_session_finished(session_id: int) -> bool:
 @shared_task
 def tell_car_stopped(session_id: int) -> bool:
     return events.tell_car_stopped(session_id)
+
+
+@shared_task
+def tell_nearby_watchers(connector_id: int) -> int:
+    return nearby.tell_watchers(connector_id)
+
+
+@shared_task
+def end_nearby_watches() -> int:
+    return nearby.expire()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from notifications import push_views
+from notifications import nearby_views, push_views
 from notifications import views as notification_views
 from portal import booking_views, money, reservation_views, support_views, views
 
@@ -14,6 +14,10 @@ urlpatterns = [
     path("stations/<int:site_id>/", views.station_detail, name="station"),
     # "Notify me when free" (notifications/events.py).
     path("stations/<int:site_id>/watch/", notification_views.watch_station, name="watch"),
+    # *Find me a charger*: a watch around the driver (notifications/nearby.py).
+    path("stations/nearby/", nearby_views.start, name="nearby-start"),
+    path("stations/nearby/position/", nearby_views.position, name="nearby-position"),
+    path("stations/nearby/stop/", nearby_views.stop, name="nearby-stop"),
     path("charging/", views.my_charging, name="charging"),
     path("charging/start/", views.start_charging, name="start"),
     path("charging/<int:session_id>/", views.session_detail, name="session"),

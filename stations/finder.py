@@ -218,8 +218,10 @@ def place_named(text: str) -> Q:
     return condition
 
 
-def _bounding_box(lat: float, lon: float, radius_km: float) -> Q:
-    """Every point within radius_km of (lat, lon) lies in this box (and some outside it)."""
+def bounding_box(lat: float, lon: float, radius_km: float) -> Q:
+    """Every point within radius_km of (lat, lon) lies in this box (and some outside it):
+    a condition on any model's `latitude`/`longitude` (sites here, the drivers' nearby
+    watches in notifications/nearby.py)."""
     d_lat = radius_km / KM_PER_DEGREE_LATITUDE
     box = Q(latitude__gte=max(-90.0, lat - d_lat), latitude__lte=min(90.0, lat + d_lat))
     cos_lat = math.cos(math.radians(min(89.999, abs(lat) + d_lat)))
@@ -324,7 +326,7 @@ class SiteSearch:
         radius = self._first_radius_km(lat, stop)
         while True:
             whole_globe = radius >= math.pi * EARTH_RADIUS_KM
-            candidates = located if whole_globe else located.filter(_bounding_box(lat, lon, radius))
+            candidates = located if whole_globe else located.filter(bounding_box(lat, lon, radius))
             rows = candidates.values_list("pk", "name", "latitude", "longitude")
             distances, names = {}, {}
             for pk, name, site_lat, site_lon in rows:

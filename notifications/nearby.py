@@ -1,0 +1,183 @@
+""" "A free charger near me": a driver's watch on a radius around them, and the one
+message when a matching connector in it becomes Available (docs/architecture.md).
+
+The portal's *Find me a charger* starts a watch with the browser's position, a radius,
+a connector type and a minimum power; the page (or the installed app) sends the position
+again while it is open, at most every POSITION_EVERY. When a connector becomes Available
+(stations' connector_status_changed, heard in notifications/receivers.py), `matches()`
+finds the watches around it: a bounding box in SQL (the widest radius a driver may ask
+for, NEARBY_MAX_RADIUS_KM, on the indexed latitude and longitude), the type and power in
+SQL, then the exact distance (stations.finder.haversine_km) against each watch's own
+radius. Each matching driver is told once (web push to their browsers if they have
+subscribed, else in the portal) and their watch ends: the row, with the position, is
+deleted. A watch nobody matched ends after NEARBY_WATCH_SECONDS (`expire()`, a beat task).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+
+from notifications import webpush
+from notifications.models import NearbyWatch
+from notifications.transports import Email
+from stations import finder
+from stations.models import Connector
+from users.models import User
+
+logger = logging.getLogger(__name__)
+
+# The page sends the driver's position at most this often (portal/static/portal/nearby.js);
+# the server writes it no more often either.
+POSITION_EVERY = timedelta(seconds=30)
+
+
+def start(
+    user: User,
+    latitude: float,
+    longitude: float,
+    radius_km: Decimal,
+    connector_type: str = "",
+    min_power_kw: Decimal | None = None,
+    now: datetime | None = None,
+) -> NearbyWatch:
+    """Start the driver's watch, or start it again with these wishes and position (one per
+    driver); it runs for NEARBY_WATCH_SECONDS. The values are checked by the caller's form
+    (notifications/forms.py NearbyWatchForm)."""
+    now = now or timezone.now()
+    watch, _created = NearbyWatch.objects.update_or_create(
+        user=user,
+        defaults={
+            "latitude": latitude,
+            "longitude": longitude,
+            "radius_km": radius_km,
+            "connector_type": connector_type,
+            "min_power_kw": min_power_kw,
+            "started_at": now,
+            "position_at": now,
+            "expires_at": now + timedelta(seconds=settings.NEARBY_WATCH_SECONDS),
+        },
+    )
+    return watch
+
+
+def running(user: User, now: datetime | None = None) -> NearbyWatch | None:
+    """The driver's watch if it still runs."""
+    return NearbyWatch.objects.filter(user=user, expires_at__gt=now or timezone.now()).first()
+
+
+def move(user: User, latitude: float, longitude: float, now: datetime | None = None) -> bool:
+    """The driver is here now: whether they have a running watch. The position is written
+    at most every POSITION_EVERY (a page sending more often changes nothing sooner)."""
+    now = now or timezone.now()
+    watches = NearbyWatch.objects.filter(user=user, expires_at__gt=now)
+    watches.filter(position_at__lte=now - POSITION_EVERY).update(
+        latitude=latitude, longitude=longitude, position_at=now
+    )
+    return watches.exists()
+
+
+def stop(user: User) -> bool:
+    """End the driver's watch; its position goes with it. Whether there was one."""
+    deleted, _by_model = NearbyWatch.objects.filter(user=user).delete()
+    return bool(deleted)
+
+
+def expire(now: datetime | None = None) -> int:
+    """Delete the watches past their time, with their positions; how many."""
+    deleted, _by_model = NearbyWatch.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted
+
+
+@dataclass(frozen=True)
+class Match:
+    watch: NearbyWatch
+    distance_km: float
+
+
+def matches(connector: Connector, now: datetime | None = None) -> list[Match]:
+    """The running watches this connector suits, if it were free: a public connector of a
+    located site within the watch's radius, of the type and power asked for."""
+    site = connector.charge_point.site
+    if site is None or site.latitude is None or site.longitude is None:
+        return []
+    if not Connector.objects.filter(finder.PUBLIC_CONNECTOR, pk=connector.pk).exists():
+        return []
+    lat, lon = float(site.latitude), float(site.longitude)
+    candidates = NearbyWatch.objects.filter(
+        finder.bounding_box(lat, lon, settings.NEARBY_MAX_RADIUS_KM),
+        Q(connector_type="") | Q(connector_type=connector.connector_type),
+        Q(min_power_kw__isnull=True) | Q(min_power_kw__lte=connector.max_power_kw),
+        expires_at__gt=now or timezone.now(),
+    ).select_related("user")
+    found = []
+    for watch in candidates:
+        distance = finder.haversine_km(watch.latitude, watch.longitude, lat, lon)
+        if distance <= float(watch.radius_km):
+            found.append(Match(watch, distance))
+    return found
+
+
+def tell_watchers(connector_id: int, now: datetime | None = None) -> int:
+    """Tell each driver whose watch this connector suits, once, if it is still Available,
+    and end their watches; returns how many were told."""
+    connector = (
+        Connector.objects.select_related("charge_point__site").filter(pk=connector_id).first()
+    )
+    if connector is None or connector.status != Connector.Status.AVAILABLE:
+        return 0  # taken again before we got here
+    told = 0
+    for match in matches(connector, now):
+        # The delete is the claim: of two workers handling two free connectors, the one
+        # that deletes the watch tells the driver; the other finds nothing.
+        deleted, _by_model = NearbyWatch.objects.filter(
+            pk=match.watch.pk, started_at=match.watch.started_at
+        ).delete()
+        if deleted:
+            deliver(match.watch.user, message(match, connector))
+            told += 1
+    return told
+
+
+def deliver(user: User, content: dict[str, str]) -> int:
+    """Tell the driver: a push to each of their browsers when Web Push is on and they
+    subscribed, else an email; how many deliveries succeeded (logged when none)."""
+    subscriptions = list(user.push_subscriptions.all()) if webpush.enabled() else []
+    if subscriptions:
+        delivered = sum(
+            webpush.send(subscription, content) is None for subscription in subscriptions
+        )
+    else:
+        link = settings.BILLING_PUBLIC_URL + content["url"]
+        delivered = (
+            Email().send(user.email, content["title"], f"{content['body']}\n\n{link}\n") is None
+        )
+    if not delivered:
+        logger.warning("Nearby watch of user %s: nobody told", user.pk)
+    return int(delivered)
+
+
+def message(match: Match, connector: Connector) -> dict[str, str]:
+    """What the driver reads, in their language: the station, the distance, the connector,
+    and the station's page, where they start or reserve."""
+    site = connector.charge_point.site
+    assert site is not None  # matches() only finds connectors on a site
+    with translation.override(match.watch.user.language or settings.LANGUAGE_CODE):
+        distance = formats.number_format(round(match.distance_km, 1), 1)
+        return {
+            "title": _("A charger is free near you"),
+            "body": _("%(station)s, %(distance)s km away: %(type)s %(power)s kW")
+            % {
+                "station": site.name,
+                "distance": distance,
+                "type": connector.get_connector_type_display(),
+                "power": formats.number_format(connector.max_power_kw.normalize(), use_l10n=True),
+            },
+            "url": reverse("portal:station", args=[site.pk]),
+        }
