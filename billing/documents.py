@@ -7,22 +7,22 @@ amounts printed by billing/money.py.
 
 import functools
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from billing import signals
 from billing.invoicing import amounts_by_rate
 from billing.models import Invoice
 from billing.money import format_money, format_number, format_rate
-from notifications.preferences import RECEIPTS, wants
 from users.models import User
 
 Kind = Invoice.Kind
@@ -180,15 +180,15 @@ def _no_fetching() -> Any:
 # --- Email -----------------------------------------------------------------------------------
 
 
-def email_document(invoice: Invoice) -> bool:
-    """Email the document's PDF to the buyer and note when; False without an address.
+def email_document(invoice: Invoice, *, again: bool = True, may_decline: bool = False) -> bool:
+    """Hand the document's email (its PDF attached) to the outbox and note when; False
+    without an address, or when its driver does not want receipts by email.
 
-    Sends every time it is called (staff's "Email again"); the task that emails new
-    documents skips those already emailed (billing/tasks.py).
+    `again` (staff's "Email again") is a new email each time; otherwise it is the
+    document's one email, sent once however often it is asked for (billing/tasks.py).
     """
     if not invoice.buyer_email:
         return False
-    pdf = render_pdf(invoice)
     with translation.override(invoice.language):
         context = {
             "invoice": invoice,
@@ -204,32 +204,41 @@ def email_document(invoice: Invoice) -> bool:
         }
         body = render_to_string("billing/email/document.txt", context)
     reply_to = [invoice.seller["email"]] if invoice.seller.get("email") else []
-    message = EmailMessage(subject, body, to=[invoice.buyer_email], reply_to=reply_to)
-    message.attach(f"{invoice.display_number}.pdf", pdf, "application/pdf")
-    message.send()
-    invoice.emailed_at = timezone.now()
-    invoice.save(update_fields=["emailed_at"])
-    return True
+    queued = signals.send_email(
+        kind=invoice.kind,
+        user=invoice.account.user if invoice.account_id else None,
+        to=invoice.buyer_email,
+        language=invoice.language,
+        subject=subject,
+        body=body,
+        reply_to=reply_to,
+        document=invoice.pk,
+        key=f"document:{invoice.pk}:{uuid.uuid4().hex if again else 'issued'}",
+        may_decline=may_decline and invoice.kind == Kind.RECEIPT,
+    )
+    if queued:
+        invoice.emailed_at = timezone.now()
+        invoice.save(update_fields=["emailed_at"])
+    return queued
+
+
+def pdf_attachment(invoice_id: int) -> tuple[str, bytes]:
+    """(file name, PDF) of a document, for its email."""
+    invoice = Invoice.objects.get(pk=invoice_id)
+    return f"{invoice.display_number}.pdf", render_pdf(invoice)
 
 
 def email_if_not_sent(invoice_id: int) -> bool:
     """Email a document unless it was emailed already (a retried or repeated task) or
-    it is a receipt its driver does not want by email (still listed in the portal)."""
+    it is a receipt its driver does not want by email (still listed in the portal).
+
+    Invoices and credit notes are always sent: they are the legal document of what is
+    owed. Whether a driver wants receipts is notifications' to say (its preferences);
+    a guest or a fleet cannot turn them off.
+    """
     with transaction.atomic():
-        # Locked while sending: two tasks for one document cannot both send it.
+        # Locked while queued: two tasks for one document cannot both queue it.
         invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
         if invoice is None or invoice.emailed_at is not None:
             return False
-        if not _wanted_by_email(invoice):
-            return False
-        return email_document(invoice)
-
-
-def _wanted_by_email(invoice: Invoice) -> bool:
-    """Invoices and credit notes are always sent: they are the legal document of what is
-    owed. A driver may turn receipts off (notifications/preferences.py); a guest or a
-    fleet cannot."""
-    if invoice.kind != Kind.RECEIPT or invoice.account_id is None:
-        return True
-    driver = invoice.account.user
-    return driver is None or wants(driver, RECEIPTS)
+        return email_document(invoice, again=False, may_decline=True)

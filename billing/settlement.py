@@ -29,7 +29,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -43,6 +42,7 @@ from billing import (
     invoicing,
     payment_choice,
     payments,
+    signals,
     tariffs,
     wallet,
 )
@@ -234,10 +234,13 @@ def _describe(charge: SessionCharge) -> str:
 
 
 def _tell_payment_failed(charge: SessionCharge) -> None:
+    """Email the payer that a card was declined; once per failed attempt (always sent:
+    a failure counts towards blocking the driver's cards, billing/standing.py)."""
     account = charge.account
     address = account.invoice_email
     if not address:
         return
+    attempt = SessionCharge.objects.filter(pk=charge.pk).values_list("failed_attempts", flat=True)
     with translation.override(account.invoice_language):
         context = {
             "charge": charge,
@@ -247,7 +250,18 @@ def _tell_payment_failed(charge: SessionCharge) -> None:
         }
         subject = _("Your charging session could not be paid")
         body = render_to_string("billing/email/payment_failed.txt", context)
-    send_mail(subject, body, None, [address])
+    signals.send_email(
+        kind="payment_failed",
+        user=account.user,
+        to=address,
+        language=account.invoice_language,
+        subject=subject,
+        body=body,
+        reply_to=[],
+        document=None,
+        key=f"payment-failed:{charge.pk}:{attempt.first()}",
+        may_decline=False,
+    )
 
 
 def issue_missing_receipt(charge: SessionCharge) -> None:

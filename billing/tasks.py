@@ -45,9 +45,9 @@ def issue_monthly_invoices() -> int:
     return len(run.issued)
 
 
-# A mail server that is down or refuses for now (smtplib errors are OSErrors) is tried
-# again later; the document is emailed at most once (documents.email_if_not_sent).
-@shared_task(autoretry_for=(OSError,), retry_backoff=60, retry_kwargs={"max_retries": 6})
+# The document is emailed at most once (documents.email_if_not_sent); a mail server
+# that is down is notifications' outbox's to try again, not this task's.
+@shared_task
 def email_document(invoice_id: int) -> bool:
     return documents.email_if_not_sent(invoice_id)
 

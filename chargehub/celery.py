@@ -91,4 +91,10 @@ app.conf.beat_schedule = {
         "task": "operations.tasks.send_alert_digests",
         "schedule": crontab(hour=settings.OPERATIONS_DIGEST_HOUR, minute=3),
     },
+    # The outbox sweep (notifications/outbox.py): messages a dead worker or a lost task
+    # left behind, and retries that are due.
+    "deliver-pending-notifications": {
+        "task": "notifications.tasks.deliver_pending",
+        "schedule": 30.0,
+    },
 }

@@ -384,6 +384,13 @@ BOOKING_LEAD_MINUTES = env_int("BOOKING_LEAD_MINUTES", 15)
 # no-show fee is charged.
 BOOKING_FREE_CANCEL_MINUTES = env_int("BOOKING_FREE_CANCEL_MINUTES", 60)
 
+# --- Notifications (notifications/outbox.py) ------------------------------------------
+# Attempts per outbox message before it is marked failed (staff may resend from admin).
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)
+# How long a worker holds a message it is sending (seconds); past it, the sweep takes
+# it over (a worker killed mid-delivery). Longer than any send may take.
+NOTIFICATIONS_LEASE_SECONDS = env_int("NOTIFICATIONS_LEASE_SECONDS", 300)
+
 # --- Email (receipts, invoices, payment reminders) -------------------------------------
 # SMTP in production (EMAIL_HOST and friends); under DEBUG, mail is printed to the console.
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ChargeHub <no-reply@chargehub.example>")
@@ -402,6 +409,8 @@ elif _email_backend == _SMTP:
         "username": os.environ.get("EMAIL_HOST_USER", ""),
         "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
         "use_tls": env_bool("EMAIL_USE_TLS", True),
+        # Well inside NOTIFICATIONS_LEASE_SECONDS: a send never outlives its claim.
+        "timeout": env_int("EMAIL_TIMEOUT", 60),
     }
 
 # --- Stripe (billing/payments.py, dj-stripe) -------------------------------------------

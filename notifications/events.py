@@ -29,12 +29,53 @@ from django.utils.translation import gettext as _
 
 from billing.money import format_money
 from notifications import preferences
-from notifications.models import SessionNotice, Watch
-from notifications.transports import Email
+from notifications.models import OutboxMessage, SessionNotice, Watch
+from notifications.outbox import deliver, enqueue
 from stations.models import ChargingSession, Connector
 from users.models import User
 
 logger = logging.getLogger(__name__)
+
+# The kinds of message (OutboxMessage.kind) sent from here; a session notice's kind is
+# its SessionNotice.Kind.
+CONNECTOR_FREE = "connector_free"
+
+
+def email(
+    kind: str,
+    user: User,
+    subject: str,
+    body: str,
+    *,
+    key: str,
+    unsubscribe: str | None = None,
+    address: str | None = None,
+    **extra: object,
+) -> OutboxMessage | None:
+    """Write an email to `user` to the outbox, as written now in their language; the
+    caller is a worker and delivers it with `deliver_now()` after its transaction.
+
+    `unsubscribe` names the preference a driver may turn off (RFC 8058 headers); a
+    transactional email (a receipt's invoice, a payment problem, an answer) has none.
+    """
+    payload = {
+        "to": address if address is not None else user.email,
+        "subject": subject,
+        "text": body,
+        "language": user.language,
+        **extra,
+    }
+    if unsubscribe:
+        payload["unsubscribe"] = str(unsubscribe)
+    return enqueue(kind, user, "email", payload, key, deliver_after_commit=False)
+
+
+def deliver_now(messages: Iterable[OutboxMessage | None]) -> None:
+    """Deliver messages this worker enqueued; a failure stays in the outbox, tried
+    again after its backoff by the sweep."""
+    for message in messages:
+        if message is not None:
+            deliver(message.pk)
 
 
 def watch(user: User, connectors: Iterable[Connector]) -> list[Watch]:
@@ -63,17 +104,17 @@ def watched_connector_ids(user: User, connectors: Iterable[Connector]) -> set[in
     )
 
 
-def notify_watchers(connector_id: int, transport: Email | None = None) -> int:
+def notify_watchers(connector_id: int) -> int:
     """Email each driver waiting for this connector, once, if it is still Available;
-    returns how many were told. A failed email leaves that watch open."""
-    transport = transport or Email()
+    returns how many were told. The emails are written to the outbox in the transaction
+    that closes the watches: a watch is closed if and only if its email will leave."""
     connector = (
         Connector.objects.select_related("charge_point__site").filter(pk=connector_id).first()
     )
     if connector is None or connector.status != Connector.Status.AVAILABLE:
         return 0  # taken again before we got here: nobody is told of a free connector
     site = connector.charge_point.site
-    told = 0
+    messages = []
     with transaction.atomic():
         # Locked: two workers handling two events must not email the same driver twice.
         watches = (
@@ -100,20 +141,18 @@ def notify_watchers(connector_id: int, transport: Email | None = None) -> int:
                         else "",
                     },
                 )
-            error = transport.send(user.email, subject, body)
-            if error is not None:
-                logger.warning("Watch %s: email not sent: %s", open_watch.pk, error)
-                continue
-            now = timezone.now()
+            messages.append(
+                email(CONNECTOR_FREE, user, subject, body, key=f"watch:{open_watch.pk}")
+            )
             closing = Watch.objects.filter(pk=open_watch.pk)
             if site is not None:
                 # Told once per station: the driver's other watches there close too.
                 closing = Watch.objects.filter(
                     user=user, notified_at=None, connector__charge_point__site=site
                 )
-            closing.update(notified_at=now)
-            told += 1
-    return told
+            closing.update(notified_at=timezone.now())
+    deliver_now(messages)
+    return len([message for message in messages if message is not None])
 
 
 # --- Charging finished, car stopped ------------------------------------------------------
@@ -133,27 +172,30 @@ def _send_once(
     session: ChargingSession,
     kind: str,
     driver: User,
-    email: Callable[[], tuple[str, str]],
-    transport: Email,
+    compose: Callable[[], tuple[str, str]],
 ) -> bool:
-    """Send `email()` (subject, body) to the driver unless this kind of notice was sent
-    for the session already; True when sent now.
+    """Email `compose()` (subject, body) to the driver unless this kind of notice was
+    sent for the session already; True when enqueued now.
 
-    The SessionNotice row is written in the same transaction as the email is sent: a
-    second run waits for the first one's commit, then finds its row, and a failed
-    delivery leaves no row.
+    The SessionNotice row and the outbox message are written in one transaction: a
+    second run waits for the first one's commit, then finds its row; the outbox
+    delivers (and retries) the email.
     """
     with transaction.atomic():
         _notice, created = SessionNotice.objects.get_or_create(session=session, kind=kind)
         if not created:
             return False
         with translation.override(driver.language):
-            subject, body = email()
-        error = transport.send(driver.email, subject, body)
-        if error is not None:
-            logger.warning("Session %s: %s email not sent: %s", session.pk, kind, error)
-            transaction.set_rollback(True)
-            return False
+            subject, body = compose()
+        message = email(
+            kind,
+            driver,
+            subject,
+            body,
+            key=f"session:{session.pk}:{kind}",
+            unsubscribe=preferences.CHARGING_FINISHED,
+        )
+    deliver_now([message])
     return True
 
 
@@ -163,7 +205,7 @@ def _sessions() -> QuerySet[ChargingSession]:
     )
 
 
-def tell_session_finished(session_id: int, transport: Email | None = None) -> bool:
+def tell_session_finished(session_id: int) -> bool:
     """Email the driver that their session ended, once; True when sent now.
 
     Only for a session the charger itself stopped: one closed by a rule (stale, lost
@@ -184,7 +226,6 @@ def tell_session_finished(session_id: int, transport: Email | None = None) -> bo
         SessionNotice.Kind.CHARGING_FINISHED,
         driver,
         lambda: _session_finished_email(session, driver),
-        transport or Email(),
     )
 
 
@@ -221,7 +262,7 @@ def _session_url(session: ChargingSession) -> str:
     return settings.BILLING_PUBLIC_URL + reverse("portal:session", args=[session.pk])
 
 
-def tell_car_stopped(session_id: int, transport: Email | None = None) -> bool:
+def tell_car_stopped(session_id: int) -> bool:
     """Email the driver that their car stopped charging and from when an idle fee runs,
     once per session; True when sent now.
 
@@ -244,7 +285,7 @@ def tell_car_stopped(session_id: int, transport: Email | None = None) -> bool:
     stopped_at = session.connector.status_at or timezone.now()
     idle_from = stopped_at + timedelta(minutes=prices.idle_grace_minutes)
 
-    def email() -> tuple[str, str]:
+    def compose() -> tuple[str, str]:
         subject = _("Your car has stopped charging at %(place)s") % {"place": _place(session)}
         body = render_to_string(
             "notifications/email/car_stopped.txt",
@@ -259,4 +300,4 @@ def tell_car_stopped(session_id: int, transport: Email | None = None) -> bool:
         )
         return subject, body
 
-    return _send_once(session, SessionNotice.Kind.CAR_STOPPED, driver, email, transport or Email())
+    return _send_once(session, SessionNotice.Kind.CAR_STOPPED, driver, compose)

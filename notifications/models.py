@@ -179,3 +179,56 @@ class NearbyWatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} looks for a charger nearby"
+
+
+class OutboxMessage(models.Model):
+    """One message to deliver on one channel (notifications/outbox.py).
+
+    Written in the same transaction as the change that causes it, so nothing is lost
+    when a worker or the broker is down; delivered by Celery, or by the beat sweep for
+    what a dead worker left. The key is unique: the same event enqueued twice is one
+    message, and a message is claimed by a conditional UPDATE before it is sent, so two
+    workers never both send it.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=64)
+    channel = models.CharField(_("channel"), max_length=16)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="outbox_messages",
+        verbose_name=_("recipient"),
+    )
+    payload = models.JSONField(_("payload"), default=dict)
+    key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    state = models.CharField(_("state"), max_length=16, choices=State, default=State.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    # While SENDING: the claim holds until then; past it, the sweep takes the message over.
+    claimed_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+        indexes = [
+            # The sweep's question: what is due, or left claimed by a dead worker?
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state__in=["pending", "sending"]),
+                name="notifications_outbox_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.channel} ({self.key})"

@@ -24,9 +24,8 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications import webpush
+from notifications import events, outbox, webpush
 from notifications.models import NearbyWatch
-from notifications.transports import Email
 from stations import finder
 from stations.models import Connector
 from users.models import User
@@ -140,14 +139,16 @@ def tell_watchers(connector_id: int, now: datetime | None = None) -> int:
             pk=match.watch.pk, started_at=match.watch.started_at
         ).delete()
         if deleted:
-            deliver(match.watch.user, message(match, connector))
+            key = f"nearby:{match.watch.pk}:{match.watch.started_at.isoformat()}"
+            deliver(match.watch.user, message(match, connector), key)
             told += 1
     return told
 
 
-def deliver(user: User, content: dict[str, str]) -> int:
+def deliver(user: User, content: dict[str, str], key: str) -> int:
     """Tell the driver: a push to each of their browsers when Web Push is on and they
-    subscribed, else an email; how many deliveries succeeded (logged when none)."""
+    subscribed, else an email through the outbox (`key`: once per watch); how many
+    deliveries succeeded (logged when none)."""
     subscriptions = list(user.push_subscriptions.all()) if webpush.enabled() else []
     if subscriptions:
         delivered = sum(
@@ -155,9 +156,9 @@ def deliver(user: User, content: dict[str, str]) -> int:
         )
     else:
         link = settings.BILLING_PUBLIC_URL + content["url"]
-        delivered = (
-            Email().send(user.email, content["title"], f"{content['body']}\n\n{link}\n") is None
-        )
+        body = f"{content['body']}\n\n{link}\n"
+        queued = events.email("nearby_free", user, content["title"], body, key=key)
+        delivered = queued is not None and outbox.deliver(queued.pk) is None
     if not delivered:
         logger.warning("Nearby watch of user %s: nobody told", user.pk)
     return int(delivered)

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from billing.signals import email_ready
+from notifications import events, outbox, preferences
 from notifications.models import NearbyWatch, Watch
 from notifications.tasks import (
     notify_watchers,
@@ -17,6 +19,7 @@ from notifications.tasks import (
 )
 from stations.models import ChargingSession, Connector
 from stations.signals import connector_status_changed, session_ended
+from users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +98,41 @@ def nearby_connector_freed(
         # A broker that is down must not fail the charger's StatusNotification; the
         # watches stay, and the next connector freed near the driver tells them.
         logger.exception("Could not queue the nearby watchers of connector %s", connector.pk)
+
+
+@receiver(email_ready, dispatch_uid="notifications.billing_email")
+def billing_email_ready(
+    sender: object,
+    *,
+    kind: str,
+    user: User | None,
+    to: str,
+    language: str,
+    subject: str,
+    body: str,
+    reply_to: list[str],
+    document: int | None,
+    key: str,
+    may_decline: bool,
+    **kwargs: Any,
+) -> bool:
+    """Put billing's email (a document, a failed payment) in the outbox and send it;
+    True when it will leave. A receipt goes only to a driver who wants receipts by email
+    (notifications/preferences.py); the rest is always sent."""
+    if may_decline and user is not None and not preferences.wants(user, preferences.RECEIPTS):
+        return False
+    payload: dict[str, Any] = {
+        "to": to,
+        "subject": subject,
+        "text": body,
+        "language": language,
+        "reply_to": reply_to,
+    }
+    if document is not None:
+        payload["document"] = document
+    if kind == "receipt" and user is not None:
+        payload["unsubscribe"] = str(preferences.RECEIPTS)  # RFC 8058 headers
+    message = outbox.enqueue(kind, user, "email", payload, key, deliver_after_commit=False)
+    # Billing's callers are workers (or staff's "Email again", who expect it sent now).
+    events.deliver_now([message])
+    return True

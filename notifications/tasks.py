@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from notifications import events, nearby
+from notifications import events, nearby, outbox
 
 
 @shared_task
@@ -28,3 +28,9 @@ def tell_nearby_watchers(connector_id: int) -> int:
 @shared_task
 def end_nearby_watches() -> int:
     return nearby.expire()
+
+
+@shared_task
+def deliver_pending() -> int:
+    """The beat sweep: what a dead worker or a lost task left in the outbox."""
+    return outbox.deliver_pending()

@@ -1,26 +1,100 @@
 """How a notification leaves: one class per channel, errors returned as values.
 
-A transport never raises for a delivery problem: the caller decides what a failure
-means (keep the watch open, try again on the next event).
+Every transport has the same shape: `send(message) -> None | str`, None when delivered,
+else what went wrong; it never raises for a delivery problem, and the outbox
+(notifications/outbox.py) decides what a failure means (try again later, give up).
+`transport_for(channel)` is the registry by channel name; a new channel (web push)
+is one class and one line in TRANSPORTS.
 """
 
 import logging
+from typing import TYPE_CHECKING, Protocol
 
-from django.core.mail import send_mail
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import translation
+
+if TYPE_CHECKING:
+    from notifications.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
 
-class Email:
-    """Plain-text email from DEFAULT_FROM_EMAIL."""
+class Transport(Protocol):
+    def send(self, message: "OutboxMessage") -> str | None: ...
 
-    def send(self, address: str, subject: str, body: str) -> str | None:
-        """None when sent, else what went wrong."""
+
+class Email:
+    """Email from DEFAULT_FROM_EMAIL: the text as written, and the same as HTML.
+
+    The payload holds the email as written in the recipient's language when the event
+    happened: `to`, `subject`, `text`, optionally `html`, `reply_to`, `document` (the id
+    of a billing document whose PDF is attached, rendered now) and `unsubscribe` (the
+    preference kind a driver may turn off: RFC 8058 one-click headers are added).
+    """
+
+    def send(self, message: "OutboxMessage") -> str | None:
+        payload = message.payload
+        address = payload.get("to") or (message.recipient.email if message.recipient else "")
         if not address:
             return "no email address"
         try:
-            send_mail(subject, body, None, [address])
-        except Exception as error:  # SMTP, DNS, socket: all a failed delivery
+            email = self.build(message, address)
+            email.send()
+        except Exception as error:  # SMTP, DNS, socket, a PDF: all a failed delivery
             logger.exception("Email to %s not sent", address)
             return str(error) or error.__class__.__name__
         return None
+
+    def build(self, message: "OutboxMessage", address: str) -> EmailMultiAlternatives:
+        """The email as it leaves: text and HTML, its headers and attachment."""
+        payload = message.payload
+        headers = {}
+        unsubscribe_url = ""
+        if payload.get("unsubscribe") and message.recipient is not None:
+            from notifications import unsubscribe
+
+            unsubscribe_url = unsubscribe.url(message.recipient, payload["unsubscribe"])
+            # RFC 8058 §3.1: both headers, the URL https, no cookie or login needed.
+            headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        email = EmailMultiAlternatives(
+            payload.get("subject", ""),
+            payload.get("text", ""),
+            to=[address],
+            reply_to=payload.get("reply_to") or None,
+            headers=headers,
+        )
+        language = payload.get("language") or settings.LANGUAGE_CODE
+        with translation.override(language):  # the footer in the recipient's language
+            html = payload.get("html") or render_to_string(
+                "notifications/email/message.html",
+                {
+                    "subject": payload.get("subject", ""),
+                    "text": payload.get("text", ""),
+                    "unsubscribe_url": unsubscribe_url,
+                    "language": language,
+                },
+            )
+        email.attach_alternative(html, "text/html")
+        if payload.get("document"):
+            self.attach_document(email, payload["document"])
+        return email
+
+    def attach_document(self, email: EmailMultiAlternatives, invoice_id: int) -> None:
+        # Rendered at delivery: a PDF is too big to keep in every message's payload.
+        from billing import documents
+
+        name, pdf = documents.pdf_attachment(invoice_id)
+        email.attach(name, pdf, "application/pdf")
+
+
+TRANSPORTS: dict[str, type[Transport]] = {
+    "email": Email,
+}
+
+
+def transport_for(channel: str) -> Transport:
+    """The transport of a channel; KeyError for one that does not exist."""
+    return TRANSPORTS[channel]()

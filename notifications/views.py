@@ -7,9 +7,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from notifications import events, preferences
+from notifications import events, preferences, unsubscribe
 from notifications.forms import PreferencesForm
 from notifications.models import Watch
 from stations import finder
@@ -82,3 +83,20 @@ def stop_waiting(request: HttpRequest, watch_id: int) -> HttpResponse:
     watch.delete()
     messages.success(request, _("You will not be emailed when that connector becomes free."))
     return redirect("portal:notifications")
+
+
+# RFC 8058 §3.2: the mail app's POST carries no cookie and no CSRF token; the signed
+# link is the proof. A GET only asks (link scanners follow GETs).
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
+    """One-click unsubscribe from an email's List-Unsubscribe link; no login needed."""
+    found = unsubscribe.read(token)
+    if found is None:
+        return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=400)
+    user, kind = found
+    label = preferences.Kind(kind).label
+    if request.method == "POST":
+        unsubscribe.unsubscribe(user, kind)
+        return render(request, "notifications/unsubscribe.html", {"done": True, "label": label})
+    return render(request, "notifications/unsubscribe.html", {"label": label, "token": token})

@@ -6,8 +6,8 @@ Who hears: the technicians covering the ticket's site (SiteTechnician); one who 
 the daily digest gets the alert in `send_digests`'s email instead. A ticket without a
 site, or a site nobody covers, goes to every active member of the technician role, so
 that no alert reaches nobody. A flapping charger raises one ticket (operations/tickets.py
-joins or reopens it), hence one alert. Emails leave through notifications/transports.py,
-in each technician's language.
+joins or reopens it), hence one alert. Emails leave through notifications' outbox
+(notifications/outbox.py), in each technician's language.
 """
 
 import logging
@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications.transports import Email
+from notifications import events, outbox
 from operations.models import SiteTechnician, Ticket, TicketEntry
 from users.models import User
 from users.roles import TECHNICIAN
@@ -69,13 +69,13 @@ def _claim(ticket: Ticket, reason: str, at: datetime) -> Ticket | None:
     return ticket
 
 
-def alert(
-    ticket_id: int, reason: str, transport: Email | None = None, at: datetime | None = None
-) -> TicketEntry | None:
-    """Send the `reason` alert of the ticket if it was not sent yet; its entry, or None."""
+def alert(ticket_id: int, reason: str, at: datetime | None = None) -> TicketEntry | None:
+    """Send the `reason` alert of the ticket if it was not sent yet; its entry, or None.
+
+    The emails go through notifications' outbox, keyed on this claim: a failed delivery
+    is retried there (and shown to staff), never sent twice."""
     if reason not in REASONS:
         raise ValueError(reason)
-    transport = transport or Email()
     ticket = Ticket.objects.filter(pk=ticket_id).select_related("site", "charge_point").first()
     if ticket is None:
         return None
@@ -84,12 +84,16 @@ def alert(
     if ticket is None:
         return None
     immediate, digest = recipients(ticket)
-    failed = {}
+    queued = []
     for user in immediate:
         subject, body = _email(ticket, reason, user)
-        error = transport.send(user.email, subject, body)
+        key = f"ticket-alert:{ticket.pk}:{reason}:{ticket.severity}:{at.isoformat()}:{user.pk}"
+        queued.append(events.email(f"ticket_{reason}", user, subject, body, key=key))
+    failed = {}
+    for user, message in zip(immediate, queued, strict=True):
+        error = outbox.deliver(message.pk) if message is not None else None
         if error is not None:
-            failed[user.email] = error
+            failed[user.email] = error  # the outbox tries again
     sent_to = [user.email for user in immediate if user.email not in failed]
     text = _("Alert (%(reason)s) sent to %(count)s technician(s).") % {
         "reason": reason,
@@ -135,11 +139,11 @@ def _email(ticket: Ticket, reason: str, user: User) -> tuple[str, str]:
     return subject, body
 
 
-def send_digests(now: datetime | None = None, transport: Email | None = None) -> int:
+def send_digests(now: datetime | None = None) -> int:
     """One email per technician who chose the digest, with the alerts of their sites since
-    their last digest; returns how many were sent. A technician with nothing new gets none."""
+    their last digest; returns how many were sent. A technician with nothing new gets none.
+    A digest that does not leave at once stays in notifications' outbox, tried again."""
     now = now or timezone.now()
-    transport = transport or Email()
     rows = SiteTechnician.objects.filter(digest=True, user__is_active=True).select_related("user")
     by_user: dict[User, list[SiteTechnician]] = {}
     for row in rows:
@@ -161,10 +165,12 @@ def send_digests(now: datetime | None = None, transport: Email | None = None) ->
                     "operations/email/ticket_digest.txt",
                     {"alerts": [_digest_line(entry) for entry in entries]},
                 )
-            error = transport.send(user.email, subject, body)
-            if error is not None:
-                logger.warning("Digest to %s not sent: %s", user.email, error)
-                continue  # tried again tomorrow, with today's alerts still in it
+            key = f"ticket-digest:{user.pk}:{now.isoformat()}"
+            message = events.email("ticket_digest", user, subject, body, key=key)
+            if message is not None:
+                error = outbox.deliver(message.pk)
+                if error is not None:
+                    logger.warning("Digest to %s not sent yet: %s", user.email, error)
             sent += 1
         SiteTechnician.objects.filter(pk__in=[row.pk for row in covered]).update(last_digest_at=now)
     return sent

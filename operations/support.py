@@ -31,7 +31,7 @@ from billing import invoicing, refunds
 from billing.models import Invoice
 from charging import start_stop
 from charging.refusals import Refused
-from notifications.transports import Email
+from notifications import events, outbox
 from operations import tickets
 from operations.models import SupportCase, SupportMessage, Ticket
 from stations.finder import PUBLIC_CONNECTOR
@@ -196,9 +196,9 @@ def answer(case: SupportCase, body: str, *, by: User) -> SupportMessage:
     return message
 
 
-def email_answer(message_id: int, transport: Email | None = None) -> str | None:
-    """Email support's answer to the driver, once; None when sent now or before, else
-    what went wrong (the task tries again)."""
+def email_answer(message_id: int) -> str | None:
+    """Email support's answer to the driver, once, through the outbox; None when sent
+    now or before, else what went wrong (the outbox tries again later)."""
     message = (
         SupportMessage.objects.select_related("case__driver")
         .filter(pk=message_id, from_staff=True)
@@ -219,12 +219,16 @@ def email_answer(message_id: int, transport: Email | None = None) -> str | None:
                 + reverse("portal:support-case", args=[message.case_id]),
             },
         )
-    error = (transport or Email()).send(driver.email, subject, body)
-    if error is None:
+    with transaction.atomic():
+        # An answer the driver asked for: transactional, no unsubscribe. emailed_at
+        # says it is in the outbox, which delivers it and tries again.
+        queued = events.email(
+            "support_answer", driver, subject, body, key=f"support-answer:{message.pk}"
+        )
         SupportMessage.objects.filter(pk=message.pk, emailed_at=None).update(
             emailed_at=timezone.now()
         )
-    return error
+    return outbox.deliver(queued.pk) if queued is not None else None
 
 
 class CannotRefund(ValueError):

@@ -62,19 +62,11 @@ def open_due_inspections() -> int:
 # --- Driver support (operations/support.py) -----------------------------------------------
 
 
-class SupportEmailNotSent(OSError):
-    """The answer's email did not leave (mail server down or refusing): tried again."""
-
-
-# Emailed at most once (emailed_at); a failed delivery raises so Celery tries again later.
-@shared_task(
-    autoretry_for=(SupportEmailNotSent,), retry_backoff=60, retry_kwargs={"max_retries": 6}
-)
+# Emailed at most once (emailed_at, the outbox key); the outbox tries a failed delivery
+# again (notifications/outbox.py), so this task does not.
+@shared_task
 def email_support_answer(message_id: int) -> bool:
-    error = support.email_answer(message_id)
-    if error is not None:
-        raise SupportEmailNotSent(error)
-    return True
+    return support.email_answer(message_id) is None
 
 
 # --- Remote repair (operations/repair.py) ----------------------------------------------------

@@ -55,6 +55,12 @@ urlpatterns = [
         notification_views.notification_settings,
         name="notifications",
     ),
+    # One-click unsubscribe from an email (RFC 8058), no login (notifications/unsubscribe.py).
+    path(
+        "account/notifications/unsubscribe/<str:token>/",
+        notification_views.unsubscribe_page,
+        name="unsubscribe",
+    ),
     path(
         "account/notifications/watches/<int:watch_id>/stop/",
         notification_views.stop_waiting,

@@ -1,0 +1,20 @@
+"""Emails billing has written and wants sent: notifications listens (its outbox sends
+them), so billing never imports notifications.
+
+`email_ready` is sent in the caller's transaction with the email as written in the
+buyer's language; a listener answers True when the email will leave. Arguments:
+`kind` ("receipt", "invoice", "credit_note", "payment_failed"), `user` (the driver, or
+None for a guest or a fleet), `to`, `language`, `subject`, `body`, `reply_to` (a list),
+`document` (the id of the Invoice whose PDF is attached, or None), `key` (the same key
+for the same email: a retried task sends it once) and `may_decline` (a receipt the
+driver may have turned off).
+"""
+
+from django.dispatch import Signal
+
+email_ready = Signal()
+
+
+def send_email(**email: object) -> bool:
+    """Hand a written email to the listeners; True when one of them will send it."""
+    return any(answer is True for _receiver, answer in email_ready.send(sender=None, **email))
