@@ -230,3 +230,49 @@ async def test_a_charger_that_refuses_its_profile_is_counted_at_its_maximum_and_
         flagged = await sync_to_async(_allocation_of)("SMART-NO")
         assert flagged.profile_status == ConnectorAllocation.ProfileStatus.REJECTED
         assert flagged.profile_error == "Rejected"
+
+
+def _current(transaction_id: int, amps: str, seconds_ago: int) -> dict[str, Any]:
+    return {
+        "connectorId": 1,
+        "transactionId": transaction_id,
+        "meterValue": [
+            {
+                "timestamp": iso(ago(seconds=seconds_ago)),
+                "sampledValue": [
+                    {"value": amps, "measurand": "Current.Import", "unit": "A", "phase": phase}
+                    for phase in ("L1", "L2", "L3")
+                ],
+            }
+        ],
+    }
+
+
+async def test_a_car_drawing_less_lends_its_share_and_takes_it_back(charger):
+    site = await sync_to_async(_site)("Lending", D(40))
+    async with (
+        charger("SMART-LEND", site=site) as lender,
+        charger("SMART-TAKE", site=site) as taker,
+    ):
+        timeline = Timeline({"SMART-LEND": lender, "SMART-TAKE": taker})
+        for cp in (lender, taker):
+            await cp.boot()
+        lending = await _start(lender, timeline, "SMART-LEND")
+        await _start(taker, timeline, "SMART-TAKE")
+        both = {"SMART-LEND": D(20), "SMART-TAKE": D(20)}
+        assert await eventually(
+            lambda: all(timeline.now_for(n) == v for n, v in both.items()), SETTLE
+        )
+        # The car draws 3 A of its 20: it keeps the minimum, the other gets the rest
+        # (up to its own 31.8 A).
+        await send(lender, "MeterValues", _current(lending, "3.0", seconds_ago=10))
+        lent = {"SMART-LEND": D(6), "SMART-TAKE": D("31.8")}
+        assert await eventually(
+            lambda: all(timeline.now_for(n) == v for n, v in lent.items()), SETTLE
+        )
+        # It draws all it has again: it gets its fair share back.
+        await send(lender, "MeterValues", _current(lending, "6.0", seconds_ago=0))
+        assert await eventually(
+            lambda: all(timeline.now_for(n) == v for n, v in both.items()), SETTLE
+        )
+        assert all(total <= 40 for _, total in timeline.sums())
