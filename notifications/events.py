@@ -301,3 +301,27 @@ def tell_car_stopped(session_id: int) -> bool:
         return subject, body
 
     return _send_once(session, SessionNotice.Kind.CAR_STOPPED, driver, compose)
+
+
+def tell_session_waiting(session_id: int) -> bool:
+    """Email the driver that their car waits for room on the site's grid connection
+    (smart charging gives it 0 A for now), once per session; True when enqueued now."""
+    session = _sessions().filter(pk=session_id, status=ChargingSession.Status.ACTIVE).first()
+    driver = _driver_to_tell(session)
+    if driver is None:
+        return False
+
+    def compose() -> tuple[str, str]:
+        subject = _("Your car waits to charge at %(place)s") % {"place": _place(session)}
+        body = render_to_string(
+            "notifications/email/waiting_for_power.txt",
+            {
+                "user": driver,
+                "session": session,
+                "site": session.charge_point.site,
+                "url": _session_url(session),
+            },
+        )
+        return subject, body
+
+    return _send_once(session, SessionNotice.Kind.WAITING_FOR_POWER, driver, compose)

@@ -89,6 +89,7 @@ class SessionNotice(models.Model):
     class Kind(models.TextChoices):
         CHARGING_FINISHED = "charging_finished", _("Charging finished")
         CAR_STOPPED = "car_stopped", _("Car stopped charging")
+        WAITING_FOR_POWER = "waiting_for_power", _("Waiting for room on the grid connection")
 
     session = models.ForeignKey(
         "stations.ChargingSession",

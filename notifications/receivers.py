@@ -16,9 +16,10 @@ from notifications.tasks import (
     tell_car_stopped,
     tell_nearby_watchers,
     tell_session_finished,
+    tell_session_waiting,
 )
 from stations.models import ChargingSession, Connector
-from stations.signals import connector_status_changed, session_ended
+from stations.signals import connector_status_changed, session_ended, session_waiting
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -136,3 +137,16 @@ def billing_email_ready(
     # Billing's callers are workers (or staff's "Email again", who expect it sent now).
     events.deliver_now([message])
     return True
+
+
+@receiver(session_waiting, sender=ChargingSession, dispatch_uid="notifications.session_waiting")
+def session_waiting_received(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    """Queue the "your car waits" email: smart charging cannot serve the session now."""
+    if session.id_token_id is None:
+        return
+    try:
+        tell_session_waiting.delay(session.pk)
+    except Exception:
+        logger.exception("Could not queue the waiting email of session %s", session.pk)

@@ -34,3 +34,8 @@ def end_nearby_watches() -> int:
 def deliver_pending() -> int:
     """The beat sweep: what a dead worker or a lost task left in the outbox."""
     return outbox.deliver_pending()
+
+
+@shared_task
+def tell_session_waiting(session_id: int) -> bool:
+    return events.tell_session_waiting(session_id)

@@ -42,7 +42,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from ocpp.v16 import call
 
-from stations import bookings, site_limits
+from stations import bookings, signals, site_limits
 from stations.models import (
     ChargePoint,
     ChargingSession,
@@ -205,6 +205,7 @@ def read_site(site: Site, now: datetime) -> list[Slot]:
             allocation.drawn_amps = None
             allocation.profile_status = ConnectorAllocation.ProfileStatus.NONE
             allocation.profile_error = ""
+            allocation.waiting = False
         elif session is None:
             allocation.session = None
         slots.append(Slot(connector, connector.charge_point, session, allocation))
@@ -257,6 +258,9 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
     for slot in slots:
         a = slot.allocation
         a.limit_amps = wanted.limits.get(slot.key, wanted.fixed.get(slot.key))
+        if slot.session is not None and slot.key in wanted.waiting and not a.waiting:
+            # The driver is told (notifications listens), once each time it starts waiting.
+            signals.announce(signals.session_waiting, ChargingSession, session=slot.session)
         a.waiting = slot.key in wanted.waiting
         a.priority = priority[slot.key]
         if a._state.adding:

@@ -32,6 +32,9 @@ charge_point_disconnected = Signal()
 charge_point_booted = Signal()
 # sender=SecurityEvent, event=...
 security_event_received = Signal()
+# sender=ChargingSession, session=...; smart charging cannot serve it now: it waits at
+# 0 A (stations/load_balancing.py), sent once each time it starts waiting.
+session_waiting = Signal()
 # sender=ChargerCommand, command=...; a command's outcome was recorded (answered, CALLERROR,
 # timeout, offline).
 command_finished = Signal()

@@ -8,14 +8,16 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from stations import site_limits, tasks
 from stations.models import ChargePoint, ChargerCommand, ConnectorAllocation, Site
 from tests.conftest import eventually
+from tests.mail import mails_to, text_of
 from tests.stations.ocpp_wire import ago, iso, send
-from users.models import IdToken
+from users.models import IdToken, User
 
 D = Decimal
 SETTLE = 30  # s: ten chargers answering profiles on a loaded machine
@@ -276,3 +278,44 @@ async def test_a_car_drawing_less_lends_its_share_and_takes_it_back(charger):
             lambda: all(timeline.now_for(n) == v for n, v in both.items()), SETTLE
         )
         assert all(total <= 40 for _, total in timeline.sums())
+
+
+@pytest.fixture(scope="module")
+def mail_server(start_mail_server: Any) -> tuple[str, Any]:
+    return start_mail_server()
+
+
+def _driver_token(email: str, uid: str) -> None:
+    driver = User.objects.create_user(email, "pw")
+    IdToken.objects.create(uid=uid, owner=driver)
+
+
+async def test_a_car_the_site_cannot_serve_waits_at_0_a_and_its_driver_is_told(
+    charger, mail_server
+):
+    server, mail = mail_server
+    site = await sync_to_async(_site)("Too small", D(10))
+    await sync_to_async(_driver_token)("waiting@example.com", "WAIT-1")
+    async with (
+        charger("SMART-FIRST", site=site, server=server) as first,
+        charger("SMART-WAITS", site=site, server=server) as second,
+    ):
+        timeline = Timeline({"SMART-FIRST": first, "SMART-WAITS": second})
+        for cp in (first, second):
+            await cp.boot()
+        await _start(first, timeline, "SMART-FIRST")
+        assert await eventually(lambda: timeline.now_for("SMART-FIRST") == D(10), SETTLE)
+        at = _clock()
+        answer = await send(
+            second,
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "WAIT-1", "meterStart": 0, "timestamp": _iso_now()},
+        )
+        timeline.started("SMART-WAITS", answer["transactionId"], at)
+        assert await eventually(lambda: timeline.now_for("SMART-WAITS") == D(0), SETTLE)
+        assert timeline.now_for("SMART-FIRST") == D(10)
+        told = await eventually(lambda: mails_to(mail, "waiting@example.com"), SETTLE)
+        assert [m["Subject"] for m in told] == ["Your car waits to charge at Too small"]
+        assert "starts by itself as soon as there is room" in text_of(told[0])
+        waiting = await sync_to_async(_allocation_of)("SMART-WAITS")
+        assert waiting.waiting and waiting.limit_amps == 0
