@@ -127,6 +127,8 @@ def test_charge_point_added_with_a_short_password_gets_a_form_error(staff):
         "charge_point_id": "ADM-NEW",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
+        "phases": 3,  # the wiring, as the add form pre-fills it
+        "first_phase": 1,
         "connectors-TOTAL_FORMS": 0,
         "connectors-INITIAL_FORMS": 0,
     }
@@ -166,6 +168,8 @@ def test_charge_point_add_form_offers_a_generated_password_the_charger_gets(staf
         "charge_point_id": "ADM-GEN",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
+        "phases": 3,  # the wiring, as the add form pre-fills it
+        "first_phase": 1,
         "new_password": generated,
         "connectors-TOTAL_FORMS": 0,
         "connectors-INITIAL_FORMS": 0,
@@ -190,6 +194,8 @@ def test_charge_point_accepted_without_password_in_admin_gets_a_form_error(staff
         "charge_point_id": "ADM-NOPW",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
+        "phases": 3,  # the wiring, as the add form pre-fills it
+        "first_phase": 1,
         "new_password": "",
         "connectors-TOTAL_FORMS": 0,
         "connectors-INITIAL_FORMS": 0,
@@ -208,6 +214,8 @@ def test_pending_charger_without_password_is_accepted_in_admin_once_given_one(st
         "charge_point_id": "ADM-TOFU",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
+        "phases": 3,  # the wiring, as the add form pre-fills it
+        "first_phase": 1,
         "connectors-TOTAL_FORMS": 0,
         "connectors-INITIAL_FORMS": 0,
     }
@@ -250,6 +258,8 @@ def test_security_profile_0_is_allowed_in_admin_with_a_warning(staff):
         "charge_point_id": "ADM-BENCH",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
+        "phases": 3,  # the wiring, as the add form pre-fills it
+        "first_phase": 1,
         "new_password": "",
         "allow_unauthenticated": "on",
         "connectors-TOTAL_FORMS": 0,
