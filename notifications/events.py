@@ -70,6 +70,15 @@ def email(
     return enqueue(kind, user, "email", payload, key, deliver_after_commit=False)
 
 
+def in_portal(
+    kind: str, user: User, title: str, body: str, url: str, *, key: str
+) -> OutboxMessage | None:
+    """Write a notification for the driver's list in the portal (written in their
+    language now) to the outbox; delivered with `deliver_now()` like an email."""
+    payload = {"title": title, "body": body, "url": url}
+    return enqueue(kind, user, "portal", payload, f"{key}:portal", deliver_after_commit=False)
+
+
 def deliver_now(messages: Iterable[OutboxMessage | None]) -> None:
     """Deliver messages this worker enqueued; a failure stays in the outbox, tried
     again after its backoff by the sweep."""
@@ -115,6 +124,7 @@ def notify_watchers(connector_id: int) -> int:
         return 0  # taken again before we got here: nobody is told of a free connector
     site = connector.charge_point.site
     messages = []
+    told = 0
     with transaction.atomic():
         # Locked: two workers handling two events must not email the same driver twice.
         watches = (
@@ -141,9 +151,17 @@ def notify_watchers(connector_id: int) -> int:
                         else "",
                     },
                 )
-            messages.append(
-                email(CONNECTOR_FREE, user, subject, body, key=f"watch:{open_watch.pk}")
-            )
+            key = f"watch:{open_watch.pk}"
+            messages.append(email(CONNECTOR_FREE, user, subject, body, key=key))
+            path = reverse("portal:station", args=[site.pk]) if site else ""
+            with translation.override(user.language):
+                place = connector.charge_point.charge_point_id
+                detail = _("Charger %(charger)s, connector %(connector)s") % {
+                    "charger": place,
+                    "connector": connector.connector_id,
+                }
+            messages.append(in_portal(CONNECTOR_FREE, user, subject, detail, path, key=key))
+            told += 1
             closing = Watch.objects.filter(pk=open_watch.pk)
             if site is not None:
                 # Told once per station: the driver's other watches there close too.
@@ -152,7 +170,7 @@ def notify_watchers(connector_id: int) -> int:
                 )
             closing.update(notified_at=timezone.now())
     deliver_now(messages)
-    return len([message for message in messages if message is not None])
+    return told
 
 
 # --- Charging finished, car stopped ------------------------------------------------------
@@ -174,8 +192,9 @@ def _send_once(
     driver: User,
     compose: Callable[[], tuple[str, str]],
 ) -> bool:
-    """Email `compose()` (subject, body) to the driver unless this kind of notice was
-    sent for the session already; True when enqueued now.
+    """Email `compose()` (subject, body) to the driver, and put its subject in their list
+    in the portal, unless this kind of notice was sent for the session already; True
+    when enqueued now.
 
     The SessionNotice row and the outbox message are written in one transaction: a
     second run waits for the first one's commit, then finds its row; the outbox
@@ -187,15 +206,15 @@ def _send_once(
             return False
         with translation.override(driver.language):
             subject, body = compose()
-        message = email(
-            kind,
-            driver,
-            subject,
-            body,
-            key=f"session:{session.pk}:{kind}",
-            unsubscribe=preferences.CHARGING_FINISHED,
-        )
-    deliver_now([message])
+        key = f"session:{session.pk}:{kind}"
+        messages = [
+            email(kind, driver, subject, body, key=key, unsubscribe=preferences.CHARGING_FINISHED),
+            # In the portal's list too: the subject says it all, the link has the rest.
+            in_portal(
+                kind, driver, subject, "", reverse("portal:session", args=[session.pk]), key=key
+            ),
+        ]
+    deliver_now(messages)
     return True
 
 

@@ -233,3 +233,40 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.channel} ({self.key})"
+
+
+class Notification(models.Model):
+    """A message in the driver's list in the portal (the in-portal channel,
+    notifications/transports.py InPortal); unread until they open the list.
+
+    One per outbox message (the key): a delivery the sweep repeats after a crash finds
+    the row it made before.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("user"),
+    )
+    kind = models.CharField(_("kind"), max_length=64)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    url = models.CharField(_("link"), max_length=500, blank=True)
+    key = models.CharField(_("key"), max_length=200, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            # The header's question on every page: how many unread?
+            models.Index(
+                fields=["user"], condition=Q(read_at__isnull=True), name="notifications_unread"
+            ),
+            models.Index(fields=["user", "-created_at"], name="notifications_list"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} for {self.user}"

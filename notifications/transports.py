@@ -90,8 +90,30 @@ class Email:
         email.attach(name, pdf, "application/pdf")
 
 
+class InPortal:
+    """The driver's notification list in the portal (notifications/inbox.py), told live
+    to their open pages. The payload: `title`, `body`, `url` (a path in the portal)."""
+
+    def send(self, message: "OutboxMessage") -> str | None:
+        if message.recipient is None:
+            return "no recipient"
+        from notifications import inbox
+
+        payload = message.payload
+        inbox.add(
+            message.recipient,
+            kind=message.kind,
+            title=payload.get("title", ""),
+            body=payload.get("body", ""),
+            url=payload.get("url", ""),
+            key=message.key,
+        )
+        return None
+
+
 TRANSPORTS: dict[str, type[Transport]] = {
     "email": Email,
+    "portal": InPortal,
 }
 
 

@@ -4,13 +4,13 @@ events.py and preferences.py."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from notifications import events, preferences, unsubscribe
+from notifications import events, inbox, preferences, unsubscribe
 from notifications.forms import PreferencesForm
 from notifications.models import Watch
 from stations import finder
@@ -46,7 +46,8 @@ def watch_station(request: HttpRequest, site_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def notification_settings(request: HttpRequest) -> HttpResponse:
-    """Which emails the driver wants, and the connectors they are waiting for."""
+    """The driver's notifications, which emails they want, and the connectors they are
+    waiting for."""
     user = request.user
     if request.method == "POST":
         form = PreferencesForm(request.POST)
@@ -69,8 +70,29 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         .select_related("connector__charge_point__site")
         .order_by("created_at", "pk")
     )
-    context = {"form": form, "watches": watches}
+    context = {
+        "form": form,
+        "watches": watches,
+        "notifications": list(inbox.latest(user)),
+        "unread": inbox.unread_count(user),
+    }
     return render(request, "notifications/preferences.html", context, status=status)
+
+
+@login_required
+@require_POST
+def mark_read(request: HttpRequest) -> HttpResponse:
+    """Mark the driver's notifications read (the list's button)."""
+    inbox.mark_read(request.user)
+    return redirect("portal:notifications")
+
+
+@require_http_methods(["GET", "HEAD"])
+def unread(request: HttpRequest) -> JsonResponse:
+    """{"unread": n} for the header's badge (fetched by notifications/inbox.js, so that
+    pages do not count on every load); 0 for a visitor."""
+    count = inbox.unread_count(request.user) if request.user.is_authenticated else 0
+    return JsonResponse({"unread": count}, headers={"Cache-Control": "no-store"})
 
 
 @login_required

@@ -222,12 +222,14 @@ def email_answer(message_id: int) -> str | None:
     with transaction.atomic():
         # An answer the driver asked for: transactional, no unsubscribe. emailed_at
         # says it is in the outbox, which delivers it and tries again.
-        queued = events.email(
-            "support_answer", driver, subject, body, key=f"support-answer:{message.pk}"
-        )
+        key = f"support-answer:{message.pk}"
+        queued = events.email("support_answer", driver, subject, body, key=key)
+        path = reverse("portal:support-case", args=[message.case_id])
+        listed = events.in_portal("support_answer", driver, subject, "", path, key=key)
         SupportMessage.objects.filter(pk=message.pk, emailed_at=None).update(
             emailed_at=timezone.now()
         )
+    events.deliver_now([listed])
     return outbox.deliver(queued.pk) if queued is not None else None
 
 

@@ -55,6 +55,8 @@ urlpatterns = [
         notification_views.notification_settings,
         name="notifications",
     ),
+    path("account/notifications/read/", notification_views.mark_read, name="notifications-read"),
+    path("account/notifications/unread/", notification_views.unread, name="notifications-unread"),
     # One-click unsubscribe from an email (RFC 8058), no login (notifications/unsubscribe.py).
     path(
         "account/notifications/unsubscribe/<str:token>/",

@@ -18,6 +18,8 @@ cannot change anything.
 A session's figures (kWh, power, cost so far) are sent by the portal
 (portal/live_figures.py) on `meter_values_received`, through `relay()`: pricing is
 billing's, which stations never imports. Those messages are {"kind": "figures", ...}.
+A driver's new notification (notifications/inbox.py, to their driver group, which every
+logged-in page joins) is {"kind": "notification", "id", "title", "body", "url", "unread"}.
 """
 
 import json
