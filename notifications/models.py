@@ -165,6 +165,12 @@ class NearbyWatch(models.Model):
     min_power_kw = models.DecimalField(
         _("minimum power (kW)"), max_digits=7, decimal_places=1, null=True, blank=True
     )
+    # The box around the position that holds the radius (nearby.box_around): a freed
+    # connector outside it is refused in SQL, and only real candidates reach Python.
+    south = models.FloatField(_("south"))
+    north = models.FloatField(_("north"))
+    west = models.FloatField(_("west"))
+    east = models.FloatField(_("east"))
     started_at = models.DateTimeField(_("started at"), default=timezone.now)
     position_at = models.DateTimeField(_("position from"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))

@@ -7,13 +7,15 @@ again while it is open, at most every POSITION_EVERY. When a connector becomes A
 (stations' connector_status_changed, heard in notifications/receivers.py), `matches()`
 finds the watches around it: a bounding box in SQL (the widest radius a driver may ask
 for, NEARBY_MAX_RADIUS_KM, on the indexed latitude and longitude), the type and power in
-SQL, then the exact distance (stations.finder.haversine_km) against each watch's own
-radius. Each matching driver is told once (web push to their browsers if they have
-subscribed, else in the portal) and their watch ends: the row, with the position, is
-deleted. A watch nobody matched ends after NEARBY_WATCH_SECONDS (`expire()`, a beat task).
+SQL, and each watch's own box (stored with its position), then the exact distance
+(stations.finder.haversine_km) against each watch's own radius. Each matching driver
+is told once (web push to their browsers if they have subscribed, else by email) and
+their watch ends: the row, with the position, is deleted. A watch nobody matched ends
+after NEARBY_WATCH_SECONDS (`expire()`, a beat task).
 """
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -55,6 +57,7 @@ def start(
         defaults={
             "latitude": latitude,
             "longitude": longitude,
+            **box_around(latitude, longitude, float(radius_km)),
             "radius_km": radius_km,
             "connector_type": connector_type,
             "min_power_kw": min_power_kw,
@@ -75,11 +78,30 @@ def move(user: User, latitude: float, longitude: float, now: datetime | None = N
     """The driver is here now: whether they have a running watch. The position is written
     at most every POSITION_EVERY (a page sending more often changes nothing sooner)."""
     now = now or timezone.now()
-    watches = NearbyWatch.objects.filter(user=user, expires_at__gt=now)
-    watches.filter(position_at__lte=now - POSITION_EVERY).update(
-        latitude=latitude, longitude=longitude, position_at=now
+    watch = NearbyWatch.objects.filter(user=user, expires_at__gt=now).first()
+    if watch is None:
+        return False
+    NearbyWatch.objects.filter(pk=watch.pk, position_at__lte=now - POSITION_EVERY).update(
+        latitude=latitude,
+        longitude=longitude,
+        position_at=now,
+        **box_around(latitude, longitude, float(watch.radius_km)),
     )
-    return watches.exists()
+    return True
+
+
+def box_around(latitude: float, longitude: float, radius_km: float) -> dict[str, float]:
+    """The watch's own box (south, north, west, east in degrees) holding every point within
+    radius_km; across the antimeridian or over a pole, every longitude (a superset: the
+    exact distance decides)."""
+    d_lat = radius_km / finder.KM_PER_DEGREE_LATITUDE
+    south, north = max(-90.0, latitude - d_lat), min(90.0, latitude + d_lat)
+    cos_lat = math.cos(math.radians(min(89.999, abs(latitude) + d_lat)))
+    d_lon = radius_km / (finder.KM_PER_DEGREE_LATITUDE * cos_lat)
+    west, east = longitude - d_lon, longitude + d_lon
+    if north >= 90 or south <= -90 or west < -180 or east > 180:
+        west, east = -180.0, 180.0
+    return {"south": south, "north": north, "west": west, "east": east}
 
 
 def stop(user: User) -> bool:
@@ -110,9 +132,15 @@ def matches(connector: Connector, now: datetime | None = None) -> list[Match]:
         return []
     lat, lon = float(site.latitude), float(site.longitude)
     candidates = NearbyWatch.objects.filter(
+        # The index narrows to the widest radius anyone may ask for; each watch's own box
+        # then leaves only those whose radius may reach the site.
         finder.bounding_box(lat, lon, settings.NEARBY_MAX_RADIUS_KM),
         Q(connector_type="") | Q(connector_type=connector.connector_type),
         Q(min_power_kw__isnull=True) | Q(min_power_kw__lte=connector.max_power_kw),
+        south__lte=lat,
+        north__gte=lat,
+        west__lte=lon,
+        east__gte=lon,
         expires_at__gt=now or timezone.now(),
     ).select_related("user")
     found = []

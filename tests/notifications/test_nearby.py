@@ -273,3 +273,15 @@ def test_with_push_on_the_card_offers_this_device(driver_client):
         page = driver_client.get(reverse("portal:stations")).content.decode()
     assert f'data-key="{PUBLIC_KEY}"' in page
     assert reverse("portal:push-subscribe") in page
+
+
+@pytest.mark.django_db
+def test_a_watch_across_the_antimeridian_matches_a_site_on_the_other_side(make_user):
+    site = Site.objects.create(
+        name="Taveuni", latitude=Decimal("-16.8"), longitude=Decimal("-179.99")
+    )
+    charge_point = register("CP-DATELINE", site=site)
+    connector = Connector.objects.create(charge_point=charge_point, connector_id=1)
+    across = nearby.start(make_user(), -16.8, 179.99, Decimal(5))
+    nearby.start(make_user(), -16.8, 179.8, Decimal(5))  # 20 km away
+    assert [match.watch.pk for match in nearby.matches(connector)] == [across.pk]
