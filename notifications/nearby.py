@@ -21,18 +21,22 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from notifications import events, outbox, webpush
-from notifications.models import NearbyWatch
+from notifications.models import NearbyWatch, OutboxMessage
 from stations import finder
 from stations.models import Connector
 from users.models import User
 
 logger = logging.getLogger(__name__)
+
+# The kind of message (OutboxMessage.kind) a match sends.
+NEARBY_FREE = "nearby_free"
 
 # The page sends the driver's position at most this often (portal/static/portal/nearby.js);
 # the server writes it no more often either.
@@ -161,35 +165,43 @@ def tell_watchers(connector_id: int, now: datetime | None = None) -> int:
         return 0  # taken again before we got here
     told = 0
     for match in matches(connector, now):
-        # The delete is the claim: of two workers handling two free connectors, the one
-        # that deletes the watch tells the driver; the other finds nothing.
-        deleted, _by_model = NearbyWatch.objects.filter(
-            pk=match.watch.pk, started_at=match.watch.started_at
-        ).delete()
-        if deleted:
+        with transaction.atomic():
+            # The delete is the claim: of two workers handling two free connectors, the
+            # one that deletes the watch tells the driver; the other finds nothing. The
+            # messages are written in the same transaction (the outbox).
+            deleted, _by_model = NearbyWatch.objects.filter(
+                pk=match.watch.pk, started_at=match.watch.started_at
+            ).delete()
+            if not deleted:
+                continue
             key = f"nearby:{match.watch.pk}:{match.watch.started_at.isoformat()}"
-            deliver(match.watch.user, message(match, connector), key)
-            told += 1
+            queued = enqueue(match.watch.user, message(match, connector), key)
+        events.deliver_now(queued)
+        told += 1
     return told
 
 
-def deliver(user: User, content: dict[str, str], key: str) -> int:
-    """Tell the driver: a push to each of their browsers when Web Push is on and they
-    subscribed, else an email through the outbox (`key`: once per watch); how many
-    deliveries succeeded (logged when none)."""
-    subscriptions = list(user.push_subscriptions.all()) if webpush.enabled() else []
+def enqueue(user: User, content: dict[str, str], key: str) -> list[OutboxMessage | None]:
+    """The driver's messages, to the outbox: a push to each of their browsers when Web
+    Push is on and they subscribed (channel "webpush"), else an email; `key` makes it
+    once per watch."""
+    subscriptions = (
+        list(user.push_subscriptions.values_list("pk", flat=True)) if webpush.enabled() else []
+    )
     if subscriptions:
-        delivered = sum(
-            webpush.send(subscription, content) is None for subscription in subscriptions
-        )
-    else:
-        link = settings.BILLING_PUBLIC_URL + content["url"]
-        body = f"{content['body']}\n\n{link}\n"
-        queued = events.email("nearby_free", user, content["title"], body, key=key)
-        delivered = queued is not None and outbox.deliver(queued.pk) is None
-    if not delivered:
-        logger.warning("Nearby watch of user %s: nobody told", user.pk)
-    return int(delivered)
+        return [
+            outbox.enqueue(
+                NEARBY_FREE,
+                user,
+                "webpush",
+                {**content, "subscription": pk},
+                f"{key}:push:{pk}",
+                deliver_after_commit=False,
+            )
+            for pk in subscriptions
+        ]
+    body = f"{content['body']}\n\n{settings.BILLING_PUBLIC_URL}{content['url']}\n"
+    return [events.email(NEARBY_FREE, user, content["title"], body, key=key)]
 
 
 def message(match: Match, connector: Connector) -> dict[str, str]:

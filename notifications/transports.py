@@ -15,6 +15,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from notifications import webpush
+from notifications.models import PushSubscription
+
 if TYPE_CHECKING:
     from notifications.models import OutboxMessage
 
@@ -111,9 +114,25 @@ class InPortal:
         return None
 
 
+class WebPush:
+    """A push to one browser (notifications/webpush.py): the payload names the
+    subscription (`subscription`, its id) and holds what the service worker shows
+    (`title`, `body`, `url`). A subscription the push service said is gone (404/410) has
+    been deleted: every later attempt answers that, until the outbox gives up."""
+
+    def send(self, message: "OutboxMessage") -> str | None:
+        payload = message.payload
+        subscription = PushSubscription.objects.filter(pk=payload.get("subscription")).first()
+        if subscription is None:
+            return "push subscription removed"
+        shown = {name: payload.get(name, "") for name in ("title", "body", "url")}
+        return webpush.send(subscription, shown)
+
+
 TRANSPORTS: dict[str, type[Transport]] = {
     "email": Email,
     "portal": InPortal,
+    "webpush": WebPush,
 }
 
 

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from notifications import webpush
-from notifications.models import PushSubscription
+from notifications import outbox, webpush
+from notifications.models import OutboxMessage, PushSubscription
 from tests.notifications.push_service import Browser, PushService, vapid_claims
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +176,48 @@ def test_vapid_keys_prints_a_pair_that_signs_a_push(driver, push_service):
     with override_settings(**settings):
         assert webpush.send(subscription, {"title": "Hello"}) is None
     vapid_claims(push_service.received[0], settings["WEBPUSH_VAPID_PUBLIC_KEY"])
+
+
+def test_the_outbox_delivers_a_push_through_the_webpush_transport(driver, push_service):
+    browser = Browser()
+    subscription = PushSubscription.objects.create(
+        user=driver, endpoint=push_service.endpoint("outbox"), **browser.keys()
+    )
+    payload = {"subscription": subscription.pk, "title": "Free", "body": "Here", "url": "/s/1/"}
+    message = outbox.enqueue(
+        "nearby_free", driver, "webpush", payload, "push-test", deliver_after_commit=False
+    )
+
+    assert outbox.deliver(message.pk) is None
+
+    message.refresh_from_db()
+    assert message.state == OutboxMessage.State.SENT
+    assert browser.decrypt(push_service.received[0]) == {
+        "title": "Free",
+        "body": "Here",
+        "url": "/s/1/",
+    }
+
+
+def test_410_through_the_outbox_removes_the_subscription_and_the_message_is_not_sent(
+    driver, push_service
+):
+    subscription = PushSubscription.objects.create(
+        user=driver, endpoint=push_service.endpoint("gone"), **Browser().keys()
+    )
+    push_service.status = 410
+    message = outbox.enqueue(
+        "nearby_free",
+        driver,
+        "webpush",
+        {"subscription": subscription.pk},
+        "push-gone",
+        deliver_after_commit=False,
+    )
+
+    assert "410" in (outbox.deliver(message.pk) or "")
+
+    assert not PushSubscription.objects.exists()
+    message.refresh_from_db()
+    assert message.state != OutboxMessage.State.SENT
+    assert "410" in message.last_error

@@ -9,7 +9,7 @@ def end_running_watches(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("notifications", "0003_push_nearby"),
+        ("notifications", "0005_alter_sessionnotice_kind"),
     ]
 
     operations = [
