@@ -9,7 +9,7 @@ finds the watches around it: a bounding box in SQL (the widest radius a driver m
 for, NEARBY_MAX_RADIUS_KM, on the indexed latitude and longitude), the type and power in
 SQL, and each watch's own box (stored with its position), then the exact distance
 (stations.finder.haversine_km) against each watch's own radius. Each matching driver
-is told once (web push to their browsers if they have subscribed, else by email) and
+is told once (web push to their browsers if they have subscribed, else in the portal) and
 their watch ends: the row, with the position, is deleted. A watch nobody matched ends
 after NEARBY_WATCH_SECONDS (`expire()`, a beat task).
 """
@@ -183,8 +183,9 @@ def tell_watchers(connector_id: int, now: datetime | None = None) -> int:
 
 def enqueue(user: User, content: dict[str, str], key: str) -> list[OutboxMessage | None]:
     """The driver's messages, to the outbox: a push to each of their browsers when Web
-    Push is on and they subscribed (channel "webpush"), else an email; `key` makes it
-    once per watch."""
+    Push is on and they subscribed (channel "webpush"), else their notification list in
+    the portal (channel "portal", live on their open pages); `key` makes it once per
+    watch."""
     subscriptions = (
         list(user.push_subscriptions.values_list("pk", flat=True)) if webpush.enabled() else []
     )
@@ -200,8 +201,7 @@ def enqueue(user: User, content: dict[str, str], key: str) -> list[OutboxMessage
             )
             for pk in subscriptions
         ]
-    body = f"{content['body']}\n\n{settings.BILLING_PUBLIC_URL}{content['url']}\n"
-    return [events.email(NEARBY_FREE, user, content["title"], body, key=key)]
+    return [outbox.enqueue(NEARBY_FREE, user, "portal", content, key, deliver_after_commit=False)]
 
 
 def message(match: Match, connector: Connector) -> dict[str, str]:

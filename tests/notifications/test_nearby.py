@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications import nearby
-from notifications.models import NearbyWatch, PushSubscription
+from notifications.models import NearbyWatch, Notification, PushSubscription
 from stations.models import ChargePoint, Connector, Site
 from tests.conftest import register
 from tests.notifications.push_service import Browser, PushService, vapid_claims
@@ -136,17 +136,20 @@ def test_the_type_power_radius_and_time_of_a_watch_decide_a_match(make_user):
 
 
 @pytest.mark.django_db
-def test_connector_free_tells_by_email_without_push_and_ends_the_watch(make_user):
-    site = located_charger("CP-MAIL", ONE_KM_NORTH, status="Available")
+def test_without_push_the_driver_is_told_in_the_portal_once_and_the_watch_ends(make_user):
+    site = located_charger("CP-PORTAL", ONE_KM_NORTH, status="Available")
     driver = make_user(language="en")
     watch(driver)
+    connector = Connector.objects.get(charge_point__site=site)
 
-    assert nearby.tell_watchers(Connector.objects.get(charge_point__site=site).pk) == 1
+    assert nearby.tell_watchers(connector.pk) == 1
+    assert nearby.tell_watchers(connector.pk) == 0
 
-    [message] = mail.outbox
-    assert message.to == [driver.email]
-    assert message.subject == "A charger is free near you"
-    assert f"{site.name}, 1.0 km away" in message.body
+    [told] = Notification.objects.filter(user=driver)
+    assert told.title == "A charger is free near you"
+    assert told.body == f"{site.name}, 1.0 km away: CCS 2 50 kW"
+    assert told.url == reverse("portal:station", args=[site.pk])
+    assert not mail.outbox
     assert not NearbyWatch.objects.exists()
 
 

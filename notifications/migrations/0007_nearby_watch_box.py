@@ -9,7 +9,7 @@ def end_running_watches(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("notifications", "0005_alter_sessionnotice_kind"),
+        ("notifications", "0006_in_portal"),
     ]
 
     operations = [
