@@ -351,6 +351,19 @@ class StartSessionSerializer(serializers.Serializer):
             "your account's payment method if left out."
         ),
     )
+    departure_time = serializers.DateTimeField(
+        required=False,
+        help_text=_(
+            "When you leave (up to 48 hours ahead); with energy_kwh, the charger follows the "
+            "cheapest schedule that delivers it by then. Left out: charging starts at once."
+        ),
+    )
+    energy_kwh = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=3,
+        required=False,
+        help_text=_("The energy you need by departure_time, in kWh."),
+    )
 
 
 class ReservationSerializer(serializers.ModelSerializer):

@@ -7,10 +7,15 @@ start the charger accepts has no session yet: the session exists once the car ta
 the charge (StartTransaction).
 """
 
+from datetime import datetime
+from decimal import Decimal
+
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import payment_choice, standing
+from charging import cheap_hours
 from charging.refusals import (
     ChargerSaidNo,
     CommandFailed,
@@ -45,18 +50,28 @@ def start(
     method: str | None = None,
     *,
     source: str,
+    departure: datetime | None = None,
+    energy_kwh: Decimal | None = None,
 ) -> IdToken:
     """Ask the connector's charger to start charging for the driver; returns the token used.
 
     `token` None: the one the connector is held for, else the driver's App token.
     `method` is how the driver pays for this session (billing/payment_choice.py); None
-    is the account's own method. Raises charging.refusals.Refused with the reason the
+    is the account's own method. A `departure` and the `energy_kwh` needed by then make
+    the charger follow the cheapest schedule (charging/cheap_hours.py); without: charge
+    now. Raises charging.refusals.Refused with the reason the
     driver should read.
     """
     # The charger's own no comes first: no payment choice is recorded for a start that
     # cannot happen (a site stopped in an emergency).
     if reason := charge_point_refusal(connector.charge_point):
         raise OutOfService(reason)
+    now = timezone.now()
+    profile = None
+    if cheap_hours.check_wish(now, departure, energy_kwh):
+        assert departure is not None and energy_kwh is not None
+        plan = cheap_hours.plan_for(connector, user, now, departure, energy_kwh)
+        profile = cheap_hours.tx_profile(plan)
     refusal = standing.payer_refusal(user, method)
     if refusal:
         raise RefusedByBilling(refusal)
@@ -78,6 +93,7 @@ def start(
             connector.charge_point.charge_point_id,
             token.uid,
             connector.connector_id,
+            profile,
             issued_by=user,
             source=source,
         )

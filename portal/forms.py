@@ -1,6 +1,6 @@
 """Forms of the driver portal."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -112,6 +112,34 @@ class StartForm(forms.Form):
             (option.method, option.label) for option in self.payment_options.options
         ]
         self.fields["payment"].initial = self.payment_options.default
+
+    # Cheap-hour charging (charging/cheap_hours.py): both or neither.
+    ready_by = forms.TimeField(
+        label=_("Ready by (optional)"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_("Local time at the charger, within the next 24 hours."),
+    )
+    energy_kwh = forms.DecimalField(
+        label=_("Energy needed (kWh)"),
+        required=False,
+        max_digits=7,
+        decimal_places=3,
+    )
+
+    def departure(self) -> datetime | None:
+        """The next time the charger's clock shows `ready_by`, or None."""
+        ready_by = self.cleaned_data.get("ready_by")
+        if ready_by is None:
+            return None
+        site = self.cleaned_data["connector"].charge_point.site
+        try:
+            zone = ZoneInfo(site.time_zone) if site else timezone.get_current_timezone()
+        except (ValueError, ZoneInfoNotFoundError):
+            zone = timezone.get_current_timezone()
+        now = timezone.now().astimezone(zone)
+        moment = datetime.combine(now.date(), ready_by, tzinfo=zone)
+        return moment if moment > now else moment + timedelta(days=1)
 
     def clean_payment(self) -> str | None:
         method = self.cleaned_data["payment"] or None

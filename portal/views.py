@@ -119,6 +119,10 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
             "price": previews[state.connector.pk],
             "maintenance": notices.get(state.connector.charge_point_id),
             "booked": booked.get(state.connector.pk, []),
+            # When charging is cheaper (the time-of-use periods): only where there are any.
+            "cheaper": tariffs.cheaper_later(state.connector, user, now)
+            if previews[state.connector.pk] and previews[state.connector.pk].time_of_use
+            else None,
         }
         for state in states
     ]
@@ -134,6 +138,7 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
         "out_of_service": emergency.site_refusal(site.pk),
         "rows": rows,
         "shared_price": shared_price,
+        "shared_cheaper": rows[0]["cheaper"] if shared_price else None,
         "open_now": opening_hours.is_open(site, timezone.now()),
         "weekly_hours": opening_hours.weekly_hours(site),
         "status_labels": _status_labels(),
@@ -216,6 +221,8 @@ def start_charging(request: HttpRequest) -> HttpResponse:
             )
         if "payment" in form.errors:
             start_error = form.errors["payment"][0]
+        elif "ready_by" in form.errors or "energy_kwh" in form.errors:
+            start_error = next(iter(form.errors.values()))[0]
         else:
             start_error = _("Choose one of your tokens.")
         context = _station_context(request, connector.charge_point.site, start_error=start_error)
@@ -228,6 +235,8 @@ def start_charging(request: HttpRequest) -> HttpResponse:
             form.cleaned_data["token"],
             form.cleaned_data["payment"],
             source=SOURCE,
+            departure=form.departure(),
+            energy_kwh=form.cleaned_data["energy_kwh"],
         )
     except refusals.Refused as refused:
         site = connector.charge_point.site

@@ -100,7 +100,12 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
         request=StartSessionSerializer,
         responses={
             202: StartedSerializer,
-            400: OpenApiResponse(description="A payment method that cannot be chosen"),
+            400: OpenApiResponse(
+                description=(
+                    "A payment method that cannot be chosen, or a departure_time and "
+                    "energy_kwh that cannot be planned for"
+                )
+            ),
             403: OpenApiResponse(description="Money stops this driver from starting"),
             404: OpenApiResponse(description="The driver has no token with that id tag"),
             409: OpenApiResponse(
@@ -128,6 +133,8 @@ class MySessionViewSet(viewsets.ReadOnlyModelViewSet):
                 held or own_token(request.user, uid),
                 serializer.validated_data.get("payment_method"),
                 source=SOURCE,
+                departure=serializer.validated_data.get("departure_time"),
+                energy_kwh=serializer.validated_data.get("energy_kwh"),
             )
         except refusals.Refused as refused:
             return refused_response(refused)
