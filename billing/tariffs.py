@@ -12,7 +12,7 @@ billing/pricing.py.
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -323,6 +323,44 @@ def price_in_force(terms: TariffTerms, time_zone: ZoneInfo, at: datetime) -> Pri
         return PriceNow(terms.currency, unit(terms.price_per_kwh), unit(terms.price_per_minute), "")
     period = _period_preview(current, terms, unit)
     return PriceNow(terms.currency, period.price_per_kwh, period.price_per_minute, current.name)
+
+
+@dataclass(frozen=True)
+class CheaperLater:
+    """When energy is cheapest in the coming hours, if cheaper than now: the station
+    page's "Cheaper from 22:00: 1,50 SEK/kWh"."""
+
+    at: datetime
+    per_kwh: UnitPrice
+    currency: str
+    period: str
+
+
+def cheaper_later(
+    connector: Connector, user: User | None, at: datetime | None = None, hours: int = 24
+) -> CheaperLater | None:
+    """The lowest energy price of the next `hours` by the time-of-use rule (the tariff
+    that applies to `user` here), from its first quarter hour; None when nothing is
+    cheaper than now (or no tariff, or no time-of-use periods)."""
+    at = at or timezone.now()
+    tariff = tariff_for(connector, user, at)
+    if tariff is None:
+        return None
+    terms = tariff.terms()
+    if not terms.time_of_use:
+        return None
+    zone = ZoneInfo(site_time_zone(connector))
+    lowest = price_in_force(terms, zone, at).per_kwh.gross
+    best = None
+    # Periods begin on the local clock's quarter hours at the finest.
+    moment = at.replace(second=0, microsecond=0) + timedelta(minutes=15 - at.minute % 15)
+    while moment < at + timedelta(hours=hours):
+        price = price_in_force(terms, zone, moment)
+        if price.per_kwh.gross < lowest:
+            lowest = price.per_kwh.gross
+            best = CheaperLater(moment, price.per_kwh, terms.currency, price.period)
+        moment += timedelta(minutes=15)
+    return best
 
 
 def _preview(assignment: TariffAssignment, connector: Connector, at: datetime) -> PricePreview:
