@@ -45,6 +45,7 @@ from billing.models import (
     PaymentChoice,
     PlanSubscription,
     SessionCharge,
+    SpotPrice,
     SubscriptionPlan,
     Tariff,
     TariffAssignment,
@@ -209,6 +210,14 @@ class EffectiveTariffForm(forms.Form):
         help_text=_("Empty: a driver in no customer group."),
     )
     at = forms.DateTimeField(label=_("session starting at"), required=False)
+
+
+@admin.register(SpotPrice)
+class SpotPriceAdmin(admin.ModelAdmin):
+    # Entered by staff, or fetched hourly from SPOT_PRICE_URL (billing/spot_prices.py).
+    list_display = ["starts_at", "price_per_kwh", "source"]
+    date_hierarchy = "starts_at"
+    search_fields = ["source"]
 
 
 @admin.register(TariffAssignment)

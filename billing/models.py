@@ -847,6 +847,38 @@ class SessionCharge(models.Model):
         return f"{self.session} {self.gross} {self.currency} ({self.get_status_display()})"
 
 
+# --- Spot prices (billing/spot_prices.py) ---
+
+
+class SpotPrice(models.Model):
+    """The wholesale price of electricity in one hour (e.g. the day-ahead market), excl.
+    VAT: what the operator pays. Among hours that cost the driver the same, cheap-hour
+    charging prefers those where it is low (charging/cheap_hours.py)."""
+
+    starts_at = models.DateTimeField(_("hour starting"), unique=True)
+    price_per_kwh = models.DecimalField(
+        _("price per kWh, excl. VAT"),
+        max_digits=10,
+        decimal_places=4,
+        help_text=_("May be negative."),
+    )
+    source = models.CharField(_("source"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("spot price")
+        verbose_name_plural = _("spot prices")
+        ordering = ["-starts_at"]
+
+    def __str__(self) -> str:
+        return f"{self.starts_at:%Y-%m-%d %H:%M} {self.price_per_kwh}"
+
+    def clean(self) -> None:
+        if self.starts_at and (
+            self.starts_at.minute or self.starts_at.second or self.starts_at.microsecond
+        ):
+            raise ValidationError({"starts_at": _("A spot price is for a whole hour.")})
+
+
 # --- Ad hoc payment by a guest at the charger (billing/guest.py) ---
 
 

@@ -7,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from billing import documents, guest, invoicing, settlement
+from billing import documents, guest, invoicing, settlement, spot_prices
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +64,16 @@ def release_abandoned_guest_holds() -> int:
     released = guest.release_abandoned_holds()
     logger.info("release_abandoned_guest_holds: %d hold(s) released", released)
     return released
+
+
+@shared_task
+def fetch_spot_prices() -> int:
+    """The spot price series from SPOT_PRICE_URL; a bad answer is logged and changes
+    nothing (the next hour tries again)."""
+    try:
+        stored = spot_prices.fetch()
+    except (OSError, spot_prices.SpotPriceError) as error:
+        logger.warning("fetch_spot_prices: %s", error)
+        return 0
+    logger.info("fetch_spot_prices: %d hour(s) stored", stored)
+    return stored

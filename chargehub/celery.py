@@ -56,6 +56,11 @@ app.conf.beat_schedule = {
         "task": "operations.tasks.apply_maintenance_windows",
         "schedule": 60.0,
     },
+    # Spot prices for cheap-hour charging, where SPOT_PRICE_URL is set.
+    "fetch-spot-prices": {
+        "task": "billing.tasks.fetch_spot_prices",
+        "schedule": crontab(minute=5),
+    },
     # Booked slots: held from their lead time, closed at their end (charging/bookings.py).
     "hold-and-end-bookings": {
         "task": "charging.tasks.hold_and_end_bookings",

@@ -373,6 +373,10 @@ OCPP_STALE_SESSION_AFTER = env_int("OCPP_STALE_SESSION_AFTER", 24 * 3600)
 # OCPP message log retention (days); 0 keeps the log forever.
 OCPP_MESSAGE_LOG_DAYS = env_int("OCPP_MESSAGE_LOG_DAYS", 30)
 
+# Hourly spot prices for cheap-hour charging (billing/spot_prices.py): a URL answering
+# [{"starts_at": "...", "price_per_kwh": ...}], fetched hourly; empty: staff enter them.
+SPOT_PRICE_URL = os.environ.get("SPOT_PRICE_URL", "")
+
 # --- Booking ahead (charging/bookings.py) ----------------------------------------------
 # The longest slot a driver may book (minutes, a multiple of 15).
 BOOKING_MAX_MINUTES = env_int("BOOKING_MAX_MINUTES", 120)

@@ -3,7 +3,9 @@ a charging schedule that delivers it by then at the lowest price.
 
 The time until departure is cut into quarter hours (the first and last may be shorter);
 each is priced per kWh by the tariff's time-of-use rule (billing.tariffs.price_in_force,
-the one the bill uses). The cheapest quarters are filled at the connector's full power
+the one the bill uses), then, among equal prices, by the hour's spot price where one is
+stored (billing/spot_prices.py): with a flat tariff the car charges when electricity is
+cheapest for the operator. The cheapest quarters are filled at the connector's full power
 until the energy is met (the earliest first among equal prices, so that the car is full
 as soon as it costs nothing more); the last one only as much as needed. Quarters left out
 get 0 W. When the time is too short for the energy, every quarter is used: charge now.
@@ -23,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
-from billing import tariffs
+from billing import spot_prices, tariffs
 from charging.refusals import Refused
 from stations.models import Connector
 from users.models import User
@@ -66,10 +68,11 @@ def cheapest_schedule(
     departure: datetime,
     energy_wh: int,
     max_watts: int,
-    price_per_kwh: Callable[[datetime], Decimal],
+    price_per_kwh: Callable[[datetime], Any],
 ) -> list[Period]:
     """The periods (in time order, equal neighbours merged) that deliver `energy_wh` by
-    `departure` at the lowest price, at most `max_watts` at any time."""
+    `departure` at the lowest price, at most `max_watts` at any time. `price_per_kwh`
+    gives a quarter's price by its start: a number, or a tuple compared in order."""
     steps = quarters(now, departure)
     priced = sorted(steps, key=lambda step: (price_per_kwh(step[0]), step[0]))
     watts: dict[datetime, int] = dict.fromkeys((start for start, _end in steps), 0)
@@ -143,17 +146,15 @@ def plan_for(
     # Whole seconds: a profile's periods start at whole seconds from its start.
     now, departure = now.replace(microsecond=0), departure.replace(microsecond=0)
     tariff = tariffs.tariff_for(connector, user, now)
-    if tariff is None:
+    terms = tariff.terms() if tariff is not None else None
+    zone = ZoneInfo(tariffs.site_time_zone(connector))
+    spot = spot_prices.prices_between(now, departure)
 
-        def price(_at: datetime) -> Decimal:
-            return Decimal(0)
-
-    else:
-        terms = tariff.terms()
-        zone = ZoneInfo(tariffs.site_time_zone(connector))
-
-        def price(at: datetime) -> Decimal:
-            return tariffs.price_in_force(terms, zone, at).per_kwh.gross
+    def price(at: datetime) -> tuple[Decimal, Decimal]:
+        # The driver's price first; among equal ones, the hour the operator buys cheaper.
+        driver = tariffs.price_in_force(terms, zone, at).per_kwh.gross if terms else Decimal(0)
+        wholesale = spot_prices.price_at(spot, at)
+        return driver, wholesale if wholesale is not None else Decimal(0)
 
     return cheapest_schedule(
         now,
