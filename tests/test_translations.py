@@ -1,14 +1,17 @@
 """The Swedish catalogue is complete, and the shipped .mo is compiled from it.
 
-The first test fails whenever someone adds a string and runs `makemessages -l sv`
-without writing its Swedish, or leaves msgmerge's fuzzy guess in place: Django shows a
-fuzzy entry in English, and the guess is often wrong ("every connector down" was
-guessed as "uttags-id"). Django reads only the .mo, so the second test checks that
-`compilemessages` was run after the last change to the .po.
+These fail whenever someone adds a string without writing its Swedish: left empty or
+as msgmerge's fuzzy guess in the .po (Django shows a fuzzy entry in English, and the
+guess is often wrong: "every connector down" was guessed as "uttags-id"), or not in
+the .po at all because `makemessages -l sv` was not run. Django reads only the .mo, so
+`compilemessages` must have run after the last change to the .po.
 """
 
 import ast
 import gettext
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,21 +63,51 @@ def read_po(path: Path) -> list[Entry]:
     return [entry for entry in entries if "msgid" in entry.fields]
 
 
-def messages() -> list[Entry]:
+def messages(path: Path = CATALOGUE) -> list[Entry]:
     """The catalogue's messages, without its header (the entry with an empty msgid)."""
-    return [entry for entry in read_po(CATALOGUE) if entry.msgid]
+    return [entry for entry in read_po(path) if entry.msgid]
+
+
+def without_swedish(entries: list[Entry]) -> list[str]:
+    """The messages with an empty translation or a fuzzy flag, by line and msgid."""
+    return [
+        f"line {entry.line}: {entry.msgid!r}"
+        for entry in entries
+        if "fuzzy" in entry.flags or not all(entry.translations)
+    ]
 
 
 def test_every_string_has_swedish_and_none_is_a_fuzzy_guess() -> None:
-    missing = [
-        f"line {entry.line}: {entry.msgid!r}"
-        for entry in messages()
-        if "fuzzy" in entry.flags or not all(entry.translations)
-    ]
+    missing = without_swedish(messages())
     assert messages(), "the Swedish catalogue has no messages"
     assert not missing, (
-        f"{len(missing)} strings without Swedish (translate them in {CATALOGUE.name}, "
+        f"Strings without Swedish ({len(missing)}; translate them in {CATALOGUE.name}, "
         "remove the fuzzy flags, then run compilemessages):\n" + "\n".join(missing)
+    )
+
+
+def test_every_string_in_the_code_is_in_the_catalogue(tmp_path: Path) -> None:
+    # makemessages on a copy of the code, so the checkout's .po stays as it is: a string
+    # added to the code since the .po was last regenerated comes out untranslated.
+    copy = tmp_path / "code"
+    shutil.copytree(
+        settings.BASE_DIR,
+        copy,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".*", "var", "__pycache__", "*.mo", "test-artifacts"),
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "sv", "--no-obsolete"],
+        cwd=copy,
+        check=True,
+        capture_output=True,
+    )
+    regenerated = copy / CATALOGUE.relative_to(settings.BASE_DIR)
+    missing = without_swedish(messages(regenerated))
+    assert not missing, (
+        f"Strings in the code without Swedish ({len(missing)}): run makemessages -l sv "
+        f"--no-obsolete, translate them in {CATALOGUE.name}, then run compilemessages:\n"
+        + "\n".join(missing)
     )
 
 
