@@ -368,8 +368,16 @@ class SiteAdmin(admin.ModelAdmin):
         )
         if not rows:
             return gettext("No allocation yet.")
+        sent = (
+            reverse("admin:stations_chargercommand_changelist")
+            + "?"
+            + urlencode({"source": load_balancing.SOURCE, "charge_point__site__id__exact": site.pk})
+        )
         return format_html(
+            '<p><a href="{}">{}</a></p>'
             "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            sent,
+            gettext("Profiles sent and the chargers' answers"),
             gettext("connector"),
             gettext("priority"),
             gettext("allocated (A)"),
@@ -1070,7 +1078,7 @@ class ChargerCommandAdmin(ReadOnlyAdmin):
         "source",
         "answered_at",
     ]
-    list_filter = ["status", "action", "source"]
+    list_filter = ["status", "action", "source", "charge_point__site"]
     search_fields = ["charge_point__charge_point_id", "action", "unique_id", "issued_by__email"]
     list_select_related = ["charge_point", "issued_by"]
     actions = [export_csv]

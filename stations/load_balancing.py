@@ -426,25 +426,26 @@ def after_boot(charge_point: ChargePoint) -> list[Any]:
 
 def note_draw(session: ChargingSession) -> bool:
     """After MeterValues: store what the car draws (the highest phase of the last
-    Current.Import); True when it changed by the lending margin or more (a run is due)."""
-    last = (
+    Current.Import); True when it changed by the lending margin or more (a run is due).
+
+    Cheap on every MeterValues: one query ends it for a session smart charging does not
+    manage (no allocation row), one more reads the last reading of its phases.
+    """
+    row = ConnectorAllocation.objects.filter(connector_id=session.connector_id, session=session)
+    found = list(row.values_list("drawn_amps", flat=True)[:1])
+    if not found:
+        return False  # not on a managed site (or its first run has not happened yet)
+    readings = list(
         MeterSample.objects.filter(session=session, measurand=CURRENT, value_decimal__isnull=False)
         .order_by("-timestamp")
-        .values_list("timestamp", flat=True)
-        .first()
+        .values_list("timestamp", "value_decimal")[:4]  # L1, L2, L3 and a total, at most
     )
-    if last is None:
+    if not readings:
         return False
-    drawn = max(
-        MeterSample.objects.filter(
-            session=session, measurand=CURRENT, timestamp=last, value_decimal__isnull=False
-        ).values_list("value_decimal", flat=True)
-    )
-    drawn = Decimal(tenths(drawn)) / 10
-    row = ConnectorAllocation.objects.filter(connector_id=session.connector_id, session=session)
-    before = row.values_list("drawn_amps", flat=True).first()
-    if not row.update(drawn_amps=drawn):
-        return False  # not on a managed site (or its first run has not happened yet)
+    latest = readings[0][0]
+    drawn = Decimal(tenths(max(v for at, v in readings if at == latest))) / 10
+    before = found[0]
+    row.update(drawn_amps=drawn)
     margin = Decimal(str(settings.SMART_CHARGING_LEND_MARGIN_AMPS))
     return before is None or abs(drawn - before) >= margin
 

@@ -150,6 +150,11 @@ def site_form(*rows: tuple[Any, str, str], open_24_7: bool = False) -> dict[str,
         "opening_hours-INITIAL_FORMS": "0",
         "opening_hours-MIN_NUM_FORMS": "0",
         "opening_hours-MAX_NUM_FORMS": "1000",
+        # The rest of the page's form as the browser sends it: smart charging's wiring
+        # and its (empty) time-of-day limits.
+        "phases": "3",
+        "limit_periods-TOTAL_FORMS": "0",
+        "limit_periods-INITIAL_FORMS": "0",
     }
     if open_24_7:
         data["open_24_7"] = "on"

@@ -70,6 +70,13 @@ def test_staff_set_a_limit_and_an_evening_limit_and_see_the_allocation(client):
     load_balancing.allocate_site(site)
     page = client.get(url).content.decode()
     assert "A per phase" in page and "ADM-SMART#1" in page
+    # The profiles sent to the site's chargers, in the command log.
+    sent = (
+        reverse("admin:stations_chargercommand_changelist")
+        + f"?source=smart+charging&amp;charge_point__site__id__exact={site.pk}"
+    )
+    assert sent in page
+    assert client.get(sent.replace("&amp;", "&")).status_code == 200
 
 
 @pytest.mark.parametrize(

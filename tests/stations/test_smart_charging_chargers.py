@@ -286,7 +286,7 @@ def mail_server(start_mail_server: Any) -> tuple[str, Any]:
 
 
 def _driver_token(email: str, uid: str) -> None:
-    driver = User.objects.create_user(email, "pw")
+    driver = User.objects.create_user(email, "pw", language="en")
     IdToken.objects.create(uid=uid, owner=driver)
 
 
