@@ -16,8 +16,10 @@ Then, in process (no network):
    distance per watch), p50/p95/max in ms and its queries: the target is < 20 ms
    against 10,000 watches.
 2. change: each connector becomes Available and `nearby.tell_watchers()` runs as the task
-   does (match, end the watch, tell the driver: email to Django's in-memory outbox here),
-   back to back; the total against a minute (1,000 changes a minute).
+   does: match, end each watch and write its outbox message in one transaction, then
+   deliver it (these drivers have no push subscription: the portal channel, a
+   Notification row and the live message through the channel layer), back to back; the
+   total against a minute (1,000 changes a minute) and the outbox messages sent.
 """
 
 import argparse
@@ -137,22 +139,18 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.watchers <= 200_000 or not 1 <= args.changes <= 20_000:
         raise SystemExit("Bounds: 1..200000 watchers, 1..20000 changes")
-    # Drivers without a push subscription are emailed: into Django's in-memory outbox.
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     with scratch_database("notifications", keep=args.keep) as database:
         run(args, database)
 
 
 def run(args: argparse.Namespace, database: str) -> None:
-    from django.core import mail
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from notifications import nearby
-    from notifications.models import NearbyWatch
+    from notifications.models import NearbyWatch, OutboxMessage
     from stations.models import Connector
 
-    mail.outbox = []
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     print(f"database: {database}")
     t0 = time.perf_counter()
@@ -190,7 +188,8 @@ def run(args: argparse.Namespace, database: str) -> None:
     print(
         f"status change -> match, end watches, tell: {percentiles(times)}; "
         f"{len(connectors)} changes in {total:.1f} s ({len(connectors) / total * 60:,.0f}/min); "
-        f"{told} drivers told, {len(mail.outbox)} emails, "
+        f"{told} drivers told, "
+        f"{OutboxMessage.objects.filter(state=OutboxMessage.State.SENT).count()} messages sent, "
         f"{NearbyWatch.objects.count()} watches left"
     )
     print(f"load average at end {os.getloadavg()[0]:.1f}")

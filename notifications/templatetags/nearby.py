@@ -25,7 +25,8 @@ def nearby_card(context: template.Context) -> dict[str, Any]:
         "request": request,
         "csrf_token": context.get("csrf_token"),
         "watch": nearby.running(user),
-        "form": NearbyWatchForm(initial={"radius_km": 5}),
+        # Ids of their own: the filter form on the same page has a connector_type too.
+        "form": NearbyWatchForm(initial={"radius_km": 5}, auto_id="nearby_%s"),
         "vapid_key": vapid_public_key(),
         "has_push": user.push_subscriptions.exists(),
         "minutes": settings.NEARBY_WATCH_SECONDS // 60,
