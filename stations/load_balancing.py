@@ -70,6 +70,8 @@ DEFAULT_PROFILE_ID = 1000
 TX_PROFILE_ID = 1001
 # A run that takes longer than this is taken to have died: another may claim the site.
 LEASE = timedelta(minutes=5)
+# Rounds a run adds when profiles did not get through (see run()).
+EXTRA_ROUNDS = 3
 CURRENT = "Current.Import"  # OCPP 1.6 §7.31 Measurand: the current to the car
 
 Key = tuple[str, int]  # (charge point id, connector id)
@@ -139,15 +141,21 @@ def mark_requested(site_id: int | None) -> bool:
 
 
 def run(site_id: int) -> int:
-    """Run the site's allocation while it is asked for; return how many runs it took."""
-    runs = 0
+    """Run the site's allocation while it is asked for; return how many runs it took.
+
+    A run whose profiles did not all get through goes round again, at most
+    EXTRA_ROUNDS times in a row: a charger that keeps failing is counted at its maximum
+    by then (flagged), or is offline, and the site's next event runs it again.
+    """
+    runs = extra = 0
     while _claim(site_id):
         try:
             again = allocate_site(Site.objects.get(pk=site_id))
         finally:
             SiteAllocationRun.objects.filter(pk=site_id).update(running_since=None)
         runs += 1
-        if again:
+        extra = extra + 1 if again else 0
+        if again and extra <= EXTRA_ROUNDS:
             SiteAllocationRun.objects.filter(pk=site_id).update(requested_at=timezone.now())
     return runs
 
@@ -303,8 +311,9 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
     failed = async_to_sync(_push)([by_key[k] for k in lower], wanted.limits)
     if failed:
         return True  # counted at their maximum now: allocate again before raising
-    async_to_sync(_push)([by_key[k] for k in raised], wanted.limits)
-    return False
+    # A raise that did not get through (a charger slow to acknowledge) leaves its car
+    # at less than its share, which is safe; another round tries it again.
+    return bool(async_to_sync(_push)([by_key[k] for k in raised], wanted.limits))
 
 
 async def _push(slots: list[Slot], limits: dict[Key, Decimal]) -> int:
