@@ -7,13 +7,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 CHARGERS ?= 3
 
-.PHONY: run test lint check-migrations bench clean
+.PHONY: run info test lint check-migrations bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@interpreter=$$(scripts/find-python) || exit 1; \
 	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$interpreter"; "$$interpreter" -m venv $(VENV) || exit 1; fi
+	@echo "Installing the Python packages into $(VENV) (requirements-dev.txt; a few minutes the first time)"
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
 	@touch $@
 
 run: $(VENV)/.installed
@@ -23,6 +24,10 @@ run: $(VENV)/.installed
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_billing_demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py run_stack --host $(HOST) --port $(PORT) --chargers $(CHARGERS)
+
+# The banner of `make run` (addresses, demo logins, the mail folder), without starting anything.
+info: $(VENV)/.installed
+	@DEBUG=$${DEBUG:-1} $(PY) manage.py run_stack --info --host $(HOST) --port $(PORT) --chargers $(CHARGERS)
 
 test: $(VENV)/.installed
 	scripts/ensure-chromium

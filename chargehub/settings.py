@@ -333,6 +333,7 @@ PORTAL_MAP_ATTRIBUTION = os.environ.get(
 PORTAL_TOPUP_HELP = os.environ.get("PORTAL_TOPUP_HELP", "")
 
 # --- Logging ----------------------------------------------------------------------------
+LIBRARY_LOG_LEVEL = os.environ.get("LIBRARY_LOG_LEVEL", "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -345,7 +346,13 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}},
+    # Libraries that say a lot at INFO that nobody reads: the web server, every OCPP frame
+    # (the ocpp library; our message log keeps them), every font WeasyPrint subsets for a
+    # PDF. `run_stack --verbose` sets LIBRARY_LOG_LEVEL=INFO to hear them again.
+    "loggers": {
+        name: {"level": LIBRARY_LOG_LEVEL}
+        for name in ("daphne", "django.server", "ocpp", "weasyprint", "fontTools")
+    },
 }
 
 # --- OCPP -------------------------------------------------------------------------------
@@ -396,16 +403,20 @@ NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)
 NOTIFICATIONS_LEASE_SECONDS = env_int("NOTIFICATIONS_LEASE_SECONDS", 300)
 
 # --- Email (receipts, invoices, payment reminders) -------------------------------------
-# SMTP in production (EMAIL_HOST and friends); under DEBUG, mail is printed to the console.
+# SMTP in production (EMAIL_HOST and friends); under DEBUG, mail goes to files in
+# $EMAIL_FILE_PATH (default var/mail/, one file per batch sent), not to the terminal, where
+# a receipt's PDF would be pages of base64 (`make run` prints the folder).
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "ChargeHub <no-reply@chargehub.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 _SMTP = "django.core.mail.backends.smtp.EmailBackend"
-_email_backend = os.environ.get(
-    "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else _SMTP
-)
+FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+_email_backend = os.environ.get("EMAIL_BACKEND", FILE_EMAIL_BACKEND if DEBUG else _SMTP)
 MAILERS = {"default": {"BACKEND": _email_backend}}
-if _email_backend == "django.core.mail.backends.filebased.EmailBackend":
-    MAILERS["default"]["OPTIONS"] = {"file_path": os.environ["EMAIL_FILE_PATH"]}
+if _email_backend == FILE_EMAIL_BACKEND:
+    # Read from the environment variable of Django's old setting (a setting of that name
+    # is refused next to MAILERS).
+    _mail_folder = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+    MAILERS["default"]["OPTIONS"] = {"file_path": _mail_folder}
 elif _email_backend == _SMTP:
     MAILERS["default"]["OPTIONS"] = {
         "host": os.environ.get("EMAIL_HOST", "localhost"),

@@ -8,6 +8,11 @@ charge points of `manage.py load_demo`. Every line a child prints is prefixed wi
 name. Ctrl-C or SIGTERM stops them all (chargers first, web server last); if one dies
 on its own the others are stopped too and the command exits non-zero.
 
+Quiet unless --verbose: no line per request, Celery at warning level, libraries that talk
+at INFO (settings.LIBRARY_LOG_LEVEL) at WARNING. The banner (where to go, the demo logins,
+where mail is written) is printed once the web server answers, again once the simulated
+chargers are connected, on Ctrl-\\ (SIGQUIT), and alone with --info (`make info`).
+
 This is a development and demo supervisor. In production each part runs as its own
 service (systemd, containers): see README.md, "Deployment".
 """
@@ -26,6 +31,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, close_old_connections
 from django.utils.translation import gettext as _
 
 from billing.management.commands.load_billing_demo import DEMO_DRIVER_PASSWORD, DEMO_DRIVERS
@@ -35,11 +41,14 @@ from stations.management.commands.load_demo import (
     DEMO_CHARGER_PASSWORD,
     DEMO_CHARGER_PREFIX,
 )
+from stations.models import ChargePoint
 
 # How long the web server may take to answer /health/ before the stack gives up.
 STARTUP_TIMEOUT = 60.0
 # How long a child has to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 10.0
+# How long the simulated chargers may take to connect before the banner stops waiting.
+CHARGERS_TIMEOUT = 120.0
 
 
 @dataclass
@@ -62,6 +71,16 @@ class Command(BaseCommand):
             default=3,
             help=_("Simulated demo chargers to run (0 for none)."),
         )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help=_("Show every request, Celery's INFO lines and the libraries' chatter."),
+        )
+        parser.add_argument(
+            "--info",
+            action="store_true",
+            help=_("Print the banner (addresses, demo logins, mail folder) and exit."),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host: str = options["host"]
@@ -73,16 +92,23 @@ class Command(BaseCommand):
         local = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
         base_url = f"http://{local}:{port}"
         ws_url = f"ws://{local}:{port}/ocpp"
+        self.verbose: bool = options["verbose"]
+        self.banner_args = (base_url, ws_url, chargers)
+        self.output_lock = threading.Lock()
+        if options["info"]:
+            self._banner(*self.banner_args, running=False)
+            return
 
         # A plain flag, not a threading.Event: the signal handler runs in the main
         # thread, and Event.set() there deadlocks when it interrupts Event.wait(),
         # which holds the same lock at that moment.
         self.stopping = False
-        self.output_lock = threading.Lock()
+        self.banner_wanted = False  # Ctrl-\ (SIGQUIT): the handler only sets the flag
         self.children: list[Child] = []
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
+        previous[signal.SIGQUIT] = signal.signal(signal.SIGQUIT, self._on_quit_signal)
         try:
             failed = self._run(host, port, chargers, base_url, ws_url)
         finally:
@@ -99,7 +125,9 @@ class Command(BaseCommand):
         """Start and watch the children; return why the stack failed, "" after a signal."""
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "chargehub"]
-        self._start("web", [*manage, "serve", "--host", host, "--port", str(port)])
+        level = "info" if self.verbose else "warning"
+        quiet = [] if self.verbose else ["--no-access-log"]
+        self._start("web", [*manage, "serve", "--host", host, "--port", str(port), *quiet])
         failure = self._wait_for_web(base_url)
         if failure or self.stopping:
             return failure
@@ -108,11 +136,11 @@ class Command(BaseCommand):
             "worker",
             # The threads pool: no forked copies of Django; two threads so that a task
             # waiting for a charger's answer does not hold up the periodic rules.
-            [*celery, "worker", "-l", "info", "--pool", "threads", "--concurrency", "2"],
+            [*celery, "worker", "-l", level, "--pool", "threads", "--concurrency", "2"],
         )
         self._start(
             "beat",
-            [*celery, "beat", "-l", "info", "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            [*celery, "beat", "-l", level, "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
         )
         if chargers:
             self._start(
@@ -133,10 +161,25 @@ class Command(BaseCommand):
             )
         self._banner(base_url, ws_url, chargers)
 
+        # Once every simulated charger is connected, the banner again: by then the
+        # chargers' boot lines have pushed the first one off the screen.
+        waiting_for_chargers = chargers > 0
+        chargers_deadline = time.monotonic() + CHARGERS_TIMEOUT
+        next_look = 0.0
         while not self.stopping:
             failure = self._failure()
             if failure:
                 return failure
+            if self.banner_wanted:
+                self.banner_wanted = False
+                self._banner(base_url, ws_url, chargers)
+            if waiting_for_chargers and time.monotonic() >= next_look:
+                next_look = time.monotonic() + 1.0
+                if _connected_demo_chargers(chargers) >= chargers:
+                    waiting_for_chargers = False
+                    self._banner(base_url, ws_url, chargers, connected=True)
+                elif time.monotonic() > chargers_deadline:
+                    waiting_for_chargers = False
             time.sleep(0.2)  # a signal interrupts it, and the handler sets the flag
         return ""
 
@@ -145,7 +188,11 @@ class Command(BaseCommand):
         child.process = subprocess.Popen(
             argv,
             cwd=settings.BASE_DIR,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                **({"LIBRARY_LOG_LEVEL": "INFO"} if self.verbose else {}),
+            },
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -198,10 +245,24 @@ class Command(BaseCommand):
                 }
         return ""
 
-    def _banner(self, base_url: str, ws_url: str, chargers: int) -> None:
+    def _banner(
+        self,
+        base_url: str,
+        ws_url: str,
+        chargers: int,
+        *,
+        running: bool = True,
+        connected: bool = False,
+    ) -> None:
+        if not running:
+            heading = _("ChargeHub (make run) serves:")
+        elif connected:
+            heading = _("ChargeHub is running; the simulated chargers are connected.")
+        else:
+            heading = _("ChargeHub is running.")
         lines = [
             "",
-            _("ChargeHub is running."),
+            heading,
             _("  Portal: %s/") % base_url,
             _("  Admin:  %s/admin/") % base_url,
         ]
@@ -220,7 +281,15 @@ class Command(BaseCommand):
                 _("  Simulated chargers: %(first)s001 … %(first)s%(last)03d")
                 % {"first": DEMO_CHARGER_PREFIX, "last": chargers}
             )
-        lines += [_("  Ctrl-C stops everything."), ""]
+        mailer = settings.MAILERS["default"]
+        if mailer["BACKEND"] == settings.FILE_EMAIL_BACKEND:
+            lines.append(
+                _("  Mail:   %s/ (a file per message batch)") % mailer["OPTIONS"]["file_path"]
+            )
+        if running:
+            lines += [_("  Ctrl-C stops everything; Ctrl-\\ shows this again."), ""]
+        else:
+            lines.append("")
         self._note("\n".join(lines))
 
     def _note(self, text: str) -> None:
@@ -232,6 +301,9 @@ class Command(BaseCommand):
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
+
+    def _on_quit_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.banner_wanted = True
 
     def _stop_all(self) -> None:
         # Chargers first (they close their sockets), then the scheduler, the worker and
@@ -248,3 +320,15 @@ class Command(BaseCommand):
                     child.process.wait()
             if child.reader is not None:
                 child.reader.join(timeout=2)
+
+
+def _connected_demo_chargers(count: int) -> int:
+    """How many of the `count` simulated demo chargers are connected now."""
+    ids = [f"{DEMO_CHARGER_PREFIX}{number:03d}" for number in range(1, count + 1)]
+    try:
+        return ChargePoint.objects.filter(charge_point_id__in=ids, is_connected=True).count()
+    except DatabaseError:
+        return 0  # a busy SQLite file: asked again in a second
+    finally:
+        # The supervisor holds no connection between looks (SQLite: no lock kept).
+        close_old_connections()

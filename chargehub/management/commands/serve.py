@@ -39,14 +39,22 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--fd", type=int, help="Serve on an inherited socket file descriptor")
+        parser.add_argument(
+            "--no-access-log",
+            action="store_true",
+            help="Print no line per request (make run's default; a proxy logs them anyway)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
             raise CommandError("Set SECRET_KEY: the development key is only for DEBUG=1.")
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
-        CommandLineInterface().run(
-            daphne_arguments(options["host"], options["port"], options["fd"])
-        )
+        arguments = daphne_arguments(options["host"], options["port"], options["fd"])
+        if options["no_access_log"]:
+            # Daphne writes its access log at verbosity 1 and up; our logging is set up
+            # by Django's LOGGING already, which the verbosity does not change.
+            arguments = ["--verbosity", "0", *arguments]
+        CommandLineInterface().run(arguments)
 
 
 def daphne_arguments(host: str, port: int, fd: int | None = None) -> list[str]:

@@ -8,7 +8,6 @@ created (or updated) in the database with the given password first.
 """
 
 import asyncio
-import logging
 import random
 import signal
 from typing import Any
@@ -124,7 +123,6 @@ class Command(BaseCommand):
         stopping = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)
-        logging.getLogger("ocpp").setLevel(logging.WARNING)  # it logs every frame at INFO
 
         async def start(charger: SimulatedChargePoint, delay: float) -> None:
             # Spread the connects: a thousand chargers do not boot in the same millisecond.
