@@ -16,6 +16,8 @@ from rest_framework import serializers
 from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far, price_from
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
+from notifications import webhooks
+from notifications.models import WebhookEndpoint
 from operations import emergency
 from operations.models import (
     EmergencyStop,
@@ -999,3 +1001,35 @@ class TicketChangeSerializer(serializers.Serializer):
 
 class TicketCommentSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=5000, help_text=_("The comment."))
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    """An integrator's endpoint (notifications/webhooks.py); the secret only in the answer
+    to the POST that made it."""
+
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(webhooks.EVENTS)),
+        required=False,
+        help_text=_("Event names; empty or left out: every event."),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "events", "enabled", "consecutive_failures", "created_at"]
+        read_only_fields = ["id", "enabled", "consecutive_failures", "created_at"]
+
+    def validate_url(self, url: str) -> str:
+        try:
+            webhooks.check_target(url)
+        except webhooks.TargetRefused as refused:
+            raise serializers.ValidationError(str(refused)) from refused
+        return url
+
+
+class NewWebhookEndpointSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text=_("The signing secret, shown this once: keep it.")
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]

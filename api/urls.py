@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api.views import driver, public, sites, staff, support, tickets, uptime
+from api.views import driver, public, sites, staff, support, tickets, uptime, webhooks
 
 router = DefaultRouter()
 router.register("stations", public.StationViewSet, basename="station")
@@ -20,6 +20,7 @@ router.register("tokens", staff.TokenViewSet, basename="token")
 router.register("users", staff.UserViewSet, basename="user")
 router.register("sites", sites.SiteViewSet, basename="site")
 router.register("tickets", tickets.TicketViewSet, basename="ticket")
+router.register("webhooks", webhooks.WebhookEndpointViewSet, basename="webhook")
 
 app_name = "api"
 

@@ -401,6 +401,14 @@ NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)
 # How long a worker holds a message it is sending (seconds); past it, the sweep takes
 # it over (a worker killed mid-delivery). Longer than any send may take.
 NOTIFICATIONS_LEASE_SECONDS = env_int("NOTIFICATIONS_LEASE_SECONDS", 300)
+# Webhooks (notifications/webhooks.py): posting to loopback, private or link-local
+# addresses is refused (server-side request forgery) unless this is on; on under DEBUG
+# so that `make run` can post to a receiver on the same machine.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", DEBUG)
+# Failed deliveries in a row after which an endpoint is disabled and its owner told.
+WEBHOOKS_DISABLE_AFTER_FAILURES = env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 10)
+# Seconds to wait for an integrator's answer (well inside NOTIFICATIONS_LEASE_SECONDS).
+WEBHOOKS_TIMEOUT = env_int("WEBHOOKS_TIMEOUT", 10)
 
 # --- Email (receipts, invoices, payment reminders) -------------------------------------
 # SMTP in production (EMAIL_HOST and friends); under DEBUG, mail goes to files in

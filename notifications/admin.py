@@ -3,14 +3,15 @@ resend failed messages (notifications/outbox.py resend)."""
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from notifications import outbox
-from notifications.models import OutboxMessage
+from notifications import outbox, webhooks
+from notifications.models import OutboxMessage, WebhookEndpoint
 
 
 @admin.register(OutboxMessage)
@@ -48,3 +49,66 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the record of what was sent, and the key that keeps it once
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    """The URL is checked against the SSRF guard; events are chosen from the list."""
+
+    events = forms.MultipleChoiceField(
+        label=_("Events"),
+        choices=[(event, event) for event in webhooks.EVENTS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every event."),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "events", "enabled"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            webhooks.check_target(url)
+        except webhooks.TargetRefused as refused:
+            raise forms.ValidationError(str(refused)) from refused
+        return url
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["url", "owner", "enabled", "consecutive_failures", "created_at", "last_error"]
+    list_filter = ["enabled"]
+    search_fields = ["url", "owner__email"]
+    list_select_related = ["owner"]
+    readonly_fields = ["owner", "consecutive_failures", "last_error", "created_at", "disabled_at"]
+    actions = ["send_test_event"]
+
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
+    ) -> None:
+        if not change:
+            obj.owner = request.user
+            obj.secret = webhooks.new_secret()
+        if obj.enabled:
+            obj.consecutive_failures = 0  # enabled again: counted afresh
+            obj.disabled_at = None
+        super().save_model(request, obj, form, change)
+        if not change:
+            # Shown once: only a receiver that keeps it can verify the signatures.
+            self.message_user(
+                request,
+                _("Signing secret of %(url)s (shown once, keep it): %(secret)s")
+                % {"url": obj.url, "secret": obj.secret},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Send a test event"), permissions=["change"])
+    def send_test_event(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        count = sum(webhooks.send_test(endpoint) for endpoint in queryset)
+        self.message_user(
+            request,
+            ngettext("%(count)d test event queued.", "%(count)d test events queued.", count)
+            % {"count": count},
+        )

@@ -276,3 +276,36 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} for {self.user}"
+
+
+class WebhookEndpoint(models.Model):
+    """An integrator's URL that receives events, signed with its secret
+    (notifications/webhooks.py). Disabled after WEBHOOKS_DISABLE_AFTER_FAILURES failed
+    deliveries in a row; its owner is told."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="webhook_endpoints",
+        verbose_name=_("owner"),
+    )
+    url = models.URLField(_("URL"), max_length=500)
+    # Shown once when made (API, admin); the receiver keeps it to verify signatures.
+    secret = models.CharField(_("signing secret"), max_length=100, editable=False)
+    # Event names (webhooks.EVENTS); empty: every event.
+    events = models.JSONField(_("events"), default=list, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event: str) -> bool:
+        return not self.events or event in self.events

@@ -4,12 +4,13 @@ server (these run in it, after commit), and a broker that is down must not fail 
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.dispatch import receiver
 
 from billing.signals import email_ready
-from notifications import events, outbox, preferences
+from notifications import events, outbox, preferences, webhooks
 from notifications.models import NearbyWatch, Watch
 from notifications.tasks import (
     notify_watchers,
@@ -18,8 +19,15 @@ from notifications.tasks import (
     tell_session_finished,
     tell_session_waiting,
 )
-from stations.models import ChargingSession, Connector
-from stations.signals import connector_status_changed, session_ended, session_waiting
+from stations.models import ChargePoint, ChargingSession, Connector
+from stations.signals import (
+    charge_point_connected,
+    charge_point_disconnected,
+    connector_status_changed,
+    session_ended,
+    session_started,
+    session_waiting,
+)
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -150,3 +158,51 @@ def session_waiting_received(
         tell_session_waiting.delay(session.pk)
     except Exception:
         logger.exception("Could not queue the waiting email of session %s", session.pk)
+
+
+# --- Webhooks for integrators (notifications/webhooks.py) -------------------------------
+
+
+def _publish(event: str, data: Callable[[], dict[str, Any]]) -> None:
+    # Runs in the charger's request, after commit: a failure here must not fail it.
+    try:
+        if webhooks.any_listening():
+            webhooks.publish(event, data())
+    except Exception:
+        logger.exception("Webhook event %s not queued", event)
+
+
+@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.webhook_status")
+def webhook_connector_status(
+    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
+) -> None:
+    _publish(
+        webhooks.CONNECTOR_STATUS_CHANGED,
+        lambda: webhooks.connector_data(connector, previous_status),
+    )
+
+
+@receiver(session_started, sender=ChargingSession, dispatch_uid="notifications.webhook_started")
+def webhook_session_started(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    _publish(webhooks.SESSION_STARTED, lambda: webhooks.session_data(session))
+
+
+@receiver(session_ended, sender=ChargingSession, dispatch_uid="notifications.webhook_ended")
+def webhook_session_ended(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    _publish(webhooks.SESSION_ENDED, lambda: webhooks.session_data(session))
+
+
+@receiver(charge_point_connected, sender=ChargePoint, dispatch_uid="notifications.webhook_online")
+def webhook_online(sender: type[ChargePoint], charge_point: ChargePoint, **kwargs: Any) -> None:
+    _publish(webhooks.CHARGER_ONLINE, lambda: {"charge_point": charge_point.charge_point_id})
+
+
+@receiver(
+    charge_point_disconnected, sender=ChargePoint, dispatch_uid="notifications.webhook_offline"
+)
+def webhook_offline(sender: type[ChargePoint], charge_point: ChargePoint, **kwargs: Any) -> None:
+    _publish(webhooks.CHARGER_OFFLINE, lambda: {"charge_point": charge_point.charge_point_id})

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.module_loading import import_string
 
 from notifications import webpush
 from notifications.models import PushSubscription
@@ -129,13 +130,17 @@ class WebPush:
         return webpush.send(subscription, shown)
 
 
-TRANSPORTS: dict[str, type[Transport]] = {
-    "email": Email,
-    "portal": InPortal,
-    "webpush": WebPush,
+# Channel name -> its transport class, by dotted path as Django names its backends: a
+# channel's module (webhooks.py, which queues through the outbox itself) is loaded when
+# a message of that channel is sent, so the outbox never imports it.
+TRANSPORTS: dict[str, str] = {
+    "email": "notifications.transports.Email",
+    "portal": "notifications.transports.InPortal",
+    "webpush": "notifications.transports.WebPush",
+    "webhook": "notifications.webhooks.Webhook",
 }
 
 
 def transport_for(channel: str) -> Transport:
     """The transport of a channel; KeyError for one that does not exist."""
-    return TRANSPORTS[channel]()
+    return import_string(TRANSPORTS[channel])()

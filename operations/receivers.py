@@ -14,9 +14,10 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from notifications import webhooks
 from operations import alerts, emergency, faults, tasks
 from operations.models import Ticket
-from operations.tickets import ticket_escalated, ticket_opened
+from operations.tickets import ticket_closed, ticket_escalated, ticket_opened
 from stations.models import ChargePoint, ChargerCommand, ChargingSession, Connector, SecurityEvent
 from stations.signals import (
     charge_point_booted,
@@ -99,3 +100,22 @@ def _queue_alert(ticket: Ticket, reason: str) -> None:
 def emergency_stop_told_after_boot(sender: type, command: ChargerCommand, **kwargs: Any) -> None:
     """A charger back on a stopped site answered the stop (or the release it missed)."""
     emergency.record_boot_answer(command)
+
+
+# Integrators hear tickets open and close (notifications/webhooks.py).
+@receiver(ticket_opened, sender=Ticket, dispatch_uid="operations.webhook_ticket_opened")
+def ticket_opened_webhook(sender: type, ticket: Ticket, **kwargs: Any) -> None:
+    _publish_ticket(webhooks.TICKET_OPENED, ticket)
+
+
+@receiver(ticket_closed, sender=Ticket, dispatch_uid="operations.webhook_ticket_closed")
+def ticket_closed_webhook(sender: type, ticket: Ticket, **kwargs: Any) -> None:
+    _publish_ticket(webhooks.TICKET_CLOSED, ticket)
+
+
+def _publish_ticket(event: str, ticket: Ticket) -> None:
+    try:
+        if webhooks.any_listening():
+            webhooks.publish(event, webhooks.ticket_data(ticket))
+    except Exception:
+        logger.exception("Webhook event %s of ticket %s not queued", event, ticket.pk)

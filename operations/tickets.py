@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 ticket_opened = Signal()
 # sender=Ticket, ticket=...: its severity was raised.
 ticket_escalated = Signal()
+# sender=Ticket, ticket=...: it was resolved or closed (by its rule or by staff).
+ticket_closed = Signal()
 
 # Severities from least to most urgent: raising one is an escalation.
 SEVERITY_RANK = {
@@ -176,6 +178,7 @@ def resolve(ticket: Ticket, reason: str, *, by: Any = None, at: datetime | None 
     if moved:
         ticket.refresh_from_db()
         _add_entry(ticket, TicketEntry.Kind.STATUS, reason, None, at, author=by)
+        _announce(ticket_closed, ticket)
     return bool(moved)
 
 
@@ -245,7 +248,7 @@ def update(
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
         check_update(ticket, status=status, assignee=assignee, severity=severity)
         lines = []
-        escalated = False
+        escalated = closed = False
         if assignee is not ... and assignee != ticket.assignee:
             ticket.assignee = assignee
             lines.append(
@@ -261,6 +264,7 @@ def update(
                 _("Severity %(severity)s.") % {"severity": Ticket.Severity(severity).label}
             )
         if status is not None and status != ticket.status:
+            closed = ticket.is_open and status in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
             ticket.status = status
             if status in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED) and not ticket.resolved_at:
                 ticket.resolved_at = at
@@ -273,6 +277,8 @@ def update(
         _add_entry(ticket, TicketEntry.Kind.STATUS, f"{text} {note}".strip(), None, at, author=by)
     if escalated:
         _announce(ticket_escalated, ticket)
+    if closed:
+        _announce(ticket_closed, ticket)
     return ticket
 
 
