@@ -1,7 +1,8 @@
-"""The staff pages a first day leans on, in a real browser: a command to several chargers
-and its progress page (one charger silent), a CSV export, a running session's page.
+"""The staff pages a first day leans on, in a real browser: the admin home's network
+counts, a command to several chargers and its progress page (one charger silent), a CSV
+export, a running session's page.
 
-Screenshots land in var/screenshots/ (admin-bulk-command, admin-session)."""
+Screenshots land in var/screenshots/ (admin-home, admin-bulk-command, admin-session)."""
 
 import csv
 import io
@@ -15,9 +16,11 @@ from django.test import Client
 from django.utils import timezone
 from playwright.async_api import BrowserContext, expect
 
-from stations.models import ChargePoint, ChargingSession
+from stations.models import ChargePoint, ChargingSession, Site
 from tests.billing.sessions import charging_site, meter_sample, token_of
+from tests.conftest import register
 from tests.e2e.browser import browser_context, chromium, http_url, screenshot
+from tests.stations.ocpp_wire import send
 from users.models import User
 
 # The server's own wait for a charger's answer: the silent charger costs this, once.
@@ -120,3 +123,37 @@ async def test_a_session_list_exports_as_csv_and_a_running_session_shows_its_fig
     assert record["ID"] == str(session.pk)
     assert record["Charge point"] == session.charge_point.charge_point_id
     assert await sync_to_async(ChargePoint.objects.filter(pk=session.charge_point_id).exists)()
+
+
+async def test_the_admin_home_shows_the_network_first(admin_server, charger, db_access):
+    def a_site_with_two_chargers() -> None:
+        site = Site.objects.create(name="E2E Home Depot")
+        for charge_point_id in ("E2E-HOME-1", "E2E-HOME-2"):
+            register(charge_point_id, site=site)
+
+    await sync_to_async(a_site_with_two_chargers)()
+    base_url = http_url(admin_server)
+    async with (
+        charger("E2E-HOME-1", server=admin_server) as online,
+        chromium() as browser,
+        browser_context(browser, base_url) as context,
+    ):
+        await online.boot()
+        await send(
+            online,
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Charging"},
+        )
+        await logged_in(context, base_url)
+        page = await context.new_page()
+        await page.goto("/admin/")
+        row = page.locator('.network-counts tr:has(th:text("E2E Home Depot"))')
+        await expect(row.locator('[data-state="online"]')).to_have_text("1")
+        await expect(row.locator('[data-state="charger-offline"]')).to_have_text("1")
+        await expect(row.locator('[data-state="charging"]')).to_have_text("1")
+        # The network comes before the apps.
+        assert await page.evaluate(
+            """() => Boolean(document.querySelector(".network-home").compareDocumentPosition(
+                document.querySelector("#content-main")) & Node.DOCUMENT_POSITION_FOLLOWING)"""
+        )
+        await screenshot(page, "admin-home")
