@@ -127,8 +127,6 @@ def test_charge_point_added_with_a_short_password_gets_a_form_error(staff):
         "charge_point_id": "ADM-NEW",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
-        "phases": 3,  # the wiring, as the add form pre-fills it
-        "first_phase": 1,
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
         "first_phase": 1,
@@ -170,8 +168,6 @@ def test_charge_point_add_form_offers_a_generated_password_the_charger_gets(staf
         "charge_point_id": "ADM-GEN",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
-        "phases": 3,  # the wiring, as the add form pre-fills it
-        "first_phase": 1,
         "new_password": generated,
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
@@ -198,8 +194,6 @@ def test_charge_point_accepted_without_password_in_admin_gets_a_form_error(staff
         "charge_point_id": "ADM-NOPW",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
-        "phases": 3,  # the wiring, as the add form pre-fills it
-        "first_phase": 1,
         "new_password": "",
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
@@ -220,8 +214,6 @@ def test_pending_charger_without_password_is_accepted_in_admin_once_given_one(st
         "charge_point_id": "ADM-TOFU",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
-        "phases": 3,  # the wiring, as the add form pre-fills it
-        "first_phase": 1,
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
         "first_phase": 1,
@@ -266,8 +258,6 @@ def test_security_profile_0_is_allowed_in_admin_with_a_warning(staff):
         "charge_point_id": "ADM-BENCH",
         "registration_status": "Accepted",
         "heartbeat_interval": 300,
-        "phases": 3,  # the wiring, as the add form pre-fills it
-        "first_phase": 1,
         "new_password": "",
         "allow_unauthenticated": "on",
         "connectors-TOTAL_FORMS": 0,
