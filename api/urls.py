@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api.views import driver, public, sites, staff, support, tickets, uptime, webhooks
+from api.views import driver, nearby, public, sites, staff, support, tickets, uptime, webhooks
 
 router = DefaultRouter()
 router.register("stations", public.StationViewSet, basename="station")
@@ -33,6 +33,7 @@ v1 = [
         driver.MyNotificationSettingsView.as_view(),
         name="my-notifications",
     ),
+    path("me/nearby-watch/", nearby.MyNearbyWatchView.as_view(), name="my-nearby-watch"),
     path("uptime/", uptime.UptimeView.as_view(), name="uptime"),
     *router.urls,
 ]
