@@ -354,7 +354,13 @@ class SiteAdmin(admin.ModelAdmin):
         if amps is None:
             return gettext("Not managed: no grid limit.")
         warning = load_balancing.shortfall(site)
-        text = gettext("%(amps)s A per phase") % {"amps": amps}
+        measured = ", ".join(
+            f"L{phase} {drawn} A" for phase, drawn in load_balancing.measured_load(site).items()
+        )
+        text = gettext("%(amps)s A per phase; the cars draw %(measured)s now") % {
+            "amps": amps,
+            "measured": measured,
+        }
         return f"{text}. {warning}" if warning else text
 
     @admin.display(description=_("allocation now"))

@@ -406,6 +406,20 @@ def shortfall(site: Site, now: datetime | None = None) -> str:
     ) % {"amps": amps, "most": most, "count": crowded, "minimum": minimum}
 
 
+def measured_load(site: Site) -> dict[int, Decimal]:
+    """What the cars on the site draw now, per phase: the sum of their last Current.Import
+    (running sessions with a measurement only), to set against the limit."""
+    limit = site_limit(site, Decimal(0))
+    load = dict.fromkeys(sorted(limit.site_phases), Decimal(0))
+    rows = ConnectorAllocation.objects.filter(
+        connector__charge_point__site=site, session__isnull=False, drawn_amps__isnull=False
+    ).select_related("connector__charge_point")
+    for row in rows:
+        for p in connector_phases(wired_phases(row.connector.charge_point), limit):
+            load[p] += row.drawn_amps
+    return load
+
+
 # --- Events --------------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from stations import load_balancing
-from stations.models import ChargePoint, ChargingSession, Connector, Site
+from stations.models import ChargePoint, ChargingSession, Connector, ConnectorAllocation, Site
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -68,8 +68,10 @@ def test_staff_set_a_limit_and_an_evening_limit_and_see_the_allocation(client):
         meter_start_wh=0,
     )
     load_balancing.allocate_site(site)
+    ConnectorAllocation.objects.filter(connector=connector).update(drawn_amps=Decimal("5.5"))
     page = client.get(url).content.decode()
-    assert "A per phase" in page and "ADM-SMART#1" in page
+    assert "the cars draw L1 5.5 A, L2 5.5 A, L3 5.5 A now" in page
+    assert "ADM-SMART#1" in page
     # The profiles sent to the site's chargers, in the command log.
     sent = (
         reverse("admin:stations_chargercommand_changelist")
