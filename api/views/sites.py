@@ -68,7 +68,10 @@ class SiteViewSet(
     def get_queryset(self) -> QuerySet[Site]:
         in_force = EmergencyStop.objects.filter(released_at__isnull=True)
         sites = Site.objects.prefetch_related(
-            "charge_points", Prefetch("emergency_stops", queryset=in_force)
+            "charge_points",
+            Prefetch("emergency_stops", queryset=in_force),
+            # limit_now_amps reads them for every site of a page.
+            "limit_periods",
         )
         if self.action != "list":
             return sites
