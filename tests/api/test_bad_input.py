@@ -15,7 +15,9 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from operations import support
+from notifications.models import WebhookEndpoint
+from operations import support, tickets
+from operations.models import Ticket
 from stations.models import ChargePoint
 from tests.billing.sessions import charging_site, finished_session, token_of
 from users.models import User
@@ -137,6 +139,13 @@ def world(db: None) -> World:
         "sessions": session.pk,
         "tokens": token.pk,
         "users": driver.pk,
+        "sites": connector.charge_point.site_id,
+        "tickets": tickets.raise_fault(
+            Ticket.Kind.OTHER, title="Bad input", charge_point=connector.charge_point
+        )[0].pk,
+        "webhooks": WebhookEndpoint.objects.create(
+            owner=staff, url="https://hooks.example.com/chargehub", secret="s" * 32
+        ).pk,
     }
     return World(driver=driver, staff=staff, ids=ids)
 
