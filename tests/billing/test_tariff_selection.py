@@ -368,6 +368,7 @@ def test_admin_saves_a_tariff_with_time_of_use_periods_on_weekday_checkboxes(sta
             "session_fee": "0",
             "idle_fee_per_minute": "0",
             "idle_grace_minutes": "0",
+            "no_show_fee": "0",
             f"{inline}-TOTAL_FORMS": "1",
             f"{inline}-INITIAL_FORMS": "0",
             f"{inline}-0-position": "0",
