@@ -2,7 +2,7 @@
 
 import dataclasses
 from copy import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -514,6 +514,9 @@ class WalletSerializer(serializers.Serializer):
     )
 
 
+QUIET_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
 class NotificationSettingsSerializer(serializers.Serializer):
     """The emails a driver wants (notifications/preferences.py); PUT sends both choices."""
 
@@ -526,6 +529,44 @@ class NotificationSettingsSerializer(serializers.Serializer):
     payment_problems = serializers.BooleanField(
         read_only=True, default=True, help_text=_("Always sent; cannot be turned off.")
     )
+    charging_finished_in_portal = serializers.BooleanField(
+        required=False,
+        help_text=_("Charging finished also in the portal's notification list (default on)."),
+    )
+    # "HH:MM" wall-clock times, not JSON Schema's "time" (that one needs a UTC offset,
+    # and quiet hours follow the local clock through daylight saving).
+    quiet_start = serializers.RegexField(
+        QUIET_TIME,
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "Quiet hours from (local time); receipts and support's answers wait until they "
+            "end. Null with quiet_end: none."
+        ),
+    )
+    quiet_end = serializers.RegexField(
+        QUIET_TIME,
+        required=False,
+        allow_null=True,
+        help_text=_("Quiet hours until (local time)."),
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = dict(instance)
+        for name in ("quiet_start", "quiet_end"):
+            if data.get(name) is not None:
+                data[name] = data[name].strftime("%H:%M")
+        return super().to_representation(data)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if ("quiet_start" in data) != ("quiet_end" in data) or (
+            (data.get("quiet_start") is None) != (data.get("quiet_end") is None)
+        ):
+            raise serializers.ValidationError(_("Give both times of your quiet hours, or neither."))
+        for name in ("quiet_start", "quiet_end"):
+            if data.get(name) is not None:
+                data[name] = time.fromisoformat(data[name])
+        return data
 
 
 # --- Staff -------------------------------------------------------------------------------

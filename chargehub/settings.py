@@ -401,6 +401,9 @@ NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)
 # How long a worker holds a message it is sending (seconds); past it, the sweep takes
 # it over (a worker killed mid-delivery). Longer than any send may take.
 NOTIFICATIONS_LEASE_SECONDS = env_int("NOTIFICATIONS_LEASE_SECONDS", 300)
+# One message per kind and charger per this many seconds to one person (a flapping
+# charger floods nobody; notifications/preferences.py rate_limited).
+NOTIFICATIONS_RATE_WINDOW = env_int("NOTIFICATIONS_RATE_WINDOW", 900)
 # Webhooks (notifications/webhooks.py): posting to loopback, private or link-local
 # addresses is refused (server-side request forgery) unless this is on; on under DEBUG
 # so that `make run` can post to a receiver on the same machine.

@@ -50,13 +50,17 @@ def email(
     key: str,
     unsubscribe: str | None = None,
     address: str | None = None,
+    charger: str | None = None,
     **extra: object,
 ) -> OutboxMessage | None:
     """Write an email to `user` to the outbox, as written now in their language; the
     caller is a worker and delivers it with `deliver_now()` after its transaction.
+    None: enqueued before, or held back by the rate limit.
 
     `unsubscribe` names the preference a driver may turn off (RFC 8058 headers); a
     transactional email (a receipt's invoice, a payment problem, an answer) has none.
+    `charger` (a charge point id) puts it under the rate limit; a kind that can wait
+    leaves after the driver's quiet hours (notifications/preferences.py).
     """
     payload = {
         "to": address if address is not None else user.email,
@@ -67,16 +71,41 @@ def email(
     }
     if unsubscribe:
         payload["unsubscribe"] = str(unsubscribe)
-    return enqueue(kind, user, "email", payload, key, deliver_after_commit=False)
+    return _enqueue(kind, user, "email", payload, key, charger)
+
+
+def _enqueue(
+    kind: str, user: User, channel: str, payload: dict, key: str, charger: str | None
+) -> OutboxMessage | None:
+    if charger is not None:
+        if preferences.rate_limited(user, kind, channel, charger):
+            return None
+        payload["charger"] = charger
+    return enqueue(
+        kind,
+        user,
+        channel,
+        payload,
+        key,
+        deliver_after_commit=False,
+        not_before=preferences.after_quiet_hours(user, kind),
+    )
 
 
 def in_portal(
-    kind: str, user: User, title: str, body: str, url: str, *, key: str
+    kind: str,
+    user: User,
+    title: str,
+    body: str,
+    url: str,
+    *,
+    key: str,
+    charger: str | None = None,
 ) -> OutboxMessage | None:
     """Write a notification for the driver's list in the portal (written in their
     language now) to the outbox; delivered with `deliver_now()` like an email."""
     payload = {"title": title, "body": body, "url": url}
-    return enqueue(kind, user, "portal", payload, f"{key}:portal", deliver_after_commit=False)
+    return _enqueue(kind, user, "portal", payload, f"{key}:portal", charger)
 
 
 def deliver_now(messages: Iterable[OutboxMessage | None]) -> None:
@@ -152,6 +181,7 @@ def notify_watchers(connector_id: int) -> int:
                     },
                 )
             key = f"watch:{open_watch.pk}"
+            # No rate limit: the driver asked, and the watch closes once told.
             messages.append(email(CONNECTOR_FREE, user, subject, body, key=key))
             path = reverse("portal:station", args=[site.pk]) if site else ""
             with translation.override(user.language):
@@ -207,13 +237,22 @@ def _send_once(
         with translation.override(driver.language):
             subject, body = compose()
         key = f"session:{session.pk}:{kind}"
+        charger = session.charge_point.charge_point_id
         messages = [
-            email(kind, driver, subject, body, key=key, unsubscribe=preferences.CHARGING_FINISHED),
-            # In the portal's list too: the subject says it all, the link has the rest.
-            in_portal(
-                kind, driver, subject, "", reverse("portal:session", args=[session.pk]), key=key
-            ),
+            email(
+                kind,
+                driver,
+                subject,
+                body,
+                key=key,
+                unsubscribe=preferences.CHARGING_FINISHED,
+                charger=charger,
+            )
         ]
+        if preferences.wants(driver, preferences.CHARGING_FINISHED, "portal"):
+            # In the portal's list too: the subject says it all, the link has the rest.
+            path = reverse("portal:session", args=[session.pk])
+            messages.append(in_portal(kind, driver, subject, "", path, key=key, charger=charger))
     deliver_now(messages)
     return True
 

@@ -71,6 +71,21 @@ class PreferencesForm(forms.Form):
             "still issued and listed under Invoices and receipts in My account."
         ),
     )
+    charging_finished_in_portal = OnOffField(
+        label=_("Charging finished, in the portal"),
+        help_text=_("Listed under Your notifications above, with the unread count in the header."),
+    )
+    quiet_start = forms.TimeField(
+        label=_("Quiet hours from"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_("Receipts and support's answers wait until your quiet hours end."),
+    )
+    quiet_end = forms.TimeField(
+        label=_("Quiet hours until"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
     # Shown ticked and greyed out: a disabled field ignores what is posted.
     payment_problems = forms.BooleanField(
         label=_("Payment problems"),
@@ -82,6 +97,12 @@ class PreferencesForm(forms.Form):
             "we always tell you."
         ),
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if (cleaned.get("quiet_start") is None) != (cleaned.get("quiet_end") is None):
+            raise forms.ValidationError(_("Give both times of your quiet hours, or neither."))
+        return cleaned
 
 
 class PositionForm(forms.Form):

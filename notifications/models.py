@@ -72,6 +72,13 @@ class Preferences(models.Model):
     )
     receipts_by_email = models.BooleanField(_("receipts by email"), default=True)
     charging_finished = models.BooleanField(_("charging finished"), default=True)
+    # Other channels turned off per kind: {"charging_finished": ["portal"], ...}
+    # (notifications/preferences.py wants()); the emails above keep their own fields.
+    channels_off = models.JSONField(_("channels turned off"), default=dict, blank=True)
+    # Quiet hours (local time, settings.TIME_ZONE): messages that can wait are delivered
+    # after them; both empty: none.
+    quiet_start = models.TimeField(_("quiet hours from"), null=True, blank=True)
+    quiet_end = models.TimeField(_("quiet hours until"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

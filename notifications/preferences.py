@@ -9,10 +9,20 @@ Some emails cannot be turned off:
   billing sends them without asking.
 
 A receipt turned off here is still issued and listed in the portal; only the email is
-left out.
+left out. Besides email, a driver chooses per kind whether it is listed in the portal
+(`channels_off`), quiet hours (messages that can wait leave after them: `CAN_WAIT`),
+and nobody gets more than one message of a kind about one charger per
+NOTIFICATIONS_RATE_WINDOW (`rate_limited`).
 """
 
-from notifications.models import Kind, Preferences
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+from notifications.models import Kind, OutboxMessage, Preferences
 from users.models import User
 
 RECEIPTS = Kind.RECEIPTS
@@ -27,15 +37,66 @@ CHOICE_FIELDS: dict[Kind, str] = {
 ALWAYS_SENT: frozenset[Kind] = frozenset({PAYMENT_PROBLEMS})
 
 
-def wants(user: User, kind: Kind | str) -> bool:
-    """Whether `user` wants emails of this kind; a driver who never chose gets them."""
+# Channels a driver may choose per kind besides email (the in-portal list).
+CHANNELS = ("portal",)
+
+# Kinds that can wait for the end of quiet hours (the rest is delivered at once: a
+# car that stopped, a free connector, a failed payment cannot wait till morning).
+CAN_WAIT = frozenset({"receipt", "support_answer"})
+
+
+def wants(user: User, kind: Kind | str, channel: str = "email") -> bool:
+    """Whether `user` wants this kind of message on this channel; a driver who never
+    chose gets everything. A kind that is always sent is always wanted."""
     kind = Kind(kind)  # an unknown kind is a programming error: ValueError
     if kind in ALWAYS_SENT:
         return True
-    chosen = (
-        Preferences.objects.filter(user=user).values_list(CHOICE_FIELDS[kind], flat=True).first()
-    )
-    return True if chosen is None else chosen
+    saved = Preferences.objects.filter(user=user).first()
+    if saved is None:
+        return True
+    if channel == "email":
+        return getattr(saved, CHOICE_FIELDS[kind])
+    return channel not in saved.channels_off.get(str(kind), [])
+
+
+def after_quiet_hours(user: User, kind: str, now: datetime | None = None) -> datetime | None:
+    """When a message of `kind` to `user` may leave: None for now, or the end of the
+    driver's quiet hours when it falls in them and can wait (CAN_WAIT)."""
+    if kind not in CAN_WAIT:
+        return None
+    saved = Preferences.objects.filter(user=user).first()
+    if saved is None or saved.quiet_start is None or saved.quiet_end is None:
+        return None
+    return quiet_until(saved.quiet_start, saved.quiet_end, now or timezone.now())
+
+
+def quiet_until(start: time, end: time, now: datetime) -> datetime | None:
+    """The end of the quiet hours `now` falls in (local time, they may span midnight),
+    or None outside them. Pure: the rule the tests read."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local = now.astimezone(zone)
+    clock = local.time()
+    inside = start <= clock < end if start <= end else (clock >= start or clock < end)
+    if not inside or start == end:
+        return None
+    day = local.date() if clock < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
+
+
+def rate_limited(
+    user: User, kind: str, channel: str, charger: str, now: datetime | None = None
+) -> bool:
+    """Whether `user` was sent `kind` about this charger within
+    NOTIFICATIONS_RATE_WINDOW: one message per kind and charger per window, so that a
+    flapping charger does not flood anyone."""
+    since = (now or timezone.now()) - timedelta(seconds=settings.NOTIFICATIONS_RATE_WINDOW)
+    return OutboxMessage.objects.filter(
+        recipient=user,
+        kind=kind,
+        channel=channel,
+        payload__charger=charger,
+        created_at__gte=since,
+    ).exists()
 
 
 def preferences_of(user: User) -> Preferences:
@@ -43,10 +104,48 @@ def preferences_of(user: User) -> Preferences:
     return Preferences.objects.filter(user=user).first() or Preferences(user=user)
 
 
-def save_preferences(user: User, choices: dict[str, bool]) -> Preferences:
-    """Store the driver's choices ({field: on?}); creates the row on the first save."""
-    unknown = set(choices) - set(CHOICE_FIELDS.values())
+def save_preferences(user: User, choices: dict[str, Any]) -> Preferences:
+    """Store the driver's choices ({field: value}: the email fields, `channels_off`,
+    `quiet_start`, `quiet_end`); creates the row on the first save."""
+    unknown = (
+        set(choices) - set(CHOICE_FIELDS.values()) - {"channels_off", "quiet_start", "quiet_end"}
+    )
     if unknown:
         raise ValueError(f"Not a notification choice: {', '.join(sorted(unknown))}")
     preferences, _created = Preferences.objects.update_or_create(user=user, defaults=choices)
     return preferences
+
+
+def portal_choice(saved: Preferences) -> bool:
+    """Whether "charging finished" is listed in the portal (the form's and the API's
+    `charging_finished_in_portal`)."""
+    return "portal" not in saved.channels_off.get(str(CHARGING_FINISHED), [])
+
+
+def choices_of(saved: Preferences) -> dict[str, Any]:
+    """The driver's choices as the portal's form and the API show them."""
+    return {
+        **{field: getattr(saved, field) for field in CHOICE_FIELDS.values()},
+        "charging_finished_in_portal": portal_choice(saved),
+        "quiet_start": saved.quiet_start,
+        "quiet_end": saved.quiet_end,
+    }
+
+
+def save_choices(user: User, choices: dict[str, Any]) -> Preferences:
+    """Save what the form or the API sent (the shape of `choices_of`; keys left out
+    stay as they were)."""
+    fields = {name: choices[name] for name in CHOICE_FIELDS.values() if name in choices}
+    saved = preferences_of(user)
+    if "charging_finished_in_portal" in choices:
+        off = dict(saved.channels_off)
+        kind = str(CHARGING_FINISHED)
+        channels = set(off.get(kind, [])) - {"portal"}
+        if not choices["charging_finished_in_portal"]:
+            channels.add("portal")
+        off[kind] = sorted(channels)
+        fields["channels_off"] = off
+    for name in ("quiet_start", "quiet_end"):
+        if name in choices:
+            fields[name] = choices[name]
+    return save_preferences(user, fields)

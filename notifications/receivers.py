@@ -141,7 +141,11 @@ def billing_email_ready(
         payload["document"] = document
     if kind == "receipt" and user is not None:
         payload["unsubscribe"] = str(preferences.RECEIPTS)  # RFC 8058 headers
-    message = outbox.enqueue(kind, user, "email", payload, key, deliver_after_commit=False)
+    # A receipt can wait for the end of the driver's quiet hours; the rest cannot.
+    not_before = preferences.after_quiet_hours(user, kind) if user is not None else None
+    message = outbox.enqueue(
+        kind, user, "email", payload, key, deliver_after_commit=False, not_before=not_before
+    )
     # Billing's callers are workers (or staff's "Email again", who expect it sent now).
     events.deliver_now([message])
     return True

@@ -52,18 +52,13 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PreferencesForm(request.POST)
         if form.is_valid():
-            preferences.save_preferences(
-                user,
-                {field: form.cleaned_data[field] for field in preferences.CHOICE_FIELDS.values()},
-            )
+            preferences.save_choices(user, form.cleaned_data)
             messages.success(request, _("Your notification settings are saved."))
             return redirect("portal:notifications")
         status = 400
     else:
         saved = preferences.preferences_of(user)
-        form = PreferencesForm(
-            initial={field: getattr(saved, field) for field in preferences.CHOICE_FIELDS.values()}
-        )
+        form = PreferencesForm(initial=preferences.choices_of(saved))
         status = 200
     watches = (
         Watch.objects.filter(user=user, notified_at=None)

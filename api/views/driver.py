@@ -278,7 +278,8 @@ class MyWalletView(generics.GenericAPIView):
 
 
 class MyNotificationSettingsView(generics.GenericAPIView):
-    """Which emails the driver wants, as on the portal page "My account → Notifications"."""
+    """Which emails the driver wants, "charging finished" in the portal, and quiet hours,
+    as on the portal page "My account → Notifications"."""
 
     serializer_class = NotificationSettingsSerializer
 
@@ -287,8 +288,7 @@ class MyNotificationSettingsView(generics.GenericAPIView):
         return preferences.preferences_of(self.request.user)
 
     def _answer(self) -> Response:
-        saved = self.get_object()
-        data = {field: getattr(saved, field) for field in preferences.CHOICE_FIELDS.values()}
+        data = preferences.choices_of(self.get_object())
         return Response(self.get_serializer({**data, "payment_problems": True}).data)
 
     @extend_schema(summary="Which emails you get")
@@ -299,7 +299,7 @@ class MyNotificationSettingsView(generics.GenericAPIView):
     def put(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        preferences.save_preferences(request.user, dict(serializer.validated_data))
+        preferences.save_choices(request.user, dict(serializer.validated_data))
         return self._answer()
 
 

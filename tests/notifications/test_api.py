@@ -34,6 +34,9 @@ def test_a_new_driver_gets_every_email(api):
         "charging_finished": True,
         "receipts_by_email": True,
         "payment_problems": True,
+        "charging_finished_in_portal": True,
+        "quiet_start": None,
+        "quiet_end": None,
     }
 
 
