@@ -5,11 +5,13 @@ One silent charger then costs its own timeout, not everyone's wait: the page ret
 once and the chargers are asked side by side.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -70,9 +72,17 @@ def run(batch_id: int) -> None:
     batch = CommandBatch.objects.select_related("issued_by").get(pk=batch_id)
     items = list(batch.items.filter(status=Status.QUEUED).select_related("charge_point"))
     if items:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
-            list(pool.map(lambda item: _run_item(batch, item), items))
+        async_to_sync(_ask_all)(batch, items)
     CommandBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
+
+
+async def _ask_all(batch: CommandBatch, items: list[CommandBatchItem]) -> None:
+    # Each charger's rule runs in a thread of its own, and the command it sends comes back
+    # to this one event loop (asgiref runs async_to_sync there): a channel layer on Redis
+    # refuses two event loops receiving at once.
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
+        run_item = sync_to_async(_run_item, thread_sensitive=False, executor=pool)
+        await asyncio.gather(*(run_item(batch, item) for item in items))
 
 
 def _run_item(batch: CommandBatch, item: CommandBatchItem) -> None:
