@@ -129,7 +129,10 @@ TEMPLATES = [
 SQLITE_PATH = VAR_DIR / "chargehub.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
-        env="DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}", conn_max_age=60
+        env="DATABASE_URL",
+        default=f"sqlite:///{SQLITE_PATH}",
+        # Seconds a thread keeps its connection; 0 closes it after each request or task.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -96,7 +96,7 @@ def _run_item(batch: CommandBatch, item: CommandBatchItem) -> None:
                 status=status, message=message[:500], updated_at=timezone.now()
             )
     finally:
-        close_old_connections()  # this thread's connection, not left to the pool's end
+        connections.close_all()  # this thread's connection: the pool's threads end with the batch
 
 
 def _ask(batch: CommandBatch, charge_point_id: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ import threading
 
 from celery import shared_task
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 
 from stations import batches, liveness, load_balancing, retention
 
@@ -63,7 +63,7 @@ def _allocate_in_thread(site_id: int) -> None:
     except Exception:
         logger.exception("Smart charging of site %s failed", site_id)
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread ends here: its connection with it
 
 
 @shared_task

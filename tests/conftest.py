@@ -81,6 +81,9 @@ def server_env(**extra: str) -> dict[str, str]:
         "DEBUG": "1",
         # A server's Celery tasks (settling a session) run in it, as a worker would.
         "CELERY_TASK_ALWAYS_EAGER": "1",
+        # A run starts a few dozen servers that live to its end: idle, they must not
+        # hold connections, or PostgreSQL runs out of them (max_connections, 100).
+        "DATABASE_CONN_MAX_AGE": "0",
         **extra,
     }
     return env
