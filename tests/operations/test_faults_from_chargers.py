@@ -224,6 +224,7 @@ async def test_a_rejected_remote_start_opens_a_ticket_and_an_accepted_one_resolv
     server, _mail = mail_server
     await sync_to_async(_site_with_technician)("CP-OPS-RS")
     async with charger("CP-OPS-RS", server=server) as cp:
+        await cp.boot()  # the server has taken the connection: a command can reach it
         cp.answers["RemoteStartTransaction"] = {"status": "Rejected"}
         start = call.RemoteStartTransaction(id_tag="TAG-1", connector_id=1)
         answer = await commands.send("CP-OPS-RS", start, source="test")
@@ -244,6 +245,7 @@ async def test_a_remote_start_answered_with_a_callerror_opens_a_ticket(mail_serv
     server, _mail = mail_server
     await sync_to_async(_site_with_technician)("CP-OPS-RS-ERR")
     async with charger("CP-OPS-RS-ERR", server=server) as cp:
+        await cp.boot()  # the server has taken the connection: a command can reach it
         cp.answers["RemoteStartTransaction"] = InternalError(description="relay stuck")
         start = call.RemoteStartTransaction(id_tag="TAG-1", connector_id=1)
         with pytest.raises(commands.CallErrorReceived):
