@@ -168,7 +168,9 @@ async def test_a_charger_that_missed_the_release_gets_operative_when_it_boots(ch
     async with charger("ES-MISSED") as cp:
         await cp.boot()
         stop = await sync_to_async(emergency.stop_site)(site, "Flooding", None)
-        assert cp.received == [("ChangeAvailability", {"connector_id": 0, "type": "Inoperative"})]
+        # The boot's own after-boot check may see the stop too and say it again: harmless.
+        inoperative = ("ChangeAvailability", {"connector_id": 0, "type": "Inoperative"})
+        assert cp.received and all(received == inoperative for received in cp.received)
     assert await eventually(lambda: not _connected("ES-MISSED"))
     released = await sync_to_async(emergency.release_site)(site, None)
     assert emergency.describe(released)[0].release == OFFLINE
