@@ -3,9 +3,11 @@
 Scheduled in chargehub/celery.py (beat_schedule).
 """
 
+import asyncio
 import logging
 import threading
 
+from asgiref.sync import SyncToAsync, sync_to_async
 from celery import shared_task
 from django.conf import settings
 from django.db import connections, transaction
@@ -51,8 +53,15 @@ def _queue_allocation(site_id: int) -> None:
     if allocate_site.app.conf.task_always_eager:
         # Inline, the run would happen inside the charger's own request (a session
         # started), and its consumer cannot send that charger a profile before it has
-        # answered: a worker does it in production, a thread beside it here.
-        threading.Thread(target=_allocate_in_thread, args=(site_id,), daemon=True).start()
+        # answered: a worker does it in production, a thread beside it here. Started
+        # from the server's event loop when there is one, so that its commands come back
+        # to that loop: a channel layer on Redis refuses two loops receiving at once.
+        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+        if loop is not None and loop.is_running():
+            run = sync_to_async(_allocate_in_thread, thread_sensitive=False)
+            asyncio.run_coroutine_threadsafe(run(site_id), loop)
+        else:
+            threading.Thread(target=_allocate_in_thread, args=(site_id,), daemon=True).start()
     else:
         allocate_site.apply_async((site_id,), countdown=settings.SMART_CHARGING_DEBOUNCE)
 
