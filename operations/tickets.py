@@ -108,12 +108,7 @@ def raise_fault(
     for _attempt in range(2):
         ticket = open_tickets.first() or _reopen_flapping(key, at)
         if ticket is not None:
-            open_tickets.filter(pk=ticket.pk).update(
-                occurrences=F("occurrences") + 1, last_occurred_at=at
-            )
-            ticket.refresh_from_db()
-            _add_entry(ticket, TicketEntry.Kind.EVIDENCE, text or title, evidence, at)
-            return ticket, False
+            return join(ticket, text or title, evidence, at), False
         severity = severity_for(kind, charge_point)
         try:
             with transaction.atomic():
@@ -387,7 +382,8 @@ def join(
     """Add evidence to an open ticket and count it as one more occurrence (as the same
     fault raised again does)."""
     at = at or timezone.now()
-    Ticket.objects.filter(pk=ticket.pk).update(
+    # Counted only while it is open: one resolved a moment ago keeps its count.
+    Ticket.objects.filter(pk=ticket.pk, status__in=Ticket.OPEN_STATUSES).update(
         occurrences=F("occurrences") + 1, last_occurred_at=at
     )
     ticket.refresh_from_db()
