@@ -396,6 +396,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def may_issue_documents(request: HttpRequest) -> bool:
+    """Whether staff may issue a document (an invoice now, a credit note, a refund's):
+    the add permission of invoices (users/roles.py)."""
+    return request.user.has_perm("billing.add_invoice")
+
+
 def email_and_report(
     model_admin: admin.ModelAdmin, request: HttpRequest, invoices: QuerySet[Invoice]
 ) -> None:
@@ -443,8 +449,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
     actions = ["issue_invoice_now"]
 
     def has_issue_invoice_permission(self, request: HttpRequest) -> bool:
-        # Issuing a document: the add permission of invoices, as crediting one.
-        return request.user.has_perm("billing.add_invoice")
+        return may_issue_documents(request)
 
     @admin.action(description=_("Issue this month's invoice now"), permissions=["issue_invoice"])
     def issue_invoice_now(self, request: HttpRequest, queryset: QuerySet[BillingAccount]) -> None:
@@ -861,8 +866,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
             self.pay_back(request, note)
 
     def may_credit(self, request: HttpRequest) -> bool:
-        # Issuing a credit note adds a document: the add permission of invoices.
-        return request.user.has_perm("billing.add_invoice")
+        return may_issue_documents(request)
 
     def change_view(
         self,

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import invoicing, refunds
 from billing import tasks as billing_tasks
+from billing.admin import may_issue_documents
 from operations import support, tasks
 from operations.models import SupportCase
 
@@ -193,8 +194,7 @@ class SupportCaseAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, case.credit_note.display_number)
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
-        # Issuing a credit note adds a document: billing's permission (users/roles.py).
-        return request.user.has_perm("billing.add_invoice")
+        return may_issue_documents(request)  # a refund issues a credit note
 
     def change_view(
         self,
