@@ -352,3 +352,9 @@ def report(
     )
     cache.set(key, figures, REPORT_CACHE_SECONDS)
     return figures
+
+
+def warm_network_report() -> None:
+    """Compute this month's network report into the cache, so that the first staff load
+    after a refresh of the summary reads it instead of computing it (the beat tasks call it)."""
+    report(uptime.current_month())

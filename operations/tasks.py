@@ -24,6 +24,7 @@ def refresh_recent_uptime() -> int:
     """This month's and last month's uptime summary, so pages are minutes behind at most."""
     now = timezone.now()
     stored = figures.refresh(uptime.months_between(now - timedelta(days=31), now), now=now)
+    figures.warm_network_report()
     logger.info("refresh_recent_uptime: %d port-months", stored)
     return stored
 
@@ -34,6 +35,7 @@ def refresh_uptime_year() -> int:
     that arrived late (a charger's queued StatusNotifications) land in the figures."""
     now = timezone.now()
     stored = figures.refresh(uptime.months_between(now - timedelta(days=366), now), now=now)
+    figures.warm_network_report()
     logger.info("refresh_uptime_year: %d port-months", stored)
     return stored
 

@@ -51,11 +51,7 @@ from operations.models import MaintenanceWindow, OutageExclusion
 from stations.models import ChargePoint, ConnectionEvent, Connector, StatusEvent
 
 # Statuses in which a port cannot charge: an outage (see the module's docstring).
-DOWN_STATUSES = (
-    Connector.Status.FAULTED,
-    Connector.Status.UNAVAILABLE,
-    Connector.Status.UNKNOWN,
-)
+DOWN_STATUSES = Connector.DOWN_STATUSES
 OFFLINE = "Offline"
 # The end of an outage that has not ended.
 FOREVER = datetime.max.replace(tzinfo=UTC)

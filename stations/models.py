@@ -340,6 +340,9 @@ class Connector(models.Model):
         FAULTED = "Faulted", _("Faulted")
         UNKNOWN = "Unknown", _("Unknown")
 
+    # Statuses in which a port cannot charge: an outage for uptime, indexed on StatusEvent.
+    DOWN_STATUSES = (Status.FAULTED, Status.UNAVAILABLE, Status.UNKNOWN)
+
     class Type(models.TextChoices):
         TYPE2 = "Type2", _("Type 2")
         CCS2 = "CCS2", _("CCS 2")
@@ -399,7 +402,15 @@ class StatusEvent(models.Model):
         verbose_name = _("status event")
         verbose_name_plural = _("status events")
         ordering = ["-timestamp", "-id"]
-        indexes = [models.Index(fields=["connector", "-timestamp"])]
+        indexes = [
+            models.Index(fields=["connector", "-timestamp"]),
+            # Uptime reads only the down statuses (under 1 % of the rows) of a year.
+            models.Index(
+                fields=["connector", "timestamp"],
+                condition=models.Q(status__in=Connector.DOWN_STATUSES),
+                name="status_event_down",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.connector} {self.status} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"

@@ -12,7 +12,7 @@ from django.contrib.staticfiles import finders
 from django.core.cache import cache
 from django.test import Client
 
-from operations import figures, tasks
+from operations import figures, tasks, uptime
 from operations.models import OutageExclusion, OutagePeriod, UptimeMonth
 from stations.models import Site
 from tests.operations.uptime_history import charger, commissioned, local, status, went
@@ -145,6 +145,17 @@ def test_the_beat_task_stores_this_and_last_month(db):
 
     assert tasks.refresh_recent_uptime.delay().get() >= 2
     assert UptimeMonth.objects.filter(connector__charge_point=cp).count() >= 2
+
+
+def test_the_beat_task_computes_the_network_report_ahead_of_staff(db, django_assert_num_queries):
+    cp = charger("CP-W", ports=1)
+    commissioned(cp, datetime.now(local(2026, 1, 1).tzinfo) - timedelta(days=40))
+
+    tasks.refresh_recent_uptime.delay().get()
+
+    # Only the lookup of the summary's newest row: the figures come from the cache.
+    with django_assert_num_queries(1):
+        figures.report(uptime.current_month())
 
 
 # --- The admin's pages ----------------------------------------------------------------------
