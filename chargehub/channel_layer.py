@@ -113,6 +113,8 @@ class Inbox:
 
 class SQLiteChannelLayer(BaseChannelLayer):
     extensions = ["groups", "flush"]
+    # Any number of event loops may receive at once (one inbox each): commands.py shares it.
+    serves_every_event_loop = True
 
     def __init__(
         self,

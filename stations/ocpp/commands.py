@@ -14,12 +14,14 @@ with the charger's answer. Every command, its answer and its issuer is recorded
 import asyncio
 import dataclasses
 import json
+import threading
+import weakref
 from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, channel_layers
 from django.conf import settings
 from django.utils import timezone
 from ocpp.charge_point import (
@@ -38,6 +40,12 @@ from stations.ocpp.connections import charge_point_group
 # How long the process holding the socket has to acknowledge a command. No
 # acknowledgement means no process holds the charger's socket.
 ACKNOWLEDGE_TIMEOUT = 5.0
+
+# Each event loop's own channel layer (see _channel_layer); a loop's goes when it closes.
+_layers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BaseChannelLayer] = (
+    weakref.WeakKeyDictionary()
+)
+_layers_lock = threading.Lock()
 
 
 class CommandError(Exception):
@@ -158,7 +166,7 @@ async def _deliver(
     if not command.charge_point.is_connected:
         raise ChargerOffline(f"{charge_point_id} is not connected")
 
-    layer = get_channel_layer()
+    layer = _channel_layer()
     reply_to = await layer.new_channel()
     await layer.group_send(
         charge_point_group(charge_point_id),
@@ -202,6 +210,26 @@ async def _deliver(
     if outcome == "timeout":
         raise CommandTimeout(f"{charge_point_id} did not answer {action} in {timeout:g} s")
     raise ChargerOffline(f"{charge_point_id} disconnected before answering {action}")
+
+
+def _channel_layer() -> BaseChannelLayer:
+    """The channel layer this event loop receives its commands' answers on.
+
+    channels_redis lets one event loop at a time receive() on a layer object: two threads
+    of one process sending at once (a Celery worker's thread pool, each thread in a loop
+    of its own through send_sync) failed with "Two event loops are trying to receive()
+    on one channel layer at once". A layer that serves every loop (the embedded one) is
+    shared, so that a command and the consumer of one process meet in memory.
+    """
+    shared = channel_layers[DEFAULT_CHANNEL_LAYER]
+    if getattr(shared, "serves_every_event_loop", False):
+        return shared
+    loop = asyncio.get_running_loop()
+    with _layers_lock:
+        layer = _layers.get(loop)
+        if layer is None:
+            layer = _layers[loop] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return layer
 
 
 def _record(

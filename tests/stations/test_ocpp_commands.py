@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call, call_result
 
@@ -637,3 +639,37 @@ async def test_charger_calls_while_a_command_waits_are_answered(charger):
     assert heartbeat.current_time
     assert meter_values == call_result.MeterValues()
     assert answer.status == "Accepted"
+
+
+# --- Several threads of one process --------------------------------------------------------
+
+
+async def test_two_threads_of_one_process_send_commands_at_the_same_moment(charger):
+    # A Celery worker's thread pool: each thread runs send_sync in an event loop of its own,
+    # both waiting for their answers at once (channels_redis let only one loop receive).
+    release = asyncio.Event()
+
+    async def held(**request: Any) -> dict[str, Any]:
+        await release.wait()
+        return {"status": "Accepted"}
+
+    def send_from_a_worker_thread(charge_point_id: str) -> Any:
+        try:
+            return commands.send_sync(charge_point_id, call.Reset(type="Soft"))
+        finally:
+            connections.close_all()
+
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(2) as pool:
+        async with charger("CMD-THREAD-A") as first, charger("CMD-THREAD-B") as second:
+            await first.boot()
+            await second.boot()
+            answer_with(first, "Reset", held)
+            answer_with(second, "Reset", held)
+            to_first = loop.run_in_executor(pool, send_from_a_worker_thread, "CMD-THREAD-A")
+            await eventually(lambda: first.received)
+            to_second = loop.run_in_executor(pool, send_from_a_worker_thread, "CMD-THREAD-B")
+            await eventually(lambda: second.received or to_second.done())
+            release.set()
+            answers = await asyncio.gather(to_first, to_second)
+    assert answers == [call_result.Reset(status="Accepted")] * 2
