@@ -2,7 +2,8 @@
 them), so billing never imports notifications.
 
 `email_ready` is sent in the caller's transaction with the email as written in the
-buyer's language; a listener answers True when the email will leave. Arguments:
+buyer's language; a listener answers True when the email will leave, which it does only
+once that transaction commits (rolled back, nothing is sent). Arguments:
 `kind` ("receipt", "invoice", "credit_note", "payment_failed"), `user` (the driver, or
 None for a guest or a fleet), `to`, `language`, `subject`, `body`, `reply_to` (a list),
 `document` (the id of the Invoice whose PDF is attached, or None), `key` (the same key

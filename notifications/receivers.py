@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.dispatch import receiver
 
 from billing.signals import email_ready
@@ -146,8 +147,10 @@ def billing_email_ready(
     message = outbox.enqueue(
         kind, user, "email", payload, key, deliver_after_commit=False, not_before=not_before
     )
-    # Billing's callers are workers (or staff's "Email again", who expect it sent now).
-    events.deliver_now([message])
+    if message is not None:
+        # Sent here once billing's change commits (its callers are workers, or staff's
+        # "Email again" who expect it sent now); rolled back, the row and email go too.
+        transaction.on_commit(lambda: events.deliver_now([message]), robust=True)
     return True
 
 

@@ -216,7 +216,7 @@ def issue_now(client, account):
 
 
 def test_staff_issue_this_months_invoice_now_once_with_the_sessions_so_far(
-    admin_client, driver, mailoutbox
+    admin_client, driver, mailoutbox, django_capture_on_commit_callbacks
 ):
     account = BillingAccount.objects.create(user=driver, payment_method="invoice")
     connector = charging_site()
@@ -225,7 +225,8 @@ def test_staff_issue_this_months_invoice_now_once_with_the_sessions_so_far(
     charge = settlement.settle_session(session.pk)
     assert charge.status == SessionCharge.Status.TO_INVOICE
 
-    shown = issue_now(admin_client, account)
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        shown = issue_now(admin_client, account)
 
     invoice = Invoice.objects.get(account=account, kind=Invoice.Kind.INVOICE)
     assert any(f"invoice {invoice.display_number} issued" in text for text in shown), shown

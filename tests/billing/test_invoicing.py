@@ -409,7 +409,9 @@ def test_a_month_that_is_not_over_is_not_invoiced(driver):
 
 
 @pytest.mark.django_db
-def test_monthly_task_issues_and_emails_each_invoice_once(make_user, mailoutbox):
+def test_monthly_task_issues_and_emails_each_invoice_once(
+    make_user, mailoutbox, django_capture_on_commit_callbacks
+):
     account = driver_account(make_user(email="anna@example.com"))
     quiet = fleet_account()  # no address to send to
     first_of_last_month = invoicing.last_month()
@@ -417,8 +419,9 @@ def test_monthly_task_issues_and_emails_each_invoice_once(make_user, mailoutbox)
     for payer in (account, quiet):
         priced(payer, stopped_at=stopped + timedelta(days=2), net="8.00", vat="2.00")
 
-    assert tasks.issue_monthly_invoices() == 2
-    assert tasks.issue_monthly_invoices() == 0
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        assert tasks.issue_monthly_invoices() == 2
+        assert tasks.issue_monthly_invoices() == 0
 
     assert [message.to for message in mailoutbox] == [["anna@example.com"]]
     assert Invoice.objects.get(account=account).emailed_at is not None
@@ -545,8 +548,11 @@ def test_bad_credit_requests_are_refused_with_a_reason(march_invoice, gross, rea
 
 
 @pytest.mark.django_db
-def test_email_sends_the_pdf_to_the_buyer_and_notes_when(march_invoice, mailoutbox):
-    assert documents.email_document(march_invoice) is True
+def test_email_sends_the_pdf_to_the_buyer_and_notes_when(
+    march_invoice, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        assert documents.email_document(march_invoice) is True
     [message] = mailoutbox
     assert message.to == [march_invoice.buyer_email]
     assert "F-000001" in message.subject
@@ -569,10 +575,13 @@ def test_no_email_without_an_address(mailoutbox):
 
 
 @pytest.mark.django_db
-def test_the_email_task_sends_a_document_once(march_invoice, mailoutbox):
-    assert tasks.email_document(march_invoice.pk) is True
-    assert tasks.email_document(march_invoice.pk) is False
-    assert tasks.email_document(987654) is False
+def test_the_email_task_sends_a_document_once(
+    march_invoice, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        assert tasks.email_document(march_invoice.pk) is True
+        assert tasks.email_document(march_invoice.pk) is False
+        assert tasks.email_document(987654) is False
     assert len(mailoutbox) == 1
 
 

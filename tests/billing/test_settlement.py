@@ -33,14 +33,15 @@ def connector():
 
 
 def test_wallet_session_is_debited_once_and_gets_an_emailed_receipt(
-    connector, driver, staff, mailoutbox
+    connector, driver, staff, mailoutbox, django_capture_on_commit_callbacks
 ):
     account(driver, BillingAccount.PaymentMethod.WALLET)
     credit_wallet_manually(driver, Decimal(100), staff=staff, reason="Cash")
     session = finished_session(connector, token_of(driver), started_at=STARTED, wh=10_000)
 
-    charge = settlement.settle_session(session.pk)
-    settlement.settle_session(session.pk)  # a retried task
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        charge = settlement.settle_session(session.pk)
+        settlement.settle_session(session.pk)  # a retried task
 
     charge.refresh_from_db()
     assert (charge.status, charge.method) == (Status.PAID, SessionCharge.Method.WALLET)
@@ -90,11 +91,14 @@ def test_price_is_frozen_when_the_session_ends_and_a_later_tariff_edit_changes_n
     assert again.lines[0]["quantity"] == "10.000"
 
 
-def test_postpaid_session_waits_for_the_monthly_invoice(connector, driver, mailoutbox):
+def test_postpaid_session_waits_for_the_monthly_invoice(
+    connector, driver, mailoutbox, django_capture_on_commit_callbacks
+):
     account(driver, BillingAccount.PaymentMethod.INVOICE)
     session = finished_session(connector, token_of(driver), started_at=STARTED, wh=4_000)
 
-    charge = settlement.settle_session(session.pk)
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        charge = settlement.settle_session(session.pk)
 
     assert (charge.method, charge.status) == (SessionCharge.Method.INVOICE, Status.TO_INVOICE)
     assert charge.document is None
@@ -139,11 +143,14 @@ def test_session_without_a_tariff_owes_nothing_and_says_why(driver):
     assert "No tariff" in charge.last_error
 
 
-def test_session_that_delivered_nothing_costs_nothing(connector, driver, mailoutbox):
+def test_session_that_delivered_nothing_costs_nothing(
+    connector, driver, mailoutbox, django_capture_on_commit_callbacks
+):
     account(driver, BillingAccount.PaymentMethod.WALLET)
     session = finished_session(connector, token_of(driver), started_at=STARTED, wh=0)
 
-    charge = settlement.settle_session(session.pk)
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        charge = settlement.settle_session(session.pk)
 
     assert charge.status == Status.NOTHING_DUE
     assert WalletEntry.objects.count() == 0
@@ -201,14 +208,15 @@ def intents_of(driver) -> list:
 
 
 def test_card_session_is_charged_off_session_once_and_gets_a_receipt(
-    stripe_configured, connector, driver, mailoutbox
+    stripe_configured, connector, driver, mailoutbox, django_capture_on_commit_callbacks
 ):
     account(driver, BillingAccount.PaymentMethod.CARD)
     saved_card(driver)
     session = finished_session(connector, token_of(driver), started_at=STARTED, wh=20_000)
 
-    charge = settlement.settle_session(session.pk)
-    settlement.settle_session(session.pk)
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        charge = settlement.settle_session(session.pk)
+        settlement.settle_session(session.pk)
 
     charge.refresh_from_db()
     assert charge.status == Status.PAID
@@ -220,7 +228,7 @@ def test_card_session_is_charged_off_session_once_and_gets_a_receipt(
 
 
 def test_declined_card_is_retried_on_schedule_the_driver_told_and_blocked_after_the_limit(
-    stripe_configured, connector, driver, mailoutbox, settings
+    stripe_configured, connector, driver, mailoutbox, settings, django_capture_on_commit_callbacks
 ):
     settings.BILLING_PAYMENT_RETRY_HOURS = [24, 72]
     settings.BILLING_BLOCK_AFTER_FAILED_PAYMENTS = 2
@@ -230,7 +238,8 @@ def test_declined_card_is_retried_on_schedule_the_driver_told_and_blocked_after_
     session = finished_session(connector, token, started_at=STARTED, wh=20_000)
 
     before = timezone.now()
-    charge = settlement.settle_session(session.pk)
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        charge = settlement.settle_session(session.pk)
     charge.refresh_from_db()
     assert (charge.status, charge.failed_attempts) == (Status.FAILED, 1)
     assert before + timedelta(hours=24) <= charge.next_attempt_at
@@ -243,7 +252,8 @@ def test_declined_card_is_retried_on_schedule_the_driver_told_and_blocked_after_
     # Not due yet: nothing happens.
     assert settlement.retry_failed_payments() == 0
     # Due: the second attempt fails too, and the driver's tokens are refused.
-    assert settlement.retry_failed_payments(now=charge.next_attempt_at) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert settlement.retry_failed_payments(now=charge.next_attempt_at) == 1
     charge.refresh_from_db()
     assert (charge.status, charge.failed_attempts) == (Status.FAILED, 2)
     assert len(mailoutbox) == 2

@@ -157,10 +157,13 @@ def paid_wallet_session(driver: User) -> SessionCharge:
     return settlement.settle_session(session.pk)
 
 
-def test_receipts_off_means_a_receipt_in_the_portal_and_no_email(driver, driver_client, mailoutbox):
+def test_receipts_off_means_a_receipt_in_the_portal_and_no_email(
+    driver, driver_client, mailoutbox, django_capture_on_commit_callbacks
+):
     driver_client.post(URL, {"charging_finished": "on"})
 
-    charge = paid_wallet_session(driver)
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        charge = paid_wallet_session(driver)
 
     assert charge.status == SessionCharge.Status.PAID
     receipt = charge.document
@@ -172,13 +175,16 @@ def test_receipts_off_means_a_receipt_in_the_portal_and_no_email(driver, driver_
     assert reverse("billing:invoice-pdf", args=[receipt.pk]) in account_page
 
 
-def test_receipts_on_by_default_are_emailed(driver, mailoutbox):
-    charge = paid_wallet_session(driver)
+def test_receipts_on_by_default_are_emailed(driver, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        charge = paid_wallet_session(driver)
     assert [message.to for message in mailoutbox] == [[driver.email]]
     assert charge.document.display_number in mailoutbox[0].subject
 
 
-def test_a_monthly_invoice_is_emailed_even_with_receipts_off(driver, driver_client, mailoutbox):
+def test_a_monthly_invoice_is_emailed_even_with_receipts_off(
+    driver, driver_client, mailoutbox, django_capture_on_commit_callbacks
+):
     driver_client.post(URL, {"charging_finished": "on"})
     account = BillingAccount.objects.create(
         user=driver, payment_method=BillingAccount.PaymentMethod.INVOICE
@@ -188,5 +194,6 @@ def test_a_monthly_invoice_is_emailed_even_with_receipts_off(driver, driver_clie
 
     invoice = invoicing.issue_monthly_invoice(account, date(2026, 3, 1))
 
-    assert documents.email_if_not_sent(invoice.pk) is True
+    with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
+        assert documents.email_if_not_sent(invoice.pk) is True
     assert [message.to for message in mailoutbox] == [[driver.email]]
