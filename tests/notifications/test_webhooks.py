@@ -3,12 +3,6 @@ local HTTP receiver that checks signatures with the README's own snippet, retrie
 disabled after failures in a row, and never posted into a private network."""
 
 import json
-import re
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -18,55 +12,10 @@ from notifications import outbox, webhooks
 from notifications.models import OutboxMessage, WebhookEndpoint
 from stations.models import Connector
 from stations.signals import connector_status_changed
+from tests.notifications.webhook_receiver import readme_verify
 from tests.portal.places import first_connector, place
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 LIST = reverse("api:webhook-list")
-
-
-def readme_verify() -> Callable[[str, dict[str, str], bytes], bool]:
-    """The receiver's check exactly as README documents it (its python block on webhooks)."""
-    text = README.read_text()
-    start = text.index("Verifying a delivery")
-    block = re.search(r"```python\n(.*?)```", text[start:], re.S)
-    assert block is not None
-    code = "\n".join(line.removeprefix("  ") for line in block.group(1).splitlines())
-    scope: dict = {}
-    exec(code, scope)
-    return scope["verify"]
-
-
-class Receiver:
-    """A local HTTP server standing in for an integrator; answers `status`."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[Any, bytes]] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                # As a web framework gives them: case-insensitive (http.client's Message).
-                receiver.requests.append((self.headers, body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver(settings) -> Iterator[Receiver]:
-    settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True  # the receiver is on this machine
-    local = Receiver()
-    yield local
-    local.server.shutdown()
-    local.server.server_close()
 
 
 @pytest.fixture
