@@ -18,23 +18,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def scratch_database(name: str, *, keep: bool = False) -> Iterator[str]:
+def scratch_database(
+    name: str, *, keep: bool = False, database: str | None = None
+) -> Iterator[str]:
     """Set Django up on a new database for bench `name`; yields what it is, for the
-    printout. `keep` leaves the temporary directory (SQLite) in place."""
+    printout. `keep` leaves the temporary directory (SQLite) in place. `database` (on
+    PostgreSQL) names a database to use instead, kept afterwards and reused as it is when
+    it exists: a bench can then time again without building its data again."""
     database_url = os.environ.get("DATABASE_URL", "")
-    db_name = f"chargehub_bench_{name}_{os.getpid()}"
+    db_name = database or f"chargehub_bench_{name}_{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix=f"chargehub-bench-{name}-"))
     env = {"CHARGEHUB_VAR_DIR": str(tmp), "DEBUG": "0", "LOG_LEVEL": "WARNING"}
-    if database_url:
+    if database and not database_url:
+        raise SystemExit("A named database needs DATABASE_URL (PostgreSQL).")
+    reused = bool(database) and _exists_postgres(database_url, db_name)
+    if database_url and not reused:
         _recreate_postgres(database_url, db_name)
+    if database_url:
         env["DATABASE_URL"] = _postgres_url(database_url, db_name)
     else:
         os.environ.pop("DATABASE_URL", None)
     try:
-        _setup_django(env)
-        yield "PostgreSQL" if database_url else f"SQLite ({tmp})"
+        _setup_django(env, migrate=not reused)
+        if not database_url:
+            yield f"SQLite ({tmp})"
+        elif database:
+            yield f"PostgreSQL ({db_name}, {'reused' if reused else 'kept'})"
+        else:
+            yield "PostgreSQL"
     finally:
-        if database_url:
+        if database_url and not database:
             from django.db import connections
 
             connections.close_all()
@@ -47,6 +60,14 @@ def _postgres_url(database_url: str, name: str) -> str:
     return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
 
 
+def _exists_postgres(database_url: str, db_name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(_postgres_url(database_url, "postgres"), autocommit=True) as conn:
+        query = "SELECT 1 FROM pg_database WHERE datname = %s"
+        return conn.execute(query, [db_name]).fetchone() is not None
+
+
 def _recreate_postgres(database_url: str, db_name: str, drop_only: bool = False) -> None:
     import psycopg
 
@@ -56,7 +77,7 @@ def _recreate_postgres(database_url: str, db_name: str, drop_only: bool = False)
             conn.execute(f"CREATE DATABASE {db_name}")
 
 
-def _setup_django(env: dict[str, str]) -> None:
+def _setup_django(env: dict[str, str], migrate: bool = True) -> None:
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
     sys.path.insert(0, str(ROOT))
@@ -71,4 +92,5 @@ def _setup_django(env: dict[str, str]) -> None:
     settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
     # The test Client (bench/portal.py) sends "testserver" as the host.
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
+    if migrate:
+        call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
