@@ -3,8 +3,30 @@
 from collections.abc import Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
-from django.db import connection
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections, connection, connections
+
+
+class ConsumerDatabaseCall(SyncToAsync):
+    """channels' database_sync_to_async without a health check round trip per call.
+
+    With CONN_HEALTH_CHECKS, every call would start with a `SELECT 1` (Django checks a
+    connection again after each close_old_connections): 17 % of a PostgreSQL server's
+    time under load (docs/performance.md). A connection that was fine at the end of the
+    last call is trusted; one that died since fails that call (the charger gets an
+    InternalError, as during any PostgreSQL restart), and Django closes it after it
+    (errors_occurred), so the next call connects again. Web requests keep the check.
+    """
+
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        for open_connection in connections.all(initialized_only=True):
+            if open_connection.connection is not None:
+                open_connection.health_check_done = True
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            close_old_connections()
 
 
 def run_in_database(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -14,4 +36,4 @@ def run_in_database(function: Callable[..., Any]) -> Callable[..., Any]:
     one writer at a time: threads would only queue for its lock (sleeping between
     retries), so there all ORM work goes through Django's one thread-sensitive thread.
     """
-    return database_sync_to_async(function, thread_sensitive=connection.vendor == "sqlite")
+    return ConsumerDatabaseCall(function, thread_sensitive=connection.vendor == "sqlite")
