@@ -2,9 +2,11 @@
 
     python manage.py serve --host 0.0.0.0 --port 8000
     python manage.py serve --fd 3          # a socket handed over by systemd or a supervisor
+    python manage.py serve --workers 4     # four processes on one port (SO_REUSEPORT)
 
-Several of these processes can serve one site behind a load balancer; with REDIS_URL
-set, a command reaches a charger whichever process holds its socket. Daphne's own
+Several of these processes can serve one site, on one port (--workers, see
+chargehub/server_processes.py) or behind a load balancer; with REDIS_URL set, a command
+reaches a charger whichever process holds its socket. Daphne's own
 --proxy-headers is not offered: it takes the client's address from the left of
 X-Forwarded-For, which the client writes. Behind a proxy, settings read the headers instead
 (TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER).
@@ -17,6 +19,8 @@ from daphne.cli import CommandLineInterface
 from daphne.ws_protocol import WebSocketFactory
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from chargehub.server_processes import Workers
 
 
 class ClosingWebSocketFactory(WebSocketFactory):
@@ -40,6 +44,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--fd", type=int, help="Serve on an inherited socket file descriptor")
         parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="Processes sharing the port (SO_REUSEPORT); use REDIS_URL with more than one",
+        )
+        parser.add_argument(
             "--no-access-log",
             action="store_true",
             help="Print no line per request (make run's default; a proxy logs them anyway)",
@@ -48,6 +58,19 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
             raise CommandError("Set SECRET_KEY: the development key is only for DEBUG=1.")
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1.")
+        if options["workers"] > 1:
+            if options["fd"] is not None:
+                raise CommandError("--workers opens its own sockets; it cannot take --fd.")
+            quiet = ["--no-access-log"] if options["no_access_log"] else []
+            try:
+                workers = Workers(options["host"], options["port"], options["workers"], quiet)
+            except OSError as error:
+                where = f"{options['host']}:{options['port']}"
+                raise CommandError(f"Cannot listen on {where}: {error}") from None
+            workers.run()
+            return
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
         arguments = daphne_arguments(options["host"], options["port"], options["fd"])
         if options["no_access_log"]:

@@ -1,0 +1,117 @@
+"""`manage.py serve --workers 2`: two processes on one port (chargehub/server_processes.py).
+
+Chargers connect to the one port and land on both processes; a command sent from this
+process (as from a Celery worker or a web request) reaches each, through the channel
+layer (Redis when REDIS_URL is set, as in production).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocpp.v16 import call, call_result
+
+from stations.ocpp import commands
+from tests.conftest import ROOT, server_env
+from tests.waiting import free_port, wait_for_port, wait_until
+
+# A safety net against a hanging test (two Django processes start on a shared machine).
+START_TIMEOUT = 120
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def is_running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def holder(pids: list[int], client_port: int) -> int | None:
+    """The process that holds the server end of the TCP connection from `client_port`."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].rsplit(":", 1)[1], 16) == client_port:  # the remote address
+            inode = fields[9]
+    return next((pid for pid in pids if inode in socket_inodes(pid)), None)
+
+
+@pytest.fixture
+def two_workers(db_access: None, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`serve --workers 2` on a free port: its URL and the supervisor's process."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--workers", "2", "--port", str(port)],
+            cwd=ROOT,
+            # daphne's "Listening on TCP address" line tells that a worker takes connections.
+            env=server_env(LIBRARY_LOG_LEVEL="INFO"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        # The port answers once the supervisor has bound it; the workers take longer.
+        wait_for_port(port, process, log_path, timeout=START_TIMEOUT)
+        assert wait_until(
+            lambda: log_path.read_text().count("Listening on TCP address") == 2,
+            timeout=START_TIMEOUT,
+            process=process,
+        ), log_path.read_text()
+        yield f"ws://127.0.0.1:{port}", process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def test_chargers_on_both_workers_get_commands_sent_from_another_process(
+    charger: Callable[..., Any], two_workers: tuple[str, subprocess.Popen]
+):
+    url, supervisor = two_workers
+    workers = worker_pids(supervisor.pid)
+    held: dict[int, str] = {}
+    async with AsyncExitStack() as stack:
+        # The kernel spreads connections by address hash: a few chargers reach both.
+        for n in range(40):
+            cp_id = f"WORKERS-{n}"
+            cp = await stack.enter_async_context(charger(cp_id, server=url))
+            await cp.boot()
+            pid = holder(workers, cp._connection.local_address[1])
+            assert pid in workers
+            held.setdefault(pid, cp_id)
+            if len(held) == 2:
+                break
+        assert len(held) == 2, "every charger landed on one worker"
+
+        for cp_id in held.values():
+            answer = await commands.send(cp_id, call.Reset(type="Soft"), timeout=10)
+            assert answer == call_result.Reset(status="Accepted")
+
+    # Stopping the supervisor stops its workers.
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(40) == 0
+    assert not any(is_running(pid) for pid in workers)
