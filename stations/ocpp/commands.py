@@ -70,6 +70,10 @@ class CommandTimeout(CommandError):
     status = ChargerCommand.Status.TIMEOUT
 
 
+class ChannelLayerUnavailable(CommandError):
+    """The channel layer (Redis) could not be reached: no process could be asked."""
+
+
 class InvalidAnswer(CommandError):
     """The charger's CALLRESULT does not match the action's response schema."""
 
@@ -167,31 +171,42 @@ async def _deliver(
         raise ChargerOffline(f"{charge_point_id} is not connected")
 
     layer = _channel_layer()
-    reply_to = await layer.new_channel()
-    await layer.group_send(
-        charge_point_group(charge_point_id),
-        {
-            "type": "ocpp.command",
-            "unique_id": command.unique_id,
-            "action": action,
-            "payload": payload,
-            "timeout": timeout,
-            "reply_to": reply_to,
-            # Only the connection that owns the charger runs it, even while a newer one
-            # is replacing it: the command reaches the charger once.
-            "connection_id": command.charge_point.connection_id,
-        },
-    )
+    unavailable = f"{action} not sent to {charge_point_id}: channel layer unavailable"
+
+    async def receive(channel: str) -> dict[str, Any]:
+        try:
+            return await layer.receive(channel)
+        except Exception as error:  # whatever the layer raises: it cannot be reached now
+            raise ChannelLayerUnavailable(f"{unavailable} ({error})") from error
+
     try:
-        await asyncio.wait_for(layer.receive(reply_to), ACKNOWLEDGE_TIMEOUT)
+        reply_to = await layer.new_channel()
+        await layer.group_send(
+            charge_point_group(charge_point_id),
+            {
+                "type": "ocpp.command",
+                "unique_id": command.unique_id,
+                "action": action,
+                "payload": payload,
+                "timeout": timeout,
+                "reply_to": reply_to,
+                # Only the connection that owns the charger runs it, even while a newer
+                # one is replacing it: the command reaches the charger once.
+                "connection_id": command.charge_point.connection_id,
+            },
+        )
+    except Exception as error:
+        raise ChannelLayerUnavailable(f"{unavailable} ({error})") from error
+    try:
+        await asyncio.wait_for(receive(reply_to), ACKNOWLEDGE_TIMEOUT)
     except TimeoutError:
         raise ChargerOffline(f"No server process holds a connection to {charge_point_id}") from None
     try:
         async with asyncio.timeout(timeout + ACKNOWLEDGE_TIMEOUT):
-            reply = await layer.receive(reply_to)
+            reply = await receive(reply_to)
             # Only a result ends the wait.
             while reply["type"] != "ocpp.command.result":
-                reply = await layer.receive(reply_to)
+                reply = await receive(reply_to)
     except TimeoutError:
         raise CommandTimeout(
             f"{charge_point_id} did not answer {action} in {timeout:g} s"

@@ -13,8 +13,11 @@ import uuid
 from collections.abc import Awaitable
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.utils import timezone
 
@@ -47,11 +50,70 @@ SEEN_WRITE_INTERVAL = 30.0
 # default). A charger stays connected for weeks, so its consumer joins its group again
 # at a quarter of that, or commands would silently stop reaching it.
 GROUP_RENEW_FRACTION = 0.25
+# Seconds between attempts to reach the channel layer while it is down, doubling up to
+# the second: how soon after Redis returns a charger gets commands again.
+LAYER_RETRY_FIRST = 0.5
+LAYER_RETRY_MOST = 5.0
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
     charge_point: ChargePoint
     version: rpc.Version
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """channels' AsyncConsumer.__call__, but reading the channel layer through
+        _receive_from_layer, so that an outage of the layer does not end the consumer."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        self.layer_down = False
+        try:
+            await await_many_dispatch([receive, self._receive_from_layer], self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        """The next group message for this consumer, waiting out an outage of the layer.
+
+        A Redis restart used to end every consumer (daphne closed each socket with 1011,
+        and the whole fleet reconnected at once). Meanwhile the charger's frames are
+        handled and stored as ever and commands fail with "channel layer unavailable";
+        once the layer answers, the consumer joins its group again (a Redis restarted
+        empty has forgotten it), and commands reach the charger again.
+        """
+        delay = LAYER_RETRY_FIRST
+        while True:
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except Exception as error:  # whatever the layer raises means "not now"
+                if not self.layer_down:
+                    logger.warning(
+                        "%s: channel layer unavailable (%s: %s); retrying",
+                        getattr(self, "charge_point_id", "?"),
+                        type(error).__name__,
+                        error,
+                    )
+                self.layer_down = True
+            else:
+                return message
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LAYER_RETRY_MOST)
+            if self.group and not await self._rejoin():
+                continue
+            delay = LAYER_RETRY_FIRST
+
+    async def _rejoin(self) -> bool:
+        """Join the charger's group again after an outage; whether the layer took it."""
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except Exception:
+            return False
+        if self.layer_down:
+            self.layer_down = False
+            self.group_joined = asyncio.get_running_loop().time()
+            logger.warning("%s: channel layer back; group joined again", self.charge_point_id)
+        return True
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Run one event; if it fails, close the socket rather than die with it.
@@ -61,7 +123,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
         socket behind it. Closing lets the disconnect run as for any other close.
         """
         try:
-            await super().dispatch(message)
+            # channels' dispatch would first hop to a thread to close old database
+            # connections, once per frame: every run_in_database call does that itself.
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            await handler(message)
         except StopConsumer:
             raise
         except Exception:
@@ -337,7 +404,12 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 await self._close_replaced()  # owned by another connection by now
         if clock - self.group_joined >= settings.CHANNEL_GROUP_EXPIRY * GROUP_RENEW_FRACTION:
             self.group_joined = clock
-            await self.channel_layer.group_add(self.group, self.channel_name)
+            if not await self._channel_layer_call(
+                self.channel_layer.group_add(self.group, self.channel_name)
+            ):
+                # Tried again with a frame a minute from now, not with every frame: a
+                # layer that does not answer would hold each one up.
+                self.group_joined -= settings.CHANNEL_GROUP_EXPIRY * GROUP_RENEW_FRACTION - 60
 
     async def _send_error(self, unique_id: str, error: rpc.OcppError) -> None:
         text = rpc.encode_call_error(unique_id, error, self.version)
