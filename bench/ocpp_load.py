@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ocpp_load.py --chargers 1000 --rate 1000 --duration 30
     .venv/bin/python bench/ocpp_load.py --chargers 5000 --rate 100 --duration 60
+    .venv/bin/python bench/ocpp_load.py --chargers 200 --rate 3000 --duration 20 --compare-reference
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/ocpp_load.py --chargers 1000 --rate 1000 --workers 2
 
@@ -21,6 +22,10 @@ Prints: chargers connected, calls sent/answered, calls/s, latency p50/p95/p99/ma
 errors, server RSS and the database rows written. --profile FILE runs py-spy on the
 (first) server process during the load and prints its top functions (py-spy must be
 installed in the venv: .venv/bin/pip install py-spy; it is not a requirement).
+--compare-reference then runs the same chargers and load against bench/ocpp_reference.py
+(the `ocpp` library's central-system pattern on `websockets`, storing nothing) and prints
+ChargeHub's calls/s over the reference's: with --rate above both capacities, that is the
+ratio of their throughputs.
 """
 
 import argparse
@@ -421,6 +426,11 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of server 1 here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--compare-reference",
+        action="store_true",
+        help="run the same load against bench/ocpp_reference.py too and print the ratio",
+    )
     args = parser.parse_args()
 
     if not 1 <= args.chargers <= 20_000 or args.duration > 600 or args.rate > 20_000:
@@ -474,71 +484,24 @@ def main() -> None:
             urls = [url for _, url in servers]
         before = _row_counts()
 
-        charger_urls = [urls[i % len(urls)] for i in range(len(ids))]
-        processes = max(1, min(args.client_processes, len(ids)))
-        context = multiprocessing.get_context("spawn")
-        results: multiprocessing.Queue = context.Queue()
-        ready = context.Event()
-        progress: multiprocessing.Queue = context.Queue()
-        workers = []
-        for n in range(processes):
-            share = ids[n::processes]
-            offsets = list(range(n, len(ids), processes))
-            job = {
-                "ids": share,
-                "urls": [charger_urls[i] for i in offsets],
-                "rate": args.rate / processes,
-                "duration": args.duration,
-                "connect_rate": args.connect_rate / processes,
-                "call_timeout": args.call_timeout,
-                "connect_attempts": args.connect_attempts,
-                "ready": ready,
-                "progress": progress,
-            }
-            worker = context.Process(target=_client_process, args=(job, results), daemon=True)
-            worker.start()
-            workers.append(worker)
-
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         print(
             f"{len(ids)} chargers -> {len(urls)} server process(es) on {database}, "
-            f"channel layer: {layer}; {processes} client processes"
+            f"channel layer: {layer}; {args.client_processes} client processes"
         )
-        # Wait for every charger to have connected (or failed), then start the load.
-        expected_connect = len(ids) / args.connect_rate + 300
-        for _ in workers:
-            progress.get(timeout=expected_connect)
-        rss_connected = [_rss_mib(p.pid) for p, _ in servers]
-        cpu_before = [_cpu_seconds(p.pid) for p, _ in servers]
-        print(f"connected (server's view): {_count_connected()}; server RSS {_fmt(rss_connected)}")
-        ready.set()
-        if args.profile and servers:
-            py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
-            if py_spy is None:
-                print("note: py-spy not installed in the venv; no profile")
-            else:
-                profiler = subprocess.Popen(
-                    [
-                        py_spy,
-                        "record",
-                        "-p",
-                        str(servers[0][0].pid),
-                        "-d",
-                        str(int(args.duration)),
-                        "-r",
-                        "100",
-                        "-f",
-                        "raw",
-                        "-o",
-                        str(args.profile),
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-        gathered = [results.get(timeout=args.duration + expected_connect + 120) for _ in workers]
-        for worker in workers:
-            worker.join(30)
+        rss_connected: list[float] = []
+        cpu_before: list[float] = []
+
+        def connected() -> None:
+            nonlocal profiler
+            rss_connected.extend(_rss_mib(p.pid) for p, _ in servers)
+            cpu_before.extend(_cpu_seconds(p.pid) for p, _ in servers)
+            print(
+                f"connected (server's view): {_count_connected()}; server RSS {_fmt(rss_connected)}"
+            )
+            profiler = _start_profiler(args, servers)
+
+        gathered = _run_clients(ids, urls, args, connected)
         rss_end = [_rss_mib(p.pid) for p, _ in servers]
         cpu_used = [_cpu_seconds(p.pid) - c for (p, _), c in zip(servers, cpu_before, strict=True)]
         time.sleep(2)  # the message log is written in batches
@@ -563,6 +526,132 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    calls_per_second = _print_load(gathered, ids, args)
+    if servers:
+        load_seconds = max(r["load_seconds"] for r in gathered)
+        print(f"server RSS MiB:      connected {_fmt(rss_connected)}, end of load {_fmt(rss_end)}")
+        print(
+            "server CPU:          "
+            + ", ".join(f"{c / load_seconds:.0%}" for c in cpu_used)
+            + " of one core during the load"
+        )
+    print(
+        "rows written:        "
+        + ", ".join(f"{name} +{after[name] - before[name]}" for name in after)
+    )
+    if profiler is not None and args.profile.exists():
+        print(f"top server functions by own time (py-spy, {args.profile}):")
+        for frame, own, total in _top_functions(args.profile):
+            print(f"    {own:5.1f}% own {total:5.1f}% total  {frame[:140]}")
+    if args.compare_reference:
+        reference = _run_reference(ids, args)
+        print(
+            f"ratio:               ChargeHub {calls_per_second:.0f} calls/s / reference "
+            f"{reference:.0f} calls/s = {calls_per_second / max(reference, 1e-9):.2f}"
+        )
+
+
+def _run_clients(ids: list[str], urls: list[str], args: argparse.Namespace, connected) -> list:
+    """Connect the chargers (spread over `urls`), call connected(), drive the load; the
+    client processes' results."""
+    charger_urls = [urls[i % len(urls)] for i in range(len(ids))]
+    processes = max(1, min(args.client_processes, len(ids)))
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue = context.Queue()
+    ready = context.Event()
+    progress: multiprocessing.Queue = context.Queue()
+    workers = []
+    for n in range(processes):
+        offsets = list(range(n, len(ids), processes))
+        job = {
+            "ids": ids[n::processes],
+            "urls": [charger_urls[i] for i in offsets],
+            "rate": args.rate / processes,
+            "duration": args.duration,
+            "connect_rate": args.connect_rate / processes,
+            "call_timeout": args.call_timeout,
+            "connect_attempts": args.connect_attempts,
+            "ready": ready,
+            "progress": progress,
+        }
+        worker = context.Process(target=_client_process, args=(job, results), daemon=True)
+        worker.start()
+        workers.append(worker)
+    # Wait for every charger to have connected (or failed), then start the load.
+    expected_connect = len(ids) / args.connect_rate + 300
+    for _ in workers:
+        progress.get(timeout=expected_connect)
+    connected()
+    ready.set()
+    gathered = [results.get(timeout=args.duration + expected_connect + 120) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    return gathered
+
+
+def _run_reference(ids: list[str], args: argparse.Namespace) -> float:
+    """The same load against bench/ocpp_reference.py; its calls/s."""
+    port = _free_port()
+    print(
+        f"--- reference (bench/ocpp_reference.py, nothing stored), load average "
+        f"{os.getloadavg()[0]:.1f} at start"
+    )
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "ocpp_reference.py"), "--port", str(port)],
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("reference server did not start") from None
+                time.sleep(0.2)
+        cpu_before = _cpu_seconds(server.pid)
+        gathered = _run_clients(ids, [f"ws://127.0.0.1:{port}"], args, lambda: None)
+        cpu = _cpu_seconds(server.pid) - cpu_before
+    finally:
+        server.terminate()
+        server.wait(15)
+    calls_per_second = _print_load(gathered, ids, args)
+    load_seconds = max(r["load_seconds"] for r in gathered)
+    print(f"server CPU:          {cpu / load_seconds:.0%} of one core during the load")
+    return calls_per_second
+
+
+def _start_profiler(args: argparse.Namespace, servers: list) -> "subprocess.Popen | None":
+    if not (args.profile and servers):
+        return None
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if py_spy is None:
+        print("note: py-spy not installed in the venv; no profile")
+        return None
+    return subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "-p",
+            str(servers[0][0].pid),
+            "-d",
+            str(int(args.duration)),
+            "-r",
+            "100",
+            "-f",
+            "raw",
+            "-o",
+            str(args.profile),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _print_load(gathered: list, ids: list[str], args: argparse.Namespace) -> float:
+    """Print what the clients saw; the calls/s answered."""
     latencies = sorted(x for r in gathered for x in r["latencies"])
     errors: Counter[str] = Counter()
     for r in gathered:
@@ -587,23 +676,9 @@ def main() -> None:
     print(f"errors:              {sum(errors.values())}")
     for text, count in errors.most_common(8):
         print(f"    {count:6d}  {text}")
-    if servers:
-        print(f"server RSS MiB:      connected {_fmt(rss_connected)}, end of load {_fmt(rss_end)}")
-        print(
-            "server CPU:          "
-            + ", ".join(f"{c / load_seconds:.0%}" for c in cpu_used)
-            + " of one core during the load"
-        )
     client_cpu = sum(r["client_cpu_seconds"] for r in gathered) / load_seconds
     print(f"client CPU:          {client_cpu:.0%} of one core (all client processes)")
-    print(
-        "rows written:        "
-        + ", ".join(f"{name} +{after[name] - before[name]}" for name in after)
-    )
-    if profiler is not None and args.profile.exists():
-        print(f"top server functions by own time (py-spy, {args.profile}):")
-        for frame, own, total in _top_functions(args.profile):
-            print(f"    {own:5.1f}% own {total:5.1f}% total  {frame[:140]}")
+    return answered / args.duration
 
 
 def _count_connected() -> int:
