@@ -103,6 +103,11 @@ def daphne_arguments(host: str, port: int, fd: int | None = None) -> list[str]:
         # day (its default). Dead sockets are found by the pings above.
         "--websocket_timeout",
         "-1",
+        # After a socket closes, its consumer's disconnect marks the charger gone; in a
+        # storm those queue for the database, and daphne's 10 s would kill them first,
+        # leaving chargers shown connected with no socket.
+        "--application-close-timeout",
+        "60",
     ]
     if fd is not None:
         arguments += ["--fd", str(fd)]
