@@ -47,6 +47,11 @@ app.conf.beat_schedule = {
         "task": "notifications.tasks.end_nearby_watches",
         "schedule": 60.0,
     },
+    # Local authorization lists: what no signal tells (billing blocks a token).
+    "sweep-local-lists": {
+        "task": "stations.tasks.sweep_local_lists",
+        "schedule": 3600.0,
+    },
     "prune-ocpp-message-log": {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),

@@ -561,12 +561,16 @@ CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")
 # (stations/ocpp/after_boot.py); operations': RemoteStop of what still runs on a site
 # stopped in an emergency, then Inoperative while it is held out of use (in that order:
 # Inoperative with a transaction running is only Scheduled); smart charging's
-# TxDefaultProfile on a managed site.
+# TxDefaultProfile on a managed site; GetLocalListVersion to a charger whose local
+# authorization list ChargeHub keeps (stations/local_list.py).
 OCPP_AFTER_BOOT = env_list(
     "OCPP_AFTER_BOOT",
     "operations.emergency.after_boot,operations.availability.after_boot,"
-    "stations.load_balancing.after_boot",
+    "stations.load_balancing.after_boot,stations.local_list.after_boot",
 )
+# Seconds a local list sync waits after a token change, so a burst of changes goes to
+# each charger as one SendLocalList (stations/local_list.py).
+LOCAL_LIST_DEBOUNCE = env_int("LOCAL_LIST_DEBOUNCE", 10)
 # Asked by stations.authorization before anyone may start charging at a charger (dotted
 # paths to functions taking a ChargePoint and returning a refusal reason or None): an
 # emergency stop of its site refuses Authorize, StartTransaction and remote starts.

@@ -40,6 +40,7 @@ from stations.models import (
     CommandBatch,
     Connector,
     ConnectorAllocation,
+    LocalListEntry,
     MeterSample,
     OcppMessage,
     OpeningHours,
@@ -483,6 +484,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "registration_status",
         "vendor_model",
         "firmware_version",
+        "local_list_in_sync",
     ]
     list_filter = [
         ConnectionFilter,
@@ -493,7 +495,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         ("protocol", BlankValuesFilter),
     ]
     search_fields = ["charge_point_id", "serial_number", "vendor", "model", "site__name"]
-    list_select_related = ["site"]
+    list_select_related = ["site", "local_list"]
     inlines = [ConnectorInline]
     readonly_fields = [
         "vendor",
@@ -518,6 +520,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "last_boot_at",
         "created_at",
         "guest_qr_codes",
+        "local_list_state",
     ]
     fieldsets = [
         (
@@ -534,6 +537,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             },
         ),
         (_("Smart charging: wiring"), {"fields": ["phases", "first_phase"]}),
+        (_("Local authorization list"), {"fields": ["local_list_state"]}),
         (
             _("Reported by the charger"),
             {
@@ -587,6 +591,29 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChargePoint]:
         return super().get_queryset(request).prefetch_related("connectors")
+
+    @admin.display(description=_("local list in sync"), boolean=True)
+    def local_list_in_sync(self, charge_point: ChargePoint) -> bool | None:
+        """Empty for a charger whose list ChargeHub does not keep."""
+        state = getattr(charge_point, "local_list", None)
+        return None if state is None else state.in_sync
+
+    @admin.display(description=_("on the charger"))
+    def local_list_state(self, charge_point: ChargePoint) -> str:
+        state = getattr(charge_point, "local_list", None)
+        if state is None:
+            return gettext("No list kept for this charger.")
+        return gettext(
+            "%(in_sync)s: version %(version)s sent, %(reported)s reported by the charger; "
+            "%(count)d entries; last sync %(synced)s: %(result)s"
+        ) % {
+            "in_sync": gettext("In sync") if state.in_sync else gettext("Not in sync"),
+            "version": state.version,
+            "reported": "—" if state.charger_version is None else state.charger_version,
+            "count": len(state.entries),
+            "synced": short_time(state.synced_at) if state.synced_at else "—",
+            "result": state.last_result or "—",
+        }
 
     @admin.display(description=_("connection"), ordering="-last_seen_at")
     def connection(self, charge_point: ChargePoint) -> str:
@@ -1161,3 +1188,15 @@ class CommandBatchAdmin(ReadOnlyAdmin):
         batch = self.get_object(request, object_id)
         extra = {"progress": batches.progress(batch) if batch else None}
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+
+@admin.register(LocalListEntry)
+class LocalListEntryAdmin(admin.ModelAdmin):
+    """Tokens on local authorization lists: a site's (all its chargers) or one charger's;
+    what each charger is sent follows from them (stations/local_list.py)."""
+
+    list_display = ["token", "site", "charge_point"]
+    list_filter = ["site"]
+    search_fields = ["token__uid", "token__name", "site__name", "charge_point__charge_point_id"]
+    autocomplete_fields = ["token", "site", "charge_point"]
+    list_select_related = ["token", "site", "charge_point"]

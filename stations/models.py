@@ -984,3 +984,85 @@ class SiteAllocationRun(models.Model):
 
     def __str__(self) -> str:
         return str(self.site)
+
+
+class LocalListEntry(models.Model):
+    """A token on the local authorization list of a site's chargers, or of one charger.
+
+    What the charger is told about it (Accepted, Blocked, Expired) is derived when the
+    list is sent (stations/local_list.py), never stored here.
+    """
+
+    token = models.ForeignKey(
+        "users.IdToken",
+        models.CASCADE,
+        related_name="local_list_entries",
+        verbose_name=_("id token"),
+    )
+    site = models.ForeignKey(
+        Site,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="local_list_entries",
+        verbose_name=_("site"),
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="local_list_entries",
+        verbose_name=_("charge point"),
+    )
+
+    class Meta:
+        verbose_name = _("local list entry")
+        verbose_name_plural = _("local list entries")
+        constraints = [
+            # A site's list or a charger's own, never both nor neither.
+            models.CheckConstraint(
+                condition=models.Q(site__isnull=False, charge_point__isnull=True)
+                | models.Q(site__isnull=True, charge_point__isnull=False),
+                name="local_list_entry_site_xor_charge_point",
+            ),
+            models.UniqueConstraint(fields=["token", "site"], name="local_list_entry_per_site"),
+            models.UniqueConstraint(
+                fields=["token", "charge_point"], name="local_list_entry_per_charge_point"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.token)
+
+
+class LocalListSync(models.Model):
+    """What a charger's local authorization list holds, as far as ChargeHub knows.
+
+    `version` and `entries` are what the charger accepted last (OCPP 1.6 §5.15);
+    `charger_version` is what it reported in GetLocalListVersion; `changed_at` marks
+    token changes waiting for the debounced sync (stations/local_list.py).
+    """
+
+    charge_point = models.OneToOneField(
+        ChargePoint, models.CASCADE, primary_key=True, related_name="local_list"
+    )
+    version = models.IntegerField(_("list version sent"), default=0)
+    # {"ID-TAG": {"status": "Accepted", "expiryDate": "...", "parentIdTag": "..."}}
+    entries = models.JSONField(_("entries on the charger"), default=dict, blank=True)
+    charger_version = models.IntegerField(_("list version reported"), null=True, blank=True)
+    changed_at = models.DateTimeField(_("change waiting since"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    last_result = models.CharField(_("last result"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("local list sync")
+        verbose_name_plural = _("local list syncs")
+
+    def __str__(self) -> str:
+        return str(self.charge_point)
+
+    @property
+    def in_sync(self) -> bool:
+        """The charger holds our version and no token change waits to be sent."""
+        return self.charger_version == self.version and self.changed_at is None

@@ -1,22 +1,26 @@
 """What stations itself does on its own events (stations/signals.py): smart charging
-runs again when the load of a managed site may change (stations/load_balancing.py).
+runs again when the load of a managed site may change (stations/load_balancing.py);
+local authorization lists follow their tokens (stations/local_list.py).
 
 Cheap and robust: each asks for a debounced run, which happens in a task.
 """
 
 from typing import Any
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from stations import load_balancing, tasks
-from stations.models import ChargePoint, ChargingSession
+from stations import load_balancing, local_list, tasks
+from stations.models import ChargePoint, ChargerCommand, ChargingSession, LocalListEntry
 from stations.signals import (
     charge_point_connected,
     charge_point_disconnected,
+    command_finished,
     meter_values_received,
     session_ended,
     session_started,
 )
+from users.models import IdToken
 
 
 @receiver(session_started, dispatch_uid="stations.load_balancing.session_started")
@@ -35,3 +39,26 @@ def draw_measured(sender: type, session: ChargingSession, **kwargs: Any) -> None
 @receiver(charge_point_disconnected, dispatch_uid="stations.load_balancing.disconnected")
 def charger_came_or_went(sender: type, charge_point: ChargePoint, **kwargs: Any) -> None:
     tasks.allocate_soon(charge_point.site_id)
+
+
+@receiver(command_finished, sender=ChargerCommand, dispatch_uid="stations.local_list.version")
+def local_list_version_reported(sender: type, command: ChargerCommand, **kwargs: Any) -> None:
+    if local_list.version_reported(command):
+        tasks.sync_local_list_soon([command.charge_point_id])
+
+
+@receiver(post_save, sender=IdToken, dispatch_uid="stations.local_list.token_saved")
+def local_list_token_changed(sender: type, instance: IdToken, **kwargs: Any) -> None:
+    listing = local_list.charge_points_listing(instance.pk)
+    tasks.sync_local_list_soon(local_list.mark_changed(listing))
+
+
+@receiver(post_save, sender=LocalListEntry, dispatch_uid="stations.local_list.entry_saved")
+def local_list_entry_added(sender: type, instance: LocalListEntry, **kwargs: Any) -> None:
+    tasks.sync_local_list_soon(local_list.mark_changed(local_list.charge_points_of(instance)))
+
+
+@receiver(post_delete, sender=LocalListEntry, dispatch_uid="stations.local_list.entry_deleted")
+def local_list_entry_removed(sender: type, instance: LocalListEntry, **kwargs: Any) -> None:
+    listing = local_list.charge_points_of(instance)
+    tasks.sync_local_list_soon(local_list.mark_changed(listing, added=False))

@@ -6,13 +6,15 @@ Scheduled in chargehub/celery.py (beat_schedule).
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from celery import shared_task
 from django.conf import settings
 from django.db import connections, transaction
 
-from stations import batches, liveness, load_balancing, retention
+from stations import batches, liveness, load_balancing, local_list, retention
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +53,25 @@ def allocate_soon(site_id: int | None) -> None:
 
 def _queue_allocation(site_id: int) -> None:
     if allocate_site.app.conf.task_always_eager:
-        # Inline, the run would happen inside the charger's own request (a session
-        # started), and its consumer cannot send that charger a profile before it has
-        # answered: a worker does it in production, a thread beside it here. Started
-        # from the server's event loop when there is one, so that its commands come back
-        # to that loop: a channel layer on Redis refuses two loops receiving at once.
-        loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-        if loop is not None and loop.is_running():
-            run = sync_to_async(_allocate_in_thread, thread_sensitive=False)
-            asyncio.run_coroutine_threadsafe(run(site_id), loop)
-        else:
-            threading.Thread(target=_allocate_in_thread, args=(site_id,), daemon=True).start()
+        _beside(_allocate_in_thread, site_id)
     else:
         allocate_site.apply_async((site_id,), countdown=settings.SMART_CHARGING_DEBOUNCE)
+
+
+def _beside(target: Callable[..., None], *args: Any) -> None:
+    """Run `target` beside the caller, as a worker would, when tasks run eagerly (tests).
+
+    Inline, the run would happen inside the charger's own request (a session started),
+    and its consumer cannot send that charger a command before it has answered: a
+    thread beside it does it here. Started from the server's event loop when there is
+    one, so that its commands come back to that loop: a channel layer on Redis refuses
+    two loops receiving at once.
+    """
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(sync_to_async(target, thread_sensitive=False)(*args), loop)
+    else:
+        threading.Thread(target=target, args=args, daemon=True).start()
 
 
 def _allocate_in_thread(site_id: int) -> None:
@@ -87,3 +95,47 @@ def allocate_changed_limits() -> int:
         allocate_soon(site_id)
     logger.info("allocate_changed_limits: %d site(s) asked for", len(changed))
     return len(changed)
+
+
+def sync_local_list_soon(charge_point_ids: list[int]) -> None:
+    """Ask for a sync of these chargers' local lists after commit, debounced
+    (LOCAL_LIST_DEBOUNCE s: several token changes, one SendLocalList)."""
+    if charge_point_ids:
+        ids = list(charge_point_ids)
+        transaction.on_commit(lambda: _queue_local_lists(ids))
+
+
+def _queue_local_lists(charge_point_ids: list[int]) -> None:
+    if sync_local_lists.app.conf.task_always_eager:
+        _beside(_sync_lists_in_thread, charge_point_ids)
+    else:
+        sync_local_lists.apply_async((charge_point_ids,), countdown=settings.LOCAL_LIST_DEBOUNCE)
+
+
+def _sync_lists_in_thread(charge_point_ids: list[int]) -> None:
+    try:
+        _sync_lists(charge_point_ids)
+    except Exception:
+        logger.exception("Local list sync of %s failed", charge_point_ids)
+    finally:
+        connections.close_all()  # this thread ends here: its connection with it
+
+
+def _sync_lists(charge_point_ids: list[int]) -> int:
+    outcomes = {pk: local_list.sync(pk) for pk in charge_point_ids}
+    sync_local_list_soon([pk for pk, outcome in outcomes.items() if outcome == local_list.AGAIN])
+    return sum(outcome == local_list.SYNCED for outcome in outcomes.values())
+
+
+@shared_task
+def sync_local_lists(charge_point_ids: list[int]) -> int:
+    return _sync_lists(charge_point_ids)
+
+
+@shared_task
+def sweep_local_lists() -> int:
+    """What no signal tells (billing's refusal of a token changed): every connected
+    charger whose list ChargeHub keeps gets the differences."""
+    synced = _sync_lists(local_list.managed_and_connected())
+    logger.info("sweep_local_lists: %d charger(s) in step", synced)
+    return synced
