@@ -18,6 +18,10 @@ from stations.models import ChargePoint, LocalListEntry, LocalListSync, Site
 from tests.conftest import eventually
 from users.models import IdToken
 
+# A sync is a few round trips through the channel layer (GetConfiguration, one or more
+# SendLocalList) on a machine shared with the rest of the suite: only a failure waits this.
+SENDING = 20.0
+
 
 def _site_with_tokens(name: str, *uids: str, blocked: tuple[str, ...] = ()) -> Site:
     site = Site.objects.create(name=name)
@@ -56,7 +60,7 @@ async def test_a_charger_reporting_another_version_after_boot_gets_the_full_list
     async with charger("LL-FULL", site=site) as cp:
         cp.answers["GetLocalListVersion"] = {"listVersion": 7}  # not ours (0)
         assert (await cp.boot()).status == "Accepted"
-        assert await eventually(lambda: _lists_sent(cp))
+        assert await eventually(lambda: _lists_sent(cp), timeout=SENDING)
         # Blocked tokens stay on the list: offline, the charger refuses them.
         assert _lists_sent(cp) == [
             (
@@ -102,7 +106,7 @@ async def test_a_token_change_reaches_the_charger_as_one_differential(charger):
                 LocalListEntry.objects.filter(token__uid="DIFF-C").delete()
 
         await sync_to_async(two_changes_at_once)()
-        assert await eventually(lambda: _lists_sent(cp))
+        assert await eventually(lambda: _lists_sent(cp), timeout=SENDING)
         assert _lists_sent(cp) == [
             (
                 4,
@@ -126,7 +130,7 @@ async def test_the_list_respects_the_chargers_maximum_lengths(charger):
         cp.answers["GetConfiguration"] = _limits(list_max=3, send_max=2)
         cp.answers["GetLocalListVersion"] = {"listVersion": 0}
         await cp.boot()
-        assert await eventually(lambda: len(_lists_sent(cp)) == 2)
+        assert await eventually(lambda: len(_lists_sent(cp)) == 2, timeout=SENDING)
         # At most 3 entries, Accepted ones first (the blocked MAX-1 is left out); at
         # most 2 per message: a Full, then a Differential with the rest.
         assert _lists_sent(cp) == [
@@ -176,7 +180,7 @@ async def test_a_version_mismatch_answer_gets_the_full_list(charger):
             return ChargePoint.objects.get(charge_point_id="LL-MISMATCH")
 
         await sync_to_async(add_token)()
-        assert await eventually(lambda: len(_lists_sent(cp)) == 2)
+        assert await eventually(lambda: len(_lists_sent(cp)) == 2, timeout=SENDING)
         assert [(version, kind) for version, kind, _ in _lists_sent(cp)] == [
             (6, "Differential"),
             (6, "Full"),
