@@ -194,3 +194,18 @@ class TicketQuery(QueryParams):
         ],
         required=False,
     )
+
+
+# --- Audit (audit/) ----------------------------------------------------------------------
+
+
+class AuditQuery(QueryParams):
+    object_type = serializers.CharField(
+        required=False, max_length=100, help_text=_("app_label.model, e.g. users.idtoken")
+    )
+    object_id = serializers.CharField(required=False, max_length=64)
+    actor = serializers.CharField(
+        required=False, max_length=254, help_text=_("The staff member's email address")
+    )
+    since = serializers.DateTimeField(required=False, help_text=_("From this time on"))
+    until = serializers.DateTimeField(required=False, help_text=_("Before this time"))

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from audit.models import AuditRecord
 from billing.models import BillingAccount, Invoice, WalletEntry
 from billing.tariffs import cost_so_far, price_from
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
@@ -1074,3 +1075,25 @@ class NewWebhookEndpointSerializer(WebhookEndpointSerializer):
 
     class Meta(WebhookEndpointSerializer.Meta):
         fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    """Who changed what and when; `before` and `after` hold the fields that changed."""
+
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "actor_email",
+            "door",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+            "path",
+        ]
+        read_only_fields = fields

@@ -4,7 +4,18 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from api.views import driver, nearby, public, sites, staff, support, tickets, uptime, webhooks
+from api.views import (
+    audit,
+    driver,
+    nearby,
+    public,
+    sites,
+    staff,
+    support,
+    tickets,
+    uptime,
+    webhooks,
+)
 
 router = DefaultRouter()
 router.register("stations", public.StationViewSet, basename="station")
@@ -21,6 +32,7 @@ router.register("users", staff.UserViewSet, basename="user")
 router.register("sites", sites.SiteViewSet, basename="site")
 router.register("tickets", tickets.TicketViewSet, basename="ticket")
 router.register("webhooks", webhooks.WebhookEndpointViewSet, basename="webhook")
+router.register("audit-records", audit.AuditRecordViewSet, basename="audit-record")
 
 app_name = "api"
 

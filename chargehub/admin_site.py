@@ -8,7 +8,16 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 # What staff use most first; apps not named here follow, in their usual order.
-APP_ORDER = ["operations", "stations", "billing", "notifications", "users", "account", "auth"]
+APP_ORDER = [
+    "operations",
+    "stations",
+    "billing",
+    "notifications",
+    "users",
+    "audit",
+    "account",
+    "auth",
+]
 # Mirrors of Stripe's objects, kept by dj-stripe: looked up now and then, never edited.
 STRIPE_APP = "djstripe"
 

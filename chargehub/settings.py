@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "charging",
     # The driver portal: find a charger, start and follow a session, the account pages.
     "portal",
+    # Who changed what, in admin and the staff API: listens to model signals only.
+    "audit",
     "rest_framework",
     "drf_spectacular",
     # Swagger UI's JS and CSS for /api/docs/, served from our /static/ instead of a CDN.
@@ -103,6 +105,8 @@ MIDDLEWARE = [
     "users.admin_mfa.admin_requires_mfa",
     # Staff without one add their first second factor only after an emailed link.
     "users.first_factor.first_factor_needs_email_confirmation",
+    # Remembers the admin or staff API request for audit records (audit/context.py).
+    "audit.context.staff_requests",
 ]
 
 ROOT_URLCONF = "chargehub.urls"
@@ -576,6 +580,18 @@ LOCAL_LIST_DEBOUNCE = env_int("LOCAL_LIST_DEBOUNCE", 10)
 # emergency stop of its site refuses Authorize, StartTransaction and remote starts.
 CHARGE_POINT_POLICIES = env_list(
     "CHARGE_POINT_POLICIES", "operations.emergency.charge_point_refusal"
+)
+
+# --- Audit (audit/) ----------------------------------------------------------------------
+# The models whose changes by staff (in admin and the staff API) are recorded: chargers,
+# sites, tariffs, tokens, money (wallet, card payments and refunds, invoices and credit
+# notes, how an account pays), users (and their groups and permissions).
+AUDIT_MODELS = env_list(
+    "AUDIT_MODELS",
+    "stations.Site,stations.ChargePoint,stations.Connector,stations.LocalListEntry,"
+    "billing.Tariff,billing.TimeOfUsePeriod,billing.TariffAssignment,billing.CustomerGroup,"
+    "users.IdToken,billing.WalletEntry,billing.CardPayment,billing.Invoice,"
+    "billing.BillingAccount,billing.SubscriptionPlan,users.User",
 )
 
 # --- Smart charging (stations/smart_charging.py, stations/load_balancing.py) --------------

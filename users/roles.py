@@ -16,7 +16,9 @@ Which permission each sensitive admin page checks:
 - stopping and releasing a site in an emergency: `operations.stop_site`
   (operations/emergency_admin.py, the API's sites/{id}/emergency-stop/);
 - tickets: changing state, assignee and severity `operations.change_ticket`, commenting
-  `operations.add_ticketentry` (operations/admin.py, api/views/tickets.py).
+  `operations.add_ticketentry` (operations/admin.py, api/views/tickets.py);
+- the audit records (audit/), in admin and the API, and their CSV:
+  `audit.view_auditrecord`, which only the operator admin role has.
 """
 
 from dataclasses import dataclass
