@@ -21,7 +21,7 @@ what each charger's list holds and brings the charger in step.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -41,7 +41,9 @@ SEND_MAX_KEY = "SendLocalListMaxLength"
 FULL = "Full"
 DIFFERENTIAL = "Differential"
 # What a sync came to (sync()).
-SYNCED, FAILED, AGAIN = "synced", "failed", "again"
+SYNCED, FAILED, AGAIN, BUSY = "synced", "failed", "again", "busy"
+# A sync that took longer than this (a process that died) no longer holds its charger.
+LEASE = timedelta(minutes=5)
 
 # {"ID-TAG": {"status": ..., "expiryDate": ..., "parentIdTag": ...}}
 Entries = dict[str, dict[str, str]]
@@ -206,13 +208,35 @@ def mark_changed(
 
 def sync(charge_point_id: int) -> str:
     """Bring one connected charger's list in step: SYNCED, FAILED (offline, refused: the
-    mark stays, its GetLocalListVersion after boot syncs it again) or AGAIN (a change
-    came while sending: the caller queues another sync).
+    mark stays, its GetLocalListVersion after boot syncs it again), AGAIN (a change
+    came while sending: the caller queues another sync) or BUSY (another sync of it runs).
     """
     charge_point = ChargePoint.objects.filter(pk=charge_point_id).first()
     if charge_point is None:
         return FAILED  # deleted since
-    state, _created = LocalListSync.objects.get_or_create(charge_point=charge_point)
+    LocalListSync.objects.get_or_create(charge_point=charge_point)
+    if not _claim(charge_point_id):
+        # Another sync of this charger runs: it sends what it read, and a change that
+        # came after it read keeps the mark, so it answers AGAIN and a sync follows.
+        return BUSY
+    try:
+        return _sync_claimed(charge_point)
+    finally:
+        LocalListSync.objects.filter(charge_point=charge_point).update(syncing_since=None)
+
+
+def _claim(charge_point_id: int) -> bool:
+    now = timezone.now()
+    free = Q(syncing_since__isnull=True) | Q(syncing_since__lt=now - LEASE)
+    return bool(
+        LocalListSync.objects.filter(free, charge_point_id=charge_point_id).update(
+            syncing_since=now
+        )
+    )
+
+
+def _sync_claimed(charge_point: ChargePoint) -> str:
+    state = LocalListSync.objects.get(charge_point=charge_point)
     marked = state.changed_at
     try:
         if None in max_lengths(charge_point):

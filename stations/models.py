@@ -1053,6 +1053,8 @@ class LocalListSync(models.Model):
     charger_version = models.IntegerField(_("list version reported"), null=True, blank=True)
     changed_at = models.DateTimeField(_("change waiting since"), null=True, blank=True)
     synced_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    # A lease: one sync per charger at a time (claimed by a conditional UPDATE).
+    syncing_since = models.DateTimeField(null=True, blank=True)
     last_result = models.CharField(_("last result"), max_length=200, blank=True)
 
     class Meta:

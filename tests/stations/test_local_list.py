@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing import accounts
 from billing.models import BillingAccount
 from stations import local_list
-from stations.models import ChargePoint, LocalListEntry, LocalListSync, Site
+from stations.models import ChargePoint, ChargerCommand, LocalListEntry, LocalListSync, Site
 from tests.conftest import eventually
 from users.models import IdToken
 
@@ -43,6 +43,15 @@ def _lists_sent(cp: Any) -> list[tuple[int, str, list[dict[str, Any]]]]:
 
 def _state(charge_point_id: str) -> LocalListSync | None:
     return LocalListSync.objects.filter(charge_point__charge_point_id=charge_point_id).first()
+
+
+def _version_asked(charge_point_id: str) -> bool:
+    """The after-boot GetLocalListVersion answered and its answer handled."""
+    return ChargerCommand.objects.filter(
+        charge_point__charge_point_id=charge_point_id,
+        action="GetLocalListVersion",
+        status=ChargerCommand.Status.ANSWERED,
+    ).exists()
 
 
 def _limits(list_max: int, send_max: int) -> dict[str, Any]:
@@ -95,7 +104,7 @@ async def test_a_token_change_reaches_the_charger_as_one_differential(charger):
         await sync_to_async(in_step_at_version_3)()
         cp.answers["GetLocalListVersion"] = {"listVersion": 3}
         await cp.boot()
-        assert await eventually(lambda: any(a == "GetLocalListVersion" for a, _ in cp.received))
+        assert await eventually(lambda: _version_asked("LL-DIFF"))
         assert await eventually(lambda: _state("LL-DIFF").charger_version == 3)
         assert _lists_sent(cp) == []  # same version, nothing waiting: nothing to send
 
@@ -170,7 +179,7 @@ async def test_a_version_mismatch_answer_gets_the_full_list(charger):
         # The charger says a Differential does not fit its list: everything again.
         cp.answers["SendLocalList"] = {"status": "VersionMismatch"}
         await cp.boot()
-        assert await eventually(lambda: any(a == "GetLocalListVersion" for a, _ in cp.received))
+        assert await eventually(lambda: _version_asked("LL-MISMATCH"))
 
         def add_token() -> None:
             token = IdToken.objects.create(uid="MIS-B")
@@ -228,3 +237,11 @@ def test_staff_see_whether_each_chargers_list_is_in_sync(make_user):
     assert page.count("icon-yes.svg") == 1 and page.count("icon-no.svg") == 1
     detail = client.get(f"/admin/stations/chargepoint/{behind.pk}/change/").content.decode()
     assert "Not in sync: version 2 sent, 1 reported by the charger" in detail
+
+
+@pytest.mark.django_db
+def test_one_sync_per_charger_at_a_time():
+    charge_point = ChargePoint.objects.create(charge_point_id="LL-BUSY")
+    LocalListSync.objects.create(charge_point=charge_point, syncing_since=timezone.now())
+    assert local_list.sync(charge_point.pk) == local_list.BUSY
+    assert not ChargerCommand.objects.filter(charge_point=charge_point).exists()
