@@ -49,6 +49,7 @@ from billing import (
 from billing.models import BillingAccount, GuestPayment, SessionCharge
 from billing.pricing import Price
 from stations.models import ChargingSession
+from stations.signals import announce
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def freeze_price(session_id: int) -> SessionCharge | None:
         account = accounts.payer_for(driver) if driver is not None and not is_guest else None
         chosen = _chosen_method(session, driver, account)
         method, status, note = _how_to_settle(price, account, is_guest, chosen)
-        return SessionCharge.objects.create(
+        charge = SessionCharge.objects.create(
             session=session,
             account=account,
             method=method,
@@ -98,6 +99,9 @@ def freeze_price(session_id: int) -> SessionCharge | None:
             priced_at=timezone.now(),
             **frozen_price(price),
         )
+        # The driver hears the session's cost (notifications) once this commits.
+        announce(signals.session_priced, SessionCharge, charge=charge)
+        return charge
 
 
 def _chosen_method(

@@ -9,11 +9,19 @@ None for a guest or a fleet), `to`, `language`, `subject`, `body`, `reply_to` (a
 `document` (the id of the Invoice whose PDF is attached, or None), `key` (the same key
 for the same email: a retried task sends it once) and `may_decline` (a receipt the
 driver may have turned off).
+
+`session_priced` (sender=SessionCharge, charge=...): a finished session's price was frozen
+(billing/settlement.py freeze_price). `wallet_low` (sender=WalletEntry, entry=...,
+balance=...): a debit took the driver's wallet below BILLING_WALLET_LOW_BALANCE. Both are
+sent after commit (stations.signals.announce), so a listener never sees a rolled-back
+change.
 """
 
 from django.dispatch import Signal
 
 email_ready = Signal()
+session_priced = Signal()
+wallet_low = Signal()
 
 
 def send_email(**email: object) -> bool:

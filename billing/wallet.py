@@ -9,14 +9,17 @@ the first time: a retried task or a replayed webhook cannot move money twice.
 from decimal import Decimal
 from uuid import uuid4
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
+from billing import signals
 from billing.models import WalletEntry
 from billing.money import MoneyError, round_to_ore
+from stations.signals import announce
 from users.models import User
 
 
@@ -74,7 +77,12 @@ def debit_wallet(
                 _("The wallet holds %(balance)s SEK, %(amount)s SEK were asked for.")
                 % {"balance": balance, "amount": amount}
             )
-        return _record(user, WalletEntry.Kind.DEBIT, -amount, reference)
+        entry = _record(user, WalletEntry.Kind.DEBIT, -amount, reference)
+        low = Decimal(settings.BILLING_WALLET_LOW_BALANCE)
+        if balance >= low > balance - amount:
+            # Told once as the balance crosses the threshold, not on every later debit.
+            announce(signals.wallet_low, WalletEntry, entry=entry, balance=balance - amount)
+        return entry
 
 
 def refund_to_wallet(user: User, amount: Decimal, reference: str) -> WalletEntry:

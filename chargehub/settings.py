@@ -557,6 +557,9 @@ BILLING_PAYMENT_RETRY_HOURS = [
 # After this many failed attempts on unpaid sessions, the payer's tokens are refused
 # (Blocked) until the debt is paid.
 BILLING_BLOCK_AFTER_FAILED_PAYMENTS = env_int("BILLING_BLOCK_AFTER_FAILED_PAYMENTS", 2)
+# A debit that takes a driver's wallet below this many SEK tells them once
+# (billing/wallet.py, notifications' "wallet low").
+BILLING_WALLET_LOW_BALANCE = env_int("BILLING_WALLET_LOW_BALANCE", 50)
 # Asked by stations.authorization before a token may charge (dotted paths to functions
 # taking an IdToken and returning a refusal reason or None): stations never imports billing.
 CHARGING_POLICIES = env_list("CHARGING_POLICIES", "billing.standing.refusal")

@@ -383,3 +383,122 @@ def tell_session_waiting(session_id: int) -> bool:
         return subject, body
 
     return _send_once(session, SessionNotice.Kind.WAITING_FOR_POWER, driver, compose)
+
+
+# --- Session started, session ended with its cost, wallet low ----------------------------
+
+
+def _tell_driver(
+    kind: str,
+    driver: User,
+    compose: Callable[[], tuple[str, str]],
+    path: str,
+    *,
+    key: str,
+) -> list[OutboxMessage]:
+    """Write `compose()` (title, detail; in the driver's language) to each channel the
+    driver wants for `kind`: the portal's list (title, detail, link) and email (title as
+    subject; detail and the absolute link as text). Once per key: enqueued again, it is
+    None. The caller delivers with `deliver_now()` after its transaction."""
+    with translation.override(driver.language):
+        title, detail = compose()
+    messages = []
+    if preferences.wants(driver, kind, "email"):
+        text = f"{detail}\n\n{settings.BILLING_PUBLIC_URL}{path}\n"
+        messages.append(email(kind, driver, title, text, key=key, unsubscribe=kind))
+    if preferences.wants(driver, kind, "portal"):
+        messages.append(in_portal(kind, driver, title, detail, path, key=key))
+    return [message for message in messages if message is not None]
+
+
+def _owner(session: ChargingSession | None) -> User | None:
+    """The active owner of the session's token: a guest or an ownerless tag is told
+    nothing here."""
+    driver = session.id_token.owner if session is not None and session.id_token else None
+    return driver if driver is not None and driver.is_active else None
+
+
+def tell_session_started(session_id: int) -> int:
+    """Tell the driver their session started (by default in the portal only); how many
+    messages were enqueued now (0 when told before)."""
+    session = _sessions().filter(pk=session_id).first()
+    driver = _owner(session)
+    if driver is None:
+        return 0
+
+    def compose() -> tuple[str, str]:
+        title = _("Charging started at %(place)s") % {"place": _place(session)}
+        detail = _("Charger %(charger)s, connector %(connector)s") % {
+            "charger": session.charge_point.charge_point_id,
+            "connector": session.connector.connector_id if session.connector_id else "-",
+        }
+        return title, detail
+
+    path = reverse("portal:session", args=[session.pk])
+    key = f"session:{session.pk}:{preferences.SESSION_STARTED}"
+    messages = _tell_driver(preferences.SESSION_STARTED, driver, compose, path, key=key)
+    deliver_now(messages)
+    return len(messages)
+
+
+def tell_session_priced(charge_id: int) -> int:
+    """Tell the driver what their ended session cost, from billing's frozen SessionCharge
+    (by default in the portal only); how many messages were enqueued now."""
+    # billing imports notifications.preferences: imported here, not at module level.
+    from billing.models import SessionCharge
+
+    charge = (
+        SessionCharge.objects.select_related(
+            "session__id_token__owner", "session__charge_point__site"
+        )
+        .filter(pk=charge_id)
+        .first()
+    )
+    session = charge.session if charge is not None else None
+    driver = _owner(session)
+    if driver is None:
+        return 0
+
+    def compose() -> tuple[str, str]:
+        title = _("Session at %(place)s ended") % {"place": _place(session)}
+        energy = formats.number_format(
+            Decimal(session.energy_wh or 0) / 1000, decimal_pos=2, use_l10n=True
+        )
+        if charge.currency:  # priced by a tariff
+            detail = _("%(energy)s kWh, %(cost)s") % {
+                "energy": energy,
+                "cost": format_money(charge.gross, charge.currency),
+            }
+        else:
+            detail = _("%(energy)s kWh, no charge") % {"energy": energy}
+        return title, detail
+
+    path = reverse("portal:session", args=[session.pk])
+    key = f"session:{session.pk}:{preferences.SESSION_ENDED}"
+    messages = _tell_driver(preferences.SESSION_ENDED, driver, compose, path, key=key)
+    deliver_now(messages)
+    return len(messages)
+
+
+def tell_wallet_low(entry_id: int, balance: Decimal) -> int:
+    """Tell the driver that a debit took their wallet below BILLING_WALLET_LOW_BALANCE
+    (email and portal by default); once per debit. How many messages were enqueued."""
+    from billing.models import WalletEntry
+
+    entry = WalletEntry.objects.select_related("user").filter(pk=entry_id).first()
+    driver = entry.user if entry is not None and entry.user.is_active else None
+    if driver is None:
+        return 0
+
+    def compose() -> tuple[str, str]:
+        title = _("Your wallet is running low")
+        detail = _(
+            "Your wallet holds %(balance)s. Top it up so that your next session is not refused."
+        ) % {"balance": format_money(balance)}
+        return title, detail
+
+    path = reverse("portal:money-wallet")
+    key = f"wallet-low:{entry.pk}"
+    messages = _tell_driver(preferences.WALLET_LOW, driver, compose, path, key=key)
+    deliver_now(messages)
+    return len(messages)

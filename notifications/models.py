@@ -50,11 +50,14 @@ class Watch(models.Model):
 
 
 class Kind(models.TextChoices):
-    """What a driver may be told by email (notifications/preferences.py decides)."""
+    """What a driver may be told (notifications/preferences.py decides on which channel)."""
 
     RECEIPTS = "receipts", _("Receipts by email")
     CHARGING_FINISHED = "charging_finished", _("Charging finished")
     PAYMENT_PROBLEMS = "payment_problems", _("Payment problems")
+    SESSION_STARTED = "session_started", _("Charging started")
+    SESSION_ENDED = "session_ended", _("Session ended, with its cost")
+    WALLET_LOW = "wallet_low", _("Wallet running low")
 
 
 class Preferences(models.Model):

@@ -28,6 +28,9 @@ from users.models import User
 RECEIPTS = Kind.RECEIPTS
 CHARGING_FINISHED = Kind.CHARGING_FINISHED
 PAYMENT_PROBLEMS = Kind.PAYMENT_PROBLEMS
+SESSION_STARTED = Kind.SESSION_STARTED
+SESSION_ENDED = Kind.SESSION_ENDED
+WALLET_LOW = Kind.WALLET_LOW
 
 # The kinds a driver may turn off, and the Preferences field that holds the choice.
 CHOICE_FIELDS: dict[Kind, str] = {
@@ -40,6 +43,15 @@ ALWAYS_SENT: frozenset[Kind] = frozenset({PAYMENT_PROBLEMS})
 # Channels a driver may choose per kind besides email (the in-portal list).
 CHANNELS = ("portal",)
 
+# What a driver who never chose gets of the kinds without an email field of their own:
+# the session's start and cost in the portal only (the "charging finished" email says
+# enough), a low wallet by email too (the next session may be refused).
+DEFAULT_CHANNELS: dict[Kind, frozenset[str]] = {
+    SESSION_STARTED: frozenset({"portal"}),
+    SESSION_ENDED: frozenset({"portal"}),
+    WALLET_LOW: frozenset({"email", "portal"}),
+}
+
 # Kinds that can wait for the end of quiet hours (the rest is delivered at once: a
 # car that stopped, a free connector, a failed payment cannot wait till morning).
 CAN_WAIT = frozenset({"receipt", "support_answer"})
@@ -47,16 +59,17 @@ CAN_WAIT = frozenset({"receipt", "support_answer"})
 
 def wants(user: User, kind: Kind | str, channel: str = "email") -> bool:
     """Whether `user` wants this kind of message on this channel; a driver who never
-    chose gets everything. A kind that is always sent is always wanted."""
+    chose gets the kind's DEFAULT_CHANNELS, or every channel. A kind that is always
+    sent is always wanted."""
     kind = Kind(kind)  # an unknown kind is a programming error: ValueError
     if kind in ALWAYS_SENT:
         return True
     saved = Preferences.objects.filter(user=user).first()
-    if saved is None:
-        return True
-    if channel == "email":
-        return getattr(saved, CHOICE_FIELDS[kind])
-    return channel not in saved.channels_off.get(str(kind), [])
+    if channel == "email" and kind in CHOICE_FIELDS:
+        return saved is None or getattr(saved, CHOICE_FIELDS[kind])
+    if saved is not None and str(kind) in saved.channels_off:
+        return channel not in saved.channels_off[str(kind)]
+    return channel in DEFAULT_CHANNELS.get(kind, {channel})
 
 
 def after_quiet_hours(user: User, kind: str, now: datetime | None = None) -> datetime | None:
@@ -97,6 +110,18 @@ def rate_limited(
         payload__charger=charger,
         created_at__gte=since,
     ).exists()
+
+
+def turn_off(user: User, kind: Kind | str, channel: str = "email") -> Preferences:
+    """Turn one kind off on one channel (the one-click unsubscribe link), keeping the
+    driver's other channels for it as they are now (chosen or default)."""
+    kind = Kind(kind)
+    if channel == "email" and kind in CHOICE_FIELDS:
+        return save_preferences(user, {CHOICE_FIELDS[kind]: False})
+    off = dict(preferences_of(user).channels_off)
+    now_off = {name for name in ("email", *CHANNELS) if not wants(user, kind, name)}
+    off[str(kind)] = sorted(now_off | {channel})
+    return save_preferences(user, {"channels_off": off})
 
 
 def preferences_of(user: User) -> Preferences:

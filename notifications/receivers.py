@@ -5,12 +5,14 @@ server (these run in it, after commit), and a broker that is down must not fail 
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.dispatch import receiver
 
-from billing.signals import email_ready
+from billing.models import SessionCharge, WalletEntry
+from billing.signals import email_ready, session_priced, wallet_low
 from notifications import events, outbox, preferences, webhooks
 from notifications.models import NearbyWatch, Watch
 from notifications.tasks import (
@@ -18,7 +20,10 @@ from notifications.tasks import (
     tell_car_stopped,
     tell_nearby_watchers,
     tell_session_finished,
+    tell_session_priced,
+    tell_session_started,
     tell_session_waiting,
+    tell_wallet_low,
 )
 from stations.models import ChargePoint, ChargingSession, Connector
 from stations.signals import (
@@ -165,6 +170,40 @@ def session_waiting_received(
         tell_session_waiting.delay(session.pk)
     except Exception:
         logger.exception("Could not queue the waiting email of session %s", session.pk)
+
+
+def _queue(task: Any, *args: object) -> None:
+    # Runs in the charger's request or billing's worker, after commit: a broker that is
+    # down must not fail it (the driver misses one message, nothing else).
+    try:
+        task.delay(*args)
+    except Exception:
+        logger.exception("Could not queue %s%s", task.name, args)
+
+
+@receiver(session_started, sender=ChargingSession, dispatch_uid="notifications.session_started")
+def session_started_received(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    """Queue "charging started" for the token's owner."""
+    if session.id_token_id is not None:
+        _queue(tell_session_started, session.pk)
+
+
+@receiver(session_priced, sender=SessionCharge, dispatch_uid="notifications.session_priced")
+def session_priced_received(
+    sender: type[SessionCharge], charge: SessionCharge, **kwargs: Any
+) -> None:
+    """Queue "session ended, with its cost" once billing has frozen the price."""
+    _queue(tell_session_priced, charge.pk)
+
+
+@receiver(wallet_low, sender=WalletEntry, dispatch_uid="notifications.wallet_low")
+def wallet_low_received(
+    sender: type[WalletEntry], entry: WalletEntry, balance: Decimal, **kwargs: Any
+) -> None:
+    """Queue "wallet running low" for the driver whose debit crossed the threshold."""
+    _queue(tell_wallet_low, entry.pk, str(balance))
 
 
 # --- Webhooks for integrators (notifications/webhooks.py) -------------------------------

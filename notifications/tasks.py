@@ -1,5 +1,7 @@
 """Celery tasks of the notifications app: thin wrappers over notifications/events.py."""
 
+from decimal import Decimal
+
 from celery import shared_task
 
 from notifications import events, nearby, outbox
@@ -39,3 +41,18 @@ def deliver_pending() -> int:
 @shared_task
 def tell_session_waiting(session_id: int) -> bool:
     return events.tell_session_waiting(session_id)
+
+
+@shared_task
+def tell_session_started(session_id: int) -> int:
+    return events.tell_session_started(session_id)
+
+
+@shared_task
+def tell_session_priced(charge_id: int) -> int:
+    return events.tell_session_priced(charge_id)
+
+
+@shared_task
+def tell_wallet_low(entry_id: int, balance: str) -> int:
+    return events.tell_wallet_low(entry_id, Decimal(balance))

@@ -34,7 +34,7 @@ def read(value: str) -> tuple[User, str] | None:
         kind = preferences.Kind(data["k"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
-    if kind not in preferences.CHOICE_FIELDS:
+    if kind in preferences.ALWAYS_SENT:
         return None
     user = User.objects.filter(pk=data.get("u"), is_active=True).first()
     return (user, kind) if user is not None else None
@@ -42,4 +42,4 @@ def read(value: str) -> tuple[User, str] | None:
 
 def unsubscribe(user: User, kind: str) -> None:
     """Turn this kind of email off for the user (the portal page turns it on again)."""
-    preferences.save_preferences(user, {preferences.CHOICE_FIELDS[preferences.Kind(kind)]: False})
+    preferences.turn_off(user, kind, "email")

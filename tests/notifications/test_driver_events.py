@@ -1,0 +1,149 @@
+"""A driver hears their session start, its end with the cost billing froze, and a wallet
+running low (notifications/events.py), on the channels they want
+(notifications/preferences.py DEFAULT_CHANNELS until they choose)."""
+
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from billing.models import BillingAccount, Tariff, TariffAssignment
+from billing.wallet import credit_wallet_manually, debit_wallet, record_topup
+from notifications import events, preferences, unsubscribe
+from notifications.models import Notification, OutboxMessage
+from stations.models import Site
+from tests.conftest import PASSWORD, register
+from tests.mail import mails_to
+from tests.stations.ocpp_wire import ago, iso, send
+from users.models import IdToken, User
+
+CHARGER = "CP-DRIVER-DAY"
+
+
+@pytest.fixture(scope="module")
+def mail_server(start_mail_server) -> tuple[str, Path]:
+    return start_mail_server()
+
+
+def driver_at_priced_site() -> User:
+    site = Site.objects.create(name="Skeppsbron", city="Göteborg")
+    register(CHARGER, PASSWORD, site=site)
+    tariff = Tariff.objects.create(name="Skeppsbron", price_per_kwh=Decimal(2))
+    TariffAssignment.objects.create(tariff=tariff, site=site)
+    driver = User.objects.create_user("day@example.com", language="en")
+    IdToken.objects.create(uid="DAY-TAG", owner=driver)
+    BillingAccount.objects.create(user=driver, payment_method=BillingAccount.PaymentMethod.INVOICE)
+    return driver
+
+
+def titles(driver: User) -> list[tuple[str, str]]:
+    rows = Notification.objects.filter(user=driver).order_by("pk")
+    return [(row.title, row.body) for row in rows]
+
+
+async def test_the_driver_sees_the_start_and_the_cost_of_a_session_in_the_portal(
+    mail_server, charger, db_access
+):
+    server, mail = mail_server
+    driver = await sync_to_async(driver_at_priced_site)()
+
+    async with charger(CHARGER, server=server) as cp:
+        started = await send(
+            cp,
+            "StartTransaction",
+            {
+                "connectorId": 1,
+                "idTag": "DAY-TAG",
+                "meterStart": 100_000,
+                "timestamp": iso(ago(minutes=65)),
+            },
+        )
+        assert await sync_to_async(titles)(driver) == [
+            ("Charging started at Skeppsbron", f"Charger {CHARGER}, connector 1")
+        ]
+        stop = {
+            "transactionId": started["transactionId"],
+            "meterStop": 112_000,
+            "timestamp": iso(ago(minutes=5)),
+            "idTag": "DAY-TAG",
+        }
+        await send(cp, "StopTransaction", stop)
+        await send(cp, "StopTransaction", stop)  # retransmitted: told once
+
+    told = await sync_to_async(titles)(driver)
+    assert told[0][0] == "Charging started at Skeppsbron"
+    assert ("Session at Skeppsbron ended", "12.00 kWh, 30.00\xa0SEK") in told
+    assert len(told) == 3  # and "charging finished", as before
+    # By email only "charging finished": the start and the cost are in the portal only.
+    assert [m["Subject"] for m in mails_to(mail, driver.email)] == [
+        "Charging finished at Skeppsbron"
+    ]
+
+
+@pytest.fixture
+def wallet_driver(make_user, settings) -> User:
+    settings.BILLING_WALLET_LOW_BALANCE = 50
+    driver = make_user(language="en")
+    staff = make_user(is_staff=True)
+    credit_wallet_manually(driver, Decimal(100), staff=staff, reason="Cash")
+    return driver
+
+
+def test_a_debit_below_the_threshold_tells_the_driver_once_by_email_and_portal(
+    wallet_driver, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        debit_wallet(wallet_driver, Decimal(40), "session:1")  # 60 left: above 50
+        debit_wallet(wallet_driver, Decimal(20), "session:2")  # 40 left: told
+        debit_wallet(wallet_driver, Decimal(20), "session:2")  # the same debit again
+        debit_wallet(wallet_driver, Decimal(10), "session:3")  # still low: not again
+
+    [mail] = mailoutbox
+    assert mail.subject == "Your wallet is running low"
+    assert "40.00\xa0SEK" in mail.body and "/account/wallet/" in mail.body
+    assert "List-Unsubscribe" in mail.extra_headers  # a driver may turn it off
+    [notice] = Notification.objects.filter(user=wallet_driver)
+    assert notice.url == "/account/wallet/"
+
+    # Topped up above the threshold and down again: told again.
+    with django_capture_on_commit_callbacks(execute=True):
+        record_topup(wallet_driver, Decimal(100), "pi_1")  # 130
+        debit_wallet(wallet_driver, Decimal(90), "session:4")  # 40
+    assert len(mailoutbox) == 2
+
+
+class Rollback(Exception):
+    pass
+
+
+def test_a_rolled_back_debit_tells_nobody(transactional_db, wallet_driver, mailoutbox):
+    with pytest.raises(Rollback), transaction.atomic():
+        debit_wallet(wallet_driver, Decimal(60), "session:1")  # 40 left: would tell
+        raise Rollback
+
+    assert mailoutbox == []
+    assert not OutboxMessage.objects.filter(kind="wallet_low").exists()
+    debit_wallet(wallet_driver, Decimal(60), "session:1")  # committed this time: told
+    assert len(mailoutbox) == 1
+
+
+def test_the_unsubscribe_link_of_a_kind_without_its_own_field_keeps_the_portal(
+    wallet_driver, client
+):
+    link = unsubscribe.url(wallet_driver, preferences.WALLET_LOW)
+    assert client.post(urlsplit(link).path).status_code == 200  # RFC 8058 one click
+
+    assert not preferences.wants(wallet_driver, preferences.WALLET_LOW, "email")
+    assert preferences.wants(wallet_driver, preferences.WALLET_LOW, "portal")
+    # Other kinds keep their defaults: the start of a session stays portal-only.
+    assert not preferences.wants(wallet_driver, preferences.SESSION_STARTED, "email")
+    assert preferences.wants(wallet_driver, preferences.SESSION_STARTED, "portal")
+
+
+def test_a_driver_without_an_active_owner_is_told_nothing(db):
+    assert events.tell_session_started(987654) == 0
+    assert events.tell_session_priced(987654) == 0
+    assert events.tell_wallet_low(987654, Decimal(1)) == 0
