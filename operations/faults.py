@@ -23,10 +23,14 @@ What a fault is, per kind:
 - remote start failed: RemoteStartTransaction answered Rejected, with a CALLERROR, or not
   in time; over at the next accepted remote start on that charger.
 - security event: one of TICKETED_SECURITY_EVENTS; never over by itself (a person looks).
+- site over its load limit: a changed draw measured by MeterValues puts a managed site's
+  cars over its limit now on a phase (stations' `site_over_limit`); one ticket per site
+  while open; never over by itself (a car ignoring its profile needs a person).
 """
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +49,7 @@ from stations.models import (
     MeterSample,
     OcppMessage,
     SecurityEvent,
+    Site,
     StatusEvent,
 )
 
@@ -375,6 +380,28 @@ def security_event(event: SecurityEvent) -> tuple[Ticket | None, bool]:
         charge_point=event.charge_point,
         evidence=evidence,
         at=event.received_at,
+    )
+
+
+def site_over_limit(
+    site: Site, load: dict[int, Decimal], limit_amps: Decimal, at: datetime | None = None
+) -> tuple[Ticket, bool]:
+    """Ticket a site whose cars draw more than its limit; (ticket, opened). Measured again
+    over while open, it joins the same ticket: the site's technicians are told once."""
+    drawn = ", ".join(f"L{phase} {amps} A" for phase, amps in sorted(load.items()))
+    title = _("%(site)s draws more than its limit") % {"site": site.name}
+    text = _("The cars draw %(load)s; the limit is %(limit)s A per phase.") % {
+        "load": drawn,
+        "limit": limit_amps,
+    }
+    return tickets.raise_fault(
+        Kind.SITE_OVER_LIMIT,
+        title=title[:200],
+        site=site,
+        evidence={"load": {str(p): str(a) for p, a in load.items()}, "limit_amps": str(limit_amps)},
+        text=text,
+        at=at,
+        key=f"{Kind.SITE_OVER_LIMIT}:site:{site.pk}",
     )
 
 

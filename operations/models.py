@@ -34,6 +34,7 @@ class Ticket(models.Model):
         SECURITY_EVENT = "security_event", _("Security event")
         INSPECTION = "inspection", _("Inspection due")
         DRIVER_REPORT = "driver_report", _("Reported by a driver")
+        SITE_OVER_LIMIT = "site_over_limit", _("Site over its load limit")
         OTHER = "other", _("Other")
 
     class Severity(models.TextChoices):

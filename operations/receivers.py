@@ -8,6 +8,7 @@ few queries through operations/faults.py and queues anything slow (alert emails)
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.dispatch import receiver
@@ -18,7 +19,14 @@ from notifications import webhooks
 from operations import alerts, emergency, faults, tasks
 from operations.models import Ticket
 from operations.tickets import ticket_closed, ticket_escalated, ticket_opened
-from stations.models import ChargePoint, ChargerCommand, ChargingSession, Connector, SecurityEvent
+from stations.models import (
+    ChargePoint,
+    ChargerCommand,
+    ChargingSession,
+    Connector,
+    SecurityEvent,
+    Site,
+)
 from stations.signals import (
     charge_point_booted,
     charge_point_connected,
@@ -26,6 +34,7 @@ from stations.signals import (
     meter_values_received,
     security_event_received,
     session_ended,
+    site_over_limit,
     status_notification_received,
 )
 
@@ -53,6 +62,13 @@ def charger_booted(sender: type, charge_point: ChargePoint, **kwargs: Any) -> No
 @receiver(security_event_received, sender=SecurityEvent, dispatch_uid="operations.security")
 def security_event(sender: type, event: SecurityEvent, **kwargs: Any) -> None:
     faults.security_event(event)
+
+
+@receiver(site_over_limit, sender=Site, dispatch_uid="operations.site_over_limit")
+def site_over_its_limit(
+    sender: type, site: Site, load: dict[int, Decimal], limit_amps: Decimal, **kwargs: Any
+) -> None:
+    faults.site_over_limit(site, load, limit_amps)
 
 
 @receiver(command_finished, sender=ChargerCommand, dispatch_uid="operations.command")

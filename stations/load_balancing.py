@@ -469,8 +469,22 @@ def note_draw(session: ChargingSession) -> bool:
     drawn = Decimal(tenths(max(v for at, v in readings if at == latest))) / 10
     before = found[0]
     row.update(drawn_amps=drawn)
+    if drawn != before:
+        _announce_if_over(session.charge_point.site_id)
     margin = Decimal(str(settings.SMART_CHARGING_LEND_MARGIN_AMPS))
     return before is None or abs(drawn - before) >= margin
+
+
+def _announce_if_over(site_id: int | None) -> None:
+    """Tell listeners (after commit) when what the cars draw now exceeds the site's limit
+    on a phase: a car ignoring its profile, or a charger that never got it."""
+    site = Site.objects.filter(pk=site_id).first()
+    limit = site_limits.limit_now(site) if site is not None else None
+    if limit is None:
+        return
+    load = measured_load(site)
+    if any(amps > limit for amps in load.values()):
+        signals.announce(signals.site_over_limit, Site, site=site, load=load, limit_amps=limit)
 
 
 def changed_limits(now: datetime | None = None) -> list[int]:

@@ -35,6 +35,10 @@ security_event_received = Signal()
 # sender=ChargingSession, session=...; smart charging cannot serve it now: it waits at
 # 0 A (stations/load_balancing.py), sent once each time it starts waiting.
 session_waiting = Signal()
+# sender=Site, site=..., load={phase: amps}, limit_amps=...; a changed draw measured by
+# MeterValues puts the cars of a managed site over its limit now on some phase
+# (stations/load_balancing.py note_draw). Operations opens (or joins) a ticket.
+site_over_limit = Signal()
 # sender=ChargerCommand, command=...; a command's outcome was recorded (answered, CALLERROR,
 # timeout, offline).
 command_finished = Signal()
