@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from billing.models import Tariff, TariffAssignment
 from notifications import events
-from notifications.models import Preferences, SessionNotice
+from notifications.models import OutboxMessage, Preferences, SessionNotice
 from stations.models import ChargePoint, ChargingSession, Connector, Site
 from stations.signals import session_ended
 from tests.conftest import PASSWORD, eventually, register
@@ -213,6 +213,7 @@ async def test_a_car_that_stops_charging_gets_one_email_with_the_idle_fee_and_it
         )
         await send(cp, "StatusNotification", status("Charging", ago(minutes=29)))
         await send(cp, "StatusNotification", status("SuspendedEV", suspended_at))
+        await send(cp, "StatusNotification", status("SuspendedEV", suspended_at))  # repeated
         assert await eventually(lambda: mails_to(mail, driver.email))
         # The car draws again, then stops again: still one email for the session.
         await send(cp, "StatusNotification", status("Charging", ago(seconds=30)))
@@ -221,6 +222,9 @@ async def test_a_car_that_stops_charging_gets_one_email_with_the_idle_fee_and_it
 
     (message,) = mails_to(mail, driver.email)
     assert "Skeppsbron CP-IDLE-SV" in message["Subject"]
+    # Through the outbox: one email written and sent (and one line in the portal's list).
+    emails = OutboxMessage.objects.filter(recipient=driver, kind="car_stopped", channel="email")
+    assert await sync_to_async(list)(emails.values_list("state", flat=True)) == ["sent"]
     body = text_of(message)
     assert f"Laddsession {answer['transactionId']}" in body
     idle_from = (suspended_at + timedelta(minutes=15)).astimezone(ZoneInfo("Europe/Stockholm"))
