@@ -1,6 +1,7 @@
 """Staff alerts: an email to the technicians of a ticket's site when it opens, escalates
-(its severity is raised) or goes overdue; each alert once per ticket (per severity for
-escalations), recorded on the ticket as an entry of kind alert.
+(its severity is raised) or goes overdue, and to its assignee when staff assign it; each
+alert once per ticket (per severity for escalations, per assignee for assignments),
+recorded on the ticket as an entry of kind alert.
 
 Who hears: the technicians covering the ticket's site (SiteTechnician); one who chose
 the daily digest gets the alert in `send_digests`'s email instead. A ticket without a
@@ -29,13 +30,20 @@ from users.roles import TECHNICIAN
 
 logger = logging.getLogger(__name__)
 
-OPENED, ESCALATED, OVERDUE = "opened", "escalated", "overdue"
-REASONS = (OPENED, ESCALATED, OVERDUE)
+OPENED, ESCALATED, OVERDUE, ASSIGNED = "opened", "escalated", "overdue", "assigned"
+REASONS = (OPENED, ESCALATED, OVERDUE, ASSIGNED)
 
 
-def recipients(ticket: Ticket) -> tuple[list[User], list[User]]:
-    """(who is emailed now, who gets it in their digest)."""
+def recipients(ticket: Ticket, reason: str = OPENED) -> tuple[list[User], list[User]]:
+    """(who is emailed now, who gets it in their digest); an assignment only its
+    assignee, in their digest if they chose it for the ticket's site."""
     rows = SiteTechnician.objects.filter(site_id=ticket.site_id, user__is_active=True)
+    if reason == ASSIGNED:
+        assignee = ticket.assignee
+        if assignee is None or not assignee.is_active:
+            return [], []
+        digest = rows.filter(user=assignee, digest=True).exists()
+        return ([], [assignee]) if digest else ([assignee], [])
     if ticket.site_id is not None and rows.exists():
         now_ = [row.user for row in rows.select_related("user") if not row.digest]
         later = [row.user for row in rows.select_related("user") if row.digest]
@@ -58,6 +66,14 @@ def _claim(ticket: Ticket, reason: str, at: datetime) -> Ticket | None:
                 return None
             ticket.overdue_alerted_at = at
             ticket.save(update_fields=["overdue_alerted_at"])
+        elif reason == ASSIGNED:
+            told = ticket.entries.filter(
+                kind=TicketEntry.Kind.ALERT,
+                data__reason=ASSIGNED,
+                data__assignee=ticket.assignee_id,
+            )
+            if ticket.assignee_id is None or told.exists():
+                return None
         else:
             told = ticket.entries.filter(
                 kind=TicketEntry.Kind.ALERT,
@@ -83,7 +99,7 @@ def alert(ticket_id: int, reason: str, at: datetime | None = None) -> TicketEntr
     ticket = _claim(ticket, reason, at)
     if ticket is None:
         return None
-    immediate, digest = recipients(ticket)
+    immediate, digest = recipients(ticket, reason)
     queued = []
     for user in immediate:
         subject, body = _email(ticket, reason, user)
@@ -111,6 +127,7 @@ def alert(ticket_id: int, reason: str, at: datetime | None = None) -> TicketEntr
             "to": sent_to,
             "digest": [user.email for user in digest],
             "failed": failed,
+            "assignee": ticket.assignee_id if reason == ASSIGNED else None,
         },
         created_at=at,
     )
@@ -126,6 +143,7 @@ def _email(ticket: Ticket, reason: str, user: User) -> tuple[str, str]:
             OPENED: _("Ticket #%(id)s opened: %(title)s"),
             ESCALATED: _("Ticket #%(id)s escalated to %(severity)s: %(title)s"),
             OVERDUE: _("Ticket #%(id)s overdue: %(title)s"),
+            ASSIGNED: _("Ticket #%(id)s assigned to you: %(title)s"),
         }
         subject = subjects[reason] % {
             "id": ticket.pk,
@@ -155,6 +173,8 @@ def send_digests(now: datetime | None = None) -> int:
             since |= Q(ticket__site_id=row.site_id, created_at__gt=row.last_digest_at)
         entries = list(
             TicketEntry.objects.filter(since, kind=TicketEntry.Kind.ALERT, created_at__lte=now)
+            # Someone else's assignment is theirs to hear.
+            .exclude(Q(data__reason=ASSIGNED) & ~Q(data__assignee=user.pk))
             .select_related("ticket__site", "ticket__charge_point")
             .order_by("created_at")
         )

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from notifications import webhooks
 from operations import alerts, emergency, faults, tasks
 from operations.models import Ticket
-from operations.tickets import ticket_closed, ticket_escalated, ticket_opened
+from operations.tickets import ticket_assigned, ticket_closed, ticket_escalated, ticket_opened
 from stations.models import (
     ChargePoint,
     ChargerCommand,
@@ -93,6 +93,11 @@ def session_over(sender: type, session: ChargingSession, **kwargs: Any) -> None:
 @receiver(ticket_opened, sender=Ticket, dispatch_uid="operations.alert_opened")
 def ticket_was_opened(sender: type, ticket: Ticket, **kwargs: Any) -> None:
     _queue_alert(ticket, alerts.OPENED)
+
+
+@receiver(ticket_assigned, sender=Ticket, dispatch_uid="operations.alert_assigned")
+def ticket_was_assigned(sender: type, ticket: Ticket, **kwargs: Any) -> None:
+    _queue_alert(ticket, alerts.ASSIGNED)
 
 
 @receiver(ticket_escalated, sender=Ticket, dispatch_uid="operations.alert_escalated")

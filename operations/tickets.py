@@ -35,6 +35,9 @@ ticket_opened = Signal()
 ticket_escalated = Signal()
 # sender=Ticket, ticket=...: it was resolved or closed (by its rule or by staff).
 ticket_closed = Signal()
+# sender=Ticket, ticket=...: staff assigned it to a technician (ticket.assignee) other
+# than themselves.
+ticket_assigned = Signal()
 
 # Severities from least to most urgent: raising one is an escalation.
 SEVERITY_RANK = {
@@ -243,9 +246,10 @@ def update(
         ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
         check_update(ticket, status=status, assignee=assignee, severity=severity)
         lines = []
-        escalated = closed = False
+        escalated = closed = assigned = False
         if assignee is not ... and assignee != ticket.assignee:
             ticket.assignee = assignee
+            assigned = assignee is not None and assignee != by  # nobody tells themselves
             lines.append(
                 _("Assigned to %(name)s.") % {"name": assignee} if assignee else _("Unassigned.")
             )
@@ -274,6 +278,8 @@ def update(
         _announce(ticket_escalated, ticket)
     if closed:
         _announce(ticket_closed, ticket)
+    if assigned:
+        _announce(ticket_assigned, ticket)
     return ticket
 
 

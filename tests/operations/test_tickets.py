@@ -197,3 +197,48 @@ def test_a_technician_is_alerted_in_their_language(connector, site, mailoutbox):
     tasks.sweep()
 
     assert mailoutbox[0].subject.startswith("Ärende #")
+
+
+# --- Assigned: the assignee hears it (operations/alerts.py ASSIGNED) ---------------------
+
+
+def test_the_assignee_is_told_once_and_nobody_when_assigning_themselves(
+    connector, site, mailoutbox, django_capture_on_commit_callbacks
+):
+    lead = make_technician(site)
+    other = make_technician()
+    ticket, _opened = fault(connector)
+    mailoutbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tickets.update(ticket, by=lead, assignee=other)
+        tickets.update(ticket, by=lead, assignee=other)  # the same again: no change
+    [mail] = mailoutbox
+    assert mail.to == [other.email]
+    assert mail.subject == f"Ticket #{ticket.pk} assigned to you: faulted"
+    assert "A ticket was assigned to you." in mail.body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tickets.update(ticket, by=lead, assignee=lead)  # took it themselves
+    assert len(mailoutbox) == 1
+
+
+def test_an_assignee_who_chose_the_digest_hears_it_there_and_only_they_do(
+    connector, site, mailoutbox, django_capture_on_commit_callbacks
+):
+    lead = make_technician(site)
+    assignee = make_technician(site, digest=True)
+    colleague = make_technician(site, digest=True)
+    ticket, _opened = fault(connector)
+    alerts.send_digests()  # the opening alert, in both digests
+    mailoutbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tickets.update(ticket, by=lead, assignee=assignee)
+    assert mailoutbox == []
+
+    assert alerts.send_digests() == 1
+    [digest] = mailoutbox
+    assert digest.to == [assignee.email]
+    assert "assigned to you: #" in digest.body
+    assert colleague.email not in digest.to
