@@ -31,13 +31,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import no_show, payment_choice
-from charging import reservations
+from charging import reservations, signals
 from charging.refusals import OutOfService, Refused, RefusedByBilling
 from charging.tokens import app_token, check_own_usable
 from stations import bookings, operations
 from stations.authorization import charge_point_refusal
 from stations.models import Booking, ChargingSession, Connector, Reservation
 from stations.ocpp import commands
+from stations.signals import announce
 from users.models import IdToken, User
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def book(
             raise Refused(_("You already have a booking at that time."))
         try:
             with transaction.atomic():
-                return Booking.objects.create(
+                booking = Booking.objects.create(
                     connector=connector,
                     user=user,
                     id_token=token,
@@ -138,6 +139,8 @@ def book(
         except IntegrityError as error:
             # PostgreSQL's exclusion constraint: another booking committed meanwhile.
             raise Refused(taken) from error
+        announce(signals.booking_confirmed, Booking, booking=booking)
+        return booking
 
 
 def cancel(user: User, booking: Booking, *, now: datetime | None = None) -> Booking:
@@ -219,6 +222,7 @@ def end_due(now: datetime | None = None) -> int:
         ):
             _charge_fee(booking)
         _release(booking, None)
+        announce(signals.booking_missed, Booking, booking=booking)
     return ended
 
 

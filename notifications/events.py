@@ -31,7 +31,7 @@ from billing.money import format_money
 from notifications import preferences
 from notifications.models import OutboxMessage, SessionNotice, Watch
 from notifications.outbox import deliver, enqueue
-from stations.models import ChargingSession, Connector
+from stations.models import Booking, ChargingSession, Connector
 from users.models import User
 
 logger = logging.getLogger(__name__)
@@ -500,5 +500,70 @@ def tell_wallet_low(entry_id: int, balance: Decimal) -> int:
     path = reverse("portal:money-wallet")
     key = f"wallet-low:{entry.pk}"
     messages = _tell_driver(preferences.WALLET_LOW, driver, compose, path, key=key)
+    deliver_now(messages)
+    return len(messages)
+
+
+# --- Bookings (charging/bookings.py) -------------------------------------------------------
+
+
+def _booking_place(booking: Booking) -> tuple[str, str]:
+    """(place, "charger, connector, slot") of a booking, in the active language."""
+    charge_point = booking.connector.charge_point
+    place = charge_point.site.name if charge_point.site else charge_point.charge_point_id
+    detail = _("Charger %(charger)s, connector %(connector)s, %(start)s to %(end)s") % {
+        "charger": charge_point.charge_point_id,
+        "connector": booking.connector.connector_id,
+        "start": formats.date_format(
+            timezone.localtime(booking.starts_at), "SHORT_DATETIME_FORMAT"
+        ),
+        "end": formats.time_format(timezone.localtime(booking.ends_at), "TIME_FORMAT"),
+    }
+    return place, detail
+
+
+def _bookings() -> QuerySet[Booking]:
+    return Booking.objects.select_related("user", "connector__charge_point__site")
+
+
+def tell_booking_confirmed(booking_id: int) -> int:
+    """Confirm a booking to its driver (email and portal by default); how many messages
+    were enqueued now (0 when told before)."""
+    booking = _bookings().filter(pk=booking_id).first()
+    if booking is None or not booking.user.is_active:
+        return 0
+
+    def compose() -> tuple[str, str]:
+        place, detail = _booking_place(booking)
+        return _("Booked: %(place)s") % {"place": place}, detail
+
+    key = f"booking:{booking.pk}:confirmed"
+    path = reverse("portal:reservations")
+    messages = _tell_driver(preferences.BOOKINGS, booking.user, compose, path, key=key)
+    deliver_now(messages)
+    return len(messages)
+
+
+def tell_booking_missed(booking_id: int) -> int:
+    """Tell the driver their booking ended unused, and the no-show fee if one was
+    charged; how many messages were enqueued now."""
+    booking = _bookings().filter(pk=booking_id, status=Booking.Status.NO_SHOW).first()
+    if booking is None or not booking.user.is_active:
+        return 0
+
+    def compose() -> tuple[str, str]:
+        place, detail = _booking_place(booking)
+        title = _("Your booking at %(place)s ended unused") % {"place": place}
+        if booking.fee_charged:
+            fee = _("A no-show fee of %(fee)s was charged.") % {
+                "fee": format_money(booking.fee_charged)
+            }
+        else:
+            fee = _("No fee was charged.")
+        return title, f"{detail}. {fee}"
+
+    key = f"booking:{booking.pk}:missed"
+    path = reverse("portal:reservations")
+    messages = _tell_driver(preferences.BOOKINGS, booking.user, compose, path, key=key)
     deliver_now(messages)
     return len(messages)

@@ -58,6 +58,7 @@ class Kind(models.TextChoices):
     SESSION_STARTED = "session_started", _("Charging started")
     SESSION_ENDED = "session_ended", _("Session ended, with its cost")
     WALLET_LOW = "wallet_low", _("Wallet running low")
+    BOOKINGS = "bookings", _("Bookings: confirmed, ended unused")
 
 
 class Preferences(models.Model):

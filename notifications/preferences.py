@@ -31,6 +31,7 @@ PAYMENT_PROBLEMS = Kind.PAYMENT_PROBLEMS
 SESSION_STARTED = Kind.SESSION_STARTED
 SESSION_ENDED = Kind.SESSION_ENDED
 WALLET_LOW = Kind.WALLET_LOW
+BOOKINGS = Kind.BOOKINGS
 
 # The kinds a driver may turn off, and the Preferences field that holds the choice.
 CHOICE_FIELDS: dict[Kind, str] = {
@@ -50,6 +51,7 @@ DEFAULT_CHANNELS: dict[Kind, frozenset[str]] = {
     SESSION_STARTED: frozenset({"portal"}),
     SESSION_ENDED: frozenset({"portal"}),
     WALLET_LOW: frozenset({"email", "portal"}),
+    BOOKINGS: frozenset({"email", "portal"}),
 }
 
 # Kinds that can wait for the end of quiet hours (the rest is delivered at once: a

@@ -13,10 +13,13 @@ from django.dispatch import receiver
 
 from billing.models import SessionCharge, WalletEntry
 from billing.signals import email_ready, session_priced, wallet_low
+from charging.signals import booking_confirmed, booking_missed
 from notifications import events, outbox, preferences, webhooks
 from notifications.models import NearbyWatch, Watch
 from notifications.tasks import (
     notify_watchers,
+    tell_booking_confirmed,
+    tell_booking_missed,
     tell_car_stopped,
     tell_nearby_watchers,
     tell_session_finished,
@@ -25,7 +28,7 @@ from notifications.tasks import (
     tell_session_waiting,
     tell_wallet_low,
 )
-from stations.models import ChargePoint, ChargingSession, Connector
+from stations.models import Booking, ChargePoint, ChargingSession, Connector
 from stations.signals import (
     charge_point_connected,
     charge_point_disconnected,
@@ -204,6 +207,16 @@ def wallet_low_received(
 ) -> None:
     """Queue "wallet running low" for the driver whose debit crossed the threshold."""
     _queue(tell_wallet_low, entry.pk, str(balance))
+
+
+@receiver(booking_confirmed, sender=Booking, dispatch_uid="notifications.booking_confirmed")
+def booking_confirmed_received(sender: type[Booking], booking: Booking, **kwargs: Any) -> None:
+    _queue(tell_booking_confirmed, booking.pk)
+
+
+@receiver(booking_missed, sender=Booking, dispatch_uid="notifications.booking_missed")
+def booking_missed_received(sender: type[Booking], booking: Booking, **kwargs: Any) -> None:
+    _queue(tell_booking_missed, booking.pk)
 
 
 # --- Webhooks for integrators (notifications/webhooks.py) -------------------------------

@@ -56,3 +56,13 @@ def tell_session_priced(charge_id: int) -> int:
 @shared_task
 def tell_wallet_low(entry_id: int, balance: str) -> int:
     return events.tell_wallet_low(entry_id, Decimal(balance))
+
+
+@shared_task
+def tell_booking_confirmed(booking_id: int) -> int:
+    return events.tell_booking_confirmed(booking_id)
+
+
+@shared_task
+def tell_booking_missed(booking_id: int) -> int:
+    return events.tell_booking_missed(booking_id)
