@@ -43,6 +43,7 @@ from billing import (
     payment_choice,
     payments,
     signals,
+    standing,
     tariffs,
     wallet,
 )
@@ -226,6 +227,11 @@ def _collect_by_card(charge: SessionCharge) -> None:
             failed = True
     if failed:
         _tell_payment_failed(charge)
+        if standing.failed_payment_attempts(charge.account) == (
+            settings.BILLING_BLOCK_AFTER_FAILED_PAYMENTS
+        ):
+            # This failure blocks the payer (billing/standing.py): staff hear it once.
+            announce(signals.payer_blocked, BillingAccount, account=charge.account)
 
 
 def _describe(charge: SessionCharge) -> str:

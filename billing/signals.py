@@ -22,6 +22,9 @@ from django.dispatch import Signal
 email_ready = Signal()
 session_priced = Signal()
 wallet_low = Signal()
+# sender=BillingAccount, account=...: a declined card payment was the one that blocks
+# the payer (BILLING_BLOCK_AFTER_FAILED_PAYMENTS); staff hear it. After commit.
+payer_blocked = Signal()
 
 
 def send_email(**email: object) -> bool:

@@ -33,6 +33,7 @@ from notifications.models import OutboxMessage, SessionNotice, Watch
 from notifications.outbox import deliver, enqueue
 from stations.models import Booking, ChargingSession, Connector
 from users.models import User
+from users.roles import FINANCE
 
 logger = logging.getLogger(__name__)
 
@@ -567,3 +568,35 @@ def tell_booking_missed(booking_id: int) -> int:
     messages = _tell_driver(preferences.BOOKINGS, booking.user, compose, path, key=key)
     deliver_now(messages)
     return len(messages)
+
+
+# --- Staff: a payer blocked by repeated payment failures ----------------------------------
+
+
+def tell_staff_payer_blocked(account_id: int) -> int:
+    """Email the finance staff that a payer's card payments failed often enough to block
+    them (billing/standing.py); how many were emailed now."""
+    from billing.models import BillingAccount
+    from billing.standing import failed_payment_attempts
+
+    account = BillingAccount.objects.select_related("user").filter(pk=account_id).first()
+    if account is None:
+        return 0
+    attempts = failed_payment_attempts(account)
+    staff = User.objects.filter(is_active=True, groups__name=FINANCE.name).order_by("pk")
+    url = settings.BILLING_PUBLIC_URL + reverse(
+        "admin:billing_billingaccount_change", args=[account.pk]
+    )
+    messages = []
+    for member in staff:
+        with translation.override(member.language):
+            subject = _("Payments failing: %(payer)s is blocked") % {"payer": account}
+            body = _(
+                "%(payer)s: %(count)s failed card payments on unpaid sessions. Their cards "
+                "and tags cannot start sessions until the debt is paid."
+            ) % {"payer": account, "count": attempts}
+        key = f"payer-blocked:{account.pk}:{attempts}:{member.pk}"
+        messages.append(email("payer_blocked", member, subject, f"{body}\n\n{url}\n", key=key))
+    told = [message for message in messages if message is not None]
+    deliver_now(told)
+    return len(told)

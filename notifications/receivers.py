@@ -11,8 +11,8 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from billing.models import SessionCharge, WalletEntry
-from billing.signals import email_ready, session_priced, wallet_low
+from billing.models import BillingAccount, SessionCharge, WalletEntry
+from billing.signals import email_ready, payer_blocked, session_priced, wallet_low
 from charging.signals import booking_confirmed, booking_missed
 from notifications import events, outbox, preferences, webhooks
 from notifications.models import NearbyWatch, Watch
@@ -26,6 +26,7 @@ from notifications.tasks import (
     tell_session_priced,
     tell_session_started,
     tell_session_waiting,
+    tell_staff_payer_blocked,
     tell_wallet_low,
 )
 from stations.models import Booking, ChargePoint, ChargingSession, Connector
@@ -217,6 +218,14 @@ def booking_confirmed_received(sender: type[Booking], booking: Booking, **kwargs
 @receiver(booking_missed, sender=Booking, dispatch_uid="notifications.booking_missed")
 def booking_missed_received(sender: type[Booking], booking: Booking, **kwargs: Any) -> None:
     _queue(tell_booking_missed, booking.pk)
+
+
+@receiver(payer_blocked, sender=BillingAccount, dispatch_uid="notifications.payer_blocked")
+def payer_blocked_received(
+    sender: type[BillingAccount], account: BillingAccount, **kwargs: Any
+) -> None:
+    """Queue the finance staff's email: repeated payment failures blocked a payer."""
+    _queue(tell_staff_payer_blocked, account.pk)
 
 
 # --- Webhooks for integrators (notifications/webhooks.py) -------------------------------

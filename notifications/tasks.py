@@ -66,3 +66,8 @@ def tell_booking_confirmed(booking_id: int) -> int:
 @shared_task
 def tell_booking_missed(booking_id: int) -> int:
     return events.tell_booking_missed(booking_id)
+
+
+@shared_task
+def tell_staff_payer_blocked(account_id: int) -> int:
+    return events.tell_staff_payer_blocked(account_id)

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 import stripe
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from billing import invoicing, settlement
@@ -16,6 +17,7 @@ from stations.authorization import id_tag_info
 from stations.models import ChargingSession
 from tests.billing.conftest import SECRET_KEY, saved_card
 from tests.billing.sessions import charging_site, finished_session, token_of
+from users.roles import FINANCE
 
 pytestmark = pytest.mark.django_db
 
@@ -228,10 +230,18 @@ def test_card_session_is_charged_off_session_once_and_gets_a_receipt(
 
 
 def test_declined_card_is_retried_on_schedule_the_driver_told_and_blocked_after_the_limit(
-    stripe_configured, connector, driver, mailoutbox, settings, django_capture_on_commit_callbacks
+    stripe_configured,
+    connector,
+    driver,
+    mailoutbox,
+    settings,
+    django_capture_on_commit_callbacks,
+    make_user,
 ):
     settings.BILLING_PAYMENT_RETRY_HOURS = [24, 72]
     settings.BILLING_BLOCK_AFTER_FAILED_PAYMENTS = 2
+    finance = make_user(is_staff=True, language="en")
+    finance.groups.add(Group.objects.get_or_create(name=FINANCE.name)[0])
     account(driver, BillingAccount.PaymentMethod.CARD)
     saved_card(driver, "pm_card_chargeCustomerFail")
     token = token_of(driver)
@@ -251,12 +261,17 @@ def test_declined_card_is_retried_on_schedule_the_driver_told_and_blocked_after_
 
     # Not due yet: nothing happens.
     assert settlement.retry_failed_payments() == 0
-    # Due: the second attempt fails too, and the driver's tokens are refused.
+    # Due: the second attempt fails too, and the driver's tokens are refused; finance
+    # staff hear of the blocked payer once.
     with django_capture_on_commit_callbacks(execute=True):
         assert settlement.retry_failed_payments(now=charge.next_attempt_at) == 1
     charge.refresh_from_db()
     assert (charge.status, charge.failed_attempts) == (Status.FAILED, 2)
-    assert len(mailoutbox) == 2
+    assert sorted(message.to[0] for message in mailoutbox[1:]) == sorted(
+        [driver.email, finance.email]
+    )
+    [staff_mail] = [message for message in mailoutbox if message.to == [finance.email]]
+    assert "is blocked" in staff_mail.subject and "2 failed card payments" in staff_mail.body
     assert id_tag_info(token.uid, timezone.now())["status"] == "Blocked"
 
     # A working card; the third attempt pays, and the driver may charge again.
