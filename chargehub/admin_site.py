@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 APP_ORDER = [
     "operations",
     "stations",
+    "fleet",
     "billing",
     "notifications",
     "users",

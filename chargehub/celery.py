@@ -52,6 +52,16 @@ app.conf.beat_schedule = {
         "task": "stations.tasks.sweep_local_lists",
         "schedule": 3600.0,
     },
+    # Firmware campaigns: the next wave after its pause, time-outs (fleet/campaigns.py).
+    "advance-firmware-campaigns": {
+        "task": "fleet.tasks.advance_campaigns",
+        "schedule": 60.0,
+    },
+    # Every connected charger's configuration, read again when it is old (fleet).
+    "read-due-configurations": {
+        "task": "fleet.tasks.read_due_configurations",
+        "schedule": 900.0,
+    },
     "prune-ocpp-message-log": {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),

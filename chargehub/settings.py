@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "notifications",
     # The operator's side: tickets, alerts, uptime, maintenance, support, emergency stop.
     "operations",
+    # Fleet operations: firmware campaigns, diagnostics uploads, configuration baselines.
+    "fleet",
     # The driver's actions (start, stop, reserve), below both the portal and the API.
     "charging",
     # The driver portal: find a charger, start and follow a session, the account pages.
@@ -578,6 +580,9 @@ OCPP_AFTER_BOOT = env_list(
 # Seconds a local list sync waits after a token change, so a burst of changes goes to
 # each charger as one SendLocalList (stations/local_list.py).
 LOCAL_LIST_DEBOUNCE = env_int("LOCAL_LIST_DEBOUNCE", 10)
+# A configuration change sent to many chargers (a command batch) reaches an offline one
+# when it reconnects, for this many days after it was sent (stations/batches.py).
+OCPP_BATCH_RECONNECT_DAYS = env_int("OCPP_BATCH_RECONNECT_DAYS", 30)
 # Asked by stations.authorization before anyone may start charging at a charger (dotted
 # paths to functions taking a ChargePoint and returning a refusal reason or None): an
 # emergency stop of its site refuses Authorize, StartTransaction and remote starts.
@@ -617,6 +622,24 @@ SMART_CHARGING_VOLTAGE = env_int("SMART_CHARGING_VOLTAGE", 230)
 SMART_CHARGING_PRIORITIES = os.environ.get(
     "SMART_CHARGING_PRIORITIES", "billing.smart_charging.priorities"
 )
+
+# --- Fleet (fleet/) ------------------------------------------------------------------------
+# The address chargers reach ChargeHub's HTTP(S) server at: firmware and upload URLs given
+# to them are absolute (https in production).
+FLEET_PUBLIC_URL = os.environ.get("FLEET_PUBLIC_URL", "http://127.0.0.1:8000")
+# Where firmware files and uploaded diagnostics are kept (served only through fleet's views).
+FLEET_FILES_DIR = Path(os.environ.get("FLEET_FILES_DIR", VAR_DIR / "fleet"))
+# The largest diagnostics or log upload taken, in bytes (413 above it).
+FLEET_UPLOAD_MAX_BYTES = env_int("FLEET_UPLOAD_MAX_BYTES", 50 * 1024 * 1024)
+# How long an upload link stays valid (hours).
+FLEET_UPLOAD_TOKEN_HOURS = env_int("FLEET_UPLOAD_TOKEN_HOURS", 24)
+# A firmware download link's default lifetime (days) when staff give none.
+FLEET_FIRMWARE_LINK_DAYS = env_int("FLEET_FIRMWARE_LINK_DAYS", 30)
+# A charger of a campaign with no final firmware status this long after the update was
+# sent has failed (the failure is retried once, as any other).
+FLEET_FIRMWARE_TIMEOUT_MINUTES = env_int("FLEET_FIRMWARE_TIMEOUT_MINUTES", 120)
+# Every connected charger's configuration is read again after this many hours.
+FLEET_CONFIGURATION_READ_HOURS = env_int("FLEET_CONFIGURATION_READ_HOURS", 24)
 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.

@@ -19,6 +19,8 @@ urlpatterns = [
     # The installable portal: at the root, so that the service worker's scope is the site.
     path("manifest.webmanifest", push_views.manifest, name="manifest"),
     path("sw.js", push_views.service_worker, name="service-worker"),
+    # Firmware downloads and diagnostics uploads for chargers, by token (fleet/views.py).
+    path("fleet/", include("fleet.urls")),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     # Guest payment at the charger: the pages behind the QR codes (billing/guest.py).
     path("charge/", include("billing.guest_urls")),

@@ -40,6 +40,8 @@ from stations.models import (
     CommandBatch,
     Connector,
     ConnectorAllocation,
+    DiagnosticsStatusEvent,
+    FirmwareStatusEvent,
     LocalListEntry,
     MeterSample,
     OcppMessage,
@@ -1200,3 +1202,23 @@ class LocalListEntryAdmin(admin.ModelAdmin):
     search_fields = ["token__uid", "token__name", "site__name", "charge_point__charge_point_id"]
     autocomplete_fields = ["token", "site", "charge_point"]
     list_select_related = ["token", "site", "charge_point"]
+
+
+@admin.register(FirmwareStatusEvent)
+class FirmwareStatusEventAdmin(ReadOnlyAdmin):
+    """Every firmware status a charger reported: its full history, newest first."""
+
+    list_display = ["charge_point", "status", "request_id", "received_at"]
+    list_filter = ["status"]
+    search_fields = ["charge_point__charge_point_id"]
+    list_select_related = ["charge_point"]
+
+
+@admin.register(DiagnosticsStatusEvent)
+class DiagnosticsStatusEventAdmin(ReadOnlyAdmin):
+    """Every diagnostics and log upload status a charger reported, newest first."""
+
+    list_display = ["charge_point", "kind", "status", "request_id", "received_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["charge_point__charge_point_id"]
+    list_select_related = ["charge_point"]

@@ -9,9 +9,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -33,6 +35,10 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "trigger_message": operations.trigger_message,
     "get_composite_schedule": operations.get_composite_schedule,
 }
+
+# Operations whose offline chargers get the command when they reconnect (resume()): a
+# setting is still wanted later, a reset or a remote start is not.
+APPLIED_ON_RECONNECT = {"change_configuration"}
 
 # Chargers asked at the same time; each waits on its charger, not on the CPU.
 PARALLEL = 32
@@ -77,17 +83,56 @@ def run(batch_id: int) -> None:
 
 
 async def _ask_all(batch: CommandBatch, items: list[CommandBatchItem]) -> None:
-    # Each charger's rule runs in a thread of its own, and the command it sends comes back
-    # to this one event loop (asgiref runs async_to_sync there): a channel layer on Redis
-    # refuses two event loops receiving at once.
+    await in_parallel(lambda item: _run_item(batch, item), items)
+
+
+async def in_parallel[T](function: Callable[[T], None], items: list[T]) -> None:
+    """Run `function` on every item at once (up to PARALLEL threads), each a charger's rule.
+
+    Each runs in a thread of its own, and the command it sends comes back to this one
+    event loop (asgiref runs async_to_sync there): a channel layer on Redis refuses two
+    event loops receiving at once. `function` closes its thread's database connection.
+    """
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
-        run_item = sync_to_async(_run_item, thread_sensitive=False, executor=pool)
-        await asyncio.gather(*(run_item(batch, item) for item in items))
+        run = sync_to_async(function, thread_sensitive=False, executor=pool)
+        await asyncio.gather(*(run(item) for item in items))
 
 
-def _run_item(batch: CommandBatch, item: CommandBatchItem) -> None:
+def resume(charge_point_id: str) -> int:
+    """Send a charger that came back what it missed of the batches in APPLIED_ON_RECONNECT
+    while offline (within OCPP_BATCH_RECONNECT_DAYS), oldest first, so the newest value
+    of a key is the one it keeps; each item claimed by one conditional UPDATE, as run()
+    claims them. Returns how many were sent."""
+    since = timezone.now() - timedelta(days=settings.OCPP_BATCH_RECONNECT_DAYS)
+    items = list(
+        CommandBatchItem.objects.filter(
+            charge_point__charge_point_id=charge_point_id,
+            status=Status.OFFLINE,
+            batch__operation__in=APPLIED_ON_RECONNECT,
+            batch__created_at__gte=since,
+        )
+        .select_related("batch__issued_by", "charge_point")
+        .order_by("batch__created_at", "pk")
+    )
+    for item in items:
+        _run_item(item.batch, item, waiting=Status.OFFLINE)
+    return len(items)
+
+
+def waits_for(charge_point: ChargePoint) -> bool:
+    """Whether a batch waits for this charger to come back (resume() has work)."""
+    since = timezone.now() - timedelta(days=settings.OCPP_BATCH_RECONNECT_DAYS)
+    return CommandBatchItem.objects.filter(
+        charge_point=charge_point,
+        status=Status.OFFLINE,
+        batch__operation__in=APPLIED_ON_RECONNECT,
+        batch__created_at__gte=since,
+    ).exists()
+
+
+def _run_item(batch: CommandBatch, item: CommandBatchItem, waiting: str = Status.QUEUED) -> None:
     try:
-        claimed = CommandBatchItem.objects.filter(pk=item.pk, status=Status.QUEUED).update(
+        claimed = CommandBatchItem.objects.filter(pk=item.pk, status=waiting).update(
             status=Status.SENT
         )
         if claimed:
@@ -106,7 +151,10 @@ def _ask(batch: CommandBatch, charge_point_id: str) -> tuple[str, str]:
             charge_point_id, *batch.arguments, issued_by=batch.issued_by, source="admin"
         )
     except commands.ChargerOffline as error:
-        return Status.OFFLINE, operations.command_failure(error).message
+        message = operations.command_failure(error).message
+        if batch.operation in APPLIED_ON_RECONNECT:
+            message = f"{message} {_('It is sent when the charger reconnects.')}"
+        return Status.OFFLINE, message
     except commands.CommandTimeout as error:
         return Status.TIMEOUT, operations.command_failure(error).message
     except commands.CommandError as error:

@@ -254,6 +254,8 @@ class ChargePoint(models.Model):
     diagnostics_status_at = models.DateTimeField(null=True, blank=True)
     # Last GetConfiguration answer: {"key": {"value": ..., "readonly": ...}}.
     configuration = models.JSONField(_("configuration"), default=dict, blank=True)
+    # When all of it was last read (at boot and periodically: fleet/configuration.py).
+    configuration_read_at = models.DateTimeField(_("configuration read at"), null=True, blank=True)
 
     # Connection state. Server times only: a charger's clock is never used here.
     is_connected = models.BooleanField(_("connected"), default=False)
@@ -466,6 +468,62 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.charge_point_id} {self.type} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class FirmwareStatusEvent(models.Model):
+    """Every FirmwareStatusNotification (OCPP 1.6 §4.5) and SignedFirmwareStatusNotification
+    (security whitepaper ed. 3, §4.3) as received: a charger's firmware history, not only
+    its latest status (ChargePoint.firmware_status)."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        models.CASCADE,
+        related_name="firmware_status_events",
+        verbose_name=_("charge point"),
+    )
+    status = models.CharField(_("status"), max_length=32)
+    # The signed update's requestId; None for a plain 1.6 FirmwareStatusNotification.
+    request_id = models.IntegerField(_("request id"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("firmware status event")
+        verbose_name_plural = _("firmware status events")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["charge_point", "-received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.status} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DiagnosticsStatusEvent(models.Model):
+    """Every DiagnosticsStatusNotification (OCPP 1.6 §4.4) and LogStatusNotification
+    (security whitepaper ed. 3, §4.2) as received: how each upload went."""
+
+    class Kind(models.TextChoices):
+        DIAGNOSTICS = "diagnostics", _("Diagnostics")
+        LOG = "log", _("Log")
+
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        models.CASCADE,
+        related_name="diagnostics_status_events",
+        verbose_name=_("charge point"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=32)
+    # GetLog's requestId; None for GetDiagnostics, which has none.
+    request_id = models.IntegerField(_("request id"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("diagnostics status event")
+        verbose_name_plural = _("diagnostics status events")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["charge_point", "-received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.kind} {self.status}"
 
 
 class StopReason(models.TextChoices):

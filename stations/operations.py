@@ -259,6 +259,55 @@ def update_firmware(
     return _send(charge_point_id, request, issued_by, source)
 
 
+def signed_update_firmware(
+    charge_point_id: str,
+    request_id: int,
+    location: str,
+    retrieve_at: datetime,
+    signing_certificate: str,
+    signature: str,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.SignedUpdateFirmware:
+    """Firmware with its signature and the certificate that signed it (security
+    whitepaper ed. 3 §4.4, use case L01); the charger checks both before installing."""
+    request = call.SignedUpdateFirmware(
+        request_id=request_id,
+        firmware={
+            "location": location,
+            "retrieveDateTime": _wire_time(retrieve_at),
+            "signingCertificate": signing_certificate,
+            "signature": signature,
+        },
+    )
+    return _send(charge_point_id, request, issued_by, source)
+
+
+def get_diagnostics(
+    charge_point_id: str, location: str, *, issued_by: Any = None, source: str = ""
+) -> call_result.GetDiagnostics:
+    """Ask the charger to upload its diagnostics to `location` (OCPP 1.6 §5.9)."""
+    return _send(charge_point_id, call.GetDiagnostics(location=location), issued_by, source)
+
+
+def get_log(
+    charge_point_id: str,
+    log_type: str,
+    request_id: int,
+    location: str,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.GetLog:
+    """Ask the charger to upload its DiagnosticsLog or SecurityLog to `location`
+    (security whitepaper ed. 3 §4.2, use case N01)."""
+    request = call.GetLog(
+        log_type=log_type, request_id=request_id, log={"remoteLocation": location}
+    )
+    return _send(charge_point_id, request, issued_by, source)
+
+
 def reserve_now(
     charge_point_id: str,
     connector_id: int,

@@ -1,6 +1,7 @@
 """What stations itself does on its own events (stations/signals.py): smart charging
 runs again when the load of a managed site may change (stations/load_balancing.py);
-local authorization lists follow their tokens (stations/local_list.py).
+local authorization lists follow their tokens (stations/local_list.py); a charger
+that comes back gets what a batch could not send it while offline (batches.py).
 
 Cheap and robust: each asks for a debounced run, which happens in a task.
 """
@@ -10,9 +11,10 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from stations import load_balancing, local_list, tasks
+from stations import batches, load_balancing, local_list, tasks
 from stations.models import ChargePoint, ChargerCommand, ChargingSession, LocalListEntry
 from stations.signals import (
+    charge_point_booted,
     charge_point_connected,
     charge_point_disconnected,
     command_finished,
@@ -62,3 +64,13 @@ def local_list_entry_added(sender: type, instance: LocalListEntry, **kwargs: Any
 def local_list_entry_removed(sender: type, instance: LocalListEntry, **kwargs: Any) -> None:
     listing = local_list.charge_points_of(instance)
     tasks.sync_local_list_soon(local_list.mark_changed(listing, added=False))
+
+
+@receiver(charge_point_connected, dispatch_uid="stations.batches.resume")
+@receiver(charge_point_booted, dispatch_uid="stations.batches.resume_after_boot")
+def charger_came_back(sender: type, charge_point: ChargePoint, **kwargs: Any) -> None:
+    # A configuration pushed while it was offline is applied now (batches.resume); after
+    # its boot too: a command that raced the new connection's start finds it offline and
+    # waits again, and a rebooted charger heeds nothing before its boot is answered.
+    if batches.waits_for(charge_point):
+        tasks.resume_batches_soon(charge_point.charge_point_id)

@@ -39,6 +39,10 @@ session_waiting = Signal()
 # MeterValues puts the cars of a managed site over its limit now on some phase
 # (stations/load_balancing.py note_draw). Operations opens (or joins) a ticket.
 site_over_limit = Signal()
+# sender=FirmwareStatusEvent, event=...; a (Signed)FirmwareStatusNotification was stored.
+firmware_status_received = Signal()
+# sender=DiagnosticsStatusEvent, event=...; a Diagnostics- or LogStatusNotification was stored.
+diagnostics_status_received = Signal()
 # sender=ChargerCommand, command=...; a command's outcome was recorded (answered, CALLERROR,
 # timeout, offline).
 command_finished = Signal()

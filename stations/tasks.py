@@ -53,25 +53,28 @@ def allocate_soon(site_id: int | None) -> None:
 
 def _queue_allocation(site_id: int) -> None:
     if allocate_site.app.conf.task_always_eager:
-        _beside(_allocate_in_thread, site_id)
+        beside_the_charger(_allocate_in_thread, site_id)
     else:
         allocate_site.apply_async((site_id,), countdown=settings.SMART_CHARGING_DEBOUNCE)
 
 
-def _beside(target: Callable[..., None], *args: Any) -> None:
-    """Run `target` beside the caller, as a worker would, when tasks run eagerly (tests).
+def beside_the_charger(function: Callable[..., Any], *args: Any) -> None:
+    """Run `function(*args)` in a thread of its own, where Celery runs inline (tests).
 
-    Inline, the run would happen inside the charger's own request (a session started),
-    and its consumer cannot send that charger a command before it has answered: a
-    thread beside it does it here. Started from the server's event loop when there is
-    one, so that its commands come back to that loop: a channel layer on Redis refuses
-    two loops receiving at once.
+    Inline, the work would happen inside the charger's own request (a session started, a
+    status received), and its consumer cannot send that charger a command before it has
+    answered: a worker does it in production, a thread beside it here. Started from the
+    server's event loop when there is one, so that its commands come back to that loop:
+    a channel layer on Redis refuses two loops receiving at once. `function` closes its
+    own database connections.
     """
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
     if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(sync_to_async(target, thread_sensitive=False)(*args), loop)
+        asyncio.run_coroutine_threadsafe(
+            sync_to_async(function, thread_sensitive=False)(*args), loop
+        )
     else:
-        threading.Thread(target=target, args=args, daemon=True).start()
+        threading.Thread(target=function, args=args, daemon=True).start()
 
 
 def _allocate_in_thread(site_id: int) -> None:
@@ -81,6 +84,29 @@ def _allocate_in_thread(site_id: int) -> None:
         logger.exception("Smart charging of site %s failed", site_id)
     finally:
         connections.close_all()  # this thread ends here: its connection with it
+
+
+def resume_batches_soon(charge_point_id: str) -> None:
+    """Send a charger that reconnected what batches kept for it (batches.resume), beside
+    its consumer: the consumer is still accepting it."""
+    if resume_batches.app.conf.task_always_eager:
+        beside_the_charger(_resume_in_thread, charge_point_id)
+    else:
+        resume_batches.delay(charge_point_id)
+
+
+def _resume_in_thread(charge_point_id: str) -> None:
+    try:
+        batches.resume(charge_point_id)
+    except Exception:
+        logger.exception("Resuming the batches of %s failed", charge_point_id)
+    finally:
+        connections.close_all()
+
+
+@shared_task
+def resume_batches(charge_point_id: str) -> int:
+    return batches.resume(charge_point_id)
 
 
 @shared_task
@@ -107,7 +133,7 @@ def sync_local_list_soon(charge_point_ids: list[int]) -> None:
 
 def _queue_local_lists(charge_point_ids: list[int]) -> None:
     if sync_local_lists.app.conf.task_always_eager:
-        _beside(_sync_lists_in_thread, charge_point_ids)
+        beside_the_charger(_sync_lists_in_thread, charge_point_ids)
     else:
         sync_local_lists.apply_async((charge_point_ids,), countdown=settings.LOCAL_LIST_DEBOUNCE)
 

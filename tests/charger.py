@@ -49,6 +49,9 @@ _DEFAULT_ANSWERS: dict[str, dict[str, Any]] = {
     },
     "SendLocalList": {"status": "Accepted"},
     "GetLocalListVersion": {"listVersion": 3},
+    # Security whitepaper ed. 3.
+    "GetLog": {"status": "Accepted", "filename": "log-0001.zip"},
+    "SignedUpdateFirmware": {"status": "Accepted"},
 }
 
 

@@ -23,6 +23,8 @@ from stations.models import (
     ChargePoint,
     ChargingSession,
     Connector,
+    DiagnosticsStatusEvent,
+    FirmwareStatusEvent,
     MeterSample,
     SecurityEvent,
     StatusEvent,
@@ -107,6 +109,9 @@ COMMANDS = {
     "TriggerMessage",
     "UnlockConnector",
     "UpdateFirmware",
+    # Security whitepaper extensions to 1.6.
+    "GetLog",
+    "SignedUpdateFirmware",
 }
 
 
@@ -411,26 +416,55 @@ def data_transfer(charge_point: ChargePoint, payload: Payload, received_at: date
     return {"status": "UnknownVendorId"}
 
 
+def _store_diagnostics_status(
+    charge_point: ChargePoint, kind: str, payload: Payload, received_at: datetime
+) -> Payload:
+    event = DiagnosticsStatusEvent.objects.create(
+        charge_point=charge_point,
+        kind=kind,
+        status=payload["status"],
+        request_id=payload.get("requestId"),
+        received_at=received_at,
+    )
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        diagnostics_status=event.status, diagnostics_status_at=received_at
+    )
+    signals.announce(signals.diagnostics_status_received, DiagnosticsStatusEvent, event=event)
+    return {}
+
+
+def _store_firmware_status(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    event = FirmwareStatusEvent.objects.create(
+        charge_point=charge_point,
+        status=payload["status"],
+        request_id=payload.get("requestId"),
+        received_at=received_at,
+    )
+    ChargePoint.objects.filter(pk=charge_point.pk).update(
+        firmware_status=event.status, firmware_status_at=received_at
+    )
+    signals.announce(signals.firmware_status_received, FirmwareStatusEvent, event=event)
+    return {}
+
+
 @handles("DiagnosticsStatusNotification")
 def diagnostics_status_notification(
     charge_point: ChargePoint, payload: Payload, received_at: datetime
 ) -> Payload:
-    """§4.4."""
-    ChargePoint.objects.filter(pk=charge_point.pk).update(
-        diagnostics_status=payload["status"], diagnostics_status_at=received_at
+    """§4.4: kept in the history; the charger shows the latest."""
+    return _store_diagnostics_status(
+        charge_point, DiagnosticsStatusEvent.Kind.DIAGNOSTICS, payload, received_at
     )
-    return {}
 
 
 @handles("FirmwareStatusNotification")
 def firmware_status_notification(
     charge_point: ChargePoint, payload: Payload, received_at: datetime
 ) -> Payload:
-    """§4.5."""
-    ChargePoint.objects.filter(pk=charge_point.pk).update(
-        firmware_status=payload["status"], firmware_status_at=received_at
-    )
-    return {}
+    """§4.5: kept in the history (a campaign follows it); the charger shows the latest."""
+    return _store_firmware_status(charge_point, payload, received_at)
 
 
 # --- Security extension (OCPP 1.6 security whitepaper, edition 3), charger -> server ------
@@ -453,3 +487,21 @@ def security_event_notification(
     )
     signals.announce(signals.security_event_received, SecurityEvent, event=event)
     return {}
+
+
+@handles("LogStatusNotification")
+def log_status_notification(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """Whitepaper §4.2 / use case N01: how a GetLog upload goes, kept in the history."""
+    return _store_diagnostics_status(
+        charge_point, DiagnosticsStatusEvent.Kind.LOG, payload, received_at
+    )
+
+
+@handles("SignedFirmwareStatusNotification")
+def signed_firmware_status_notification(
+    charge_point: ChargePoint, payload: Payload, received_at: datetime
+) -> Payload:
+    """Whitepaper §4.3 / use case L01: a signed update's progress, kept in the history."""
+    return _store_firmware_status(charge_point, payload, received_at)

@@ -1,12 +1,19 @@
 """DataTransfer (OCPP 1.6 §4.3), DiagnosticsStatusNotification (§4.4) and
-FirmwareStatusNotification (§4.5) from the charger."""
+FirmwareStatusNotification (§4.5) from the charger; the whitepaper's
+LogStatusNotification and SignedFirmwareStatusNotification."""
 
 from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from stations.models import ChargePoint, OcppMessage, SecurityEvent
+from stations.models import (
+    ChargePoint,
+    DiagnosticsStatusEvent,
+    FirmwareStatusEvent,
+    OcppMessage,
+    SecurityEvent,
+)
 from tests.conftest import eventually
 from tests.stations.handling import handle
 from tests.stations.ocpp_wire import send, send_expecting_error
@@ -74,6 +81,40 @@ def test_latest_firmware_status_wins():
     for status in ("Downloading", "Downloaded", "Installing", "Installed"):
         handle("CP-MISC-FW-SEQ", "FirmwareStatusNotification", {"status": status})
     assert _get("CP-MISC-FW-SEQ").firmware_status == "Installed"
+
+
+@pytest.mark.django_db
+def test_every_firmware_status_is_kept_in_the_history_not_only_the_latest():
+    sequence = ["Downloading", "DownloadFailed", "Downloading", "Downloaded", "Installing"]
+    for status in sequence:
+        handle("CP-MISC-FW-HIST", "FirmwareStatusNotification", {"status": status})
+    handle(
+        "CP-MISC-FW-HIST",
+        "SignedFirmwareStatusNotification",
+        {"status": "Installed", "requestId": 7},
+    )
+    kept = FirmwareStatusEvent.objects.filter(charge_point__charge_point_id="CP-MISC-FW-HIST")
+    assert [e.status for e in kept.order_by("id")] == [*sequence, "Installed"]
+    assert kept.order_by("id").last().request_id == 7
+    assert _get("CP-MISC-FW-HIST").firmware_status == "Installed"
+
+
+@pytest.mark.django_db
+def test_diagnostics_and_log_statuses_are_kept_in_the_history():
+    handle("CP-MISC-DIAG-HIST", "DiagnosticsStatusNotification", {"status": "Uploading"})
+    handle("CP-MISC-DIAG-HIST", "DiagnosticsStatusNotification", {"status": "Uploaded"})
+    handle("CP-MISC-DIAG-HIST", "LogStatusNotification", {"status": "Uploading", "requestId": 3})
+    handle("CP-MISC-DIAG-HIST", "LogStatusNotification", {"status": "UploadFailure", "requestId": 3})
+    kept = DiagnosticsStatusEvent.objects.filter(
+        charge_point__charge_point_id="CP-MISC-DIAG-HIST"
+    ).order_by("id")
+    assert [(e.kind, e.status, e.request_id) for e in kept] == [
+        ("diagnostics", "Uploading", None),
+        ("diagnostics", "Uploaded", None),
+        ("log", "Uploading", 3),
+        ("log", "UploadFailure", 3),
+    ]
+    assert _get("CP-MISC-DIAG-HIST").diagnostics_status == "UploadFailure"
 
 
 async def test_security_event_notification_is_answered_and_stored(charger):

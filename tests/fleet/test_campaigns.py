@@ -1,0 +1,137 @@
+"""Firmware campaigns (fleet/campaigns.py) with simulated 1.6 chargers over WebSocket:
+waves, FirmwareStatusNotification followed per charger, a failure retried once, the
+automatic stop when a wave fails too much."""
+
+import asyncio
+from contextlib import AsyncExitStack
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from ocpp.v16 import call
+
+from fleet import campaigns
+from fleet.models import CampaignTarget, FirmwareCampaign, FirmwareImage
+from operations.models import MaintenanceWindow
+from stations.models import ChargePoint, ChargingSession, Connector, FirmwareStatusEvent, Site
+from tests.conftest import eventually, register
+from tests.fleet.conftest import PUBLIC_URL
+from tests.charger import SimulatedCharger
+
+Status = CampaignTarget.Status
+SUCCESS = ["Downloading", "Downloaded", "Installing", "Installed"]
+
+
+def _firmware(**fields: object) -> FirmwareImage:
+    image = FirmwareImage(
+        version="2.0.0",
+        charger_models="Sim-22",
+        expires_at=timezone.now() + timedelta(days=1),
+        **fields,
+    )
+    image.file.save("sim-2.0.0.bin", ContentFile(b"firmware image"), save=False)
+    image.save()
+    return image
+
+
+async def _follow_updates(cp: SimulatedCharger, failures: int) -> None:
+    """Behave as a charger: each UpdateFirmware is downloaded and installed, except the
+    first `failures`, whose download fails."""
+    handled = 0
+    while True:
+        await eventually(
+            lambda: sum(action == "UpdateFirmware" for action, _ in cp.received) > handled,
+            timeout=3600,
+        )
+        handled += 1
+        statuses = ["Downloading", "DownloadFailed"] if handled <= failures else SUCCESS
+        for status in statuses:
+            await cp.call(call.FirmwareStatusNotification(status=status))
+
+
+def _updates(cp: SimulatedCharger) -> list[dict]:
+    return [kwargs for action, kwargs in cp.received if action == "UpdateFirmware"]
+
+
+async def test_campaign_of_20_chargers_in_waves_retries_once_and_stops_when_a_wave_fails(
+    charger, fleet_server
+):
+    site = await sync_to_async(Site.objects.create)(name="Fleet depot")
+    ids = [f"FW-{number:02d}" for number in range(1, 21)]
+    for charge_point_id in ids:
+        await sync_to_async(register)(charge_point_id, site=site, model="Sim-22")
+    firmware = await sync_to_async(_firmware)()
+    campaign = await sync_to_async(FirmwareCampaign.objects.create)(
+        name="Sim 2.0.0",
+        firmware=firmware,
+        site=site,
+        wave_size=5,
+        wave_pause_minutes=0,
+        max_failure_percent=25,
+    )
+    # FW-02 fails once and installs on the retry; FW-07 and FW-09 fail twice: wave 2
+    # (FW-06..10) has 2 of 5 failed, 40 % > 25 %, and the campaign stops.
+    failures = {"FW-02": 1, "FW-07": 2, "FW-09": 2}
+    async with AsyncExitStack() as stack:
+        chargers = {}
+        for charge_point_id in ids:
+            cp = await stack.enter_async_context(charger(charge_point_id, server=fleet_server))
+            await cp.boot(model="Sim-22")
+            chargers[charge_point_id] = cp
+        behaviours = [
+            asyncio.create_task(_follow_updates(cp, failures.get(cp_id, 0)))
+            for cp_id, cp in chargers.items()
+        ]
+        try:
+            assert await sync_to_async(campaigns.start)(campaign) == 20
+            # What the admin's Start queues; the server's receivers move it on from here.
+            await sync_to_async(campaigns.advance)(campaign.pk)
+
+            def stopped() -> FirmwareCampaign | None:
+                found = FirmwareCampaign.objects.get(pk=campaign.pk)
+                return found if found.status == FirmwareCampaign.Status.STOPPED else None
+
+            ended = await eventually(stopped, timeout=60)
+            assert ended, await sync_to_async(campaigns.progress)(campaign)
+        finally:
+            for task in behaviours:
+                task.cancel()
+
+    assert ended.current_wave == 2
+    assert "Wave 2: 2 of 5 chargers failed" in ended.stop_reason
+
+    def outcome() -> dict[str, tuple[int | None, str, int]]:
+        return {
+            t.charge_point.charge_point_id: (t.wave, t.status, t.attempts)
+            for t in CampaignTarget.objects.filter(campaign=campaign).select_related(
+                "charge_point"
+            )
+        }
+
+    targets = await sync_to_async(outcome)()
+    for charge_point_id in ["FW-01", "FW-03", "FW-04", "FW-05"]:
+        assert targets[charge_point_id] == (1, Status.INSTALLED, 1)
+    assert targets["FW-02"] == (1, Status.INSTALLED, 2)
+    for charge_point_id in ["FW-06", "FW-08", "FW-10"]:
+        assert targets[charge_point_id] == (2, Status.INSTALLED, 1)
+    for charge_point_id in ["FW-07", "FW-09"]:
+        assert targets[charge_point_id] == (2, Status.FAILED, 2)
+    for charge_point_id in ids[10:]:
+        assert targets[charge_point_id] == (None, Status.NOT_SENT, 0)
+        assert _updates(chargers[charge_point_id]) == []
+
+    # Each charger was sent the update once per attempt, at our unguessable URL.
+    assert len(_updates(chargers["FW-02"])) == 2
+    assert len(_updates(chargers["FW-07"])) == 2
+    location = _updates(chargers["FW-01"])[0]["location"]
+    assert location == f"{PUBLIC_URL}/fleet/firmware/{firmware.token}/sim-2.0.0.bin"
+
+    # The whole history is kept, not only the latest status.
+    history = await sync_to_async(list)(
+        FirmwareStatusEvent.objects.filter(charge_point__charge_point_id="FW-02")
+        .order_by("id")
+        .values_list("status", flat=True)
+    )
+    assert history == ["Downloading", "DownloadFailed", *SUCCESS]
