@@ -640,6 +640,8 @@ FLEET_FIRMWARE_LINK_DAYS = env_int("FLEET_FIRMWARE_LINK_DAYS", 30)
 FLEET_FIRMWARE_TIMEOUT_MINUTES = env_int("FLEET_FIRMWARE_TIMEOUT_MINUTES", 120)
 # Every connected charger's configuration is read again after this many hours.
 FLEET_CONFIGURATION_READ_HOURS = env_int("FLEET_CONFIGURATION_READ_HOURS", 24)
+# Read a charger's whole configuration (GetConfiguration) each time it boots.
+FLEET_READ_CONFIGURATION_AT_BOOT = env_bool("FLEET_READ_CONFIGURATION_AT_BOOT", True)
 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.

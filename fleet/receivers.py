@@ -6,6 +6,7 @@ Cheap and robust: anything that sends a command goes to a task.
 
 from typing import Any
 
+from django.conf import settings
 from django.dispatch import receiver
 
 from fleet import campaigns, tasks
@@ -22,4 +23,5 @@ def firmware_status(sender: type, event: FirmwareStatusEvent, **kwargs: Any) -> 
 
 @receiver(charge_point_booted, sender=ChargePoint, dispatch_uid="fleet.configuration")
 def booted(sender: type, charge_point: ChargePoint, **kwargs: Any) -> None:
-    tasks.read_configuration_soon(charge_point.charge_point_id)
+    if settings.FLEET_READ_CONFIGURATION_AT_BOOT:
+        tasks.read_configuration_soon(charge_point.charge_point_id)

@@ -153,7 +153,7 @@ def _ask(batch: CommandBatch, charge_point_id: str) -> tuple[str, str]:
     except commands.ChargerOffline as error:
         message = operations.command_failure(error).message
         if batch.operation in APPLIED_ON_RECONNECT:
-            message = f"{message} {_('It is sent when the charger reconnects.')}"
+            message = " ".join((message, _("It is sent when the charger reconnects.")))
         return Status.OFFLINE, message
     except commands.CommandTimeout as error:
         return Status.TIMEOUT, operations.command_failure(error).message

@@ -84,6 +84,9 @@ def server_env(**extra: str) -> dict[str, str]:
         # A run starts a few dozen servers that live to its end: idle, they must not
         # hold connections, or PostgreSQL runs out of them (max_connections, 100).
         "DATABASE_CONN_MAX_AGE": "0",
+        # Tests count the commands a charger gets after its boot: the configuration read
+        # at boot only where a test asks for it (tests/fleet).
+        "FLEET_READ_CONFIGURATION_AT_BOOT": "0",
         **extra,
     }
     return env
@@ -165,6 +168,14 @@ def quick_password_hashing() -> Iterator[None]:
         for hasher in settings.PASSWORD_HASHERS
     ]
     with override_settings(PASSWORD_HASHERS=hashers):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_configuration_read_at_boot() -> Iterator[None]:
+    """A boot handled in this process (tests/stations/handling.py) sends no GetConfiguration
+    to a charger that is not there; the servers keep it off too (server_env)."""
+    with override_settings(FLEET_READ_CONFIGURATION_AT_BOOT=False):
         yield
 
 

@@ -9,6 +9,8 @@ from django.test import override_settings
 
 # What the campaign's server and this process put in the URLs they give chargers.
 PUBLIC_URL = "https://chargehub.test"
+# The fleet server's upload limit (FLEET_UPLOAD_MAX_BYTES), small enough to pass in a test.
+UPLOAD_LIMIT = 4096
 
 
 @pytest.fixture(scope="session")
@@ -26,4 +28,9 @@ def fleet_settings(fleet_files: Path) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def fleet_server(start_server: Callable[..., str], fleet_files: Path) -> str:
     """A server whose uploads land in `fleet_files`; its WebSocket URL."""
-    return start_server(FLEET_FILES_DIR=str(fleet_files), FLEET_PUBLIC_URL=PUBLIC_URL)
+    return start_server(
+        FLEET_FILES_DIR=str(fleet_files),
+        FLEET_PUBLIC_URL=PUBLIC_URL,
+        FLEET_UPLOAD_MAX_BYTES=str(UPLOAD_LIMIT),
+        FLEET_READ_CONFIGURATION_AT_BOOT="1",
+    )

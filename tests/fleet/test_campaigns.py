@@ -15,10 +15,10 @@ from ocpp.v16 import call
 from fleet import campaigns
 from fleet.models import CampaignTarget, FirmwareCampaign, FirmwareImage
 from operations.models import MaintenanceWindow
-from stations.models import ChargePoint, ChargingSession, Connector, FirmwareStatusEvent, Site
+from stations.models import ChargingSession, Connector, FirmwareStatusEvent, Site
+from tests.charger import SimulatedCharger
 from tests.conftest import eventually, register
 from tests.fleet.conftest import PUBLIC_URL
-from tests.charger import SimulatedCharger
 
 Status = CampaignTarget.Status
 SUCCESS = ["Downloading", "Downloaded", "Installing", "Installed"]
@@ -41,10 +41,7 @@ async def _follow_updates(cp: SimulatedCharger, failures: int) -> None:
     first `failures`, whose download fails."""
     handled = 0
     while True:
-        await eventually(
-            lambda: sum(action == "UpdateFirmware" for action, _ in cp.received) > handled,
-            timeout=3600,
-        )
+        await eventually(lambda seen=handled: len(_updates(cp)) > seen, timeout=3600)
         handled += 1
         statuses = ["Downloading", "DownloadFailed"] if handled <= failures else SUCCESS
         for status in statuses:
@@ -105,9 +102,7 @@ async def test_campaign_of_20_chargers_in_waves_retries_once_and_stops_when_a_wa
     def outcome() -> dict[str, tuple[int | None, str, int]]:
         return {
             t.charge_point.charge_point_id: (t.wave, t.status, t.attempts)
-            for t in CampaignTarget.objects.filter(campaign=campaign).select_related(
-                "charge_point"
-            )
+            for t in CampaignTarget.objects.filter(campaign=campaign).select_related("charge_point")
         }
 
     targets = await sync_to_async(outcome)()
@@ -126,7 +121,8 @@ async def test_campaign_of_20_chargers_in_waves_retries_once_and_stops_when_a_wa
     assert len(_updates(chargers["FW-02"])) == 2
     assert len(_updates(chargers["FW-07"])) == 2
     location = _updates(chargers["FW-01"])[0]["location"]
-    assert location == f"{PUBLIC_URL}/fleet/firmware/{firmware.token}/sim-2.0.0.bin"
+    name = firmware.file.name.rsplit("/", 1)[-1]  # sim-2.0.0.bin, or with a suffix
+    assert location == f"{PUBLIC_URL}/fleet/firmware/{firmware.token}/{name}"
 
     # The whole history is kept, not only the latest status.
     history = await sync_to_async(list)(
@@ -135,3 +131,72 @@ async def test_campaign_of_20_chargers_in_waves_retries_once_and_stops_when_a_wa
         .values_list("status", flat=True)
     )
     assert history == ["Downloading", "DownloadFailed", *SUCCESS]
+
+
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+
+
+async def test_signed_campaign_sends_signed_update_firmware_and_follows_its_signed_status(
+    charger, fleet_server
+):
+    """Whitepaper ed. 3 use case L01: SignedUpdateFirmware with certificate and signature;
+    SignedFirmwareStatusNotification (with the requestId) moves the charger on."""
+    await sync_to_async(register)("FW-SIGNED", model="Sim-22")
+    firmware = await sync_to_async(_firmware)(signing_certificate=CERTIFICATE, signature="c2ln")
+    campaign = await sync_to_async(FirmwareCampaign.objects.create)(
+        name="Signed", firmware=firmware, wave_size=1, wave_pause_minutes=0, signed=True
+    )
+    async with charger("FW-SIGNED", server=fleet_server) as cp:
+        await cp.boot(model="Sim-22")
+        assert await sync_to_async(campaigns.start)(campaign) == 1
+        await sync_to_async(campaigns.advance)(campaign.pk)
+        [(_action, asked)] = [r for r in cp.received if r[0] == "SignedUpdateFirmware"]
+        target = await sync_to_async(CampaignTarget.objects.get)(campaign=campaign)
+        assert asked["request_id"] == target.pk
+        assert asked["firmware"]["signing_certificate"] == CERTIFICATE
+        assert asked["firmware"]["signature"] == "c2ln"
+        assert f"/fleet/firmware/{firmware.token}/" in asked["firmware"]["location"]
+        for status in ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]:
+            await cp.call(
+                call.SignedFirmwareStatusNotification(status=status, request_id=target.pk)
+            )
+
+        def finished() -> bool:
+            return FirmwareCampaign.objects.get(pk=campaign.pk).status == "finished"
+
+        assert await eventually(finished, timeout=20)
+    target = await sync_to_async(CampaignTarget.objects.get)(campaign=campaign)
+    assert (target.status, target.attempts) == (Status.INSTALLED, 1)
+
+
+@pytest.mark.django_db
+def test_a_wave_skips_chargers_with_a_running_session_and_keeps_to_maintenance_windows():
+    site = Site.objects.create(name="Wave rules")
+    busy, idle, serviced = (
+        register(f"FW-RULE-{name}", site=site, model="Sim-22") for name in ("A", "B", "C")
+    )
+    connector = Connector.objects.create(charge_point=busy, connector_id=1)
+    ChargingSession.objects.create(
+        charge_point=busy,
+        connector=connector,
+        id_tag="TAG",
+        started_at=timezone.now(),
+        meter_start_wh=0,
+    )
+    now = timezone.now()
+    MaintenanceWindow.objects.create(
+        charge_point=serviced,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=1),
+        reason="Firmware",
+    )
+    campaign = FirmwareCampaign.objects.create(
+        name="Rules", firmware=_firmware(), site=site, wave_size=10
+    )
+    campaigns.start(campaign)
+    pending = campaign.targets.filter(status=Status.PENDING)
+
+    chosen = campaigns._ready(campaign, pending, now)
+    assert [t.charge_point for t in chosen] == [idle, serviced]
+    campaign.only_in_maintenance_window = True
+    assert [t.charge_point for t in campaigns._ready(campaign, pending, now)] == [serviced]

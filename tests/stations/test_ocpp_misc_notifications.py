@@ -104,7 +104,9 @@ def test_diagnostics_and_log_statuses_are_kept_in_the_history():
     handle("CP-MISC-DIAG-HIST", "DiagnosticsStatusNotification", {"status": "Uploading"})
     handle("CP-MISC-DIAG-HIST", "DiagnosticsStatusNotification", {"status": "Uploaded"})
     handle("CP-MISC-DIAG-HIST", "LogStatusNotification", {"status": "Uploading", "requestId": 3})
-    handle("CP-MISC-DIAG-HIST", "LogStatusNotification", {"status": "UploadFailure", "requestId": 3})
+    handle(
+        "CP-MISC-DIAG-HIST", "LogStatusNotification", {"status": "UploadFailure", "requestId": 3}
+    )
     kept = DiagnosticsStatusEvent.objects.filter(
         charge_point__charge_point_id="CP-MISC-DIAG-HIST"
     ).order_by("id")

@@ -1,0 +1,105 @@
+"""Configuration at scale: read at boot, compared with a per-model baseline, and pushed to
+many chargers at once (a command batch), an offline one getting it when it reconnects."""
+
+from asgiref.sync import sync_to_async
+from django.test import Client
+
+from fleet.models import ConfigurationBaseline
+from stations import batches
+from stations.models import ChargePoint, CommandBatchItem
+from tests.conftest import eventually, register
+
+Item = CommandBatchItem.Status
+
+
+def _items(batch_id: int) -> dict[str, tuple[str, str]]:
+    return {
+        item.charge_point.charge_point_id: (item.status, item.message)
+        for item in CommandBatchItem.objects.filter(batch_id=batch_id).select_related(
+            "charge_point"
+        )
+    }
+
+
+async def test_configuration_push_answers_per_charger_and_reaches_an_offline_one_on_reconnect(
+    charger, fleet_server
+):
+    await sync_to_async(register)("CFG-OFF")
+    async with (
+        charger("CFG-OK", server=fleet_server) as accepting,
+        charger("CFG-REBOOT", server=fleet_server) as rebooting,
+        charger("CFG-REJECT", server=fleet_server) as rejecting,
+        charger("CFG-UNKNOWN", server=fleet_server) as unknowing,
+    ):
+        rebooting.answers["ChangeConfiguration"] = {"status": "RebootRequired"}
+        rejecting.answers["ChangeConfiguration"] = {"status": "Rejected"}
+        unknowing.answers["ChangeConfiguration"] = {"status": "NotSupported"}
+        for cp in (accepting, rebooting, rejecting, unknowing):
+            await cp.boot()
+        chargers = await sync_to_async(list)(
+            ChargePoint.objects.filter(charge_point_id__startswith="CFG-")
+        )
+        # What the charger admin's "Change configuration…" for many chargers does.
+        batch = await sync_to_async(batches.start)(
+            "change_configuration",
+            "MeterValueSampleInterval = 30",
+            chargers,
+            ["MeterValueSampleInterval", "30"],
+            None,
+        )
+        await sync_to_async(batches.run)(batch.pk)
+        results = await sync_to_async(_items)(batch.pk)
+        assert results["CFG-OK"] == (Item.DONE, "Accepted")
+        assert results["CFG-REBOOT"] == (Item.DONE, "RebootRequired")
+        assert results["CFG-REJECT"] == (Item.REFUSED, "Rejected")
+        assert results["CFG-UNKNOWN"] == (Item.REFUSED, "NotSupported")
+        assert results["CFG-OFF"] == (
+            Item.OFFLINE,
+            "The charger is offline right now. It is sent when the charger reconnects.",
+        )
+
+        async with charger("CFG-OFF", server=fleet_server) as returning:
+            await returning.boot()
+            sent = ("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "30"})
+            assert await eventually(lambda: sent in returning.received, timeout=20)
+
+            def applied() -> bool:
+                return _items(batch.pk)["CFG-OFF"] == (Item.DONE, "Accepted")
+
+            assert await eventually(applied, timeout=20)
+            # Once: the connection and the boot both looked, one of them sent it.
+            assert returning.received.count(sent) == 1
+
+
+async def test_configuration_is_read_at_boot_and_the_fleet_table_marks_what_differs(
+    charger, fleet_server, make_user
+):
+    await sync_to_async(ConfigurationBaseline.objects.create)(
+        charger_model="Sim-Table", key="HeartbeatInterval", value="60"
+    )
+    await sync_to_async(ConfigurationBaseline.objects.create)(
+        charger_model="Sim-Table", key="NumberOfConnectors", value="2"
+    )
+    async with charger("CFG-READ", server=fleet_server) as cp:
+        await cp.boot(model="Sim-Table")
+
+        def read() -> ChargePoint | None:
+            found = ChargePoint.objects.get(charge_point_id="CFG-READ")
+            return found if found.configuration_read_at else None
+
+        charge_point = await eventually(read, timeout=20)
+        assert charge_point, cp.received
+    assert ("GetConfiguration", {}) in cp.received
+    assert charge_point.configuration["HeartbeatInterval"] == {"value": "300", "readonly": False}
+
+    staff = await sync_to_async(make_user)("stations.view_chargepoint", is_staff=True)
+    client = Client()
+    await sync_to_async(client.force_login)(staff)
+    page = await sync_to_async(client.get)(
+        "/admin/fleet/configurationbaseline/fleet/", {"model": "Sim-Table"}
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    # 300 differs from the baseline's 60; NumberOfConnectors matches.
+    assert '<td class="differs" title="Differs from the baseline">300</td>' in html
+    assert "<td>2</td>" in html
