@@ -1,0 +1,85 @@
+"""Fleet's admin pages: a campaign's progress, the diagnostics list with download, the
+request form's answer for an offline charger."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+from django.utils import timezone
+
+from fleet import campaigns
+from fleet.models import DiagnosticsUpload, FirmwareCampaign, FirmwareImage
+from stations.models import DiagnosticsStatusEvent
+from tests.conftest import register
+
+
+@pytest.fixture
+def staff(make_user) -> Client:
+    client = Client()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.mark.django_db
+def test_running_campaign_page_shows_each_charger_and_its_progress_as_json(staff):
+    for charge_point_id in ("ADM-FW-1", "ADM-FW-2"):
+        register(charge_point_id, model="Sim-22")
+    firmware = FirmwareImage.objects.create(
+        version="9",
+        charger_models="Sim-22",
+        url="https://vendor.example/fw.bin",
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    campaign = FirmwareCampaign.objects.create(name="Page", firmware=firmware)
+    campaigns.start(campaign)
+
+    page = staff.get(f"/admin/fleet/firmwarecampaign/{campaign.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-charge-point="ADM-FW-1"' in html and 'data-charge-point="ADM-FW-2"' in html
+    assert "stations/batch_progress.js" in html
+    progress = json.loads(
+        staff.get(f"/admin/fleet/firmwarecampaign/{campaign.pk}/progress/").content
+    )
+    assert progress["finished"] is False
+    assert [item["status"] for item in progress["items"]] == ["pending", "pending"]
+
+
+@pytest.mark.django_db
+def test_uploaded_diagnostics_are_listed_with_a_download_and_their_status_history(staff):
+    charge_point = register("ADM-DIAG")
+    upload = DiagnosticsUpload.objects.create(
+        charge_point=charge_point,
+        kind="diagnostics",
+        expires_at=timezone.now() + timedelta(hours=1),
+        used_at=timezone.now(),
+        file_name="diag.zip",
+        size=4,
+    )
+    upload.file.save("diag.zip", ContentFile(b"PK.."))
+    DiagnosticsStatusEvent.objects.create(
+        charge_point=charge_point, kind="diagnostics", status="Uploaded"
+    )
+    listing = staff.get("/admin/fleet/diagnosticsupload/").content.decode()
+    download = f"/admin/fleet/diagnosticsupload/{upload.pk}/download/"
+    assert f'<a href="{download}">diag.zip</a>' in listing
+    response = staff.get(download)
+    assert b"".join(response.streaming_content) == b"PK.."
+    assert 'filename="diag.zip"' in response["Content-Disposition"]
+    detail = staff.get(f"/admin/fleet/diagnosticsupload/{upload.pk}/change/").content.decode()
+    assert "Uploaded" in detail
+
+
+@pytest.mark.django_db(transaction=True)  # the command's database work runs in threads
+def test_requesting_diagnostics_of_an_offline_charger_says_so(staff):
+    charge_point = register("ADM-DIAG-OFF")
+    response = staff.post(
+        "/admin/fleet/diagnosticsupload/request/",
+        {"charge_point": charge_point.pk, "kind": "SecurityLog"},
+        follow=True,
+    )
+    assert "The charger is offline right now." in response.content.decode()
+    # The attempt is on record, with no file.
+    assert DiagnosticsUpload.objects.get(charge_point=charge_point).used_at is None
