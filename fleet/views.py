@@ -41,8 +41,14 @@ def upload(request: HttpRequest, token: str, name: str = "") -> HttpResponse:
     if declared is not None and declared > settings.FLEET_UPLOAD_MAX_BYTES:
         # Refused before Django reads (and spools) the body.
         stream = None
-    elif request.method == "POST" and request.content_type == "multipart/form-data":
-        part = next(iter(request.FILES.values()), None)
+    elif request.content_type == "multipart/form-data":
+        # Django parses a POST's parts itself; a PUT's only when asked.
+        files = (
+            request.FILES
+            if request.method == "POST"
+            else request.parse_file_upload(request.META, request)[1]
+        )
+        part = next(iter(files.values()), None)
         stream, name = (part, part.name) if part is not None else (None, name)
     else:
         stream = request

@@ -102,14 +102,17 @@ async def test_diagnostics_upload_reaches_the_endpoint_once_and_other_tokens_are
     assert history == ["Uploading", "Uploaded"]
 
 
-async def test_get_log_upload_as_multipart_post_is_stored_with_its_log_status(
-    charger, fleet_server
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_get_log_upload_as_multipart_is_stored_with_its_log_status(
+    charger, fleet_server, method
 ):
     content = b"2026-12-07T00:00:00Z SettingSystemTime\n"
     with override_settings(FLEET_PUBLIC_URL=_http(fleet_server)):
-        async with charger("DIAG-LOG", server=fleet_server) as cp:
+        async with charger(f"DIAG-LOG-{method}", server=fleet_server) as cp:
             await cp.boot()
-            charge_point = await sync_to_async(ChargePoint.objects.get)(charge_point_id="DIAG-LOG")
+            charge_point = await sync_to_async(ChargePoint.objects.get)(
+                charge_point_id=f"DIAG-LOG-{method}"
+            )
             upload = await sync_to_async(diagnostics.request)(charge_point, "SecurityLog")
             [(_action, asked)] = [r for r in cp.received if r[0] == "GetLog"]
             assert asked["log_type"] == "SecurityLog"
@@ -117,7 +120,7 @@ async def test_get_log_upload_as_multipart_post_is_stored_with_its_log_status(
             await cp.call(call.LogStatusNotification(status="Uploading", request_id=upload.pk))
             body, content_type = _multipart("security.log", content)
             status, _ = await _send_file(
-                asked["log"]["remote_location"], body, "POST", content_type
+                asked["log"]["remote_location"], body, method, content_type
             )
             assert status == 201
             await cp.call(call.LogStatusNotification(status="Uploaded", request_id=upload.pk))
