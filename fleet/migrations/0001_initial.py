@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('stations', '0015_firmware_and_diagnostics_history'),
+        ('stations', '0016_firmware_and_diagnostics_history'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
