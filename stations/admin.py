@@ -300,6 +300,9 @@ class SiteLimitPeriodInline(LabelledTabularInline):
     verbose_name_plural = _("Smart charging: lower limits by time of day (the site's time)")
 
 
+# The site page's chart of measured load against the limit shows this much history.
+LOAD_CHART_SPAN = timedelta(hours=24)
+
 SMART_FIELDS = [
     "grid_limit_amps",
     "phases",
@@ -343,6 +346,25 @@ class SiteAdmin(admin.ModelAdmin):
         ),
         (_("Smart charging"), {"fields": [*SMART_FIELDS, "limit_now", "allocation"]}),
     ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        site = self.get_object(request, object_id)
+        if site is not None and site.grid_limit_amps is not None:
+            # A managed site's history: the chart and the profiles its chargers were sent.
+            chart = load_balancing.load_history(site, timezone.now() - LOAD_CHART_SPAN)
+            chart["labels"] = {"drawn": gettext("drawn"), "limit": gettext("limit")}
+            extra_context = {
+                **(extra_context or {}),
+                "load_chart": chart,
+                "profiles_sent": load_balancing.profiles_sent(site),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

@@ -45,12 +45,14 @@ from ocpp.v16 import call
 from stations import bookings, signals, site_limits
 from stations.models import (
     ChargePoint,
+    ChargerCommand,
     ChargingSession,
     Connector,
     ConnectorAllocation,
     MeterSample,
     Site,
     SiteAllocationRun,
+    SiteLoadSample,
 )
 from stations.ocpp import commands
 from stations.smart_charging import (
@@ -73,6 +75,8 @@ LEASE = timedelta(minutes=5)
 # Rounds a run adds when profiles did not get through (see run()).
 EXTRA_ROUNDS = 3
 CURRENT = "Current.Import"  # OCPP 1.6 §7.31 Measurand: the current to the car
+# How long each run's measured load is kept (the site admin's chart shows the last day).
+LOAD_HISTORY = timedelta(days=7)
 
 Key = tuple[str, int]  # (charge point id, connector id)
 # What a run writes of a ConnectorAllocation.
@@ -285,6 +289,7 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
             "over_limit": wanted.over_limit,
         },
     )
+    record_load(site, amps, now)
     if wanted.waiting:
         logger.warning(
             "Site %s: %d session(s) wait, %s A cannot serve everyone",
@@ -418,6 +423,64 @@ def measured_load(site: Site) -> dict[int, Decimal]:
         for p in connector_phases(wired_phases(row.connector.charge_point), limit):
             load[p] += row.drawn_amps
     return load
+
+
+def record_load(site: Site, amps: Decimal, now: datetime) -> None:
+    """Store what the cars draw now against the limit applied (the admin's chart), and
+    drop every sample older than LOAD_HISTORY (a site no longer managed included): one
+    indexed delete per run keeps the table bounded without a task of its own."""
+    drawn = measured_load(site)
+    SiteLoadSample.objects.create(
+        site=site,
+        measured_at=now,
+        limit_amps=amps,
+        drawn_l1=drawn[1],
+        drawn_l2=drawn.get(2),
+        drawn_l3=drawn.get(3),
+    )
+    SiteLoadSample.objects.filter(measured_at__lt=now - LOAD_HISTORY).delete()
+
+
+def load_history(site: Site, since: datetime) -> dict[str, Any]:
+    """The site's samples since `since` as a chart's series: times (ISO, UTC), the limit
+    and the draw per phase the site has, in amps (floats: only drawn, never summed)."""
+    rows = list(SiteLoadSample.objects.filter(site=site, measured_at__gte=since))
+    phases = sorted(site_limit(site, Decimal(0)).site_phases)
+    return {
+        "times": [row.measured_at.isoformat() for row in rows],
+        "limit": [float(row.limit_amps) for row in rows],
+        "drawn": {
+            f"L{p}": [
+                None if (v := getattr(row, f"drawn_l{p}")) is None else float(v) for row in rows
+            ]
+            for p in phases
+        },
+    }
+
+
+def profiles_sent(site: Site, count: int = 20) -> list[dict[str, Any]]:
+    """The last charging profiles sent to the site's chargers (smart charging's TxProfiles,
+    the TxDefaultProfile after boot, staff's own) and the chargers' answers."""
+    commands_sent = ChargerCommand.objects.filter(
+        charge_point__site=site, action="SetChargingProfile"
+    ).select_related("charge_point")[:count]
+    rows = []
+    for command in commands_sent:
+        profile = command.payload.get("csChargingProfiles", {})
+        periods = profile.get("chargingSchedule", {}).get("chargingSchedulePeriod", [{}])
+        rows.append(
+            {
+                "at": command.created_at,
+                "connector": f"{command.charge_point.charge_point_id}#"
+                f"{command.payload.get('connectorId', '')}",
+                "purpose": profile.get("chargingProfilePurpose", ""),
+                "limit": periods[0].get("limit") if periods else None,
+                "answer": (command.response or {}).get("status")
+                or command.error
+                or command.get_status_display(),
+            }
+        )
+    return rows
 
 
 # --- Events --------------------------------------------------------------------------------

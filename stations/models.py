@@ -1126,3 +1126,35 @@ class LocalListSync(models.Model):
     def in_sync(self) -> bool:
         """The charger holds our version and no token change waits to be sent."""
         return self.charger_version == self.version and self.changed_at is None
+
+
+class SiteLoadSample(models.Model):
+    """What a smart charging run measured at a site: the cars' draw per phase against the
+    limit it applied (the site admin's chart). Kept for LOAD_HISTORY (load_balancing)."""
+
+    site = models.ForeignKey(
+        Site, models.CASCADE, related_name="load_samples", verbose_name=_("site")
+    )
+    measured_at = models.DateTimeField(_("measured at"), default=timezone.now)
+    limit_amps = models.DecimalField(_("limit applied (A)"), max_digits=5, decimal_places=1)
+    # Per phase; null where the site has no such phase.
+    drawn_l1 = models.DecimalField(_("drawn L1 (A)"), max_digits=6, decimal_places=1)
+    drawn_l2 = models.DecimalField(
+        _("drawn L2 (A)"), max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    drawn_l3 = models.DecimalField(
+        _("drawn L3 (A)"), max_digits=6, decimal_places=1, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("site load sample")
+        verbose_name_plural = _("site load samples")
+        ordering = ["measured_at"]
+        # The chart reads one site's day; pruning drops every site's old samples.
+        indexes = [
+            models.Index(fields=["site", "measured_at"]),
+            models.Index(fields=["measured_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.measured_at:%Y-%m-%d %H:%M}"
