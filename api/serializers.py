@@ -96,6 +96,13 @@ class ConnectorSerializer(serializers.ModelSerializer):
         return ConnectorState(connector, connector.charge_point.is_online()).available
 
 
+class BookedSlotSerializer(serializers.Serializer):
+    """A slot someone booked (stations.models.Booking), without who."""
+
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+
+
 class ConnectorStateSerializer(serializers.Serializer):
     """stations.finder.ConnectorState: a public connector and whether it is free now."""
 
@@ -114,11 +121,24 @@ class ConnectorStateSerializer(serializers.Serializer):
         help_text=_("The price in force now for the caller; null when no tariff is set.")
     )
 
+    booked_slots = serializers.SerializerMethodField(
+        help_text=_(
+            "The slots booked from now until as far ahead as one may book, soonest first: "
+            "the connector is held for someone else then."
+        )
+    )
+
     @extend_schema_field(PriceNowSerializer(allow_null=True))
     def get_price_now(self, state: ConnectorState) -> dict[str, Any] | None:
         # Read for the whole page at once by the view (billing.tariffs.current_prices).
         price = self.context.get("prices", {}).get(state.connector.pk)
         return None if price is None else PriceNowSerializer(price).data
+
+    @extend_schema_field(BookedSlotSerializer(many=True))
+    def get_booked_slots(self, state: ConnectorState) -> list[dict[str, Any]]:
+        # Read for the whole page at once by the view (stations.bookings.upcoming_slots).
+        slots = self.context.get("booked", {}).get(state.connector.pk, [])
+        return BookedSlotSerializer(slots, many=True).data
 
 
 class PublicChargePointSerializer(serializers.Serializer):

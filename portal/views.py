@@ -3,11 +3,9 @@ reserve), stations/finder.py and billing. Another driver's session or token is a
 as if it did not exist."""
 
 import csv
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.paginator import Paginator
@@ -107,11 +105,7 @@ def _station_context(request: HttpRequest, site: Site, **extra: Any) -> dict[str
     previews = tariffs.price_previews([state.connector for state in states], user)
     # Booked slots of the coming days: when a connector is taken, for everyone to see.
     now = timezone.now()
-    booked = bookings.booked_slots(
-        [state.connector.pk for state in states],
-        now,
-        now + timedelta(days=settings.BOOKING_DAYS_AHEAD + 1),
-    )
+    booked = bookings.upcoming_slots([state.connector.pk for state in states], now)
     rows = [
         {
             "state": state,

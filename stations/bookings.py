@@ -1,15 +1,17 @@
 """Booked slots of connectors, for whoever must plan around them.
 
-The station page shows them ("booked 08:00-09:00"), a walk-in reservation must not
-take a connector someone has booked (charging/reservations.py), and the site's
+The station page and the public station API show them ("booked 08:00-09:00"), a
+walk-in reservation must not take a connector someone has booked
+(charging/reservations.py), and the site's
 allocation reserves a booked connector's power from the slot's start. The driver's
 side (booking, cancelling, the hold and the no-show) is charging/bookings.py.
 """
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from stations.models import Booking, Connector
@@ -36,6 +38,12 @@ def booked_slots(
     for booking in bookings.order_by("starts_at", "id"):
         slots[booking.connector_id].append(booking)
     return dict(slots)
+
+
+def upcoming_slots(connector_ids: Iterable[int], now: datetime) -> dict[int, list[Booking]]:
+    """The slots booked from now to as far ahead as one may book (BOOKING_DAYS_AHEAD),
+    per connector pk: what the station page and the public API show everyone."""
+    return booked_slots(connector_ids, now, now + timedelta(days=settings.BOOKING_DAYS_AHEAD + 1))
 
 
 def sites_with_slots_turning(since: datetime, until: datetime) -> list[int]:

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, viewsets
@@ -18,7 +19,7 @@ from api.serializers import PricePreviewSerializer, StationSerializer
 from billing.price_filter import station_filter
 from billing.tariffs import PriceNow, current_prices, price_preview
 from operations import emergency, maintenance
-from stations import finder
+from stations import bookings, finder
 from stations.models import Connector, Site
 from users.models import User
 
@@ -81,11 +82,13 @@ class StationViewSet(viewsets.GenericViewSet):
 
     def _context(self, results: Sequence[finder.SiteResult], user: User | None) -> dict[str, Any]:
         """The serializer's context with when each charger's maintenance ends and which
-        sites are stopped in an emergency (one query each), and the price in force now at
-        each connector (billing.tariffs.current_prices)."""
+        sites are stopped in an emergency (one query each), the price in force now at
+        each connector (billing.tariffs.current_prices) and its booked slots (one query)."""
         chargers = {state.connector.charge_point for r in results for state in r.connectors}
+        connector_ids = [state.connector.pk for r in results for state in r.connectors]
         return {
             **self.get_serializer_context(),
+            "booked": bookings.upcoming_slots(connector_ids, timezone.now()),
             "maintenance": maintenance.ends_by_charge_point(chargers),
             "prices": prices_shown(results, user),
             "out_of_service": emergency.stopped_site_ids([r.site.pk for r in results]),

@@ -4,11 +4,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from billing.models import CustomerGroup, Tariff, TariffAssignment
 from operations.models import MaintenanceWindow
-from stations.models import ChargePoint, Connector, Site
+from stations.models import Booking, ChargePoint, Connector, Site
+from users.models import IdToken
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +208,42 @@ def test_stations_can_be_searched_by_place(anonymous):
     assert names(anonymous.get("/api/v1/stations/", {"q": "hamnen malm"})) == ["Hamnen"]
     assert names(anonymous.get("/api/v1/stations/", {"q": "nowhere"})) == []
     assert anonymous.get("/api/v1/stations/", {"q": "x" * 101}).status_code == 400
+
+
+def test_a_connector_shows_its_upcoming_booked_slots_and_not_who_booked(anonymous, make_user):
+    here = site("Booked here")
+    connector = plug(charger(here, "CP-BOOKED"))
+    driver = make_user(email="booker@example.com")
+    token = IdToken.objects.create(uid="BOOKED-TAG", owner=driver)
+    soon = timezone.now().replace(second=0, microsecond=0) + timedelta(hours=2)
+
+    def book(starts_at: datetime, minutes: int, **fields: object) -> Booking:
+        return Booking.objects.create(
+            connector=connector,
+            user=driver,
+            id_token=token,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=minutes),
+            **fields,
+        )
+
+    later = book(soon + timedelta(days=1), 30)
+    first = book(soon, 60)
+    book(soon + timedelta(hours=3), 60, status=Booking.Status.CANCELLED)
+    book(soon - timedelta(hours=5), 60, status=Booking.Status.USED)
+    book(soon + timedelta(days=settings.BOOKING_DAYS_AHEAD + 2), 60)  # beyond bookable
+
+    for response in (
+        anonymous.get("/api/v1/stations/"),
+        anonymous.get(f"/api/v1/stations/{here.pk}/"),
+    ):
+        body = response.json()
+        station = body["results"][0] if "results" in body else body
+        [shown] = station["charge_points"][0]["connectors"]
+        assert [
+            (datetime.fromisoformat(s["starts_at"]), datetime.fromisoformat(s["ends_at"]))
+            for s in shown["booked_slots"]
+        ] == [(first.starts_at, first.ends_at), (later.starts_at, later.ends_at)]
+        assert set(shown["booked_slots"][0]) == {"starts_at", "ends_at"}
+        assert "booker" not in response.content.decode()
+        assert "BOOKED-TAG" not in response.content.decode()
