@@ -37,7 +37,8 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.release_abandoned_guest_holds",
         "schedule": 900.0,
     },
-    # Smart charging: a time-of-day limit begins or ends, a dynamic limit lapses.
+    # Smart charging: a time-of-day limit begins or ends, a dynamic limit lapses, a
+    # driver's cheap-hour plan starts or pauses charging.
     "allocate-changed-limits": {
         "task": "stations.tasks.allocate_changed_limits",
         "schedule": 60.0,

@@ -11,9 +11,13 @@ as soon as it costs nothing more); the last one only as much as needed. Quarters
 get 0 W. When the time is too short for the energy, every quarter is used: charge now.
 
 The schedule goes to the charger with the start (RemoteStartTransaction's TxProfile,
-OCPP 1.6 §5.11, an Absolute schedule in W) and is recorded with that command. On a site
-under smart charging, the site's allocation sends its own TxProfile for the transaction
-(stations/load_balancing.py), which takes the schedule's place.
+OCPP 1.6 §5.11, an Absolute schedule in W) and is stored as the session's plan
+(stations.models.ChargingPlan, `record()`). On a site under smart charging the site's
+allocation sends its own TxProfile for the transaction (stations/load_balancing.py),
+which takes the schedule's place: it reads the plan's watts now as the connector's cap
+(0 A outside the planned quarters, so that other cars get the room) and runs again at
+each of the plan's period boundaries, so the car still charges in the cheap hours, at
+its share of the site's limit.
 """
 
 from collections.abc import Callable
@@ -27,7 +31,8 @@ from django.utils.translation import gettext as _
 
 from billing import spot_prices, tariffs
 from charging.refusals import Refused
-from stations.models import Connector
+from stations import load_balancing
+from stations.models import ChargingPlan, Connector, Site
 from users.models import User
 
 STEP = timedelta(minutes=15)
@@ -156,10 +161,35 @@ def plan_for(
         wholesale = spot_prices.price_at(spot, at)
         return driver, wholesale if wholesale is not None else Decimal(0)
 
-    return cheapest_schedule(
-        now,
-        departure,
-        int(energy_kwh * 1000),
-        int(connector.max_power_kw * 1000),
-        price,
+    # On a managed site the car gets at most what the allocation can give (whole tenths
+    # of an amp per phase): planned at that, the energy is still there by departure.
+    managed = Site.objects.filter(
+        pk=connector.charge_point.site_id, grid_limit_amps__isnull=False
+    ).exists()
+    most = (
+        load_balancing.max_watts(connector, connector.charge_point)
+        if managed
+        else int(connector.max_power_kw * 1000)
+    )
+    return cheapest_schedule(now, departure, int(energy_kwh * 1000), most, price)
+
+
+def record(
+    connector: Connector,
+    id_tag: str,
+    periods: list[Period],
+    departure: datetime,
+    energy_kwh: Decimal,
+) -> ChargingPlan:
+    """Store the plan for the session about to start on `connector` for `id_tag`: the
+    site's allocation caps that session by it (stations/load_balancing.py)."""
+    return ChargingPlan.objects.create(
+        connector=connector,
+        id_tag=id_tag,
+        periods=[
+            {"start": p.start.isoformat(), "end": p.end.isoformat(), "watts": p.watts}
+            for p in periods
+        ],
+        departure_at=departure,
+        energy_wh=int(energy_kwh * 1000),
     )

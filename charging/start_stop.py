@@ -67,7 +67,7 @@ def start(
     if reason := charge_point_refusal(connector.charge_point):
         raise OutOfService(reason)
     now = timezone.now()
-    profile = None
+    profile = plan = None
     if cheap_hours.check_wish(now, departure, energy_kwh):
         assert departure is not None and energy_kwh is not None
         plan = cheap_hours.plan_for(connector, user, now, departure, energy_kwh)
@@ -88,6 +88,12 @@ def start(
         token = held_token(user, connector) or app_token(user)
     else:
         check_own_usable(user, token)
+    stored = None
+    if plan is not None:
+        assert departure is not None and energy_kwh is not None
+        # Stored before the charger is asked: its session may start (and the site's
+        # allocation look for the plan) before the answer is back here.
+        stored = cheap_hours.record(connector, token.uid, plan, departure, energy_kwh)
     try:
         answer = operations.remote_start(
             connector.charge_point.charge_point_id,
@@ -98,8 +104,12 @@ def start(
             source=source,
         )
     except commands.CommandError as error:
+        if stored is not None:
+            stored.delete()
         raise CommandFailed(error) from error
     if answer.status != "Accepted":
+        if stored is not None:
+            stored.delete()
         raise ChargerSaidNo(
             _(
                 "The charger refused to start (it answered %(answer)s). Is the connector "

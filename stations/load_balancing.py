@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from functools import cache
 from typing import Any
 
@@ -46,6 +46,7 @@ from stations import bookings, signals, site_limits
 from stations.models import (
     ChargePoint,
     ChargerCommand,
+    ChargingPlan,
     ChargingSession,
     Connector,
     ConnectorAllocation,
@@ -75,6 +76,8 @@ LEASE = timedelta(minutes=5)
 # Rounds a run adds when profiles did not get through (see run()).
 EXTRA_ROUNDS = 3
 CURRENT = "Current.Import"  # OCPP 1.6 §7.31 Measurand: the current to the car
+# A driver's plan waits this long for its session to start (RemoteStart, then the car).
+PLAN_CLAIM_WINDOW = timedelta(minutes=10)
 # How long each run's measured load is kept (the site admin's chart shows the last day).
 LOAD_HISTORY = timedelta(days=7)
 
@@ -82,6 +85,7 @@ Key = tuple[str, int]  # (charge point id, connector id)
 # What a run writes of a ConnectorAllocation.
 OWN_FIELDS = [
     "session",
+    "cap_amps",
     "limit_amps",
     "accepted_amps",
     "waiting",
@@ -118,6 +122,13 @@ def max_amps(connector: Connector, phases: int) -> Decimal:
     """A connector's most, in amps per phase, from its rated power."""
     volts = Decimal(str(settings.SMART_CHARGING_VOLTAGE))
     return Decimal(tenths(connector.max_power_kw * 1000 / (volts * phases))) / 10
+
+
+def max_watts(connector: Connector, charge_point: ChargePoint) -> int:
+    """The most the allocation can give the connector, in W (`max_amps` on each phase):
+    a cheap-hour plan on a managed site is made at this, so that its energy is met."""
+    volts = Decimal(str(settings.SMART_CHARGING_VOLTAGE))
+    return int(max_amps(connector, charge_point.phases) * volts * charge_point.phases)
 
 
 def wired_phases(charge_point: ChargePoint) -> frozenset[int]:
@@ -185,6 +196,8 @@ class Slot:
     charge_point: ChargePoint
     session: ChargingSession | None
     allocation: ConnectorAllocation
+    # The driver's cheap-hour plan for the running session, if they gave one.
+    plan: ChargingPlan | None = None
 
     @property
     def key(self) -> Key:
@@ -221,10 +234,77 @@ def read_site(site: Site, now: datetime) -> list[Slot]:
         elif session is None:
             allocation.session = None
         slots.append(Slot(connector, connector.charge_point, session, allocation))
+    plans = claim_plans([slot.session for slot in slots if slot.session is not None], now)
+    for slot in slots:
+        slot.plan = plans.get(slot.session.pk) if slot.session is not None else None
     return slots
 
 
-def demands(site: Site, slots: list[Slot], now: datetime) -> list[ConnectorDemand]:
+def claim_plans(sessions: list[ChargingSession], now: datetime) -> dict[int, ChargingPlan]:
+    """{session pk: its plan}: plans already claimed, and for a session without one the
+    newest plan made for its connector and id tag within PLAN_CLAIM_WINDOW, claimed by a
+    conditional UPDATE (a plan drives one session only)."""
+    if not sessions:
+        return {}
+    plans = {p.session_id: p for p in ChargingPlan.objects.filter(session__in=sessions)}
+    unclaimed = [s for s in sessions if s.pk not in plans]
+    if unclaimed:
+        waiting = ChargingPlan.objects.filter(
+            session=None,
+            connector_id__in=[s.connector_id for s in unclaimed],
+            created_at__gte=now - PLAN_CLAIM_WINDOW,
+        ).order_by("-created_at")
+        for plan in waiting:
+            for session in unclaimed:
+                mine = (session.connector_id, session.id_tag) == (plan.connector_id, plan.id_tag)
+                if session.pk in plans or not mine:
+                    continue
+                if ChargingPlan.objects.filter(pk=plan.pk, session=None).update(session=session):
+                    plan.session = session
+                    plans[session.pk] = plan
+    return plans
+
+
+def plan_watts(periods: list[dict[str, Any]], at: datetime) -> int | None:
+    """The plan's watts at `at`; None outside it (before its start, after the departure):
+    the plan no longer holds the car back."""
+    for period in periods:
+        if datetime.fromisoformat(period["start"]) <= at < datetime.fromisoformat(period["end"]):
+            return int(period["watts"])
+    return None
+
+
+def plan_next_change(periods: list[dict[str, Any]], at: datetime) -> datetime | None:
+    """The plan's first period boundary after `at` (its end included), None once over."""
+    for period in periods:
+        for edge in (period["start"], period["end"]):
+            if (moment := datetime.fromisoformat(edge)) > at:
+                return moment
+    return None
+
+
+def plan_cap(slot: Slot, limit: SiteLimit, now: datetime) -> Decimal | None:
+    """The plan's watts now as the connector's cap in amps per phase (as `max_amps`
+    converts its rated power): 0 A outside the planned hours, so that the others get the
+    room; a planned trickle below the minimum rounds up to it (a car cannot charge below
+    it, and a few watts more only fill it sooner). None: no plan in force, no cap."""
+    if slot.plan is None:
+        return None
+    watts = plan_watts(slot.plan.periods, now)
+    if watts is None:
+        return None
+    volts = Decimal(str(settings.SMART_CHARGING_VOLTAGE))
+    # Rounded up: the plan's energy is met (the connector's maximum still bounds it).
+    cap = (Decimal(watts) / (volts * slot.charge_point.phases)).quantize(
+        Decimal("0.1"), rounding=ROUND_CEILING
+    )
+    return max(cap, limit.min_amps) if cap > 0 else Decimal(0)
+
+
+def demands(
+    site: Site, slots: list[Slot], now: datetime, limit: SiteLimit | None = None
+) -> list[ConnectorDemand]:
+    limit = limit or site_limit(site, Decimal(0))
     ranks = priorities([slot.session for slot in slots if slot.session is not None])
     # A booked connector's share is held for its booker from the slot's start.
     booked = bookings.booked_slots(
@@ -234,6 +314,8 @@ def demands(site: Site, slots: list[Slot], now: datetime) -> list[ConnectorDeman
     result = []
     for slot in slots:
         a = slot.allocation
+        # The driver's plan caps the session now; the run owns the cap (stored with it).
+        a.cap_amps = plan_cap(slot, limit, now)
         result.append(
             ConnectorDemand(
                 key=slot.key,
@@ -263,7 +345,7 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
         return False
     slots = read_site(site, now)
     limit = site_limit(site, amps)
-    asked = demands(site, slots, now)
+    asked = demands(site, slots, now, limit)
     wanted = allocate(limit, asked, now)
     by_key = {slot.key: slot for slot in slots}
     priority = {d.key: d.priority for d in asked}
@@ -278,7 +360,7 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
         if a._state.adding:
             a.save()
         else:
-            # Not drawn_amps (MeterValues write it meanwhile) nor cap_amps (the scheduler's).
+            # Not drawn_amps: MeterValues write it meanwhile.
             a.save(update_fields=[*OWN_FIELDS, *(["drawn_amps"] if a.drawn_amps is None else [])])
     SiteAllocationRun.objects.filter(pk=site.pk).update(
         ran_at=now,
@@ -290,6 +372,12 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
         },
     )
     record_load(site, amps, now)
+    for slot in slots:
+        if slot.plan is not None:
+            # The minute task runs the site again when the plan's next period begins.
+            ChargingPlan.objects.filter(pk=slot.plan.pk).update(
+                next_change_at=plan_next_change(slot.plan.periods, now)
+            )
     if wanted.waiting:
         logger.warning(
             "Site %s: %d session(s) wait, %s A cannot serve everyone",
@@ -548,6 +636,21 @@ def _announce_if_over(site_id: int | None) -> None:
     load = measured_load(site)
     if any(amps > limit for amps in load.values()):
         signals.announce(signals.site_over_limit, Site, site=site, load=load, limit_amps=limit)
+
+
+def plans_changing(now: datetime | None = None) -> list[int]:
+    """The managed sites where a running session's plan reached a period boundary since
+    its last run: its cap changes (charging starts or pauses by the plan)."""
+    now = now or timezone.now()
+    return list(
+        ChargingPlan.objects.filter(
+            session__status=ChargingSession.Status.ACTIVE,
+            next_change_at__lte=now,
+            connector__charge_point__site__grid_limit_amps__isnull=False,
+        )
+        .values_list("connector__charge_point__site_id", flat=True)
+        .distinct()
+    )
 
 
 def changed_limits(now: datetime | None = None) -> list[int]:

@@ -1158,3 +1158,38 @@ class SiteLoadSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id} {self.measured_at:%Y-%m-%d %H:%M}"
+
+
+class ChargingPlan(models.Model):
+    """A driver's cheap-hour plan (charging/cheap_hours.py): the most the session may draw
+    in each period until departure. Made at the start, claimed by the session that
+    starts on the connector for the same id tag; on a managed site the allocation reads
+    the period in force as the connector's cap (stations/load_balancing.py)."""
+
+    connector = models.ForeignKey(
+        Connector, models.CASCADE, related_name="plans", verbose_name=_("connector")
+    )
+    id_tag = models.CharField(_("id tag"), max_length=20)
+    session = models.OneToOneField(
+        ChargingSession,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="plan",
+        verbose_name=_("session"),
+    )
+    # [{"start": ISO, "end": ISO, "watts": int}, ...] in time order, to the departure.
+    periods = models.JSONField(_("periods"), default=list)
+    departure_at = models.DateTimeField(_("departure"))
+    energy_wh = models.PositiveIntegerField(_("energy wanted (Wh)"))
+    created_at = models.DateTimeField(_("made at"), default=timezone.now)
+    # The plan's next period boundary after the last allocation: a run is due then.
+    next_change_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("charging plan")
+        verbose_name_plural = _("charging plans")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.id_tag} → {self.departure_at:%Y-%m-%d %H:%M}"

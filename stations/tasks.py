@@ -116,7 +116,8 @@ def allocate_site(site_id: int) -> int:
 
 @shared_task
 def allocate_changed_limits() -> int:
-    changed = load_balancing.changed_limits()
+    # Limits that began or lapsed, and drivers' plans that start or pause charging.
+    changed = sorted({*load_balancing.changed_limits(), *load_balancing.plans_changing()})
     for site_id in changed:
         allocate_soon(site_id)
     logger.info("allocate_changed_limits: %d site(s) asked for", len(changed))

@@ -1,9 +1,11 @@
 """Smart charging with real simulated OCPP 1.6 chargers over WebSocket against the server
-(stations/load_balancing.py): judged from the profiles the chargers received."""
+(stations/load_balancing.py): judged from the profiles the chargers received, a driver's
+cheap-hour plan (charging/cheap_hours.py) among them."""
 
 import itertools
 import time
 from contextlib import AsyncExitStack
+from datetime import time as clock_time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,8 +14,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from stations import site_limits, tasks
-from stations.models import ChargePoint, ChargerCommand, ConnectorAllocation, Site
+from billing.models import Tariff, TariffAssignment, TimeOfUsePeriod
+from charging import start_stop
+from stations import load_balancing, site_limits, tasks
+from stations.models import ChargePoint, ChargerCommand, Connector, ConnectorAllocation, Site
 from tests.conftest import eventually
 from tests.mail import mails_to, text_of
 from tests.stations.ocpp_wire import ago, iso, send
@@ -319,3 +323,94 @@ async def test_a_car_the_site_cannot_serve_waits_at_0_a_and_its_driver_is_told(
         assert "starts by itself as soon as there is room" in text_of(told[0])
         waiting = await sync_to_async(_allocation_of)("SMART-WAITS")
         assert waiting.waiting and waiting.limit_amps == 0
+
+
+def _planned_site(now: Any) -> tuple[Site, User, IdToken, Any]:
+    """A 20 A site whose tariff is cheap from three hours ahead for two (3 SEK/kWh, then
+    1), the driver who plans, and when the cheap hours begin."""
+    IdToken.objects.get_or_create(uid="SMART-1")
+    site = Site.objects.create(name="Planned 20 A", time_zone="UTC", grid_limit_amps=D(20))
+    cheap_from = (now + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    tariff = Tariff.objects.create(name="Cheap in three hours", price_per_kwh=D(3))
+    TimeOfUsePeriod.objects.create(
+        tariff=tariff,
+        name="Cheap",
+        start_time=clock_time(cheap_from.hour),
+        end_time=clock_time((cheap_from + timedelta(hours=2)).hour),
+        price_per_kwh=D(1),
+    )
+    TariffAssignment.objects.create(tariff=tariff, site=site)
+    driver = User.objects.create_user("plans@example.com", "pw")
+    token = IdToken.objects.create(uid="PLAN-TAG", owner=driver)
+    return site, driver, token, cheap_from
+
+
+def _eleven_kw(charge_point_id: str) -> Connector:
+    return Connector.objects.create(
+        charge_point=ChargePoint.objects.get(charge_point_id=charge_point_id),
+        connector_id=1,
+        max_power_kw=D(11),
+    )
+
+
+def _heard_daily(site: Site) -> None:
+    # The runs below look hours ahead: chargers that heartbeat daily still count online.
+    ChargePoint.objects.filter(site=site).update(heartbeat_interval=86_400)
+
+
+async def test_a_cheap_hour_plan_on_a_managed_site_charges_in_its_hours_within_the_limit(
+    charger,
+):
+    now = timezone.now()
+    site, driver, token, cheap_from = await sync_to_async(_planned_site)(now)
+    async with charger("PLAN-CAR", site=site) as planned, charger("PLAN-OTHER", site=site) as other:
+        connector = await sync_to_async(_eleven_kw)("PLAN-CAR")
+        await sync_to_async(_eleven_kw)("PLAN-OTHER")
+        timeline = Timeline({"PLAN-CAR": planned, "PLAN-OTHER": other})
+        for cp in (planned, other):
+            await cp.boot()
+        await _start(other, timeline, "PLAN-OTHER")
+        assert await eventually(lambda: timeline.now_for("PLAN-OTHER") == D("15.9"), SETTLE)
+
+        # The driver starts with a departure and the energy needed; the car takes it.
+        await sync_to_async(start_stop.start)(
+            driver,
+            connector,
+            token,
+            source="api",
+            departure=now + timedelta(hours=20),
+            energy_kwh=D(11),
+        )
+        assert planned.received[-1][0] == "RemoteStartTransaction"
+        at = _clock()
+        answer = await send(
+            planned,
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "PLAN-TAG", "meterStart": 0, "timestamp": _iso_now()},
+        )
+        timeline.started("PLAN-CAR", answer["transactionId"], at)
+        # Not a cheap hour: the planned car is held at 0 A, the other keeps its 11 kW.
+        assert await eventually(lambda: timeline.now_for("PLAN-CAR") == D(0), SETTLE)
+        assert timeline.now_for("PLAN-OTHER") == D("15.9")
+
+        # The minute task finds the plan's first cheap quarter; its run shares the 20 A.
+        await sync_to_async(_heard_daily)(site)
+        in_cheap_hours = cheap_from + timedelta(minutes=1)
+        assert await sync_to_async(load_balancing.plans_changing)(now) == []
+        assert await sync_to_async(load_balancing.plans_changing)(in_cheap_hours) == [site.pk]
+        await sync_to_async(load_balancing.allocate_site, thread_sensitive=False)(
+            site, in_cheap_hours
+        )
+        shared = {"PLAN-CAR": D(10), "PLAN-OTHER": D(10)}
+        assert await eventually(
+            lambda: all(timeline.now_for(n) == v for n, v in shared.items()), SETTLE
+        )
+
+        # After the cheap hours the plan holds the car at 0 A again: the other gets it all.
+        after = cheap_from + timedelta(hours=2, minutes=1)
+        await sync_to_async(load_balancing.allocate_site, thread_sensitive=False)(site, after)
+        paused = {"PLAN-CAR": D(0), "PLAN-OTHER": D("15.9")}
+        assert await eventually(
+            lambda: all(timeline.now_for(n) == v for n, v in paused.items()), SETTLE
+        )
+        assert all(total <= 20 for _, total in timeline.sums())
