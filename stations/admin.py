@@ -406,22 +406,27 @@ class SiteAdmin(admin.ModelAdmin):
         )
         return format_html(
             '<p><a href="{}">{}</a></p>'
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+            "<th>{}</th></tr>{}</table>",
             sent,
             gettext("Profiles sent and the chargers' answers"),
             gettext("connector"),
             gettext("priority"),
+            gettext("driver's plan now (A)"),
             gettext("allocated (A)"),
             gettext("charger holds (A)"),
             gettext("drawn (A)"),
             gettext("profile"),
             format_html_join(
                 "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                "<td>{}</td></tr>",
                 (
                     (
                         str(row.connector),
                         row.priority,
+                        # A cheap-hour plan's cap: why a car may get less than its share.
+                        "-" if row.cap_amps is None else row.cap_amps,
                         "-" if row.limit_amps is None else row.limit_amps,
                         "-" if row.accepted_amps is None else row.accepted_amps,
                         "-" if row.drawn_amps is None else row.drawn_amps,

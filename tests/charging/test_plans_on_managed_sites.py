@@ -7,12 +7,21 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Tariff, TariffAssignment, TimeOfUsePeriod
 from charging import cheap_hours
 from stations import load_balancing
-from stations.models import ChargePoint, ChargingPlan, ChargingSession, Connector, Site
+from stations.models import (
+    ChargePoint,
+    ChargingPlan,
+    ChargingSession,
+    Connector,
+    ConnectorAllocation,
+    Site,
+)
 from stations.smart_charging import Allocation, allocate
 from tests.billing.sessions import token_of
 from users.models import IdToken, User
@@ -144,6 +153,13 @@ def test_a_run_marks_when_the_plan_changes_next_and_the_minute_task_finds_the_si
     stored.refresh_from_db()
     assert stored.session == session
     assert stored.next_change_at == w.cheap_from
+    # Staff see the plan's cap beside the allocation (the site's admin page).
+    assert ConnectorAllocation.objects.get(connector=w.planned).cap_amps == 0
+    staff = User.objects.create_superuser("plan-staff@example.com", "x" * 20)
+    browser = Client()
+    browser.force_login(staff)
+    page = browser.get(reverse("admin:stations_site_change", args=[w.site.pk])).content.decode()
+    assert "<td>PLAN-A#1</td><td>0</td><td>0.0</td><td>0.0</td>" in page
     assert load_balancing.plans_changing(now) == []
     assert load_balancing.plans_changing(w.cheap_from) == [w.site.pk]
     # A run at the boundary moves the mark to the plan's next one.
