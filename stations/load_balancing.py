@@ -22,6 +22,12 @@ connector, so that the sum stays under the limit even then.
 
 Priorities come from other apps (customer groups live in billing): stations asks the
 function named in SMART_CHARGING_PRIORITIES, as it asks CHARGING_POLICIES about tokens.
+
+A driver's cheap-hour plan (`ChargingPlan`, written by charging/cheap_hours.py with the
+start) caps its session at the plan's power now (`plan_cap`: 0 A outside its quarters);
+the run stores the plan's next boundary, when the minute task runs the site again
+(`plans_changing`). Each run also stores what the cars draw against the limit
+(`record_load`, kept LOAD_HISTORY) for the site admin's chart.
 """
 
 import asyncio
