@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from billing import spot_prices, tariffs
 from charging.refusals import Refused
 from stations import load_balancing
-from stations.models import ChargingPlan, Connector, Site
+from stations.models import ChargingPlan, Connector
 from users.models import User
 
 STEP = timedelta(minutes=15)
@@ -163,12 +163,9 @@ def plan_for(
 
     # On a managed site the car gets at most what the allocation can give (whole tenths
     # of an amp per phase): planned at that, the energy is still there by departure.
-    managed = Site.objects.filter(
-        pk=connector.charge_point.site_id, grid_limit_amps__isnull=False
-    ).exists()
     most = (
         load_balancing.max_watts(connector, connector.charge_point)
-        if managed
+        if load_balancing.is_managed(connector.charge_point.site_id)
         else int(connector.max_power_kw * 1000)
     )
     return cheapest_schedule(now, departure, int(energy_kwh * 1000), most, price)

@@ -146,14 +146,20 @@ def wired_phases(charge_point: ChargePoint) -> frozenset[int]:
 # --- Asking for a run ----------------------------------------------------------------------
 
 
+def is_managed(site_id: int | None) -> bool:
+    """Whether smart charging shares the site's limit: it has a grid limit."""
+    return (
+        site_id is not None
+        and Site.objects.filter(pk=site_id, grid_limit_amps__isnull=False).exists()
+    )
+
+
 def mark_requested(site_id: int | None) -> bool:
     """Mark the site asked for; False for a site that is not managed (no run needed).
 
     Queueing the run is the caller's: stations.tasks.allocate_soon().
     """
-    if site_id is None:
-        return False
-    if not Site.objects.filter(pk=site_id, grid_limit_amps__isnull=False).exists():
+    if site_id is None or not is_managed(site_id):
         return False
     now = timezone.now()
     if not SiteAllocationRun.objects.filter(pk=site_id).update(requested_at=now):
