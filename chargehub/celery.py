@@ -67,6 +67,11 @@ app.conf.beat_schedule = {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Chargers whose certificate expires soon are asked for a new CSR (security whitepaper).
+    "renew-expiring-certificates": {
+        "task": "stations.tasks.renew_expiring_certificates",
+        "schedule": crontab(hour=2, minute=41),
+    },
     # Maintenance windows start and end on the minute (operations/maintenance.py).
     "apply-maintenance-windows": {
         "task": "operations.tasks.apply_maintenance_windows",

@@ -389,6 +389,30 @@ OCPP_STALE_SESSION_AFTER = env_int("OCPP_STALE_SESSION_AFTER", 24 * 3600)
 # OCPP message log retention (days); 0 keeps the log forever.
 OCPP_MESSAGE_LOG_DAYS = env_int("OCPP_MESSAGE_LOG_DAYS", 30)
 
+# --- OCPP security profiles 2 and 3, certificates (stations/certificates.py) ------------
+# TLS served by `manage.py serve` itself (chargehub/tls.py): the server's certificate
+# chain and key (PEM files) and the port (0: no TLS port; behind nginx, leave it 0).
+OCPP_TLS_CERTIFICATE = os.environ.get("OCPP_TLS_CERTIFICATE", "")
+OCPP_TLS_KEY = os.environ.get("OCPP_TLS_KEY", "")
+OCPP_TLS_PORT = env_int("OCPP_TLS_PORT", 0)
+# The charging-station CA (PEM files; `manage.py charger_ca create` makes them): it signs
+# chargers' CSRs, and only certificates it issued pass security profile 3.
+OCPP_CA_CERTIFICATE = os.environ.get("OCPP_CA_CERTIFICATE", "")
+OCPP_CA_KEY = os.environ.get("OCPP_CA_KEY", "")
+# Who signs a charger's CSR: a function (csr_pem, charge_point_id) -> certificate PEM;
+# ChargeHub's CA by default, or one that hands the CSR to an external CA.
+OCPP_CERTIFICATE_SIGNER = os.environ.get(
+    "OCPP_CERTIFICATE_SIGNER", "stations.certificates.sign_with_ca"
+)
+# How long a certificate ChargeHub's CA signs is valid, and how many days before its
+# expiry the charger is asked for a new CSR (renew_expiring_certificates, daily).
+OCPP_CERTIFICATE_DAYS = env_int("OCPP_CERTIFICATE_DAYS", 365)
+OCPP_CERTIFICATE_RENEW_DAYS = env_int("OCPP_CERTIFICATE_RENEW_DAYS", 30)
+# Behind a TLS proxy that verifies chargers' client certificates: the header in which it
+# passes the verified certificate (nginx: $ssl_client_escaped_cert). Read only from a
+# trusted proxy (TRUSTED_PROXY_COUNT > 0) over https (SECURE_PROXY_SSL_HEADER); empty: off.
+OCPP_PROXY_CLIENT_CERT_HEADER = os.environ.get("OCPP_PROXY_CLIENT_CERT_HEADER", "")
+
 # Hourly spot prices for cheap-hour charging (billing/spot_prices.py): a URL answering
 # [{"starts_at": "...", "price_per_kwh": ...}], fetched hourly; empty: staff enter them.
 SPOT_PRICE_URL = os.environ.get("SPOT_PRICE_URL", "")

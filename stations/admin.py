@@ -29,12 +29,13 @@ from ocpp.v16.enums import MessageTrigger
 
 from chargehub.admin_csv import export_csv
 from chargehub.admin_fields import LOCAL_TIME_INPUT, BlankValuesFilter, LabelledTabularInline
-from stations import batches, load_balancing, operations, site_limits, tasks
+from stations import batches, certificates, load_balancing, operations, site_limits, tasks
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
     MIDNIGHT,
     Booking,
     ChargePoint,
+    ChargerCertificate,
     ChargerCommand,
     ChargingSession,
     CommandBatch,
@@ -42,6 +43,7 @@ from stations.models import (
     ConnectorAllocation,
     DiagnosticsStatusEvent,
     FirmwareStatusEvent,
+    InstalledCertificate,
     LocalListEntry,
     MeterSample,
     OcppMessage,
@@ -191,6 +193,21 @@ class TriggerMessageForm(forms.Form):
     connector_id = forms.IntegerField(
         label=_("Connector"), min_value=1, required=False, help_text=_("Empty: the charger.")
     )
+
+
+class InstallCertificateForm(forms.Form):
+    certificate_type = forms.ChoiceField(label=_("Type"), choices=InstalledCertificate.Type.choices)
+    certificate = forms.CharField(
+        label=_("Certificate (PEM)"),
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 66}),
+        max_length=5500,  # the whitepaper's InstallCertificate.req limit
+    )
+
+    def clean_certificate(self) -> str:
+        pem = self.cleaned_data["certificate"].strip() + "\n"
+        if not certificates.is_certificate(pem):
+            raise forms.ValidationError(_("This is not a PEM certificate."))
+        return pem
 
 
 class CompositeScheduleForm(forms.Form):
@@ -470,6 +487,7 @@ class ChargePointForm(forms.ModelForm):
             "charge_point_id",
             "site",
             "registration_status",
+            "security_profile",
             "allow_unauthenticated",
             "heartbeat_interval",
             "phases",
@@ -518,6 +536,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
     list_filter = [
         ConnectionFilter,
         "registration_status",
+        "security_profile",
         "allow_unauthenticated",
         "site",
         ("vendor", BlankValuesFilter),
@@ -550,6 +569,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "created_at",
         "guest_qr_codes",
         "local_list_state",
+        "certificates",
     ]
     fieldsets = [
         (
@@ -565,6 +585,7 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Security"), {"fields": ["security_profile", "certificates"]}),
         (_("Smart charging: wiring"), {"fields": ["phases", "first_phase"]}),
         (_("Local authorization list"), {"fields": ["local_list_state"]}),
         (
@@ -614,6 +635,9 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         "change_configuration",
         "trigger_message",
         "get_composite_schedule",
+        "request_new_certificate",
+        "install_root_certificate",
+        "refresh_installed_certificates",
         "print_guest_qr_codes",
         export_csv,
     ]
@@ -643,6 +667,26 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             "synced": short_time(state.synced_at) if state.synced_at else "—",
             "result": state.last_result or "—",
         }
+
+    @admin.display(description=_("certificates"))
+    def certificates(self, charge_point: ChargePoint) -> str:
+        """Links to the charger's certificates and the roots it reported (whitepaper)."""
+        if charge_point.pk is None:
+            return "-"
+        query = urlencode({"charge_point__id__exact": charge_point.pk})
+        own = reverse("admin:stations_chargercertificate_changelist") + "?" + query
+        roots = reverse("admin:stations_installedcertificate_changelist") + "?" + query
+        newest = charge_point.certificates.filter(revoked_at__isnull=True).order_by("-not_after")
+        valid_until = newest.values_list("not_after", flat=True).first()
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
+            own,
+            gettext("Own certificate valid until %(date)s") % {"date": short_time(valid_until)}
+            if valid_until
+            else gettext("No certificate of its own"),
+            roots,
+            gettext("Installed root certificates"),
+        )
 
     @admin.display(description=_("connection"), ordering="-last_seen_at")
     def connection(self, charge_point: ChargePoint) -> str:
@@ -883,6 +927,141 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
             "trigger_message",
             ["requested_message", "connector_id"],
         )
+
+    @admin.action(description=_("Ask for a new certificate"), permissions=["send_commands"])
+    def request_new_certificate(self, request: HttpRequest, queryset: QuerySet[ChargePoint]) -> Any:
+        """ExtendedTriggerMessage SignChargePointCertificate: the charger sends a CSR."""
+        return self._send_to_selected(
+            request,
+            queryset,
+            "request_new_certificate",
+            gettext("Ask for a new certificate"),
+            [],
+        )
+
+    @admin.action(description=_("Install a root certificate…"), permissions=["send_commands"])
+    def install_root_certificate(
+        self, request: HttpRequest, queryset: QuerySet[ChargePoint]
+    ) -> Any:
+        return self._command_with_form(
+            request,
+            queryset,
+            InstallCertificateForm,
+            gettext("Install a root certificate"),
+            "install_root_certificate",
+            ["certificate_type", "certificate"],
+        )
+
+    @admin.action(description=_("Read installed certificates"), permissions=["send_commands"])
+    def refresh_installed_certificates(
+        self, request: HttpRequest, queryset: QuerySet[ChargePoint]
+    ) -> Any:
+        return self._send_to_selected(
+            request,
+            queryset,
+            "refresh_installed_certificates",
+            gettext("Read installed certificates"),
+            [],
+        )
+
+
+# --- Certificates (OCPP 1.6 security whitepaper) --------------------------------------------
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = _("expiry")
+    parameter_name = "expiry"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("expiring", _("Expiring soon (renewal due)")), ("expired", _("Expired"))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ChargerCertificate]
+    ) -> QuerySet[ChargerCertificate]:
+        if self.value() == "expiring":
+            return queryset.filter(pk__in=certificates.expiring().values("pk"))
+        if self.value() == "expired":
+            return queryset.filter(not_after__lt=timezone.now())
+        return queryset
+
+
+@admin.register(ChargerCertificate)
+class ChargerCertificateAdmin(SendsCommands, ReadOnlyAdmin):
+    """Chargers' certificates signed by the charging-station CA (shown above the list);
+    issued from the chargers' CSRs or by `manage.py charger_ca issue`. Revoking one
+    refuses security profile 3 connections made with it."""
+
+    list_display = [
+        "charge_point",
+        "serial_number",
+        "not_after",
+        "installed_at",
+        "renewal_requested_at",
+        "revoked_at",
+    ]
+    list_filter = [ExpiryFilter, ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["charge_point__charge_point_id", "serial_number", "subject"]
+    list_select_related = ["charge_point"]
+    fields = [
+        "charge_point",
+        "serial_number",
+        "subject",
+        "not_before",
+        "not_after",
+        "issued_at",
+        "installed_at",
+        "renewal_requested_at",
+        "revoked_at",
+        "pem",
+    ]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        ca = certificates.ca_certificate()
+        context = {
+            **(extra_context or {}),
+            "ca": ca
+            and {
+                "subject": ca.subject.rfc4514_string(),
+                "not_after": ca.not_valid_after_utc,
+                "fingerprint": certificates.fingerprint(ca),
+            },
+        }
+        return super().changelist_view(request, context)
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("stations.change_chargercertificate")
+
+    @admin.action(description=_("Revoke"), permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ChargerCertificate]) -> None:
+        revoked = certificates.revoke(queryset)
+        messages.success(request, gettext("%(count)d certificate(s) revoked.") % {"count": revoked})
+
+
+@admin.register(InstalledCertificate)
+class InstalledCertificateAdmin(SendsCommands, ReadOnlyAdmin):
+    """Root certificates chargers reported (Read installed certificates); deleted from a
+    charger with DeleteCertificate."""
+
+    list_display = ["charge_point", "certificate_type", "serial_number", "reported_at"]
+    list_filter = ["certificate_type"]
+    search_fields = ["charge_point__charge_point_id", "serial_number"]
+    list_select_related = ["charge_point"]
+    actions = ["delete_from_charger"]
+
+    @admin.action(description=_("Delete from the charger"), permissions=["send_commands"])
+    def delete_from_charger(
+        self, request: HttpRequest, queryset: QuerySet[InstalledCertificate]
+    ) -> None:
+        for installed in queryset.select_related("charge_point"):
+            send_and_report(
+                request,
+                f"{installed.charge_point.charge_point_id} {installed.serial_number}",
+                lambda i=installed: operations.delete_installed_certificate(
+                    i, issued_by=request.user, source="admin"
+                ),
+            )
 
 
 # --- Sessions, meter values, statuses -------------------------------------------------------

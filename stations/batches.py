@@ -34,6 +34,9 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "change_configuration": operations.change_configuration,
     "trigger_message": operations.trigger_message,
     "get_composite_schedule": operations.get_composite_schedule,
+    "request_new_certificate": operations.request_new_certificate,
+    "install_root_certificate": operations.install_root_certificate,
+    "refresh_installed_certificates": operations.refresh_installed_certificates,
 }
 
 # Operations whose offline chargers get the command when they reconnect (resume()): a

@@ -235,6 +235,22 @@ class ChargePoint(models.Model):
             "benches on a closed network."
         ),
     )
+    # OCPP 1.6 security whitepaper profiles: 1 Basic auth, 2 TLS + Basic auth, 3 TLS with a
+    # client certificate. Never lowered by a connection (stations/ocpp/connections.py):
+    # a charger at 3 that comes with a password over plain WebSocket is refused.
+    security_profile = models.PositiveSmallIntegerField(
+        _("security profile"),
+        choices=[
+            (1, _("1: password (Basic auth)")),
+            (2, _("2: TLS and password")),
+            (3, _("3: TLS with a client certificate")),
+        ],
+        default=1,
+        help_text=_(
+            "The lowest security profile this charger may connect with. A connection at a "
+            "higher profile raises it; a lower one is refused."
+        ),
+    )
     protocol = models.CharField(_("protocol"), max_length=16, blank=True)
 
     # From BootNotification.req.
@@ -302,8 +318,9 @@ class ChargePoint(models.Model):
 
     @property
     def can_authenticate(self) -> bool:
-        """Whether the charger has a way in: a password, or security profile 0 by choice."""
-        return bool(self.password_hash) or self.allow_unauthenticated
+        """Whether the charger has a way in: a password, a client certificate (profile 3),
+        or security profile 0 by choice."""
+        return bool(self.password_hash) or self.allow_unauthenticated or self.security_profile == 3
 
     def set_password(self, raw_password: str) -> None:
         self.password_hash = make_password(raw_password, hasher=CHARGER_HASHER)
@@ -524,6 +541,75 @@ class DiagnosticsStatusEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.charge_point_id} {self.kind} {self.status}"
+
+
+class ChargerCertificate(models.Model):
+    """A charger's own certificate (whitepaper: ChargePointCertificate), signed by the
+    charging-station CA from the charger's CSR (SignCertificate) or issued by staff; what
+    security profile 3 checks a client certificate against (stations/certificates.py)."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint, models.CASCADE, related_name="certificates", verbose_name=_("charge point")
+    )
+    # Hex, as x509 shows it: unique per issuer, and ChargeHub's CA is the only issuer here.
+    serial_number = models.CharField(_("serial number"), max_length=64, unique=True)
+    subject = models.CharField(_("subject"), max_length=255)
+    not_before = models.DateTimeField(_("valid from"))
+    not_after = models.DateTimeField(_("valid until"), db_index=True)
+    pem = models.TextField(_("certificate (PEM)"))
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    # CertificateSigned's answer: whether the charger took it.
+    installed_at = models.DateTimeField(_("installed at"), null=True, blank=True)
+    # When ExtendedTriggerMessage asked the charger for a new CSR before this one expires.
+    renewal_requested_at = models.DateTimeField(_("renewal asked for at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("charger certificate")
+        verbose_name_plural = _("charger certificates")
+        ordering = ["not_after", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.serial_number})"
+
+
+class InstalledCertificate(models.Model):
+    """A root certificate a charger reported installed (GetInstalledCertificateIds), by
+    the whitepaper's CertificateHashData; DeleteCertificate removes one by it."""
+
+    class Type(models.TextChoices):
+        CENTRAL_SYSTEM_ROOT = "CentralSystemRootCertificate", _("central system root")
+        MANUFACTURER_ROOT = "ManufacturerRootCertificate", _("manufacturer root")
+
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        models.CASCADE,
+        related_name="installed_certificates",
+        verbose_name=_("charge point"),
+    )
+    certificate_type = models.CharField(_("type"), max_length=32, choices=Type.choices)
+    hash_algorithm = models.CharField(_("hash algorithm"), max_length=8)
+    issuer_name_hash = models.CharField(max_length=128)
+    issuer_key_hash = models.CharField(max_length=128)
+    serial_number = models.CharField(_("serial number"), max_length=40)
+    reported_at = models.DateTimeField(_("reported at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("installed root certificate")
+        verbose_name_plural = _("installed root certificates")
+        ordering = ["charge_point", "certificate_type", "serial_number"]
+
+    def __str__(self) -> str:
+        return f"{self.get_certificate_type_display()} {self.serial_number}"
+
+    def hash_data(self) -> dict[str, str]:
+        """The whitepaper's CertificateHashDataType, as DeleteCertificate sends it."""
+        return {
+            "hashAlgorithm": self.hash_algorithm,
+            "issuerNameHash": self.issuer_name_hash,
+            "issuerKeyHash": self.issuer_key_hash,
+            "serialNumber": self.serial_number,
+        }
 
 
 class StopReason(models.TextChoices):

@@ -7,6 +7,7 @@ them; async code wraps them in `sync_to_async`. Errors are `commands.CommandErro
 `command_failure()` says what each one means to whoever asked, the same on every page.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
@@ -18,10 +19,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ocpp.v16 import call, call_result
 
+from stations import certificates
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
-from stations.models import ChargePoint, ChargingSession, Reservation, Site
+from stations.models import (
+    ChargePoint,
+    ChargerCertificate,
+    ChargingSession,
+    InstalledCertificate,
+    Reservation,
+    Site,
+)
 from stations.ocpp import commands, rpc
 from stations.ocpp.connections import CHARGE_POINT_ID_PATTERN
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -428,3 +439,96 @@ def connection_url(charge_point_id: str, host: str, secure: bool) -> str:
     """The URL a charger is configured with: the central system's URL and its identity
     appended (OCPP-J 1.6 §3.1.1)."""
     return f"{'wss' if secure else 'ws'}://{host}/ocpp/{charge_point_id}"
+
+
+# --- Certificates (OCPP 1.6 security whitepaper, edition 3) ---------------------------
+
+# Recorded with the commands the certificate rules send (ChargerCommand.source).
+CERTIFICATE_SOURCE = "certificates"
+
+
+def sign_certificate(charge_point_id: str, csr: str) -> ChargerCertificate | None:
+    """Sign the charger's CSR and send it the certificate (CertificateSigned, security
+    whitepaper); None when the signer refused it. An answer Accepted marks it installed."""
+    charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+    try:
+        certificate = certificates.issue(charge_point, csr)
+    except certificates.CertificateError:
+        logger.exception("%s: the CSR was not signed", charge_point_id)
+        return None
+    answer = _send(
+        charge_point_id,
+        call.CertificateSigned(certificate_chain=certificate.pem),
+        None,
+        CERTIFICATE_SOURCE,
+    )
+    if answer.status == "Accepted":
+        certificate.installed_at = timezone.now()
+        certificate.save(update_fields=["installed_at"])
+    return certificate
+
+
+def request_certificate_renewals(due: QuerySet[ChargerCertificate]) -> int:
+    """Ask each charger of `due` for a new CSR (ExtendedTriggerMessage
+    SignChargePointCertificate, security whitepaper); asked once per certificate."""
+    asked = 0
+    for certificate in due.select_related("charge_point"):
+        charge_point_id = certificate.charge_point.charge_point_id
+        try:
+            answer = request_new_certificate(charge_point_id, source=CERTIFICATE_SOURCE)
+        except commands.CommandError as error:
+            logger.warning("%s: renewal not asked for: %s", charge_point_id, error)
+            continue
+        if answer.status == "Accepted":
+            ChargerCertificate.objects.filter(pk=certificate.pk).update(
+                renewal_requested_at=timezone.now()
+            )
+            asked += 1
+    return asked
+
+
+def request_new_certificate(
+    charge_point_id: str, *, issued_by: Any = None, source: str = ""
+) -> call_result.ExtendedTriggerMessage:
+    """Ask the charger to send a new CSR now (ExtendedTriggerMessage)."""
+    request = call.ExtendedTriggerMessage(requested_message="SignChargePointCertificate")
+    return _send(charge_point_id, request, issued_by, source)
+
+
+def install_root_certificate(
+    charge_point_id: str,
+    certificate_type: str,
+    pem: str,
+    *,
+    issued_by: Any = None,
+    source: str = "",
+) -> call_result.InstallCertificate:
+    """Install a root certificate on the charger (InstallCertificate)."""
+    request = call.InstallCertificate(certificate_type=certificate_type, certificate=pem)
+    return _send(charge_point_id, request, issued_by, source)
+
+
+def refresh_installed_certificates(
+    charge_point_id: str, *, issued_by: Any = None, source: str = ""
+) -> list[InstalledCertificate]:
+    """Ask the charger which roots it holds (GetInstalledCertificateIds),
+    of both types, and keep the answer."""
+    charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+    for certificate_type in InstalledCertificate.Type.values:
+        request = call.GetInstalledCertificateIds(certificate_type=certificate_type)
+        answer = _send(charge_point_id, request, issued_by, source)
+        installed = answer.certificate_hash_data if answer.status == "Accepted" else []
+        certificates.record_installed(charge_point, certificate_type, installed or [])
+    return list(charge_point.installed_certificates.all())
+
+
+def delete_installed_certificate(
+    installed: InstalledCertificate, *, issued_by: Any = None, source: str = ""
+) -> call_result.DeleteCertificate:
+    """Remove a root from the charger (DeleteCertificate); the row goes
+    when the charger answers Accepted or NotFound (it does not hold it either way)."""
+    request = call.DeleteCertificate(certificate_hash_data=installed.hash_data())
+    answer = _send(installed.charge_point.charge_point_id, request, issued_by, source)
+    if answer.status in ("Accepted", "NotFound"):
+        installed.delete()
+    return answer

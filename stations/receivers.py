@@ -1,7 +1,8 @@
 """What stations itself does on its own events (stations/signals.py): smart charging
 runs again when the load of a managed site may change (stations/load_balancing.py);
 local authorization lists follow their tokens (stations/local_list.py); a charger
-that comes back gets what a batch could not send it while offline (batches.py).
+that comes back gets what a batch could not send it while offline (batches.py); a
+charger's CSR is signed and sent back (stations/certificates.py).
 
 Cheap and robust: each asks for a debounced run, which happens in a task.
 """
@@ -14,6 +15,7 @@ from django.dispatch import receiver
 from stations import batches, load_balancing, local_list, tasks
 from stations.models import ChargePoint, ChargerCommand, ChargingSession, LocalListEntry
 from stations.signals import (
+    certificate_signing_requested,
     charge_point_booted,
     charge_point_connected,
     charge_point_disconnected,
@@ -74,3 +76,8 @@ def charger_came_back(sender: type, charge_point: ChargePoint, **kwargs: Any) ->
     # waits again, and a rebooted charger heeds nothing before its boot is answered.
     if batches.waits_for(charge_point):
         tasks.resume_batches_soon(charge_point.charge_point_id)
+
+
+@receiver(certificate_signing_requested, dispatch_uid="stations.certificates.signing_requested")
+def sign_certificate(sender: type, charge_point: ChargePoint, csr: str, **kwargs: Any) -> None:
+    tasks.sign_certificate_soon(charge_point.charge_point_id, csr)

@@ -46,6 +46,9 @@ diagnostics_status_received = Signal()
 # sender=ChargerCommand, command=...; a command's outcome was recorded (answered, CALLERROR,
 # timeout, offline).
 command_finished = Signal()
+# sender=ChargePoint, charge_point=..., csr=...; SignCertificate was answered Accepted:
+# the CSR is signed and sent back (CertificateSigned) by a task, after the answer.
+certificate_signing_requested = Signal()
 
 
 def announce(signal: Signal, sender: type, **kwargs: Any) -> None:

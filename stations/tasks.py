@@ -14,7 +14,15 @@ from celery import shared_task
 from django.conf import settings
 from django.db import connections, transaction
 
-from stations import batches, liveness, load_balancing, local_list, retention
+from stations import (
+    batches,
+    certificates,
+    liveness,
+    load_balancing,
+    local_list,
+    operations,
+    retention,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,3 +174,33 @@ def sweep_local_lists() -> int:
     synced = _sync_lists(local_list.managed_and_connected())
     logger.info("sweep_local_lists: %d charger(s) in step", synced)
     return synced
+
+
+def sign_certificate_soon(charge_point_id: str, csr: str) -> None:
+    """Sign a charger's CSR and send it back (signals.certificate_signing_requested comes
+    after the commit of the SignCertificate it answered)."""
+    if sign_certificate.app.conf.task_always_eager:
+        beside_the_charger(_sign_in_thread, charge_point_id, csr)
+    else:
+        sign_certificate.delay(charge_point_id, csr)
+
+
+def _sign_in_thread(charge_point_id: str, csr: str) -> None:
+    try:
+        operations.sign_certificate(charge_point_id, csr)
+    except Exception:
+        logger.exception("Signing the CSR of %s failed", charge_point_id)
+    finally:
+        connections.close_all()  # this thread ends here: its connection with it
+
+
+@shared_task
+def sign_certificate(charge_point_id: str, csr: str) -> None:
+    operations.sign_certificate(charge_point_id, csr)
+
+
+@shared_task
+def renew_expiring_certificates() -> int:
+    asked = operations.request_certificate_renewals(certificates.due_for_renewal())
+    logger.info("renew_expiring_certificates: %d charger(s) asked for a new CSR", asked)
+    return asked

@@ -52,6 +52,11 @@ _DEFAULT_ANSWERS: dict[str, dict[str, Any]] = {
     # Security whitepaper ed. 3.
     "GetLog": {"status": "Accepted", "filename": "log-0001.zip"},
     "SignedUpdateFirmware": {"status": "Accepted"},
+    "CertificateSigned": {"status": "Accepted"},
+    "InstallCertificate": {"status": "Accepted"},
+    "GetInstalledCertificateIds": {"status": "NotFound"},
+    "DeleteCertificate": {"status": "Accepted"},
+    "ExtendedTriggerMessage": {"status": "Accepted"},
 }
 
 

@@ -183,16 +183,18 @@ def no_configuration_read_at_boot() -> Iterator[None]:
 def start_server(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
 ) -> Iterator[Callable[..., str]]:
-    """Start `manage.py serve` processes on the test database; returns their base URL."""
+    """Start `manage.py serve` processes on the test database; returns their base URL.
+
+    `start("--tls-port", "8443", OCPP_TLS_CERTIFICATE=...)`: arguments go to serve."""
     processes: list[subprocess.Popen[bytes]] = []
     logs = tmp_path_factory.mktemp("server-logs")
 
-    def start(**env: str) -> str:
+    def start(*arguments: str, **env: str) -> str:
         port = free_port()
         log_path = logs / f"server-{port}.log"
         log = open(log_path, "wb")
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            [sys.executable, "manage.py", "serve", "--port", str(port), *arguments],
             cwd=ROOT,
             env=server_env(**env),
             stdout=log,

@@ -5,14 +5,17 @@ import base64
 import binascii
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from stations import signals
+from stations import certificates, signals
 from stations.models import ChargePoint, ConnectionEvent, RefusedConnection
 
 logger = logging.getLogger(__name__)
@@ -44,8 +47,53 @@ def basic_auth_credentials(headers: list[tuple[bytes, bytes]]) -> tuple[str, str
     return None
 
 
+@dataclass(frozen=True)
+class TransportSecurity:
+    """How a connection reached us: over TLS or not, with which client certificate (PEM)."""
+
+    tls: bool = False
+    client_certificate: str = ""
+
+    @property
+    def profile(self) -> int:
+        """The whitepaper's security profile this connection offers: 3 with a client
+        certificate, 2 over TLS, 1 otherwise (Basic auth is checked apart)."""
+        return 3 if self.client_certificate else 2 if self.tls else 1
+
+
+def transport_security(scope: dict[str, Any]) -> TransportSecurity:
+    """TLS and client certificate of a WebSocket handshake.
+
+    Served directly (`manage.py serve --tls-port`), the TLS layer puts them in the ASGI
+    TLS extension (chargehub/tls.py). Behind a trusted TLS proxy (TRUSTED_PROXY_COUNT > 0)
+    they come in headers only that proxy sets: SECURE_PROXY_SSL_HEADER for TLS, and
+    OCPP_PROXY_CLIENT_CERT_HEADER for the verified certificate, URL-encoded PEM as nginx's
+    $ssl_client_escaped_cert. Without a trusted proxy both headers are ignored.
+    """
+    tls = scope.get("extensions", {}).get("tls")
+    if tls is not None:
+        chain = tls.get("client_cert_chain") or []
+        return TransportSecurity(tls=True, client_certificate=chain[0] if chain else "")
+    if settings.TRUSTED_PROXY_COUNT <= 0:
+        return TransportSecurity()
+    headers = {name.lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}
+    secure = False
+    if proxy_ssl_header := getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        meta_name, https_value = proxy_ssl_header
+        name = meta_name.removeprefix("HTTP_").lower().replace("_", "-").encode("latin-1")
+        secure = headers.get(name, "").strip() == https_value
+    certificate = ""
+    if settings.OCPP_PROXY_CLIENT_CERT_HEADER and secure:
+        name = settings.OCPP_PROXY_CLIENT_CERT_HEADER.lower().encode("latin-1")
+        certificate = unquote(headers.get(name, "").strip())
+    return TransportSecurity(tls=secure, client_certificate=certificate)
+
+
 def admit(
-    charge_point_id: str, credentials: tuple[str, str] | None, protocol: str
+    charge_point_id: str,
+    credentials: tuple[str, str] | None,
+    protocol: str,
+    security: TransportSecurity = TransportSecurity(),
 ) -> tuple[ChargePoint | None, str]:
     """Decide whether a WebSocket upgrade for `charge_point_id` is let in.
 
@@ -54,9 +102,22 @@ def admit(
     """
     if not CHARGE_POINT_ID_PATTERN.match(charge_point_id):
         return None, "invalid charge point id"
+    if security.client_certificate:
+        # Profile 3: the certificate is the charger's identity; one that is not this
+        # charger's (another charger's, expired, of another CA, revoked) never gets in.
+        if refusal := certificates.client_certificate_refusal(
+            charge_point_id, security.client_certificate
+        ):
+            return None, refusal
     charge_point = ChargePoint.objects.filter(charge_point_id=charge_point_id).first()
     if credentials is not None and credentials[0] != charge_point_id:
         return None, "Basic auth username is not the charge point id"
+    # Security whitepaper: a charger never falls back to a lower profile than it had.
+    if charge_point is not None and security.profile < charge_point.security_profile:
+        return None, (
+            f"security profile {charge_point.security_profile} required, "
+            f"connection offers {security.profile}"
+        )
 
     if charge_point is None:
         if not settings.OCPP_ALLOW_UNKNOWN_CHARGERS:
@@ -76,6 +137,9 @@ def admit(
 
     if charge_point.registration_status == ChargePoint.Registration.REJECTED:
         return None, "charge point is rejected"
+    if security.profile == 3:
+        _raise_profile(charge_point, security.profile)
+        return charge_point, ""  # the certificate was its authentication
     if charge_point.allow_unauthenticated:
         # Staff chose security profile 0 for this charger; say so at every connection.
         logger.warning(
@@ -95,7 +159,19 @@ def admit(
         return None, "no Basic auth credentials"
     if not charge_point.check_password(credentials[1]):
         return None, "wrong password"
+    _raise_profile(charge_point, security.profile)
     return charge_point, ""
+
+
+def _raise_profile(charge_point: ChargePoint, profile: int) -> None:
+    """A charger that came in at a higher profile may never come back lower (the security
+    whitepaper allows only upgrades of the security profile)."""
+    if profile > charge_point.security_profile:
+        ChargePoint.objects.filter(pk=charge_point.pk, security_profile__lt=profile).update(
+            security_profile=profile
+        )
+        charge_point.security_profile = profile
+        logger.info("%s: security profile raised to %d", charge_point.charge_point_id, profile)
 
 
 def record_refusal(charge_point_id: str, address: str, reason: str) -> None:

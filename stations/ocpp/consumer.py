@@ -1,10 +1,11 @@
 """The Channels consumer that holds one charger's WebSocket.
 
-It accepts (subprotocol, Basic auth), takes frames apart (rpc), hands CALLs to the
-version's handlers and sends their answers back. Commands from the rest of the system
-arrive as "ocpp.command" group messages (see commands.py). Channels runs one consumer's
-events one at a time, so a command is never awaited inside an event handler: it runs
-as a task, and the CALLRESULT that receive() later gets resolves its future.
+It accepts (subprotocol, Basic auth or a client certificate), takes frames apart (rpc),
+hands CALLs to the version's handlers and sends their answers back. Commands from the
+rest of the system arrive as "ocpp.command" group messages (see commands.py). Channels
+runs one consumer's events one at a time, so a command is never awaited inside an event
+handler: it runs as a task, and the CALLRESULT that receive() later gets resolves its
+future.
 """
 
 import asyncio
@@ -167,7 +168,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
         credentials = connections.basic_auth_credentials(self.scope.get("headers", []))
         charge_point, reason = await run_in_database(connections.admit)(
-            self.charge_point_id, credentials, subprotocol
+            self.charge_point_id,
+            credentials,
+            subprotocol,
+            connections.transport_security(self.scope),
         )
         if charge_point is None:
             logger.warning("%s refused: %s", self.charge_point_id, reason)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from stations import sessions, signals
+from stations import certificates, sessions, signals
 from stations.authorization import id_tag_info, normalize_id_tag
 from stations.clock import trusted_time
 from stations.models import (
@@ -112,6 +112,11 @@ COMMANDS = {
     # Security whitepaper extensions to 1.6.
     "GetLog",
     "SignedUpdateFirmware",
+    "CertificateSigned",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetInstalledCertificateIds",
+    "InstallCertificate",
 }
 
 
@@ -505,3 +510,22 @@ def signed_firmware_status_notification(
 ) -> Payload:
     """Whitepaper §4.3 / use case L01: a signed update's progress, kept in the history."""
     return _store_firmware_status(charge_point, payload, received_at)
+
+
+@handles("SignCertificate")
+def sign_certificate(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
+    """Security whitepaper: a CSR for the charger's own certificate. Checked
+    now (its CN must be this charger's id), signed after the answer by a task, which sends
+    it back with CertificateSigned (stations/operations.py)."""
+    try:
+        certificates.check_csr(payload["csr"], charge_point.charge_point_id)
+    except certificates.CertificateError as error:
+        logger.warning("%s: CSR rejected: %s", charge_point.charge_point_id, error)
+        return {"status": "Rejected"}
+    signals.announce(
+        signals.certificate_signing_requested,
+        ChargePoint,
+        charge_point=charge_point,
+        csr=payload["csr"],
+    )
+    return {"status": "Accepted"}

@@ -130,6 +130,7 @@ def test_charge_point_added_with_a_short_password_gets_a_form_error(staff):
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
         "first_phase": 1,
+        "security_profile": 1,
         "connectors-INITIAL_FORMS": 0,
     }
     response = client.post(add, {**form, "new_password": "short"})
@@ -172,6 +173,7 @@ def test_charge_point_add_form_offers_a_generated_password_the_charger_gets(staf
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
         "first_phase": 1,
+        "security_profile": 1,
         "connectors-INITIAL_FORMS": 0,
     }
     added = client.post(add, form, follow=True)
@@ -198,6 +200,7 @@ def test_charge_point_accepted_without_password_in_admin_gets_a_form_error(staff
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
         "first_phase": 1,
+        "security_profile": 1,
         "connectors-INITIAL_FORMS": 0,
     }
     response = client.post(add, form)
@@ -217,6 +220,7 @@ def test_pending_charger_without_password_is_accepted_in_admin_once_given_one(st
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
         "first_phase": 1,
+        "security_profile": 1,
         "connectors-INITIAL_FORMS": 0,
     }
 
@@ -263,6 +267,7 @@ def test_security_profile_0_is_allowed_in_admin_with_a_warning(staff):
         "connectors-TOTAL_FORMS": 0,
         "phases": 3,
         "first_phase": 1,
+        "security_profile": 1,
         "connectors-INITIAL_FORMS": 0,
     }
     response = client.post(add, form, follow=True)

@@ -138,6 +138,37 @@ EVERY_COMMAND = [
         call_result.SendLocalList(status="Accepted"),
     ),
     (call.GetLocalListVersion(), call_result.GetLocalListVersion(list_version=3)),
+    # Security whitepaper (edition 3).
+    (
+        call.CertificateSigned(certificate_chain="-----BEGIN CERTIFICATE-----\n"),
+        call_result.CertificateSigned(status="Accepted"),
+    ),
+    (
+        call.InstallCertificate(
+            certificate_type="CentralSystemRootCertificate",
+            certificate="-----BEGIN CERTIFICATE-----\n",
+        ),
+        call_result.InstallCertificate(status="Accepted"),
+    ),
+    (
+        call.GetInstalledCertificateIds(certificate_type="ManufacturerRootCertificate"),
+        call_result.GetInstalledCertificateIds(status="NotFound"),
+    ),
+    (
+        call.DeleteCertificate(
+            certificate_hash_data={
+                "hash_algorithm": "SHA256",
+                "issuer_name_hash": "a" * 64,
+                "issuer_key_hash": "b" * 64,
+                "serial_number": "1f",
+            }
+        ),
+        call_result.DeleteCertificate(status="Accepted"),
+    ),
+    (
+        call.ExtendedTriggerMessage(requested_message="SignChargePointCertificate"),
+        call_result.ExtendedTriggerMessage(status="Accepted"),
+    ),
 ]
 
 

@@ -3,13 +3,15 @@
     python manage.py serve --host 0.0.0.0 --port 8000
     python manage.py serve --fd 3          # a socket handed over by systemd or a supervisor
     python manage.py serve --workers 4     # four processes on one port (SO_REUSEPORT)
+    python manage.py serve --tls-port 8443 # and TLS (OCPP security profiles 2 and 3)
 
 Several of these processes can serve one site, on one port (--workers, see
 chargehub/server_processes.py) or behind a load balancer; with REDIS_URL set, a command
 reaches a charger whichever process holds its socket. Daphne's own
 --proxy-headers is not offered: it takes the client's address from the left of
 X-Forwarded-For, which the client writes. Behind a proxy, settings read the headers instead
-(TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER).
+(TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER). With --tls-port (or OCPP_TLS_PORT) it also
+serves TLS itself, verifying chargers' client certificates (chargehub/tls.py).
 """
 
 from typing import Any
@@ -20,6 +22,7 @@ from daphne.ws_protocol import WebSocketFactory
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from chargehub import tls
 from chargehub.server_processes import Workers
 
 
@@ -50,6 +53,13 @@ class Command(BaseCommand):
             help="Processes sharing the port (SO_REUSEPORT); use REDIS_URL with more than one",
         )
         parser.add_argument(
+            "--tls-port",
+            type=int,
+            default=settings.OCPP_TLS_PORT,
+            help="Also serve TLS on this port (OCPP_TLS_CERTIFICATE, OCPP_TLS_KEY; client "
+            "certificates checked against OCPP_CA_CERTIFICATE)",
+        )
+        parser.add_argument(
             "--no-access-log",
             action="store_true",
             help="Print no line per request (make run's default; a proxy logs them anyway)",
@@ -61,6 +71,10 @@ class Command(BaseCommand):
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
         if options["workers"] > 1:
+            if options["tls_port"]:
+                # Each worker would need the TLS port too; serve TLS with one process
+                # per port, or terminate it at nginx (README, TLS and charger certificates).
+                raise CommandError("--workers cannot serve --tls-port; use nginx for TLS.")
             if options["fd"] is not None:
                 raise CommandError("--workers opens its own sockets; it cannot take --fd.")
             quiet = ["--no-access-log"] if options["no_access_log"] else []
@@ -73,11 +87,21 @@ class Command(BaseCommand):
             return
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
         arguments = daphne_arguments(options["host"], options["port"], options["fd"])
+        if options["tls_port"]:
+            if not settings.OCPP_TLS_CERTIFICATE or not settings.OCPP_TLS_KEY:
+                raise CommandError("Set OCPP_TLS_CERTIFICATE and OCPP_TLS_KEY to serve TLS.")
+            # Daphne builds its endpoints with Twisted's serverFromString: ours adds one
+            # that verifies client certificates, which Twisted's strings cannot say.
+            daphne_server.serverFromString = tls.server_from_string
+            endpoint = tls.endpoint_description(options["host"], options["tls_port"])
+            arguments = ["--endpoint", endpoint, *arguments]
         if options["no_access_log"]:
             # Daphne writes its access log at verbosity 1 and up; our logging is set up
             # by Django's LOGGING already, which the verbosity does not change.
             arguments = ["--verbosity", "0", *arguments]
-        CommandLineInterface().run(arguments)
+        interface = CommandLineInterface()
+        interface.server_class = tls.TlsAwareServer
+        interface.run(arguments)
 
 
 def daphne_arguments(host: str, port: int, fd: int | None = None) -> list[str]:
