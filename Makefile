@@ -21,7 +21,7 @@ run: $(VENV)/.installed
 	scripts/ensure-pdf-libs
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py setup_roles
-	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo --history
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_billing_demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py run_stack --host $(HOST) --port $(PORT) --chargers $(CHARGERS)
 

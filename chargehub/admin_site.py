@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 # What staff use most first; apps not named here follow, in their usual order.
 APP_ORDER = [
     "operations",
+    "insights",
     "stations",
     "fleet",
     "billing",

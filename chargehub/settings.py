@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "operations",
     # Fleet operations: firmware campaigns, diagnostics uploads, configuration baselines.
     "fleet",
+
+    # Summaries, dashboards and reports for staff; it only listens and reads.
+    "insights",
     # The driver's actions (start, stop, reserve), below both the portal and the API.
     "charging",
     # The driver portal: find a charger, start and follow a session, the account pages.
@@ -625,6 +628,11 @@ AUDIT_MODELS = env_list(
     "users.IdToken,billing.WalletEntry,billing.CardPayment,billing.Invoice,"
     "billing.BillingAccount,billing.SubscriptionPlan,users.User",
 )
+
+# `load_demo --history` calls this (a dotted path to a function taking no argument and
+# returning a line to print): months of generated history for the dashboards, made by
+# insights, which stations never imports.
+DEMO_HISTORY_LOADER = "insights.history.load_demo_history"
 
 # --- Smart charging (stations/smart_charging.py, stations/load_balancing.py) --------------
 # Below this current (A per phase) a car stops charging (IEC 61851: 6 A); a site may

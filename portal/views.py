@@ -57,6 +57,8 @@ def station_list(request: HttpRequest) -> HttpResponse:
     # that page's points.
     page = Paginator(finder.find_sites(wanted), STATIONS_PER_PAGE).get_page(request.GET.get("page"))
     results = page.object_list
+    if request.GET and page.number == 1:  # a driver's search, counted once (not per page)
+        finder.announce_search(wanted, results)
     # Sites stopped in an emergency show as out of service, with nothing available.
     out_of_service = emergency.stopped_site_ids([result.site.pk for result in results])
     # The price in force now at each connector shown, in a fixed number of queries.

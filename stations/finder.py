@@ -23,7 +23,7 @@ from django.db import models
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from stations import opening_hours
+from stations import opening_hours, signals
 from stations.models import ChargePoint, Connector, Site
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
@@ -355,3 +355,19 @@ def find_sites(wanted: StationFilter, now: datetime | None = None) -> SiteSearch
     nearest first when a position is given (sites without coordinates last), else by name.
     A lazy sequence: slice it (or give it to a Paginator) to read one page."""
     return SiteSearch(wanted, now)
+
+
+def announce_search(
+    wanted: StationFilter, results: list[SiteResult], now: datetime | None = None
+) -> None:
+    """Tell listeners (insights: unmet demand, site planning) that a driver searched and
+    whether the first page of `results` held a free connector. Called once per search by
+    the portal and the API, on its first page only."""
+    signals.announce(
+        signals.station_searched,
+        sender=Site,
+        at=now or timezone.now(),
+        near=wanted.near,
+        connector_type=wanted.connector_type,
+        found_free=any(result.available_count for result in results),
+    )

@@ -49,6 +49,9 @@ command_finished = Signal()
 # sender=ChargePoint, charge_point=..., csr=...; SignCertificate was answered Accepted:
 # the CSR is signed and sent back (CertificateSigned) by a task, after the answer.
 certificate_signing_requested = Signal()
+# sender=Site, at=..., near=(lat, lon) or None, connector_type=..., found_free=...; a
+# driver searched for a charger in the portal or the API (stations.finder.announce_search).
+station_searched = Signal()
 
 
 def announce(signal: Signal, sender: type, **kwargs: Any) -> None:

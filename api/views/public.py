@@ -66,6 +66,8 @@ class StationViewSet(viewsets.GenericViewSet):
         )
         sites = finder.find_sites(wanted)
         page = self.paginate_queryset(sites) or []
+        if request.query_params and self.paginator.page.number == 1:  # counted once
+            finder.announce_search(wanted, page)
         serializer = self.get_serializer(page, many=True, context=self._context(page, user))
         return self.get_paginated_response(serializer.data)
 

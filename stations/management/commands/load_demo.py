@@ -1,6 +1,7 @@
 """Demo data for `make run`: a site in Stockholm, three chargers, RFID cards, an admin.
 
     DEBUG=1 python manage.py load_demo
+    DEBUG=1 python manage.py load_demo --history   # and months of generated history
 
 Idempotent: what exists is left as it is, so running it twice changes nothing. It
 refuses to run without DEBUG, because it creates a superuser with a published password.
@@ -13,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from stations.models import ChargePoint, Connector, OpeningHours, Site
@@ -64,6 +66,16 @@ def demo_charge_point_ids(count: int = DEMO_CHARGER_COUNT) -> list[str]:
 class Command(BaseCommand):
     help = _("Load demo data (a site, three chargers, RFID cards, an admin). DEBUG only.")
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--history",
+            action="store_true",
+            help=_(
+                "Also generate months of charging history at sites of their own, for the "
+                "insights dashboards (once; a second run leaves it as it is)."
+            ),
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError(
@@ -75,6 +87,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             notes = self._load()
         self._report(notes)
+        if options["history"]:
+            # Made by the app that reads it (settings.DEMO_HISTORY_LOADER): stations
+            # never imports insights.
+            self.stdout.write(import_string(settings.DEMO_HISTORY_LOADER)())
 
     def _load(self) -> list[str]:
         notes: list[str] = []
