@@ -13,6 +13,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # Insights' summary tables: what was priced since the last run (insights/rollup.py).
+    "roll-up-insights": {
+        "task": "insights.tasks.roll_up_insights",
+        "schedule": 600.0,
+    },
     "mark-silent-chargers-offline": {
         "task": "stations.tasks.mark_silent_chargers_offline",
         "schedule": 30.0,

@@ -1,10 +1,60 @@
-"""Insights in admin: the searches drivers made (read only); the dashboards are pages of
-their own (insights/views.py)."""
+"""Insights in admin: the dashboards (insights/views.py) behind one entry, and the
+searches drivers made (read only)."""
+
+from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 
-from insights.models import SearchRecord
+from insights import views
+from insights.models import Dashboard, SearchRecord
+
+
+@admin.register(Dashboard)
+class DashboardAdmin(admin.ModelAdmin):
+    """Not a list of rows: its pages are the dashboards each role may see."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(views.allowed_pages(request))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("<str:name>/", view(self.page_view), name="insights_dashboard_page"),
+            path("<str:name>/csv/<str:table>/", view(self.csv_view), name="insights_dashboard_csv"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        pages = views.allowed_pages(request)
+        if not pages:
+            return self.page_view(request, "utilisation")  # answers 403
+        return HttpResponseRedirect(reverse("admin:insights_dashboard_page", args=[pages[0][0]]))
+
+    def page_view(self, request: HttpRequest, name: str) -> HttpResponse:
+        # No navigation sidebar: wide tables and charts (as operations' uptime report).
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "is_nav_sidebar_enabled": False,
+        }
+        return views.dashboard(request, name, context)
+
+    def csv_view(self, request: HttpRequest, name: str, table: str) -> HttpResponse:
+        return views.table_csv(request, name, table)
 
 
 @admin.register(SearchRecord)

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from billing.models import BillingAccount, CustomerGroup, SessionCharge
 from billing.money import round_to_ore
+from insights import rollup
 from insights.models import SearchRecord
 from insights.searches import grid_cell
 from stations.models import (
@@ -549,6 +550,7 @@ def load_demo_history() -> str:
     if exists(DEMO_SEED):
         return str(_("The generated history is already there; it was left as it is."))
     history = generate(DEMO_SEED)
+    rollup.roll_up()  # the dashboards read the summaries only
     return str(
         _("Generated history: %(sessions)s sessions at %(sites)s sites over %(days)s days.")
         % {

@@ -77,6 +77,8 @@ TECHNICIAN = Role(
         "operations.view_ticketentry",
         "operations.add_ticketentry",
         "operations.view_sitetechnician",
+        # Insights (insights/views.py): how the chargers are used.
+        "insights.view_utilisation",
     ),
 )
 SUPPORT = Role(
@@ -119,6 +121,10 @@ FINANCE = Role(
         # A payment case's refund is an action on the support case (operations/admin.py).
         "operations.view_supportcase",
         "operations.view_supportmessage",
+        # Insights: revenue, drivers, and the use of the network it earns from.
+        "insights.view_revenue",
+        "insights.view_drivers",
+        "insights.view_utilisation",
     ),
 )
 # Drivers use the portal, never the admin: the group grants nothing and marks them.

@@ -1,0 +1,299 @@
+"""The summary tables (insights.models ConnectorHour, SiteDay, DriverMonth), rolled up from
+the raw rows incrementally: each run reads only the session charges written since the
+last (RollupMark), so a beat task every few minutes costs what is new, not the history.
+`rebuild()` (manage.py rebuild_insights) empties them and reads everything again: the
+same figures, by the same code.
+
+A session counts once it is priced (billing's SessionCharge, one per session): its
+occupied time is started..stopped, its charging time billing's `charging_minutes` from
+the start (until the car was full), its energy and money are billing's; the rest is idle.
+Sessions and energy count in the hour and day they began.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from billing.models import CustomerGroup, SessionCharge
+from insights.models import ConnectorHour, DriverMonth, RollupMark, SiteDay
+
+MARK = "session_charges"
+BATCH = 5000
+HOUR = timedelta(hours=1)
+
+
+@dataclass
+class _Charge:
+    """The fields of a priced session the summaries need (one query per batch)."""
+
+    id: int
+    connector_id: int
+    connector_type: str
+    rated_kw: Decimal
+    site_id: int
+    zone: ZoneInfo
+    started_at: datetime
+    stopped_at: datetime
+    energy_wh: int
+    charging_minutes: Decimal
+    idle_minutes: Decimal
+    net: Decimal
+    gross: Decimal
+    method: str
+    fleet: str
+    user_id: int | None
+    joined: datetime | None
+
+
+def roll_up(limit: int | None = None) -> int:
+    """Add the charges written since the last run to the summaries; returns how many.
+    `limit` stops after about that many (the tests roll up in parts)."""
+    done = 0
+    while limit is None or done < limit:
+        count = _roll_up_batch(BATCH if limit is None else min(BATCH, limit - done))
+        done += count
+        if count == 0:
+            break
+    return done
+
+
+def rebuild() -> int:
+    """Recompute every summary from the raw rows: what `manage.py rebuild_insights` runs."""
+    with transaction.atomic():
+        mark = _mark()
+        ConnectorHour.objects.all().delete()
+        SiteDay.objects.all().delete()
+        DriverMonth.objects.all().delete()
+        mark.last_id = 0
+        mark.save(update_fields=["last_id"])
+    return roll_up()
+
+
+def _mark() -> RollupMark:
+    RollupMark.objects.get_or_create(name=MARK)
+    # One roll-up at a time: a second waits here, then reads from where the first ended.
+    return RollupMark.objects.select_for_update().get(name=MARK)
+
+
+def _roll_up_batch(size: int) -> int:
+    with transaction.atomic():
+        mark = _mark()
+        charges = _charges(mark.last_id, size)
+        if not charges:
+            return 0
+        plan_members = set(
+            CustomerGroup.objects.filter(kind=CustomerGroup.Kind.PLAN)
+            .filter(members__in={c.user_id for c in charges if c.user_id})
+            .values_list("members", flat=True)
+        )
+        _add(ConnectorHour, ("connector_id", "hour"), _connector_hours(charges))
+        _add(
+            SiteDay,
+            ("site_id", "day", "connector_type", "method", "customer_group"),
+            _site_days(charges),
+        )
+        _add(DriverMonth, ("user_id", "month"), _driver_months(charges, plan_members))
+        mark.last_id = charges[-1].id
+        mark.rolled_up_at = timezone.now()
+        mark.save(update_fields=["last_id", "rolled_up_at"])
+        return len(charges)
+
+
+def _charges(after_id: int, size: int) -> list[_Charge]:
+    rows = (
+        SessionCharge.objects.filter(id__gt=after_id, session__stopped_at__isnull=False)
+        .order_by("id")
+        .values(
+            "id",
+            "session__connector_id",
+            "session__connector__connector_type",
+            "session__connector__max_power_kw",
+            "session__charge_point__site_id",
+            "session__charge_point__site__time_zone",
+            "session__started_at",
+            "session__stopped_at",
+            "session__energy_wh",
+            "charging_minutes",
+            "idle_minutes",
+            "net",
+            "gross",
+            "method",
+            "account__fleet__name",
+            "session__id_token__owner_id",
+            "session__id_token__owner__date_joined",
+        )[:size]
+    )
+    zones: dict[str, ZoneInfo] = {}
+    charges = []
+    for row in rows:
+        if row["session__charge_point__site_id"] is None:
+            continue  # a charger on no site: nothing to summarise it under
+        zone_name = row["session__charge_point__site__time_zone"] or settings.TIME_ZONE
+        zone = zones.setdefault(zone_name, ZoneInfo(zone_name))
+        charges.append(
+            _Charge(
+                id=row["id"],
+                connector_id=row["session__connector_id"],
+                connector_type=row["session__connector__connector_type"],
+                rated_kw=row["session__connector__max_power_kw"],
+                site_id=row["session__charge_point__site_id"],
+                zone=zone,
+                started_at=row["session__started_at"],
+                stopped_at=row["session__stopped_at"],
+                energy_wh=row["session__energy_wh"] or 0,
+                charging_minutes=row["charging_minutes"],
+                idle_minutes=row["idle_minutes"],
+                net=row["net"],
+                gross=row["gross"],
+                method=row["method"],
+                fleet=row["account__fleet__name"] or "",
+                user_id=row["session__id_token__owner_id"],
+                joined=row["session__id_token__owner__date_joined"],
+            )
+        )
+    if not charges and rows:
+        # Only charges of chargers on no site: step past them all the same.
+        return [_skip(rows[-1]["id"])]
+    return charges
+
+
+def _skip(charge_id: int) -> _Charge:
+    zone = ZoneInfo(settings.TIME_ZONE)
+    moment = timezone.now()
+    return _Charge(charge_id, 0, "", Decimal(0), 0, zone, moment, moment, 0, Decimal(0), Decimal(0),
+                   Decimal(0), Decimal(0), "", "", None, None)  # fmt: skip
+
+
+def hour_of_week(moment: datetime, zone: ZoneInfo) -> int:
+    """0 for Monday 00:00-01:00 local time, 167 for Sunday 23:00-24:00."""
+    local = moment.astimezone(zone)
+    return (local.isoweekday() - 1) * 24 + local.hour
+
+
+def _seconds_in(start: datetime, end: datetime, hour: datetime) -> int:
+    return max(0, round((min(end, hour + HOUR) - max(start, hour)).total_seconds()))
+
+
+def _connector_hours(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for charge in charges:
+        if not charge.connector_id:
+            continue
+        charging_end = min(
+            charge.stopped_at, charge.started_at + timedelta(minutes=float(charge.charging_minutes))
+        )
+        hour = charge.started_at.replace(minute=0, second=0, microsecond=0)
+        first = True
+        while hour < charge.stopped_at:
+            row = rows.setdefault(
+                (charge.connector_id, hour),
+                {
+                    "site_id": charge.site_id,
+                    "hour_of_week": hour_of_week(hour, charge.zone),
+                    "occupied_seconds": 0,
+                    "charging_seconds": 0,
+                    "sessions": 0,
+                    "energy_wh": 0,
+                },
+            )
+            row["occupied_seconds"] += _seconds_in(charge.started_at, charge.stopped_at, hour)
+            row["charging_seconds"] += _seconds_in(charge.started_at, charging_end, hour)
+            if first:
+                row["sessions"] += 1
+                row["energy_wh"] += charge.energy_wh
+                first = False
+            hour += HOUR
+    return rows
+
+
+def _site_days(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for charge in charges:
+        if not charge.connector_id:
+            continue
+        day = charge.started_at.astimezone(charge.zone).date()
+        key = (charge.site_id, day, charge.connector_type, charge.method, charge.fleet)
+        row = rows.setdefault(key, defaultdict(lambda: Decimal(0)))
+        row["sessions"] += 1
+        row["energy_wh"] += charge.energy_wh
+        row["net"] += charge.net
+        row["gross"] += charge.gross
+        # Each session's minutes rounded alone: sums then agree however runs split them.
+        duration = Decimal((charge.stopped_at - charge.started_at).total_seconds()) / 60
+        row["duration_minutes"] += duration.quantize(Decimal("0.001"))
+        row["charging_minutes"] += charge.charging_minutes
+        row["idle_minutes"] += charge.idle_minutes
+    for row in rows.values():
+        row["sessions"] = int(row["sessions"])
+        row["energy_wh"] = int(row["energy_wh"])
+    return rows
+
+
+def month_of(moment: datetime) -> date:
+    """The first day of the month `moment` falls in, in TIME_ZONE (Europe/Stockholm)."""
+    return timezone.localtime(moment).date().replace(day=1)
+
+
+def _driver_months(
+    charges: Iterable[_Charge], plan_members: set[int]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for charge in charges:
+        if charge.user_id is None or charge.joined is None:
+            continue  # guests: no driver to follow
+        row = rows.setdefault(
+            (charge.user_id, month_of(charge.started_at)),
+            {"cohort": month_of(charge.joined), "sessions": 0, "energy_wh": 0, "gross": Decimal(0),
+             "charging_seconds": 0, "rated_wh": 0},
+        )  # fmt: skip
+        row["method"] = charge.method  # how they paid last that month
+        row["on_plan"] = charge.user_id in plan_members
+        row["sessions"] += 1
+        row["energy_wh"] += charge.energy_wh
+        row["gross"] += charge.gross
+        seconds = round(float(charge.charging_minutes) * 60)
+        row["charging_seconds"] += seconds
+        row["rated_wh"] += round(float(charge.rated_kw) * seconds / 3.6)
+    return rows
+
+
+def _add(
+    model: type[Model], key_fields: tuple[str, ...], rows: dict[tuple[Any, ...], dict[str, Any]]
+) -> None:
+    """Add `rows` to the summary: counts and sums onto the existing row, others replace."""
+    if not rows:
+        return
+    first = key_fields[0]
+    existing: dict[tuple[Any, ...], Any] = {}
+    firsts = {key[0] for key in rows}
+    candidates = model._default_manager.filter(**{f"{first}__in": firsts})
+    seconds = [key[1] for key in rows]  # hours, days or months: a range, not a list
+    candidates = candidates.filter(
+        **{f"{key_fields[1]}__gte": min(seconds), f"{key_fields[1]}__lte": max(seconds)}
+    )
+    for row in candidates:
+        existing[tuple(getattr(row, name) for name in key_fields)] = row
+    to_create, to_update, fields = [], [], set()
+    summed = {"occupied_seconds", "charging_seconds", "sessions", "energy_wh", "net", "gross",
+              "duration_minutes", "charging_minutes", "idle_minutes", "rated_wh"}  # fmt: skip
+    for key, values in rows.items():
+        row = existing.get(key)
+        if row is None:
+            to_create.append(model(**dict(zip(key_fields, key, strict=True)), **values))
+            continue
+        for name, value in values.items():
+            setattr(row, name, getattr(row, name) + value if name in summed else value)
+            fields.add(name)
+        to_update.append(row)
+    model._default_manager.bulk_create(to_create, batch_size=BATCH)
+    if to_update:
+        model._default_manager.bulk_update(to_update, sorted(fields), batch_size=BATCH)

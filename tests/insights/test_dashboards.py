@@ -1,0 +1,88 @@
+"""The dashboards in admin as staff meet them: each role sees its pages, every table
+behind a chart is a CSV, bad filters are a form error."""
+
+import csv
+import io
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.test import Client
+
+from insights import rollup
+from tests.insights.small_history import local, session, site
+
+pytestmark = pytest.mark.django_db
+WEEK = {"start": "2026-03-02", "end": "2026-03-08"}
+
+
+@pytest.fixture
+def staff(make_user):
+    call_command("setup_roles", stdout=io.StringIO())
+
+    def login(role: str) -> Client:
+        user = make_user(is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def week():
+    _place, a, b = site()
+    session(a, local(2026, 3, 2, 8, 0), 120, "11", 60, "card", "50.00")
+    session(b, local(2026, 3, 4, 17, 0), 60, "22", 60, "invoice", "100.00")
+    rollup.roll_up()
+
+
+def test_finance_sees_revenue_and_a_technician_does_not(staff, week):
+    finance, technician = staff("Finance"), staff("Technician")
+    page = finance.get("/admin/insights/dashboard/revenue/", WEEK)
+    assert page.status_code == 200
+    assert "Revenue per payment method" in page.content.decode()
+    assert technician.get("/admin/insights/dashboard/revenue/", WEEK).status_code == 403
+    assert technician.get("/admin/insights/dashboard/utilisation/", WEEK).status_code == 200
+    assert technician.get("/admin/insights/dashboard/").url.endswith("/utilisation/")
+    assert staff("Support").get("/admin/insights/dashboard/drivers/").status_code == 403
+
+
+@pytest.mark.parametrize("page", ["utilisation", "patterns", "revenue", "drivers"])
+def test_every_page_renders_and_every_table_is_a_csv(staff, week, page):
+    admin = staff("Operator admin")
+    response = admin.get(f"/admin/insights/dashboard/{page}/", WEEK)
+    assert response.status_code == 200
+    tables = response.context["tables"]
+    assert tables
+    for table, csv_url, _heat in tables:
+        download = admin.get(csv_url)
+        assert download.status_code == 200
+        rows = list(csv.reader(io.StringIO(download.content.decode())))
+        assert rows[0] == [str(column) for column in table.columns]
+        assert len(rows) == len(table.rows) + 1
+
+
+def test_the_revenue_csv_holds_the_figures(staff, week):
+    download = staff("Finance").get("/admin/insights/dashboard/revenue/csv/revenue_method/", WEEK)
+    rows = list(csv.reader(io.StringIO(download.content.decode())))
+    assert ["Card on file", "50.00", "40.00", "1", "4.55"] in rows
+    assert ["Monthly invoice", "100.00", "80.00", "1", "4.55"] in rows
+
+
+def test_bad_filters_are_a_form_error_not_a_crash(staff, week):
+    admin = staff("Operator admin")
+    response = admin.get(
+        "/admin/insights/dashboard/utilisation/", {"start": "2026-03-09", "end": "2026-03-01"}
+    )
+    assert response.status_code == 200
+    assert "The first day must come before the last." in response.content.decode()
+    assert (
+        admin.get(
+            "/admin/insights/dashboard/utilisation/", {"start": "yesterday", "site": "x"}
+        ).status_code
+        == 200
+    )
+    assert admin.get("/admin/insights/dashboard/nothing/").status_code == 404
+    assert admin.get("/admin/insights/dashboard/revenue/csv/nothing/").status_code == 404

@@ -1,0 +1,93 @@
+"""The dashboards' figures against figures computed by hand on a small history: a week in
+March 2026 (Stockholm, UTC+1) at one site of two 22 kW connectors, three sessions."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from insights import figures, rollup
+from insights.models import DriverMonth
+from tests.insights.small_history import driver, local, session, site
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def week():
+    place, a, b = site()
+    # Monday 08:00-10:00 on A: charging 60 min (11 kWh: 11 kW, half its 22 kW), idle 60.
+    session(a, local(2026, 3, 2, 8, 0), 120, "11", 60, "card", "50.00")
+    # Monday 08:30-09:00 on B: charging all 30 min, 5.5 kWh.
+    session(b, local(2026, 3, 2, 8, 30), 30, "5.5", 30, "wallet", "25.00")
+    # Wednesday 17:00-18:00 on B: 22 kWh in 60 min, its full 22 kW.
+    session(b, local(2026, 3, 4, 17, 0), 60, "22", 60, "invoice", "100.00")
+    assert rollup.roll_up() == 3
+    return figures.Scope(start=date(2026, 3, 2), end=date(2026, 3, 8), site=place)
+
+
+def test_utilisation_is_occupied_and_charging_time_over_the_connectors_time(week):
+    # 2 connectors x 7 days x 86,400 s = 1,209,600 s; occupied 7,200 + 1,800 + 3,600 =
+    # 12,600 s = 1.04 %; charging 3,600 + 1,800 + 3,600 = 9,000 s = 0.74 %.
+    table = figures.utilisation_by_site(week)
+    assert table.rows == [["Hand site", Decimal("1.0"), Decimal("0.7")]]
+
+
+def test_the_heatmap_shares_each_local_hour_of_the_week_between_the_connectors(week):
+    rows = figures.occupancy_heatmap(week).rows
+    monday, wednesday = rows[0], rows[2]
+    # Monday 08-09: A the whole hour, B half of it: 5,400 of 7,200 s.
+    assert monday[1 + 8] == Decimal("75.0")
+    assert monday[1 + 9] == Decimal("50.0")  # A alone, 09-10
+    assert wednesday[1 + 17] == Decimal("50.0")
+    assert sum(cell for row in rows for cell in row[1:]) == Decimal("175.0")
+
+
+def test_idle_time_after_charging_and_the_average_session_per_day(week):
+    rows = {row[0]: row[1:] for row in figures.session_shape(week).rows}
+    # Monday: (120 + 30) / 2 plugged in, (60 + 30) / 2 charging, (60 + 0) / 2 idle,
+    # (11 + 5.5) / 2 kWh.
+    assert rows["2026-03-02"] == [
+        Decimal("75.0"),
+        Decimal("45.0"),
+        Decimal("30.0"),
+        Decimal("8.250"),
+    ]
+    assert rows["2026-03-04"] == [
+        Decimal("60.0"),
+        Decimal("60.0"),
+        Decimal("0.0"),
+        Decimal("22.000"),
+    ]
+
+
+def test_revenue_by_payment_method_with_the_price_actually_paid_per_kwh(week):
+    rows = {row[0]: row[1:] for row in figures.revenue_by_method(week).rows}
+    assert rows["Card on file"] == [Decimal("50.00"), Decimal("40.00"), 1, Decimal("4.55")]
+    assert rows["Wallet"] == [Decimal("25.00"), Decimal("20.00"), 1, Decimal("4.55")]
+    assert rows["Monthly invoice"] == [Decimal("100.00"), Decimal("80.00"), 1, Decimal("4.55")]
+
+
+def test_delivered_power_flags_the_connector_that_gave_half_its_rating(week):
+    rows = {row[0]: row[1:] for row in figures.delivered_power(week).rows}
+    assert rows["CP-Hand sit/1"] == [Decimal("22"), Decimal("11.0"), Decimal("50.0"), "slow"]
+    # B: 27.5 kWh in 1.5 h = 18.3 kW.
+    assert rows["CP-Hand sit/2"] == [Decimal("22"), Decimal("18.3"), Decimal("83.3"), ""]
+
+
+def test_retention_by_monthly_cohort():
+    _place, a, _b = site("Cohorts")
+    first = driver("first@example.com", local(2026, 1, 5, 12))
+    second = driver("second@example.com", local(2026, 1, 20, 12))
+    third = driver("third@example.com", local(2026, 2, 3, 12))
+    for token, month in [(first, 1), (second, 1), (first, 2), (second, 3), (third, 2), (third, 3)]:
+        session(
+            a, local(2026, month, 10 + len(token.uid) % 5, 10 + month), 30, "5", 30, token=token
+        )
+    rollup.roll_up()
+    assert DriverMonth.objects.count() == 6
+    scope = figures.Scope(start=date(2026, 1, 1), end=date(2026, 3, 31))
+    rows = figures.retention(scope).rows
+    # January's two: both in month 0, one in month 1 (first), one in month 2 (second).
+    assert rows[0] == ["2026-01", 2, Decimal("100.0"), Decimal("50.0"), Decimal("50.0")]
+    assert rows[1] == ["2026-02", 1, Decimal("100.0"), Decimal("100.0"), Decimal("0.0")]
