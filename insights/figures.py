@@ -600,7 +600,7 @@ def retention(scope: Scope) -> Table:
     ]
     return Table(
         "retention",
-        _("Retention by monthly cohort (% of the cohort's charging drivers active)"),
+        _("Retention by monthly cohort: share of its charging drivers active (%)"),
         [_("Cohort"), _("Drivers"), *[_("Month %(n)s") % {"n": age} for age in range(longest + 1)]],
         rows,
         chart="",

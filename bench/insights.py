@@ -1,0 +1,111 @@
+"""Insights benchmark: a generated history (insights/history.py) of about 100,000
+sessions and 1,000,000 meter samples; the roll-up into the summary tables, a roll-up of
+one new day (what the beat task does), the full rebuild (`rebuild_insights`), and each
+dashboard page in admin (first load and the median of --loads after it).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub \\
+        .venv/bin/python bench/insights.py                      # full size, PostgreSQL
+    .venv/bin/python bench/insights.py --sites 3 --days 28     # small, SQLite
+
+Builds its data in a throwaway database (bench/scratch_database.py: with DATABASE_URL a
+fresh `chargehub_bench_insights_<pid>` on that server, dropped afterwards; else SQLite in
+a temporary directory). The defaults: 28 sites of 6 chargers (2 connectors each) over 91
+days, 5 sample instants per session (energy and power: 10 rows) ≈ 100,000 sessions and
+1,000,000 samples. Prints the load average beside the figures: the machine is shared.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from scratch_database import scratch_database
+
+PAGES = ["utilisation", "patterns", "revenue", "drivers"]
+
+
+def timed(label: str, work, *args, **kwargs):
+    started, started_cpu = time.perf_counter(), time.process_time()
+    result = work(*args, **kwargs)
+    wall, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    print(f"{label}: {wall:.1f} s (CPU in this process {cpu:.1f} s)", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sites", type=int, default=28)
+    parser.add_argument("--chargers-per-site", type=int, default=6)
+    parser.add_argument("--days", type=int, default=91)
+    parser.add_argument("--drivers", type=int, default=8000)
+    parser.add_argument(
+        "--samples", type=int, default=6, help="instants per session, +1 at the stop"
+    )
+    parser.add_argument("--loads", type=int, default=5)
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start",
+        flush=True,
+    )
+    with scratch_database("insights") as where:
+        from django.test import Client
+
+        from billing.models import SessionCharge
+        from insights import history, rollup
+        from insights.models import ConnectorHour, DriverMonth, SiteDay
+        from stations.models import ChargingSession, MeterSample
+        from users.models import User
+
+        print(f"database: {where}")
+        end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        size = history.HistorySize(
+            sites=args.sites,
+            chargers_per_site=args.chargers_per_site,
+            days=args.days,
+            drivers=args.drivers,
+            samples_per_session=args.samples,
+        )
+        made = timed("generate the history", history.generate, 1, size, end - timedelta(days=1))
+        print(f"  {made.counts}")
+        print(
+            f"  rows: {ChargingSession.objects.count():,} sessions, "
+            f"{MeterSample.objects.count():,} meter samples"
+        )
+        # The last day comes later, as the beat task would find it.
+        last_day = SessionCharge.objects.filter(session__started_at__gte=end - timedelta(days=2))
+        held_back = list(last_day.values_list("pk", flat=True))
+        first_ids = SessionCharge.objects.exclude(pk__in=held_back).count()
+        timed(f"roll up {first_ids:,} priced sessions (empty summaries)", rollup.roll_up, first_ids)
+        timed(
+            f"roll up {len(held_back):,} new ones (two days: the beat task's work)", rollup.roll_up
+        )
+        timed("rebuild_insights (everything again)", rollup.rebuild)
+        print(
+            f"  summaries: {ConnectorHour.objects.count():,} connector hours, "
+            f"{SiteDay.objects.count():,} site days, {DriverMonth.objects.count():,} driver months"
+        )
+        admin = User.objects.create_superuser("bench@example.com", "pw")
+        client = Client()
+        client.force_login(admin)
+        query = {"start": (end - timedelta(days=args.days)).date(), "end": end.date()}
+        for page in PAGES:
+            times, cpu = [], []
+            for _ in range(args.loads + 1):
+                started, started_cpu = time.perf_counter(), time.process_time()
+                response = client.get(f"/admin/insights/dashboard/{page}/", query)
+                times.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - started_cpu) * 1000)
+                assert response.status_code == 200, response.status_code
+            print(
+                f"dashboard {page} ({args.days} days, whole network): first {times[0]:.0f} ms, "
+                f"median {statistics.median(times[1:]):.0f} ms "
+                f"(CPU {statistics.median(cpu[1:]):.0f} ms)",
+                flush=True,
+            )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
