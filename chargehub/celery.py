@@ -99,6 +99,11 @@ app.conf.beat_schedule = {
     },
     # Last month's invoices on the 1st; 04:07 UTC is past midnight in Europe, where the
     # month is cut (TIME_ZONE), and before the working day.
+    # Insights' operator report of last month, to finance and operator admins.
+    "send-monthly-insights-report": {
+        "task": "insights.tasks.send_monthly_report",
+        "schedule": crontab(day_of_month=1, hour=6, minute=13),
+    },
     "issue-monthly-invoices": {
         "task": "billing.tasks.issue_monthly_invoices",
         "schedule": crontab(day_of_month=1, hour=4, minute=7),

@@ -633,6 +633,10 @@ AUDIT_MODELS = env_list(
 # returning a line to print): months of generated history for the dashboards, made by
 # insights, which stations never imports.
 DEMO_HISTORY_LOADER = "insights.history.load_demo_history"
+# Attachments an email in the outbox names by kind, rendered when it leaves
+# (notifications/transports.py): dotted paths to functions taking the payload's reference
+# and returning (file name, bytes, MIME type).
+EMAIL_ATTACHMENTS = {"insights_monthly_report": "insights.report.pdf_attachment"}
 
 # --- Smart charging (stations/smart_charging.py, stations/load_balancing.py) --------------
 # Below this current (A per phase) a car stops charging (IEC 61851: 6 A); a site may

@@ -34,7 +34,8 @@ class Email:
 
     The payload holds the email as written in the recipient's language when the event
     happened: `to`, `subject`, `text`, optionally `html`, `reply_to`, `document` (the id
-    of a billing document whose PDF is attached, rendered now) and `unsubscribe` (the
+    of a billing document whose PDF is attached, rendered now), `attachment` (another
+    app's, rendered now: {"kind", "reference"}, see attach_rendered) and `unsubscribe` (the
     preference kind a driver may turn off: RFC 8058 one-click headers are added).
     """
 
@@ -84,7 +85,17 @@ class Email:
         email.attach_alternative(html, "text/html")
         if payload.get("document"):
             self.attach_document(email, payload["document"])
+        if payload.get("attachment"):
+            self.attach_rendered(email, payload["attachment"])
         return email
+
+    def attach_rendered(self, email: EmailMultiAlternatives, attachment: dict[str, str]) -> None:
+        """An attachment another app renders now (settings.EMAIL_ATTACHMENTS: its kind
+        names a function taking the payload's reference), which notifications never
+        imports (insights' monthly report)."""
+        render = import_string(settings.EMAIL_ATTACHMENTS[attachment["kind"]])
+        name, content, mimetype = render(attachment["reference"])
+        email.attach(name, content, mimetype)
 
     def attach_document(self, email: EmailMultiAlternatives, invoice_id: int) -> None:
         # Rendered at delivery: a PDF is too big to keep in every message's payload.
