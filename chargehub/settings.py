@@ -75,7 +75,6 @@ INSTALLED_APPS = [
     "operations",
     # Fleet operations: firmware campaigns, diagnostics uploads, configuration baselines.
     "fleet",
-
     # Summaries, dashboards and reports for staff; it only listens and reads.
     "insights",
     # The driver's actions (start, stop, reserve), below both the portal and the API.
