@@ -97,13 +97,23 @@ app.conf.beat_schedule = {
         "task": "operations.tasks.open_due_inspections",
         "schedule": crontab(minute=23),
     },
-    # Last month's invoices on the 1st; 04:07 UTC is past midnight in Europe, where the
-    # month is cut (TIME_ZONE), and before the working day.
     # Insights' operator report of last month, to finance and operator admins.
     "send-monthly-insights-report": {
         "task": "insights.tasks.send_monthly_report",
         "schedule": crontab(day_of_month=1, hour=6, minute=13),
     },
+    # Insights' decisions: the demand forecast retrained weekly (Monday night, quiet hours),
+    # predictive maintenance assessed daily on yesterday's figures.
+    "retrain-demand-forecasts": {
+        "task": "insights.tasks.retrain_forecasts",
+        "schedule": crontab(day_of_week=1, hour=2, minute=31),
+    },
+    "assess-maintenance-risks": {
+        "task": "insights.tasks.assess_maintenance_risks",
+        "schedule": crontab(hour=1, minute=41),
+    },
+    # Last month's invoices on the 1st; 04:07 UTC is past midnight in Europe, where the
+    # month is cut (TIME_ZONE), and before the working day.
     "issue-monthly-invoices": {
         "task": "billing.tasks.issue_monthly_invoices",
         "schedule": crontab(day_of_month=1, hour=4, minute=7),

@@ -187,8 +187,11 @@ def full_hours(predictions: Sequence[Prediction], connectors: int) -> list[datet
     return [p.hour for p in predictions if connectors and p.occupancy >= FULL_SHARE * connectors]
 
 
-# The hint on the station page: a run of hours at least this busy is "usually busy".
-BUSY_SHARE = 0.7
+# The hint on the station page: a site is "usually busy" only where its busiest hour has at
+# least this share of connectors busy, and the busy run is the hours around that peak
+# within RUN_SHARE of it (a busy site is busy all day; drivers want to know its peak).
+BUSY_SHARE = 0.5
+RUN_SHARE = 0.9
 # Only daytime hours are suggested as quieter (nobody is told to come at 03:00).
 DAY_HOURS = range(7, 22)
 
@@ -206,9 +209,9 @@ class Hint:
 def hint(
     predictions: Sequence[Prediction], connectors: int, time_zone: str = "Europe/Stockholm"
 ) -> Hint:
-    """The busiest run of local hours of the day (mean share over the forecast's days at
-    least BUSY_SHARE) and the quietest daytime hour; the quieter hour is given only when
-    it is clearly quieter than the busy run."""
+    """The run of local hours around the day's peak (mean share over the forecast's days),
+    when the peak is at least BUSY_SHARE; and the quietest daytime hour, given only when
+    it is at most half as busy as the peak."""
     if not predictions or not connectors:
         return Hint(None, None, None)
     zone = ZoneInfo(time_zone)
@@ -218,21 +221,15 @@ def hint(
         totals[local_hour] += p.occupancy / connectors
         counts[local_hour] += 1
     share = [totals[h] / counts[h] if counts[h] else 0.0 for h in range(24)]
-    best: tuple[float, int, int] | None = None
-    h = 0
-    while h < 24:
-        if share[h] >= BUSY_SHARE:
-            end = h
-            while end < 24 and share[end] >= BUSY_SHARE:
-                end += 1
-            peak = max(share[h:end])
-            if best is None or peak > best[0]:
-                best = (peak, h, end)
-            h = end
-        else:
-            h += 1
-    if best is None:
+    peak = max(range(24), key=lambda hour: (share[hour], -hour))
+    if share[peak] < BUSY_SHARE:
         return Hint(None, None, None)
+    floor = RUN_SHARE * share[peak]
+    busy_from, busy_to = peak, peak + 1
+    while busy_from > 0 and share[busy_from - 1] >= floor:
+        busy_from -= 1
+    while busy_to < 24 and share[busy_to] >= floor:
+        busy_to += 1
     quiet = min(DAY_HOURS, key=lambda hour: (share[hour], hour))
-    quiet_at = quiet if share[quiet] <= best[0] / 2 else None
-    return Hint(best[1], best[2], quiet_at)
+    quiet_at = quiet if share[quiet] <= share[peak] / 2 else None
+    return Hint(busy_from, busy_to, quiet_at)

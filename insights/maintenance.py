@@ -42,7 +42,8 @@ class Day:
     boots: int = 0
     starts: int = 0
     failed_starts: int = 0
-    # Energy delivered while charging, and what the rated power would have delivered then.
+    # Energy delivered while charging, and what the rated power would have delivered then
+    # (or sums of power samples and of the rated power per sample: only the ratio counts).
     delivered_kwh: float = 0.0
     possible_kwh: float = 0.0
 

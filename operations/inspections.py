@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from operations import tickets
 from operations.models import InspectionSchedule, Ticket, TicketEntry
+from stations.models import ChargePoint
 
 OK = "ok"
 NOT_OK = "not_ok"
@@ -90,6 +91,24 @@ def open_due(today: date | None = None) -> list[Ticket]:
             )
         raised.append(ticket)
     return raised
+
+
+def open_for_charger(
+    charge_point: ChargePoint, *, reason: str, evidence: dict[str, Any]
+) -> tuple[Ticket, bool]:
+    """An inspection of one charger that staff ask for (predictive maintenance's "create
+    inspection ticket"): opened, or joined while one is open for it; (ticket, created).
+    Its checklist is the site's active schedule's, so it is completed like any other."""
+    schedule = InspectionSchedule.objects.filter(site=charge_point.site_id, active=True).first()
+    checklist = list(schedule.checklist) if schedule else []
+    return tickets.raise_fault(
+        Ticket.Kind.INSPECTION,
+        title=_("Inspection of %(charger)s") % {"charger": charge_point.charge_point_id},
+        charge_point=charge_point,
+        text=reason,
+        evidence=evidence,
+        checklist={item: {"ok": None, "note": ""} for item in checklist},
+    )
 
 
 def is_open_inspection(ticket: Ticket) -> bool:

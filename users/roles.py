@@ -18,7 +18,11 @@ Which permission each sensitive admin page checks:
 - tickets: changing state, assignee and severity `operations.change_ticket`, commenting
   `operations.add_ticketentry` (operations/admin.py, api/views/tickets.py);
 - the audit records (audit/), in admin and the API, and their CSV:
-  `audit.view_auditrecord`, which only the operator admin role has.
+  `audit.view_auditrecord`, which only the operator admin role has;
+- insights' decisions (insights/decisions_admin.py): the maintenance ranking
+  `insights.view_chargerrisk` and its "create inspection ticket" `insights.open_inspection`
+  (technicians); the demand forecast `insights.view_siteforecast`, site planning
+  `insights.view_candidatelocation` (operator admin).
 """
 
 from dataclasses import dataclass
@@ -79,6 +83,10 @@ TECHNICIAN = Role(
         "operations.view_sitetechnician",
         # Insights (insights/views.py): how the chargers are used.
         "insights.view_utilisation",
+        # Predictive maintenance (insights/maintenance.py): the ranking, and opening an
+        # inspection ticket from it.
+        "insights.view_chargerrisk",
+        "insights.open_inspection",
     ),
 )
 SUPPORT = Role(

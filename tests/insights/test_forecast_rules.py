@@ -33,12 +33,19 @@ def week(shape: dict[int, float], other: float) -> list[Prediction]:
 
 
 def test_hint_names_the_busy_evening_and_the_quiet_afternoon_in_local_time() -> None:
-    predictions = week({17: 4.0, 18: 3.5, 14: 0.2}, other=1.5)
+    # 16:00 is busy too, but well below the 17-19 peak; 14:00 is the quietest daytime hour.
+    predictions = week({16: 3.0, 17: 4.0, 18: 3.7, 14: 0.2, 3: 0.0}, other=1.5)
     assert forecast.hint(predictions, connectors=4) == Hint(17, 19, 14)
 
 
-def test_no_hint_where_it_is_never_busy() -> None:
-    assert forecast.hint(week({}, other=1.0), connectors=4) == Hint(None, None, None)
+def test_no_hint_where_it_is_never_half_full() -> None:
+    predictions = week({17: 1.9}, other=1.0)
+    assert forecast.hint(predictions, connectors=4) == Hint(None, None, None)
+
+
+def test_no_quieter_hour_where_the_day_is_evenly_busy() -> None:
+    predictions = week({17: 4.0}, other=3.0)
+    assert forecast.hint(predictions, connectors=4) == Hint(17, 18, None)
 
 
 def test_full_hours_are_those_with_nine_tenths_of_connectors_busy() -> None:
