@@ -7,7 +7,10 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
-from insights import views
+from insights import (
+    decisions_admin,  # noqa: F401  the forecast, maintenance risks and site planning
+    views,
+)
 from insights.models import Dashboard, SearchRecord
 
 

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from chargehub.spreadsheet import text_cell
-from insights import maintenance_data, planning_data, turned_away
+from insights import maintenance_data, planning_data
 from insights.models import CandidateLocation, ChargerRisk, HourForecast, SiteForecast
 
 # Site planning looks at the last weeks: long enough for a pattern, recent enough to act on.
@@ -179,7 +179,7 @@ class CandidateLocationAdmin(admin.ModelAdmin):
             raise PermissionDenied
         end = timezone.now()
         start = end - timedelta(days=PLANNING_DAYS)
-        return planning_data.plan(start, end, turned_away.per_site(start, end))
+        return planning_data.plan(start, end)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         sites, candidates = self._plan(request)

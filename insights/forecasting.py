@@ -1,5 +1,6 @@
-"""The demand forecast's database side: read each site's hourly occupancy, train
-(insights/forecast.py), store the predictions, the backtest and the station page's hint.
+"""The demand forecast's database side: read each site's hourly occupancy from the
+summary (ConnectorHour), train (insights/forecast.py), store the predictions, the
+backtest and the station page's hint.
 
 `retrain()` is the weekly beat task's (insights/tasks.py); pages read SiteForecast and
 HourForecast only. A site's rows are replaced in one transaction, so a page never sees
@@ -10,12 +11,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from insights import forecast
-from insights.models import HourForecast, SiteForecast
-from stations.models import ChargingSession, Site
+from insights.models import ConnectorHour, HourForecast, SiteForecast
+from stations.models import Site
 
 # Half a year of history: enough weeks for the lags and the backtest, little enough to
 # follow a site that changed (new chargers, a new neighbour).
@@ -26,23 +27,17 @@ HELD_BACK_WEEKS = 2
 def occupancy(
     site_ids: list[int], start: datetime, end: datetime
 ) -> dict[int, dict[datetime, float]]:
-    """Connectors busy on average per site and UTC hour in [start, end): each session's
-    time plugged in (start to stop, or to `end` while it runs) spread over its hours."""
-    busy: dict[int, dict[datetime, float]] = defaultdict(lambda: defaultdict(float))
-    sessions = ChargingSession.objects.filter(
-        Q(stopped_at__gt=start) | Q(stopped_at__isnull=True),
-        connector__charge_point__site_id__in=site_ids,
-        started_at__lt=end,
-    ).values_list("connector__charge_point__site_id", "started_at", "stopped_at")
-    for site_id, started, stopped in sessions.iterator(chunk_size=5000):
-        begin, finish = max(started, start), min(stopped or end, end)
-        hour = begin.replace(minute=0, second=0, microsecond=0)
-        while hour < finish:
-            following = hour + forecast.HOUR
-            overlap = (min(finish, following) - max(begin, hour)).total_seconds()
-            busy[site_id][hour] += overlap / 3600
-            hour = following
-    return {site_id: dict(hours) for site_id, hours in busy.items()}
+    """Connectors busy on average per site and UTC hour in [start, end): the summary's
+    occupied time (ConnectorHour, insights/rollup.py) added up over the site's connectors."""
+    busy: dict[int, dict[datetime, float]] = defaultdict(dict)
+    hours = (
+        ConnectorHour.objects.filter(site_id__in=site_ids, hour__gte=start, hour__lt=end)
+        .values("site_id", "hour")
+        .annotate(seconds=Sum("occupied_seconds"))
+    )
+    for row in hours:
+        busy[row["site_id"]][row["hour"]] = row["seconds"] / 3600
+    return dict(busy)
 
 
 def retrain(now: datetime | None = None) -> int:

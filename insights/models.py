@@ -1,6 +1,7 @@
 """What insights keeps of its own: the drivers' searches (no personal data) and, in
 summary tables, the figures the dashboards read."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -164,3 +165,123 @@ class Dashboard(ConnectorHour):
             ("view_revenue", _("Can see the revenue dashboard")),
             ("view_drivers", _("Can see the drivers dashboard")),
         ]
+
+
+# --- Decisions: written by insights/forecasting.py, maintenance_data.py; staff's candidates ---
+
+
+class SiteForecast(models.Model):
+    """A site's demand forecast as last trained (weekly, insights/forecasting.py): its
+    backtest against seasonal-naive, whether it expects the site full, and the station
+    page's hint. Pages read this row and its HourForecast rows, never the model."""
+
+    site = models.OneToOneField(
+        "stations.Site", models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    trained_at = models.DateTimeField(_("trained at"))
+    connectors = models.PositiveIntegerField(_("connectors"))
+    history_hours = models.PositiveIntegerField(_("hours of history"))
+    # Mean absolute error (connectors) on the held-back weeks; null: too little history.
+    weeks_held_back = models.PositiveSmallIntegerField(_("weeks held back"), default=0)
+    model_error = models.FloatField(_("model error"), null=True, blank=True)
+    baseline_error = models.FloatField(_("seasonal-naive error"), null=True, blank=True)
+    full_hours = models.PositiveIntegerField(_("hours expected full"), default=0)
+    first_full_at = models.DateTimeField(_("first expected full"), null=True, blank=True)
+    # "Usually busy 17-19, quieter at 14:00" (local hours; busy_to exclusive).
+    busy_from = models.PositiveSmallIntegerField(null=True, blank=True)
+    busy_to = models.PositiveSmallIntegerField(null=True, blank=True)
+    quiet_at = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("demand forecast")
+        verbose_name_plural = _("demand forecasts")
+        ordering = ["site__name"]
+
+    def __str__(self) -> str:
+        return f"{self.site} @ {self.trained_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def beats_baseline(self) -> bool | None:
+        if self.model_error is None or self.baseline_error is None:
+            return None
+        return self.model_error < self.baseline_error
+
+    @property
+    def expected_full(self) -> bool:
+        return self.full_hours > 0
+
+
+class HourForecast(models.Model):
+    """Connectors a site is expected to have busy, on average, in one coming hour."""
+
+    site = models.ForeignKey(
+        "stations.Site", models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    hour = models.DateTimeField(_("hour"))
+    occupancy = models.FloatField(_("expected busy connectors"))
+
+    class Meta:
+        verbose_name = _("hourly forecast")
+        verbose_name_plural = _("hourly forecasts")
+        ordering = ["site", "hour"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "hour"], name="insights_one_forecast_per_hour")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.hour:%Y-%m-%d %H}:00 {self.occupancy:.1f}"
+
+
+class ChargerRisk(models.Model):
+    """A charger's predictive-maintenance risk as last assessed (daily,
+    insights/maintenance_data.py): its score and the evidence behind it."""
+
+    charge_point = models.OneToOneField(
+        "stations.ChargePoint", models.CASCADE, related_name="+", verbose_name=_("charge point")
+    )
+    assessed_on = models.DateField(_("assessed on"))
+    score = models.FloatField(_("risk score"))
+    flagged = models.BooleanField(_("flagged"), default=False)
+    # [{"metric", "recent", "own", "peers", "risk"}] (insights.maintenance.Evidence).
+    evidence = models.JSONField(_("evidence"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("maintenance risk")
+        verbose_name_plural = _("maintenance risks")
+        ordering = ["-score", "charge_point__charge_point_id"]
+        permissions = [("open_inspection", _("Can open an inspection ticket from a risk"))]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point} {self.score:.1f}"
+
+
+class CandidateLocation(models.Model):
+    """A place staff consider for a new site, scored by site planning
+    (insights/planning.py) against the unmet demand around it."""
+
+    name = models.CharField(_("name"), max_length=200)
+    latitude = models.DecimalField(
+        _("latitude"),
+        max_digits=9,
+        decimal_places=6,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = models.DecimalField(
+        _("longitude"),
+        max_digits=9,
+        decimal_places=6,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
+    expected_traffic = models.PositiveIntegerField(
+        _("expected traffic (vehicles a day)"), null=True, blank=True
+    )
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("candidate location")
+        verbose_name_plural = _("candidate locations")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

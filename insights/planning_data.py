@@ -2,8 +2,10 @@
 searches that found nothing free, read for insights/planning.py.
 
 Time fully occupied is the time every connector of the site had a session (sessions
-swept in time order); searches come from SearchRecord (grid cells, no personal data),
-placed at their cell's centre.
+swept in time order); sessions turned away are remote starts the charger refused or never
+answered (the refusals stored; an Authorize refused at the charger is not kept per
+site); searches come from SearchRecord (grid cells, no personal data), placed at their
+cell's centre.
 """
 
 from collections import defaultdict
@@ -14,7 +16,7 @@ from django.db.models import Count, Q
 from insights import planning
 from insights.models import CandidateLocation, SearchRecord
 from insights.searches import GRID_DEGREES
-from stations.models import ChargingSession, Connector, Site
+from stations.models import ChargerCommand, ChargingSession, Connector, Site
 
 
 def full_hours(site_ids: list[int], start: datetime, end: datetime) -> dict[int, float]:
@@ -47,6 +49,29 @@ def full_hours(site_ids: list[int], start: datetime, end: datetime) -> dict[int,
     return full
 
 
+def turned_away(site_ids: list[int], start: datetime, end: datetime) -> dict[int, int]:
+    """Remote starts in [start, end) per site that the charger rejected or never answered."""
+    refused = Q(status=ChargerCommand.Status.ANSWERED, response__status="Rejected") | Q(
+        status__in=[
+            ChargerCommand.Status.ERROR,
+            ChargerCommand.Status.TIMEOUT,
+            ChargerCommand.Status.OFFLINE,
+        ]
+    )
+    return dict(
+        ChargerCommand.objects.filter(
+            refused,
+            action="RemoteStartTransaction",
+            charge_point__site_id__in=site_ids,
+            created_at__gte=start,
+            created_at__lt=end,
+        )
+        .values("charge_point__site_id")
+        .annotate(n=Count("pk"))
+        .values_list("charge_point__site_id", "n")
+    )
+
+
 def empty_searches(start: datetime, end: datetime) -> list[planning.EmptySearches]:
     """Searches in [start, end) that found nothing free, per grid cell (its centre)."""
     half = float(GRID_DEGREES) / 2
@@ -70,12 +95,14 @@ def empty_searches(start: datetime, end: datetime) -> list[planning.EmptySearche
 
 
 def plan(
-    start: datetime, end: datetime, turned_away: dict[int, int]
+    start: datetime, end: datetime
 ) -> tuple[list[planning.SiteDemand], list[planning.CandidateScore]]:
     """Existing sites ranked by unmet demand, and the candidate locations scored, over
-    [start, end); `turned_away` is the sessions each site turned away then."""
+    [start, end)."""
     sites = list(Site.objects.filter(latitude__isnull=False, longitude__isnull=False))
-    full = full_hours([site.pk for site in sites], start, end)
+    site_ids = [site.pk for site in sites]
+    full = full_hours(site_ids, start, end)
+    refused = turned_away(site_ids, start, end)
     searches = empty_searches(start, end)
     ranked = planning.rank_sites(
         [
@@ -84,7 +111,7 @@ def plan(
                 site.name,
                 (float(site.latitude), float(site.longitude)),
                 full.get(site.pk, 0.0),
-                turned_away.get(site.pk, 0),
+                refused.get(site.pk, 0),
             )
             for site in sites
         ],

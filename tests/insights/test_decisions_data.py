@@ -5,10 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from insights import forecasting, maintenance, maintenance_data, planning_data
+from insights import forecasting, maintenance, maintenance_data, planning_data, rollup
 from insights.models import ChargerRisk, HourForecast, SearchRecord, SiteForecast
 from operations.models import ChargerBoot
-from stations.models import Connector, StatusEvent
+from stations.models import ChargerCommand, Connector, StatusEvent
+from tests.insights import small_history
 from tests.insights.decisions import session, site_with
 
 pytestmark = pytest.mark.django_db
@@ -20,14 +21,13 @@ def at(hours: float) -> datetime:
     return T + timedelta(hours=hours)
 
 
-def test_occupancy_spreads_each_session_over_its_hours() -> None:
-    site = site_with(2)
-    first, second = Connector.objects.filter(charge_point__site=site).order_by("connector_id")
-    session(first, at(0.5), at(2.25))
-    session(second, at(1), at(1.5))
-    session(second, at(2.5), None)  # still running at the end: counted to the end
+def test_occupancy_is_the_summarys_occupied_time_over_the_sites_connectors() -> None:
+    site, first, second = small_history.site("Occupancy")
+    small_history.session(first, at(0.5), 105, "10", 60)  # 10:30-12:15
+    small_history.session(second, at(1), 30, "2", 30)  # 11:00-11:30
+    rollup.rebuild()
     busy = forecasting.occupancy([site.pk], T, at(3))[site.pk]
-    assert busy == {T: 0.5, at(1): 1.5, at(2): 0.25 + 0.5}
+    assert busy == {T: 0.5, at(1): 1.5, at(2): 0.25}
 
 
 def test_full_hours_are_the_time_every_connector_had_a_session() -> None:
@@ -39,6 +39,29 @@ def test_full_hours_are_the_time_every_connector_had_a_session() -> None:
     session(second, at(2), at(2.25))
     session(second, at(2.25), at(4))
     assert planning_data.full_hours([site.pk], T, at(5)) == {site.pk: 0.5 + 1.0}
+
+
+def test_turned_away_are_remote_starts_refused_or_unanswered() -> None:
+    site = site_with(1)
+    charger = site.charge_points.get()
+    for status, response in [
+        ("answered", {"status": "Rejected"}),
+        ("answered", {"status": "Accepted"}),
+        ("timeout", None),
+        ("offline", None),
+    ]:
+        ChargerCommand.objects.create(
+            charge_point=charger,
+            action="RemoteStartTransaction",
+            status=status,
+            response=response,
+            created_at=at(1),
+        )
+    ChargerCommand.objects.create(
+        charge_point=charger, action="Reset", status="timeout", created_at=at(1)
+    )
+    assert planning_data.turned_away([site.pk], T, at(2)) == {site.pk: 3}
+    assert planning_data.turned_away([site.pk], at(2), at(3)) == {}
 
 
 def test_empty_searches_are_counted_per_cell_at_its_centre() -> None:
