@@ -1,7 +1,8 @@
 """Insights benchmark: a generated history (insights/history.py) of about 100,000
 sessions and 1,000,000 meter samples; the roll-up into the summary tables, a roll-up of
 one new day (what the beat task does), the full rebuild (`rebuild_insights`), and each
-dashboard page in admin (first load and the median of --loads after it).
+dashboard page in admin (first load and the median of --loads after it); then the
+demand forecast's weekly retrain, the daily maintenance assessment and their pages.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub \\
         .venv/bin/python bench/insights.py                      # full size, PostgreSQL
@@ -104,6 +105,26 @@ def main() -> None:
                 f"dashboard {page} ({args.days} days, whole network): first {times[0]:.0f} ms, "
                 f"median {statistics.median(times[1:]):.0f} ms "
                 f"(CPU {statistics.median(cpu[1:]):.0f} ms)",
+                flush=True,
+            )
+        # Decisions (insights/forecasting.py, maintenance_data.py): the weekly and daily
+        # beat tasks on this history, then their pages (which read what they stored).
+        from insights import forecasting, maintenance_data
+
+        timed("retrain the demand forecast (every site: the weekly task)", forecasting.retrain, end)
+        timed(
+            "assess maintenance risks (every charger: the daily task)", maintenance_data.assess_all
+        )
+        for page in ("siteforecast", "chargerrisk", "candidatelocation"):
+            times = []
+            for _ in range(args.loads + 1):
+                started = time.perf_counter()
+                response = client.get(f"/admin/insights/{page}/")
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.status_code
+            print(
+                f"decision page {page}: first {times[0]:.0f} ms, "
+                f"median {statistics.median(times[1:]):.0f} ms",
                 flush=True,
             )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from billing.models import BillingAccount, CustomerGroup, SessionCharge
 from billing.money import round_to_ore
-from insights import rollup
+from insights import forecasting, maintenance_data, rollup
 from insights.models import SearchRecord
 from insights.searches import grid_cell
 from stations.models import (
@@ -551,6 +551,9 @@ def load_demo_history() -> str:
         return str(_("The generated history is already there; it was left as it is."))
     history = generate(DEMO_SEED)
     rollup.roll_up()  # the dashboards read the summaries only
+    # The decisions' pages and the station page's hint read what beat stores: store it now.
+    forecasting.retrain(history.end)
+    maintenance_data.assess_all(history.end.date())
     return str(
         _("Generated history: %(sessions)s sessions at %(sites)s sites over %(days)s days.")
         % {
