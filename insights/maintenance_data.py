@@ -87,7 +87,17 @@ def daily_figures(start: date, end: date) -> list[Charger]:
         .annotate(day=TruncDate("timestamp", tzinfo=UTC))
         .values("charge_point_id", "day")
     )
-    add(power.annotate(n=Sum("value_decimal")), "charge_point_id", "delivered_w")
+    # OCPP 1.6 §7.31: power comes in W (the default) or kW.
+    add(
+        power.annotate(n=Sum("value_decimal", filter=~Q(unit__iexact="kW"))),
+        "charge_point_id",
+        "delivered_w",
+    )
+    add(
+        power.annotate(n=Sum("value_decimal", filter=Q(unit__iexact="kW"))),
+        "charge_point_id",
+        "delivered_kw",
+    )
     add(power.annotate(n=Count("pk")), "charge_point_id", "samples")
     rated = _rated_kw()
     chargers = []
@@ -99,7 +109,7 @@ def daily_figures(start: date, end: date) -> list[Charger]:
             boots=int(figures.get("boots", 0)),
             starts=int(figures.get("starts", 0)),
             failed_starts=int(figures.get("failed_starts", 0)),
-            delivered_kwh=figures.get("delivered_w", 0.0) / 1000,
+            delivered_kwh=figures.get("delivered_w", 0.0) / 1000 + figures.get("delivered_kw", 0.0),
             possible_kwh=samples * rated.get(charge_point_id, 0.0),
         )
     for charge_point in ChargePoint.objects.only("pk", "charge_point_id", "model"):

@@ -8,7 +8,7 @@ import pytest
 from insights import forecasting, maintenance, maintenance_data, planning_data, rollup
 from insights.models import ChargerRisk, HourForecast, SearchRecord, SiteForecast
 from operations.models import ChargerBoot
-from stations.models import ChargerCommand, Connector, StatusEvent
+from stations.models import ChargerCommand, Connector, MeterSample, StatusEvent
 from tests.insights import small_history
 from tests.insights.decisions import session, site_with
 
@@ -120,3 +120,35 @@ def test_storing_a_forecast_replaces_the_sites_rows() -> None:
     assert stored.beats_baseline is not None
     # Local (CEST) 19-21 is the busy run.
     assert (stored.busy_from, stored.busy_to) == (19, 21)
+
+
+def test_power_shortfall_reads_power_samples_in_w_or_kw() -> None:
+    site = site_with(1, chargers=3)
+    chargers = list(site.charge_points.order_by("charge_point_id"))
+    today = date(2026, 6, 1)
+    samples = []
+    for day in range(1, maintenance.RECENT_DAYS + maintenance.BASELINE_DAYS + 1):
+        moment = datetime.combine(today - timedelta(days=day), datetime.min.time(), UTC)
+        for charger in chargers:
+            weak = charger == chargers[0] and day <= maintenance.RECENT_DAYS
+            # 20 kW of 22 as a rule (in W); the wearing one only 11 kW lately (in kW).
+            value, unit = ("11", "kW") if weak else ("20000", "W")
+            samples.append(
+                MeterSample(
+                    charge_point=charger,
+                    connector_id=1,
+                    timestamp=moment + timedelta(hours=12),
+                    measurand="Power.Active.Import",
+                    unit=unit,
+                    value=value,
+                    value_decimal=value,
+                )
+            )
+    MeterSample.objects.bulk_create(samples)
+    assert maintenance_data.assess_all(today) == 1
+    risk = ChargerRisk.objects.get(flagged=True)
+    assert risk.charge_point == chargers[0]
+    (evidence,) = risk.evidence
+    assert evidence["metric"] == maintenance.SHORTFALL
+    assert evidence["recent"] == pytest.approx(0.5)
+    assert evidence["own"] == pytest.approx(1 - 20 / 22, abs=1e-4)
