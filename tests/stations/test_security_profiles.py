@@ -2,12 +2,17 @@
 
 Two shapes: `manage.py serve --tls-port` serving TLS itself (chargehub/tls.py), and a
 plain server behind a TLS proxy that verifies the client certificate and passes it in
-a header (tests/tls_proxy.py stands in for the documented nginx). Both times a simulated
+a header: real nginx running docs/nginx/ocpp-tls.conf, and tests/tls_proxy.py doing the
+same where nginx is not installed. Both times a simulated
 1.6 charger connects over a WebSocket, as a charger does.
 """
 
+import os
+import shutil
 import ssl
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -20,7 +25,7 @@ from stations.models import ChargePoint, ChargerCertificate, RefusedConnection
 from tests.conftest import PASSWORD, register
 from tests.stations.tls import client_context, tls_charger
 from tests.tls_proxy import TlsProxy
-from tests.waiting import eventually
+from tests.waiting import eventually, free_port, port_is_open, wait_until
 
 
 async def refusal_reason(charge_point_id: str) -> str:
@@ -170,3 +175,80 @@ async def test_certificate_header_is_ignored_without_a_trusted_proxy(
         ):
             pass
     assert await refusal_reason("PRX-3C") == ("security profile 3 required, connection offers 1")
+
+
+# --- Behind real nginx, with the documented configuration ----------------------------------
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+DOCUMENTED = Path(__file__).resolve().parents[2] / "docs" / "nginx" / "ocpp-tls.conf"
+
+
+@pytest.fixture(scope="module")
+def nginx(proxied_server, pki, tmp_path_factory):
+    """nginx running docs/nginx/ocpp-tls.conf, its addresses and paths replaced; wss:// URL."""
+    if not os.access(NGINX, os.X_OK):
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light)")
+    port, directory = free_port(), tmp_path_factory.mktemp("nginx")
+    conf = DOCUMENTED.read_text()
+    for documented, here in (
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{backend_port(proxied_server)};"),
+        ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
+        ("/etc/chargehub/server-chain.pem", str(pki.server_certificate)),
+        ("/etc/chargehub/server.key", str(pki.server_key)),
+        ("/etc/chargehub/ca.pem", str(pki.ca_certificate)),
+    ):
+        assert documented in conf, documented  # the test must run what the file says
+        conf = conf.replace(documented, here)
+    (directory / "chargehub.conf").write_text(conf)
+    temp = " ".join(
+        f"{kind}_temp_path {directory}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (directory / "nginx.conf").write_text(
+        ("user root;\n" if os.geteuid() == 0 else "")
+        + f"daemon off;\npid {directory}/nginx.pid;\nerror_log {directory}/error.log;\n"
+        + f"events {{}}\nhttp {{ access_log off; {temp} include {directory}/chargehub.conf; }}\n"
+    )
+    process = subprocess.Popen([NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")])
+    try:
+        assert wait_until(lambda: port_is_open(port), timeout=10), (
+            directory / "error.log"
+        ).read_text()
+        yield f"wss://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_behind_nginx_the_charger_s_own_certificate_is_accepted(nginx, pki, db_access):
+    await sync_to_async(register)("NGX-3A", None, security_profile=3)
+    context = client_context(pki, pki.client("NGX-3A"))
+    async with tls_charger(nginx, "NGX-3A", context) as cp:
+        answer = await cp.boot()
+    assert answer.status == "Accepted"
+
+
+async def test_behind_nginx_another_charger_s_certificate_is_refused(nginx, pki, db_access):
+    await sync_to_async(register)("NGX-3B", None, security_profile=3)
+    context = client_context(pki, pki.client("NGX-OTHER"))
+    with pytest.raises(InvalidStatus) as refusal:
+        async with tls_charger(nginx, "NGX-3B", context):
+            pass
+    assert refusal.value.response.status_code == 403
+    assert await refusal_reason("NGX-3B") == "client certificate is for another charge point"
+
+
+async def test_behind_nginx_a_forged_certificate_header_is_replaced(nginx, pki, db_access):
+    """A charger with no certificate that sends a genuine one's PEM in the header: nginx
+    overwrites it with its own (empty) value, so the connection offers profile 2 only."""
+    await sync_to_async(register)("NGX-3C", None, security_profile=3)
+    forged = quote(pki.client("NGX-3C")[0].read_text())
+    with pytest.raises(InvalidStatus):
+        async with connect(
+            f"{nginx}/ocpp/NGX-3C",
+            subprotocols=["ocpp1.6"],
+            ssl=client_context(pki),
+            additional_headers={"X-SSL-Client-Cert": forged},
+        ):
+            pass
+    assert await refusal_reason("NGX-3C") == "security profile 3 required, connection offers 2"
