@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit import export
 from audit.models import AuditRecord
+from chargehub.admin_fields import ReadOnlyAdmin
 
 
 @admin.action(description=_("Export as CSV"), permissions=["view"])
@@ -19,8 +20,9 @@ def export_csv(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: An
     return export.csv_response(queryset)
 
 
+# Written by the audit alone: nobody adds, changes or deletes a record here.
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = [
         "at",
         "actor_email",
@@ -49,16 +51,6 @@ class AuditRecordAdmin(admin.ModelAdmin):
         "after_json",
     ]
     readonly_fields = fields
-
-    # Written by the audit alone: nobody adds, changes or deletes a record here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("changes"))
     def changes(self, record: AuditRecord) -> str:

@@ -53,7 +53,12 @@ from billing.models import (
     WalletEntry,
 )
 from chargehub.admin_csv import export_csv
-from chargehub.admin_fields import LOCAL_TIME_INPUT, LabelledTabularInline
+from chargehub.admin_fields import (
+    LOCAL_TIME_INPUT,
+    LabelledTabularInline,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+)
 from stations import admin as stations_admin
 from stations.models import ChargingSession, Connector
 from users.models import IdToken, User
@@ -383,19 +388,6 @@ class CustomerGroupAdmin(admin.ModelAdmin):
 # --- Who pays, what sessions cost, wallets (accounts.py, settlement.py, wallet.py) ---
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records that only the code writes: staff look, and act through actions."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 def may_issue_documents(request: HttpRequest) -> bool:
     """Whether staff may issue a document (an invoice now, a credit note, a refund's):
     the add permission of invoices (users/roles.py)."""
@@ -668,10 +660,8 @@ class GuestPaymentAdmin(ReadOnlyAdmin):
 # --- Invoices, receipts and credit notes (billing/invoicing.py) ---
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
-    extra = 0
-    can_delete = False
     fields = [
         "position",
         "description",
@@ -688,15 +678,6 @@ class InvoiceLineInline(admin.TabularInline):
         "gross",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class CreditNoteForm(forms.Form):

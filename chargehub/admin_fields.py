@@ -44,3 +44,30 @@ class BlankValuesFilter(admin.AllValuesFieldListFilter):
             if not str(choice["display"]).strip():
                 choice = {**choice, "display": _("(blank)")}
             yield choice
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only the code writes (facts from chargers, logs, records, summaries): staff
+    look, and act through actions, never add, edit or delete them."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """The same, for rows shown inside another's page."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
+from chargehub.admin_fields import ReadOnlyAdmin
 from insights import (
     decisions_admin,  # noqa: F401  the forecast, maintenance risks and site planning
     views,
@@ -15,7 +16,7 @@ from insights.models import Dashboard, SearchRecord
 
 
 @admin.register(Dashboard)
-class DashboardAdmin(admin.ModelAdmin):
+class DashboardAdmin(ReadOnlyAdmin):
     """Not a list of rows: its pages are the dashboards each role may see."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -23,15 +24,6 @@ class DashboardAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from chargehub.admin_fields import ReadOnlyAdmin
 from chargehub.spreadsheet import text_cell
 from insights import maintenance_data, planning_data
 from insights.models import CandidateLocation, ChargerRisk, HourForecast, SiteForecast
@@ -29,17 +30,8 @@ from insights.models import CandidateLocation, ChargerRisk, HourForecast, SiteFo
 PLANNING_DAYS = 28
 
 
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdmin):
     """A model whose list is a report: computed rows, never added or edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def _context(self, request: HttpRequest, title: str) -> dict[str, Any]:
         if not self.has_view_permission(request):

@@ -19,9 +19,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from chargehub.admin_fields import ReadOnlyAdmin
 from operations import emergency
 from operations.models import EmergencyStop
-from stations.admin import ReadOnlyAdmin
 from stations.admin import SiteAdmin as StationsSiteAdmin
 from stations.models import Site
 

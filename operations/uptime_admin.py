@@ -11,24 +11,16 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 
+from chargehub.admin_fields import ReadOnlyAdmin
 from operations import figures, uptime, uptime_views
 from operations.models import OutageExclusion, UptimeMonth
 from stations.models import ChargePoint
 
 
 @admin.register(UptimeMonth)
-class UptimeMonthAdmin(admin.ModelAdmin):
+class UptimeMonthAdmin(ReadOnlyAdmin):
     """Uptime per month: the list is the report (figures, charts, tables, CSV); the rows
     are computed, never edited."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view

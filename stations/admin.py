@@ -28,7 +28,13 @@ from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import MessageTrigger
 
 from chargehub.admin_csv import export_csv
-from chargehub.admin_fields import LOCAL_TIME_INPUT, BlankValuesFilter, LabelledTabularInline
+from chargehub.admin_fields import (
+    LOCAL_TIME_INPUT,
+    BlankValuesFilter,
+    LabelledTabularInline,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+)
 from stations import batches, certificates, load_balancing, operations, site_limits, tasks
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
@@ -60,30 +66,6 @@ from stations.ocpp.connections import UNKNOWN_CHARGE_POINT
 
 # Answers that mean "done as asked"; anything else (Rejected, Occupied, …) is a warning.
 POSITIVE_ANSWERS = {"Accepted", "Unlocked", "Scheduled", "RebootRequired"}
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Facts reported by chargers or logs of what happened: looked at, never edited."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- Sending commands from the admin ---------------------------------------------------------
