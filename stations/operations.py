@@ -61,7 +61,10 @@ def command_failure(error: commands.CommandError) -> CommandFailure:
         return CommandFailure(HTTPStatus.BAD_GATEWAY, _("The charger's answer could not be read."))
     if isinstance(error, commands.ChannelLayerUnavailable):
         # The way to the chargers (Redis) is down for a moment: a retry soon gets through.
-        return CommandFailure(HTTPStatus.SERVICE_UNAVAILABLE, _("Please try again."))
+        return CommandFailure(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            _("The way to the chargers is down for a moment; please try again shortly."),
+        )
     if isinstance(error, commands.UnknownChargePoint):
         return CommandFailure(HTTPStatus.NOT_FOUND, _("There is no such charger."))
     if isinstance(error, commands.InvalidCommand):

@@ -119,4 +119,6 @@ def test_a_command_the_channel_layer_could_not_carry_is_a_503_with_a_message():
         commands.ChannelLayerUnavailable("Reset not sent to CP-1: channel layer unavailable")
     )
     assert failure.status == 503
-    assert "try again" in str(failure.message)
+    assert str(failure.message) == (
+        "The way to the chargers is down for a moment; please try again shortly."
+    )
