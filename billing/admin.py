@@ -13,8 +13,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -56,6 +55,7 @@ from chargehub.admin_csv import export_csv
 from chargehub.admin_fields import (
     LOCAL_TIME_INPUT,
     LabelledTabularInline,
+    LiveFigures,
     ReadOnlyAdmin,
     ReadOnlyInline,
 )
@@ -1012,7 +1012,7 @@ admin.site.unregister(ChargingSession)
 
 
 @admin.register(ChargingSession)
-class ChargingSessionAdmin(stations_admin.ChargingSessionAdmin):
+class ChargingSessionAdmin(LiveFigures, stations_admin.ChargingSessionAdmin):
     change_form_template = "admin/stations/chargingsession/change_form.html"
     fieldsets = [
         *stations_admin.ChargingSessionAdmin.fieldsets,
@@ -1020,22 +1020,11 @@ class ChargingSessionAdmin(stations_admin.ChargingSessionAdmin):
     ]
     readonly_fields = [*stations_admin.ChargingSessionAdmin.readonly_fields, "figures", "money"]
 
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "<int:session_id>/figures/",
-                self.admin_site.admin_view(self.figures_view),
-                name="stations_chargingsession_figures",
-            ),
-            *super().get_urls(),
-        ]
+    # The figures of the page, for its script to refresh while the session runs.
+    live_path = "figures"
 
-    def figures_view(self, request: HttpRequest, session_id: int) -> JsonResponse:
-        """The figures of the page, for its script to refresh while the session runs."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        session = get_object_or_404(ChargingSession, pk=session_id)
-        return JsonResponse(session_figures.staff_figures(session))
+    def live_figures(self, session: ChargingSession) -> dict[str, Any]:
+        return session_figures.staff_figures(session)
 
     def _figures(self, session: ChargingSession) -> dict[str, Any]:
         # Two fields show them: read the meter once per page.

@@ -4,8 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 # Times of day in a site's local time, whatever the browser's or the server's zone: a
@@ -71,3 +74,30 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class LiveFigures:
+    """An admin whose change page refreshes itself from JSON: `<pk>/<live_path>/`, named
+    `<app>_<model>_<live_path>`, answers `live_figures(obj)` to anyone who may view it."""
+
+    live_path = ""
+
+    def live_figures(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def get_urls(self) -> list[Any]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return [
+            path(
+                f"<int:object_id>/{self.live_path}/",
+                self.admin_site.admin_view(self.live_figures_view),  # type: ignore[attr-defined]
+                name=f"{opts.app_label}_{opts.model_name}_{self.live_path}",
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def live_figures_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
+        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        obj = get_object_or_404(self.model, pk=object_id)  # type: ignore[attr-defined]
+        return JsonResponse(self.live_figures(obj))

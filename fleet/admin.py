@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from chargehub.admin_fields import LiveFigures
 from fleet import campaigns, configuration, diagnostics, tasks
 from fleet.models import (
     ConfigurationBaseline,
@@ -109,7 +110,7 @@ class FirmwareCampaignForm(forms.ModelForm):
 
 
 @admin.register(FirmwareCampaign)
-class FirmwareCampaignAdmin(SendsCommands, admin.ModelAdmin):
+class FirmwareCampaignAdmin(LiveFigures, SendsCommands, admin.ModelAdmin):
     """Firmware sent in waves; a running campaign's page shows each charger live."""
 
     form = FirmwareCampaignForm
@@ -134,20 +135,10 @@ class FirmwareCampaignAdmin(SendsCommands, admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "<int:campaign_id>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="fleet_firmwarecampaign_progress",
-            ),
-            *super().get_urls(),
-        ]
+    live_path = "progress"
 
-    def progress_view(self, request: HttpRequest, campaign_id: int) -> JsonResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        return JsonResponse(campaigns.progress(get_object_or_404(FirmwareCampaign, pk=campaign_id)))
+    def live_figures(self, campaign: FirmwareCampaign) -> dict[str, Any]:
+        return campaigns.progress(campaign)
 
     def change_view(
         self,

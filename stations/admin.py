@@ -12,13 +12,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, When
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -32,6 +30,7 @@ from chargehub.admin_fields import (
     LOCAL_TIME_INPUT,
     BlankValuesFilter,
     LabelledTabularInline,
+    LiveFigures,
     ReadOnlyAdmin,
     ReadOnlyInline,
 )
@@ -1340,28 +1339,17 @@ class RefusedConnectionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CommandBatch)
-class CommandBatchAdmin(ReadOnlyAdmin):
+class CommandBatchAdmin(LiveFigures, ReadOnlyAdmin):
     """Commands sent to many chargers: each one's progress, live while it runs."""
 
     list_display = ["title", "created_at", "issued_by", "summary", "finished_at"]
     list_select_related = ["issued_by"]
     change_form_template = "admin/stations/commandbatch/progress.html"
 
-    def get_urls(self) -> list[Any]:
-        return [
-            path(
-                "<int:batch_id>/progress/",
-                self.admin_site.admin_view(self.progress_view),
-                name="stations_commandbatch_progress",
-            ),
-            *super().get_urls(),
-        ]
+    live_path = "progress"
 
-    def progress_view(self, request: HttpRequest, batch_id: int) -> JsonResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        batch = get_object_or_404(CommandBatch, pk=batch_id)
-        return JsonResponse(batches.progress(batch))
+    def live_figures(self, batch: CommandBatch) -> dict[str, Any]:
+        return batches.progress(batch)
 
     @admin.display(description=_("progress"))
     def summary(self, batch: CommandBatch) -> str:
