@@ -139,7 +139,10 @@ def remote_starts(cp: Any) -> list[dict[str, Any]]:
     return [request for action, request in cp.received if action == "RemoteStartTransaction"]
 
 
-async def start_transaction(cp: Any, id_tag: str, meter_start: int = 1000) -> dict[str, Any]:
+async def start_transaction(
+    cp: Any, id_tag: str, meter_start: int = 1000, timestamp: str = ""
+) -> dict[str, Any]:
+    """Start on connector 1; the charger's clock says 30 minutes ago unless `timestamp`."""
     return await send(
         cp,
         "StartTransaction",
@@ -147,7 +150,7 @@ async def start_transaction(cp: Any, id_tag: str, meter_start: int = 1000) -> di
             "connectorId": 1,
             "idTag": id_tag,
             "meterStart": meter_start,
-            "timestamp": iso(ago(minutes=30)),
+            "timestamp": timestamp or iso(ago(minutes=30)),
         },
     )
 

@@ -29,6 +29,7 @@ from tests.billing.guest_charging import (
     stop_transaction,
 )
 from tests.billing.sessions import charging_site, finished_session, token_of
+from tests.stations.ocpp_wire import ago, iso
 from users.models import User
 
 Method = BillingAccount.PaymentMethod
@@ -274,8 +275,10 @@ async def test_a_retransmitted_start_transaction_claims_one_choice_once(charger)
             "CHOICE-RESEND"
         )
         # The charger's clock says 30 minutes ago: the choice is matched by the server's.
-        first = await start_transaction(cp, "CHOICE-RESEND"[-10:])
-        again = await start_transaction(cp, "CHOICE-RESEND"[-10:])  # the answer was lost
+        started = iso(ago(minutes=30))
+        first = await start_transaction(cp, "CHOICE-RESEND"[-10:], timestamp=started)
+        # The answer was lost: the charger resends the same request.
+        again = await start_transaction(cp, "CHOICE-RESEND"[-10:], timestamp=started)
         assert again["transactionId"] == first["transactionId"]
         await stop_transaction(cp, first["transactionId"], 1000 + 2_000)
 
