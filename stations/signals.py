@@ -52,6 +52,10 @@ certificate_signing_requested = Signal()
 # sender=Site, at=..., near=(lat, lon) or None, connector_type=..., found_free=...; a
 # driver searched for a charger in the portal or the API (stations.finder.announce_search).
 station_searched = Signal()
+# sender=ChargePoint, charge_point=..., connector_id=... (0 for Authorize), action=
+# "Authorize" or "StartTransaction", status=... (idTagInfo, not "Accepted"), at=...; a
+# driver's start was refused at the charger (a retransmitted StartTransaction once).
+authorization_refused = Signal()
 
 
 def announce(signal: Signal, sender: type, **kwargs: Any) -> None:

@@ -166,6 +166,22 @@ def _wire_id_tag_info(
     return info
 
 
+def _announce_refusal(
+    charge_point: ChargePoint, connector_id: int, action: str, info: Payload, at: datetime
+) -> None:
+    """A start refused at the charger (a driver turned away): tell the listeners."""
+    if info["status"] != "Accepted":
+        signals.announce(
+            signals.authorization_refused,
+            ChargePoint,
+            charge_point=charge_point,
+            connector_id=connector_id,
+            action=action,
+            status=info["status"],
+            at=at,
+        )
+
+
 def _storable_number(value: str) -> Decimal | None:
     """The number in a Raw sampled value, if MeterSample.value_decimal can hold it.
 
@@ -268,7 +284,9 @@ def heartbeat(charge_point: ChargePoint, payload: Payload, received_at: datetime
 @handles("Authorize")
 def authorize(charge_point: ChargePoint, payload: Payload, received_at: datetime) -> Payload:
     """§4.1; a start at this charger: its charge point policies are asked too."""
-    return {"idTagInfo": _wire_id_tag_info(payload["idTag"], received_at, charge_point)}
+    info = _wire_id_tag_info(payload["idTag"], received_at, charge_point)
+    _announce_refusal(charge_point, 0, "Authorize", info, received_at)
+    return {"idTagInfo": info}
 
 
 @handles("StatusNotification")
@@ -331,7 +349,7 @@ def start_transaction(
     connector = _connector(charge_point, payload["connectorId"], allow_zero=False)
     id_tag = normalize_id_tag(payload["idTag"])
     started_at, suspect = _time(payload, "timestamp", received_at)
-    session, _created = sessions.open_session(
+    session, created = sessions.open_session(
         connector,
         id_tag,
         started_at,
@@ -342,6 +360,10 @@ def start_transaction(
     # Not Accepted (a site stopped in an emergency): the charger ends the transaction
     # it started while it could not hear us (§4.8, StopTransactionOnInvalidId).
     info = _wire_id_tag_info(id_tag, received_at, charge_point)
+    if created:
+        _announce_refusal(
+            charge_point, connector.connector_id, "StartTransaction", info, started_at
+        )
     return {"transactionId": session.pk, "idTagInfo": info}
 
 
