@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from scratch_database import scratch_database
 
-PAGES = ["utilisation", "patterns", "revenue", "drivers"]
+PAGES = ["utilisation", "chargers", "patterns", "revenue", "drivers"]
 
 
 def timed(label: str, work, *args, **kwargs):
@@ -57,7 +57,7 @@ def main() -> None:
 
         from billing.models import SessionCharge
         from insights import history, rollup
-        from insights.models import ConnectorHour, DriverMonth, SiteDay
+        from insights.models import ConnectorHour, DriverMonth, SessionMix, SiteDay
         from stations.models import ChargingSession, MeterSample
         from users.models import User
 
@@ -87,7 +87,9 @@ def main() -> None:
         timed("rebuild_insights (everything again)", rollup.rebuild)
         print(
             f"  summaries: {ConnectorHour.objects.count():,} connector hours, "
-            f"{SiteDay.objects.count():,} site days, {DriverMonth.objects.count():,} driver months"
+            f"{SiteDay.objects.count():,} site days, "
+            f"{DriverMonth.objects.count():,} driver months, "
+            f"{SessionMix.objects.count():,} session mixes"
         )
         admin = User.objects.create_superuser("bench@example.com", "pw")
         client = Client()

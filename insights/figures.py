@@ -19,8 +19,15 @@ from django.utils.translation import gettext as _
 
 from billing.models import Invoice, SessionCharge
 from billing.money import round_to_ore
-from insights.models import ConnectorHour, DriverMonth, SearchRecord, SiteDay
-from insights.rollup import hour_of_week
+from insights.models import (
+    ConnectorHour,
+    DriverMonth,
+    RefusedStart,
+    SearchRecord,
+    SessionMix,
+    SiteDay,
+)
+from insights.rollup import ENERGY_EDGES_KWH, LENGTH_EDGES_MINUTES, hour_of_week
 from stations.models import Connector, Site
 from users.models import User
 
@@ -29,6 +36,7 @@ from users.models import User
 SLOW_CHARGER_SHARE = 0.6
 SLOW_VEHICLE_SHARE = 0.5
 SHOWN_SITES = 5  # busiest and idlest
+DAYS_PER = {"day": Decimal(1), "week": Decimal(7), "month": Decimal("30.4375")}  # 365.25 / 12
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,11 @@ class Scope:
     @property
     def ends_at(self) -> datetime:
         return datetime.combine(self.end + timedelta(days=1), time(), self.zone)
+
+    @property
+    def periods(self) -> Decimal:
+        """How many days, weeks or months (`per`) the scope spans: 30.4375 days a month."""
+        return Decimal((self.end - self.start).days + 1) / DAYS_PER.get(self.per, Decimal(1))
 
     def hours(self) -> Q:
         condition = Q(hour__gte=self.starts_at, hour__lt=self.ends_at)
@@ -232,24 +245,177 @@ def occupancy_heatmap(scope: Scope) -> Table:
     )
 
 
+def _refusals(scope: Scope) -> Any:
+    """Starts refused at a charger in the scope (of any connector type: an Authorize
+    names no connector)."""
+    refused = RefusedStart.objects.filter(at__gte=scope.starts_at, at__lt=scope.ends_at)
+    return refused.filter(site=scope.site) if scope.site else refused
+
+
 def turned_away(scope: Scope) -> Table:
-    """Searches that found nothing free, per day (the drivers turned away)."""
+    """Drivers turned away per day: searches that found nothing free (anywhere: a search
+    has no site) and starts refused at a charger (Authorize or StartTransaction)."""
     searches = SearchRecord.objects.filter(hour__gte=scope.starts_at, hour__lt=scope.ends_at)
     if scope.connector_type:
         searches = searches.filter(connector_type=scope.connector_type)
-    counts: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    counts: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
     for hour, found_free, n in (
         searches.values("hour", "found_free")
         .annotate(n=Count("id"))
         .values_list("hour", "found_free", "n")
     ):
         counts[hour.astimezone(scope.zone).date()][0 if found_free else 1] += n
+    for at in _refusals(scope).values_list("at", flat=True):
+        counts[at.astimezone(scope.zone).date()][2] += 1
     return Table(
         "turned_away",
-        _("Searches that found nothing free, per day"),
-        [_("Day"), _("Nothing free"), _("Found a free connector")],
-        [[day.isoformat(), counts[day][1], counts[day][0]] for day in sorted(counts)],
+        _("Drivers turned away per day"),
+        [_("Day"), _("Nothing free"), _("Refused at a charger"), _("Found a free connector")],
+        [
+            [day.isoformat(), counts[day][1], counts[day][2], counts[day][0]]
+            for day in sorted(counts)
+        ],
+        series=[1, 2, 3],
+    )
+
+
+def turned_away_by_site(scope: Scope) -> Table:
+    """Starts refused at each site's chargers: Authorize and StartTransaction answered
+    with another status than Accepted (Invalid, Blocked, Expired, ConcurrentTx)."""
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in _refusals(scope).values("site_id", "action").annotate(n=Count("id")):
+        counts[row["site_id"]][row["action"]] += row["n"]
+    names = _site_names(counts)
+    rows = [
+        [
+            names.get(site_id, "?"),
+            actions["Authorize"],
+            actions["StartTransaction"],
+            actions["Authorize"] + actions["StartTransaction"],
+        ]
+        for site_id, actions in counts.items()
+    ]
+    rows.sort(key=lambda row: (-row[3], row[0]))
+    return Table(
+        "turned_away_site",
+        _("Starts refused at the chargers, per site"),
+        [_("Site"), _("Authorize refused"), _("StartTransaction refused"), _("Turned away")],
+        rows,
         series=[1, 2],
+    )
+
+
+def _use_row(occupied: int, charging: int, capacity: float, energy: int, sessions: int,
+             scope: Scope) -> list[Any]:  # fmt: skip
+    per_period = (Decimal(sessions) / scope.periods).quantize(Decimal("0.1"))
+    return [
+        _percent(occupied, capacity),
+        _percent(charging, capacity),
+        _kwh(energy),
+        sessions,
+        per_period,
+    ]
+
+
+def _use_columns(scope: Scope) -> list[str]:
+    return [
+        _("Occupied (%)"),
+        _("Charging (%)"),
+        _("Energy (kWh)"),
+        _("Sessions"),
+        _("Sessions per %(period)s") % {"period": _period_label(scope.per)},
+    ]
+
+
+def _scope_connectors(scope: Scope) -> Any:
+    """The public connectors of the scope, with their charger (the rows of the
+    per-charger and per-connector tables)."""
+    connectors = Connector.objects.filter(connector_id__gt=0, charge_point__site__isnull=False)
+    if scope.site:
+        connectors = connectors.filter(charge_point__site=scope.site)
+    if scope.connector_type:
+        connectors = connectors.filter(connector_type=scope.connector_type)
+    return connectors
+
+
+def _connector_use(scope: Scope) -> dict[int, dict[str, int]]:
+    return {
+        row["connector_id"]: row
+        for row in ConnectorHour.objects.filter(scope.hours())
+        .values("connector_id")
+        .annotate(
+            occupied=Sum("occupied_seconds"),
+            charging=Sum("charging_seconds"),
+            energy=Sum("energy_wh"),
+            sessions=Sum("sessions"),
+        )
+    }
+
+
+def utilisation_by_charger(scope: Scope) -> Table:
+    """Per charger: share of its connectors' time occupied and charging, energy and
+    sessions (with their average per day, week or month)."""
+    seconds = (scope.ends_at - scope.starts_at).total_seconds()
+    use = _connector_use(scope)
+    chargers: dict[int, list[Any]] = {}
+    for pk, charger_pk, charger_id, site in _scope_connectors(scope).values_list(
+        "pk", "charge_point_id", "charge_point__charge_point_id", "charge_point__site__name"
+    ):
+        total = chargers.setdefault(charger_pk, [site, charger_id, 0, 0, 0, 0, 0])
+        total[2] += 1
+        for index, key in enumerate(("occupied", "charging", "energy", "sessions"), start=3):
+            total[index] += use.get(pk, {}).get(key) or 0
+    rows = [
+        [site, charger_id, n, *_use_row(occupied, charging, n * seconds, energy, sessions, scope)]
+        for site, charger_id, n, occupied, charging, energy, sessions in chargers.values()
+    ]
+    rows.sort(key=lambda row: (-row[3], row[0], row[1]))
+    return Table(
+        "utilisation_charger",
+        _("Utilisation per charger"),
+        [_("Site"), _("Charger"), _("Connectors"), *_use_columns(scope)],
+        rows,
+        series=[3, 4],
+    )
+
+
+def utilisation_by_connector(scope: Scope) -> Table:
+    """Per connector: share of its time occupied and charging, energy and sessions."""
+    seconds = (scope.ends_at - scope.starts_at).total_seconds()
+    use = _connector_use(scope)
+    rows = []
+    for pk, number, kind, rated, charger_id, site in _scope_connectors(scope).values_list(
+        "pk",
+        "connector_id",
+        "connector_type",
+        "max_power_kw",
+        "charge_point__charge_point_id",
+        "charge_point__site__name",
+    ):
+        row = use.get(pk, {})
+        rows.append(
+            [
+                f"{charger_id}/{number}",
+                site,
+                kind,
+                rated,
+                *_use_row(
+                    row.get("occupied") or 0,
+                    row.get("charging") or 0,
+                    seconds,
+                    row.get("energy") or 0,
+                    row.get("sessions") or 0,
+                    scope,
+                ),
+            ]
+        )
+    rows.sort(key=lambda row: (-row[4], row[1], row[0]))
+    return Table(
+        "utilisation_connector",
+        _("Utilisation per connector"),
+        [_("Connector"), _("Site"), _("Connector type"), _("Rated (kW)"), *_use_columns(scope)],
+        rows,
+        series=[4, 5],
     )
 
 
@@ -378,28 +544,94 @@ def slow_vehicles(scope: Scope) -> Table:
     )
 
 
+def _histogram(scope: Scope, field_name: str, edges: tuple[int, ...], unit: str) -> list[list[Any]]:
+    counts = dict(
+        SessionMix.objects.filter(scope.days())
+        .values(field_name)
+        .annotate(n=Sum("sessions"))
+        .values_list(field_name, "n")
+    )
+    total = sum(counts.values())
+    rows = []
+    for low, high in zip(edges, [*edges[1:], None], strict=True):
+        label = f"{low}-{high} {unit}" if high is not None else f"{low}+ {unit}"
+        rows.append([label, counts.get(low, 0), _percent(counts.get(low, 0), total)])
+    return rows
+
+
+def session_lengths(scope: Scope) -> Table:
+    """How many sessions were plugged in how long (buckets of LENGTH_EDGES_MINUTES,
+    each from its edge up to the next)."""
+    return Table(
+        "session_lengths",
+        _("Distribution of session length (plugged in)"),
+        [_("Minutes"), _("Sessions"), _("Share (%)")],
+        _histogram(scope, "length_minutes", LENGTH_EDGES_MINUTES, "min"),
+    )
+
+
+def session_energies(scope: Scope) -> Table:
+    """How many sessions took how much energy (buckets of ENERGY_EDGES_KWH)."""
+    return Table(
+        "session_energies",
+        _("Distribution of energy per session"),
+        [_("kWh"), _("Sessions"), _("Share (%)")],
+        _histogram(scope, "energy_kwh", ENERGY_EDGES_KWH, "kWh"),
+    )
+
+
+def _shares(rows: Any, label: Any) -> list[list[Any]]:
+    sessions = sum(row["sessions"] for row in rows)
+    energy = sum(row["energy"] for row in rows)
+    return [
+        [
+            label(row),
+            row["sessions"],
+            _percent(row["sessions"], sessions),
+            _kwh(row["energy"]),
+            _percent(row["energy"], energy),
+        ]
+        for row in rows
+    ]
+
+
+def _share_columns(first: str) -> list[str]:
+    return [first, _("Sessions"), _("Share (%)"), _("Energy (kWh)"), _("Energy share (%)")]
+
+
+def power_classes(scope: Scope) -> Table:
+    """Share of sessions and energy by the connector's power class
+    (SessionMix.PowerClass, insights/rollup.py power_class)."""
+    sums = list(
+        SessionMix.objects.filter(scope.days())
+        .values("power_class")
+        .annotate(sessions=Sum("sessions"), energy=Sum("energy_wh"))
+    )
+    order = list(SessionMix.PowerClass.values)
+    sums.sort(key=lambda row: order.index(row["power_class"]))
+    return Table(
+        "power_classes",
+        _("Sessions and energy by power class"),
+        _share_columns(_("Power class")),
+        _shares(sums, lambda row: str(SessionMix.PowerClass(row["power_class"]).label)),
+        series=[2, 4],
+    )
+
+
 def connector_types(scope: Scope) -> Table:
-    """Sessions and energy by connector type."""
-    sums = (
+    """Share of sessions and energy by connector type."""
+    sums = list(
         SiteDay.objects.filter(scope.days())
         .values("connector_type")
         .annotate(sessions=Sum("sessions"), energy=Sum("energy_wh"))
         .order_by("connector_type")
     )
-    total = sum(row["sessions"] for row in sums)
     return Table(
         "connector_types",
-        _("Sessions by connector type"),
-        [_("Connector type"), _("Sessions"), _("Share (%)"), _("Energy (kWh)")],
-        [
-            [
-                row["connector_type"],
-                row["sessions"],
-                _percent(row["sessions"], total),
-                _kwh(row["energy"]),
-            ]
-            for row in sums
-        ],
+        _("Sessions and energy by connector type"),
+        _share_columns(_("Connector type")),
+        _shares(sums, lambda row: row["connector_type"]),
+        series=[2, 4],
     )
 
 

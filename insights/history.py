@@ -8,7 +8,10 @@ quieter weekends) in the site's local time; each session with its meter samples 
 register and power), its status changes (Preparing, Charging, SuspendedEV while the car
 sits full, Finishing, Available), and its frozen charge (billing's SessionCharge: paid,
 failed, on an invoice, guest) by the driver's payment method; faults that take a
-connector out for hours; searches that found nothing free when a driver was turned away.
+connector out for hours; searches that found nothing free when a driver was turned away;
+now and then a card refused at the charger (Authorize not Accepted) before the driver
+started with another (REFUSED_SHARE, from a random.Random of its own: the sessions are
+the same with or without it).
 
 Deterministic from the seed (one random.Random, no clock: `end` is given or today at
 midnight UTC), and fast: rows are built in memory and written with bulk_create.
@@ -28,7 +31,7 @@ from django.utils.translation import gettext as _
 from billing.models import BillingAccount, CustomerGroup, SessionCharge
 from billing.money import round_to_ore
 from insights import forecasting, maintenance_data, rollup
-from insights.models import SearchRecord
+from insights.models import RefusedStart, SearchRecord
 from insights.searches import grid_cell
 from stations.models import (
     ChargePoint,
@@ -42,6 +45,7 @@ from stations.models import (
 from users.models import IdToken, User
 
 SITE_PREFIX = "History: "
+REFUSED_SHARE = 0.03  # of the starts, a refused card first
 # (city, latitude, longitude, popularity): arrivals scale with popularity.
 PLACES = [
     ("Stockholm", 59.3293, 18.0686, 1.4),
@@ -317,6 +321,8 @@ def _sessions(
     pending: list[tuple[_Port, _Driver | None, datetime, datetime, datetime, int]] = []
     statuses: list[StatusEvent] = []
     searches: list[SearchRecord] = []
+    refusals: list[RefusedStart] = []
+    refusal_rng = random.Random(f"refusals-{seed}")
     drivers_by_join = sorted(drivers, key=lambda driver: driver.joined)
     for port in ports:
         faults = _faults(rng, size, history, port)
@@ -383,6 +389,16 @@ def _sessions(
                 )
             )
             pending.append((port, driver, at, full_at, stop_at, port.meter_wh))
+            if refusal_rng.random() < REFUSED_SHARE:
+                refusals.append(
+                    RefusedStart(
+                        site=port.site,
+                        charge_point_id=port.connector.charge_point_id,
+                        action="Authorize",
+                        status=refusal_rng.choice(("Invalid", "Blocked", "Expired")),
+                        at=at - timedelta(minutes=1),
+                    )
+                )
             statuses.append(_status(port, at, Connector.Status.PREPARING))
             statuses.append(_status(port, at + timedelta(seconds=60), Connector.Status.CHARGING))
             if idle_s >= 60:
@@ -410,11 +426,13 @@ def _sessions(
     SessionCharge.objects.bulk_create(charges, batch_size=BATCH)
     StatusEvent.objects.bulk_create(statuses, batch_size=BATCH)
     SearchRecord.objects.bulk_create(searches, batch_size=BATCH)
+    RefusedStart.objects.bulk_create(refusals, batch_size=BATCH)
     history.counts.update(
         sessions=len(sessions),
         meter_samples=sample_count,
         status_events=len(statuses),
         searches=len(searches),
+        refused_starts=len(refusals),
     )
 
 

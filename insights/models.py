@@ -138,6 +138,75 @@ class DriverMonth(models.Model):
         return f"{self.user_id} {self.month:%Y-%m}"
 
 
+class SessionMix(models.Model):
+    """A site's day (in its time zone) counted by the shape of its sessions: how long
+    each was plugged in and how much energy it took (the lower edge of its bucket,
+    insights/rollup.py LENGTH_EDGES_MINUTES and ENERGY_EDGES_KWH), per connector type
+    and power class. The histograms and the shares by power class read it."""
+
+    class PowerClass(models.TextChoices):
+        # By the connector's rated power; AC or DC by its type (an "Other" connector is
+        # AC up to 22 kW, DC above): insights/rollup.py power_class.
+        AC = "ac", _("AC up to 22 kW")
+        AC_FAST = "ac_fast", _("AC over 22 kW")
+        DC = "dc", _("DC under 100 kW")
+        DC_FAST = "dc_fast", _("DC 100-149 kW")
+        DC_HIGH = "dc_high", _("DC 150 kW and more")
+
+    site = models.ForeignKey(
+        "stations.Site", models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    day = models.DateField(_("day"))
+    connector_type = models.CharField(_("connector type"), max_length=16)
+    power_class = models.CharField(_("power class"), max_length=8, choices=PowerClass.choices)
+    length_minutes = models.PositiveIntegerField(_("plugged in from (min)"))
+    energy_kwh = models.PositiveIntegerField(_("energy from (kWh)"))
+    sessions = models.PositiveIntegerField(_("sessions"), default=0)
+    energy_wh = models.BigIntegerField(_("energy (Wh)"), default=0)
+
+    class Meta:
+        verbose_name = _("session mix")
+        verbose_name_plural = _("session mixes")
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "site", "day", "connector_type", "power_class", "length_minutes", "energy_kwh"
+                ],
+                name="one_summary_per_session_mix",
+            )
+        ]  # fmt: skip
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.day} {self.power_class}"
+
+
+class RefusedStart(models.Model):
+    """A driver turned away at a charger: an Authorize or StartTransaction answered with
+    an idTagInfo status other than Accepted (stations.signals.authorization_refused).
+    No token or driver is kept: the site, the charger and why."""
+
+    site = models.ForeignKey(
+        "stations.Site", models.CASCADE, related_name="+", verbose_name=_("site")
+    )
+    charge_point = models.ForeignKey(
+        "stations.ChargePoint", models.CASCADE, related_name="+", verbose_name=_("charge point")
+    )
+    connector_id = models.PositiveSmallIntegerField(_("connector id"), default=0)
+    action = models.CharField(_("refused"), max_length=32)
+    status = models.CharField(_("answer"), max_length=16)
+    at = models.DateTimeField(_("at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("start refused at a charger")
+        verbose_name_plural = _("starts refused at chargers")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["site", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id} {self.action} {self.status} {self.at:%Y-%m-%d %H:%M}"
+
+
 class RollupMark(models.Model):
     """How far the summaries have read: the last SessionCharge rolled up (a charge is
     written once, when its session is priced, so every session is counted once)."""

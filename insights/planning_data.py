@@ -3,8 +3,8 @@ searches that found nothing free, read for insights/planning.py.
 
 Time fully occupied is the time every connector of the site had a session (sessions
 swept in time order); sessions turned away are remote starts the charger refused or never
-answered (the refusals stored; an Authorize refused at the charger is not kept per
-site); searches come from SearchRecord (grid cells, no personal data), placed at their
+answered, and Authorize or StartTransaction refused at the charger (RefusedStart);
+searches come from SearchRecord (grid cells, no personal data), placed at their
 cell's centre.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 
 from insights import planning
-from insights.models import CandidateLocation, SearchRecord
+from insights.models import CandidateLocation, RefusedStart, SearchRecord
 from insights.searches import GRID_DEGREES
 from stations.models import ChargerCommand, ChargingSession, Connector, Site
 
@@ -50,7 +50,8 @@ def full_hours(site_ids: list[int], start: datetime, end: datetime) -> dict[int,
 
 
 def turned_away(site_ids: list[int], start: datetime, end: datetime) -> dict[int, int]:
-    """Remote starts in [start, end) per site that the charger rejected or never answered."""
+    """Starts turned away in [start, end) per site: remote starts the charger rejected or
+    never answered, and starts refused at the charger (insights/refusals.py)."""
     refused = Q(status=ChargerCommand.Status.ANSWERED, response__status="Rejected") | Q(
         status__in=[
             ChargerCommand.Status.ERROR,
@@ -58,7 +59,8 @@ def turned_away(site_ids: list[int], start: datetime, end: datetime) -> dict[int
             ChargerCommand.Status.OFFLINE,
         ]
     )
-    return dict(
+    counts: dict[int, int] = defaultdict(int)
+    for site_id, n in (
         ChargerCommand.objects.filter(
             refused,
             action="RemoteStartTransaction",
@@ -69,7 +71,16 @@ def turned_away(site_ids: list[int], start: datetime, end: datetime) -> dict[int
         .values("charge_point__site_id")
         .annotate(n=Count("pk"))
         .values_list("charge_point__site_id", "n")
-    )
+    ):
+        counts[site_id] += n
+    for site_id, n in (
+        RefusedStart.objects.filter(site_id__in=site_ids, at__gte=start, at__lt=end)
+        .values("site_id")
+        .annotate(n=Count("pk"))
+        .values_list("site_id", "n")
+    ):
+        counts[site_id] += n
+    return dict(counts)
 
 
 def empty_searches(start: datetime, end: datetime) -> list[planning.EmptySearches]:

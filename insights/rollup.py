@@ -1,5 +1,5 @@
-"""The summary tables (insights.models ConnectorHour, SiteDay, DriverMonth), rolled up from
-the raw rows incrementally: each run reads only the session charges written since the
+"""The summary tables (insights.models ConnectorHour, SiteDay, DriverMonth, SessionMix),
+rolled up from the raw rows incrementally: each run reads only the session charges written since the
 last (RollupMark), so a beat task every few minutes costs what is new, not the history.
 `rebuild()` (manage.py rebuild_insights) empties them and reads everything again: the
 same figures, by the same code.
@@ -24,11 +24,17 @@ from django.db.models import Model
 from django.utils import timezone
 
 from billing.models import CustomerGroup, SessionCharge
-from insights.models import ConnectorHour, DriverMonth, RollupMark, SiteDay
+from insights.models import ConnectorHour, DriverMonth, RollupMark, SessionMix, SiteDay
+from stations.models import Connector
 
 MARK = "session_charges"
 BATCH = 5000
 HOUR = timedelta(hours=1)
+# The histograms' buckets (SessionMix): a session counts under the highest edge it reaches.
+LENGTH_EDGES_MINUTES = (0, 15, 30, 60, 120, 240, 480, 720)
+ENERGY_EDGES_KWH = (0, 5, 10, 20, 30, 40, 60, 80)
+DC_TYPES = {Connector.Type.CCS1, Connector.Type.CCS2, Connector.Type.CHADEMO}
+AC_TYPES = {Connector.Type.TYPE1, Connector.Type.TYPE2, Connector.Type.SCHUKO}
 
 
 @dataclass
@@ -72,6 +78,7 @@ def rebuild() -> int:
         mark = _mark()
         ConnectorHour.objects.all().delete()
         SiteDay.objects.all().delete()
+        SessionMix.objects.all().delete()
         DriverMonth.objects.all().delete()
         mark.last_id = 0
         mark.save(update_fields=["last_id"])
@@ -102,6 +109,11 @@ def _roll_up_batch(size: int) -> int:
             _site_days(charges),
         )
         _add(DriverMonth, ("user_id", "month"), _driver_months(charges, plan_members))
+        _add(
+            SessionMix,
+            ("site_id", "day", "connector_type", "power_class", "length_minutes", "energy_kwh"),
+            _session_mixes(charges),
+        )
         mark.last_id = charges[-1].id
         mark.rolled_up_at = timezone.now()
         mark.save(update_fields=["last_id", "rolled_up_at"])
@@ -235,6 +247,43 @@ def _site_days(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[str, An
     for row in rows.values():
         row["sessions"] = int(row["sessions"])
         row["energy_wh"] = int(row["energy_wh"])
+    return rows
+
+
+def bucket(value: float, edges: tuple[int, ...]) -> int:
+    """The highest edge `value` reaches (edges ascending from 0)."""
+    return max((edge for edge in edges if value >= edge), default=edges[0])
+
+
+def power_class(connector_type: str, rated_kw: Decimal) -> str:
+    """The connector's class by its rated power: AC types (Type 1, Type 2, Schuko) up to
+    or over 22 kW; DC types (CCS, CHAdeMO) under 100, 100-149 and 150 kW and more. A
+    connector of another type is AC up to 22 kW and DC above."""
+    dc = connector_type in DC_TYPES or (connector_type not in AC_TYPES and rated_kw > 22)
+    if not dc:
+        return SessionMix.PowerClass.AC if rated_kw <= 22 else SessionMix.PowerClass.AC_FAST
+    if rated_kw < 100:
+        return SessionMix.PowerClass.DC
+    return SessionMix.PowerClass.DC_FAST if rated_kw < 150 else SessionMix.PowerClass.DC_HIGH
+
+
+def _session_mixes(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for charge in charges:
+        if not charge.connector_id:
+            continue
+        minutes = (charge.stopped_at - charge.started_at).total_seconds() / 60
+        key = (
+            charge.site_id,
+            charge.started_at.astimezone(charge.zone).date(),
+            charge.connector_type,
+            power_class(charge.connector_type, charge.rated_kw),
+            bucket(minutes, LENGTH_EDGES_MINUTES),
+            bucket(charge.energy_wh / 1000, ENERGY_EDGES_KWH),
+        )
+        row = rows.setdefault(key, {"sessions": 0, "energy_wh": 0})
+        row["sessions"] += 1
+        row["energy_wh"] += charge.energy_wh
     return rows
 
 

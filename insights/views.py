@@ -1,4 +1,5 @@
-"""The insights dashboards in admin: utilisation, charging patterns, revenue, drivers.
+"""The insights dashboards in admin: utilisation (per site, charger and connector),
+charging patterns, revenue, drivers.
 
 Thin: the figures come from insights/figures.py (summary tables only); each page needs
 its own permission (users/roles.py), and every table behind a chart is a CSV.
@@ -43,16 +44,26 @@ PAGES: dict[str, Page] = {
             figures.energy_and_sessions,
             figures.occupancy_heatmap,
             figures.turned_away,
+            figures.turned_away_by_site,
         ),
+    ),
+    # The drill-down below the sites: the same figures per charger and per connector.
+    "chargers": Page(
+        "insights.view_utilisation",
+        gettext_lazy("Chargers and connectors"),
+        (figures.utilisation_by_charger, figures.utilisation_by_connector),
     ),
     "patterns": Page(
         "insights.view_utilisation",
         gettext_lazy("Charging patterns and speed"),
         (
             figures.session_shape,
+            figures.session_lengths,
+            figures.session_energies,
             figures.arrivals,
             figures.delivered_power,
             figures.slow_vehicles,
+            figures.power_classes,
             figures.connector_types,
         ),
     ),

@@ -49,7 +49,7 @@ def test_finance_sees_revenue_and_a_technician_does_not(staff, week):
     assert staff("Support").get("/admin/insights/dashboard/drivers/").status_code == 403
 
 
-@pytest.mark.parametrize("page", ["utilisation", "patterns", "revenue", "drivers"])
+@pytest.mark.parametrize("page", ["utilisation", "chargers", "patterns", "revenue", "drivers"])
 def test_every_page_renders_and_every_table_is_a_csv(staff, week, page):
     admin = staff("Operator admin")
     response = admin.get(f"/admin/insights/dashboard/{page}/", WEEK)

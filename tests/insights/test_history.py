@@ -9,6 +9,7 @@ import pytest
 
 from billing.models import SessionCharge
 from insights import history
+from insights.models import RefusedStart
 from stations.models import ChargingSession, MeterSample, StatusEvent
 from users.models import User
 
@@ -95,3 +96,11 @@ def test_another_seed_makes_another_history_at_sites_of_its_own(small_history):
     )
     assert first != second  # another seed, another history
     assert history.exists(7) and history.exists(8) and not history.exists(9)
+
+
+def test_some_drivers_are_turned_away_at_each_site_by_a_refused_card(small_history):
+    refused = Counter(RefusedStart.objects.values_list("site_id", flat=True))
+    assert set(refused) == {site.pk for site in small_history.sites}
+    share = sum(refused.values()) / small_history.counts["sessions"]
+    assert 0.01 < share < 0.06  # REFUSED_SHARE, 3 % of the starts
+    assert sum(refused.values()) == small_history.counts["refused_starts"]

@@ -9,7 +9,7 @@ from django.forms.models import model_to_dict
 
 from billing.models import SessionCharge
 from insights import history, rollup
-from insights.models import ConnectorHour, DriverMonth, SiteDay
+from insights.models import ConnectorHour, DriverMonth, SessionMix, SiteDay
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +31,17 @@ def summaries() -> dict[str, list[dict]]:
             lambda r: (r["site"], r["day"], r["connector_type"], r["method"], r["customer_group"]),
         ),
         "months": rows(DriverMonth, lambda r: (r["user"], r["month"])),
+        "mixes": rows(
+            SessionMix,
+            lambda r: (
+                r["site"],
+                r["day"],
+                r["connector_type"],
+                r["power_class"],
+                r["length_minutes"],
+                r["energy_kwh"],
+            ),
+        ),
     }
 
 
@@ -44,6 +55,7 @@ def test_rolling_up_in_parts_reads_only_new_charges_and_equals_rebuild_insights(
     assert rollup.roll_up() == 0  # nothing new
     incremental = summaries()
     assert sum(row["sessions"] for row in incremental["days"]) == total
+    assert sum(row["sessions"] for row in incremental["mixes"]) == total
     out = StringIO()
     call_command("rebuild_insights", stdout=out)
     assert str(total) in out.getvalue()
