@@ -7,9 +7,12 @@ import io
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from insights import rollup
+from stations.models import Connector
 from tests.insights.small_history import local, session, site
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +89,20 @@ def test_bad_filters_are_a_form_error_not_a_crash(staff, week):
     )
     assert admin.get("/admin/insights/dashboard/nothing/").status_code == 404
     assert admin.get("/admin/insights/dashboard/revenue/csv/nothing/").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["utilisation", "chargers", "patterns"])
+def test_the_use_pages_read_summaries_so_their_queries_do_not_grow_with_sessions(staff, week, page):
+    admin = staff("Operator admin")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin.get(f"/admin/insights/dashboard/{page}/", WEEK).status_code == 200
+        return len(captured)
+
+    before = queries()
+    for connector in Connector.objects.all():
+        for day in (3, 5, 6):
+            session(connector, local(2026, 3, day, 12, 0), 45, "9", 45, "card", "30.00")
+    rollup.roll_up()
+    assert queries() == before
