@@ -13,14 +13,16 @@ else in ChargeHub needs Stripe, wallets included.
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import stripe
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
-from djstripe.models import Customer
+from djstripe.models import Customer, PaymentMethod
 
 from billing import money, wallet
 from billing.models import CardPayment
@@ -154,6 +156,8 @@ class SavedCard:
     id: str
     brand: str
     last4: str
+    exp_month: int = 0
+    exp_year: int = 0
 
 
 def saved_card(user: User) -> SavedCard | None:
@@ -175,13 +179,42 @@ def saved_card(user: User) -> SavedCard | None:
     )
     if customer is None:
         return None
-    payment_method = customer.default_payment_method
+    return _card(customer.default_payment_method)
+
+
+def _card(payment_method: PaymentMethod) -> SavedCard:
     card = payment_method.stripe_data.get("card") or {}
     return SavedCard(
         id=payment_method.id,
         brand=str(card.get("brand") or ""),
         last4=str(card.get("last4") or ""),
+        exp_month=int(card.get("exp_month") or 0),
+        exp_year=int(card.get("exp_year") or 0),
     )
+
+
+def expiring_cards(today: date) -> list[tuple[User, SavedCard]]:
+    """The drivers whose saved card (saved_card) expires at the end of this month or of
+    next month (a card is valid through its expiry month), with the card; from
+    dj-stripe's local copy, like saved_card."""
+    following = date(today.year + today.month // 12, today.month % 12 + 1, 1)
+    expiry = Q()
+    for month in (today, following):
+        expiry |= Q(
+            default_payment_method__stripe_data__card__exp_year=month.year,
+            default_payment_method__stripe_data__card__exp_month=month.month,
+        )
+    customers = (
+        Customer.objects.filter(
+            expiry,
+            subscriber__isnull=False,
+            date_purged__isnull=True,
+            default_payment_method__isnull=False,
+        )
+        .select_related("subscriber", "default_payment_method")
+        .order_by("pk")
+    )
+    return [(customer.subscriber, _card(customer.default_payment_method)) for customer in customers]
 
 
 def default_card(user: User) -> str | None:

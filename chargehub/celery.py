@@ -53,6 +53,21 @@ app.conf.beat_schedule = {
         "task": "notifications.tasks.end_nearby_watches",
         "schedule": 60.0,
     },
+    # Drivers told ahead: a booking about to start, an idle fee about to run
+    # (notifications/events.py; each once, by its outbox key).
+    "remind-bookings": {
+        "task": "notifications.tasks.remind_bookings",
+        "schedule": 60.0,
+    },
+    "warn-idle-fees": {
+        "task": "notifications.tasks.warn_idle_fees",
+        "schedule": 60.0,
+    },
+    # Saved cards expiring this month or next, daily (their drivers' quiet hours respected).
+    "tell-cards-expiring": {
+        "task": "notifications.tasks.tell_cards_expiring",
+        "schedule": crontab(hour=8, minute=11),
+    },
     # Local authorization lists: what no signal tells (billing blocks a token).
     "sweep-local-lists": {
         "task": "stations.tasks.sweep_local_lists",

@@ -439,6 +439,12 @@ NOTIFICATIONS_LEASE_SECONDS = env_int("NOTIFICATIONS_LEASE_SECONDS", 300)
 # One message per kind and charger per this many seconds to one person (a flapping
 # charger floods nobody; notifications/preferences.py rate_limited).
 NOTIFICATIONS_RATE_WINDOW = env_int("NOTIFICATIONS_RATE_WINDOW", 900)
+# A driver is reminded of a booking this many minutes before it starts
+# (notifications/events.py remind_bookings, a beat task).
+NOTIFICATIONS_BOOKING_REMINDER_MINUTES = env_int("NOTIFICATIONS_BOOKING_REMINDER_MINUTES", 30)
+# A driver whose car stopped drawing power is warned this many minutes before the
+# tariff's idle fee starts (at once when the grace period is shorter).
+NOTIFICATIONS_IDLE_FEE_WARNING_MINUTES = env_int("NOTIFICATIONS_IDLE_FEE_WARNING_MINUTES", 5)
 # Webhooks (notifications/webhooks.py): posting to loopback, private or link-local
 # addresses is refused (server-side request forgery) unless this is on; on under DEBUG
 # so that `make run` can post to a receiver on the same machine.

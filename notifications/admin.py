@@ -1,5 +1,6 @@
 """The outbox in admin: what was sent, what is waiting, what failed and why; staff
-resend failed messages (notifications/outbox.py resend)."""
+resend failed messages (notifications/outbox.py resend). Staff choose the daily digest
+for their alerts on their notification preferences; what waits for it is listed."""
 
 from typing import Any
 
@@ -10,8 +11,9 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from chargehub.admin_fields import ReadOnlyAdmin
 from notifications import outbox, webhooks
-from notifications.models import OutboxMessage, WebhookEndpoint
+from notifications.models import DigestItem, OutboxMessage, Preferences, WebhookEndpoint
 
 
 @admin.register(OutboxMessage)
@@ -112,3 +114,23 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             ngettext("%(count)d test event queued.", "%(count)d test events queued.", count)
             % {"count": count},
         )
+
+
+@admin.register(Preferences)
+class PreferencesAdmin(admin.ModelAdmin):
+    """Where a staff member's daily digest of staff alerts is chosen (`staff_digest`)."""
+
+    list_display = ["user", "staff_digest", "updated_at"]
+    list_filter = ["staff_digest"]
+    search_fields = ["user__email"]
+    autocomplete_fields = ["user"]
+    fields = ["user", "staff_digest", "receipts_by_email", "charging_finished"]
+
+
+@admin.register(DigestItem)
+class DigestItemAdmin(ReadOnlyAdmin):
+    """Staff alerts held for a daily digest (notifications/digest.py)."""
+
+    list_display = ["created_at", "user", "kind", "subject", "sent_at"]
+    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email", "subject"]

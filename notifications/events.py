@@ -15,25 +15,30 @@ notifications/receivers.py hears stations' events and queues these as Celery tas
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from billing.money import format_money
-from notifications import preferences
+from notifications import digest, preferences
 from notifications.models import OutboxMessage, SessionNotice, Watch
 from notifications.outbox import deliver, enqueue
 from stations.models import Booking, ChargingSession, Connector
 from users.models import User
 from users.roles import FINANCE
+
+if TYPE_CHECKING:
+    from billing.payments import SavedCard
+    from billing.tariffs import PricePreview
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +112,18 @@ def in_portal(
     language now) to the outbox; delivered with `deliver_now()` like an email."""
     payload = {"title": title, "body": body, "url": url}
     return _enqueue(kind, user, "portal", payload, f"{key}:portal", charger)
+
+
+def staff_email(
+    kind: str, user: User, subject: str, body: str, *, key: str
+) -> OutboxMessage | None:
+    """A staff alert (preferences.STAFF_KINDS): held for the staff member's daily digest
+    if they chose it (notifications/digest.py), else written to the outbox like
+    `email()`; None when held, or enqueued before."""
+    if preferences.wants_digest(user):
+        digest.hold(kind, user, subject, body, key=key)
+        return None
+    return email(kind, user, subject, body, key=key)
 
 
 def deliver_now(messages: Iterable[OutboxMessage | None]) -> None:
@@ -330,19 +347,14 @@ def tell_car_stopped(session_id: int) -> bool:
     here from the charger's SuspendedEV; billing/pricing.py counts idle time from the
     meter readings, so the time in the email is "from about".
     """
-    # billing imports notifications.preferences: imported here, not at module level.
-    from billing.tariffs import price_preview
-
     session = _sessions().filter(pk=session_id, status=ChargingSession.Status.ACTIVE).first()
     driver = _driver_to_tell(session)
     if driver is None or session.connector.status != Connector.Status.SUSPENDED_EV:
         return False  # nobody to tell, or charging again before we got here
-    # The tariff that applied when the session started is the one it is billed by.
-    prices = price_preview(session.connector, driver, at=session.started_at)
-    if prices is None or not prices.idle_fee_per_minute.net:
+    idle_fee = _idle_fee(session, driver)
+    if idle_fee is None:
         return False
-    stopped_at = session.connector.status_at or timezone.now()
-    idle_from = stopped_at + timedelta(minutes=prices.idle_grace_minutes)
+    prices, idle_from = idle_fee
 
     def compose() -> tuple[str, str]:
         subject = _("Your car has stopped charging at %(place)s") % {"place": _place(session)}
@@ -360,6 +372,21 @@ def tell_car_stopped(session_id: int) -> bool:
         return subject, body
 
     return _send_once(session, SessionNotice.Kind.CAR_STOPPED, driver, compose)
+
+
+def _idle_fee(session: ChargingSession, driver: User) -> "tuple[PricePreview, datetime] | None":
+    """The prices of a session whose car stopped drawing power (SuspendedEV) and when its
+    idle fee starts: the tariff's grace period after the charger's status; None when
+    the tariff has no idle fee."""
+    # billing imports notifications.preferences: imported here, not at module level.
+    from billing.tariffs import price_preview
+
+    # The tariff that applied when the session started is the one it is billed by.
+    prices = price_preview(session.connector, driver, at=session.started_at)
+    if prices is None or not prices.idle_fee_per_minute.net:
+        return None
+    stopped_at = session.connector.status_at or timezone.now()
+    return prices, stopped_at + timedelta(minutes=prices.idle_grace_minutes)
 
 
 def tell_session_waiting(session_id: int) -> bool:
@@ -396,16 +423,23 @@ def _tell_driver(
     path: str,
     *,
     key: str,
+    template: str | None = None,
+    context: dict[str, object] | None = None,
 ) -> list[OutboxMessage]:
     """Write `compose()` (title, detail; in the driver's language) to each channel the
     driver wants for `kind`: the portal's list (title, detail, link) and email (title as
-    subject; detail and the absolute link as text). Once per key: enqueued again, it is
-    None. The caller delivers with `deliver_now()` after its transaction."""
+    subject; as text the email `template` rendered with `context` and `url`, the absolute
+    link, or else the detail and the link). Once per key: enqueued again, it is None.
+    The caller delivers with `deliver_now()` after its transaction."""
+    url = settings.BILLING_PUBLIC_URL + path
     with translation.override(driver.language):
         title, detail = compose()
+        if template is not None:
+            text = render_to_string(template, {**(context or {}), "user": driver, "url": url})
+        else:
+            text = f"{detail}\n\n{url}\n"
     messages = []
     if preferences.wants(driver, kind, "email"):
-        text = f"{detail}\n\n{settings.BILLING_PUBLIC_URL}{path}\n"
         messages.append(email(kind, driver, title, text, key=key, unsubscribe=kind))
     if preferences.wants(driver, kind, "portal"):
         messages.append(in_portal(kind, driver, title, detail, path, key=key))
@@ -570,12 +604,177 @@ def tell_booking_missed(booking_id: int) -> int:
     return len(messages)
 
 
+def remind_bookings(now: datetime | None = None) -> int:
+    """Remind each driver of their booking NOTIFICATIONS_BOOKING_REMINDER_MINUTES before
+    it starts (the beat task, every minute); how many messages were enqueued now.
+
+    Once per booking: the outbox key, however often or late the beat runs, as long as
+    the slot has not started. Not for a cancelled booking, nor one made inside the
+    reminder's time (its confirmation was just sent)."""
+    now = now or timezone.now()
+    ahead = timedelta(minutes=settings.NOTIFICATIONS_BOOKING_REMINDER_MINUTES)
+    due = list(
+        _bookings().filter(
+            status=Booking.Status.BOOKED,
+            starts_at__gt=now,
+            starts_at__lte=now + ahead,
+            created_at__lte=F("starts_at") - ahead,
+            user__is_active=True,
+        )
+    )
+    keys = {booking.pk: f"booking:{booking.pk}:reminder" for booking in due}
+    told = set(
+        OutboxMessage.objects.filter(
+            key__in=[*keys.values(), *(f"{key}:portal" for key in keys.values())]
+        ).values_list("key", flat=True)
+    )
+    enqueued = 0
+    for booking in due:
+        key = keys[booking.pk]
+        if key in told or f"{key}:portal" in told:
+            continue
+
+        def compose(booking: Booking = booking) -> tuple[str, str]:
+            place, detail = _booking_place(booking)
+            return _("Your booking at %(place)s starts soon") % {"place": place}, detail
+
+        context = {
+            "booking": booking,
+            "starts_at": timezone.localtime(booking.starts_at),
+            "lead_minutes": settings.BOOKING_LEAD_MINUTES,
+        }
+        messages = _tell_driver(
+            preferences.BOOKING_REMINDER,
+            booking.user,
+            compose,
+            reverse("portal:reservations"),
+            key=key,
+            template="notifications/email/booking_reminder.txt",
+            context=context,
+        )
+        deliver_now(messages)
+        enqueued += len(messages)
+    return enqueued
+
+
+# --- Idle fee starts soon (the car stopped drawing power) ---------------------------------
+
+
+def tell_idle_fee_soon(session_id: int, now: datetime | None = None) -> int:
+    """Warn the driver NOTIFICATIONS_IDLE_FEE_WARNING_MINUTES before their session's idle
+    fee starts (at once when the tariff's grace period is shorter); how many messages
+    were enqueued now.
+
+    Asked when the charger reports SuspendedEV and by the beat task every minute
+    (`warn_idle_fees`): sent only while the session runs and the car is still not
+    drawing power, once per session (the outbox key)."""
+    now = now or timezone.now()
+    session = _sessions().filter(pk=session_id, status=ChargingSession.Status.ACTIVE).first()
+    driver = _owner(session)
+    if driver is None or session.connector.status != Connector.Status.SUSPENDED_EV:
+        return 0  # ended, or charging again
+    idle_fee = _idle_fee(session, driver)
+    if idle_fee is None:
+        return 0
+    prices, idle_from = idle_fee
+    warning = timedelta(minutes=settings.NOTIFICATIONS_IDLE_FEE_WARNING_MINUTES)
+    if now < idle_from - warning:
+        return 0  # too early: the beat task asks again
+
+    def compose() -> tuple[str, str]:
+        at = timezone.localtime(idle_from, ZoneInfo(prices.time_zone))
+        title = _("Idle fee soon at %(place)s") % {"place": _place(session)}
+        detail = _("From %(time)s an idle fee of %(fee)s per minute applies until you unplug.") % {
+            "time": formats.time_format(at, "TIME_FORMAT"),
+            "fee": format_money(prices.idle_fee_per_minute.gross, prices.currency),
+        }
+        return title, detail
+
+    context = {
+        "session": session,
+        "site": session.charge_point.site,
+        "fee": format_money(prices.idle_fee_per_minute.gross, prices.currency),
+        "idle_from": timezone.localtime(idle_from, ZoneInfo(prices.time_zone)),
+    }
+    messages = _tell_driver(
+        preferences.IDLE_FEE_SOON,
+        driver,
+        compose,
+        reverse("portal:session", args=[session.pk]),
+        key=f"session:{session.pk}:{preferences.IDLE_FEE_SOON}",
+        template="notifications/email/idle_fee_soon.txt",
+        context=context,
+    )
+    deliver_now(messages)
+    return len(messages)
+
+
+def warn_idle_fees(now: datetime | None = None) -> int:
+    """The beat task: `tell_idle_fee_soon` for each running session whose car is not
+    drawing power and whose driver was not warned yet; how many messages were enqueued."""
+    now = now or timezone.now()
+    sessions = ChargingSession.objects.filter(
+        status=ChargingSession.Status.ACTIVE,
+        connector__status=Connector.Status.SUSPENDED_EV,
+        id_token__owner__isnull=False,
+    ).values_list("pk", flat=True)
+    keys = {pk: f"session:{pk}:{preferences.IDLE_FEE_SOON}" for pk in sessions}
+    told = set(
+        OutboxMessage.objects.filter(
+            key__in=[*keys.values(), *(f"{key}:portal" for key in keys.values())]
+        ).values_list("key", flat=True)
+    )
+    return sum(
+        tell_idle_fee_soon(pk, now)
+        for pk, key in keys.items()
+        if key not in told and f"{key}:portal" not in told
+    )
+
+
+# --- Saved card expiring (billing/payments.py) --------------------------------------------
+
+
+def tell_cards_expiring(today: date | None = None) -> int:
+    """Tell each driver whose saved card expires this month or next how to save a new
+    one (the daily beat task); once per card and expiry date (the outbox key). How many
+    messages were enqueued now."""
+    from billing.payments import expiring_cards
+
+    today = today or timezone.localdate()
+    enqueued = 0
+    for driver, card in expiring_cards(today):
+        if not driver.is_active:
+            continue
+
+        def compose(card: "SavedCard" = card) -> tuple[str, str]:
+            title = _("Your card ending %(last4)s expires soon") % {"last4": card.last4}
+            detail = _(
+                "Your card ending %(last4)s expires at the end of %(month)02d/%(year)s. Save "
+                "a new card so that your charging can still be paid."
+            ) % {"last4": card.last4, "month": card.exp_month, "year": card.exp_year}
+            return title, detail
+
+        messages = _tell_driver(
+            preferences.CARD_EXPIRING,
+            driver,
+            compose,
+            reverse("portal:money-card"),
+            key=f"card-expiring:{card.id}:{card.exp_year}-{card.exp_month:02d}",
+            template="notifications/email/card_expiring.txt",
+            context={"card": card},
+        )
+        deliver_now(messages)
+        enqueued += len(messages)
+    return enqueued
+
+
 # --- Staff: a payer blocked by repeated payment failures ----------------------------------
 
 
 def tell_staff_payer_blocked(account_id: int) -> int:
     """Email the finance staff that a payer's card payments failed often enough to block
-    them (billing/standing.py); how many were emailed now."""
+    them (billing/standing.py), or hold it for the digest of those who chose it; how
+    many were emailed now."""
     from billing.models import BillingAccount
     from billing.standing import failed_payment_attempts
 
@@ -596,7 +795,8 @@ def tell_staff_payer_blocked(account_id: int) -> int:
                 "and tags cannot start sessions until the debt is paid."
             ) % {"payer": account, "count": attempts}
         key = f"payer-blocked:{account.pk}:{attempts}:{member.pk}"
-        messages.append(email("payer_blocked", member, subject, f"{body}\n\n{url}\n", key=key))
+        text = f"{body}\n\n{url}\n"
+        messages.append(staff_email(preferences.PAYER_BLOCKED, member, subject, text, key=key))
     told = [message for message in messages if message is not None]
     deliver_now(told)
     return len(told)

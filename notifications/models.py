@@ -59,6 +59,12 @@ class Kind(models.TextChoices):
     SESSION_ENDED = "session_ended", _("Session ended, with its cost")
     WALLET_LOW = "wallet_low", _("Wallet running low")
     BOOKINGS = "bookings", _("Bookings: confirmed, ended unused")
+    BOOKING_REMINDER = "booking_reminder", _("Booking reminder")
+    IDLE_FEE_SOON = "idle_fee_soon", _("Idle fee starts soon")
+    CARD_EXPIRING = "card_expiring", _("Saved card expiring")
+    # Staff (preferences.STAFF_KINDS says who): by email, or in the daily digest.
+    PAYER_BLOCKED = "payer_blocked", _("Payer blocked by failed payments")
+    WEBHOOK_DISABLED = "webhook_disabled", _("Webhook endpoint disabled")
 
 
 class Preferences(models.Model):
@@ -83,6 +89,13 @@ class Preferences(models.Model):
     # after them; both empty: none.
     quiet_start = models.TimeField(_("quiet hours from"), null=True, blank=True)
     quiet_end = models.TimeField(_("quiet hours until"), null=True, blank=True)
+    # Staff: the alerts of STAFF_KINDS in one daily email (with the ticket alerts of the
+    # sites they cover) instead of one email each (notifications/digest.py).
+    staff_digest = models.BooleanField(
+        _("staff alerts in the daily digest"),
+        default=False,
+        help_text=_("One email a day with the staff alerts instead of one email per alert."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -320,3 +333,36 @@ class WebhookEndpoint(models.Model):
 
     def wants(self, event: str) -> bool:
         return not self.events or event in self.events
+
+
+class DigestItem(models.Model):
+    """A staff alert held for its recipient's daily digest (notifications/digest.py),
+    written where the alert would have been emailed; one per key, like an outbox
+    message. Sent: the digest email that carried it is in the outbox."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="digest_items",
+        verbose_name=_("user"),
+    )
+    kind = models.CharField(_("kind"), max_length=64)
+    subject = models.CharField(_("subject"), max_length=300)
+    text = models.TextField(_("text"))
+    key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("digest item")
+        verbose_name_plural = _("digest items")
+        indexes = [
+            models.Index(
+                fields=["user", "created_at"],
+                condition=Q(sent_at__isnull=True),
+                name="notifications_digest_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user} ({self.key})"

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from notifications.models import Kind, OutboxMessage, Preferences
 from users.models import User
+from users.roles import FINANCE
 
 RECEIPTS = Kind.RECEIPTS
 CHARGING_FINISHED = Kind.CHARGING_FINISHED
@@ -32,13 +33,27 @@ SESSION_STARTED = Kind.SESSION_STARTED
 SESSION_ENDED = Kind.SESSION_ENDED
 WALLET_LOW = Kind.WALLET_LOW
 BOOKINGS = Kind.BOOKINGS
+BOOKING_REMINDER = Kind.BOOKING_REMINDER
+IDLE_FEE_SOON = Kind.IDLE_FEE_SOON
+CARD_EXPIRING = Kind.CARD_EXPIRING
+PAYER_BLOCKED = Kind.PAYER_BLOCKED
+WEBHOOK_DISABLED = Kind.WEBHOOK_DISABLED
 
 # The kinds a driver may turn off, and the Preferences field that holds the choice.
 CHOICE_FIELDS: dict[Kind, str] = {
     RECEIPTS: "receipts_by_email",
     CHARGING_FINISHED: "charging_finished",
 }
-ALWAYS_SENT: frozenset[Kind] = frozenset({PAYMENT_PROBLEMS})
+ALWAYS_SENT: frozenset[Kind] = frozenset({PAYMENT_PROBLEMS, PAYER_BLOCKED, WEBHOOK_DISABLED})
+
+# Kinds for staff, not drivers, and who hears them: a role (its group's name), or
+# OWNER, the staff member the thing belongs to (a webhook endpoint's owner). Always
+# sent: by email, or in the daily digest for staff who chose it (`wants_digest`).
+OWNER = "owner"
+STAFF_KINDS: dict[Kind, str] = {
+    PAYER_BLOCKED: FINANCE.name,
+    WEBHOOK_DISABLED: OWNER,
+}
 
 
 # Channels a driver may choose per kind besides email (the in-portal list).
@@ -52,11 +67,14 @@ DEFAULT_CHANNELS: dict[Kind, frozenset[str]] = {
     SESSION_ENDED: frozenset({"portal"}),
     WALLET_LOW: frozenset({"email", "portal"}),
     BOOKINGS: frozenset({"email", "portal"}),
+    BOOKING_REMINDER: frozenset({"email", "portal"}),
+    IDLE_FEE_SOON: frozenset({"email", "portal"}),
+    CARD_EXPIRING: frozenset({"email", "portal"}),
 }
 
 # Kinds that can wait for the end of quiet hours (the rest is delivered at once: a
 # car that stopped, a free connector, a failed payment cannot wait till morning).
-CAN_WAIT = frozenset({"receipt", "support_answer"})
+CAN_WAIT = frozenset({"receipt", "support_answer", CARD_EXPIRING})
 
 
 def wants(user: User, kind: Kind | str, channel: str = "email") -> bool:
@@ -72,6 +90,12 @@ def wants(user: User, kind: Kind | str, channel: str = "email") -> bool:
     if saved is not None and str(kind) in saved.channels_off:
         return channel not in saved.channels_off[str(kind)]
     return channel in DEFAULT_CHANNELS.get(kind, {channel})
+
+
+def wants_digest(user: User) -> bool:
+    """Whether a staff member takes the STAFF_KINDS alerts in their daily digest rather
+    than one email each (`Preferences.staff_digest`)."""
+    return Preferences.objects.filter(user=user, staff_digest=True).exists()
 
 
 def after_quiet_hours(user: User, kind: str, now: datetime | None = None) -> datetime | None:

@@ -21,6 +21,7 @@ from notifications.tasks import (
     tell_booking_confirmed,
     tell_booking_missed,
     tell_car_stopped,
+    tell_idle_fee_soon,
     tell_nearby_watchers,
     tell_session_finished,
     tell_session_priced,
@@ -81,9 +82,10 @@ def session_ended_received(
 def car_stopped_received(
     sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
 ) -> None:
-    """Queue the "your car has stopped charging" email when the car stops drawing during
-    its session (SuspendedEV, OCPP 1.6 §7.7). Finishing is not asked about: the session
-    has already stopped then, and the "charging finished" email follows."""
+    """Queue the "your car has stopped charging" email and the idle fee warning when the
+    car stops drawing during its session (SuspendedEV, OCPP 1.6 §7.7). Finishing is not
+    asked about: the session has already stopped then, and the "charging finished"
+    email follows."""
     if connector.status != Connector.Status.SUSPENDED_EV:
         return
     session_id = (
@@ -99,6 +101,8 @@ def car_stopped_received(
         tell_car_stopped.delay(session_id)
     except Exception:
         logger.exception("Could not queue the car stopped email of session %s", session_id)
+    # A grace period shorter than the warning: warned now (else by the beat task).
+    _queue(tell_idle_fee_soon, session_id)
 
 
 @receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.nearby")

@@ -71,3 +71,23 @@ def tell_booking_missed(booking_id: int) -> int:
 @shared_task
 def tell_staff_payer_blocked(account_id: int) -> int:
     return events.tell_staff_payer_blocked(account_id)
+
+
+@shared_task
+def remind_bookings() -> int:
+    return events.remind_bookings()
+
+
+@shared_task
+def tell_idle_fee_soon(session_id: int) -> int:
+    return events.tell_idle_fee_soon(session_id)
+
+
+@shared_task
+def warn_idle_fees() -> int:
+    return events.warn_idle_fees()
+
+
+@shared_task
+def tell_cards_expiring() -> int:
+    return events.tell_cards_expiring()

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications import events
+from notifications import events, preferences
 from notifications.models import WebhookEndpoint
 from notifications.outbox import enqueue
 from users.models import User
@@ -160,7 +160,10 @@ def record_outcome(endpoint_id: int, error: str | None) -> None:
                     "it answers."
                 ) % {"url": endpoint.url, "count": endpoint.consecutive_failures, "error": error}
             key = f"webhook-disabled:{endpoint.pk}:{endpoint.disabled_at.isoformat()}"
-            message = events.email("webhook_disabled", owner, subject, body, key=key)
+            # By email now, or in the owner's daily digest if they chose it.
+            message = events.staff_email(
+                preferences.WEBHOOK_DISABLED, owner, subject, body, key=key
+            )
     if disable and message is not None:
         events.deliver_now([message])
 

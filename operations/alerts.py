@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications import events, outbox
+from notifications import digest, events, outbox
 from operations.models import SiteTechnician, Ticket, TicketEntry
 from users.models import User
 from users.roles import TECHNICIAN
@@ -158,42 +158,60 @@ def _email(ticket: Ticket, reason: str, user: User) -> tuple[str, str]:
 
 
 def send_digests(now: datetime | None = None) -> int:
-    """One email per technician who chose the digest, with the alerts of their sites since
-    their last digest; returns how many were sent. A technician with nothing new gets none.
-    A digest that does not leave at once stays in notifications' outbox, tried again."""
+    """One email per staff member who chose the digest: the ticket alerts of their sites
+    since their last digest, and the other staff alerts held for it (payer blocked,
+    webhook disabled: notifications/digest.py); returns how many were sent. Someone with
+    nothing new gets none. A digest that does not leave at once stays in notifications'
+    outbox, tried again."""
     now = now or timezone.now()
     rows = SiteTechnician.objects.filter(digest=True, user__is_active=True).select_related("user")
     by_user: dict[User, list[SiteTechnician]] = {}
     for row in rows:
         by_user.setdefault(row.user, []).append(row)
+    for user in digest.waiting(now):
+        by_user.setdefault(user, [])
     sent = 0
     for user, covered in by_user.items():
-        since = Q()
-        for row in covered:
-            since |= Q(ticket__site_id=row.site_id, created_at__gt=row.last_digest_at)
-        entries = list(
-            TicketEntry.objects.filter(since, kind=TicketEntry.Kind.ALERT, created_at__lte=now)
-            # Someone else's assignment is theirs to hear.
-            .exclude(Q(data__reason=ASSIGNED) & ~Q(data__assignee=user.pk))
-            .select_related("ticket__site", "ticket__charge_point")
-            .order_by("created_at")
-        )
-        if entries:
+        entries = _ticket_alerts(user, covered, now)
+        held = list(digest.pending(user, now))
+        message = None
+        if entries or held:
             with translation.override(user.language):
-                subject = _("ChargeHub: %(count)s ticket alert(s) today") % {"count": len(entries)}
+                subject = _("ChargeHub: %(count)s alert(s) today") % {
+                    "count": len(entries) + len(held)
+                }
                 body = render_to_string(
                     "operations/email/ticket_digest.txt",
-                    {"alerts": [_digest_line(entry) for entry in entries]},
+                    {"alerts": [_digest_line(entry) for entry in entries], "held": held},
                 )
             key = f"ticket-digest:{user.pk}:{now.isoformat()}"
-            message = events.email("ticket_digest", user, subject, body, key=key)
-            if message is not None:
-                error = outbox.deliver(message.pk)
-                if error is not None:
-                    logger.warning("Digest to %s not sent yet: %s", user.email, error)
+            with transaction.atomic():
+                # The held alerts leave with this email, and only with it.
+                message = events.email("ticket_digest", user, subject, body, key=key)
+                digest.mark_sent(held, now)
             sent += 1
         SiteTechnician.objects.filter(pk__in=[row.pk for row in covered]).update(last_digest_at=now)
+        if message is not None:
+            error = outbox.deliver(message.pk)
+            if error is not None:
+                logger.warning("Digest to %s not sent yet: %s", user.email, error)
     return sent
+
+
+def _ticket_alerts(user: User, covered: list[SiteTechnician], now: datetime) -> list[TicketEntry]:
+    """The alerts of the sites the technician covers since their last digest."""
+    if not covered:
+        return []
+    since = Q()
+    for row in covered:
+        since |= Q(ticket__site_id=row.site_id, created_at__gt=row.last_digest_at)
+    return list(
+        TicketEntry.objects.filter(since, kind=TicketEntry.Kind.ALERT, created_at__lte=now)
+        # Someone else's assignment is theirs to hear.
+        .exclude(Q(data__reason=ASSIGNED) & ~Q(data__assignee=user.pk))
+        .select_related("ticket__site", "ticket__charge_point")
+        .order_by("created_at")
+    )
 
 
 def _digest_line(entry: TicketEntry) -> dict[str, Any]:
