@@ -424,18 +424,18 @@ def _tell_driver(
     *,
     key: str,
     template: str | None = None,
-    context: dict[str, object] | None = None,
+    context: Callable[[], dict[str, object]] = dict,
 ) -> list[OutboxMessage]:
     """Write `compose()` (title, detail; in the driver's language) to each channel the
     driver wants for `kind`: the portal's list (title, detail, link) and email (title as
-    subject; as text the email `template` rendered with `context` and `url`, the absolute
-    link, or else the detail and the link). Once per key: enqueued again, it is None.
+    subject; as text the email `template` rendered with `context()` and `url`, the
+    absolute link, or else the detail and the link). Once per key: enqueued again, it is None.
     The caller delivers with `deliver_now()` after its transaction."""
     url = settings.BILLING_PUBLIC_URL + path
     with translation.override(driver.language):
         title, detail = compose()
         if template is not None:
-            text = render_to_string(template, {**(context or {}), "user": driver, "url": url})
+            text = render_to_string(template, {**context(), "user": driver, "url": url})
         else:
             text = f"{detail}\n\n{url}\n"
     messages = []
@@ -638,11 +638,13 @@ def remind_bookings(now: datetime | None = None) -> int:
             place, detail = _booking_place(booking)
             return _("Your booking at %(place)s starts soon") % {"place": place}, detail
 
-        context = {
-            "booking": booking,
-            "starts_at": timezone.localtime(booking.starts_at),
-            "lead_minutes": settings.BOOKING_LEAD_MINUTES,
-        }
+        def context(booking: Booking = booking) -> dict[str, object]:
+            return {
+                "booking": booking,
+                "starts_at": timezone.localtime(booking.starts_at),
+                "lead_minutes": settings.BOOKING_LEAD_MINUTES,
+            }
+
         messages = _tell_driver(
             preferences.BOOKING_REMINDER,
             booking.user,
@@ -690,12 +692,14 @@ def tell_idle_fee_soon(session_id: int, now: datetime | None = None) -> int:
         }
         return title, detail
 
-    context = {
-        "session": session,
-        "site": session.charge_point.site,
-        "fee": format_money(prices.idle_fee_per_minute.gross, prices.currency),
-        "idle_from": timezone.localtime(idle_from, ZoneInfo(prices.time_zone)),
-    }
+    def context() -> dict[str, object]:
+        return {
+            "session": session,
+            "site": session.charge_point.site,
+            "fee": format_money(prices.idle_fee_per_minute.gross, prices.currency),
+            "idle_from": timezone.localtime(idle_from, ZoneInfo(prices.time_zone)),
+        }
+
     messages = _tell_driver(
         preferences.IDLE_FEE_SOON,
         driver,
@@ -761,7 +765,7 @@ def tell_cards_expiring(today: date | None = None) -> int:
             reverse("portal:money-card"),
             key=f"card-expiring:{card.id}:{card.exp_year}-{card.exp_month:02d}",
             template="notifications/email/card_expiring.txt",
-            context={"card": card},
+            context=lambda card=card: {"card": card},
         )
         deliver_now(messages)
         enqueued += len(messages)
