@@ -2,9 +2,9 @@
 
 Without any environment the system runs on its embedded default: SQLite under var/,
 a channel layer and a Celery broker that need no external service. Production sets
-DATABASE_URL (PostgreSQL), REDIS_URL (channel layer and Celery broker), SECRET_KEY,
-ALLOWED_HOSTS, behind its TLS proxy SECURE_PROXY_SSL_HEADER and TRUSTED_PROXY_COUNT, and
-leaves DEBUG off (https only by default then).
+DATABASE_URL (PostgreSQL), REDIS_URL or REDIS_SENTINELS (channel layer and Celery
+broker), SECRET_KEY, ALLOWED_HOSTS, behind its TLS proxy SECURE_PROXY_SSL_HEADER and
+TRUSTED_PROXY_COUNT, and leaves DEBUG off (https only by default then).
 """
 
 import os
@@ -163,6 +163,11 @@ AUTH_USER_MODEL = "users.User"
 
 # --- Redis: channel layer and Celery broker ---------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis Sentinel instead of one address: the sentinels ("host:port,host:port") and the
+# name they monitor the master under. The channel layer and Celery's broker then ask the
+# sentinels where the master is, and follow it through a failover; REDIS_URL is unused.
+REDIS_SENTINELS = env_list("REDIS_SENTINELS", "")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
 # Seconds a channel-layer group membership lasts; each OCPP consumer renews its own at a
 # quarter of this while its charger is connected (stations/ocpp/consumer.py).
 CHANNEL_GROUP_EXPIRY = env_int("CHANNEL_GROUP_EXPIRY", 86400)
@@ -171,25 +176,35 @@ CHANNEL_GROUP_EXPIRY = env_int("CHANNEL_GROUP_EXPIRY", 86400)
 # for a free one (chargehub/redis_channel_layer.py).
 CHANNEL_LAYER_MAX_CONNECTIONS = env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100)
 
-if REDIS_URL:
+_redis_connection = {
+    # channels_redis waits for messages with a 5 s blocking BZPOPMIN; redis-py 8 reads
+    # with a 5 s socket timeout by default, so an idle consumer could lose that race,
+    # die, and drop its charger. The read timeout must exceed the pop.
+    "socket_timeout": 20,
+    "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+    # Seconds a call waits for a free connection in a storm before the consumer refuses
+    # the charger (which retries).
+    "timeout": 10,
+}
+if REDIS_SENTINELS:
+    _redis_host = {
+        "sentinels": [
+            (host, int(port)) for host, port in (s.rsplit(":", 1) for s in REDIS_SENTINELS)
+        ],
+        "master_name": REDIS_SENTINEL_MASTER,
+        # A sentinel that does not answer is passed over quickly for the next one.
+        "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        **_redis_connection,
+    }
+else:
+    _redis_host = {"address": REDIS_URL, **_redis_connection}
+
+if REDIS_URL or REDIS_SENTINELS:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "chargehub.redis_channel_layer.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        # channels_redis waits for messages with a 5 s blocking BZPOPMIN;
-                        # redis-py 8 reads with a 5 s socket timeout by default, so an idle
-                        # consumer could lose that race, die, and drop its charger. The
-                        # read timeout must exceed the pop.
-                        "socket_timeout": 20,
-                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
-                        # Seconds a call waits for a free connection in a storm before
-                        # the consumer refuses the charger (which retries).
-                        "timeout": 10,
-                    }
-                ],
+                "hosts": [_redis_host],
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": CHANNEL_GROUP_EXPIRY,
@@ -214,8 +229,13 @@ else:
     }
 
 # --- Celery -----------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
-if not REDIS_URL:
+if REDIS_SENTINELS:
+    # kombu's Sentinel transport: one sentinel:// URL per sentinel, tried in turn.
+    CELERY_BROKER_URL = ";".join(f"sentinel://{sentinel}" for sentinel in REDIS_SENTINELS)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"master_name": REDIS_SENTINEL_MASTER}
+else:
+    CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
+if not (REDIS_URL or REDIS_SENTINELS):
     _celery_dir = VAR_DIR / "celery"
     for _sub in ("queue", "processed", "control"):
         (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)

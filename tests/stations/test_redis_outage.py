@@ -6,7 +6,6 @@ cleanly with "channel layer unavailable", and once Redis is back the server join
 charger's group again, so commands reach the charger without it reconnecting.
 """
 
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,28 +18,8 @@ from ocpp.v16 import call
 from stations import operations
 from stations.models import ChargePoint, MeterSample
 from stations.ocpp import commands
-from tests.waiting import eventually, free_port, port_is_open, wait_until
-
-
-class RedisServer:
-    """A redis-server of the test's own, without persistence: a restart empties it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        assert wait_until(lambda: port_is_open(self.port), timeout=10, process=self.process)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+from tests.redis_servers import RedisServer, needs_redis_server
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -50,7 +29,7 @@ def redis_server() -> Iterator[RedisServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.remove()
 
 
 @pytest.fixture
@@ -85,6 +64,7 @@ def command_gets_through(charge_point_id: str) -> bool:
         return False
 
 
+@needs_redis_server
 async def test_a_redis_restart_drops_no_charger_and_commands_reach_it_again_after(
     charger: Callable[..., Any], server_on_redis: str, redis_server: RedisServer
 ):

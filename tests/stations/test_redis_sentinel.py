@@ -1,0 +1,118 @@
+"""Redis behind Sentinel (REDIS_SENTINELS): a failover of the master under a running server.
+
+The test starts its own master, a replica and a sentinel, and a server that finds the
+master through the sentinels (the first one listed is down, as a sentinel may be). The
+master is killed; the sentinel promotes the replica, and the server's channel layer
+follows it: the charger stays connected, its frames are stored throughout, and commands
+reach it again without it reconnecting.
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import override_settings
+from ocpp.v16 import call
+
+from stations.models import ChargePoint, MeterSample
+from stations.ocpp import commands
+from tests.redis_servers import RedisSentinel, RedisServer, needs_redis_server
+from tests.stations.test_redis_outage import command_gets_through, meter_values
+from tests.waiting import eventually, free_port, wait_until
+
+pytestmark = needs_redis_server
+
+MASTER_NAME = "chargehub"
+
+
+class SentinelSetup:
+    """A master, its replica and a sentinel watching them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.master = RedisServer()
+        self.replica = RedisServer("--replicaof", "127.0.0.1", str(self.master.port))
+        self.sentinel = RedisSentinel(folder, self.master, MASTER_NAME)
+        # The first sentinel listed answers nothing: clients go on to the next.
+        self.sentinels = f"127.0.0.1:{free_port()},127.0.0.1:{self.sentinel.port}"
+
+    def start(self) -> None:
+        self.master.start()
+        self.replica.start()
+        assert wait_until(self.replica_in_sync, timeout=30)
+        self.sentinel.start()
+        # A failover needs a replica the sentinel knows of (from the master's INFO).
+        assert wait_until(self.sentinel.knows_replicas, timeout=30)
+
+    def replica_in_sync(self) -> bool:
+        return self.replica.client().info("replication").get("master_link_status") == "up"
+
+    def stop(self) -> None:
+        for server in (self.sentinel, self.replica, self.master):
+            server.remove()
+
+
+@pytest.fixture
+def sentinel_setup(tmp_path: Path) -> Iterator[SentinelSetup]:
+    setup = SentinelSetup(tmp_path)
+    try:
+        setup.start()
+        yield setup
+    finally:
+        setup.stop()
+
+
+@pytest.fixture
+def server_on_sentinel(
+    start_server: Callable[..., str], sentinel_setup: SentinelSetup
+) -> Iterator[str]:
+    """A server configured as production is for Sentinel, and this process's layer too."""
+    url = start_server(
+        REDIS_URL="", REDIS_SENTINELS=sentinel_setup.sentinels, REDIS_SENTINEL_MASTER=MASTER_NAME
+    )
+    sentinels = [
+        ("127.0.0.1", int(s.rsplit(":", 1)[1])) for s in sentinel_setup.sentinels.split(",")
+    ]
+    layer = {
+        "BACKEND": "chargehub.redis_channel_layer.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "sentinels": sentinels,
+                    "master_name": MASTER_NAME,
+                    "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+                    "socket_timeout": 20,
+                }
+            ]
+        },
+    }
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        yield url
+
+
+async def test_a_sentinel_failover_drops_no_charger_and_commands_follow_the_new_master(
+    charger: Callable[..., Any], server_on_sentinel: str, sentinel_setup: SentinelSetup
+):
+    cp_id = "SENTINEL-FAILOVER"
+    async with charger(cp_id, server=server_on_sentinel) as cp:
+        await cp.boot()
+        assert (await commands.send(cp_id, call.ClearCache(), timeout=10)).status == "Accepted"
+        before = await sync_to_async(ChargePoint.objects.get)(charge_point_id=cp_id)
+
+        sentinel_setup.master.kill()
+        # The charger's frames are handled and stored while the sentinel fails over.
+        await cp.call(meter_values(1111))
+        assert await eventually(
+            lambda: sentinel_setup.sentinel.master_port() == sentinel_setup.replica.port,
+            timeout=60,
+        )
+        await cp.call(meter_values(2222))
+        stored = MeterSample.objects.filter(charge_point__charge_point_id=cp_id)
+        assert await sync_to_async(set)(stored.values_list("value", flat=True)) >= {"1111", "2222"}
+
+        # The layers on both sides follow the new master: commands reach the charger again.
+        assert await eventually(lambda: command_gets_through(cp_id), timeout=60)
+        assert (await cp.call(call.Heartbeat())).current_time
+    after = await sync_to_async(ChargePoint.objects.get)(charge_point_id=cp_id)
+    assert after.connection_id == before.connection_id  # the same socket all along
