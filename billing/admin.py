@@ -477,6 +477,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
 class SessionChargeAdmin(ReadOnlyAdmin):
     list_display = [
         "session",
+        "booking",
         "priced_at",
         "account",
         "method",
@@ -491,11 +492,18 @@ class SessionChargeAdmin(ReadOnlyAdmin):
     search_fields = [
         "session__id_tag",
         "session__charge_point__charge_point_id",
+        "booking__connector__charge_point__charge_point_id",
         "account__name",
         "account__user__email",
         "payment_reference",
     ]
-    list_select_related = ["session__charge_point", "account__user", "account__fleet", "document"]
+    list_select_related = [
+        "session__charge_point",
+        "booking__connector__charge_point",
+        "account__user",
+        "account__fleet",
+        "document",
+    ]
     date_hierarchy = "priced_at"
     actions = ["retry_payment", export_csv]
 

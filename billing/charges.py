@@ -1,4 +1,5 @@
-"""A SessionCharge's status: the one place that moves it.
+"""A SessionCharge's status (a session's, or a booking's no-show fee): the one place
+that moves it.
 
 A charge is created in its first status by billing/settlement.py (freeze_price); from
 then on only the functions here change it, each allowing only the moves below:
@@ -38,9 +39,9 @@ class IllegalTransition(RuntimeError):
         current = SessionCharge.objects.filter(pk=charge.pk).values_list("status", flat=True)
         status = next(iter(current), None)
         super().__init__(
-            _("The charge of session %(session)s is %(status)s: it cannot become %(to)s.")
+            _("The charge of %(owner)s is %(status)s: it cannot become %(to)s.")
             % {
-                "session": charge.session_id,
+                "owner": charge.owner,
                 "status": Status(status).label if status else _("deleted"),
                 "to": to,
             }

@@ -5,9 +5,10 @@ Three kinds of document (billing.models.Invoice), each with its own number serie
 (settings.BILLING_INVOICE_SERIES; by default F for fakturor, K for kvitton, KR for
 kreditnotor):
 
-- a receipt for one session paid by wallet, card or a guest's card (`issue_receipt`);
-- a monthly invoice for postpaid drivers and fleets: every session of the account
-  waiting to be invoiced, one line each (`issue_monthly_invoice`; `run_month` issues
+- a receipt for one session paid by wallet, card or a guest's card, or for a booking's
+  no-show fee (`issue_receipt`);
+- a monthly invoice for postpaid drivers and fleets: every session and no-show fee of
+  the account waiting to be invoiced, one line each (`issue_monthly_invoice`; `run_month` issues
   every account's on the 1st, from a Celery task, and charges those paid by card);
 - a credit note correcting one invoice or receipt, in full or in part
   (`issue_credit_note`); its amounts are negative and it `corrects` the original.
@@ -36,10 +37,11 @@ The rules, in one place:
   a credit note is issued, and more than what remains is refused.
 - The month of a monthly invoice is a calendar month in settings.TIME_ZONE. The invoice
   holds every session of the account waiting to be invoiced (SessionCharge TO_INVOICE)
-  that ended before the month's end: that month's sessions, and any earlier one settled
-  too late for its own month's invoice, so that nothing is left behind. One invoice per
-  account and month (constraint one_monthly_invoice_per_account, and the account row is
-  locked while it is issued): running the month again issues nothing new.
+  that ended before the month's end (a no-show fee: whose slot ended before it): that
+  month's sessions, and any earlier one settled too late for its own month's invoice,
+  so that nothing is left behind. One invoice per account and month (constraint
+  one_monthly_invoice_per_account, and the account row is locked while it is issued):
+  running the month again issues nothing new.
 - Language: the buyer's (the account's invoice language, a guest's own), fixed on the
   document when issued; dates on it are local dates and times (settings.TIME_ZONE).
 """
@@ -54,7 +56,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -175,8 +178,11 @@ def _minutes(start: datetime, end: datetime | None) -> Decimal:
     return (micro / 60_000_000).quantize(QUANTITY_STEP, ROUND_HALF_UP)
 
 
-def _session_line(charge: SessionCharge) -> InvoiceLine:
-    """One session as a line, in the active language (the document's)."""
+def _charge_line(charge: SessionCharge) -> InvoiceLine:
+    """One session, or a booking's no-show fee, as a line, in the active language (the
+    document's)."""
+    if charge.booking_id is not None:
+        return _booking_line(charge)
     session = charge.session
     charge_point = session.charge_point
     site = charge_point.site
@@ -201,8 +207,40 @@ def _session_line(charge: SessionCharge) -> InvoiceLine:
     )
 
 
-def _charges_with_sessions() -> QuerySet[SessionCharge]:
-    return SessionCharge.objects.select_related("session__charge_point__site", "session__connector")
+def _booking_line(charge: SessionCharge) -> InvoiceLine:
+    booking = charge.booking
+    charge_point = booking.connector.charge_point
+    site = charge_point.site
+    description = _("No-show fee, booking %(number)s") % {"number": booking.pk}
+    if charge.tariff_name:
+        description = f"{description}, {charge.tariff_name}"
+    return InvoiceLine(
+        booking=booking,
+        description=description[:255],
+        site=site.name if site is not None else "",
+        charge_point=charge_point.charge_point_id,
+        connector=booking.connector.connector_id,
+        started_at=booking.starts_at,
+        ended_at=booking.ends_at,
+        components=charge.lines,
+        vat_rate=charge.vat_rate,
+        net=charge.net,
+        vat=charge.vat,
+        gross=charge.gross,
+    )
+
+
+def _charges_with_owners() -> QuerySet[SessionCharge]:
+    return SessionCharge.objects.select_related(
+        "session__charge_point__site",
+        "session__connector",
+        "booking__connector__charge_point__site",
+    )
+
+
+def _ended_before(end: datetime) -> Q:
+    """Charges of sessions that stopped, or of booked slots that ended, before `end`."""
+    return Q(session__stopped_at__lt=end) | Q(booking__ends_at__lt=end)
 
 
 # --- Receipts ------------------------------------------------------------------------------
@@ -218,12 +256,12 @@ def issue_receipt(charge: SessionCharge) -> Invoice:
         return charge.document
     with transaction.atomic():
         # Locked: two workers settling the same session cannot both issue a receipt.
-        locked = _charges_with_sessions().select_for_update(of=("self",)).get(pk=charge.pk)
+        locked = _charges_with_owners().select_for_update(of=("self",)).get(pk=charge.pk)
         if locked.document_id is None:
             if locked.status != SessionCharge.Status.PAID:
                 raise InvoicingError(
-                    _("Session %(number)s is not paid: a receipt is issued once it is.")
-                    % {"number": locked.session_id}
+                    _("The charge of %(owner)s is not paid: a receipt is issued once it is.")
+                    % {"owner": locked.owner}
                 )
             if locked.account_id is not None:
                 account = BillingAccount.objects.select_related("user", "fleet").get(
@@ -233,7 +271,7 @@ def issue_receipt(charge: SessionCharge) -> Invoice:
             else:
                 buyer = _guest_buyer(locked)
             with translation.override(buyer["language"]):
-                line = _session_line(locked)
+                line = _charge_line(locked)
             locked.document = _issue(
                 Kind.RECEIPT,
                 [line],
@@ -320,14 +358,10 @@ def _monthly_invoice(
         if existing is not None:
             return existing, False
         waiting = list(
-            _charges_with_sessions()
+            _charges_with_owners()
             .select_for_update(of=("self",))
-            .filter(
-                account=account,
-                status=SessionCharge.Status.TO_INVOICE,
-                session__stopped_at__lt=end,
-            )
-            .order_by("session__stopped_at", "pk")
+            .filter(_ended_before(end), account=account, status=SessionCharge.Status.TO_INVOICE)
+            .order_by(Coalesce("session__stopped_at", "booking__ends_at"), "pk")
         )
         if not waiting:
             return None, False
@@ -339,7 +373,7 @@ def _monthly_invoice(
             )
         buyer = _account_buyer(account)
         with translation.override(buyer["language"]):
-            lines = [_session_line(charge) for charge in waiting]
+            lines = [_charge_line(charge) for charge in waiting]
         terms = timedelta(days=settings.BILLING_PAYMENT_TERMS_DAYS)
         invoice = _issue(
             Kind.INVOICE,
@@ -365,9 +399,7 @@ def issue_monthly_invoices(period_start: date | None = None) -> list[Invoice]:
     _start, end = month_bounds(period_start)
     waiting = (
         SessionCharge.objects.filter(
-            status=SessionCharge.Status.TO_INVOICE,
-            account__isnull=False,
-            session__stopped_at__lt=end,
+            _ended_before(end), status=SessionCharge.Status.TO_INVOICE, account__isnull=False
         )
         .order_by()  # without the default ordering's columns, DISTINCT is per account
         .values_list("account_id", flat=True)
@@ -576,6 +608,7 @@ def _mirrored_lines(original: Invoice) -> list[InvoiceLine]:
     return [
         InvoiceLine(
             session_id=line.session_id,
+            booking_id=line.booking_id,
             description=(_("Credit: %(description)s") % {"description": line.description})[:255],
             site=line.site,
             charge_point=line.charge_point,

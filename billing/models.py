@@ -713,7 +713,8 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
-    """One line of an invoice: usually one charging session, priced when it ended."""
+    """One line of an invoice: usually one charging session, priced when it ended, or a
+    booking's no-show fee."""
 
     invoice = models.ForeignKey(
         Invoice, models.CASCADE, related_name="lines", verbose_name=_("invoice")
@@ -726,6 +727,14 @@ class InvoiceLine(models.Model):
         blank=True,
         related_name="invoice_lines",
         verbose_name=_("charging session"),
+    )
+    booking = models.ForeignKey(
+        "stations.Booking",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoice_lines",
+        verbose_name=_("booking"),
     )
     description = models.CharField(_("description"), max_length=255)
     site = models.CharField(_("site"), max_length=200, blank=True)
@@ -766,6 +775,10 @@ class SessionCharge(models.Model):
     One per session: settling a session twice finds this row. The priced lines are a
     copy of billing.pricing's result under the tariff that applied, so editing a tariff
     later does not change what a past session cost.
+
+    A booking's no-show fee (billing/no_show.py) is a charge too, owned by the booking
+    instead of a session (exactly one of the two): it is paid, retried, receipted,
+    invoiced and refunded by the same rules as a session.
     """
 
     class Status(models.TextChoices):
@@ -786,8 +799,18 @@ class SessionCharge(models.Model):
     session = models.OneToOneField(
         "stations.ChargingSession",
         models.PROTECT,
+        null=True,
+        blank=True,
         related_name="charge",
         verbose_name=_("charging session"),
+    )
+    booking = models.OneToOneField(
+        "stations.Booking",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="charge",
+        verbose_name=_("booking (no-show fee)"),
     )
     account = models.ForeignKey(
         BillingAccount,
@@ -842,9 +865,31 @@ class SessionCharge(models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["account", "status"]),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(session__isnull=False, booking__isnull=True)
+                | Q(session__isnull=True, booking__isnull=False),
+                name="charge_of_a_session_or_a_booking",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.session} {self.gross} {self.currency} ({self.get_status_display()})"
+        return f"{self.owner} {self.gross} {self.currency} ({self.get_status_display()})"
+
+    @property
+    def owner(self) -> str:
+        """What is charged, as staff and the payer read it: "session 42", "booking 7"."""
+        if self.booking_id is not None:
+            return _("booking %(number)s") % {"number": self.booking_id}
+        return _("session %(number)s") % {"number": self.session_id}
+
+    @property
+    def reference(self) -> str:
+        """The key of this charge's money movements (a wallet debit's reference, a card
+        attempt's idempotency key): "session:42", "booking:7"."""
+        if self.booking_id is not None:
+            return f"booking:{self.booking_id}"
+        return f"session:{self.session_id}"
 
 
 # --- Spot prices (billing/spot_prices.py) ---

@@ -92,6 +92,7 @@ class LineKind(StrEnum):
     MINIMUM_PRICE = "minimum_price"
     MAXIMUM_PRICE = "maximum_price"
     INCLUDED_ENERGY = "included_energy"  # kWh included in a subscription plan (negative)
+    NO_SHOW_FEE = "no_show_fee"  # a booked slot not used (billing/no_show.py)
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,26 @@ def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Pr
         ),
         idle_minutes=(idle_seconds / 60).quantize(QUANTITY_STEP, ROUND_HALF_UP),
         is_final=not usage.running,
+    )
+
+
+def price_fee(kind: LineKind, description: str, net: Decimal, terms: TariffTerms) -> Price:
+    """A flat fee that is not a session's (a booking's no-show fee) as a price of one
+    line, by the same rounding and VAT rule as a session."""
+    net = round_to_ore(net)
+    vat = round_to_ore(net * terms.vat_rate / 100)
+    line = PricedLine(kind, description, Decimal(1), "", net, net, vat, net + vat)
+    return Price(
+        lines=(line,),
+        net=net,
+        vat=vat,
+        gross=net + vat,
+        currency=terms.currency,
+        vat_rate=terms.vat_rate,
+        energy_kwh=ZERO.quantize(QUANTITY_STEP),
+        charging_minutes=ZERO.quantize(QUANTITY_STEP),
+        idle_minutes=ZERO.quantize(QUANTITY_STEP),
+        is_final=True,
     )
 
 

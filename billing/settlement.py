@@ -22,6 +22,10 @@ was missed (a lost task, a worker that died). It is safe to run any number of ti
    - nothing due: no tariff applies, the session cost nothing, or nobody is known to
      bill (a tag without an owner) — kept with the reason, for staff to see.
    Each change of the charge's status after it is priced is made by billing/charges.py.
+
+A booking's no-show fee is frozen by billing/no_show.py and then collected here the
+same way (`collect`, `how_to_settle`): wallet, card (with its retries) or the monthly
+invoice, and a receipt once paid.
 """
 
 import logging
@@ -88,7 +92,7 @@ def freeze_price(session_id: int) -> SessionCharge | None:
         is_guest = GuestPayment.objects.filter(id_tag=session.id_tag).exists()
         account = accounts.payer_for(driver) if driver is not None and not is_guest else None
         chosen = _chosen_method(session, driver, account)
-        method, status, note = _how_to_settle(price, account, is_guest, chosen)
+        method, status, note = how_to_settle(price, account, is_guest, chosen)
         charge = SessionCharge.objects.create(
             session=session,
             account=account,
@@ -118,7 +122,7 @@ def _chosen_method(
     return choice.method if choice is not None else None
 
 
-def _how_to_settle(
+def how_to_settle(
     price: Price | None,
     account: BillingAccount | None,
     is_guest: bool,
@@ -196,9 +200,7 @@ def _collect_from_wallet(charge: SessionCharge) -> None:
         if charge.status != Status.PENDING:
             return
         user = charge.account.user
-        entry = wallet.debit_wallet(
-            user, charge.gross, f"session:{charge.session_id}", allow_negative=True
-        )
+        entry = wallet.debit_wallet(user, charge.gross, charge.reference, allow_negative=True)
         charges.mark_paid(charge, f"wallet:{entry.pk}")
 
 
@@ -212,7 +214,7 @@ def _collect_by_card(charge: SessionCharge) -> None:
         # A new key per attempt: Stripe (and CardPayment) remember a declined attempt
         # under its key, so the retry must not reuse it; a repeated run of the same
         # attempt does, and is answered from the first.
-        key = f"session:{charge.session_id}:attempt:{charge.failed_attempts + 1}"
+        key = f"{charge.reference}:attempt:{charge.failed_attempts + 1}"
         try:
             intent = payments.charge_off_session(user, charge.gross, _describe(charge), key)
         except (payments.PaymentError, payments.PaymentsNotConfigured) as error:
@@ -235,6 +237,13 @@ def _collect_by_card(charge: SessionCharge) -> None:
 
 
 def _describe(charge: SessionCharge) -> str:
+    """What the card statement says the payment was for."""
+    if charge.booking_id is not None:
+        booking = charge.booking
+        return _("No-show fee, booking at %(charge_point)s, %(day)s") % {
+            "charge_point": booking.connector.charge_point.charge_point_id,
+            "day": timezone.localdate(booking.starts_at).isoformat(),
+        }
     session = charge.session
     return _("Charging at %(charge_point)s, %(day)s, %(kwh)s kWh") % {
         "charge_point": session.charge_point.charge_point_id,
@@ -255,10 +264,14 @@ def _tell_payment_failed(charge: SessionCharge) -> None:
         context = {
             "charge": charge,
             "session": charge.session,
+            "booking": charge.booking,
             "next_attempt_at": charge.next_attempt_at,
             "blocked_after": settings.BILLING_BLOCK_AFTER_FAILED_PAYMENTS,
         }
-        subject = _("Your charging session could not be paid")
+        if charge.booking_id is not None:
+            subject = _("The no-show fee of your booking could not be paid")
+        else:
+            subject = _("Your charging session could not be paid")
         body = render_to_string("billing/email/payment_failed.txt", context)
     signals.send_email(
         kind="payment_failed",
@@ -290,7 +303,7 @@ def retry_failed_payments(now: Any = None) -> int:
     now = now or timezone.now()
     due = SessionCharge.objects.filter(
         status=Status.FAILED, method=Method.CARD, next_attempt_at__lte=now
-    ).select_related("account__user", "session__charge_point")
+    ).select_related("account__user", "session__charge_point", "booking__connector__charge_point")
     count = 0
     for charge in due:
         collect(charge)

@@ -8,6 +8,7 @@ import logging
 from celery import shared_task
 
 from billing import documents, guest, invoicing, settlement, spot_prices
+from billing.models import SessionCharge
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,14 @@ def settle_session(session_id: int) -> None:
     charge = settlement.settle_session(session_id)
     if charge is not None:
         logger.info("Session %s settled: %s", session_id, charge.get_status_display())
+
+
+@shared_task
+def collect_charge(charge_id: int) -> None:
+    """Collect a charge priced outside a session's settlement (a booking's no-show fee,
+    billing/no_show.py)."""
+    charge = settlement.collect(SessionCharge.objects.get(pk=charge_id))
+    logger.info("Charge %s collected: %s", charge_id, charge.get_status_display())
 
 
 @shared_task

@@ -14,7 +14,8 @@ What happens to a booking (run each minute by charging.tasks):
 - At the slot's end a booking the driver charged in is Used; one they did not is Not
   used: its hold is cancelled (CancelReservation, so that a charger whose clock runs late
   lets go too) and, if the charger held the connector for them, the tariff's no-show fee
-  is charged (billing/no_show.py).
+  is charged by the booker's payment method: wallet, card or the monthly invoice
+  (billing/no_show.py).
 - Cancelling is free until BOOKING_FREE_CANCEL_MINUTES before the slot; later, the
   no-show fee is charged.
 """
@@ -52,7 +53,9 @@ def bookings_of(user: User) -> QuerySet[Booking]:
     """The driver's bookings, latest slot first, ready for listing."""
     return (
         Booking.objects.filter(user=user)
-        .select_related("connector__charge_point__site", "id_token", "reservation")
+        .select_related(
+            "connector__charge_point__site", "id_token", "reservation", "charge__document"
+        )
         .defer("connector__charge_point__configuration")
         .order_by("-starts_at", "-pk")
     )
@@ -244,12 +247,14 @@ def was_used(booking: Booking) -> bool:
     )
 
 
-def _charge_fee(booking: Booking) -> Decimal:
-    fee = no_show.charge(booking)
-    if fee > 0:
-        Booking.objects.filter(pk=booking.pk).update(fee_charged=fee)
-        booking.fee_charged = fee
-    return fee
+def _charge_fee(booking: Booking) -> Decimal | None:
+    """Charge the no-show fee (billing collects it by the booker's payment method)."""
+    charge = no_show.charge(booking)
+    if charge is None:
+        return None
+    Booking.objects.filter(pk=booking.pk).update(fee_charged=charge.gross)
+    booking.fee_charged = charge.gross
+    return charge.gross
 
 
 def _release(booking: Booking, user: User | None) -> None:
