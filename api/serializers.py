@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.models import AuditRecord
-from billing.models import BillingAccount, Invoice, WalletEntry
+from billing.models import BillingAccount, Invoice, SessionCharge, WalletEntry
 from billing.tariffs import cost_so_far, price_from
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
 from notifications import webhooks
@@ -414,6 +414,14 @@ class ReserveSerializer(serializers.Serializer):
     )
 
 
+def _fee_of(booking: Booking) -> SessionCharge | None:
+    """The booking's no-show fee charge (billing/no_show.py), if one was charged."""
+    try:
+        return booking.charge
+    except SessionCharge.DoesNotExist:
+        return None
+
+
 class BookingSerializer(serializers.ModelSerializer):
     """A connector booked ahead (charging/bookings.py)."""
 
@@ -428,6 +436,15 @@ class BookingSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text=_("The no-show or late cancellation fee charged, VAT included."),
     )
+    fee_status = serializers.SerializerMethodField(
+        help_text=_(
+            "How the fee is being paid: pending, paid, failed, to_invoice or invoiced; "
+            "null without a fee."
+        )
+    )
+    fee_document = serializers.SerializerMethodField(
+        help_text=_("The receipt or invoice the fee is on (its number); null until then.")
+    )
 
     class Meta:
         model = Booking
@@ -441,8 +458,18 @@ class BookingSerializer(serializers.ModelSerializer):
             "ends_at",
             "status",
             "fee_charged",
+            "fee_status",
+            "fee_document",
         ]
         read_only_fields = fields
+
+    def get_fee_status(self, booking: Booking) -> str | None:
+        fee = _fee_of(booking)
+        return fee.status if fee is not None else None
+
+    def get_fee_document(self, booking: Booking) -> str | None:
+        fee = _fee_of(booking)
+        return fee.document.display_number if fee is not None and fee.document else None
 
 
 class BookSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from billing import documents, money, payment_choice, tariffs, wallet
+from billing import documents, money, no_show, payment_choice, tariffs, wallet
 from billing.models import Invoice, WalletEntry
 from billing.session_figures import figures, format_duration
 from chargehub.spreadsheet import text_cell
@@ -355,6 +355,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "sessions": start_stop.sessions_of(user)[:HISTORY_LENGTH],
         # Staff may view every document; their own account page lists their own.
         "invoices": documents.visible_to(user).filter(account__user=user),
+        "booking_fees": no_show.fees_of(user)[:HISTORY_LENGTH],
         "balance": wallet.wallet_balance(user),
         "wallet_entries": WalletEntry.objects.filter(user=user).order_by("-created_at", "-id")[
             :HISTORY_LENGTH
