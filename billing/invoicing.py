@@ -182,46 +182,32 @@ def _charge_line(charge: SessionCharge) -> InvoiceLine:
     """One session, or a booking's no-show fee, as a line, in the active language (the
     document's)."""
     if charge.booking_id is not None:
-        return _booking_line(charge)
-    session = charge.session
-    charge_point = session.charge_point
-    site = charge_point.site
-    description = _("Charging session %(number)s") % {"number": session.pk}
+        booking = charge.booking
+        connector, started_at, ended_at = booking.connector, booking.starts_at, booking.ends_at
+        charge_point = connector.charge_point
+        description = _("No-show fee, booking %(number)s") % {"number": booking.pk}
+        owner: dict[str, Any] = {"booking": booking}
+    else:
+        session = charge.session
+        connector, started_at, ended_at = session.connector, session.started_at, session.stopped_at
+        charge_point = session.charge_point
+        description = _("Charging session %(number)s") % {"number": session.pk}
+        owner = {
+            "session": session,
+            "energy_kwh": charge.energy_kwh,
+            "duration_minutes": _minutes(started_at, ended_at),
+        }
     if charge.tariff_name:
         description = f"{description}, {charge.tariff_name}"
+    site = charge_point.site
     return InvoiceLine(
-        session=session,
+        **owner,
         description=description[:255],
         site=site.name if site is not None else "",
         charge_point=charge_point.charge_point_id,
-        connector=session.connector.connector_id,
-        started_at=session.started_at,
-        ended_at=session.stopped_at,
-        energy_kwh=charge.energy_kwh,
-        duration_minutes=_minutes(session.started_at, session.stopped_at),
-        components=charge.lines,
-        vat_rate=charge.vat_rate,
-        net=charge.net,
-        vat=charge.vat,
-        gross=charge.gross,
-    )
-
-
-def _booking_line(charge: SessionCharge) -> InvoiceLine:
-    booking = charge.booking
-    charge_point = booking.connector.charge_point
-    site = charge_point.site
-    description = _("No-show fee, booking %(number)s") % {"number": booking.pk}
-    if charge.tariff_name:
-        description = f"{description}, {charge.tariff_name}"
-    return InvoiceLine(
-        booking=booking,
-        description=description[:255],
-        site=site.name if site is not None else "",
-        charge_point=charge_point.charge_point_id,
-        connector=booking.connector.connector_id,
-        started_at=booking.starts_at,
-        ended_at=booking.ends_at,
+        connector=connector.connector_id,
+        started_at=started_at,
+        ended_at=ended_at,
         components=charge.lines,
         vat_rate=charge.vat_rate,
         net=charge.net,

@@ -19,7 +19,6 @@ import logging
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import accounts, settlement, tariffs, tasks
@@ -66,18 +65,7 @@ def charge(booking: Booking) -> SessionCharge | None:
         if price is None:
             return None
         account = accounts.payer_for(locked.user)
-        method, status, note = settlement.how_to_settle(price, account, is_guest=False)
-        fee = SessionCharge.objects.create(
-            booking=locked,
-            account=account,
-            method=method,
-            status=status,
-            last_error=note,
-            tariff=tariff,
-            tariff_name=tariff.name,
-            priced_at=timezone.now(),
-            **settlement.frozen_price(price),
-        )
+        fee = settlement.new_charge(price, account, tariff, booking=locked)
         transaction.on_commit(lambda: _queue_collection(fee.pk))
         return fee
 

@@ -24,7 +24,7 @@ was missed (a lost task, a worker that died). It is safe to run any number of ti
    Each change of the charge's status after it is priced is made by billing/charges.py.
 
 A booking's no-show fee is frozen by billing/no_show.py and then collected here the
-same way (`collect`, `how_to_settle`): wallet, card (with its retries) or the monthly
+same way (`new_charge`, `collect`): wallet, card (with its retries) or the monthly
 invoice, and a receipt once paid.
 """
 
@@ -51,7 +51,7 @@ from billing import (
     tariffs,
     wallet,
 )
-from billing.models import BillingAccount, GuestPayment, SessionCharge
+from billing.models import BillingAccount, GuestPayment, SessionCharge, Tariff
 from billing.pricing import Price
 from stations.models import ChargingSession
 from stations.signals import announce
@@ -92,17 +92,8 @@ def freeze_price(session_id: int) -> SessionCharge | None:
         is_guest = GuestPayment.objects.filter(id_tag=session.id_tag).exists()
         account = accounts.payer_for(driver) if driver is not None and not is_guest else None
         chosen = _chosen_method(session, driver, account)
-        method, status, note = how_to_settle(price, account, is_guest, chosen)
-        charge = SessionCharge.objects.create(
-            session=session,
-            account=account,
-            method=method,
-            status=status,
-            last_error=note,
-            tariff=tariff,
-            tariff_name=tariff.name if tariff else "",
-            priced_at=timezone.now(),
-            **frozen_price(price),
+        charge = new_charge(
+            price, account, tariff, is_guest=is_guest, chosen=chosen, session=session
         )
         # The driver hears the session's cost (notifications) once this commits.
         announce(signals.session_priced, SessionCharge, charge=charge)
@@ -122,7 +113,32 @@ def _chosen_method(
     return choice.method if choice is not None else None
 
 
-def how_to_settle(
+def new_charge(
+    price: Price | None,
+    account: BillingAccount | None,
+    tariff: Tariff | None,
+    *,
+    is_guest: bool = False,
+    chosen: str | None = None,
+    **owner: Any,
+) -> SessionCharge:
+    """Freeze `price` in a new SessionCharge of its `owner` (session= or booking=), with
+    the method and first status its payer's way of paying gives it."""
+    method, status, note = _how_to_settle(price, account, is_guest, chosen)
+    return SessionCharge.objects.create(
+        **owner,
+        account=account,
+        method=method,
+        status=status,
+        last_error=note,
+        tariff=tariff,
+        tariff_name=tariff.name if tariff else "",
+        priced_at=timezone.now(),
+        **frozen_price(price),
+    )
+
+
+def _how_to_settle(
     price: Price | None,
     account: BillingAccount | None,
     is_guest: bool,

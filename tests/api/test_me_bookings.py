@@ -15,7 +15,7 @@ from charging import bookings
 from charging.refusals import Refused
 from stations.models import Booking, ChargePoint, Connector, Reservation, Site
 from tests.billing.conftest import in_threads
-from tests.billing.sessions import charging_site, finished_session, token_of
+from tests.billing.sessions import charging_site, finished_session, missed_booking, token_of
 
 pytestmark = pytest.mark.django_db
 
@@ -202,34 +202,12 @@ def test_cancelling_is_free_until_the_free_window_then_costs_the_no_show_fee(
 # --- The slot's end -----------------------------------------------------------------------
 
 
-def booked_and_held(driver, connector: Connector, uid: str) -> Booking:
-    """A booking whose slot just ended, that the charger held for the driver."""
-    now = timezone.now()
-    token = token_of(driver, uid)
-    reservation = Reservation.objects.create(
-        charge_point=connector.charge_point,
-        connector_id=connector.connector_id,
-        id_tag=token.uid,
-        expires_at=now,
-        status=Reservation.Status.ACCEPTED,
-    )
-    return Booking.objects.create(
-        connector=connector,
-        user=driver,
-        id_token=token,
-        starts_at=now - timedelta(hours=1),
-        ends_at=now,
-        hold_claimed_at=now - timedelta(hours=1, minutes=15),
-        reservation=reservation,
-    )
-
-
 # The charger is asked to let go (it is offline here): a command from another thread.
 @pytest.mark.django_db(transaction=True)
 def test_a_held_slot_not_used_costs_the_no_show_fee_once(driver, connector):
     pays_by_wallet(driver)
     with_no_show_fee(connector, "20")
-    booking = booked_and_held(driver, connector, "NOSHOW-1")
+    booking = missed_booking(driver, connector, uid="NOSHOW-1")
 
     assert bookings.end_due() == 1
     assert bookings.end_due() == 0
@@ -241,7 +219,7 @@ def test_a_held_slot_not_used_costs_the_no_show_fee_once(driver, connector):
 
 def test_a_slot_the_driver_charged_in_is_used_and_free(driver, connector):
     with_no_show_fee(connector, "20")
-    booking = booked_and_held(driver, connector, "USED-1")
+    booking = missed_booking(driver, connector, uid="USED-1")
     finished_session(
         connector,
         booking.id_token,
@@ -259,7 +237,7 @@ def test_a_slot_the_driver_charged_in_is_used_and_free(driver, connector):
 
 def test_a_slot_the_charger_never_held_costs_nothing(driver, connector):
     with_no_show_fee(connector, "20")
-    booking = booked_and_held(driver, connector, "NEVER-1")
+    booking = missed_booking(driver, connector, uid="NEVER-1")
     Reservation.objects.filter(pk=booking.reservation_id).update(status=Reservation.Status.REJECTED)
 
     bookings.end_due()

@@ -7,8 +7,18 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
+from django.utils import timezone
+
 from billing.models import Tariff, TariffAssignment
-from stations.models import ChargePoint, ChargingSession, Connector, MeterSample, Site
+from stations.models import (
+    Booking,
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    MeterSample,
+    Reservation,
+    Site,
+)
 from users.models import IdToken, User
 
 _numbers = count(1)
@@ -78,4 +88,34 @@ def meter_sample(
         value=value,
         value_decimal=Decimal(value),
         **fields,
+    )
+
+
+def missed_booking(
+    driver: User,
+    connector: Connector,
+    *,
+    uid: str | None = None,
+    ago: timedelta = timedelta(0),
+    hold: str = Reservation.Status.ACCEPTED,
+) -> Booking:
+    """A booking whose hour-long slot ended `ago`, that the charger held for the driver
+    (`hold`: the reservation's status now) and that the driver never used."""
+    ends_at = timezone.now() - ago
+    token = token_of(driver, uid)
+    reservation = Reservation.objects.create(
+        charge_point=connector.charge_point,
+        connector_id=connector.connector_id,
+        id_tag=token.uid,
+        expires_at=ends_at,
+        status=hold,
+    )
+    return Booking.objects.create(
+        connector=connector,
+        user=driver,
+        id_token=token,
+        starts_at=ends_at - timedelta(hours=1),
+        ends_at=ends_at,
+        hold_claimed_at=ends_at - timedelta(hours=1, minutes=15),
+        reservation=reservation,
     )

@@ -24,7 +24,7 @@ from charging import bookings
 from stations.authorization import id_tag_info
 from stations.models import Booking, Connector, Reservation
 from tests.billing.conftest import saved_card
-from tests.billing.sessions import charging_site, finished_session, token_of
+from tests.billing.sessions import charging_site, finished_session, missed_booking, token_of
 
 pytestmark = pytest.mark.django_db
 
@@ -46,26 +46,9 @@ def pays_by(user, method: str) -> BillingAccount:
 
 
 def missed(driver, connector: Connector, *, ago: timedelta = timedelta(0)) -> Booking:
-    """A booking whose slot ended `ago`, that the charger held and the driver never used;
-    the hold is over (cancelled), so that ending the slot sends the charger nothing."""
-    ends_at = timezone.now() - ago
-    token = token_of(driver)
-    reservation = Reservation.objects.create(
-        charge_point=connector.charge_point,
-        connector_id=connector.connector_id,
-        id_tag=token.uid,
-        expires_at=ends_at,
-        status=Reservation.Status.CANCELLED,
-    )
-    return Booking.objects.create(
-        connector=connector,
-        user=driver,
-        id_token=token,
-        starts_at=ends_at - timedelta(hours=1),
-        ends_at=ends_at,
-        hold_claimed_at=ends_at - timedelta(hours=1, minutes=15),
-        reservation=reservation,
-    )
+    """A slot the driver did not use; the charger's hold is over, so that ending the
+    slot sends the charger nothing."""
+    return missed_booking(driver, connector, ago=ago, hold=Reservation.Status.CANCELLED)
 
 
 def end_slots(capture) -> int:
@@ -243,12 +226,19 @@ def test_a_fee_left_uncollected_is_collected_by_the_safety_net(connector, driver
     assert wallet_balance(driver) == D("-25.00")
 
 
-def test_the_driver_sees_the_fee_its_payment_and_its_receipt(
-    connector, driver, driver_client, django_capture_on_commit_callbacks
-):
+@pytest.fixture
+def paid_from_the_wallet(connector, driver, django_capture_on_commit_callbacks) -> Booking:
+    """A missed booking whose fee the driver's wallet paid, with its receipt."""
     pays_by(driver, BillingAccount.PaymentMethod.WALLET)
     booking = missed(driver, connector)
     end_slots(django_capture_on_commit_callbacks)
+    return booking
+
+
+def test_the_driver_sees_the_fee_its_payment_and_its_receipt(
+    paid_from_the_wallet, driver, driver_client
+):
+    booking = paid_from_the_wallet
     receipt = fee_of(booking).document
     api = APIClient()
     api.force_authenticate(driver)
@@ -269,12 +259,8 @@ def test_the_driver_sees_the_fee_its_payment_and_its_receipt(
     assert (pdf.status_code, pdf["Content-Type"]) == (200, "application/pdf")
 
 
-def test_staff_see_the_fee_and_refund_it_to_the_wallet(
-    connector, driver, admin_client, django_capture_on_commit_callbacks
-):
-    pays_by(driver, BillingAccount.PaymentMethod.WALLET)
-    booking = missed(driver, connector)
-    end_slots(django_capture_on_commit_callbacks)
+def test_staff_see_the_fee_and_refund_it_to_the_wallet(paid_from_the_wallet, driver, admin_client):
+    booking = paid_from_the_wallet
     receipt = fee_of(booking).document
 
     listing = admin_client.get(reverse("admin:billing_sessioncharge_changelist"))
