@@ -10,8 +10,8 @@ import pytest
 from charging import bookings
 from notifications.models import Notification
 from stations.models import Connector
-from tests.api.test_me_bookings import booked_and_held, with_no_show_fee
-from tests.billing.sessions import charging_site
+from tests.api.test_me_bookings import with_no_show_fee
+from tests.billing.sessions import charging_site, missed_booking
 from tests.portal.places import token_of
 from tests.portal.test_bookings import book_form, tomorrow_at
 
@@ -44,7 +44,7 @@ def test_a_booking_made_in_the_portal_is_confirmed_once(
 @pytest.mark.django_db(transaction=True)
 def test_a_held_booking_not_used_tells_the_driver_the_fee_once(driver, connector, mailoutbox):
     with_no_show_fee(connector, "20")
-    booked_and_held(driver, connector, "MISSED-1")
+    missed_booking(driver, connector, uid="MISSED-1")
 
     assert bookings.end_due() == 1
     assert bookings.end_due() == 0
@@ -57,7 +57,7 @@ def test_a_held_booking_not_used_tells_the_driver_the_fee_once(driver, connector
 
 @pytest.mark.django_db(transaction=True)
 def test_a_booking_never_held_ended_unused_says_no_fee(driver, connector, mailoutbox):
-    booking = booked_and_held(driver, connector, "MISSED-2")
+    booking = missed_booking(driver, connector, uid="MISSED-2")
     booking.reservation.status = "Rejected"
     booking.reservation.save()
 
