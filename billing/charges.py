@@ -22,13 +22,15 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import Invoice, SessionCharge
+from stations.models import ChargingSession
 
 Status = SessionCharge.Status
+FINAL = (Status.PAID, Status.INVOICED, Status.NOTHING_DUE)
 
 
 class IllegalTransition(RuntimeError):
@@ -154,3 +156,9 @@ def _move(
     if not moved:
         raise IllegalTransition(charge, Status(fields["status"]).label)
     charge.refresh_from_db()
+
+
+def samples_still_needed(sessions: QuerySet[ChargingSession]) -> QuerySet[ChargingSession]:
+    """A METER_SAMPLE_HOLDS function (stations/retention.py): the sessions whose meter
+    samples billing may still need, those not priced yet or whose charge is not final."""
+    return sessions.exclude(charge__status__in=FINAL)

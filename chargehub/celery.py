@@ -87,6 +87,16 @@ app.conf.beat_schedule = {
         "task": "stations.tasks.prune_message_log",
         "schedule": crontab(hour=3, minute=17),
     },
+    "prune-meter-samples": {
+        "task": "stations.tasks.prune_meter_samples",
+        "schedule": crontab(hour=3, minute=29),
+    },
+    # PostgreSQL: the message log's and samples' monthly partitions, 3 months ahead
+    # (stations/partitions.py); daily, so weeks of beat being down still leave room.
+    "create-partitions": {
+        "task": "stations.tasks.create_partitions",
+        "schedule": crontab(hour=3, minute=5),
+    },
     # Chargers whose certificate expires soon are asked for a new CSR (security whitepaper).
     "renew-expiring-certificates": {
         "task": "stations.tasks.renew_expiring_certificates",

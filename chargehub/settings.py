@@ -410,6 +410,11 @@ OCPP_MAX_QUEUED_MESSAGE_AGE = env_int("OCPP_MAX_QUEUED_MESSAGE_AGE", 30 * 24 * 3
 OCPP_STALE_SESSION_AFTER = env_int("OCPP_STALE_SESSION_AFTER", 24 * 3600)
 # OCPP message log retention (days); 0 keeps the log forever.
 OCPP_MESSAGE_LOG_DAYS = env_int("OCPP_MESSAGE_LOG_DAYS", 30)
+# Meter sample retention (days); 0 keeps samples forever. Samples of sessions still open
+# or held by a function named below (billing: not priced, or its charge not final) are
+# never deleted. Insights' maintenance reads the last 63 days: keep at least that.
+METER_SAMPLE_RETENTION_DAYS = env_int("METER_SAMPLE_RETENTION_DAYS", 0)
+METER_SAMPLE_HOLDS = env_list("METER_SAMPLE_HOLDS", "billing.charges.samples_still_needed")
 
 # --- OCPP security profiles 2 and 3, certificates (stations/certificates.py) ------------
 # TLS served by `manage.py serve` itself (chargehub/tls.py): the server's certificate

@@ -21,6 +21,7 @@ from stations import (
     load_balancing,
     local_list,
     operations,
+    partitions,
     retention,
 )
 
@@ -46,6 +47,18 @@ def prune_message_log() -> int:
     deleted = retention.prune_message_log()
     logger.info("prune_message_log: %d log entries deleted", deleted)
     return deleted
+
+
+@shared_task
+def prune_meter_samples() -> int:
+    deleted = retention.prune_meter_samples()
+    logger.info("prune_meter_samples: %d samples deleted", deleted)
+    return deleted
+
+
+@shared_task
+def create_partitions() -> list[str]:
+    return partitions.create_ahead()
 
 
 @shared_task

@@ -103,6 +103,24 @@ def default_language() -> Iterator[None]:
     translation.deactivate()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """On PostgreSQL, the message log and samples partitioned by month as in production.
+
+    The test database is built from the models (--no-migrations), so the migration that
+    partitions them (stations 0019) does not run: its function does, here.
+    """
+    from django.db import connection
+
+    from stations import partitions
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql" and not partitions.enabled():
+            with connection.schema_editor() as schema_editor:
+                for table in partitions.PARTITIONED:
+                    partitions.partition_table(schema_editor, table)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def short_lived_database_connections(django_db_setup: None) -> None:
     """Close this process's connections after each use.

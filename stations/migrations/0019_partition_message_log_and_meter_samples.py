@@ -1,0 +1,23 @@
+"""The message log and meter samples partitioned by month on PostgreSQL (stations/partitions.py).
+
+SQLite keeps plain tables. The models do not change: Django keeps `id` as the pk while
+PostgreSQL's key is (id, time column). Going back leaves the tables partitioned, which
+serves the earlier models as well.
+"""
+
+from django.db import migrations
+
+from stations.partitions import PARTITIONED, partition_table
+
+
+def partition(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for table in PARTITIONED:
+        partition_table(schema_editor, table)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("stations", "0018_charger_certificates")]
+
+    operations = [migrations.RunPython(partition, migrations.RunPython.noop, elidable=False)]
