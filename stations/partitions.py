@@ -11,7 +11,10 @@ column, one partition per calendar month (UTC), plus a default partition:
 
 A partitioned table's primary key must contain the partition key, so in SQL it is
 (id, <time column>); Django keeps `id` as the model's pk. Ids stay unique: they come from
-the table's one identity sequence. Nothing references these two tables by foreign key.
+the table's one identity sequence. Nothing references these two tables by foreign key
+(and nothing can by `id` alone); a later migration that alters their `id` must keep the
+key (id, time column) by hand. Added columns, indexes and unique keys that contain the
+time column work as on a plain table.
 
 SQLite keeps plain tables, and so does PostgreSQL until the migration
 (stations 0019) has run `partition_table`. Months are created ahead by the beat task

@@ -312,3 +312,16 @@ def test_message_log_retention_of_zero_days_keeps_everything(settings):
 
     assert retention.prune_message_log(now) == 0
     assert OcppMessage.objects.count() == 1
+
+
+# --- The schedule ---------------------------------------------------------------------------
+
+
+def test_every_scheduled_task_exists_including_partitions_and_sample_pruning():
+    from chargehub.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+
+    assert {"stations.tasks.create_partitions", "stations.tasks.prune_meter_samples"} <= scheduled
+    assert scheduled <= set(app.tasks)
