@@ -131,7 +131,9 @@ def create_month(table: str, month: Month) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         # LIKE without INCLUDING IDENTITY: ids come from the parent's sequence only.
-        cursor.execute(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
+        cursor.execute(
+            f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'
+        )
         cursor.execute(
             f'WITH moved AS (DELETE FROM "{table}_default"'
             f' WHERE "{column}" >= %s AND "{column}" < %s RETURNING *)'
