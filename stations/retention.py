@@ -65,7 +65,8 @@ def prune_meter_samples(now: datetime | None = None, batch_size: int = PRUNE_BAT
 
 def held_sessions() -> list[int]:
     """Sessions whose samples must stay: open ones, and those a METER_SAMPLE_HOLDS function
-    holds. Few: a session is priced minutes after it ends (billing's 5-minute sweep)."""
+    holds (billing's: priced minutes after they end, the invoiced ones paid within a
+    month or so): a small share of all sessions, so a list of their ids will do."""
     sessions = ChargingSession.objects.all()
     held = set(sessions.filter(status=ChargingSession.Status.ACTIVE).values_list("pk", flat=True))
     for path in settings.METER_SAMPLE_HOLDS:
