@@ -213,6 +213,7 @@ def partition_table(
         f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'),"
         f' (SELECT coalesce(max(id), 0) + 1 FROM "{old}"), false)'
     )
+    execute("SET CONSTRAINTS ALL IMMEDIATE")  # as in drop_month
     execute(f'DROP TABLE "{old}"')
     execute(f'ALTER SEQUENCE {_sequence(schema_editor, table)} RENAME TO "{table}_id_seq"')
     # Built after the copy (faster), with the names Django gave them.

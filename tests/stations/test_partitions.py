@@ -191,3 +191,37 @@ def test_retention_keeps_the_month_the_limit_falls_in_until_it_is_whole(settings
 
     assert OcppMessage.objects.filter(pk=older_than_limit.pk).exists()
     assert exists(cutoff_month.name(LOG))
+
+
+@pytest.mark.django_db
+def test_the_migration_moves_existing_rows_into_their_months_and_keeps_their_ids():
+    # The plain table as Django made it before migration 0019, with rows of two months.
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TABLE "{LOG}", "{SAMPLES}"')
+    with connection.schema_editor() as schema_editor:
+        schema_editor.create_model(OcppMessage)
+        schema_editor.create_model(MeterSample)
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-PART-MIGRATED")
+    march, may = datetime(2025, 3, 4, tzinfo=UTC), datetime(2025, 5, 6, tzinfo=UTC)
+    entries = [log_entry(march), log_entry(may)]
+    samples = [sample(charge_point, march), sample(charge_point, may)]
+    assert not partitions.is_partitioned(LOG)
+
+    with connection.schema_editor() as schema_editor:
+        for table in partitions.PARTITIONED:
+            partitions.partition_table(schema_editor, table)
+
+    assert [partition_of(OcppMessage, entry.pk) for entry in entries] == [
+        f"{LOG}_y2025m03",
+        f"{LOG}_y2025m05",
+    ]
+    assert [partition_of(MeterSample, row.pk) for row in samples] == [
+        f"{SAMPLES}_y2025m03",
+        f"{SAMPLES}_y2025m05",
+    ]
+    assert f"{LOG}_y2025m04" not in {month.name(LOG) for month in partitions.months(LOG)}
+    # New rows get the next ids, and the unique key still holds.
+    assert log_entry(timezone.now()).pk == entries[-1].pk + 1
+    again = MeterSample(charge_point=charge_point, connector_id=1, timestamp=march, value="1")
+    MeterSample.objects.bulk_create([again], ignore_conflicts=True)
+    assert MeterSample.objects.filter(charge_point=charge_point).count() == 2
