@@ -21,6 +21,7 @@ from billing.models import Invoice, SessionCharge
 from billing.money import round_to_ore
 from insights.models import (
     ConnectorHour,
+    CustomerKind,
     DriverMonth,
     RefusedStart,
     SearchRecord,
@@ -688,13 +689,80 @@ def revenue_by_method(scope: Scope) -> Table:
     )
 
 
+def _customer_label(kind: str, group: str) -> str:
+    """A fleet's, plan's or staff group's name; else what kind of customer it is."""
+    return group or (str(CustomerKind(kind).label) if kind in CustomerKind.values else kind)
+
+
+def _money_columns(row: dict[str, Any]) -> list[Any]:
+    gross, net = round_to_ore(row["gross"]), round_to_ore(row["net"])
+    return [gross, net, row["sessions"], _price_per_kwh(row)]
+
+
+def _by_customer(scope: Scope, monthly: bool = False) -> Any:
+    days = SiteDay.objects.filter(scope.days())
+    by = ["customer_kind", "customer_group"]
+    if monthly:
+        days, by = days.annotate(period=TruncMonth("day")), ["period", *by]
+    return (
+        days.values(*by)
+        .annotate(
+            gross=Sum("gross"), net=Sum("net"), energy=Sum("energy_wh"), sessions=Sum("sessions")
+        )
+        .order_by(*by)
+    )
+
+
 def revenue_by_group(scope: Scope) -> Table:
-    return _revenue_by(
-        scope,
-        "customer_group",
+    """Revenue per customer: each fleet, plan and staff group by name, and the drivers in
+    none, guests and sessions without an account (insights.rollup.customer_of)."""
+    return Table(
         "revenue_group",
-        _("Revenue per customer group (fleet)"),
-        _("Customer group"),
+        _("Revenue per customer group"),
+        [
+            _("Customer group"),
+            _("Kind"),
+            _("Total incl. VAT (SEK)"),
+            _("Net (SEK)"),
+            _("Sessions"),
+            _("Paid per kWh (SEK)"),
+        ],
+        [
+            [
+                _customer_label(row["customer_kind"], row["customer_group"]),
+                _customer_label(row["customer_kind"], ""),
+                *_money_columns(row),
+            ]
+            for row in _by_customer(scope)
+        ],
+        series=[2],
+    )
+
+
+def revenue_by_group_and_month(scope: Scope) -> Table:
+    """The same per month (months of the days chosen)."""
+    return Table(
+        "revenue_group_month",
+        _("Revenue per customer group and month"),
+        [
+            _("Month"),
+            _("Customer group"),
+            _("Kind"),
+            _("Total incl. VAT (SEK)"),
+            _("Net (SEK)"),
+            _("Sessions"),
+            _("Paid per kWh (SEK)"),
+        ],
+        [
+            [
+                _day(row["period"])[:7],
+                _customer_label(row["customer_kind"], row["customer_group"]),
+                _customer_label(row["customer_kind"], ""),
+                *_money_columns(row),
+            ]
+            for row in _by_customer(scope, monthly=True)
+        ],
+        chart="",
     )
 
 

@@ -5,6 +5,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import CustomerGroup
+
 
 class SearchRecord(models.Model):
     """One station search in the portal or the API, on a coarse grid cell.
@@ -70,9 +72,23 @@ class ConnectorHour(models.Model):
         return f"{self.connector_id} {self.hour:%Y-%m-%d %H}:00"
 
 
+class CustomerKind(models.TextChoices):
+    """Whom a session's money counts under in the revenue figures (insights/rollup.py
+    `customer_of`): billing's customer groups (CustomerGroup.Kind, the same values), and
+    the drivers outside any group, guests and sessions without an account."""
+
+    FLEET = CustomerGroup.Kind.FLEET.value, _("Fleet")
+    PLAN = CustomerGroup.Kind.PLAN.value, _("Subscription plan")
+    STAFF = CustomerGroup.Kind.STAFF.value, _("Staff")
+    DRIVER = "driver", _("Pay-as-you-go drivers")
+    GUEST = "guest", _("Guests paying at the charger")
+    NO_ACCOUNT = "no_account", _("Without an account")
+
+
 class SiteDay(models.Model):
-    """A site's day (in its time zone) per payment method and customer group (the fleet
-    that paid, else blank): sessions ended, their energy, money and minutes."""
+    """A site's day (in its time zone) per payment method and customer (the kind, and the
+    group's name for fleets, plans and staff, else blank): sessions begun, their energy,
+    money and minutes."""
 
     site = models.ForeignKey(
         "stations.Site", models.CASCADE, related_name="+", verbose_name=_("site")
@@ -80,6 +96,9 @@ class SiteDay(models.Model):
     day = models.DateField(_("day"))
     connector_type = models.CharField(_("connector type"), max_length=16)
     method = models.CharField(_("paid by"), max_length=16)
+    customer_kind = models.CharField(
+        _("kind of customer"), max_length=16, choices=CustomerKind.choices
+    )
     customer_group = models.CharField(_("customer group"), max_length=100, blank=True)
     sessions = models.PositiveIntegerField(_("sessions"), default=0)
     energy_wh = models.BigIntegerField(_("energy (Wh)"), default=0)
@@ -98,7 +117,14 @@ class SiteDay(models.Model):
         verbose_name_plural = _("site days")
         constraints = [
             models.UniqueConstraint(
-                fields=["site", "day", "connector_type", "method", "customer_group"],
+                fields=[
+                    "site",
+                    "day",
+                    "connector_type",
+                    "method",
+                    "customer_kind",
+                    "customer_group",
+                ],
                 name="one_summary_per_site_day",
             )
         ]

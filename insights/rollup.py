@@ -7,7 +7,9 @@ same figures, by the same code.
 A session counts once it is priced (billing's SessionCharge, one per session): its
 occupied time is started..stopped, its charging time billing's `charging_minutes` from
 the start (until the car was full), its energy and money are billing's; the rest is idle.
-Sessions and energy count in the hour and day they began.
+Sessions and energy count in the hour and day they began. A session's money counts under
+one customer (`customer_of`), by who the driver is when it is rolled up (a rebuild uses
+today's plan and staff memberships; the fleet that paid is the charge's own).
 """
 
 from collections import defaultdict
@@ -24,7 +26,14 @@ from django.db.models import Model
 from django.utils import timezone
 
 from billing.models import CustomerGroup, SessionCharge
-from insights.models import ConnectorHour, DriverMonth, RollupMark, SessionMix, SiteDay
+from insights.models import (
+    ConnectorHour,
+    CustomerKind,
+    DriverMonth,
+    RollupMark,
+    SessionMix,
+    SiteDay,
+)
 from stations.models import Connector
 
 MARK = "session_charges"
@@ -97,16 +106,13 @@ def _roll_up_batch(size: int) -> int:
         charges = _charges(mark.last_id, size)
         if not charges:
             return 0
-        plan_members = set(
-            CustomerGroup.objects.filter(kind=CustomerGroup.Kind.PLAN)
-            .filter(members__in={c.user_id for c in charges if c.user_id})
-            .values_list("members", flat=True)
-        )
+        groups = _groups_of({c.user_id for c in charges if c.user_id})
+        plan_members = {user for user, (kind, _name) in groups.items() if kind == CustomerKind.PLAN}
         _add(ConnectorHour, ("connector_id", "hour"), _connector_hours(charges))
         _add(
             SiteDay,
-            ("site_id", "day", "connector_type", "method", "customer_group"),
-            _site_days(charges),
+            ("site_id", "day", "connector_type", "method", "customer_kind", "customer_group"),
+            _site_days(charges, groups),
         )
         _add(DriverMonth, ("user_id", "month"), _driver_months(charges, plan_members))
         _add(
@@ -185,6 +191,37 @@ def _skip(charge_id: int) -> _Charge:
                    Decimal(0), Decimal(0), "", "", None, None)  # fmt: skip
 
 
+# Of a driver's groups, the one their money counts under: staff (who charge on the
+# operator's terms) before a subscription plan.
+GROUP_ORDER = {CustomerGroup.Kind.STAFF: 0, CustomerGroup.Kind.PLAN: 1}
+
+
+def _groups_of(user_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Each driver's staff or plan group, (kind, name), by GROUP_ORDER then name."""
+    memberships = (
+        CustomerGroup.objects.filter(kind__in=list(GROUP_ORDER), members__in=user_ids)
+        .values_list("members", "kind", "name")
+        .order_by("name")
+    )
+    groups: dict[int, tuple[str, str]] = {}
+    for user_id, kind, name in sorted(memberships, key=lambda row: GROUP_ORDER[row[1]]):
+        groups.setdefault(user_id, (kind, name))
+    return groups
+
+
+def customer_of(charge: _Charge, groups: dict[int, tuple[str, str]]) -> tuple[str, str]:
+    """Whom a session's money counts under, (CustomerKind, group name): the fleet whose
+    account paid; a guest paying at the charger; the driver's staff or plan group; a
+    driver in no group (pay as you go); else an id tag without an account."""
+    if charge.fleet:
+        return CustomerKind.FLEET, charge.fleet
+    if charge.method == SessionCharge.Method.GUEST:
+        return CustomerKind.GUEST, ""
+    if charge.user_id is None:
+        return CustomerKind.NO_ACCOUNT, ""
+    return groups.get(charge.user_id, (CustomerKind.DRIVER, ""))
+
+
 def hour_of_week(moment: datetime, zone: ZoneInfo) -> int:
     """0 for Monday 00:00-01:00 local time, 167 for Sunday 23:00-24:00."""
     local = moment.astimezone(zone)
@@ -227,13 +264,16 @@ def _connector_hours(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[s
     return rows
 
 
-def _site_days(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def _site_days(
+    charges: Iterable[_Charge], groups: dict[int, tuple[str, str]]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for charge in charges:
         if not charge.connector_id:
             continue
         day = charge.started_at.astimezone(charge.zone).date()
-        key = (charge.site_id, day, charge.connector_type, charge.method, charge.fleet)
+        kind, group = customer_of(charge, groups)
+        key = (charge.site_id, day, charge.connector_type, charge.method, kind, group)
         row = rows.setdefault(key, defaultdict(lambda: Decimal(0)))
         row["sessions"] += 1
         row["energy_wh"] += charge.energy_wh

@@ -75,6 +75,7 @@ PAGES: dict[str, Page] = {
             figures.revenue_by_month,
             figures.revenue_by_method,
             figures.revenue_by_group,
+            figures.revenue_by_group_and_month,
             lambda scope: figures.unpaid_and_overdue(),
         ),
     ),

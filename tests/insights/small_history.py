@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from billing.models import SessionCharge
+from billing.models import BillingAccount, SessionCharge
 from stations.models import ChargePoint, ChargingSession, Connector, Site
 from users.models import IdToken, User
 
@@ -43,9 +43,11 @@ def session(
     method: str = "card",
     gross: str = "0",
     token: IdToken | None = None,
+    account: BillingAccount | None = None,
 ) -> ChargingSession:
     """A finished session and its charge: plugged in `minutes`, charging the first
-    `charging_minutes` of them, idle the rest; net is gross without 25 % VAT."""
+    `charging_minutes` of them, idle the rest; net is gross without 25 % VAT. `account`
+    paid (a fleet's), if given."""
     energy = int(Decimal(kwh) * 1000)
     made = ChargingSession.objects.create(
         charge_point=connector.charge_point,
@@ -62,6 +64,7 @@ def session(
     total = Decimal(gross)
     SessionCharge.objects.create(
         session=made,
+        account=account,
         method=method,
         status=SessionCharge.Status.PAID,
         gross=total,

@@ -11,9 +11,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from billing.models import CustomerGroup
 from insights import rollup
 from stations.models import Connector
-from tests.insights.small_history import local, session, site
+from tests.insights.small_history import driver, local, session, site
 
 pytestmark = pytest.mark.django_db
 WEEK = {"start": "2026-03-02", "end": "2026-03-08"}
@@ -72,6 +73,30 @@ def test_the_revenue_csv_holds_the_figures(staff, week):
     rows = list(csv.reader(io.StringIO(download.content.decode())))
     assert ["Card on file", "50.00", "40.00", "1", "4.55"] in rows
     assert ["Monthly invoice", "100.00", "80.00", "1", "4.55"] in rows
+
+
+def test_the_revenue_per_customer_group_and_month_is_a_csv(staff):
+    _place, a, b = site()
+    plan = CustomerGroup.objects.create(name="Plus", kind=CustomerGroup.Kind.PLAN)
+    subscriber = driver("bo@example.com", local(2026, 1, 5, 12, 0))
+    plan.members.add(subscriber.owner)
+    session(a, local(2026, 2, 27, 8, 0), 60, "10", 60, "card", "30.00", subscriber)
+    session(b, local(2026, 3, 2, 8, 0), 60, "10", 60, "card", "25.00", subscriber)
+    session(a, local(2026, 3, 3, 8, 0), 60, "10", 60, "guest", "50.00")
+    rollup.roll_up()
+    download = staff("Finance").get(
+        "/admin/insights/dashboard/revenue/csv/revenue_group_month/",
+        {"start": "2026-02-01", "end": "2026-03-31"},
+    )
+    rows = list(csv.reader(io.StringIO(download.content.decode())))
+    assert rows == [
+        ["Month", "Customer group", "Kind", "Total incl. VAT (SEK)", "Net (SEK)", "Sessions",
+         "Paid per kWh (SEK)"],
+        ["2026-02", "Plus", "Subscription plan", "30.00", "24.00", "1", "3.00"],
+        ["2026-03", "Guests paying at the charger", "Guests paying at the charger", "50.00",
+         "40.00", "1", "5.00"],
+        ["2026-03", "Plus", "Subscription plan", "25.00", "20.00", "1", "2.50"],
+    ]  # fmt: skip
 
 
 def test_bad_filters_are_a_form_error_not_a_crash(staff, week):

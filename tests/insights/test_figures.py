@@ -6,9 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from billing.models import BillingAccount, CustomerGroup
 from insights import figures, rollup
 from insights.models import DriverMonth
 from tests.insights.small_history import driver, local, session, site
+from users.models import IdToken
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +93,81 @@ def test_retention_by_monthly_cohort():
     # January's two: both in month 0, one in month 1 (first), one in month 2 (second).
     assert rows[0] == ["2026-01", 2, Decimal("100.0"), Decimal("50.0"), Decimal("50.0")]
     assert rows[1] == ["2026-02", 1, Decimal("100.0"), Decimal("100.0"), Decimal("0.0")]
+
+
+@pytest.fixture
+def customers():
+    """February and March 2026 at one site: a session of each kind of customer."""
+    _place, a, b = site()
+    taxi = CustomerGroup.objects.create(name="Taxi Nord", kind=CustomerGroup.Kind.FLEET)
+    fleet_account = BillingAccount.objects.create(fleet=taxi, payment_method="invoice")
+    plus = CustomerGroup.objects.create(name="Plus", kind=CustomerGroup.Kind.PLAN)
+    crew = CustomerGroup.objects.create(name="Crew", kind=CustomerGroup.Kind.STAFF)
+    joined = local(2025, 12, 1, 12, 0)
+    fleet_driver = driver("anna@taxi.example", joined)
+    taxi.members.add(fleet_driver.owner)
+    subscriber = driver("bo@example.com", joined)
+    plus.members.add(subscriber.owner)
+    employee = driver("cia@example.com", joined)
+    crew.members.add(employee.owner)
+    plus.members.add(employee.owner)  # staff and subscriber: counted as staff
+    payg = driver("dan@example.com", joined)
+    unowned = IdToken.objects.create(uid="LOST-CARD")
+    # February: the fleet twice (paid by its account even though the driver is in no
+    # plan), a subscriber, a pay-as-you-go driver, a guest.
+    session(a, local(2026, 2, 10, 8, 0), 60, "20", 60, "invoice", "90.00", fleet_driver,
+            fleet_account)  # fmt: skip
+    session(b, local(2026, 2, 11, 9, 0), 60, "10", 60, "invoice", "45.00", fleet_driver,
+            fleet_account)  # fmt: skip
+    session(a, local(2026, 2, 12, 8, 0), 60, "16", 60, "card", "40.00", subscriber)
+    session(b, local(2026, 2, 12, 8, 0), 60, "8", 60, "wallet", "36.00", payg)
+    session(a, local(2026, 2, 28, 23, 30), 60, "12", 60, "guest", "60.00")  # 28 Feb, local
+    # March: staff charge free, the subscriber again, an id tag nobody owns.
+    session(a, local(2026, 3, 3, 8, 0), 60, "15", 60, "none", "0.00", employee)
+    session(b, local(2026, 3, 3, 8, 0), 60, "5", 60, "card", "12.50", subscriber)
+    session(b, local(2026, 3, 5, 8, 0), 60, "4", 60, "none", "0.00", unowned)
+    assert rollup.roll_up() == 8
+    return figures.Scope(start=date(2026, 2, 1), end=date(2026, 3, 31))
+
+
+def test_revenue_per_customer_group_names_fleets_plans_and_staff_and_the_rest_by_kind(
+    customers,
+):
+    rows = {row[0]: row[1:] for row in figures.revenue_by_group(customers).rows}
+    # Totals incl. VAT, net (total / 1.25), sessions, and total per kWh.
+    assert rows == {
+        "Taxi Nord": ["Fleet", Decimal("135.00"), Decimal("108.00"), 2, Decimal("4.50")],
+        "Plus": ["Subscription plan", Decimal("52.50"), Decimal("42.00"), 2, Decimal("2.50")],
+        "Crew": ["Staff", Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")],
+        "Pay-as-you-go drivers": [
+            "Pay-as-you-go drivers", Decimal("36.00"), Decimal("28.80"), 1, Decimal("4.50")
+        ],
+        "Guests paying at the charger": [
+            "Guests paying at the charger", Decimal("60.00"), Decimal("48.00"), 1, Decimal("5.00")
+        ],
+        "Without an account": [
+            "Without an account", Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")
+        ],
+    }  # fmt: skip
+
+
+def test_revenue_per_customer_group_and_month(customers):
+    rows = {(row[0], row[1]): row[3:] for row in figures.revenue_by_group_and_month(customers).rows}
+    assert rows == {
+        ("2026-02", "Taxi Nord"): [Decimal("135.00"), Decimal("108.00"), 2, Decimal("4.50")],
+        ("2026-02", "Plus"): [Decimal("40.00"), Decimal("32.00"), 1, Decimal("2.50")],
+        ("2026-02", "Pay-as-you-go drivers"): [
+            Decimal("36.00"), Decimal("28.80"), 1, Decimal("4.50")
+        ],
+        ("2026-02", "Guests paying at the charger"): [
+            Decimal("60.00"), Decimal("48.00"), 1, Decimal("5.00")
+        ],
+        ("2026-03", "Crew"): [Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")],
+        ("2026-03", "Plus"): [Decimal("12.50"), Decimal("10.00"), 1, Decimal("2.50")],
+        ("2026-03", "Without an account"): [
+            Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")
+        ],
+    }  # fmt: skip
+    # The months add up to the period's figures per group.
+    february_and_march = sum(row[3] for row in figures.revenue_by_group_and_month(customers).rows)
+    assert february_and_march == Decimal("283.50")
