@@ -6,7 +6,7 @@ over the 10 to 28 days before it one or two of their metrics worsen steadily (th
 contactor, a power module or a modem wears out). After its failure a charger is repaired
 and normal again. Deterministic from `seed`.
 
-`measure()` runs insights.maintenance.assess() weekly, as the beat task does, and counts:
+`measure()` runs insights.maintenance.assess() daily, as the beat task does, and counts:
 a flag is right when the charger fails within WARNING_DAYS after it (precision); a failure
 is caught when its charger was flagged in the WARNING_DAYS before it (recall).
 """
@@ -96,10 +96,12 @@ class Measured:
     failures: int
 
 
-def measure(fleet: Fleet, days: int = 180) -> Measured:
-    """Weekly assessments from the first day with a full baseline; see the module doc."""
-    first = START + timedelta(days=maintenance.RECENT_DAYS + maintenance.BASELINE_DAYS)
-    end = START + timedelta(days=days)
+def measure(fleet: Fleet, days: int = 180, start: date = START) -> Measured:
+    """Daily assessments from the first day with a full baseline to `start` + `days`;
+    see the module doc. The fleet's figures may be generated here or read from the
+    database (insights.history.worn_fleet)."""
+    first = start + timedelta(days=maintenance.RECENT_DAYS + maintenance.BASELINE_DAYS)
+    end = start + timedelta(days=days)
     right = flags = 0
     caught: set[str] = set()
     as_of = first

@@ -7,11 +7,18 @@ sessions arriving with a daily and weekly rhythm (commuters' mornings and evenin
 quieter weekends) in the site's local time; each session with its meter samples (energy
 register and power), its status changes (Preparing, Charging, SuspendedEV while the car
 sits full, Finishing, Available), and its frozen charge (billing's SessionCharge: paid,
-failed, on an invoice, guest) by the driver's payment method; faults that take a
-connector out for hours; searches that found nothing free when a driver was turned away;
-now and then a card refused at the charger (Authorize not Accepted) before the driver
-started with another (REFUSED_SHARE, from a random.Random of its own: the sessions are
-the same with or without it).
+failed, on an invoice, guest) by the driver's payment method, or by their fleet's
+account, or free for staff; faults that take a connector out for hours; searches that
+found nothing free when a driver was turned away; now and then a card refused at the
+charger (Authorize not Accepted) before the driver started with another (REFUSED_SHARE,
+from a random.Random of its own: the sessions are the same with or without it).
+
+With `HistorySize.worn` > 0, that many chargers wear out and fail once (`History.failures`):
+over the 10 to 28 days before the failure one or two of what predictive maintenance reads
+get steadily worse (faults, boots, failed starts, delivered power), the failure takes the
+charger out for a day, and the repair makes it normal again. Every charger boots now and
+then. Boots and the drivers' fleets and staff are drawn apart from the sessions too; worn
+chargers change their own sessions.
 
 Deterministic from the seed (one random.Random, no clock: `end` is given or today at
 midnight UTC), and fast: rows are built in memory and written with bulk_create.
@@ -30,9 +37,10 @@ from django.utils.translation import gettext as _
 
 from billing.models import BillingAccount, CustomerGroup, SessionCharge
 from billing.money import round_to_ore
-from insights import forecasting, maintenance_data, rollup
+from insights import degradation, forecasting, maintenance, maintenance_data, rollup
 from insights.models import RefusedStart, SearchRecord
 from insights.searches import grid_cell
+from operations.models import ChargerBoot
 from stations.models import (
     ChargePoint,
     ChargingSession,
@@ -97,6 +105,17 @@ PAYMENT_METHODS = [("card", 0.55), ("wallet", 0.30), ("invoice", 0.15)]
 GUEST_SHARE = 0.08
 CARD_FAILURE_SHARE = 0.03
 PLAN_SHARE = 0.2  # drivers on the subscription plan
+# Fleets whose account pays their drivers' sessions (by invoice), and staff who charge free.
+FLEETS = ("History fleet: taxi", "History fleet: deliveries")
+FLEET_SHARE = 0.08
+STAFF_SHARE = 0.02
+BOOTS_PER_DAY = 0.01  # a charger's occasional reboot (an update, a power cut)
+# Wear at its worst, on the failure's eve: added faults and boots a day, share of starts
+# failing, share of the power lost.
+WORN_FAULTS_PER_DAY = 1.5
+WORN_BOOTS_PER_DAY = 1.5
+WORN_FAILED_STARTS = 0.5
+WORN_POWER_LOSS = 0.5
 BATCH = 5000
 
 
@@ -112,6 +131,7 @@ class HistorySize:
     # Faults per charger and day; and the busiest hour's arrivals per connector, scaled.
     fault_rate: float = 0.02
     demand: float = 1.0
+    worn: int = 0  # chargers that wear out and fail once
 
 
 @dataclass
@@ -124,6 +144,8 @@ class History:
     charge_points: list[ChargePoint] = field(default_factory=list)
     drivers: list[User] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # The worn chargers' failures: charge point -> when it broke down.
+    failures: dict[ChargePoint, datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +157,25 @@ class _Port:
     zone: ZoneInfo
     meter_wh: int = 0
     derate: float = 1.0  # < 1: a charger that cannot deliver its rated power
+    wear: "_Wear | None" = None
+
+
+@dataclass
+class _Wear:
+    """A charger wearing out: when it fails, for how long before it wears, and what wears
+    (insights.maintenance.METRICS)."""
+
+    fails_at: datetime
+    ramp: timedelta
+    metrics: tuple[str, ...]
+
+    def at(self, moment: datetime, metric: str) -> float:
+        """How worn `metric` is at `moment`: 0 before the wear, rising to 1 at the failure,
+        0 after it (repaired)."""
+        begins = self.fails_at - self.ramp
+        if metric not in self.metrics or not begins <= moment < self.fails_at:
+            return 0.0
+        return (moment - begins) / self.ramp
 
 
 @dataclass
@@ -146,6 +187,8 @@ class _Driver:
     leaves: datetime
     vehicle_kw: dict[str, float]
     weight: float
+    fleet_account: BillingAccount | None = None  # the fleet that pays their sessions
+    staff: bool = False  # charges free
 
 
 def generate(
@@ -156,11 +199,15 @@ def generate(
     end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=size.days)
     rng = random.Random(seed)
+    life = random.Random(f"life {seed}")  # groups, boots, wear: apart from the sessions
     history = History(start=start, end=end)
     with transaction.atomic():
         ports = _network(rng, size, history, seed)
         drivers = _drivers(rng, size, history, seed)
-        _sessions(rng, size, history, ports, drivers, seed)
+        _groups(life, drivers)
+        _wear(life, size, history, ports)
+        _sessions(rng, size, history, ports, drivers, seed, life)
+        _boots(life, history, ports)
     return history
 
 
@@ -282,6 +329,93 @@ def _drivers(rng: random.Random, size: HistorySize, history: History, seed: int)
     return drivers
 
 
+def _groups(life: random.Random, drivers: list[_Driver]) -> None:
+    """Some drivers belong to a fleet whose account pays (by invoice), a few are staff."""
+    fleets = []
+    for name in FLEETS:
+        group = CustomerGroup.objects.get_or_create(
+            name=name, defaults={"kind": CustomerGroup.Kind.FLEET}
+        )[0]
+        fleets.append(
+            BillingAccount.objects.get_or_create(
+                fleet=group, defaults={"payment_method": BillingAccount.PaymentMethod.INVOICE}
+            )[0]
+        )
+    staff = CustomerGroup.objects.get_or_create(
+        name="History staff", defaults={"kind": CustomerGroup.Kind.STAFF}
+    )[0]
+    for driver in drivers:
+        draw = life.random()
+        if draw < FLEET_SHARE:
+            driver.fleet_account = fleets[int(draw / FLEET_SHARE * len(fleets))]
+            driver.fleet_account.fleet.members.add(driver.user)
+        elif draw < FLEET_SHARE + STAFF_SHARE:
+            driver.staff = True
+    staff.members.add(*[driver.user for driver in drivers if driver.staff])
+
+
+def _wear(life: random.Random, size: HistorySize, history: History, ports: list[_Port]) -> None:
+    """`size.worn` chargers fail once, late enough for a full baseline before their wear
+    (insights.maintenance: RECENT_DAYS + BASELINE_DAYS), after 10 to 28 days of it."""
+    chargers = sorted({port.connector.charge_point_id for port in ports})
+    first = maintenance.RECENT_DAYS + maintenance.BASELINE_DAYS + 14
+    days = (history.end - history.start).days
+    if not size.worn or days - 2 <= first:
+        return
+    worn = {}
+    for charge_point_id in life.sample(chargers, min(size.worn, len(chargers))):
+        fails_at = history.start + timedelta(days=life.uniform(first, days - 2))
+        metrics = tuple(life.sample(maintenance.METRICS, life.choice((1, 2))))
+        worn[charge_point_id] = _Wear(fails_at, timedelta(days=life.uniform(10, 28)), metrics)
+    for port in ports:
+        port.wear = worn.get(port.connector.charge_point_id)
+    by_id = {cp.pk: cp for cp in history.charge_points}
+    history.failures = {by_id[pk]: wear.fails_at for pk, wear in worn.items()}
+    history.counts["worn_chargers"] = len(worn)
+
+
+def _wear_faults(
+    life: random.Random, history: History, port: _Port
+) -> list[tuple[datetime, datetime, str]]:
+    """A worn port's faults: more of them, short, as it wears; then the failure, a day."""
+    if port.wear is None:
+        return []
+    faults = []
+    day = history.start
+    while day < history.end:
+        moment = day + timedelta(seconds=life.uniform(0, 86400))
+        # Two ports: each gets half of the charger's added faults.
+        if life.random() < WORN_FAULTS_PER_DAY / 2 * port.wear.at(moment, maintenance.FAULTS):
+            faults.append((moment, moment + timedelta(hours=life.uniform(0.2, 1)), FAULT_CODES[0]))
+        day += timedelta(days=1)
+    fails_at = port.wear.fails_at
+    faults.append((fails_at, fails_at + timedelta(days=1), life.choice(FAULT_CODES)))
+    return faults
+
+
+def _boots(life: random.Random, history: History, ports: list[_Port]) -> None:
+    """Every charger reboots now and then; a worn one more often as it wears, and once
+    when it is repaired."""
+    wear = {port.connector.charge_point_id: port.wear for port in ports}
+    boots = []
+    for charge_point_id, worn in wear.items():
+        day = history.start
+        while day < history.end:
+            moment = day + timedelta(seconds=life.uniform(0, 86400))
+            rate = BOOTS_PER_DAY
+            if worn is not None:
+                rate += WORN_BOOTS_PER_DAY * worn.at(moment, maintenance.BOOTS)
+            if life.random() < rate:
+                boots.append(ChargerBoot(charge_point_id=charge_point_id, at=moment))
+            day += timedelta(days=1)
+        if worn is not None and worn.fails_at + timedelta(days=1) < history.end:
+            boots.append(
+                ChargerBoot(charge_point_id=charge_point_id, at=worn.fails_at + timedelta(days=1))
+            )
+    ChargerBoot.objects.bulk_create(boots, batch_size=BATCH)
+    history.counts["boots"] = len(boots)
+
+
 def _rate(port: _Port, at: datetime, size: HistorySize, history: History) -> float:
     """Arrivals per hour at this port at `at`: rhythm of the local hour and weekday, the
     site's popularity, and a network growing by half over the period."""
@@ -315,6 +449,7 @@ def _sessions(
     ports: list[_Port],
     drivers: list[_Driver],
     seed: int,
+    life: random.Random,
 ) -> None:
     sessions: list[ChargingSession] = []
     # What each session needs once it has its id: (samples, charge) builders.
@@ -325,7 +460,7 @@ def _sessions(
     refusal_rng = random.Random(f"refusals-{seed}")
     drivers_by_join = sorted(drivers, key=lambda driver: driver.joined)
     for port in ports:
-        faults = _faults(rng, size, history, port)
+        faults = _faults(rng, size, history, port) + _wear_faults(life, history, port)
         statuses.append(_status(port, history.start, Connector.Status.AVAILABLE))
         for begins, ends, code in faults:
             statuses.append(_status(port, begins, Connector.Status.FAULTED, code))
@@ -363,10 +498,17 @@ def _sessions(
             )
             _model, _type, rated, _vehicle, hours, idle_hours, _busiest = MODELS[port.kind]
             power_kw = min(vehicle_kw, float(rated) * port.derate)
+            if port.wear:  # a power module wearing out gives less than the car asks
+                power_kw *= 1 - WORN_POWER_LOSS * port.wear.at(at, maintenance.SHORTFALL)
             charging_s = rng.uniform(*hours) * 3600
             energy_wh = int(min(power_kw * charging_s / 3600, 80.0) * 1000)
             charging_s = energy_wh / 1000 / power_kw * 3600  # a full battery ends it sooner
             idle_s = rng.uniform(*idle_hours) * 3600 * (1.5 if _is_evening(port, at) else 1.0)
+            if port.wear and life.random() < WORN_FAILED_STARTS * port.wear.at(
+                at, maintenance.FAILED_STARTS
+            ):
+                # The start failed: a few Wh in the first minute, then the driver gives up.
+                energy_wh, charging_s, idle_s = life.randrange(1, 50), 60.0, 60.0
             full_at = at + timedelta(seconds=60 + charging_s)
             stop_at = full_at + timedelta(seconds=idle_s)
             if stop_at >= history.end:
@@ -516,9 +658,16 @@ def _charge(
     net = round_to_ore(kwh * PRICE_PER_KWH_NET)
     vat = round_to_ore(net * VAT_RATE / 100)
     status, paid_at, method = SessionCharge.Status.PAID, stop_at + timedelta(minutes=1), "guest"
+    account = driver.account if driver else None
     if driver is not None:
         method = driver.account.payment_method
-        if method == "card" and rng.random() < CARD_FAILURE_SHARE:
+        failed = method == "card" and rng.random() < CARD_FAILURE_SHARE
+        if driver.fleet_account is not None:
+            account, method = driver.fleet_account, "invoice"
+        if driver.staff:  # the staff tariff is free: nothing to pay
+            net = vat = Decimal("0.00")
+            status, paid_at, method = SessionCharge.Status.NOTHING_DUE, None, "none"
+        elif failed and method == "card":
             status, paid_at = SessionCharge.Status.FAILED, None
         elif method == "invoice":
             # Invoiced on the 1st after the month; this month's still waits.
@@ -534,7 +683,7 @@ def _charge(
     idle_minutes = _minutes(stop_at - full_at)
     return SessionCharge(
         session=session,
-        account=driver.account if driver else None,
+        account=account,
         method=method,
         status=status,
         tariff_name="History standard",
@@ -552,6 +701,17 @@ def _charge(
 
 def _minutes(span: timedelta) -> Decimal:
     return (Decimal(span.total_seconds()) / 60).quantize(Decimal("0.001"))
+
+
+def worn_fleet(history: History) -> degradation.Fleet:
+    """The history's chargers as predictive maintenance reads them from the database
+    (insights/maintenance_data.py: statuses, boots, sessions, power samples), with the
+    failures injected: what insights.degradation.measure() counts flags against."""
+    start, end = history.start.date(), history.end.date()
+    return degradation.Fleet(
+        maintenance_data.daily_figures(start, end),
+        {str(cp.pk): at.date() for cp, at in history.failures.items()},
+    )
 
 
 def exists(seed: int) -> bool:
