@@ -66,6 +66,28 @@ def time_pages(client, label: str, urls: list[tuple[str, str]], loads: int, quer
         )
 
 
+def remake_changed_tables(models: list) -> list:
+    """Drop and create again the tables of `models` (figures the bench computes again:
+    summaries and decisions) whose columns differ from their model's, as a reused
+    database built by older code may have them; returns those made again (empty)."""
+    from django.db import connection
+
+    changed = []
+    with connection.cursor() as cursor:
+        for model in models:
+            description = connection.introspection.get_table_description(
+                cursor, model._meta.db_table
+            )
+            wanted = {field.column for field in model._meta.local_concrete_fields}
+            if {column.name for column in description} != wanted:
+                changed.append(model)
+    with connection.schema_editor() as editor:
+        for model in changed:
+            editor.delete_model(model)
+            editor.create_model(model)
+    return changed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sites", type=int, default=28)
@@ -100,11 +122,20 @@ def main() -> None:
 
         from billing.models import SessionCharge
         from insights import forecasting, history, maintenance_data, rollup
-        from insights.models import ChargerRisk, ConnectorHour, DriverMonth, SiteDay, SiteForecast
+        from insights.models import (
+            ChargerRisk,
+            ConnectorHour,
+            DriverMonth,
+            HourForecast,
+            SiteDay,
+            SiteForecast,
+        )
         from stations.models import ChargingSession, MeterSample
         from users.models import User
 
         print(f"database: {where}")
+        summaries = [ConnectorHour, SiteDay, DriverMonth]
+        decisions = [SiteForecast, HourForecast, ChargerRisk]
         # A reused database keeps its history (written in one transaction: all or none).
         stored_end = ChargingSession.objects.aggregate(last=Max("stopped_at"))["last"]
         if stored_end is None and args.only_time:
@@ -130,7 +161,7 @@ def main() -> None:
             f"{MeterSample.objects.count():,} meter samples over {days} days",
             flush=True,
         )
-        if not args.only_time and stored_end is None:
+        if stored_end is None:
             # The last day comes later, as the beat task would find it.
             last_day = SessionCharge.objects.filter(
                 session__started_at__gte=end - timedelta(days=2)
@@ -146,14 +177,33 @@ def main() -> None:
                 f"roll up {len(held_back):,} new ones (two days: the beat task's work)",
                 rollup.roll_up,
             )
+        reshaped = remake_changed_tables(summaries + decisions)
+        if reshaped:
+            names = ", ".join(model.__name__ for model in reshaped)
+            print(f"  tables made again (their shape changed since the data was built): {names}")
+        if stored_end is None or not args.only_time or set(reshaped) & set(summaries):
             timed("rebuild_insights (everything again)", rollup.rebuild)
-        elif not args.only_time:
+        else:
             # What an interrupted run left: the roll-up continues from its mark.
             timed("roll up what is not yet in the summaries", rollup.roll_up)
         print(
             f"  summaries: {ConnectorHour.objects.count():,} connector hours, "
             f"{SiteDay.objects.count():,} site days, {DriverMonth.objects.count():,} driver months"
         )
+        # Decisions (insights/forecasting.py, maintenance_data.py): the weekly and daily
+        # beat tasks on this history; their pages read what they stored.
+        if not args.only_time or not SiteForecast.objects.exists():
+            timed(
+                "retrain the demand forecast (every site: the weekly task)",
+                forecasting.retrain,
+                end,
+            )
+        if not args.only_time or not ChargerRisk.objects.exists():
+            timed(
+                "assess maintenance risks (every charger: the daily task)",
+                maintenance_data.assess_all,
+                end.date(),
+            )
         User.objects.filter(email="bench@example.com").delete()
         admin = User.objects.create_superuser("bench@example.com", "pw")
         client = Client()
@@ -161,20 +211,6 @@ def main() -> None:
         query = {"start": first_day, "end": last_day}
         dashboards = [(page, f"/admin/insights/dashboard/{page}/") for page in PAGES]
         time_pages(client, f"dashboard ({days} days, whole network)", dashboards, args.loads, query)
-        # Decisions (insights/forecasting.py, maintenance_data.py): the weekly and daily
-        # beat tasks on this history, then their pages (which read what they stored).
-        if not args.only_time and (stored_end is None or not SiteForecast.objects.exists()):
-            timed(
-                "retrain the demand forecast (every site: the weekly task)",
-                forecasting.retrain,
-                end,
-            )
-        if not args.only_time and (stored_end is None or not ChargerRisk.objects.exists()):
-            timed(
-                "assess maintenance risks (every charger: the daily task)",
-                maintenance_data.assess_all,
-                end.date(),
-            )
         decisions = [
             (page, f"/admin/insights/{page}/")
             for page in ("siteforecast", "chargerrisk", "candidatelocation")
