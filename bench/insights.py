@@ -10,9 +10,10 @@ demand forecast's weekly retrain, the daily maintenance assessment and their pag
 
 Builds its data in a throwaway database (bench/scratch_database.py: with DATABASE_URL a
 fresh `chargehub_bench_insights_<pid>` on that server, dropped afterwards; else SQLite in
-a temporary directory). The defaults: 28 sites of 6 chargers (2 connectors each) over 91
-days, 5 sample instants per session (energy and power: 10 rows) ≈ 100,000 sessions and
-1,000,000 samples. Prints the load average beside the figures: the machine is shared.
+a temporary directory). The defaults: 28 sites of 6 chargers (2 connectors each) over 109
+days, 6 sample instants per session (energy and power: 12 rows) ≈ 100,000 sessions and
+1,200,000 samples (91 days gave 83,658 and 1,003,896). Prints the load average beside
+the figures: the machine is shared.
 
 The full size takes long to generate, so it can be kept and timed again later:
 
@@ -92,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sites", type=int, default=28)
     parser.add_argument("--chargers-per-site", type=int, default=6)
-    parser.add_argument("--days", type=int, default=91)
+    parser.add_argument("--days", type=int, default=109)
     parser.add_argument("--drivers", type=int, default=8000)
     parser.add_argument(
         "--samples", type=int, default=6, help="instants per session, +1 at the stop"
