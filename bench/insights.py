@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 from scratch_database import scratch_database
 
-PAGES = ["utilisation", "patterns", "revenue", "drivers"]
+PAGES = ["utilisation", "chargers", "patterns", "revenue", "drivers"]
 
 
 def timed(label: str, work, *args, **kwargs):
@@ -128,6 +128,7 @@ def main() -> None:
             ConnectorHour,
             DriverMonth,
             HourForecast,
+            SessionMix,
             SiteDay,
             SiteForecast,
         )
@@ -135,7 +136,7 @@ def main() -> None:
         from users.models import User
 
         print(f"database: {where}")
-        summaries = [ConnectorHour, SiteDay, DriverMonth]
+        summaries = [ConnectorHour, SiteDay, DriverMonth, SessionMix]
         decisions = [SiteForecast, HourForecast, ChargerRisk]
         # A reused database keeps its history (written in one transaction: all or none).
         stored_end = ChargingSession.objects.aggregate(last=Max("stopped_at"))["last"]
@@ -189,7 +190,9 @@ def main() -> None:
             timed("roll up what is not yet in the summaries", rollup.roll_up)
         print(
             f"  summaries: {ConnectorHour.objects.count():,} connector hours, "
-            f"{SiteDay.objects.count():,} site days, {DriverMonth.objects.count():,} driver months"
+            f"{SiteDay.objects.count():,} site days, "
+            f"{DriverMonth.objects.count():,} driver months, "
+            f"{SessionMix.objects.count():,} session mixes"
         )
         # Decisions (insights/forecasting.py, maintenance_data.py): the weekly and daily
         # beat tasks on this history; their pages read what they stored.
