@@ -28,7 +28,14 @@ def summaries() -> dict[str, list[dict]]:
         "hours": rows(ConnectorHour, lambda r: (r["connector"], r["hour"])),
         "days": rows(
             SiteDay,
-            lambda r: (r["site"], r["day"], r["connector_type"], r["method"], r["customer_group"]),
+            lambda r: (
+                r["site"],
+                r["day"],
+                r["connector_type"],
+                r["method"],
+                r["customer_kind"],
+                r["customer_group"],
+            ),
         ),
         "months": rows(DriverMonth, lambda r: (r["user"], r["month"])),
         "mixes": rows(
