@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from ocpp.v16 import call
@@ -100,7 +99,7 @@ def set_availability(
     ids = list(charge_point_ids)
     if not ids:
         return {}
-    return async_to_sync(_send_all)(ids, kind, source, issued_by)
+    return commands.from_sync_code(_send_all)(ids, kind, source, issued_by)
 
 
 async def _send_all(ids: list[str], kind: str, source: str, issued_by: Any) -> dict[str, str]:

@@ -22,7 +22,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -129,7 +128,7 @@ def stop_site(site: Site, reason: str, by: Any) -> EmergencyStop:
         # One stop in force per site (the database's constraint, across processes).
         raise AlreadyStopped(_("This site is stopped already."), current_stop(site.pk)) from None
     charge_points = list(site.charge_points.values_list("charge_point_id", flat=True))
-    results = async_to_sync(_each_charger)(charge_points, _stop_charger, user)
+    results = commands.from_sync_code(_each_charger)(charge_points, _stop_charger, user)
     return _record(stop.pk, {cp: {"stop": r[0], "availability": r[1]} for cp, r in results})
 
 
@@ -156,7 +155,7 @@ def release_site(site: Site, by: Any) -> EmergencyStop:
     free, held = [], []
     for charge_point in site.charge_points.all():
         (held if availability.is_held(charge_point) else free).append(charge_point)
-    results = async_to_sync(_each_charger)(
+    results = commands.from_sync_code(_each_charger)(
         [cp.charge_point_id for cp in free], _release_charger, user
     )
     in_maintenance = {"error": str(UNDER_MAINTENANCE), "at": timezone.now().isoformat()}

@@ -39,7 +39,6 @@ from decimal import ROUND_CEILING, Decimal
 from functools import cache
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Count, Q
@@ -413,12 +412,12 @@ def allocate_site(site: Site, now: datetime | None = None) -> bool:
         for k, v in pushed.items()
         if v > holds[k] or (v == holds[k] and by_key[k].allocation.accepted_amps is None)
     ]
-    failed = async_to_sync(_push)([by_key[k] for k in lower], wanted.limits)
+    failed = commands.from_sync_code(_push)([by_key[k] for k in lower], wanted.limits)
     if failed:
         return True  # counted at their maximum now: allocate again before raising
     # A raise that did not get through (a charger slow to acknowledge) leaves its car
     # at less than its share, which is safe; another round tries it again.
-    return bool(async_to_sync(_push)([by_key[k] for k in raised], wanted.limits))
+    return bool(commands.from_sync_code(_push)([by_key[k] for k in raised], wanted.limits))
 
 
 async def _push(slots: list[Slot], limits: dict[Key, Decimal]) -> int:

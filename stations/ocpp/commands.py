@@ -4,22 +4,25 @@
     answer = await commands.send("CP-1", call.Reset(type="Soft"), issued_by=request.user)
     answer.status  # "Accepted"
 
-The command travels over the channel layer to the group of the consumer that holds the
-charger's socket, in whichever process that is (Redis in production, the embedded
-SQLite layer otherwise). The consumer acknowledges at once, sends the CALL, and replies
-with the charger's answer. Every command, its answer and its issuer is recorded
-(ChargerCommand). Errors come back as CommandError subclasses with a clear message.
+From sync code: `commands.send_sync(...)` (see from_sync_code). The command travels
+over the channel layer to the group of the consumer that holds the charger's socket, in
+whichever process that is (Redis in production, the embedded SQLite layer otherwise).
+The consumer acknowledges at once, sends the CALL, and replies with the charger's
+answer. Every command, its answer and its issuer is recorded (ChargerCommand). Errors
+come back as CommandError subclasses with a clear message.
 """
 
 import asyncio
 import dataclasses
 import json
+import os
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer, channel_layers
 from django.conf import settings
@@ -41,11 +44,14 @@ from stations.ocpp.connections import charge_point_group
 # acknowledgement means no process holds the charger's socket.
 ACKNOWLEDGE_TIMEOUT = 5.0
 
-# Each event loop's own channel layer (see _channel_layer); a loop's goes when it closes.
-_layers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BaseChannelLayer] = (
-    weakref.WeakKeyDictionary()
-)
+# Each event loop's own channel layer, with the shared layer it was made for (see
+# _channel_layer); a loop's goes when it closes.
+_layers: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, tuple[BaseChannelLayer, BaseChannelLayer]
+] = weakref.WeakKeyDictionary()
 _layers_lock = threading.Lock()
+# The event loop of this process's commands sent from sync code (see _sending_loop).
+_sending: dict[int, asyncio.AbstractEventLoop] = {}
 
 
 class CommandError(Exception):
@@ -145,8 +151,52 @@ async def send_payload(
     return answer
 
 
-send_sync = async_to_sync(send)
-send_payload_sync = async_to_sync(send_payload)
+def from_sync_code[**P, R](function: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+    """`function` (sending commands) callable from sync code: a Celery task, a view, a
+    thread of a pool.
+
+    async_to_sync alone would run each call in an event loop of its own, and so open a
+    channel layer, with its Redis connections, per call. Run on the process's sending
+    loop instead, every sync caller shares one layer and its connections; the ORM work
+    still happens in the caller's thread (asgiref hands it back), inside its transaction.
+    Code already running for a server's event loop (a sync view under daphne) sends from
+    that loop, which has its layer. The embedded layer keeps a loop per call: a loop that
+    lived for ever would poll its SQLite file for ever.
+    """
+    in_sync = async_to_sync(function)
+
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        # asgiref runs async_to_sync on the loop its thread-local names, when it runs.
+        local = SyncToAsync.threadlocal
+        above = getattr(local, "main_event_loop", None)
+        if (above is not None and above.is_running()) or _layer_serves_every_loop():
+            return in_sync(*args, **kwargs)
+        previous = above, getattr(local, "main_event_loop_pid", None)
+        local.main_event_loop, local.main_event_loop_pid = _sending_loop(), os.getpid()
+        try:
+            return in_sync(*args, **kwargs)
+        finally:
+            local.main_event_loop, local.main_event_loop_pid = previous
+
+    return call
+
+
+send_sync = from_sync_code(send)
+send_payload_sync = from_sync_code(send_payload)
+
+
+def _sending_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for commands from sync code, in a thread of its own.
+
+    Per process id: a forked Celery worker child starts its own (the thread does not
+    survive the fork).
+    """
+    with _layers_lock:
+        loop = _sending.get(os.getpid())
+        if loop is None:
+            loop = _sending[os.getpid()] = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="commands", daemon=True).start()
+    return loop
 
 
 async def _deliver(
@@ -170,7 +220,7 @@ async def _deliver(
     if not command.charge_point.is_connected:
         raise ChargerOffline(f"{charge_point_id} is not connected")
 
-    layer = _channel_layer()
+    layer = await _channel_layer()
     unavailable = f"{action} not sent to {charge_point_id}: channel layer unavailable"
 
     async def receive(channel: str) -> dict[str, Any]:
@@ -227,24 +277,33 @@ async def _deliver(
     raise ChargerOffline(f"{charge_point_id} disconnected before answering {action}")
 
 
-def _channel_layer() -> BaseChannelLayer:
+async def _channel_layer() -> BaseChannelLayer:
     """The channel layer this event loop receives its commands' answers on.
 
     channels_redis lets one event loop at a time receive() on a layer object: two threads
     of one process sending at once (a Celery worker's thread pool, each thread in a loop
-    of its own through send_sync) failed with "Two event loops are trying to receive()
-    on one channel layer at once". A layer that serves every loop (the embedded one) is
-    shared, so that a command and the consumer of one process meet in memory.
+    of its own through async_to_sync) failed with "Two event loops are trying to
+    receive() on one channel layer at once". A layer that serves every loop (the embedded
+    one) is shared, so that a command and the consumer of one process meet in memory. A
+    loop's layer is made again when the settings give another (tests override them).
     """
     shared = channel_layers[DEFAULT_CHANNEL_LAYER]
-    if getattr(shared, "serves_every_event_loop", False):
+    if _layer_serves_every_loop():
         return shared
     loop = asyncio.get_running_loop()
     with _layers_lock:
-        layer = _layers.get(loop)
-        if layer is None:
-            layer = _layers[loop] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        made_for, old = _layers.get(loop, (None, None))
+        if made_for is shared and old is not None:
+            return old
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        _layers[loop] = (shared, layer)
+    if old is not None:
+        await old.close_pools()
     return layer
+
+
+def _layer_serves_every_loop() -> bool:
+    return getattr(channel_layers[DEFAULT_CHANNEL_LAYER], "serves_every_event_loop", False)
 
 
 def _record(

@@ -1,12 +1,15 @@
 """Fixtures of the security profile and certificate tests: the test PKI and a server
-serving plain WebSocket and TLS at once (tests/stations/tls.py connects to it)."""
+serving plain WebSocket and TLS at once (tests/stations/tls.py connects to it); a server
+on a Redis of the test's own."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from tests.pki import Pki, make_pki
+from tests.redis_servers import RedisServer
 from tests.waiting import free_port, port_is_open, wait_until
 
 
@@ -34,3 +37,25 @@ def proxied_server(start_server: Callable[..., str], pki: Pki) -> str:
         OCPP_PROXY_CLIENT_CERT_HEADER="X-SSL-Client-Cert",
         OCPP_CA_CERTIFICATE=str(pki.ca_certificate),
     )
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def server_on_redis(start_server: Callable[..., str], redis_server: RedisServer) -> Iterator[str]:
+    """A server whose channel layer is `redis_server`, and this process's layer too."""
+    url = start_server(REDIS_URL=redis_server.url)
+    layer = {
+        "BACKEND": "chargehub.redis_channel_layer.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": redis_server.url, "socket_timeout": 20}]},
+    }
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        yield url

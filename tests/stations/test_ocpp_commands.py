@@ -676,8 +676,8 @@ async def test_charger_calls_while_a_command_waits_are_answered(charger):
 
 
 async def test_two_threads_of_one_process_send_commands_at_the_same_moment(charger):
-    # A Celery worker's thread pool: each thread runs send_sync in an event loop of its own,
-    # both waiting for their answers at once (channels_redis let only one loop receive).
+    # A Celery worker's thread pool: two threads in send_sync at once, both waiting for
+    # their answers (channels_redis lets one event loop at a time receive on a layer).
     release = asyncio.Event()
 
     async def held(**request: Any) -> dict[str, Any]:

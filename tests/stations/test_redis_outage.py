@@ -6,13 +6,12 @@ cleanly with "channel layer unavailable", and once Redis is back the server join
 charger's group again, so commands reach the charger without it reconnecting.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import override_settings
 from ocpp.v16 import call
 
 from stations import operations
@@ -20,28 +19,6 @@ from stations.models import ChargePoint, MeterSample
 from stations.ocpp import commands
 from tests.redis_servers import RedisServer, needs_redis_server
 from tests.waiting import eventually
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
-
-
-@pytest.fixture
-def server_on_redis(start_server: Callable[..., str], redis_server: RedisServer) -> Iterator[str]:
-    """A server whose channel layer is `redis_server`, and this process's layer too."""
-    url = start_server(REDIS_URL=redis_server.url)
-    layer = {
-        "BACKEND": "chargehub.redis_channel_layer.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": redis_server.url, "socket_timeout": 20}]},
-    }
-    with override_settings(CHANNEL_LAYERS={"default": layer}):
-        yield url
 
 
 def meter_values(wh: int) -> Any:

@@ -1,0 +1,62 @@
+"""Commands sent from sync code (a Celery task, a batch's threads) share one channel layer.
+
+Each send_sync used to run in an event loop of its own, with a channel layer and Redis
+connections of its own: a connection opened and closed per command. On the process's
+sending loop they reuse the same few. Counted on a Redis of the test's own, which only
+this test and its server use: 18 commands after the first open none (they opened 18).
+"""
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import connections
+from ocpp.v16 import call
+from redis import Redis
+
+from stations.ocpp import commands
+from tests.redis_servers import RedisServer, needs_redis_server
+
+pytestmark = needs_redis_server
+
+
+def clear_cache(charge_point_id: str) -> str:
+    """What a Celery task's thread does: send, then let its database connection go."""
+    try:
+        return commands.send_sync(charge_point_id, call.ClearCache(), timeout=10).status
+    finally:
+        connections.close_all()
+
+
+def connections_opened(redis: Redis) -> int:
+    return redis.info("stats")["total_connections_received"]
+
+
+async def test_commands_from_sync_code_reuse_the_processes_redis_connections(
+    charger: Callable[..., Any], server_on_redis: str, redis_server: RedisServer
+):
+    cp_id = "SYNC-SENDER"
+    loop = asyncio.get_running_loop()
+    counter = redis_server.client()  # one connection of its own, opened once
+    async with charger(cp_id, server=server_on_redis) as cp:
+        await cp.boot()
+        # Plain threads, as a Celery worker's (no event loop above them).
+        with ThreadPoolExecutor(8) as pool:
+
+            async def side_by_side(count: int) -> list[str]:
+                return await asyncio.gather(
+                    *(loop.run_in_executor(pool, clear_cache, cp_id) for _ in range(count))
+                )
+
+            # Warm: the server's connections and the sending loop's are open.
+            assert await side_by_side(8) == ["Accepted"] * 8
+            before = connections_opened(counter)
+            for _ in range(10):  # one after another, as a task does
+                assert await side_by_side(1) == ["Accepted"]
+            one_by_one = connections_opened(counter) - before
+            assert await side_by_side(8) == ["Accepted"] * 8
+            at_once = connections_opened(counter) - before - one_by_one
+        # Each command used to open (and close) connections of its own: 10 and 8 here.
+        assert one_by_one <= 1 and at_once <= 1, f"{one_by_one} and {at_once} opened"
+        assert len([a for a, _ in cp.received if a == "ClearCache"]) == 26
