@@ -12,7 +12,6 @@ campaign, and the chargers not yet sent stay untouched.
 import logging
 from datetime import datetime, timedelta
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F, QuerySet
@@ -260,7 +259,7 @@ def _claim(targets: QuerySet[CampaignTarget], status: str) -> list[CampaignTarge
 
 def _send_all(campaign: FirmwareCampaign, targets: list[CampaignTarget]) -> None:
     if targets:
-        async_to_sync(batches.in_parallel)(lambda target: _send(campaign, target), targets)
+        batches.in_parallel(lambda target: _send(campaign, target), targets)
 
 
 def _send(campaign: FirmwareCampaign, target: CampaignTarget) -> None:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from celery import shared_task
 from django.db import connections
 
@@ -73,7 +72,7 @@ def read_due_configurations() -> int:
     """GetConfiguration of every connected charger not read for a while, side by side."""
     due = list(configuration.due_for_reading().values_list("charge_point_id", flat=True))
     if due:
-        async_to_sync(batches.in_parallel)(_read_and_close, due)
+        batches.in_parallel(_read_and_close, due)
     logger.info("read_due_configurations: %d charger(s)", len(due))
     return len(due)
 

@@ -5,14 +5,12 @@ One silent charger then costs its own timeout, not everyone's wait: the page ret
 once and the chargers are asked side by side.
 """
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
@@ -80,25 +78,21 @@ def run(batch_id: int) -> None:
     (only queued items are taken, each claimed by one conditional UPDATE)."""
     batch = CommandBatch.objects.select_related("issued_by").get(pk=batch_id)
     items = list(batch.items.filter(status=Status.QUEUED).select_related("charge_point"))
-    if items:
-        async_to_sync(_ask_all)(batch, items)
+    in_parallel(lambda item: _run_item(batch, item), items)
     CommandBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
 
 
-async def _ask_all(batch: CommandBatch, items: list[CommandBatchItem]) -> None:
-    await in_parallel(lambda item: _run_item(batch, item), items)
-
-
-async def in_parallel[T](function: Callable[[T], None], items: list[T]) -> None:
+def in_parallel[T](function: Callable[[T], None], items: list[T]) -> None:
     """Run `function` on every item at once (up to PARALLEL threads), each a charger's rule.
 
-    Each runs in a thread of its own, and the command it sends comes back to this one
-    event loop (asgiref runs async_to_sync there): a channel layer on Redis refuses two
-    event loops receiving at once. `function` closes its thread's database connection.
+    Each thread sends its commands with commands.send_sync, which any number of threads
+    may call at once. `function` closes its thread's database connection.
     """
+    if not items:
+        return
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
-        run = sync_to_async(function, thread_sensitive=False, executor=pool)
-        await asyncio.gather(*(run(item) for item in items))
+        for _ in pool.map(function, items):
+            pass  # an exception of one item is raised here, after all have run
 
 
 def resume(charge_point_id: str) -> int:

@@ -3,13 +3,11 @@
 Scheduled in chargehub/celery.py (beat_schedule).
 """
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import SyncToAsync, sync_to_async
 from celery import shared_task
 from django.conf import settings
 from django.db import connections, transaction
@@ -84,18 +82,10 @@ def beside_the_charger(function: Callable[..., Any], *args: Any) -> None:
 
     Inline, the work would happen inside the charger's own request (a session started, a
     status received), and its consumer cannot send that charger a command before it has
-    answered: a worker does it in production, a thread beside it here. Started from the
-    server's event loop when there is one, so that its commands come back to that loop:
-    a channel layer on Redis refuses two loops receiving at once. `function` closes its
-    own database connections.
+    answered: a worker does it in production, a thread beside it here. `function` closes
+    its own database connections.
     """
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(
-            sync_to_async(function, thread_sensitive=False)(*args), loop
-        )
-    else:
-        threading.Thread(target=function, args=args, daemon=True).start()
+    threading.Thread(target=function, args=args, daemon=True).start()
 
 
 def _allocate_in_thread(site_id: int) -> None:
