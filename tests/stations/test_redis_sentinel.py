@@ -4,9 +4,11 @@ The test starts its own master, a replica and a sentinel, and a server that find
 master through the sentinels (the first one listed is down, as a sentinel may be). The
 master is killed; the sentinel promotes the replica, and the server's channel layer
 follows it: the charger stays connected, its frames are stored throughout, and commands
-reach it again without it reconnecting.
+reach it again without it reconnecting. Celery's broker finds the master the same way.
 """
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from ocpp.v16 import call
 
 from stations.models import ChargePoint, MeterSample
 from stations.ocpp import commands
+from tests.conftest import ROOT, server_env
 from tests.redis_servers import RedisSentinel, RedisServer, needs_redis_server
 from tests.stations.test_redis_outage import command_gets_through, meter_values
 from tests.waiting import eventually, free_port, wait_until
@@ -116,3 +119,25 @@ async def test_a_sentinel_failover_drops_no_charger_and_commands_follow_the_new_
         assert (await cp.call(call.Heartbeat())).current_time
     after = await sync_to_async(ChargePoint.objects.get)(charge_point_id=cp_id)
     assert after.connection_id == before.connection_id  # the same socket all along
+
+
+def test_celery_queues_tasks_on_the_master_the_sentinels_name(sentinel_setup: SentinelSetup):
+    """Celery's broker (kombu's sentinel:// transport, from the same settings) writes to
+    the master the sentinels point at, past the sentinel that does not answer."""
+    queued = subprocess.run(
+        [
+            *(sys.executable, "manage.py", "shell", "-c"),
+            "from stations.tasks import prune_message_log; prune_message_log.delay()",
+        ],
+        cwd=ROOT,
+        env=server_env(
+            REDIS_URL="",
+            REDIS_SENTINELS=sentinel_setup.sentinels,
+            REDIS_SENTINEL_MASTER=MASTER_NAME,
+            CELERY_TASK_ALWAYS_EAGER="0",
+        ),
+        capture_output=True,
+        timeout=120,
+    )
+    assert queued.returncode == 0, queued.stderr.decode()
+    assert sentinel_setup.master.client().llen("celery") == 1
