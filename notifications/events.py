@@ -590,7 +590,9 @@ def tell_booking_missed(booking_id: int) -> int:
         place, detail = _booking_place(booking)
         title = _("Your booking at %(place)s ended unused") % {"place": place}
         if booking.fee_charged:
-            fee = _("A no-show fee of %(fee)s was charged.") % {
+            # Collected after commit by the payer's method; its receipt or a card failure
+            # is told separately, so this says what is due, not that it was paid.
+            fee = _("A no-show fee of %(fee)s applies, paid the way you pay for charging.") % {
                 "fee": format_money(booking.fee_charged)
             }
         else:

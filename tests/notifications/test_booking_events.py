@@ -51,7 +51,7 @@ def test_a_held_booking_not_used_tells_the_driver_the_fee_once(driver, connector
 
     [mail] = mailoutbox
     assert mail.subject == f"Your booking at {connector.charge_point.site.name} ended unused"
-    assert "A no-show fee of 25.00\xa0SEK was charged." in mail.body
+    assert "A no-show fee of 25.00\xa0SEK applies, paid the way you pay for charging." in mail.body
     assert Notification.objects.filter(user=driver).count() == 1
 
 
