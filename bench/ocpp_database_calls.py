@@ -1,7 +1,19 @@
-"""What a consumer's database call costs on PostgreSQL with and without the health check.
+"""What a consumer's database calls cost: round trips per OCPP call, and the health check.
 
+    .venv/bin/python bench/ocpp_database_calls.py --round-trips          # SQLite
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub \\
+        .venv/bin/python bench/ocpp_database_calls.py --round-trips
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub \\
         .venv/bin/python bench/ocpp_database_calls.py --calls 2000
+
+--round-trips drives one charger through a charging session against the real consumer
+(in process, on a scratch database) and prints, per OCPP call, the database round trips
+it cost before its answer went out: every statement, and on PostgreSQL the BEGIN and
+COMMIT of each transaction (psycopg sends each as a round trip of its own). The message
+log is counted apart (one INSERT per batch of frames). The figure does not depend on the
+machine's load, so it compares two versions of the code on any machine.
+
+Without it:
 
 Each OCPP frame reaches the database through stations/ocpp/database.py. channels'
 database_sync_to_async, with CONN_HEALTH_CHECKS (settings, PostgreSQL), sends a
@@ -29,7 +41,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="per variant")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--round-trips", action="store_true", help="count round trips per OCPP call instead"
+    )
+    parser.add_argument("--show-sql", action="store_true", help="with --round-trips")
     args = parser.parse_args()
+    if args.round_trips:
+        count_round_trips(show_sql=args.show_sql)
+        return
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database (health checks are its)")
 
@@ -93,6 +112,154 @@ def main() -> None:
         print(f"ratio: {new / old:.2f}x the calls/s without the health check")
 
     asyncio.run(bench())
+
+
+# One charger's session, in the order a charger sends it: (action, payload).
+SESSION = [
+    ("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "Trips-1"}),
+    ("Heartbeat", {}),
+    ("StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Available"}),
+    ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Preparing"}),
+    ("Authorize", {"idTag": "TRIPS-TAG"}),
+    ("StartTransaction", {"connectorId": 1, "idTag": "TRIPS-TAG", "meterStart": 1000}),
+    ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}),
+    ("MeterValues", {"connectorId": 1, "samples": 2}),
+    ("MeterValues", {"connectorId": 1, "samples": 2}),
+    ("Heartbeat", {}),
+    ("MeterValues", {"connectorId": 1, "samples": 2}),
+    ("StopTransaction", {"meterStop": 5000, "reason": "EVDisconnected"}),
+    ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Finishing"}),
+    ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
+]
+
+
+def count_round_trips(show_sql: bool) -> None:
+    """Print the database round trips of each call of SESSION (module docstring)."""
+    import threading
+
+    from bench.scratch_database import scratch_database
+
+    with scratch_database("round_trips") as database:
+        from django.conf import settings
+        from django.db import connection
+        from django.db.backends.signals import connection_created
+
+        settings.FLEET_READ_CONFIGURATION_AT_BOOT = False
+        postgres = connection.vendor == "postgresql"
+        sent: list[str] = []  # every round trip, in order, from any thread
+        lock = threading.Lock()
+
+        def count(execute, sql, params, many, context):
+            db = context["connection"]
+            with lock:
+                if postgres and db.in_atomic_block and not getattr(db, "bench_in_tx", False):
+                    db.bench_in_tx = True  # psycopg sends BEGIN before the first statement
+
+                    def committed() -> None:
+                        db.bench_in_tx = False
+                        sent.append("COMMIT")
+
+                    sent.append("BEGIN")
+                    db.on_commit(committed)
+                elif not postgres and sql.startswith("BEGIN"):
+                    db.on_commit(lambda: sent.append("COMMIT"))
+                sent.append(sql)
+            return execute(sql, params, many, context)
+
+        def watch(sender, connection, **kwargs):
+            connection.execute_wrappers.append(count)
+
+        connection_created.connect(watch)
+        connection.close()  # every connection from here on is counted
+        calls = asyncio.run(_drive_session(sent))
+
+        print(f"{connection.vendor}: database round trips per OCPP call ({database})")
+        total = 0
+        for action, trips in calls:
+            trips = [sql for sql in trips if "stations_ocppmessage" not in sql]
+            total += len(trips)
+            print(f"  {action:24s} {len(trips):3d}")
+            if show_sql:
+                for sql in trips:
+                    print(f"      {sql[:160]}")
+        print(f"  {'all ' + str(len(calls)) + ' calls':24s} {total:3d}")
+        logged = sum(1 for sql in sent if "stations_ocppmessage" in sql)
+        print(f"  message log: {logged} INSERT for {2 * len(calls)} frames (apart, batched)")
+
+
+async def _settled(sent: list[str]) -> None:
+    """Wait until no round trip has been made for a second."""
+    seen = -1
+    while seen != len(sent):
+        seen = len(sent)
+        await asyncio.sleep(1)
+
+
+async def _drive_session(sent: list[str]) -> list[tuple[str, list[str]]]:
+    """Connect one charger through the real ASGI application and send SESSION; each
+    call's action and the round trips it cost before its answer came back."""
+    import base64
+    import json
+
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from chargehub.asgi import application
+    from stations.models import ChargePoint, Connector
+    from stations.ocpp import message_log
+    from users.models import IdToken
+
+    def register() -> None:
+        charge_point = ChargePoint(charge_point_id="TRIPS-1")
+        charge_point.set_password("bench-password")
+        charge_point.save()
+        Connector.objects.create(charge_point=charge_point, connector_id=1)
+        IdToken.objects.create(uid="TRIPS-TAG")
+
+    await sync_to_async(register)()
+    token = base64.b64encode(b"TRIPS-1:bench-password")
+    communicator = WebsocketCommunicator(
+        application,
+        "/ocpp/TRIPS-1",
+        headers=[(b"authorization", b"Basic " + token)],
+        subprotocols=["ocpp1.6"],
+    )
+    connected, _ = await communicator.connect(timeout=30)
+    assert connected, "the consumer refused the bench charger"
+    calls = []
+    transaction_id = None
+    meter = 1000
+    for number, (action, template) in enumerate(SESSION, start=1):
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{number:03d}Z"
+        payload = dict(template)
+        if action in ("StartTransaction", "StatusNotification"):
+            payload["timestamp"] = now
+        elif action == "StopTransaction":
+            payload.update(transactionId=transaction_id, timestamp=now)
+        elif action == "MeterValues":
+            meter += 500
+            sampled = [
+                {"value": str(meter), "unit": "Wh"},
+                {"value": "7400", "unit": "W", "measurand": "Power.Active.Import"},
+            ]
+            payload = {
+                "connectorId": template["connectorId"],
+                "transactionId": transaction_id,
+                "meterValue": [{"timestamp": now, "sampledValue": sampled[: template["samples"]]}],
+            }
+        await message_log.flush()
+        before = len(sent)
+        await communicator.send_to(text_data=json.dumps([2, str(number), action, payload]))
+        answer = json.loads(await communicator.receive_from(timeout=30))
+        assert answer[0] == 3, answer
+        calls.append((action, sent[before:]))
+        if action == "StartTransaction":
+            transaction_id = answer[2]["transactionId"]
+        if action == "BootNotification":
+            await _settled(sent)  # the work after a boot runs as a task of its own
+    await communicator.disconnect(timeout=30)
+    await message_log.flush()
+    return calls
 
 
 if __name__ == "__main__":
