@@ -11,6 +11,7 @@ from django.db import models
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor as SchemaEditor
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from stations.charger_auth import CHARGER_HASHER
@@ -341,6 +342,21 @@ class ChargePoint(models.Model):
 
     is_online.boolean = True
     is_online.short_description = _("online")
+
+    @cached_property
+    def connectors_by_id(self) -> dict[int, "Connector"]:
+        """Its connectors by connector id, read once for this instance.
+
+        The consumer keeps one instance per connection and reads it afresh every
+        SEEN_WRITE_INTERVAL (stations/ocpp/consumer.py), so an OCPP call finds its
+        connector here instead of asking the database each time. Each connector holds
+        this instance as its charge_point (no query for it either).
+        """
+        return {connector.connector_id: connector for connector in self.connectors.all()}
+
+    def forget_connectors(self) -> None:
+        """Drop the connectors read with connectors_by_id: the next use reads them again."""
+        self.__dict__.pop("connectors_by_id", None)
 
 
 class Connector(models.Model):

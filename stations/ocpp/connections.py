@@ -247,16 +247,18 @@ def is_owner(charge_point_id: str, connection_id: str) -> bool:
     ).exists()
 
 
-def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> bool:
-    """Note a sign of life; False when another connection owns the charger by now."""
+def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> ChargePoint | None:
+    """Note a sign of life; the charge point as stored now (staff may have changed it),
+    or None when another connection owns the charger by now."""
     owned = ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id)
     if owned.filter(is_connected=True).update(last_seen_at=when):
-        return True
+        return owned.first()
     # Rare: liveness marked the charger offline while it was silent, and it speaks again.
     if owned.update(last_seen_at=when, is_connected=True):
-        record_connection(owned.get(), ConnectionEvent.Kind.CONNECTED, when)
-        return True
-    return False
+        charge_point = owned.get()
+        record_connection(charge_point, ConnectionEvent.Kind.CONNECTED, when)
+        return charge_point
+    return None
 
 
 def charge_point_group(charge_point_id: str) -> str:

@@ -45,7 +45,9 @@ CLOSE_SERVER_ERROR = 4011
 CLOSE_TRY_AGAIN_LATER = 4013
 
 # How often last_seen_at is written at most: every frame counts as a sign of life, but
-# one UPDATE per frame would double the database load of a busy charger.
+# one UPDATE per frame would double the database load of a busy charger. The charge point
+# row (and its connectors, at their next use) is read again with it: what staff change in
+# admin reaches a connected charger's calls within this time, never a query per call.
 SEEN_WRITE_INTERVAL = 30.0
 # Channel layers forget a group membership after settings.CHANNEL_GROUP_EXPIRY (a day by
 # default). A charger stays connected for weeks, so its consumer joins its group again
@@ -402,10 +404,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
         interval = min(SEEN_WRITE_INTERVAL, self.charge_point.heartbeat_interval / 4)
         if clock - self.seen_written >= interval:
             self.seen_written = clock
-            if not await run_in_database(connections.mark_seen)(
+            charge_point = await run_in_database(connections.mark_seen)(
                 self.charge_point_id, self.connection_id, now
-            ):
+            )
+            if charge_point is None:
                 await self._close_replaced()  # owned by another connection by now
+                return
+            self.charge_point = charge_point
         if clock - self.group_joined >= settings.CHANNEL_GROUP_EXPIRY * GROUP_RENEW_FRACTION:
             self.group_joined = clock
             if not await self._channel_layer_call(

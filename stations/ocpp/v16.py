@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from stations import certificates, sessions, signals
@@ -41,6 +42,11 @@ Handler = Callable[[ChargePoint, Payload, datetime], Payload]
 MAX_CONNECTOR_ID = 32
 
 HANDLERS: dict[str, Handler] = {}
+
+# Handlers that write at most one statement (MeterValues: its samples, one INSERT) run
+# without a transaction: on PostgreSQL its BEGIN and COMMIT are round trips of their own,
+# half of a MeterValues call's (docs/performance.md).
+WITHOUT_TRANSACTION = {"Authorize", "DataTransfer", "Heartbeat", "MeterValues"}
 
 # Every action OCPP 1.6 (with the security whitepaper) defines. One a charger sends that
 # is here but has no handler is NotSupported; one that is not here is NotImplemented
@@ -131,15 +137,34 @@ def handles(action: str) -> Callable[[Handler], Handler]:
 def handle(
     charge_point: ChargePoint, action: str, payload: Payload, received_at: datetime
 ) -> Payload:
-    """Run the handler for `action` in one transaction; the consumer calls this in a thread."""
-    with transaction.atomic():
-        return HANDLERS[action](charge_point, payload, received_at)
+    """Run the handler for `action` in one transaction (WITHOUT_TRANSACTION: none is
+    needed); the consumer calls this in a thread.
+
+    The connectors it finds in `charge_point.connectors_by_id` may be stale: one deleted
+    in admin since, or one whose status was written in a transaction that failed. When
+    the database refuses a call, they are read again; a refusal for a row that is gone
+    (IntegrityError) is retried once with fresh rows, as the call was rolled back whole.
+    """
+    cached = "connectors_by_id" in charge_point.__dict__
+    try:
+        if action in WITHOUT_TRANSACTION:
+            return HANDLERS[action](charge_point, payload, received_at)
+        with transaction.atomic():
+            return HANDLERS[action](charge_point, payload, received_at)
+    except DatabaseError as error:
+        charge_point.forget_connectors()
+        if not (isinstance(error, IntegrityError) and cached):
+            raise
+    logger.info("%s: %s retried with its connectors read again", charge_point, action)
+    return handle(charge_point, action, payload, received_at)
 
 
 # --- Helpers shared by the handlers -------------------------------------------------------
 
 
 def _connector(charge_point: ChargePoint, connector_id: int, *, allow_zero: bool) -> Connector:
+    """The connector a charger names, created at its first mention; from the charge
+    point's connectors read once (ChargePoint.connectors_by_id), not a query per call."""
     lowest = 0 if allow_zero else 1
     if not lowest <= connector_id <= MAX_CONNECTOR_ID:
         raise OcppError(
@@ -147,9 +172,14 @@ def _connector(charge_point: ChargePoint, connector_id: int, *, allow_zero: bool
             f"connectorId must be between {lowest} and {MAX_CONNECTOR_ID}",
             {"field": "connectorId"},
         )
-    connector, _ = Connector.objects.get_or_create(
-        charge_point=charge_point, connector_id=connector_id
-    )
+    known = charge_point.connectors_by_id
+    connector = known.get(connector_id)
+    if connector is None:
+        connector, _ = Connector.objects.get_or_create(
+            charge_point=charge_point, connector_id=connector_id
+        )
+        connector.charge_point = charge_point
+        known[connector_id] = connector
     return connector
 
 
@@ -314,15 +344,21 @@ def status_notification(
         clock_suspect=suspect,
         received_at=received_at,
     )
-    if connector.status_at is None or timestamp >= connector.status_at:
+    current = {
+        "status": event.status,
+        "error_code": event.error_code,
+        "info": event.info,
+        "vendor_id": event.vendor_id,
+        "vendor_error_code": event.vendor_error_code,
+        "status_at": timestamp,
+    }
+    # The database decides what is newest, and only these columns are written: the
+    # connector may be cached (connectors_by_id) while staff edit its other fields.
+    newest = Q(status_at__isnull=True) | Q(status_at__lte=timestamp)
+    if Connector.objects.filter(newest, pk=connector.pk).update(**current):
         previous = connector.status
-        connector.status = event.status
-        connector.error_code = event.error_code
-        connector.info = event.info
-        connector.vendor_id = event.vendor_id
-        connector.vendor_error_code = event.vendor_error_code
-        connector.status_at = timestamp
-        connector.save()
+        for field, value in current.items():
+            setattr(connector, field, value)
         if previous != connector.status:
             signals.announce(
                 signals.connector_status_changed,
@@ -380,7 +416,8 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
         response["idTagInfo"] = _wire_id_tag_info(payload["idTag"], received_at)
 
     session = (
-        ChargingSession.objects.select_for_update()
+        ChargingSession.objects.select_for_update(of=("self",))
+        .select_related("connector")
         .filter(charge_point=charge_point, pk=payload["transactionId"])
         .first()
     )
@@ -391,6 +428,7 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
             payload["transactionId"],
         )
         return response
+    session.charge_point = charge_point  # for the listeners, without a query
 
     if "transactionData" in payload:
         _store_meter_values(
@@ -427,6 +465,8 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
                 charge_point.charge_point_id,
                 payload["transactionId"],
             )
+        else:
+            session.charge_point = charge_point  # for the listeners, without a query
     _store_meter_values(
         charge_point, connector.connector_id, session, payload["meterValue"], received_at
     )

@@ -1,0 +1,129 @@
+"""A connected charger's rows, kept by its consumer between calls (ChargePoint.connectors_by_id,
+consumer.SEEN_WRITE_INTERVAL): what staff change in admin is never undone by a charger's
+call, and reaches the charger's calls in time."""
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client
+from django.urls import reverse
+
+from stations.models import ChargePoint, Connector
+from tests.charger import now
+from users.models import User
+
+
+@pytest.fixture
+def admin_client(db_access: None) -> Client:
+    user = User.objects.create_superuser(email="rows@example.com", password="x" * 20)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def change_in_admin(client: Client, charge_point_id: str, **changes: Any) -> None:
+    """Save the charge point's admin page with `changes` (connectors as they are, unless
+    `connectors` lists the inline rows to post)."""
+    charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+    connectors = changes.pop("connectors", [])
+    form = {
+        "charge_point_id": charge_point.charge_point_id,
+        "registration_status": charge_point.registration_status,
+        "heartbeat_interval": charge_point.heartbeat_interval,
+        "phases": charge_point.phases,
+        "first_phase": charge_point.first_phase,
+        "security_profile": charge_point.security_profile,
+        "new_password": "",
+        "connectors-TOTAL_FORMS": len(connectors),
+        "connectors-INITIAL_FORMS": len(connectors),
+        **changes,
+    }
+    for index, row in enumerate(connectors):
+        form.update({f"connectors-{index}-{name}": value for name, value in row.items()})
+    change = reverse("admin:stations_chargepoint_change", args=[charge_point.pk])
+    response = client.post(change, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def connector_row(connector: Connector, **changes: Any) -> dict[str, Any]:
+    return {
+        "id": connector.pk,
+        "charge_point": connector.charge_point_id,
+        "connector_id": connector.connector_id,
+        "connector_type": connector.connector_type,
+        "max_power_kw": connector.max_power_kw,
+        **changes,
+    }
+
+
+def status(connector_id: int, value: str) -> list[Any]:
+    payload = {"connectorId": connector_id, "errorCode": "NoError", "status": value}
+    return [2, f"{connector_id}-{value}", "StatusNotification", {**payload, "timestamp": now()}]
+
+
+async def test_a_charger_rejected_in_admin_is_refused_once_its_consumer_reads_it_again(
+    charger, admin_client
+):
+    # heartbeat interval 4 s: the consumer reads its row again every second (a quarter).
+    async with charger("CP-ROWS-REJECT", heartbeat_interval=4) as cp:
+        assert (await cp.raw([2, "1", "Heartbeat", {}]))[0] == 3
+
+        await sync_to_async(change_in_admin)(
+            admin_client, "CP-ROWS-REJECT", registration_status="Rejected"
+        )
+
+        # Refused from the first call after the consumer read the row again (before this
+        # change the consumer kept the row it read at connection time: never refused).
+        deadline = time.monotonic() + 10
+        while (answer := await cp.raw([2, "2", "Heartbeat", {}]))[0] == 3:
+            assert time.monotonic() < deadline, "still served 10 s after it was rejected"
+            await asyncio.sleep(0.1)
+        assert answer[2] == "SecurityError"
+
+
+async def test_a_connector_edited_in_admin_keeps_the_edit_through_the_chargers_statuses(
+    charger, admin_client
+):
+    async with charger("CP-ROWS-EDIT") as cp:
+        assert (await cp.raw(status(1, "Available")))[0] == 3  # the consumer holds it now
+        connector = await sync_to_async(Connector.objects.get)(
+            charge_point__charge_point_id="CP-ROWS-EDIT", connector_id=1
+        )
+        await sync_to_async(change_in_admin)(
+            admin_client,
+            "CP-ROWS-EDIT",
+            connectors=[connector_row(connector, connector_type="CCS2", max_power_kw="50.00")],
+        )
+
+        assert (await cp.raw(status(1, "Preparing")))[0] == 3
+
+    stored = await sync_to_async(Connector.objects.get)(pk=connector.pk)
+    assert (stored.status, stored.connector_type, str(stored.max_power_kw)) == (
+        "Preparing",
+        "CCS2",
+        "50.00",
+    )
+
+
+async def test_a_connector_deleted_in_admin_comes_back_with_the_chargers_next_status(
+    charger, admin_client
+):
+    async with charger("CP-ROWS-DELETE") as cp:
+        assert (await cp.raw(status(2, "Available")))[0] == 3  # the consumer holds it now
+        connector = await sync_to_async(Connector.objects.get)(
+            charge_point__charge_point_id="CP-ROWS-DELETE", connector_id=2
+        )
+        await sync_to_async(change_in_admin)(
+            admin_client, "CP-ROWS-DELETE", connectors=[connector_row(connector, DELETE="on")]
+        )
+        assert not await sync_to_async(Connector.objects.filter(pk=connector.pk).exists)()
+
+        assert (await cp.raw(status(2, "Faulted")))[:3] == [3, "2-Faulted", {}]
+
+    again = await sync_to_async(Connector.objects.get)(
+        charge_point__charge_point_id="CP-ROWS-DELETE", connector_id=2
+    )
+    assert again.status == "Faulted"
