@@ -45,9 +45,15 @@ def main() -> None:
         "--round-trips", action="store_true", help="count round trips per OCPP call instead"
     )
     parser.add_argument("--show-sql", action="store_true", help="with --round-trips")
+    parser.add_argument(
+        "--samples", action="store_true", help="time storing meter samples: INSERT and COPY"
+    )
     args = parser.parse_args()
     if args.round_trips:
         count_round_trips(show_sql=args.show_sql)
+        return
+    if args.samples:
+        time_sample_writes(args.rounds)
         return
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database (health checks are its)")
@@ -112,6 +118,69 @@ def main() -> None:
         print(f"ratio: {new / old:.2f}x the calls/s without the health check")
 
     asyncio.run(bench())
+
+
+def time_sample_writes(rounds: int) -> None:
+    """Print the time to store a batch of N meter samples with one INSERT ... ON CONFLICT
+    (bulk_create) and with COPY (stations/meter_samples.py), N from 2 to 5,000: where
+    COPY starts to pay (meter_samples.COPY_FROM). Each batch is new rows, then the same
+    batch again (a retransmission: every row skipped)."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from bench.scratch_database import scratch_database
+
+    with scratch_database("samples") as database:
+        from django.db import connection
+
+        from stations import meter_samples
+        from stations.models import ChargePoint, MeterSample
+
+        if connection.vendor != "postgresql":
+            raise SystemExit("COPY is PostgreSQL's: set DATABASE_URL")
+        charge_point = ChargePoint.objects.create(charge_point_id="SAMPLES-1")
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        made = 0
+
+        def batch(size: int) -> list[MeterSample]:
+            nonlocal made
+            made += size
+            return [
+                MeterSample(
+                    charge_point=charge_point,
+                    connector_id=1,
+                    timestamp=start + timedelta(seconds=made - n),
+                    value=str(n),
+                    value_decimal=Decimal(n),
+                    received_at=start,
+                )
+                for n in range(size)
+            ]
+
+        writers = {
+            "INSERT": lambda rows: MeterSample.objects.bulk_create(rows, ignore_conflicts=True),
+            "COPY": meter_samples.copy,
+        }
+        print(f"{database}, load average {os.getloadavg()[0]:.1f} (start)")
+        header = ("samples", "INSERT ms", "COPY ms", "again: INSERT", "COPY")
+        print("  {:>7s} {:>10s} {:>8s} {:>14s} {:>6s}".format(*header))
+        for size in (2, 20, 200, 1000, 5000):
+            best: dict[str, list[float]] = {name: [9e9, 9e9] for name in writers}
+            for _ in range(rounds):
+                for name, write in writers.items():
+                    rows = batch(size)
+                    for attempt in (0, 1):  # new rows, then the same again
+                        started = time.perf_counter()
+                        write(rows if attempt == 0 else [*rows])
+                        elapsed = 1000 * (time.perf_counter() - started)
+                        best[name][attempt] = min(best[name][attempt], elapsed)
+            print(
+                f"  {size:7d} {best['INSERT'][0]:10.2f} {best['COPY'][0]:8.2f} "
+                f"{best['INSERT'][1]:14.2f} {best['COPY'][1]:6.2f}"
+            )
+        stored = MeterSample.objects.count()
+        print(f"  rows stored {stored} of {made} made (each once: retransmissions skipped)")
+        print(f"load average {os.getloadavg()[0]:.1f} (end); best of {rounds} rounds")
 
 
 # One charger's session, in the order a charger sends it: (action, payload).

@@ -75,7 +75,13 @@ def id_tag_info(
     for "not here, not now", and Blocked is the one that means "not allowed to charge"
     (Invalid would say the token is unknown).
     """
-    token = find_token(id_tag)
+    return token_info(find_token(id_tag), now, charge_point)
+
+
+def token_info(
+    token: IdToken | None, now: datetime, charge_point: ChargePoint | None = None
+) -> dict[str, Any]:
+    """id_tag_info() for a token already looked up (None: unknown), saving the lookup."""
     if token is None:
         return {"status": "Invalid"}
     if token.status == IdToken.Status.BLOCKED:

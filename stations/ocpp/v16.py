@@ -17,8 +17,8 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from stations import certificates, sessions, signals
-from stations.authorization import id_tag_info, normalize_id_tag
+from stations import certificates, meter_samples, sessions, signals
+from stations.authorization import id_tag_info, normalize_id_tag, token_info
 from stations.clock import trusted_time
 from stations.models import (
     ChargePoint,
@@ -31,6 +31,7 @@ from stations.models import (
     StatusEvent,
 )
 from stations.ocpp.rpc import OcppError, format_datetime, parse_datetime
+from users.models import IdToken
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +189,13 @@ def _time(payload: Payload, key: str, received_at: datetime) -> tuple[datetime, 
 
 
 def _wire_id_tag_info(
-    id_tag: str, now: datetime, charge_point: ChargePoint | None = None
+    id_tag: str | IdToken | None, now: datetime, charge_point: ChargePoint | None = None
 ) -> Payload:
-    info = id_tag_info(id_tag, now, charge_point)
+    """IdTagInfo as it goes on the wire, for an id tag or a token already looked up."""
+    if isinstance(id_tag, str):
+        info = id_tag_info(id_tag, now, charge_point)
+    else:
+        info = token_info(id_tag, now, charge_point)
     if "expiryDate" in info:
         info["expiryDate"] = format_datetime(info["expiryDate"])
     return info
@@ -264,7 +269,7 @@ def _store_meter_values(
                     received_at=received_at,
                 )
             )
-    MeterSample.objects.bulk_create(samples, ignore_conflicts=True)
+    meter_samples.store(samples)
     return len(samples)
 
 
@@ -395,7 +400,8 @@ def start_transaction(
     )
     # Not Accepted (a site stopped in an emergency): the charger ends the transaction
     # it started while it could not hear us (§4.8, StopTransactionOnInvalidId).
-    info = _wire_id_tag_info(id_tag, received_at, charge_point)
+    # A session opened now holds the token it looked up a moment ago (None: unknown).
+    info = _wire_id_tag_info(session.id_token if created else id_tag, received_at, charge_point)
     if created:
         _announce_refusal(
             charge_point, connector.connector_id, "StartTransaction", info, started_at

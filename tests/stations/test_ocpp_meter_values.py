@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from stations import meter_samples
 from stations.models import MeterSample
 from tests.stations.handling import handle
 from tests.stations.ocpp_wire import SCHEMAS, ago, iso
@@ -239,3 +240,39 @@ def test_many_meter_values_in_one_message_are_all_stored():
     ]
     handle("CP-MV-MANY", "MeterValues", {"connectorId": 1, "meterValue": meter_value})
     assert len(_samples("CP-MV-MANY")) == 60
+
+
+def test_an_offline_queue_resent_whole_is_stored_once_with_its_session():
+    # Large enough for COPY on PostgreSQL (stations/meter_samples.py); one INSERT elsewhere.
+    count = meter_samples.COPY_FROM + 50
+    transaction_id = handle(
+        "CP-MV-QUEUE",
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "MV", "meterStart": 0, "timestamp": iso(ago(hours=3))},
+    )["transactionId"]
+    queued = [
+        {
+            "timestamp": iso(ago(hours=2, seconds=-n)),
+            "sampledValue": [{"value": f"{n}.5", "measurand": "Energy.Active.Import.Register"}],
+        }
+        for n in range(count)
+    ]
+    request = {
+        "connectorId": 1,
+        "transactionId": transaction_id,
+        # The charger's queue holds one reading twice: still one row.
+        "meterValue": [*queued, queued[7]],
+    }
+
+    assert handle("CP-MV-QUEUE", "MeterValues", request) == {}
+    assert handle("CP-MV-QUEUE", "MeterValues", request) == {}  # its answer was lost
+
+    stored = MeterSample.objects.filter(charge_point__charge_point_id="CP-MV-QUEUE")
+    assert stored.count() == count
+    assert set(stored.values_list("session_id", "connector_id", "format", "unit")) == {
+        (transaction_id, 1, "Raw", "Wh")
+    }
+    assert list(stored.order_by("timestamp").values_list("value", "value_decimal")[:2]) == [
+        ("0.5", Decimal("0.5")),
+        ("1.5", Decimal("1.5")),
+    ]
