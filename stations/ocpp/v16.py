@@ -1,8 +1,9 @@
 """OCPP 1.6 handlers: one plain function per action a charge point sends.
 
 Each handler gets the charge point, the validated payload (camelCase, as on the wire)
-and the server's receive time; it runs inside one database transaction and returns
-the CALLRESULT payload. Raising rpc.OcppError answers with a CALLERROR instead.
+and the server's receive time; it runs inside one database transaction (none for the
+handlers that write one statement at most: WITHOUT_TRANSACTION) and returns the
+CALLRESULT payload. Raising rpc.OcppError answers with a CALLERROR instead.
 Section numbers refer to the OCPP 1.6 specification (edition 2).
 """
 
