@@ -96,6 +96,7 @@ class Table:
     rows: list[list[Any]] = field(default_factory=list)
     chart: str = "bar"
     series: list[int] = field(default_factory=lambda: [1])
+    note: str = ""  # one line under the title: how to read it
 
 
 def _connectors(scope: Scope) -> dict[int, int]:
@@ -639,13 +640,39 @@ def connector_types(scope: Scope) -> Table:
 # --- Revenue ---
 
 
+def _money() -> dict[str, Sum]:
+    """The sums behind the revenue columns (`_money_columns`)."""
+    return {
+        "gross": Sum("gross"),
+        "net": Sum("net"),
+        "energy": Sum("energy_wh"),
+        "sessions": Sum("sessions"),
+        "fee_gross": Sum("fee_gross"),
+    }
+
+
+def _money_header() -> list[str]:
+    return [
+        _("Total incl. VAT (SEK)"),
+        _("Net (SEK)"),
+        _("Sessions"),
+        _("Of which no-show fees (SEK)"),
+        _("Paid per kWh (SEK)"),
+    ]
+
+
+def _fees_note() -> str:
+    return _(
+        "Totals include the no-show fees of bookings; paid per kWh is the sessions' money "
+        "over their energy, without the fees."
+    )
+
+
 def _revenue_by(scope: Scope, field_name: str, name: str, title: str, label: str) -> Table:
     sums = (
         SiteDay.objects.filter(scope.days())
         .values(field_name)
-        .annotate(
-            gross=Sum("gross"), net=Sum("net"), energy=Sum("energy_wh"), sessions=Sum("sessions")
-        )
+        .annotate(**_money())
         .order_by(field_name)
     )
     names = _site_names(row["site_id"] for row in sums) if field_name == "site_id" else {}
@@ -657,26 +684,14 @@ def _revenue_by(scope: Scope, field_name: str, name: str, title: str, label: str
             shown = (
                 str(SessionCharge.Method(key).label) if key in SessionCharge.Method.values else key
             )
-        rows.append(
-            [
-                shown or _("(none)"),
-                round_to_ore(row["gross"]),
-                round_to_ore(row["net"]),
-                row["sessions"],
-                _price_per_kwh(row),
-            ]
-        )
-    return Table(
-        name,
-        title,
-        [label, _("Total incl. VAT (SEK)"), _("Net (SEK)"), _("Sessions"), _("Paid per kWh (SEK)")],
-        rows,
-    )
+        rows.append([shown or _("(none)"), *_money_columns(row)])
+    return Table(name, title, [label, *_money_header()], rows, note=_fees_note())
 
 
-def _price_per_kwh(row: dict[str, Any]) -> Decimal:
-    """What was actually paid per kWh (VAT included): money over energy, rounded once."""
-    return round_to_ore(row["gross"] * 1000 / row["energy"]) if row["energy"] else Decimal(0)
+def paid_per_kwh(session_gross: Decimal, energy_wh: Decimal | int) -> Decimal:
+    """What was actually paid per kWh (VAT included): the sessions' money (no no-show
+    fees: they buy no energy) over their energy, rounded once."""
+    return round_to_ore(session_gross * 1000 / energy_wh) if energy_wh else Decimal(0)
 
 
 def revenue_by_site(scope: Scope) -> Table:
@@ -695,8 +710,14 @@ def _customer_label(kind: str, group: str) -> str:
 
 
 def _money_columns(row: dict[str, Any]) -> list[Any]:
-    gross, net = round_to_ore(row["gross"]), round_to_ore(row["net"])
-    return [gross, net, row["sessions"], _price_per_kwh(row)]
+    """Total, net, sessions, of which no-show fees, paid per kWh (`_money_header`)."""
+    return [
+        round_to_ore(row["gross"]),
+        round_to_ore(row["net"]),
+        row["sessions"],
+        round_to_ore(row["fee_gross"]),
+        paid_per_kwh(row["gross"] - row["fee_gross"], row["energy"]),
+    ]
 
 
 def _by_customer(scope: Scope, monthly: bool = False) -> Any:
@@ -704,13 +725,7 @@ def _by_customer(scope: Scope, monthly: bool = False) -> Any:
     by = ["customer_kind", "customer_group"]
     if monthly:
         days, by = days.annotate(period=TruncMonth("day")), ["period", *by]
-    return (
-        days.values(*by)
-        .annotate(
-            gross=Sum("gross"), net=Sum("net"), energy=Sum("energy_wh"), sessions=Sum("sessions")
-        )
-        .order_by(*by)
-    )
+    return days.values(*by).annotate(**_money()).order_by(*by)
 
 
 def revenue_by_group(scope: Scope) -> Table:
@@ -719,14 +734,7 @@ def revenue_by_group(scope: Scope) -> Table:
     return Table(
         "revenue_group",
         _("Revenue per customer group"),
-        [
-            _("Customer group"),
-            _("Kind"),
-            _("Total incl. VAT (SEK)"),
-            _("Net (SEK)"),
-            _("Sessions"),
-            _("Paid per kWh (SEK)"),
-        ],
+        [_("Customer group"), _("Kind"), *_money_header()],
         [
             [
                 _customer_label(row["customer_kind"], row["customer_group"]),
@@ -736,6 +744,7 @@ def revenue_by_group(scope: Scope) -> Table:
             for row in _by_customer(scope)
         ],
         series=[2],
+        note=_fees_note(),
     )
 
 
@@ -744,15 +753,7 @@ def revenue_by_group_and_month(scope: Scope) -> Table:
     return Table(
         "revenue_group_month",
         _("Revenue per customer group and month"),
-        [
-            _("Month"),
-            _("Customer group"),
-            _("Kind"),
-            _("Total incl. VAT (SEK)"),
-            _("Net (SEK)"),
-            _("Sessions"),
-            _("Paid per kWh (SEK)"),
-        ],
+        [_("Month"), _("Customer group"), _("Kind"), *_money_header()],
         [
             [
                 _day(row["period"])[:7],
@@ -763,6 +764,7 @@ def revenue_by_group_and_month(scope: Scope) -> Table:
             for row in _by_customer(scope, monthly=True)
         ],
         chart="",
+        note=_fees_note(),
     )
 
 
@@ -771,37 +773,22 @@ def revenue_by_month(scope: Scope) -> Table:
         SiteDay.objects.filter(scope.days())
         .annotate(period=TruncMonth("day"))
         .values("period")
-        .annotate(
-            gross=Sum("gross"), net=Sum("net"), energy=Sum("energy_wh"), sessions=Sum("sessions")
-        )
+        .annotate(**_money())
         .order_by("period")
     )
     return Table(
         "revenue_month",
         _("Revenue per month"),
-        [
-            _("Month"),
-            _("Total incl. VAT (SEK)"),
-            _("Net (SEK)"),
-            _("Sessions"),
-            _("Paid per kWh (SEK)"),
-        ],
-        [
-            [
-                _day(row["period"])[:7],
-                round_to_ore(row["gross"]),
-                round_to_ore(row["net"]),
-                row["sessions"],
-                _price_per_kwh(row),
-            ]
-            for row in sums
-        ],
+        [_("Month"), *_money_header()],
+        [[_day(row["period"])[:7], *_money_columns(row)] for row in sums],
         chart="line",
+        note=_fees_note(),
     )
 
 
 def unpaid_and_overdue(today: date | None = None) -> Table:
-    """Money not in yet, now: failed and pending session payments, invoices past due.
+    """Money not in yet, now: failed and pending payments of sessions and of no-show fees
+    (both SessionCharges), invoices past due.
     Read from billing's rows by their status (indexed), not from the summaries: it is
     today's state, not history."""
     today = today or timezone.localdate()
@@ -817,7 +804,7 @@ def unpaid_and_overdue(today: date | None = None) -> Table:
         [_("What"), _("Amount (SEK)"), _("Count")],
         [
             [
-                _("Session payments failed or pending"),
+                _("Payments of sessions and no-show fees failed or pending"),
                 charges["total"] or Decimal("0.00"),
                 charges["n"],
             ],

@@ -88,7 +88,8 @@ class CustomerKind(models.TextChoices):
 class SiteDay(models.Model):
     """A site's day (in its time zone) per payment method and customer (the kind, and the
     group's name for fleets, plans and staff, else blank): sessions begun, their energy,
-    money and minutes."""
+    money and minutes; and the no-show fees of bookings whose slot began that day, whose
+    money `net` and `gross` include (`fee_net`, `fee_gross`: of which fees)."""
 
     site = models.ForeignKey(
         "stations.Site", models.CASCADE, related_name="+", verbose_name=_("site")
@@ -111,6 +112,13 @@ class SiteDay(models.Model):
         _("charging (min)"), max_digits=14, decimal_places=3, default=0
     )
     idle_minutes = models.DecimalField(_("idle (min)"), max_digits=14, decimal_places=3, default=0)
+    fees = models.PositiveIntegerField(_("no-show fees"), default=0)
+    fee_net = models.DecimalField(
+        _("no-show fees, net"), max_digits=14, decimal_places=2, default=0
+    )
+    fee_gross = models.DecimalField(
+        _("no-show fees, total"), max_digits=14, decimal_places=2, default=0
+    )
 
     class Meta:
         verbose_name = _("site day")

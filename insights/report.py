@@ -18,7 +18,6 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from billing import documents
-from billing.money import round_to_ore
 from insights import charts, figures
 from notifications import outbox
 from users.models import User
@@ -45,12 +44,13 @@ def headline(month: date) -> dict[str, Any]:
     sites = figures.utilisation_by_site(scope)
     drivers = [row for row in figures.active_drivers(scope).rows if row[0] == month.isoformat()[:7]]
     gross = sum((row[1] for row in revenue.rows), Decimal("0.00"))
+    fees = sum((row[4] for row in revenue.rows), Decimal("0.00"))  # no-show fees
     kwh = sum((row[1] for row in energy.rows), Decimal(0))
     return {
         "sessions": sum(row[2] for row in energy.rows),
         "energy_kwh": kwh,
         "gross": gross,
-        "price_per_kwh": round_to_ore(gross / kwh) if kwh else Decimal(0),
+        "price_per_kwh": figures.paid_per_kwh(gross - fees, kwh * 1000),
         "active_drivers": drivers[0][1] if drivers else 0,
         "sign_ups": drivers[0][2] if drivers else 0,
         "unpaid": figures.unpaid_and_overdue().rows,

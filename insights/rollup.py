@@ -10,6 +10,11 @@ the start (until the car was full), its energy and money are billing's; the rest
 Sessions and energy count in the hour and day they began. A session's money counts under
 one customer (`customer_of`), by who the driver is when it is rolled up (a rebuild uses
 today's plan and staff memberships; the fleet that paid is the charge's own).
+
+A booking's no-show fee (a SessionCharge owned by the booking) counts in SiteDay's money
+only, as `fees`, `fee_net` and `fee_gross` besides the sessions' `net` and `gross`:
+under the booked connector's site and type, the slot's first day, its method and its
+driver's customer (`customer_of`); it is no session, no energy, no time.
 """
 
 from collections import defaultdict
@@ -22,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import F, Model, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.models import CustomerGroup, SessionCharge
@@ -67,6 +73,7 @@ class _Charge:
     fleet: str
     user_id: int | None
     joined: datetime | None
+    is_fee: bool = False  # a booking's no-show fee, not a session's charge
 
 
 def roll_up(limit: int | None = None) -> int:
@@ -126,19 +133,42 @@ def _roll_up_batch(size: int) -> int:
         return len(charges)
 
 
+# A charge's fields through its session, or through its booking for a no-show fee.
+_OWNER_FIELDS = {
+    "connector_id": ("session__connector_id", "booking__connector_id"),
+    "connector_type": (
+        "session__connector__connector_type",
+        "booking__connector__connector_type",
+    ),
+    "rated_kw": ("session__connector__max_power_kw", "booking__connector__max_power_kw"),
+    "site_id": ("session__charge_point__site_id", "booking__connector__charge_point__site_id"),
+    "time_zone": (
+        "session__charge_point__site__time_zone",
+        "booking__connector__charge_point__site__time_zone",
+    ),
+    "started_at": ("session__started_at", "booking__starts_at"),
+    "stopped_at": ("session__stopped_at", "booking__ends_at"),
+    "user_id": ("session__id_token__owner_id", "booking__user_id"),
+    "joined": ("session__id_token__owner__date_joined", "booking__user__date_joined"),
+}
+
+
 def _charges(after_id: int, size: int) -> list[_Charge]:
     rows = (
-        SessionCharge.objects.filter(id__gt=after_id, session__stopped_at__isnull=False)
+        SessionCharge.objects.filter(
+            Q(session__stopped_at__isnull=False) | Q(booking__isnull=False), id__gt=after_id
+        )
         .order_by("id")
+        .annotate(
+            **{
+                f"owner_{name}": Coalesce(F(session), F(booking))
+                for name, (session, booking) in _OWNER_FIELDS.items()
+            }
+        )
         .values(
             "id",
-            "session__connector_id",
-            "session__connector__connector_type",
-            "session__connector__max_power_kw",
-            "session__charge_point__site_id",
-            "session__charge_point__site__time_zone",
-            "session__started_at",
-            "session__stopped_at",
+            *(f"owner_{name}" for name in _OWNER_FIELDS),
+            "booking_id",
             "session__energy_wh",
             "charging_minutes",
             "idle_minutes",
@@ -146,36 +176,36 @@ def _charges(after_id: int, size: int) -> list[_Charge]:
             "gross",
             "method",
             "account__fleet__name",
-            "session__id_token__owner_id",
-            "session__id_token__owner__date_joined",
         )[:size]
     )
     zones: dict[str, ZoneInfo] = {}
     charges = []
     for row in rows:
-        if row["session__charge_point__site_id"] is None:
+        if row["owner_site_id"] is None:
             continue  # a charger on no site: nothing to summarise it under
-        zone_name = row["session__charge_point__site__time_zone"] or settings.TIME_ZONE
+        zone_name = row["owner_time_zone"] or settings.TIME_ZONE
         zone = zones.setdefault(zone_name, ZoneInfo(zone_name))
+        is_fee = row["booking_id"] is not None
         charges.append(
             _Charge(
                 id=row["id"],
-                connector_id=row["session__connector_id"],
-                connector_type=row["session__connector__connector_type"],
-                rated_kw=row["session__connector__max_power_kw"],
-                site_id=row["session__charge_point__site_id"],
+                connector_id=row["owner_connector_id"],
+                connector_type=row["owner_connector_type"],
+                rated_kw=row["owner_rated_kw"],
+                site_id=row["owner_site_id"],
                 zone=zone,
-                started_at=row["session__started_at"],
-                stopped_at=row["session__stopped_at"],
-                energy_wh=row["session__energy_wh"] or 0,
+                started_at=row["owner_started_at"],
+                stopped_at=row["owner_stopped_at"],
+                energy_wh=0 if is_fee else row["session__energy_wh"] or 0,
                 charging_minutes=row["charging_minutes"],
                 idle_minutes=row["idle_minutes"],
                 net=row["net"],
                 gross=row["gross"],
                 method=row["method"],
                 fleet=row["account__fleet__name"] or "",
-                user_id=row["session__id_token__owner_id"],
-                joined=row["session__id_token__owner__date_joined"],
+                user_id=row["owner_user_id"],
+                joined=row["owner_joined"],
+                is_fee=is_fee,
             )
         )
     if not charges and rows:
@@ -210,9 +240,10 @@ def _groups_of(user_ids: set[int]) -> dict[int, tuple[str, str]]:
 
 
 def customer_of(charge: _Charge, groups: dict[int, tuple[str, str]]) -> tuple[str, str]:
-    """Whom a session's money counts under, (CustomerKind, group name): the fleet whose
-    account paid; a guest paying at the charger; the driver's staff or plan group; a
-    driver in no group (pay as you go); else an id tag without an account."""
+    """Whom a session's (or a no-show fee's) money counts under, (CustomerKind, group
+    name): the fleet whose account paid; a guest paying at the charger; the driver's
+    staff or plan group; a driver in no group (pay as you go); else an id tag without an
+    account."""
     if charge.fleet:
         return CustomerKind.FLEET, charge.fleet
     if charge.method == SessionCharge.Method.GUEST:
@@ -235,7 +266,7 @@ def _seconds_in(start: datetime, end: datetime, hour: datetime) -> int:
 def _connector_hours(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for charge in charges:
-        if not charge.connector_id:
+        if not charge.connector_id or charge.is_fee:
             continue
         charging_end = min(
             charge.stopped_at, charge.started_at + timedelta(minutes=float(charge.charging_minutes))
@@ -275,18 +306,23 @@ def _site_days(
         kind, group = customer_of(charge, groups)
         key = (charge.site_id, day, charge.connector_type, charge.method, kind, group)
         row = rows.setdefault(key, defaultdict(lambda: Decimal(0)))
-        row["sessions"] += 1
-        row["energy_wh"] += charge.energy_wh
         row["net"] += charge.net
         row["gross"] += charge.gross
+        if charge.is_fee:  # money only: no session, energy or time
+            row["fees"] += 1
+            row["fee_net"] += charge.net
+            row["fee_gross"] += charge.gross
+            continue
+        row["sessions"] += 1
+        row["energy_wh"] += charge.energy_wh
         # Each session's minutes rounded alone: sums then agree however runs split them.
         duration = Decimal((charge.stopped_at - charge.started_at).total_seconds()) / 60
         row["duration_minutes"] += duration.quantize(Decimal("0.001"))
         row["charging_minutes"] += charge.charging_minutes
         row["idle_minutes"] += charge.idle_minutes
     for row in rows.values():
-        row["sessions"] = int(row["sessions"])
-        row["energy_wh"] = int(row["energy_wh"])
+        for name in ("sessions", "energy_wh", "fees"):
+            row[name] = int(row[name])
     return rows
 
 
@@ -310,7 +346,7 @@ def power_class(connector_type: str, rated_kw: Decimal) -> str:
 def _session_mixes(charges: Iterable[_Charge]) -> dict[tuple[Any, ...], dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for charge in charges:
-        if not charge.connector_id:
+        if not charge.connector_id or charge.is_fee:
             continue
         minutes = (charge.stopped_at - charge.started_at).total_seconds() / 60
         key = (
@@ -337,8 +373,8 @@ def _driver_months(
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for charge in charges:
-        if charge.user_id is None or charge.joined is None:
-            continue  # guests: no driver to follow
+        if charge.user_id is None or charge.joined is None or charge.is_fee:
+            continue  # guests: no driver to follow; a fee is no session
         row = rows.setdefault(
             (charge.user_id, month_of(charge.started_at)),
             {"cohort": month_of(charge.joined), "sessions": 0, "energy_wh": 0, "gross": Decimal(0),
@@ -373,7 +409,8 @@ def _add(
         existing[tuple(getattr(row, name) for name in key_fields)] = row
     to_create, to_update, fields = [], [], set()
     summed = {"occupied_seconds", "charging_seconds", "sessions", "energy_wh", "net", "gross",
-              "duration_minutes", "charging_minutes", "idle_minutes", "rated_wh"}  # fmt: skip
+              "duration_minutes", "charging_minutes", "idle_minutes", "rated_wh", "fees",
+              "fee_net", "fee_gross"}  # fmt: skip
     for key, values in rows.items():
         row = existing.get(key)
         if row is None:

@@ -1,12 +1,13 @@
-"""A few sessions built by hand, with their charges as billing freezes them, so that the
-dashboards' figures can be computed by hand (tests/insights/test_figures.py)."""
+"""A few sessions and no-show fees built by hand, with their charges as billing freezes
+them, so that the dashboards' figures can be computed by hand
+(tests/insights/test_figures.py)."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from billing.models import BillingAccount, SessionCharge
-from stations.models import ChargePoint, ChargingSession, Connector, Site
+from stations.models import Booking, ChargePoint, ChargingSession, Connector, Site
 from users.models import IdToken, User
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -77,3 +78,39 @@ def session(
         priced_at=made.stopped_at,
     )
     return made
+
+
+def no_show_fee(
+    connector: Connector,
+    slot_start: datetime,
+    token: IdToken,
+    method: str,
+    gross: str,
+    status: str = SessionCharge.Status.PAID,
+    account: BillingAccount | None = None,
+) -> SessionCharge:
+    """A booking of an hour from `slot_start` that `token`'s driver did not use, and its
+    no-show fee (billing/no_show.py: a charge owned by the booking); net is gross
+    without 25 % VAT."""
+    booking = Booking.objects.create(
+        connector=connector,
+        user=token.owner,
+        id_token=token,
+        starts_at=slot_start,
+        ends_at=slot_start + timedelta(hours=1),
+        status=Booking.Status.NO_SHOW,
+        fee_charged=Decimal(gross),
+    )
+    total = Decimal(gross)
+    net = (total / Decimal("1.25")).quantize(Decimal("0.01"))
+    return SessionCharge.objects.create(
+        booking=booking,
+        account=account,
+        method=method,
+        status=status,
+        gross=total,
+        net=net,
+        vat=total - net,
+        vat_rate=Decimal("25"),
+        priced_at=booking.ends_at,
+    )

@@ -6,13 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import BillingAccount, CustomerGroup
+from billing.models import BillingAccount, CustomerGroup, SessionCharge
 from insights import figures, rollup
-from insights.models import DriverMonth
-from tests.insights.small_history import driver, local, session, site
+from insights.models import ConnectorHour, DriverMonth, SessionMix, SiteDay
+from tests.insights.small_history import driver, local, no_show_fee, session, site
 from users.models import IdToken
 
 pytestmark = pytest.mark.django_db
+NONE = Decimal("0.00")  # no no-show fees
 
 
 @pytest.fixture
@@ -65,9 +66,12 @@ def test_idle_time_after_charging_and_the_average_session_per_day(week):
 
 def test_revenue_by_payment_method_with_the_price_actually_paid_per_kwh(week):
     rows = {row[0]: row[1:] for row in figures.revenue_by_method(week).rows}
-    assert rows["Card on file"] == [Decimal("50.00"), Decimal("40.00"), 1, Decimal("4.55")]
-    assert rows["Wallet"] == [Decimal("25.00"), Decimal("20.00"), 1, Decimal("4.55")]
-    assert rows["Monthly invoice"] == [Decimal("100.00"), Decimal("80.00"), 1, Decimal("4.55")]
+    # Total, net, sessions, of which no-show fees (none here), paid per kWh.
+    assert rows["Card on file"] == [Decimal("50.00"), Decimal("40.00"), 1, NONE, Decimal("4.55")]
+    assert rows["Wallet"] == [Decimal("25.00"), Decimal("20.00"), 1, NONE, Decimal("4.55")]
+    assert rows["Monthly invoice"] == [
+        Decimal("100.00"), Decimal("80.00"), 1, NONE, Decimal("4.55")
+    ]  # fmt: skip
 
 
 def test_delivered_power_flags_the_connector_that_gave_half_its_rating(week):
@@ -134,19 +138,20 @@ def test_revenue_per_customer_group_names_fleets_plans_and_staff_and_the_rest_by
     customers,
 ):
     rows = {row[0]: row[1:] for row in figures.revenue_by_group(customers).rows}
-    # Totals incl. VAT, net (total / 1.25), sessions, and total per kWh.
+    # Totals incl. VAT, net (total / 1.25), sessions, of which no-show fees, total per kWh.
     assert rows == {
-        "Taxi Nord": ["Fleet", Decimal("135.00"), Decimal("108.00"), 2, Decimal("4.50")],
-        "Plus": ["Subscription plan", Decimal("52.50"), Decimal("42.00"), 2, Decimal("2.50")],
-        "Crew": ["Staff", Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")],
+        "Taxi Nord": ["Fleet", Decimal("135.00"), Decimal("108.00"), 2, NONE, Decimal("4.50")],
+        "Plus": ["Subscription plan", Decimal("52.50"), Decimal("42.00"), 2, NONE, Decimal("2.50")],
+        "Crew": ["Staff", Decimal("0.00"), Decimal("0.00"), 1, NONE, Decimal("0.00")],
         "Pay-as-you-go drivers": [
-            "Pay-as-you-go drivers", Decimal("36.00"), Decimal("28.80"), 1, Decimal("4.50")
+            "Pay-as-you-go drivers", Decimal("36.00"), Decimal("28.80"), 1, NONE, Decimal("4.50")
         ],
         "Guests paying at the charger": [
-            "Guests paying at the charger", Decimal("60.00"), Decimal("48.00"), 1, Decimal("5.00")
+            "Guests paying at the charger", Decimal("60.00"), Decimal("48.00"), 1, NONE,
+            Decimal("5.00"),
         ],
         "Without an account": [
-            "Without an account", Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")
+            "Without an account", Decimal("0.00"), Decimal("0.00"), 1, NONE, Decimal("0.00")
         ],
     }  # fmt: skip
 
@@ -154,20 +159,86 @@ def test_revenue_per_customer_group_names_fleets_plans_and_staff_and_the_rest_by
 def test_revenue_per_customer_group_and_month(customers):
     rows = {(row[0], row[1]): row[3:] for row in figures.revenue_by_group_and_month(customers).rows}
     assert rows == {
-        ("2026-02", "Taxi Nord"): [Decimal("135.00"), Decimal("108.00"), 2, Decimal("4.50")],
-        ("2026-02", "Plus"): [Decimal("40.00"), Decimal("32.00"), 1, Decimal("2.50")],
+        ("2026-02", "Taxi Nord"): [Decimal("135.00"), Decimal("108.00"), 2, NONE, Decimal("4.50")],
+        ("2026-02", "Plus"): [Decimal("40.00"), Decimal("32.00"), 1, NONE, Decimal("2.50")],
         ("2026-02", "Pay-as-you-go drivers"): [
-            Decimal("36.00"), Decimal("28.80"), 1, Decimal("4.50")
+            Decimal("36.00"), Decimal("28.80"), 1, NONE, Decimal("4.50")
         ],
         ("2026-02", "Guests paying at the charger"): [
-            Decimal("60.00"), Decimal("48.00"), 1, Decimal("5.00")
+            Decimal("60.00"), Decimal("48.00"), 1, NONE, Decimal("5.00")
         ],
-        ("2026-03", "Crew"): [Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")],
-        ("2026-03", "Plus"): [Decimal("12.50"), Decimal("10.00"), 1, Decimal("2.50")],
+        ("2026-03", "Crew"): [Decimal("0.00"), Decimal("0.00"), 1, NONE, Decimal("0.00")],
+        ("2026-03", "Plus"): [Decimal("12.50"), Decimal("10.00"), 1, NONE, Decimal("2.50")],
         ("2026-03", "Without an account"): [
-            Decimal("0.00"), Decimal("0.00"), 1, Decimal("0.00")
+            Decimal("0.00"), Decimal("0.00"), 1, NONE, Decimal("0.00")
         ],
     }  # fmt: skip
     # The months add up to the period's figures per group.
     february_and_march = sum(row[3] for row in figures.revenue_by_group_and_month(customers).rows)
     assert february_and_march == Decimal("283.50")
+
+
+@pytest.fixture
+def fees():
+    """March and April 2026 at one site: one session, and two no-show fees (a driver's by
+    card, still unpaid; a fleet's on its invoice, its slot at 00:30 on 1 April local)."""
+    place, a, b = site()
+    joined = local(2026, 1, 5, 12, 0)
+    payg = driver("dan@example.com", joined)
+    taxi = CustomerGroup.objects.create(name="Taxi Nord", kind=CustomerGroup.Kind.FLEET)
+    fleet_account = BillingAccount.objects.create(fleet=taxi, payment_method="invoice")
+    fleet_driver = driver("anna@taxi.example", joined)
+    taxi.members.add(fleet_driver.owner)
+    # Monday 08:00-09:00 on A: 10 kWh for 40.00, 4.00 a kWh.
+    session(a, local(2026, 3, 2, 8, 0), 60, "10", 60, "card", "40.00", payg)
+    no_show_fee(b, local(2026, 3, 3, 10, 0), payg, "card", "25.00", SessionCharge.Status.FAILED)
+    no_show_fee(a, local(2026, 4, 1, 0, 30), fleet_driver, "invoice", "50.00",
+                SessionCharge.Status.TO_INVOICE, fleet_account)  # fmt: skip
+    assert rollup.roll_up() == 3
+    return figures.Scope(start=date(2026, 3, 2), end=date(2026, 4, 5), site=place)
+
+
+def test_no_show_fees_count_in_revenue_but_are_no_sessions_and_not_in_the_price_per_kwh(fees):
+    # Total, net, sessions, of which no-show fees, paid per kWh (the session's 40.00 over
+    # its 10 kWh, the fees left out).
+    assert figures.revenue_by_site(fees).rows == [
+        ["Hand site", Decimal("115.00"), Decimal("92.00"), 1, Decimal("75.00"), Decimal("4.00")]
+    ]
+    by_method = {row[0]: row[1:] for row in figures.revenue_by_method(fees).rows}
+    assert by_method == {
+        "Card on file": [Decimal("65.00"), Decimal("52.00"), 1, Decimal("25.00"), Decimal("4.00")],
+        "Monthly invoice": [Decimal("50.00"), Decimal("40.00"), 0, Decimal("50.00"), NONE],
+    }
+    by_group = {row[0]: row[1:] for row in figures.revenue_by_group(fees).rows}
+    assert by_group == {
+        "Pay-as-you-go drivers": [
+            "Pay-as-you-go drivers", Decimal("65.00"), Decimal("52.00"), 1, Decimal("25.00"),
+            Decimal("4.00"),
+        ],
+        "Taxi Nord": ["Fleet", Decimal("50.00"), Decimal("40.00"), 0, Decimal("50.00"), NONE],
+    }  # fmt: skip
+    # The fleet's slot began on 1 April in Stockholm (31 March in UTC).
+    assert figures.revenue_by_month(fees).rows == [
+        ["2026-03", Decimal("65.00"), Decimal("52.00"), 1, Decimal("25.00"), Decimal("4.00")],
+        ["2026-04", Decimal("50.00"), Decimal("40.00"), 0, Decimal("50.00"), NONE],
+    ]
+    assert "no-show fees" in figures.revenue_by_site(fees).note
+
+
+def test_no_show_fees_add_no_sessions_energy_or_time(fees):
+    assert sum(row.sessions for row in SiteDay.objects.all()) == 1
+    assert sum(row.energy_wh for row in SiteDay.objects.all()) == 10_000
+    assert sum(row[2] for row in figures.energy_and_sessions(fees).rows) == 1
+    assert [(row.sessions, row.energy_wh) for row in DriverMonth.objects.all()] == [(1, 10_000)]
+    # The session's hour on A only: the booked slots are no occupied time.
+    assert list(ConnectorHour.objects.values_list("occupied_seconds", "sessions")) == [(3600, 1)]
+    assert list(SessionMix.objects.values_list("sessions", flat=True)) == [1]
+
+
+def test_unpaid_counts_the_failed_no_show_fee_under_a_label_that_says_so(fees):
+    rows = figures.unpaid_and_overdue(date(2026, 4, 5)).rows
+    assert rows[0] == [
+        "Payments of sessions and no-show fees failed or pending",
+        Decimal("25.00"),
+        1,
+    ]
