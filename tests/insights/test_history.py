@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db.models import Sum
 
 from billing.models import SessionCharge
-from insights import history
-from insights.models import RefusedStart
+from insights import history, rollup
+from insights.models import CustomerKind, RefusedStart, SiteDay
 from stations.models import ChargingSession, MeterSample, StatusEvent
 from users.models import User
 
@@ -104,3 +105,23 @@ def test_some_drivers_are_turned_away_at_each_site_by_a_refused_card(small_histo
     share = sum(refused.values()) / small_history.counts["sessions"]
     assert 0.01 < share < 0.06  # REFUSED_SHARE, 3 % of the starts
     assert sum(refused.values()) == small_history.counts["refused_starts"]
+
+
+def test_the_revenue_summary_has_fleets_paying_by_invoice_and_staff_charging_free():
+    size = history.HistorySize(sites=2, chargers_per_site=2, days=14, drivers=150)
+    history.generate(seed=5, size=size, end=END)
+    rollup.roll_up()
+    days = SiteDay.objects.values("customer_kind", "customer_group", "method").annotate(
+        sessions=Sum("sessions"), gross=Sum("gross")
+    )
+    fleets = [row for row in days if row["customer_kind"] == CustomerKind.FLEET]
+    staff = [row for row in days if row["customer_kind"] == CustomerKind.STAFF]
+    # The fleet's account pays its drivers' sessions on the monthly invoice.
+    assert {row["customer_group"] for row in fleets} == set(history.FLEETS)
+    assert {row["method"] for row in fleets} == {"invoice"}
+    assert all(row["sessions"] > 0 and row["gross"] > 0 for row in fleets)
+    # Staff charge on the free staff tariff: sessions, no money.
+    assert [(row["customer_group"], row["method"], row["gross"]) for row in staff] == [
+        ("History staff", "none", 0)
+    ]
+    assert staff[0]["sessions"] > 0
