@@ -47,6 +47,7 @@ def test_finance_sees_revenue_and_a_technician_does_not(staff, week):
     page = finance.get("/admin/insights/dashboard/revenue/", WEEK)
     assert page.status_code == 200
     assert "Revenue per payment method" in page.content.decode()
+    assert "Totals include the no-show fees of bookings" in page.content.decode()
     assert technician.get("/admin/insights/dashboard/revenue/", WEEK).status_code == 403
     assert technician.get("/admin/insights/dashboard/utilisation/", WEEK).status_code == 200
     assert technician.get("/admin/insights/dashboard/").url.endswith("/utilisation/")
@@ -71,8 +72,8 @@ def test_every_page_renders_and_every_table_is_a_csv(staff, week, page):
 def test_the_revenue_csv_holds_the_figures(staff, week):
     download = staff("Finance").get("/admin/insights/dashboard/revenue/csv/revenue_method/", WEEK)
     rows = list(csv.reader(io.StringIO(download.content.decode())))
-    assert ["Card on file", "50.00", "40.00", "1", "4.55"] in rows
-    assert ["Monthly invoice", "100.00", "80.00", "1", "4.55"] in rows
+    assert ["Card on file", "50.00", "40.00", "1", "0.00", "4.55"] in rows
+    assert ["Monthly invoice", "100.00", "80.00", "1", "0.00", "4.55"] in rows
 
 
 def test_the_revenue_per_customer_group_and_month_is_a_csv(staff):
@@ -91,11 +92,11 @@ def test_the_revenue_per_customer_group_and_month_is_a_csv(staff):
     rows = list(csv.reader(io.StringIO(download.content.decode())))
     assert rows == [
         ["Month", "Customer group", "Kind", "Total incl. VAT (SEK)", "Net (SEK)", "Sessions",
-         "Paid per kWh (SEK)"],
-        ["2026-02", "Plus", "Subscription plan", "30.00", "24.00", "1", "3.00"],
+         "Of which no-show fees (SEK)", "Paid per kWh (SEK)"],
+        ["2026-02", "Plus", "Subscription plan", "30.00", "24.00", "1", "0.00", "3.00"],
         ["2026-03", "Guests paying at the charger", "Guests paying at the charger", "50.00",
-         "40.00", "1", "5.00"],
-        ["2026-03", "Plus", "Subscription plan", "25.00", "20.00", "1", "2.50"],
+         "40.00", "1", "0.00", "5.00"],
+        ["2026-03", "Plus", "Subscription plan", "25.00", "20.00", "1", "0.00", "2.50"],
     ]  # fmt: skip
 
 
