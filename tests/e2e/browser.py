@@ -91,7 +91,6 @@ async def browser_context(
     """A fresh context (no cookies) that reaches only the server at `base_url`, and in
     which the Content-Security-Policy blocks nothing; `viewport` is width, height in CSS
     pixels (390 x 844: a phone)."""
-    server = urlsplit(base_url).netloc
     width, height = viewport
     context = await browser.new_context(
         base_url=base_url,
@@ -101,6 +100,39 @@ async def browser_context(
         is_mobile=width < 500,
         has_touch=width < 500,
     )
+    async with only_the_server(context, base_url):
+        yield context
+
+
+@asynccontextmanager
+async def chromium_with_push(
+    base_url: str, profile: Path, push_service_args: list[str]
+) -> AsyncIterator[BrowserContext]:
+    """A browser with a profile in the folder `profile` whose push service is the one
+    `push_service_args` name (tests/e2e/gcm.py), reaching only the server at `base_url`.
+
+    Chromium has no Push API in a context from `new_context()` (an incognito-like one):
+    the browser's own, persistent profile is the one that subscribes.
+    """
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS + push_service_args,
+            timeout=60_000,
+            base_url=base_url,
+            locale="en-GB",
+        )
+        async with only_the_server(context, base_url):
+            yield context
+
+
+@asynccontextmanager
+async def only_the_server(context: BrowserContext, base_url: str) -> AsyncIterator[None]:
+    """Let `context` reach only the server at `base_url` (the proxy's /static/ too), and
+    fail if the Content-Security-Policy blocked anything in it; closes it at the end."""
+    server = urlsplit(base_url).netloc
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
 
@@ -134,7 +166,7 @@ async def browser_context(
         ),
     )
     try:
-        yield context
+        yield
     finally:
         await context.close()
     assert blocked == [], "\n".join(blocked)

@@ -3,11 +3,12 @@ worker registers at the root scope, the manifest is linked, *Find me a charger* 
 watch with the browser's position, and when a real charger 1 km away reports a free
 connector the notification reaches the driver's page live and is in their list.
 
-Headless Chromium without a network has no push service to subscribe at (Chrome's is
-Google's), so `pushManager.subscribe()` cannot succeed here: the test asks for it and
-checks the page says so; the push itself is tested against a local push service in
-tests/notifications (VAPID JWT and decryption), and this driver, without a push
-subscription, is told in the portal. Screenshot: var/screenshots/nearby-watch.png.
+Chromium's push service is Google's (GCM): without a network `pushManager.subscribe()`
+fails, and the first test checks the page says so and the driver is told in the portal.
+The second gives Chromium a local stand-in for GCM (tests/e2e/gcm.py): the subscription
+succeeds, the portal stores it, and the free charger is pushed to that endpoint instead.
+Delivery itself (VAPID JWT, decryption) is tested against a local push service in
+tests/notifications. Screenshot: var/screenshots/nearby-watch.png.
 """
 
 from decimal import Decimal
@@ -17,12 +18,20 @@ from django.conf import settings
 from django.test import Client
 from playwright.async_api import expect
 
-from notifications.models import NearbyWatch, PushSubscription
+from notifications.models import NearbyWatch, OutboxMessage, PushSubscription
 from stations.models import Connector, Site
 from tests.billing.guest_charging import report_status
 from tests.conftest import register
-from tests.e2e.browser import browser_context, chromium, http_url, screenshot
-from tests.notifications.test_webpush import VAPID
+from tests.e2e.browser import (
+    browser_context,
+    chromium,
+    chromium_with_push,
+    http_url,
+    screenshot,
+)
+from tests.e2e.gcm import GcmService
+from tests.notifications.test_webpush import PUBLIC_KEY, VAPID
+from tests.waiting import eventually
 from users.models import User
 
 HERE = {"latitude": 57.7, "longitude": 11.97}
@@ -51,16 +60,21 @@ def driver_session() -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-async def test_the_portal_registers_its_worker_and_a_free_charger_near_the_driver_shows_live(
-    start_server, charger, db_access
-):
-    server = start_server(
+def server_with_push(start_server) -> str:
+    """A server with VAPID keys that takes https push endpoints only, as in production."""
+    return start_server(
         **{
             name: str(value)
             for name, value in VAPID.items()
             if name != "WEBPUSH_ALLOW_HTTP_ENDPOINTS"
         }
     )
+
+
+async def test_the_portal_registers_its_worker_and_a_free_charger_near_the_driver_shows_live(
+    start_server, charger, db_access
+):
+    server = server_with_push(start_server)
     base_url = http_url(server)
     site = await sync_to_async(near_station)()
     cookie = await sync_to_async(driver_session)()
@@ -112,3 +126,69 @@ async def test_the_portal_registers_its_worker_and_a_free_charger_near_the_drive
         await page.locator("#inbox-link").click()
         await expect(page.locator("main")).to_contain_text("A charger is free near you")
         await expect(page.locator("main")).to_contain_text(f"{site.name}, 1.0 km away: CCS 2 50 kW")
+
+
+def push_sent_to(subscription: PushSubscription) -> OutboxMessage | None:
+    """The outbox's push to `subscription` once the server has tried to deliver it."""
+    return (
+        OutboxMessage.objects.filter(
+            channel="webpush", payload__subscription=subscription.pk, attempts__gte=1
+        )
+        .select_related("recipient")
+        .first()
+    )
+
+
+async def test_the_portal_subscribes_this_browser_to_push_and_the_free_charger_is_pushed_to_it(
+    start_server, charger, db_access, tmp_path
+):
+    server = server_with_push(start_server)
+    base_url = http_url(server)
+    await sync_to_async(near_station)()
+    cookie = await sync_to_async(driver_session)()
+    gcm = GcmService().start()
+    try:
+        async with (
+            charger("E2E-NEARBY", server=server) as cp,
+            chromium_with_push(base_url, tmp_path / "profile", gcm.chromium_args()) as context,
+        ):
+            await cp.boot()
+            await context.add_cookies(
+                [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base_url}]
+            )
+            await context.grant_permissions(["geolocation", "notifications"], origin=base_url)
+            await context.set_geolocation(HERE)
+            page = await context.new_page()
+            await page.goto("/stations/")
+
+            # The browser subscribes at its push service with the server's VAPID key, and
+            # the page hands the subscription to the server.
+            await page.get_by_role("button", name="Notify me on this device").click()
+            await expect(page.locator("#push-status")).to_have_text(
+                "This device will show our notifications."
+            )
+            token = gcm.token_for(PUBLIC_KEY)
+            assert token is not None
+            subscription = await sync_to_async(
+                PushSubscription.objects.select_related("user").get
+            )()
+            assert subscription.user.email == "e2e-nearby@example.com"
+            assert subscription.endpoint.startswith("https://")
+            assert subscription.endpoint.endswith(f"/fcm/send/{token}")
+
+            card = page.locator("#nearby")
+            await card.get_by_label("Within (km)").fill("2")
+            await card.get_by_role("button", name="Start looking").click()
+            await expect(card).to_contain_text("We are looking for a free charger")
+
+            # The connector frees: the driver is pushed to that browser, not told in the
+            # portal. Offline, Google's host is unreachable: the push stays in the outbox.
+            await report_status(cp, "Available")
+            pushed = await eventually(lambda: push_sent_to(subscription), timeout=30)
+            assert pushed is not None
+            assert pushed.recipient == subscription.user
+            assert pushed.payload["title"] == "A charger is free near you"
+            assert pushed.state != OutboxMessage.State.SENT
+            assert not await sync_to_async(OutboxMessage.objects.filter(channel="portal").exists)()
+    finally:
+        gcm.stop()
