@@ -1,7 +1,7 @@
 """Certificates made by the tests with `cryptography`: ChargeHub's charging-station CA
 (through stations.certificates, as `charger_ca create` makes it), a server certificate
-for 127.0.0.1 from a CSMS root the chargers trust, and chargers' client certificates
-(good, of another charger, expired, self-signed)."""
+for 127.0.0.1 from a CSMS root the chargers trust (or for any name: server_certificate),
+and chargers' client certificates (good, of another charger, expired, self-signed)."""
 
 import ipaddress
 from dataclasses import dataclass
@@ -80,34 +80,43 @@ class Pki:
         return certificate_path, key_path
 
 
+def server_certificate(
+    root_pem: bytes, root_key_pem: bytes, name: x509.DNSName | x509.IPAddress
+) -> tuple[bytes, bytes]:
+    """A TLS server's certificate for `name` issued by the root (create_ca's PEM pair):
+    (certificate, key) PEM."""
+    root = x509.load_pem_x509_certificate(root_pem)
+    root_key = serialization.load_pem_private_key(root_key_pem, password=None)
+    assert isinstance(root_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(name.value))]))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .sign(root_key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), _pem(key)
+
+
 def make_pki(folder: Path) -> Pki:
     ca_pem, ca_key_pem = certificates.create_ca("Test charging-station CA", 30)
     (folder / "ca.pem").write_bytes(ca_pem)
     (folder / "ca.key").write_bytes(ca_key_pem)
 
     root_pem, root_key_pem = certificates.create_ca("Test CSMS root", 30)
-    root = x509.load_pem_x509_certificate(root_pem)
-    root_key = serialization.load_pem_private_key(root_key_pem, password=None)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(root.subject)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(root_key, hashes.SHA256())
+    server_pem, server_key_pem = server_certificate(
+        root_pem, root_key_pem, x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
     )
     (folder / "root.pem").write_bytes(root_pem)
-    (folder / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(_pem(server_key))
+    (folder / "server.pem").write_bytes(server_pem)
+    (folder / "server.key").write_bytes(server_key_pem)
     return Pki(
         folder=folder,
         ca_certificate=folder / "ca.pem",

@@ -6,12 +6,14 @@ connector the notification reaches the driver's page live and is in their list.
 Chromium's push service is Google's (GCM): without a network `pushManager.subscribe()`
 fails, and the first test checks the page says so and the driver is told in the portal.
 The second gives Chromium a local stand-in for GCM (tests/e2e/gcm.py): the subscription
-succeeds, the portal stores it, and the free charger is pushed to that endpoint instead.
-Delivery itself (VAPID JWT, decryption) is tested against a local push service in
-tests/notifications. Screenshot: var/screenshots/nearby-watch.png.
+succeeds, the portal stores it, and the free charger is pushed to that endpoint instead
+(the stand-in takes the push, checks its VAPID JWT, and cannot decrypt it: only the
+browser holds the keys; decryption is tested against a local push service in
+tests/notifications). Screenshot: var/screenshots/nearby-watch.png.
 """
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -30,6 +32,7 @@ from tests.e2e.browser import (
     screenshot,
 )
 from tests.e2e.gcm import GcmService
+from tests.notifications.push_service import vapid_claims
 from tests.notifications.test_webpush import PUBLIC_KEY, VAPID
 from tests.waiting import eventually
 from users.models import User
@@ -60,14 +63,15 @@ def driver_session() -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def server_with_push(start_server) -> str:
+def server_with_push(start_server, **env: str) -> str:
     """A server with VAPID keys that takes https push endpoints only, as in production."""
     return start_server(
         **{
             name: str(value)
             for name, value in VAPID.items()
             if name != "WEBPUSH_ALLOW_HTTP_ENDPOINTS"
-        }
+        },
+        **env,
     )
 
 
@@ -128,25 +132,21 @@ async def test_the_portal_registers_its_worker_and_a_free_charger_near_the_drive
         await expect(page.locator("main")).to_contain_text(f"{site.name}, 1.0 km away: CCS 2 50 kW")
 
 
-def push_sent_to(subscription: PushSubscription) -> OutboxMessage | None:
-    """The outbox's push to `subscription` once the server has tried to deliver it."""
-    return (
-        OutboxMessage.objects.filter(
-            channel="webpush", payload__subscription=subscription.pk, attempts__gte=1
-        )
-        .select_related("recipient")
-        .first()
-    )
+def sent_push(subscription: PushSubscription) -> OutboxMessage | None:
+    """The outbox's push to `subscription`, once the push service took it."""
+    return OutboxMessage.objects.filter(
+        channel="webpush", payload__subscription=subscription.pk, state=OutboxMessage.State.SENT
+    ).first()
 
 
 async def test_the_portal_subscribes_this_browser_to_push_and_the_free_charger_is_pushed_to_it(
     start_server, charger, db_access, tmp_path
 ):
-    server = server_with_push(start_server)
+    gcm = GcmService(tmp_path).start()
+    server = server_with_push(start_server, **gcm.server_env())
     base_url = http_url(server)
     await sync_to_async(near_station)()
     cookie = await sync_to_async(driver_session)()
-    gcm = GcmService().start()
     try:
         async with (
             charger("E2E-NEARBY", server=server) as cp,
@@ -173,22 +173,23 @@ async def test_the_portal_subscribes_this_browser_to_push_and_the_free_charger_i
                 PushSubscription.objects.select_related("user").get
             )()
             assert subscription.user.email == "e2e-nearby@example.com"
-            assert subscription.endpoint.startswith("https://")
-            assert subscription.endpoint.endswith(f"/fcm/send/{token}")
+            endpoint = urlsplit(subscription.endpoint)
+            assert (endpoint.scheme, endpoint.path) == ("https", f"/fcm/send/{token}")
 
             card = page.locator("#nearby")
             await card.get_by_label("Within (km)").fill("2")
             await card.get_by_role("button", name="Start looking").click()
             await expect(card).to_contain_text("We are looking for a free charger")
 
-            # The connector frees: the driver is pushed to that browser, not told in the
-            # portal. Offline, Google's host is unreachable: the push stays in the outbox.
+            # The connector frees: the server pushes to that endpoint, signed with its
+            # VAPID key and encrypted for the browser; the portal's list stays empty.
             await report_status(cp, "Available")
-            pushed = await eventually(lambda: push_sent_to(subscription), timeout=30)
-            assert pushed is not None
-            assert pushed.recipient == subscription.user
-            assert pushed.payload["title"] == "A charger is free near you"
-            assert pushed.state != OutboxMessage.State.SENT
+            assert await eventually(lambda: sent_push(subscription), timeout=30)
+            [push] = gcm.pushes
+            assert (push.host, push.message.path) == (endpoint.hostname, endpoint.path)
+            claims = vapid_claims(push.message, PUBLIC_KEY)
+            assert claims["aud"] == f"https://{endpoint.hostname}"
+            assert push.message.headers["content-encoding"] == "aes128gcm"
             assert not await sync_to_async(OutboxMessage.objects.filter(channel="portal").exists)()
     finally:
         gcm.stop()
