@@ -3,13 +3,13 @@ worker registers at the root scope, the manifest is linked, *Find me a charger* 
 watch with the browser's position, and when a real charger 1 km away reports a free
 connector the notification reaches the driver's page live and is in their list.
 
-Chromium's push service is Google's (GCM): without a network `pushManager.subscribe()`
-fails, and the first test checks the page says so and the driver is told in the portal.
-The second gives Chromium a local stand-in for GCM (tests/e2e/gcm.py): the subscription
-succeeds, the portal stores it, and the free charger is pushed to that endpoint instead
-(the stand-in takes the push, checks its VAPID JWT, and cannot decrypt it: only the
-browser holds the keys; decryption is tested against a local push service in
-tests/notifications). Screenshot: var/screenshots/nearby-watch.png.
+The first test's browser cannot subscribe (Chromium has no Push API in an incognito-like
+context, and its push service, Google's GCM, is out of reach): the page says so and the
+driver is told in the portal. The second runs a browser profile whose push service is a
+local stand-in for GCM (tests/e2e/gcm.py): the subscription succeeds, the portal stores
+it, and the free charger is pushed to that endpoint instead, signed with the server's
+VAPID key (only the browser holds the keys to decrypt it; decryption is tested against a
+local push service in tests/notifications). Screenshot: var/screenshots/nearby-watch.png.
 """
 
 from decimal import Decimal
@@ -103,7 +103,7 @@ async def test_the_portal_registers_its_worker_and_a_free_charger_near_the_drive
         )
         assert scope == base_url + "/"
 
-        # Push on this device: asked for; offline Chromium has no push service to answer.
+        # Push on this device: asked for; this (incognito-like) context has no Push API.
         await page.get_by_role("button", name="Notify me on this device").click()
         await expect(page.locator("#push-status")).to_have_text(
             "This device cannot show our notifications."
