@@ -25,7 +25,8 @@ def scratch_database(
     printout. `keep` leaves the temporary directory (SQLite) in place. `database` (on
     PostgreSQL) names a database to use instead, kept afterwards and reused as it is when
     it exists: a bench can then time again without building its data again (tables of
-    models added since are created, empty; changed columns are not)."""
+    models added since are created, empty; columns added since are added; other changed
+    columns are not)."""
     database_url = os.environ.get("DATABASE_URL", "")
     db_name = database or f"chargehub_bench_{name}_{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix=f"chargehub-bench-{name}-"))
@@ -95,3 +96,29 @@ def _setup_django(env: dict[str, str]) -> None:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     # On a reused database this creates only the tables it lacks.
     call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
+    _add_missing_columns()
+
+
+def _add_missing_columns() -> None:
+    """Give a reused database the columns models gained since it was built (a new
+    nullable link, say), so newer code can read the old data."""
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        tables = set(connection.introspection.table_names(cursor))
+    for model in apps.get_models():
+        if not model._meta.managed or model._meta.db_table not in tables:
+            continue
+        with connection.cursor() as cursor:
+            description = connection.introspection.get_table_description(
+                cursor, model._meta.db_table
+            )
+        columns = {column.name for column in description}
+        missing = [
+            field for field in model._meta.local_concrete_fields if field.column not in columns
+        ]
+        if missing:
+            with connection.schema_editor() as editor:
+                for field in missing:
+                    editor.add_field(model, field)
