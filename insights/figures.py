@@ -50,6 +50,8 @@ class Scope:
     site: Site | None = None
     connector_type: str = ""
     per: str = "day"
+    # Tables one page asks for twice (busiest and idlest reuse the per-site table).
+    computed: dict[str, "Table"] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -129,6 +131,12 @@ def _site_names(ids: Any) -> dict[int, str]:
 
 def utilisation_by_site(scope: Scope) -> Table:
     """Share of the connectors' time occupied (a session ran) and charging, per site."""
+    if "utilisation" not in scope.computed:
+        scope.computed["utilisation"] = _utilisation_by_site(scope)
+    return scope.computed["utilisation"]
+
+
+def _utilisation_by_site(scope: Scope) -> Table:
     seconds = (scope.ends_at - scope.starts_at).total_seconds()
     connectors = _connectors(scope)
     sums = (
