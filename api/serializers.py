@@ -17,7 +17,7 @@ from audit.models import AuditRecord
 from billing.models import BillingAccount, Invoice, SessionCharge, WalletEntry
 from billing.tariffs import cost_so_far, price_from
 from charging.reservations import DEFAULT_MINUTES, MAX_MINUTES
-from notifications import webhooks
+from notifications import preferences, webhooks
 from notifications.models import WebhookEndpoint
 from operations import emergency
 from operations.models import (
@@ -565,21 +565,62 @@ class WalletSerializer(serializers.Serializer):
 QUIET_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
-class NotificationSettingsSerializer(serializers.Serializer):
-    """The emails a driver wants (notifications/preferences.py); PUT sends both choices."""
+class NotificationKindSerializer(serializers.Serializer):
+    """One kind of notification the driver may receive (notifications/preferences.py
+    KINDS), so that an app builds its settings screen as the portal does."""
 
+    kind = serializers.CharField(help_text=_("The key of `channels`."))
+    label = serializers.CharField()
+    description = serializers.CharField()
+    transactional = serializers.BooleanField(
+        help_text=_("Cannot be turned off entirely: keep at least one channel.")
+    )
+    always = serializers.ListField(
+        child=serializers.CharField(), help_text=_("Channels that cannot be turned off.")
+    )
+    default = serializers.ListField(
+        child=serializers.CharField(), help_text=_("The channels of a driver who never chose.")
+    )
+
+
+class NotificationSettingsSerializer(serializers.Serializer):
+    """On which channels a driver wants each kind of notification
+    (notifications/preferences.py), and quiet hours. PUT changes what it names."""
+
+    channels = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text=_(
+            "Per kind (see `kinds`), the channels chosen: email, portal (the notification "
+            "list in the portal), webpush (each device where push is on; without one, "
+            "listed in the portal instead). A PUT changes the kinds it names; a "
+            "transactional kind keeps at least one channel."
+        ),
+    )
+    kinds = NotificationKindSerializer(many=True, read_only=True)
+    push_devices = serializers.IntegerField(
+        read_only=True, help_text=_("How many of your devices take push.")
+    )
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text=_("What you should know about your choices, e.g. push without a device."),
+    )
     charging_finished = serializers.BooleanField(
-        help_text=_("An email when a charging session ends.")
+        required=False, help_text=_("Charging finished by email (channels.charging_finished).")
     )
     receipts_by_email = serializers.BooleanField(
-        help_text=_("A receipt by email for each paid session (always in the invoice list).")
+        required=False,
+        help_text=_(
+            "Receipts by email (channels.receipts); turned off, receipts are listed in the portal."
+        ),
     )
     payment_problems = serializers.BooleanField(
-        read_only=True, default=True, help_text=_("Always sent; cannot be turned off.")
+        read_only=True, default=True, help_text=_("Always emailed; cannot be turned off.")
     )
     charging_finished_in_portal = serializers.BooleanField(
         required=False,
-        help_text=_("Charging finished also in the portal's notification list (default on)."),
+        help_text=_("Charging finished in the portal's notification list (channels)."),
     )
     # "HH:MM" wall-clock times, not JSON Schema's "time" (that one needs a UTC offset,
     # and quiet hours follow the local clock through daylight saving).
@@ -605,6 +646,13 @@ class NotificationSettingsSerializer(serializers.Serializer):
             if data.get(name) is not None:
                 data[name] = data[name].strftime("%H:%M")
         return super().to_representation(data)
+
+    def validate_channels(self, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        try:
+            preferences.check_channels(value)
+        except ModelValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+        return value
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if ("quiet_start" in data) != ("quiet_end" in data) or (

@@ -124,7 +124,9 @@ class PreferencesAdmin(admin.ModelAdmin):
     list_filter = ["staff_digest"]
     search_fields = ["user__email"]
     autocomplete_fields = ["user"]
-    fields = ["user", "staff_digest", "receipts_by_email", "charging_finished"]
+    fields = ["user", "staff_digest", "channels", "quiet_start", "quiet_end"]
+    # The driver's own choice, made on their page or through the API (checked there).
+    readonly_fields = ["channels"]
 
 
 @admin.register(DigestItem)

@@ -29,7 +29,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from billing.money import format_money
-from notifications import digest, preferences
+from notifications import digest, preferences, webpush
 from notifications.models import OutboxMessage, SessionNotice, Watch
 from notifications.outbox import deliver, enqueue
 from stations.models import Booking, ChargingSession, Connector
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 # The kinds of message (OutboxMessage.kind) sent from here; a session notice's kind is
 # its SessionNotice.Kind.
 CONNECTOR_FREE = "connector_free"
+PUSH = preferences.PUSH
 
 
 def email(
@@ -124,6 +125,56 @@ def staff_email(
         digest.hold(kind, user, subject, body, key=key)
         return None
     return email(kind, user, subject, body, key=key)
+
+
+def push(
+    kind: str,
+    user: User,
+    title: str,
+    body: str,
+    url: str,
+    *,
+    key: str,
+    charger: str | None = None,
+) -> list[OutboxMessage | None]:
+    """Write a push to each browser the driver subscribed (channel "webpush", one outbox
+    message per subscription, what the service worker shows); none when Web Push is off."""
+    if not webpush.enabled():
+        return []
+    shown = {"title": title, "body": body, "url": url}
+    return [
+        _enqueue(kind, user, PUSH, {**shown, "subscription": pk}, f"{key}:push:{pk}", charger)
+        for pk in user.push_subscriptions.values_list("pk", flat=True)
+    ]
+
+
+def to_channels(
+    kind: str,
+    user: User,
+    channels: Iterable[str],
+    title: str,
+    text: str,
+    path: str,
+    *,
+    key: str,
+    detail: str = "",
+    unsubscribe: str | None = None,
+    charger: str | None = None,
+) -> list[OutboxMessage]:
+    """Write one message to each of `channels` (preferences.channels_for): the email
+    (`title` as its subject, `text` as written), the portal's list and a push (`title`,
+    `detail` and `path`, a page of the portal). Once per key: enqueued before, it is
+    left out. The caller delivers with `deliver_now()` after its transaction."""
+    messages: list[OutboxMessage | None] = []
+    if preferences.EMAIL in channels:
+        messages.append(
+            email(kind, user, title, text, key=key, unsubscribe=unsubscribe, charger=charger)
+        )
+    if preferences.PORTAL in channels:
+        messages.append(in_portal(kind, user, title, detail, path, key=key, charger=charger))
+    if preferences.PUSH in channels:
+        messages.extend(push(kind, user, title, detail, path, key=key, charger=charger))
+    return [message for message in messages if message is not None]
 
 
 def deliver_now(messages: Iterable[OutboxMessage | None]) -> None:
@@ -229,8 +280,8 @@ def _driver_to_tell(session: ChargingSession | None) -> User | None:
     driver = session.id_token.owner if session is not None and session.id_token else None
     if driver is None or not driver.is_active:
         return None  # a guest's or an ownerless tag: nobody to tell
-    if not preferences.wants(driver, preferences.CHARGING_FINISHED):
-        return None
+    if not preferences.channels_for(driver, preferences.CHARGING_FINISHED):
+        return None  # turned off on every channel
     return driver
 
 
@@ -240,9 +291,9 @@ def _send_once(
     driver: User,
     compose: Callable[[], tuple[str, str]],
 ) -> bool:
-    """Email `compose()` (subject, body) to the driver, and put its subject in their list
-    in the portal, unless this kind of notice was sent for the session already; True
-    when enqueued now.
+    """Send `compose()` (subject, body) to the driver on their channels for "charging
+    finished" (email; the subject in the portal's list and a push), unless this kind of
+    notice was sent for the session already; True when enqueued now.
 
     The SessionNotice row and the outbox message are written in one transaction: a
     second run waits for the first one's commit, then finds its row; the outbox
@@ -255,22 +306,18 @@ def _send_once(
         with translation.override(driver.language):
             subject, body = compose()
         key = f"session:{session.pk}:{kind}"
-        charger = session.charge_point.charge_point_id
-        messages = [
-            email(
-                kind,
-                driver,
-                subject,
-                body,
-                key=key,
-                unsubscribe=preferences.CHARGING_FINISHED,
-                charger=charger,
-            )
-        ]
-        if preferences.wants(driver, preferences.CHARGING_FINISHED, "portal"):
-            # In the portal's list too: the subject says it all, the link has the rest.
-            path = reverse("portal:session", args=[session.pk])
-            messages.append(in_portal(kind, driver, subject, "", path, key=key, charger=charger))
+        # In the portal's list and a push, the subject says it all, the link has the rest.
+        messages = to_channels(
+            kind,
+            driver,
+            preferences.channels_for(driver, preferences.CHARGING_FINISHED),
+            subject,
+            body,
+            reverse("portal:session", args=[session.pk]),
+            key=key,
+            unsubscribe=preferences.CHARGING_FINISHED,
+            charger=session.charge_point.charge_point_id,
+        )
     deliver_now(messages)
     return True
 
@@ -427,10 +474,9 @@ def _tell_driver(
     context: Callable[[], dict[str, object]] = dict,
 ) -> list[OutboxMessage]:
     """Write `compose()` (title, detail; in the driver's language) to each channel the
-    driver wants for `kind`: the portal's list (title, detail, link) and email (title as
-    subject; as text the email `template` rendered with `context()` and `url`, the
-    absolute link, or else the detail and the link). Once per key: enqueued again, it is None.
-    The caller delivers with `deliver_now()` after its transaction."""
+    driver wants for `kind` (`to_channels`): email (title as subject; as text the email
+    `template` rendered with `context()` and `url`, the absolute link, or else the
+    detail and the link), the portal's list and a push (title, detail, link)."""
     url = settings.BILLING_PUBLIC_URL + path
     with translation.override(driver.language):
         title, detail = compose()
@@ -438,12 +484,10 @@ def _tell_driver(
             text = render_to_string(template, {**context(), "user": driver, "url": url})
         else:
             text = f"{detail}\n\n{url}\n"
-    messages = []
-    if preferences.wants(driver, kind, "email"):
-        messages.append(email(kind, driver, title, text, key=key, unsubscribe=kind))
-    if preferences.wants(driver, kind, "portal"):
-        messages.append(in_portal(kind, driver, title, detail, path, key=key))
-    return [message for message in messages if message is not None]
+    channels = preferences.channels_for(driver, kind)
+    return to_channels(
+        kind, driver, channels, title, text, path, key=key, detail=detail, unsubscribe=kind
+    )
 
 
 def _owner(session: ChargingSession | None) -> User | None:

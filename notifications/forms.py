@@ -6,10 +6,14 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from notifications import preferences
+from notifications.models import Kind, Preferences
 from stations.models import Connector
+from users.models import User
 
 # What a browser sends for a ticked box (its value attribute), and the spellings of
 # "true" and "false" an API client or a test might use.
@@ -55,26 +59,11 @@ class OnOffField(forms.BooleanField):
 
 
 class PreferencesForm(forms.Form):
-    """One box per kind of email; the field names are those of notifications.Preferences."""
+    """One box per kind and channel, rows from the registry of kinds
+    (notifications/preferences.py KINDS), named `<kind>__<channel>`; quiet hours.
+    A channel that cannot be turned off is shown ticked and greyed out (a disabled field
+    ignores what is posted)."""
 
-    charging_finished = OnOffField(
-        label=_("Charging finished"),
-        help_text=_(
-            "An email when your charging session ends, with the energy, the duration "
-            "and a link to the session."
-        ),
-    )
-    receipts_by_email = OnOffField(
-        label=_("Receipts by email"),
-        help_text=_(
-            "A receipt for each paid charging session. Turned off, your receipts are "
-            "still issued and listed under Invoices and receipts in My account."
-        ),
-    )
-    charging_finished_in_portal = OnOffField(
-        label=_("Charging finished, in the portal"),
-        help_text=_("Listed under Your notifications above, with the unread count in the header."),
-    )
     quiet_start = forms.TimeField(
         label=_("Quiet hours from"),
         required=False,
@@ -86,22 +75,54 @@ class PreferencesForm(forms.Form):
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
-    # Shown ticked and greyed out: a disabled field ignores what is posted.
-    payment_problems = forms.BooleanField(
-        label=_("Payment problems"),
-        required=False,
-        disabled=True,
-        initial=True,
-        help_text=_(
-            "Always sent: a payment that fails can get your charging cards blocked, so "
-            "we always tell you."
-        ),
-    )
+
+    def __init__(self, *args: Any, user: User, saved: Preferences, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kinds = preferences.kinds_for(user)
+        for kind in self.kinds:
+            rule = preferences.KINDS[kind]
+            channels = preferences.chosen(saved, kind)
+            for channel, label in preferences.CHANNELS.items():
+                field = OnOffField(label=label, initial=channel in channels)
+                field.disabled = channel in rule.always
+                field.widget.attrs["aria-label"] = f"{kind.label}: {label}"
+                self.fields[self.field_name(kind, channel)] = field
+
+    @staticmethod
+    def field_name(kind: Kind, channel: str) -> str:
+        return f"{kind}__{channel}"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The table's rows: the kind, its description and its boxes, channel by channel."""
+        return [
+            {
+                "kind": kind,
+                "rule": preferences.KINDS[kind],
+                "boxes": [self[self.field_name(kind, c)] for c in preferences.CHANNELS],
+            }
+            for kind in self.kinds
+        ]
+
+    def channels(self) -> dict[Kind, list[str]]:
+        """{kind: the ticked channels} of a valid form."""
+        return {
+            kind: [c for c in preferences.CHANNELS if self.cleaned_data[self.field_name(kind, c)]]
+            for kind in self.kinds
+        }
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if (cleaned.get("quiet_start") is None) != (cleaned.get("quiet_end") is None):
             raise forms.ValidationError(_("Give both times of your quiet hours, or neither."))
+        for kind in self.kinds:
+            names = [self.field_name(kind, c) for c in preferences.CHANNELS]
+            if any(name in self.errors for name in names):
+                continue
+            ticked = [c for c in preferences.CHANNELS if cleaned[self.field_name(kind, c)]]
+            try:
+                preferences.check_channels({kind: ticked})
+            except ValidationError as error:
+                self.add_error(names[0], error)
         return cleaned
 
 

@@ -50,9 +50,12 @@ class Watch(models.Model):
 
 
 class Kind(models.TextChoices):
-    """What a driver may be told (notifications/preferences.py decides on which channel)."""
+    """What a driver (or a member of staff) may be told, named as the preferences name
+    it; each kind's rule (channels by default, transactional or not, staff) is in
+    notifications/preferences.py `KINDS`, which the portal's page and the API list."""
 
-    RECEIPTS = "receipts", _("Receipts by email")
+    RECEIPTS = "receipts", _("Receipts")
+    INVOICES = "invoices", _("Invoices and credit notes")
     CHARGING_FINISHED = "charging_finished", _("Charging finished")
     PAYMENT_PROBLEMS = "payment_problems", _("Payment problems")
     SESSION_STARTED = "session_started", _("Charging started")
@@ -62,16 +65,17 @@ class Kind(models.TextChoices):
     BOOKING_REMINDER = "booking_reminder", _("Booking reminder")
     IDLE_FEE_SOON = "idle_fee_soon", _("Idle fee starts soon")
     CARD_EXPIRING = "card_expiring", _("Saved card expiring")
-    # Staff (preferences.STAFF_KINDS says who): by email, or in the daily digest.
+    # Staff (preferences.KINDS says who): by email, or in the daily digest.
     PAYER_BLOCKED = "payer_blocked", _("Payer blocked by failed payments")
     WEBHOOK_DISABLED = "webhook_disabled", _("Webhook endpoint disabled")
 
 
 class Preferences(models.Model):
-    """What a driver wants emailed; the kinds that may be turned off, on by default.
+    """On which channels a driver wants each kind of message, and their quiet hours.
 
     Created on the first save of the driver's notification settings: a driver without a
-    row gets the defaults (notifications.preferences.wants).
+    row, or a kind not in `channels`, gets the kind's defaults
+    (notifications.preferences.wants).
     """
 
     user = models.OneToOneField(
@@ -80,11 +84,9 @@ class Preferences(models.Model):
         related_name="notification_preferences",
         verbose_name=_("user"),
     )
-    receipts_by_email = models.BooleanField(_("receipts by email"), default=True)
-    charging_finished = models.BooleanField(_("charging finished"), default=True)
-    # Other channels turned off per kind: {"charging_finished": ["portal"], ...}
-    # (notifications/preferences.py wants()); the emails above keep their own fields.
-    channels_off = models.JSONField(_("channels turned off"), default=dict, blank=True)
+    # The channels chosen per kind: {"charging_finished": ["email", "webpush"], ...};
+    # a kind left out has its defaults (notifications/preferences.py KINDS).
+    channels = models.JSONField(_("channels"), default=dict, blank=True)
     # Quiet hours (local time, settings.TIME_ZONE): messages that can wait are delivered
     # after them; both empty: none.
     quiet_start = models.TimeField(_("quiet hours from"), null=True, blank=True)

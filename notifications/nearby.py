@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications import events, outbox, webpush
+from notifications import events, outbox
 from notifications.models import NearbyWatch, OutboxMessage
 from stations import finder
 from stations.models import Connector
@@ -186,21 +186,9 @@ def enqueue(user: User, content: dict[str, str], key: str) -> list[OutboxMessage
     Push is on and they subscribed (channel "webpush"), else their notification list in
     the portal (channel "portal", live on their open pages); `key` makes it once per
     watch."""
-    subscriptions = (
-        list(user.push_subscriptions.values_list("pk", flat=True)) if webpush.enabled() else []
-    )
-    if subscriptions:
-        return [
-            outbox.enqueue(
-                NEARBY_FREE,
-                user,
-                "webpush",
-                {**content, "subscription": pk},
-                f"{key}:push:{pk}",
-                deliver_after_commit=False,
-            )
-            for pk in subscriptions
-        ]
+    pushed = events.push(NEARBY_FREE, user, **content, key=key)
+    if pushed:
+        return pushed
     return [outbox.enqueue(NEARBY_FREE, user, "portal", content, key, deliver_after_commit=False)]
 
 

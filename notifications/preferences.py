@@ -1,32 +1,47 @@
-"""What a driver wants to be told: the one rule every sender asks (`wants`).
+"""What a driver wants to be told, and on which channel: the one rule every sender asks
+(`wants`, `channels_for`).
 
-Drivers choose on the portal page "My account → Notifications" (notifications/views.py).
-Some emails cannot be turned off:
+`KINDS` is the registry of what a driver may be told: per kind, the channels a driver
+who never chose gets, whether it is transactional (it keeps at least one channel), and
+the channels that cannot be turned off. The portal's page "My account → Notifications"
+(notifications/views.py) and `GET/PUT /api/v1/me/notifications/` are built from it: a
+new kind is one `Kind` member and one entry here.
 
-- payment problems: a failed payment counts towards blocking the driver's cards
-  (billing/standing.py), so the driver must hear of it;
-- monthly invoices and credit notes: they are the legal document of what is owed, and
-  billing sends them without asking.
+Channels a driver chooses: email, the in-portal list and Web Push (webhooks are for
+integrators). Push goes to each browser the driver subscribed; a driver who chose push
+without any (or when this server has no VAPID keys) finds those messages in the
+portal's list instead (`channels_for`), as *Find me a charger* does.
 
-A receipt turned off here is still issued and listed in the portal; only the email is
-left out. Besides email, a driver chooses per kind whether it is listed in the portal
-(`channels_off`), quiet hours (messages that can wait leave after them: `CAN_WAIT`),
-and nobody gets more than one message of a kind about one charger per
-NOTIFICATIONS_RATE_WINDOW (`rate_limited`).
+Some kinds cannot be turned off entirely (transactional): receipts, invoices, payment
+problems, a session's cost. Payment problems and invoices are always emailed: a failed
+payment counts towards blocking the driver's cards (billing/standing.py), and an invoice
+is the legal document of what is owed. A receipt not emailed is still issued and listed
+under Invoices and receipts.
+
+Quiet hours: messages that can wait (`CAN_WAIT`) leave after them; and nobody gets more
+than one message of a kind about one charger per NOTIFICATIONS_RATE_WINDOW
+(`rate_limited`).
 """
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
+from notifications import webpush
 from notifications.models import Kind, OutboxMessage, Preferences
 from users.models import User
 from users.roles import FINANCE
 
 RECEIPTS = Kind.RECEIPTS
+INVOICES = Kind.INVOICES
 CHARGING_FINISHED = Kind.CHARGING_FINISHED
 PAYMENT_PROBLEMS = Kind.PAYMENT_PROBLEMS
 SESSION_STARTED = Kind.SESSION_STARTED
@@ -39,57 +54,191 @@ CARD_EXPIRING = Kind.CARD_EXPIRING
 PAYER_BLOCKED = Kind.PAYER_BLOCKED
 WEBHOOK_DISABLED = Kind.WEBHOOK_DISABLED
 
-# The kinds a driver may turn off, and the Preferences field that holds the choice.
-CHOICE_FIELDS: dict[Kind, str] = {
-    RECEIPTS: "receipts_by_email",
-    CHARGING_FINISHED: "charging_finished",
+EMAIL, PORTAL, PUSH = "email", "portal", "webpush"
+# The channels a driver chooses from, in the order the page shows them.
+CHANNELS: dict[str, Promise] = {
+    EMAIL: _("Email"),
+    PORTAL: _("In the portal"),
+    PUSH: _("Push"),
 }
-ALWAYS_SENT: frozenset[Kind] = frozenset({PAYMENT_PROBLEMS, PAYER_BLOCKED, WEBHOOK_DISABLED})
 
-# Kinds for staff, not drivers, and who hears them: a role (its group's name), or
-# OWNER, the staff member the thing belongs to (a webhook endpoint's owner). Always
-# sent: by email, or in the daily digest for staff who chose it (`wants_digest`).
+
 OWNER = "owner"
-STAFF_KINDS: dict[Kind, str] = {
-    PAYER_BLOCKED: FINANCE.name,
-    WEBHOOK_DISABLED: OWNER,
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """How one kind of message reaches a driver."""
+
+    description: Promise
+    default: frozenset[str]  # the channels of a driver who never chose
+    transactional: bool = False  # keeps at least one channel
+    always: frozenset[str] = frozenset()  # channels that cannot be turned off
+    # A staff alert, not a driver's choice: who hears it, a role (its group's name) or
+    # OWNER, the staff member the thing belongs to (a webhook endpoint's owner). By
+    # email, or in the daily digest for staff who chose it (`wants_digest`).
+    staff: str = ""
+
+
+KINDS: dict[Kind, KindRule] = {
+    CHARGING_FINISHED: KindRule(
+        _(
+            "When your session ends, and when your car stops charging while an idle fee "
+            "may start: the energy, the duration and a link to the session."
+        ),
+        frozenset({EMAIL, PORTAL, PUSH}),
+    ),
+    SESSION_STARTED: KindRule(_("When a charger starts your session."), frozenset({PORTAL})),
+    SESSION_ENDED: KindRule(
+        _("What a finished session cost."), frozenset({PORTAL}), transactional=True
+    ),
+    RECEIPTS: KindRule(
+        _(
+            "A receipt for each paid charging session. Whatever you choose, your receipts "
+            "are issued and listed under Invoices and receipts in My account."
+        ),
+        frozenset({EMAIL}),
+        transactional=True,
+    ),
+    INVOICES: KindRule(
+        _("Monthly invoices and credit notes: always emailed, they are the legal documents."),
+        frozenset({EMAIL}),
+        transactional=True,
+        always=frozenset({EMAIL}),
+    ),
+    PAYMENT_PROBLEMS: KindRule(
+        _(
+            "Always emailed: a payment that fails can get your charging cards blocked, so "
+            "we always tell you, with how to fix it."
+        ),
+        frozenset({EMAIL}),
+        transactional=True,
+        always=frozenset({EMAIL}),
+    ),
+    WALLET_LOW: KindRule(
+        _("When a session takes your wallet below its low mark."),
+        frozenset({EMAIL, PORTAL}),
+    ),
+    BOOKINGS: KindRule(
+        _("A booking confirmed, and a booking that ended unused."),
+        frozenset({EMAIL, PORTAL}),
+    ),
+    BOOKING_REMINDER: KindRule(
+        _("A reminder shortly before your booked time starts."),
+        frozenset({EMAIL, PORTAL, PUSH}),
+    ),
+    IDLE_FEE_SOON: KindRule(
+        _("A warning a few minutes before an idle fee starts, while your car stays plugged in."),
+        frozenset({EMAIL, PORTAL, PUSH}),
+    ),
+    CARD_EXPIRING: KindRule(
+        _("When your saved card expires this month or next, with how to replace it."),
+        frozenset({EMAIL, PORTAL}),
+    ),
+    PAYER_BLOCKED: KindRule(
+        _("A payer blocked by repeated failed card payments."),
+        frozenset({EMAIL}),
+        transactional=True,
+        always=frozenset({EMAIL}),
+        staff=FINANCE.name,
+    ),
+    WEBHOOK_DISABLED: KindRule(
+        _("Your webhook endpoint disabled after failing deliveries."),
+        frozenset({EMAIL}),
+        transactional=True,
+        always=frozenset({EMAIL}),
+        staff=OWNER,
+    ),
 }
-
-
-# Channels a driver may choose per kind besides email (the in-portal list).
-CHANNELS = ("portal",)
-
-# What a driver who never chose gets of the kinds without an email field of their own:
-# the session's start and cost in the portal only (the "charging finished" email says
-# enough), a low wallet by email too (the next session may be refused).
-DEFAULT_CHANNELS: dict[Kind, frozenset[str]] = {
-    SESSION_STARTED: frozenset({"portal"}),
-    SESSION_ENDED: frozenset({"portal"}),
-    WALLET_LOW: frozenset({"email", "portal"}),
-    BOOKINGS: frozenset({"email", "portal"}),
-    BOOKING_REMINDER: frozenset({"email", "portal"}),
-    IDLE_FEE_SOON: frozenset({"email", "portal"}),
-    CARD_EXPIRING: frozenset({"email", "portal"}),
-}
+assert set(KINDS) == set(Kind), "every Kind has its rule in KINDS"
+STAFF_KINDS: dict[Kind, str] = {kind: rule.staff for kind, rule in KINDS.items() if rule.staff}
 
 # Kinds that can wait for the end of quiet hours (the rest is delivered at once: a
 # car that stopped, a free connector, a failed payment cannot wait till morning).
 CAN_WAIT = frozenset({"receipt", "support_answer", CARD_EXPIRING})
 
 
-def wants(user: User, kind: Kind | str, channel: str = "email") -> bool:
-    """Whether `user` wants this kind of message on this channel; a driver who never
-    chose gets the kind's DEFAULT_CHANNELS, or every channel. A kind that is always
-    sent is always wanted."""
+def kinds_for(user: User) -> list[Kind]:
+    """The kinds a driver chooses channels for, in the registry's order (the page's
+    rows); staff alerts are not among them."""
+    return [kind for kind, rule in KINDS.items() if not rule.staff]
+
+
+def chosen(saved: Preferences | None, kind: Kind | str) -> frozenset[str]:
+    """The channels of `kind` in these preferences (its defaults when not chosen), with
+    those that cannot be turned off."""
     kind = Kind(kind)  # an unknown kind is a programming error: ValueError
-    if kind in ALWAYS_SENT:
-        return True
-    saved = Preferences.objects.filter(user=user).first()
-    if channel == "email" and kind in CHOICE_FIELDS:
-        return saved is None or getattr(saved, CHOICE_FIELDS[kind])
-    if saved is not None and str(kind) in saved.channels_off:
-        return channel not in saved.channels_off[str(kind)]
-    return channel in DEFAULT_CHANNELS.get(kind, {channel})
+    rule = KINDS[kind]
+    if saved is not None and str(kind) in saved.channels:
+        channels = frozenset(saved.channels[str(kind)]) & set(CHANNELS)
+    else:
+        channels = rule.default
+    return channels | rule.always
+
+
+def wants(user: User, kind: Kind | str, channel: str = EMAIL) -> bool:
+    """Whether `user` wants this kind of message on this channel."""
+    return channel in chosen(Preferences.objects.filter(user=user).first(), kind)
+
+
+def has_push(user: User) -> bool:
+    """Whether a push can reach this user: Web Push is on and they subscribed a browser."""
+    return webpush.enabled() and user.push_subscriptions.exists()
+
+
+def channels_for(user: User, kind: Kind | str) -> frozenset[str]:
+    """The channels a message of `kind` leaves on now: the chosen ones, with push
+    replaced by the portal's list when no browser of the driver can take it."""
+    channels = chosen(Preferences.objects.filter(user=user).first(), kind)
+    if PUSH in channels and not has_push(user):
+        channels = (channels - {PUSH}) | {PORTAL}
+    return channels
+
+
+def push_without_device(user: User, saved: Preferences | None = None) -> list[Kind]:
+    """The kinds for which the user chose push while no browser of theirs takes it (the
+    page explains it, the API notes it)."""
+    if has_push(user):
+        return []
+    saved = saved if saved is not None else preferences_of(user)
+    return [kind for kind in kinds_for(user) if PUSH in chosen(saved, kind)]
+
+
+def check_channels(channels: Mapping[str, Iterable[str]]) -> dict[Kind, frozenset[str]]:
+    """What the form or the API sent as {kind: channels}, checked against KINDS; a
+    ValidationError names every kind that is wrong (an unknown kind or channel, a
+    transactional kind left without a channel, an "always" channel removed)."""
+    errors = []
+    checked = {}
+    for name, wanted in channels.items():
+        try:
+            kind = Kind(name)
+        except ValueError:
+            errors.append(_("“%(kind)s” is not a kind of notification.") % {"kind": name})
+            continue
+        wanted = frozenset(wanted)
+        rule = KINDS[kind]
+        unknown = sorted(wanted - set(CHANNELS))
+        if unknown:
+            errors.append(
+                _("%(kind)s: “%(channel)s” is not a channel; choose from %(channels)s.")
+                % {"kind": kind.label, "channel": unknown[0], "channels": ", ".join(CHANNELS)}
+            )
+        elif not wanted and rule.transactional:
+            errors.append(
+                _("%(kind)s cannot be turned off entirely: keep at least one channel.")
+                % {"kind": kind.label}
+            )
+        elif not rule.always <= wanted:
+            errors.append(
+                _("%(kind)s: %(channel)s cannot be turned off.")
+                % {"kind": kind.label, "channel": ", ".join(str(CHANNELS[c]) for c in rule.always)}
+            )
+        else:
+            checked[kind] = wanted
+    if errors:
+        raise ValidationError(errors)
+    return checked
 
 
 def wants_digest(user: User) -> bool:
@@ -138,16 +287,20 @@ def rate_limited(
     ).exists()
 
 
-def turn_off(user: User, kind: Kind | str, channel: str = "email") -> Preferences:
+def without(saved: Preferences, kind: Kind, channel: str) -> frozenset[str]:
+    """The kind's channels with one turned off; a transactional kind left with none
+    stays in the portal's list (receipts are listed there in any case)."""
+    channels = chosen(saved, kind) - {channel}
+    if not channels and KINDS[kind].transactional:
+        channels = frozenset({PORTAL if channel != PORTAL else EMAIL})
+    return channels
+
+
+def turn_off(user: User, kind: Kind | str, channel: str = EMAIL) -> Preferences:
     """Turn one kind off on one channel (the one-click unsubscribe link), keeping the
     driver's other channels for it as they are now (chosen or default)."""
     kind = Kind(kind)
-    if channel == "email" and kind in CHOICE_FIELDS:
-        return save_preferences(user, {CHOICE_FIELDS[kind]: False})
-    off = dict(preferences_of(user).channels_off)
-    now_off = {name for name in ("email", *CHANNELS) if not wants(user, kind, name)}
-    off[str(kind)] = sorted(now_off | {channel})
-    return save_preferences(user, {"channels_off": off})
+    return save_choices(user, {"channels": {kind: without(preferences_of(user), kind, channel)}})
 
 
 def preferences_of(user: User) -> Preferences:
@@ -155,48 +308,54 @@ def preferences_of(user: User) -> Preferences:
     return Preferences.objects.filter(user=user).first() or Preferences(user=user)
 
 
-def save_preferences(user: User, choices: dict[str, Any]) -> Preferences:
-    """Store the driver's choices ({field: value}: the email fields, `channels_off`,
-    `quiet_start`, `quiet_end`); creates the row on the first save."""
-    unknown = (
-        set(choices) - set(CHOICE_FIELDS.values()) - {"channels_off", "quiet_start", "quiet_end"}
-    )
-    if unknown:
-        raise ValueError(f"Not a notification choice: {', '.join(sorted(unknown))}")
-    preferences, _created = Preferences.objects.update_or_create(user=user, defaults=choices)
-    return preferences
-
-
-def portal_choice(saved: Preferences) -> bool:
-    """Whether "charging finished" is listed in the portal (the form's and the API's
-    `charging_finished_in_portal`)."""
-    return "portal" not in saved.channels_off.get(str(CHARGING_FINISHED), [])
+# The fields of the first API (and the portal's first page), each one kind on one channel.
+ONE_CHANNEL_FIELDS: dict[str, tuple[Kind, str]] = {
+    "charging_finished": (CHARGING_FINISHED, EMAIL),
+    "receipts_by_email": (RECEIPTS, EMAIL),
+    "charging_finished_in_portal": (CHARGING_FINISHED, PORTAL),
+}
 
 
 def choices_of(saved: Preferences) -> dict[str, Any]:
-    """The driver's choices as the portal's form and the API show them."""
+    """The driver's choices as the API shows them: `channels` per kind they may receive,
+    the fields of the first API, quiet hours."""
     return {
-        **{field: getattr(saved, field) for field in CHOICE_FIELDS.values()},
-        "charging_finished_in_portal": portal_choice(saved),
+        "channels": {
+            str(kind): [name for name in CHANNELS if name in chosen(saved, kind)]
+            for kind in kinds_for(saved.user)
+        },
+        **{
+            field: channel in chosen(saved, kind)
+            for field, (kind, channel) in ONE_CHANNEL_FIELDS.items()
+        },
         "quiet_start": saved.quiet_start,
         "quiet_end": saved.quiet_end,
     }
 
 
-def save_choices(user: User, choices: dict[str, Any]) -> Preferences:
-    """Save what the form or the API sent (the shape of `choices_of`; keys left out
-    stay as they were)."""
-    fields = {name: choices[name] for name in CHOICE_FIELDS.values() if name in choices}
+def save_choices(user: User, choices: Mapping[str, Any]) -> Preferences:
+    """Save what the form or the API sent (keys left out stay as they were): `channels`
+    ({kind: channels}, checked by `check_channels`), the one-channel fields of the first
+    API (a receipt not emailed stays in the portal's list), `quiet_start`, `quiet_end`.
+    For a kind named in `channels`, `channels` decides. ValidationError: nothing saved."""
+    unknown = set(choices) - set(ONE_CHANNEL_FIELDS) - {"channels", "quiet_start", "quiet_end"}
+    if unknown:
+        raise ValueError(f"Not a notification choice: {', '.join(sorted(unknown))}")
     saved = preferences_of(user)
-    if "charging_finished_in_portal" in choices:
-        off = dict(saved.channels_off)
-        kind = str(CHARGING_FINISHED)
-        channels = set(off.get(kind, [])) - {"portal"}
-        if not choices["charging_finished_in_portal"]:
-            channels.add("portal")
-        off[kind] = sorted(channels)
-        fields["channels_off"] = off
+    named = check_channels(choices.get("channels") or {})
+    channels = dict(saved.channels)
+    for field, (kind, channel) in ONE_CHANNEL_FIELDS.items():
+        if field in choices and kind not in named:
+            current = Preferences(channels=channels)
+            if choices[field]:
+                channels[str(kind)] = sorted(chosen(current, kind) | {channel})
+            else:
+                channels[str(kind)] = sorted(without(current, kind, channel))
+    for kind, wanted in named.items():
+        channels[str(kind)] = sorted(wanted)
+    fields: dict[str, Any] = {"channels": channels}
     for name in ("quiet_start", "quiet_end"):
         if name in choices:
             fields[name] = choices[name]
-    return save_preferences(user, fields)
+    preferences, _created = Preferences.objects.update_or_create(user=user, defaults=fields)
+    return preferences

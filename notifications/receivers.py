@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.dispatch import receiver
+from django.urls import reverse
 
 from billing.models import BillingAccount, SessionCharge, WalletEntry
 from billing.signals import email_ready, payer_blocked, session_priced, wallet_low
@@ -42,6 +43,14 @@ from stations.signals import (
 from users.models import User
 
 logger = logging.getLogger(__name__)
+
+# The preference that decides each of billing's emails (billing/signals.py `kind`).
+BILLING_KINDS = {
+    "receipt": preferences.RECEIPTS,
+    "invoice": preferences.INVOICES,
+    "credit_note": preferences.INVOICES,
+    "payment_failed": preferences.PAYMENT_PROBLEMS,
+}
 
 
 @receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.connector_free")
@@ -140,31 +149,49 @@ def billing_email_ready(
     **kwargs: Any,
 ) -> bool:
     """Put billing's email (a document, a failed payment) in the outbox and send it;
-    True when it will leave. A receipt goes only to a driver who wants receipts by email
-    (notifications/preferences.py); the rest is always sent."""
-    if may_decline and user is not None and not preferences.wants(user, preferences.RECEIPTS):
-        return False
-    payload: dict[str, Any] = {
-        "to": to,
-        "subject": subject,
-        "text": body,
-        "language": language,
-        "reply_to": reply_to,
-    }
-    if document is not None:
-        payload["document"] = document
-    if kind == "receipt" and user is not None:
-        payload["unsubscribe"] = str(preferences.RECEIPTS)  # RFC 8058 headers
-    # A receipt can wait for the end of the driver's quiet hours; the rest cannot.
-    not_before = preferences.after_quiet_hours(user, kind) if user is not None else None
-    message = outbox.enqueue(
-        kind, user, "email", payload, key, deliver_after_commit=False, not_before=not_before
-    )
-    if message is not None:
-        # Sent here once billing's change commits (its callers are workers, or staff's
-        # "Email again" who expect it sent now); rolled back, the row and email go too.
-        transaction.on_commit(lambda: events.deliver_now([message]), robust=True)
-    return True
+    True when it will leave. The driver's channels for its kind decide
+    (notifications/preferences.py: a receipt may go to the portal's list or a push
+    instead, payment problems and invoices are always emailed); billing's own resend
+    (`may_decline` false) is always emailed. A guest or a fleet gets the email."""
+    preference = BILLING_KINDS.get(kind)
+    channels = {preferences.EMAIL}
+    if user is not None and preference is not None:
+        channels = set(preferences.channels_for(user, preference))
+        if not may_decline:
+            channels.add(preferences.EMAIL)
+    message = None
+    if preferences.EMAIL in channels:
+        payload: dict[str, Any] = {
+            "to": to,
+            "subject": subject,
+            "text": body,
+            "language": language,
+            "reply_to": reply_to,
+        }
+        if document is not None:
+            payload["document"] = document
+        if kind == "receipt" and user is not None:
+            payload["unsubscribe"] = str(preferences.RECEIPTS)  # RFC 8058 headers
+        # A receipt can wait for the end of the driver's quiet hours; the rest cannot.
+        not_before = preferences.after_quiet_hours(user, kind) if user is not None else None
+        message = outbox.enqueue(
+            kind, user, "email", payload, key, deliver_after_commit=False, not_before=not_before
+        )
+    listed = []
+    if user is not None and channels - {preferences.EMAIL}:
+        # The portal's list and a push link the document's PDF (or the card page, where a
+        # failed payment is fixed); once per document, however often it is emailed.
+        if document is not None:
+            path, once = reverse("billing:invoice-pdf", args=[document]), f"document:{document}"
+        else:
+            path, once = reverse("portal:money-card"), key
+        listed = events.to_channels(
+            kind, user, channels - {preferences.EMAIL}, subject, "", path, key=once
+        )
+    # Sent here once billing's change commits (its callers are workers, or staff's
+    # "Email again" who expect it sent now); rolled back, the rows and email go too.
+    transaction.on_commit(lambda: events.deliver_now([message, *listed]), robust=True)
+    return preferences.EMAIL in channels
 
 
 @receiver(session_waiting, sender=ChargingSession, dispatch_uid="notifications.session_waiting")

@@ -34,7 +34,7 @@ def read(value: str) -> tuple[User, str] | None:
         kind = preferences.Kind(data["k"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
-    if kind in preferences.ALWAYS_SENT:
+    if preferences.EMAIL in preferences.KINDS[kind].always:
         return None
     user = User.objects.filter(pk=data.get("u"), is_active=True).first()
     return (user, kind) if user is not None else None

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from notifications import events, inbox, preferences, unsubscribe
 from notifications.forms import PreferencesForm
 from notifications.models import Watch
+from notifications.push_views import vapid_public_key
 from stations import finder
 from stations.models import Site
 
@@ -46,19 +47,25 @@ def watch_station(request: HttpRequest, site_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def notification_settings(request: HttpRequest) -> HttpResponse:
-    """The driver's notifications, which emails they want, and the connectors they are
-    waiting for."""
+    """The driver's notifications, on which channels they want each kind, and the
+    connectors they are waiting for."""
     user = request.user
+    saved = preferences.preferences_of(user)
     if request.method == "POST":
-        form = PreferencesForm(request.POST)
+        form = PreferencesForm(request.POST, user=user, saved=saved)
         if form.is_valid():
-            preferences.save_choices(user, form.cleaned_data)
+            choices = {
+                "channels": form.channels(),
+                "quiet_start": form.cleaned_data["quiet_start"],
+                "quiet_end": form.cleaned_data["quiet_end"],
+            }
+            preferences.save_choices(user, choices)
             messages.success(request, _("Your notification settings are saved."))
             return redirect("portal:notifications")
         status = 400
     else:
-        saved = preferences.preferences_of(user)
-        form = PreferencesForm(initial=preferences.choices_of(saved))
+        initial = {"quiet_start": saved.quiet_start, "quiet_end": saved.quiet_end}
+        form = PreferencesForm(initial=initial, user=user, saved=saved)
         status = 200
     watches = (
         Watch.objects.filter(user=user, notified_at=None)
@@ -70,6 +77,12 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         "watches": watches,
         "notifications": list(inbox.latest(user)),
         "unread": inbox.unread_count(user),
+        # Push: on this device (the button), or why the push boxes go to the list.
+        "vapid_key": vapid_public_key(),
+        "push_devices": user.push_subscriptions.count(),
+        "push_without_device": [
+            kind.label for kind in preferences.push_without_device(user, saved)
+        ],
     }
     return render(request, "notifications/preferences.html", context, status=status)
 

@@ -278,8 +278,8 @@ class MyWalletView(generics.GenericAPIView):
 
 
 class MyNotificationSettingsView(generics.GenericAPIView):
-    """Which emails the driver wants, "charging finished" in the portal, and quiet hours,
-    as on the portal page "My account → Notifications"."""
+    """On which channels the driver wants each kind of notification, and quiet hours, as
+    on the portal page "My account → Notifications"; `kinds` describes each kind."""
 
     serializer_class = NotificationSettingsSerializer
 
@@ -288,14 +288,43 @@ class MyNotificationSettingsView(generics.GenericAPIView):
         return preferences.preferences_of(self.request.user)
 
     def _answer(self) -> Response:
-        data = preferences.choices_of(self.get_object())
-        return Response(self.get_serializer({**data, "payment_problems": True}).data)
+        saved = self.get_object()
+        user = self.request.user
+        kinds = [
+            {
+                "kind": kind,
+                "label": kind.label,
+                "description": preferences.KINDS[kind].description,
+                "transactional": preferences.KINDS[kind].transactional,
+                "always": sorted(preferences.KINDS[kind].always),
+                "default": sorted(preferences.KINDS[kind].default),
+            }
+            for kind in preferences.kinds_for(user)
+        ]
+        notes = []
+        pushed = preferences.push_without_device(user, saved)
+        if pushed:
+            notes.append(
+                _(
+                    "No device of yours takes push: until one does, these are listed in the "
+                    "portal instead: %(kinds)s."
+                )
+                % {"kinds": ", ".join(str(kind.label) for kind in pushed)}
+            )
+        data = {
+            **preferences.choices_of(saved),
+            "payment_problems": True,
+            "kinds": kinds,
+            "push_devices": user.push_subscriptions.count(),
+            "notes": notes,
+        }
+        return Response(self.get_serializer(data).data)
 
-    @extend_schema(summary="Which emails you get")
+    @extend_schema(summary="Your notification choices")
     def get(self, request: Request) -> Response:
         return self._answer()
 
-    @extend_schema(summary="Choose which emails you get")
+    @extend_schema(summary="Choose on which channels you get each kind of notification")
     def put(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

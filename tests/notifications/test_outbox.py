@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications import outbox, unsubscribe
+from notifications import outbox, preferences, unsubscribe
 from notifications.models import OutboxMessage, Preferences
 from notifications.tasks import deliver_pending
 
@@ -84,8 +84,9 @@ def test_an_email_a_driver_may_turn_off_has_one_click_unsubscribe(
     # The mail app's one-click POST: no cookie, no CSRF token (RFC 8058 §3.2).
     done = client.post("/" + path, {"List-Unsubscribe": "One-Click"})
     assert done.status_code == 200
-    assert Preferences.objects.get(user=driver).charging_finished is False
-    assert Preferences.objects.get(user=driver).receipts_by_email is True
+    assert not preferences.wants(driver, preferences.CHARGING_FINISHED, "email")
+    assert preferences.wants(driver, preferences.CHARGING_FINISHED, "portal")
+    assert preferences.wants(driver, preferences.RECEIPTS, "email")
 
 
 def test_a_forged_or_garbled_unsubscribe_link_is_a_400(driver, client):

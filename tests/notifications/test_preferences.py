@@ -1,4 +1,5 @@
-"""My account → Notifications: which emails a driver wants, and their open watches."""
+"""My account → Notifications: on which channels a driver wants each kind (rows from the
+registry, notifications/preferences.py KINDS), and their open watches."""
 
 import re
 from datetime import UTC, date, datetime
@@ -9,8 +10,15 @@ from django.urls import reverse
 from billing import documents, invoicing, settlement
 from billing.models import BillingAccount, Invoice, SessionCharge
 from notifications import events, preferences
-from notifications.models import Preferences, Watch
+from notifications.models import (
+    Notification,
+    OutboxMessage,
+    Preferences,
+    PushSubscription,
+    Watch,
+)
 from tests.billing.sessions import charging_site, finished_session, token_of
+from tests.notifications.choices import ticked
 from tests.portal.places import first_connector, place
 from users.models import User
 
@@ -42,54 +50,103 @@ def test_the_account_page_links_to_the_notifications_page(driver_client):
     assert f'href="{URL}"' in page
 
 
-def test_a_new_driver_sees_every_email_on_and_payment_problems_cannot_be_turned_off(
-    driver, driver_client
-):
+def test_every_kind_of_the_registry_is_a_row_with_its_defaults_ticked(driver, driver_client):
     response = driver_client.get(URL)
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert " checked" in checkbox(page, "charging_finished")
-    assert " checked" in checkbox(page, "receipts_by_email")
-    assert " checked" in checkbox(page, "payment_problems")
-    assert " disabled" in checkbox(page, "payment_problems")
-    assert " disabled" not in checkbox(page, "receipts_by_email")
+    # Built from the registry: a kind added to KINDS is a row here without an edit.
+    for kind, rule in preferences.KINDS.items():
+        assert str(kind.label) in page and str(rule.description) in page
+        for channel in preferences.CHANNELS:
+            box = checkbox(page, f"{kind}__{channel}")
+            assert (" checked" in box) == (channel in rule.default | rule.always)
+            assert (" disabled" in box) == (channel in rule.always)
+    assert " disabled" in checkbox(page, "payment_problems__email")
+    assert " disabled" not in checkbox(page, "receipts__email")
     assert "a payment that fails can get your charging cards blocked" in page
-    assert "Monthly invoices and credit notes are always emailed" in page
+    assert 'name="webhook' not in page  # webhooks are for integrators
     assert not Preferences.objects.exists()  # looking changes nothing
 
 
-def test_saving_turns_receipts_off_and_keeps_the_rest(driver, driver_client):
-    response = driver_client.post(URL, {"charging_finished": "on"})
+def test_saving_moves_receipts_to_the_portal_and_keeps_the_rest(driver, driver_client):
+    response = driver_client.post(
+        URL, ticked(receipts=["portal"], charging_finished=["portal", "webpush"])
+    )
 
     assert response.status_code == 302
     assert response["Location"] == URL
-    assert not preferences.wants(driver, preferences.RECEIPTS)
-    assert preferences.wants(driver, preferences.CHARGING_FINISHED)
+    assert not preferences.wants(driver, preferences.RECEIPTS, "email")
+    assert preferences.wants(driver, preferences.RECEIPTS, "portal")
+    assert not preferences.wants(driver, preferences.CHARGING_FINISHED, "email")
+    assert preferences.wants(driver, preferences.CHARGING_FINISHED, "webpush")
     # Not posted (a disabled box never is), and still on: it cannot be turned off.
     assert preferences.wants(driver, preferences.PAYMENT_PROBLEMS)
     page = driver_client.get(URL).content.decode()
     assert "Your notification settings are saved." in page
-    assert " checked" not in checkbox(page, "receipts_by_email")
-    assert " checked" in checkbox(page, "charging_finished")
+    assert " checked" not in checkbox(page, "receipts__email")
+    assert " checked" in checkbox(page, "receipts__portal")
+    assert " checked" not in checkbox(page, "charging_finished__email")
 
-    driver_client.post(URL, {"receipts_by_email": "on", "charging_finished": "on"})
+    driver_client.post(URL, ticked())
     assert preferences.wants(driver, preferences.RECEIPTS)
     assert Preferences.objects.filter(user=driver).count() == 1
 
 
+def test_a_transactional_kind_left_without_a_channel_is_a_form_error_and_nothing_changes(
+    driver, driver_client
+):
+    driver_client.post(URL, ticked(wallet_low=["portal"]))
+    saved = Preferences.objects.get(user=driver).channels
+
+    response = driver_client.post(
+        URL, ticked(receipts=[], session_ended=["email"], wallet_low=["email"])
+    )
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Receipts cannot be turned off entirely: keep at least one channel." in page
+    assert Preferences.objects.get(user=driver).channels == saved
+    assert preferences.wants(driver, preferences.RECEIPTS, "email")
+    assert not preferences.wants(driver, preferences.WALLET_LOW, "email")
+    # A kind that may be turned off entirely may be.
+    assert driver_client.post(URL, ticked(wallet_low=[])).status_code == 302
+    assert not preferences.channels_for(driver, preferences.WALLET_LOW)
+
+
 def test_a_posted_payment_problems_off_changes_nothing(driver, driver_client):
-    driver_client.post(URL, {"payment_problems": "false"})
+    data = ticked()
+    data.pop("payment_problems__email")
+    driver_client.post(URL, {**data, "payment_problems__email": "false"})
     assert preferences.wants(driver, preferences.PAYMENT_PROBLEMS)
 
 
 def test_a_garbled_value_is_refused_with_a_form_error_and_nothing_is_saved(driver, driver_client):
-    response = driver_client.post(URL, {"receipts_by_email": "maybe", "charging_finished": "on"})
+    response = driver_client.post(URL, {**ticked(), "receipts__email": "maybe"})
 
     assert response.status_code == 400
     assert "Tick the box or leave it empty." in response.content.decode()
     assert not Preferences.objects.exists()
     assert preferences.wants(driver, preferences.RECEIPTS)
+
+
+def test_push_without_a_device_is_explained_on_the_page(driver, driver_client, settings):
+    driver_client.post(URL, ticked(bookings=["webpush"]))
+
+    page = driver_client.get(URL).content.decode()
+    assert "No device of yours takes push yet" in page
+    assert "Chosen by push:" in page and "Bookings: confirmed, ended unused" in page
+    assert 'id="push-subscribe"' not in page  # this server has no VAPID keys
+
+    settings.WEBPUSH_VAPID_PUBLIC_KEY, settings.WEBPUSH_VAPID_PRIVATE_KEY = "BKey", "secret"
+    page = driver_client.get(URL).content.decode()
+    assert 'id="push-subscribe"' in page  # offered on this device
+    PushSubscription.objects.create(
+        user=driver, endpoint="https://push.example/1", p256dh="k", auth="a"
+    )
+    page = driver_client.get(URL).content.decode()
+    assert "No device of yours takes push yet" not in page
+    assert "Push goes to the device where you turned it on." in page
 
 
 def test_wants_refuses_an_unknown_kind(driver):
@@ -160,7 +217,7 @@ def paid_wallet_session(driver: User) -> SessionCharge:
 def test_receipts_off_means_a_receipt_in_the_portal_and_no_email(
     driver, driver_client, mailoutbox, django_capture_on_commit_callbacks
 ):
-    driver_client.post(URL, {"charging_finished": "on"})
+    driver_client.post(URL, ticked(receipts=["portal"]))
 
     with django_capture_on_commit_callbacks(execute=True):  # emails leave after commit
         charge = paid_wallet_session(driver)
@@ -173,6 +230,12 @@ def test_receipts_off_means_a_receipt_in_the_portal_and_no_email(
     assert receipt.emailed_at is None
     account_page = driver_client.get(reverse("portal:account")).content.decode()
     assert reverse("billing:invoice-pdf", args=[receipt.pk]) in account_page
+    # In the notification list, as chosen: one row, linking the receipt.
+    [listed] = OutboxMessage.objects.filter(recipient=driver, kind="receipt")
+    assert listed.channel == "portal"
+    [notice] = Notification.objects.filter(user=driver, kind="receipt")
+    assert notice.url == reverse("billing:invoice-pdf", args=[receipt.pk])
+    assert receipt.display_number in notice.title
 
 
 def test_receipts_on_by_default_are_emailed(driver, mailoutbox, django_capture_on_commit_callbacks):
@@ -185,7 +248,7 @@ def test_receipts_on_by_default_are_emailed(driver, mailoutbox, django_capture_o
 def test_a_monthly_invoice_is_emailed_even_with_receipts_off(
     driver, driver_client, mailoutbox, django_capture_on_commit_callbacks
 ):
-    driver_client.post(URL, {"charging_finished": "on"})
+    driver_client.post(URL, ticked(receipts=["portal"]))
     account = BillingAccount.objects.create(
         user=driver, payment_method=BillingAccount.PaymentMethod.INVOICE
     )

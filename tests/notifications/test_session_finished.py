@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from billing.models import Tariff, TariffAssignment
 from notifications import events
-from notifications.models import OutboxMessage, Preferences, SessionNotice
+from notifications.models import Notification, OutboxMessage, Preferences, SessionNotice
 from stations.models import ChargePoint, ChargingSession, Connector, Site
 from stations.signals import session_ended
 from tests.conftest import PASSWORD, eventually, register
@@ -112,7 +112,7 @@ async def test_an_english_driver_is_emailed_in_english(mail_server, charger, db_
 async def test_a_driver_who_turned_it_off_is_not_emailed(mail_server, charger, db_access):
     server, mail = mail_server
     driver = await sync_to_async(driver_with_tag)("DONE-OFF", "en", "CP-DONE-OFF")
-    await sync_to_async(Preferences.objects.create)(user=driver, charging_finished=False)
+    await sync_to_async(Preferences.objects.create)(user=driver, channels={"charging_finished": []})
 
     transaction_id = await charge_12_kwh_for_an_hour(charger, server, "CP-DONE-OFF", "DONE-OFF")
 
@@ -121,6 +121,27 @@ async def test_a_driver_who_turned_it_off_is_not_emailed(mail_server, charger, d
     assert await sync_to_async(
         ChargingSession.objects.filter(pk=transaction_id, closed_by="charger").exists
     )()
+
+
+async def test_a_driver_who_chose_the_portal_only_is_told_there_and_not_emailed(
+    mail_server, charger, db_access
+):
+    server, mail = mail_server
+    driver = await sync_to_async(driver_with_tag)("DONE-LIST", "en", "CP-DONE-LIST")
+    await sync_to_async(Preferences.objects.create)(
+        user=driver, channels={"charging_finished": ["portal"]}
+    )
+
+    transaction_id = await charge_12_kwh_for_an_hour(charger, server, "CP-DONE-LIST", "DONE-LIST")
+
+    def told() -> list[tuple[str, str]]:
+        rows = OutboxMessage.objects.filter(recipient=driver, kind="charging_finished")
+        return [(row.channel, row.state) for row in rows]
+
+    assert await eventually(lambda: told() == [("portal", "sent")], timeout=30)
+    assert mails_to(mail, driver.email) == []
+    listed = Notification.objects.filter(user=driver, url=f"/charging/{transaction_id}/")
+    assert await sync_to_async(listed.exists)()
 
 
 async def test_a_tag_without_an_owner_tells_nobody(mail_server, charger, db_access):
