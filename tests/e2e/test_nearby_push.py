@@ -32,8 +32,7 @@ from tests.e2e.browser import (
     screenshot,
 )
 from tests.e2e.gcm import GcmService
-from tests.notifications.push_service import vapid_claims
-from tests.notifications.test_webpush import PUBLIC_KEY, VAPID
+from tests.notifications.push_service import PUBLIC_KEY, VAPID, vapid_claims
 from tests.waiting import eventually
 from users.models import User
 

@@ -21,6 +21,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from notifications import webpush
+
+# The server's VAPID keys in the tests (the `push_service` fixture turns them on).
+PUBLIC_KEY, PRIVATE_KEY = webpush.generate_keys()
+VAPID = {
+    "WEBPUSH_VAPID_PUBLIC_KEY": PUBLIC_KEY,
+    "WEBPUSH_VAPID_PRIVATE_KEY": PRIVATE_KEY,
+    "WEBPUSH_VAPID_SUBJECT": "mailto:ops@example.com",
+    "WEBPUSH_ALLOW_HTTP_ENDPOINTS": True,
+}
+
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -6,7 +6,6 @@ from rest_framework.test import APIClient
 
 from notifications import preferences
 from notifications.models import Preferences
-from users.models import User
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +26,6 @@ def fresh_throttles():
     cache.clear()  # throttle counts live in the cache
     yield
     cache.clear()
-
-
-@pytest.fixture
-def api(driver: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(driver)
-    return client
 
 
 def test_a_new_driver_gets_every_email(api):

@@ -3,53 +3,23 @@
 push without a device, and delivery following the choice (outbox rows per channel)."""
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from billing.wallet import credit_wallet_manually, debit_wallet
-from notifications import preferences, unsubscribe, webpush
+from notifications import preferences, unsubscribe
 from notifications.models import Notification, OutboxMessage, Preferences
 from tests.notifications.push_service import Browser, PushService
+from tests.notifications.test_webpush import subscribe
 from users.models import User
 
 pytestmark = pytest.mark.django_db
 
 URL = reverse("api:my-notifications")
-PUBLIC_KEY, PRIVATE_KEY = webpush.generate_keys()
-VAPID = {
-    "WEBPUSH_VAPID_PUBLIC_KEY": PUBLIC_KEY,
-    "WEBPUSH_VAPID_PRIVATE_KEY": PRIVATE_KEY,
-    "WEBPUSH_VAPID_SUBJECT": "mailto:ops@example.com",
-    "WEBPUSH_ALLOW_HTTP_ENDPOINTS": True,
-}
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()  # throttle counts live in the cache
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def api(driver: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(driver)
-    return client
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = PushService().start()
-    with override_settings(**VAPID):
-        yield service
-    service.stop()
 
 
 def subscribe_device(user: User, service: PushService) -> Browser:
@@ -57,11 +27,7 @@ def subscribe_device(user: User, service: PushService) -> Browser:
     browser = Browser()
     client = Client()
     client.force_login(user)
-    body = {"endpoint": service.endpoint(f"device-{user.pk}"), "keys": browser.keys()}
-    response = client.post(
-        reverse("portal:push-subscribe"), json.dumps(body), content_type="application/json"
-    )
-    assert response.status_code == 201
+    assert subscribe(client, service.endpoint(f"device-{user.pk}"), browser) == 201
     return browser
 
 

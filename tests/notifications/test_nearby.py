@@ -16,8 +16,7 @@ from notifications import nearby
 from notifications.models import NearbyWatch, Notification, PushSubscription
 from stations.models import ChargePoint, Connector, Site
 from tests.conftest import register
-from tests.notifications.push_service import Browser, PushService, vapid_claims
-from tests.notifications.test_webpush import PUBLIC_KEY, VAPID
+from tests.notifications.push_service import PUBLIC_KEY, VAPID, Browser, PushService, vapid_claims
 from tests.stations.ocpp_wire import ago, iso, send
 from tests.waiting import eventually
 from users.models import User

@@ -4,7 +4,6 @@ the portal's subscribe and unsubscribe endpoints; the manifest and the service w
 
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -13,25 +12,9 @@ from django.urls import reverse
 
 from notifications import outbox, webpush
 from notifications.models import OutboxMessage, PushSubscription
-from tests.notifications.push_service import Browser, PushService, vapid_claims
+from tests.notifications.push_service import PUBLIC_KEY, Browser, vapid_claims
 
 pytestmark = pytest.mark.django_db
-
-PUBLIC_KEY, PRIVATE_KEY = webpush.generate_keys()
-VAPID = {
-    "WEBPUSH_VAPID_PUBLIC_KEY": PUBLIC_KEY,
-    "WEBPUSH_VAPID_PRIVATE_KEY": PRIVATE_KEY,
-    "WEBPUSH_VAPID_SUBJECT": "mailto:ops@example.com",
-    "WEBPUSH_ALLOW_HTTP_ENDPOINTS": True,
-}
-
-
-@pytest.fixture
-def push_service() -> Iterator[PushService]:
-    service = PushService().start()
-    with override_settings(**VAPID):
-        yield service
-    service.stop()
 
 
 def subscribe(client: Client, endpoint: str, browser: Browser) -> int:
