@@ -1,6 +1,6 @@
 """A driver hears their session start, its end with the cost billing froze, and a wallet
 running low (notifications/events.py), on the channels they want
-(notifications/preferences.py DEFAULT_CHANNELS until they choose)."""
+(notifications/preferences.py KINDS defaults until they choose)."""
 
 from decimal import Decimal
 from pathlib import Path
