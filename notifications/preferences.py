@@ -206,14 +206,14 @@ def push_without_device(user: User, saved: Preferences | None = None) -> list[Ki
 
 def check_channels(channels: Mapping[str, Iterable[str]]) -> dict[Kind, frozenset[str]]:
     """What the form or the API sent as {kind: channels}, checked against KINDS; a
-    ValidationError names every kind that is wrong (an unknown kind or channel, a
-    transactional kind left without a channel, an "always" channel removed)."""
+    ValidationError names every kind that is wrong (an unknown kind or a staff alert, an
+    unknown channel, a transactional kind left without a channel, an "always" channel
+    removed)."""
     errors = []
     checked = {}
     for name, wanted in channels.items():
-        try:
-            kind = Kind(name)
-        except ValueError:
+        kind = Kind(name) if name in Kind.values else None
+        if kind is None or KINDS[kind].staff:  # a staff alert is not a driver's choice
             errors.append(_("“%(kind)s” is not a kind of notification.") % {"kind": name})
             continue
         wanted = frozenset(wanted)

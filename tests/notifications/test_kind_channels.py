@@ -34,11 +34,13 @@ def subscribe_device(user: User, service: PushService) -> Browser:
 def test_get_lists_every_kind_of_the_registry_with_its_channels(api):
     answer = api.get(URL).json()
 
-    assert [entry["kind"] for entry in answer["kinds"]] == [str(kind) for kind in preferences.KINDS]
+    drivers = {kind: rule for kind, rule in preferences.KINDS.items() if not rule.staff}
+    assert [entry["kind"] for entry in answer["kinds"]] == [str(kind) for kind in drivers]
     assert answer["channels"] == {
         str(kind): [c for c in preferences.CHANNELS if c in rule.default | rule.always]
-        for kind, rule in preferences.KINDS.items()
+        for kind, rule in drivers.items()
     }
+    assert "payer_blocked" not in answer["channels"]  # a staff alert
     receipts = next(entry for entry in answer["kinds"] if entry["kind"] == "receipts")
     assert receipts["transactional"] is True and receipts["always"] == []
     problems = next(entry for entry in answer["kinds"] if entry["kind"] == "payment_problems")
@@ -80,6 +82,7 @@ def test_put_channels_changes_the_kinds_it_names_and_the_first_fields_follow(api
         ),
         ({"payment_problems": ["portal"]}, "Payment problems: Email cannot be turned off."),
         ({"newsletter": ["email"]}, "“newsletter” is not a kind of notification."),
+        ({"payer_blocked": ["email"]}, "“payer_blocked” is not a kind of notification."),
         ({"bookings": ["webhook"]}, "Bookings: confirmed, ended unused: “webhook” is not a"),
         ({"bookings": "email"}, "Expected a list of items"),
     ],
