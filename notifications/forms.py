@@ -13,7 +13,6 @@ from django.utils.translation import gettext_lazy as _
 from notifications import preferences
 from notifications.models import Kind, Preferences
 from stations.models import Connector
-from users.models import User
 
 # What a browser sends for a ticked box (its value attribute), and the spellings of
 # "true" and "false" an API client or a test might use.
@@ -76,9 +75,9 @@ class PreferencesForm(forms.Form):
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
 
-    def __init__(self, *args: Any, user: User, saved: Preferences, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, saved: Preferences, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.kinds = preferences.kinds_for(user)
+        self.kinds = preferences.DRIVER_KINDS
         for kind in self.kinds:
             rule = preferences.KINDS[kind]
             channels = preferences.chosen(saved, kind)

@@ -152,16 +152,12 @@ KINDS: dict[Kind, KindRule] = {
 }
 assert set(KINDS) == set(Kind), "every Kind has its rule in KINDS"
 STAFF_KINDS: dict[Kind, str] = {kind: rule.staff for kind, rule in KINDS.items() if rule.staff}
+# The kinds a driver chooses channels for, in the registry's order (the page's rows).
+DRIVER_KINDS: list[Kind] = [kind for kind, rule in KINDS.items() if not rule.staff]
 
 # Kinds that can wait for the end of quiet hours (the rest is delivered at once: a
 # car that stopped, a free connector, a failed payment cannot wait till morning).
 CAN_WAIT = frozenset({"receipt", "support_answer", CARD_EXPIRING})
-
-
-def kinds_for(user: User) -> list[Kind]:
-    """The kinds a driver chooses channels for, in the registry's order (the page's
-    rows); staff alerts are not among them."""
-    return [kind for kind, rule in KINDS.items() if not rule.staff]
 
 
 def chosen(saved: Preferences | None, kind: Kind | str) -> frozenset[str]:
@@ -201,7 +197,7 @@ def push_without_device(user: User, saved: Preferences | None = None) -> list[Ki
     if has_push(user):
         return []
     saved = saved if saved is not None else preferences_of(user)
-    return [kind for kind in kinds_for(user) if PUSH in chosen(saved, kind)]
+    return [kind for kind in DRIVER_KINDS if PUSH in chosen(saved, kind)]
 
 
 def check_channels(channels: Mapping[str, Iterable[str]]) -> dict[Kind, frozenset[str]]:
@@ -322,7 +318,7 @@ def choices_of(saved: Preferences) -> dict[str, Any]:
     return {
         "channels": {
             str(kind): [name for name in CHANNELS if name in chosen(saved, kind)]
-            for kind in kinds_for(saved.user)
+            for kind in DRIVER_KINDS
         },
         **{
             field: channel in chosen(saved, kind)

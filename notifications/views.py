@@ -52,7 +52,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
     user = request.user
     saved = preferences.preferences_of(user)
     if request.method == "POST":
-        form = PreferencesForm(request.POST, user=user, saved=saved)
+        form = PreferencesForm(request.POST, saved=saved)
         if form.is_valid():
             choices = {
                 "channels": form.channels(),
@@ -65,7 +65,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         initial = {"quiet_start": saved.quiet_start, "quiet_end": saved.quiet_end}
-        form = PreferencesForm(initial=initial, user=user, saved=saved)
+        form = PreferencesForm(initial=initial, saved=saved)
         status = 200
     watches = (
         Watch.objects.filter(user=user, notified_at=None)
