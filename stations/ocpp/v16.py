@@ -143,8 +143,8 @@ def handle(
     needed); the consumer calls this in a thread.
 
     The connectors it finds in `charge_point.connectors_by_id` may be stale: one deleted
-    in admin since, or one whose status was written in a transaction that failed. When
-    the database refuses a call, they are read again; a refusal for a row that is gone
+    in admin since, or one created or changed in a transaction that was rolled back.
+    When a call fails in any way, they are read again; a refusal for a row that is gone
     (IntegrityError) is retried once with fresh rows, as the call was rolled back whole.
     """
     cached = "connectors_by_id" in charge_point.__dict__
@@ -157,6 +157,9 @@ def handle(
         charge_point.forget_connectors()
         if not (isinstance(error, IntegrityError) and cached):
             raise
+    except Exception:  # OcppError (a CALLERROR) or a bug: its writes were rolled back
+        charge_point.forget_connectors()
+        raise
     logger.info("%s: %s retried with its connectors read again", charge_point, action)
     return handle(charge_point, action, payload, received_at)
 

@@ -10,8 +10,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from stations.models import ChargePoint, Connector
+from stations.ocpp import v16
 from tests.charger import now
 from users.models import User
 
@@ -127,3 +129,21 @@ async def test_a_connector_deleted_in_admin_comes_back_with_the_chargers_next_st
         charge_point__charge_point_id="CP-ROWS-DELETE", connector_id=2
     )
     assert again.status == "Faulted"
+
+
+@pytest.mark.django_db
+def test_a_call_that_fails_after_creating_a_connector_leaves_no_connector_in_the_cache():
+    # The handler directly: a charger cannot send this timestamp (the schema refuses it),
+    # so it stands for any failure after the connector was created, which rolls it back.
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-ROWS-ROLLBACK")
+    failing = {"connectorId": 2, "status": "Available", "errorCode": "NoError", "timestamp": "x"}
+    with pytest.raises(ValueError):
+        v16.handle(charge_point, "StatusNotification", failing, timezone.now())
+    assert not Connector.objects.filter(charge_point=charge_point, connector_id=2).exists()
+
+    sample = {"timestamp": now(), "sampledValue": [{"value": "10"}]}
+    v16.handle(
+        charge_point, "MeterValues", {"connectorId": 2, "meterValue": [sample]}, timezone.now()
+    )
+
+    assert Connector.objects.filter(charge_point=charge_point, connector_id=2).exists()
