@@ -4,12 +4,14 @@ without a partition still takes rows, time queries read only their months, reten
 drops whole months. SQLite keeps plain tables (retention there: test_tasks.py and
 tests/billing/test_sample_retention.py)."""
 
+import importlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.state import ProjectState
 from django.utils import timezone
 from ocpp.v16 import call
 
@@ -225,3 +227,22 @@ def test_the_migration_moves_existing_rows_into_their_months_and_keeps_their_ids
     again = MeterSample(charge_point=charge_point, connector_id=1, timestamp=march, value="1")
     MeterSample.objects.bulk_create([again], ignore_conflicts=True)
     assert MeterSample.objects.filter(charge_point=charge_point).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_migration_back_to_0018_and_forward_again_keeps_the_partitioned_tables_and_rows():
+    # The migration itself (the test database is built without migrations), on tables
+    # already partitioned as production's are after it ran.
+    name = "0019_partition_message_log_and_meter_samples"
+    module = importlib.import_module(f"stations.migrations.{name}")
+    migration = module.Migration(name, "stations")
+    entry = log_entry(timezone.now())
+    months = partitions.months(LOG)
+
+    with connection.schema_editor() as schema_editor:
+        state = migration.unapply(ProjectState(), schema_editor)
+        migration.apply(state, schema_editor)
+
+    assert partitions.is_partitioned(LOG) and partitions.is_partitioned(SAMPLES)
+    assert partitions.months(LOG) == months
+    assert partition_of(OcppMessage, entry.pk) == Month.of(timezone.now()).name(LOG)
