@@ -2,8 +2,9 @@
 
 `make run` has no Redis, yet several processes must talk: daphne holds the chargers'
 sockets while a Celery worker, `manage.py ocpp_call` or a test sends them commands
-(stations/ocpp/commands.py). Production uses channels_redis (REDIS_URL); this layer is
-the default without it, and keeps its shared state in one SQLite file.
+(stations/ocpp/commands.py). Production uses channels_redis (REDIS_URL or
+REDIS_SENTINELS); this layer is the default without it, and keeps its shared state in
+one SQLite file.
 
 - Every event loop that uses the layer gets an inbox with a random token, and the
   names new_channel() hands out carry it ("specific.<token>!<random>"): the name says

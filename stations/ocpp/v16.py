@@ -1,9 +1,9 @@
 """OCPP 1.6 handlers: one plain function per action a charge point sends.
 
 Each handler gets the charge point, the validated payload (camelCase, as on the wire)
-and the server's receive time; it runs inside one database transaction (none for the
-handlers that write one statement at most: WITHOUT_TRANSACTION) and returns the
-CALLRESULT payload. Raising rpc.OcppError answers with a CALLERROR instead.
+and the server's receive time; it runs inside one database transaction (none of its own
+for WITHOUT_TRANSACTION, whose writes each stand alone) and returns the CALLRESULT
+payload. Raising rpc.OcppError answers with a CALLERROR instead.
 Section numbers refer to the OCPP 1.6 specification (edition 2).
 """
 
@@ -45,9 +45,12 @@ MAX_CONNECTOR_ID = 32
 
 HANDLERS: dict[str, Handler] = {}
 
-# Handlers that write at most one statement (MeterValues: its samples, one INSERT) run
-# without a transaction: on PostgreSQL its BEGIN and COMMIT are round trips of their own,
-# half of a MeterValues call's (docs/performance.md).
+# Handlers that run without a transaction of their own: on PostgreSQL its BEGIN and COMMIT
+# are round trips of their own, half of a MeterValues call's (docs/performance.md). Each
+# of their writes stands alone, none needs undoing if a later one fails: MeterValues may
+# create its connector (get_or_create), then stores its samples (a retransmitted one is
+# skipped; the COPY path has its own transaction); a refused Authorize has a listener
+# store it (insights' RefusedStart).
 WITHOUT_TRANSACTION = {"Authorize", "DataTransfer", "Heartbeat", "MeterValues"}
 
 # Every action OCPP 1.6 (with the security whitepaper) defines. One a charger sends that
@@ -139,8 +142,8 @@ def handles(action: str) -> Callable[[Handler], Handler]:
 def handle(
     charge_point: ChargePoint, action: str, payload: Payload, received_at: datetime
 ) -> Payload:
-    """Run the handler for `action` in one transaction (WITHOUT_TRANSACTION: none is
-    needed); the consumer calls this in a thread.
+    """Run the handler for `action` in one transaction (WITHOUT_TRANSACTION: none of its
+    own); the consumer calls this in a thread.
 
     The connectors it finds in `charge_point.connectors_by_id` may be stale: one deleted
     in admin since, or one created or changed in a transaction that was rolled back.

@@ -6,11 +6,11 @@
     python manage.py serve --tls-port 8443 # and TLS (OCPP security profiles 2 and 3)
 
 Several of these processes can serve one site, on one port (--workers, see
-chargehub/server_processes.py) or behind a load balancer; with REDIS_URL set, a command
-reaches a charger whichever process holds its socket. Daphne's own
---proxy-headers is not offered: it takes the client's address from the left of
-X-Forwarded-For, which the client writes. Behind a proxy, settings read the headers instead
-(TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER). With --tls-port (or OCPP_TLS_PORT) it also
+chargehub/server_processes.py) or behind a load balancer; with REDIS_URL or
+REDIS_SENTINELS set, a command reaches a charger whichever process holds its socket.
+Daphne's own --proxy-headers is not offered: it takes the client's address from the left
+of X-Forwarded-For, which the client writes. Behind a proxy, settings read the headers
+instead (TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER). With --tls-port (or OCPP_TLS_PORT) it also
 serves TLS itself, verifying chargers' client certificates (chargehub/tls.py).
 """
 
@@ -50,7 +50,8 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="Processes sharing the port (SO_REUSEPORT); use REDIS_URL with more than one",
+            help="Processes sharing the port (SO_REUSEPORT); use REDIS_URL or REDIS_SENTINELS"
+            " with more than one",
         )
         parser.add_argument(
             "--tls-port",
