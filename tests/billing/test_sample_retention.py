@@ -22,7 +22,7 @@ Status = SessionCharge.Status
 
 
 @pytest.fixture(autouse=True)
-def _ninety_days(settings):
+def _thirty_days(settings):
     settings.METER_SAMPLE_RETENTION_DAYS = 30
 
 

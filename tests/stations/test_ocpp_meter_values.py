@@ -5,6 +5,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from stations import meter_samples
 from stations.models import MeterSample
@@ -276,3 +278,24 @@ def test_an_offline_queue_resent_whole_is_stored_once_with_its_session():
         ("0.5", Decimal("0.5")),
         ("1.5", Decimal("1.5")),
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
+def test_a_large_batch_goes_through_copy_and_skips_the_samples_already_stored():
+    count = meter_samples.COPY_FROM
+    meter_value = [
+        {"timestamp": iso(ago(hours=2, seconds=-n)), "sampledValue": [{"value": str(n)}]}
+        for n in range(count)
+    ]
+    # Ten of them already stored (a batch sent before, its answer lost), one sent twice.
+    handle("CP-MV-COPY", "MeterValues", {"connectorId": 1, "meterValue": meter_value[:10]})
+
+    with CaptureQueriesContext(connection) as queries:
+        request = {"connectorId": 1, "meterValue": [*meter_value, meter_value[42]]}
+        assert handle("CP-MV-COPY", "MeterValues", request) == {}
+
+    assert any(meter_samples.STAGING_TABLE in query["sql"] for query in queries)
+    stored = MeterSample.objects.filter(charge_point__charge_point_id="CP-MV-COPY")
+    assert sorted(int(value) for value in stored.values_list("value", flat=True)) == list(
+        range(count)
+    )
