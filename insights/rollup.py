@@ -9,7 +9,9 @@ occupied time is started..stopped, its charging time billing's `charging_minutes
 the start (until the car was full), its energy and money are billing's; the rest is idle.
 Sessions and energy count in the hour and day they began. A session's money counts under
 one customer (`customer_of`), by who the driver is when it is rolled up (a rebuild uses
-today's plan and staff memberships; the fleet that paid is the charge's own).
+today's plan and staff memberships; the fleet that paid is the charge's own). A driver's
+month is on a plan (DriverMonth.on_plan) if they are in one, even when their money counts
+under staff.
 
 A booking's no-show fee (a SessionCharge owned by the booking) counts in SiteDay's money
 only, as `fees`, `fee_net` and `fee_gross` besides the sessions' `net` and `gross`:
@@ -113,8 +115,9 @@ def _roll_up_batch(size: int) -> int:
         charges = _charges(mark.last_id, size)
         if not charges:
             return 0
-        groups = _groups_of({c.user_id for c in charges if c.user_id})
-        plan_members = {user for user, (kind, _name) in groups.items() if kind == CustomerKind.PLAN}
+        drivers = {c.user_id for c in charges if c.user_id}
+        groups = _groups_of(drivers)
+        plan_members = _plan_members(drivers)
         _add(ConnectorHour, ("connector_id", "hour"), _connector_hours(charges))
         _add(
             SiteDay,
@@ -237,6 +240,16 @@ def _groups_of(user_ids: set[int]) -> dict[int, tuple[str, str]]:
     for user_id, kind, name in sorted(memberships, key=lambda row: GROUP_ORDER[row[1]]):
         groups.setdefault(user_id, (kind, name))
     return groups
+
+
+def _plan_members(user_ids: set[int]) -> set[int]:
+    """The drivers in a subscription plan, staff or not (DriverMonth.on_plan): GROUP_ORDER
+    decides only whom the money counts under (`customer_of`)."""
+    return set(
+        CustomerGroup.objects.filter(
+            kind=CustomerGroup.Kind.PLAN, members__in=user_ids
+        ).values_list("members", flat=True)
+    )
 
 
 def customer_of(charge: _Charge, groups: dict[int, tuple[str, str]]) -> tuple[str, str]:

@@ -178,6 +178,34 @@ def test_revenue_per_customer_group_and_month(customers):
     assert february_and_march == Decimal("283.50")
 
 
+def test_a_staff_member_on_a_plan_counts_as_staff_and_is_on_the_plan(customers):
+    # cia@ is in Crew (staff) and Plus (plan): her money counts under Crew, and her month
+    # is on a plan all the same.
+    crew = SiteDay.objects.get(customer_group="Crew")
+    assert (crew.customer_kind, crew.sessions) == ("staff", 1)
+    months = {
+        (row.user.email, row.month): row.on_plan
+        for row in DriverMonth.objects.select_related("user")
+    }
+    assert months == {
+        ("anna@taxi.example", date(2026, 2, 1)): False,
+        ("bo@example.com", date(2026, 2, 1)): True,
+        ("dan@example.com", date(2026, 2, 1)): False,
+        ("cia@example.com", date(2026, 3, 1)): True,
+        ("bo@example.com", date(2026, 3, 1)): True,
+    }
+    # Four drivers, one each: paid by, subscription, drivers, share (%).
+    assert figures.driver_shares(customers).rows == [
+        ["Card on file", "on a plan", 1, Decimal("25.0")],
+        ["Monthly invoice", "no plan", 1, Decimal("25.0")],
+        ["None", "on a plan", 1, Decimal("25.0")],
+        ["Wallet", "no plan", 1, Decimal("25.0")],
+    ]
+    rolled_up = sorted(DriverMonth.objects.values_list("user__email", "month", "on_plan"))
+    rollup.rebuild()
+    assert sorted(DriverMonth.objects.values_list("user__email", "month", "on_plan")) == rolled_up
+
+
 @pytest.fixture
 def fees():
     """March and April 2026 at one site: one session, and two no-show fees (a driver's by
