@@ -19,11 +19,11 @@ from django.utils.translation import gettext as _
 
 from billing.models import Invoice, SessionCharge
 from billing.money import round_to_ore
+from insights import refusals
 from insights.models import (
     ConnectorHour,
     CustomerKind,
     DriverMonth,
-    RefusedStart,
     SearchRecord,
     SessionMix,
     SiteDay,
@@ -56,6 +56,11 @@ class Scope:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.site.time_zone if self.site else settings.TIME_ZONE)
+
+    @property
+    def site_ids(self) -> list[int] | None:
+        """The site's id in a list, None for every site."""
+        return [self.site.pk] if self.site else None
 
     @property
     def starts_at(self) -> datetime:
@@ -255,13 +260,6 @@ def occupancy_heatmap(scope: Scope) -> Table:
     )
 
 
-def _refusals(scope: Scope) -> Any:
-    """Starts refused at a charger in the scope (of any connector type: an Authorize
-    names no connector)."""
-    refused = RefusedStart.objects.filter(at__gte=scope.starts_at, at__lt=scope.ends_at)
-    return refused.filter(site=scope.site) if scope.site else refused
-
-
 def turned_away(scope: Scope) -> Table:
     """Drivers turned away per day: searches that found nothing free (anywhere: a search
     has no site) and starts refused at a charger (Authorize or StartTransaction)."""
@@ -275,7 +273,8 @@ def turned_away(scope: Scope) -> Table:
         .values_list("hour", "found_free", "n")
     ):
         counts[hour.astimezone(scope.zone).date()][0 if found_free else 1] += n
-    for at in _refusals(scope).values_list("at", flat=True):
+    refused = refusals.refused_starts(scope.starts_at, scope.ends_at, scope.site_ids)
+    for at in refused.values_list("at", flat=True):
         counts[at.astimezone(scope.zone).date()][2] += 1
     return Table(
         "turned_away",
@@ -292,9 +291,7 @@ def turned_away(scope: Scope) -> Table:
 def turned_away_by_site(scope: Scope) -> Table:
     """Starts refused at each site's chargers: Authorize and StartTransaction answered
     with another status than Accepted (Invalid, Blocked, Expired, ConcurrentTx)."""
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in _refusals(scope).values("site_id", "action").annotate(n=Count("id")):
-        counts[row["site_id"]][row["action"]] += row["n"]
+    counts = refusals.counts_by_site(scope.starts_at, scope.ends_at, scope.site_ids)
     names = _site_names(counts)
     rows = [
         [

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 
-from insights import planning
-from insights.models import CandidateLocation, RefusedStart, SearchRecord
+from insights import planning, refusals
+from insights.models import CandidateLocation, SearchRecord
 from insights.searches import GRID_DEGREES
 from stations.models import ChargerCommand, ChargingSession, Connector, Site
 
@@ -73,13 +73,8 @@ def turned_away(site_ids: list[int], start: datetime, end: datetime) -> dict[int
         .values_list("charge_point__site_id", "n")
     ):
         counts[site_id] += n
-    for site_id, n in (
-        RefusedStart.objects.filter(site_id__in=site_ids, at__gte=start, at__lt=end)
-        .values("site_id")
-        .annotate(n=Count("pk"))
-        .values_list("site_id", "n")
-    ):
-        counts[site_id] += n
+    for site_id, actions in refusals.counts_by_site(start, end, site_ids).items():
+        counts[site_id] += sum(actions.values())
     return dict(counts)
 
 

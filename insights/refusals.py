@@ -6,13 +6,19 @@ Recorded from stations' `authorization_refused` signal as it happens. The messag
 `rebuild_from_log()` (run by `manage.py rebuild_insights`) recomputes the refusals of the
 days it still holds from the frames; older refusals stay as the signal recorded them
 (the signal is their only source).
+
+The dashboards (insights/figures.py) and site planning (insights/planning_data.py) read
+them through `refused_starts()` and `counts_by_site()`.
 """
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, QuerySet
 
 from insights.models import RefusedStart
 from stations.clock import trusted_time
@@ -36,6 +42,31 @@ def record(
         status=status,
         at=at,
     )
+
+
+def refused_starts(
+    start: datetime, end: datetime, site_ids: Iterable[int] | None = None
+) -> QuerySet[RefusedStart]:
+    """Starts refused in [start, end) at the chargers of `site_ids` (of every site if
+    None), of any connector type: an Authorize names no connector."""
+    refused = RefusedStart.objects.filter(at__gte=start, at__lt=end)
+    return refused if site_ids is None else refused.filter(site_id__in=list(site_ids))
+
+
+def counts_by_site(
+    start: datetime, end: datetime, site_ids: Iterable[int] | None = None
+) -> dict[int, dict[str, int]]:
+    """How many starts were refused in [start, end) at each site, per action (Authorize,
+    StartTransaction; an action without refusals is 0); sites without refusals left out."""
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ACTIONS, 0))
+    for site_id, action, n in (
+        refused_starts(start, end, site_ids)
+        .values("site_id", "action")
+        .annotate(n=Count("pk"))
+        .values_list("site_id", "action", "n")
+    ):
+        counts[site_id][action] = n
+    return dict(counts)
 
 
 def _payload(frame: str, index: int) -> dict[str, Any]:

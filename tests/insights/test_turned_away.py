@@ -2,8 +2,9 @@
 counted at its site (dashboards, site planning), and `rebuild_insights` recomputes the
 refusals from the message log."""
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -114,3 +115,30 @@ def test_refusals_older_than_the_message_log_are_kept_by_a_rebuild():
     )
     call_command("rebuild_insights", stdout=StringIO())
     assert list(RefusedStart.objects.values_list("at", flat=True)) == [old]
+
+
+@pytest.mark.django_db
+def test_the_dashboard_and_site_planning_count_the_same_refusals_per_site_and_window():
+    here = Site.objects.create(name="Here")
+    there = Site.objects.create(name="There")
+    monday = datetime(2026, 3, 2, tzinfo=ZoneInfo("Europe/Stockholm"))
+    for site, action, at in [
+        (here, "Authorize", monday),
+        (here, "StartTransaction", monday + timedelta(hours=23, minutes=59)),
+        (here, "Authorize", monday + timedelta(days=1)),  # Tuesday: outside
+        (there, "Authorize", monday + timedelta(hours=12)),
+    ]:
+        charge_point = register(f"TA-{site.name}-{at:%d%H%M}", site=site)
+        RefusedStart.objects.create(
+            site=site, charge_point=charge_point, action=action, status="Invalid", at=at
+        )
+    one_day = figures.Scope(start=date(2026, 3, 2), end=date(2026, 3, 2))
+    assert figures.turned_away_by_site(one_day).rows == [
+        ["Here", 1, 1, 2],
+        ["There", 1, 0, 1],
+    ]
+    at_here = figures.Scope(start=date(2026, 3, 2), end=date(2026, 3, 2), site=here)
+    assert figures.turned_away_by_site(at_here).rows == [["Here", 1, 1, 2]]
+    assert [row[2] for row in figures.turned_away(at_here).rows] == [2]
+    planned = planning_data.turned_away([here.pk, there.pk], monday, monday + timedelta(days=1))
+    assert planned == {here.pk: 2, there.pk: 1}
