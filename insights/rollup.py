@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Model, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -100,7 +100,19 @@ def rebuild() -> int:
         DriverMonth.objects.all().delete()
         mark.last_id = 0
         mark.save(update_fields=["last_id"])
-    return roll_up()
+    count = roll_up()
+    _analyze(ConnectorHour, SiteDay, SessionMix, DriverMonth)
+    return count
+
+
+def _analyze(*models: type[Model]) -> None:
+    """Give PostgreSQL's planner the new sizes of tables just refilled: until autovacuum
+    gets there it estimates from the emptied tables and reads them through an index."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f'ANALYZE "{model._meta.db_table}"')
 
 
 def _mark() -> RollupMark:
