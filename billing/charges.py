@@ -1,8 +1,9 @@
 """A SessionCharge's status (a session's, or a booking's no-show fee): the one place
 that moves it.
 
-A charge is created in its first status by billing/settlement.py (freeze_price); from
-then on only the functions here change it, each allowing only the moves below:
+A charge is created in its first status by billing/settlement.py's new_charge (called
+by freeze_price for a session and by billing/no_show.py for a booking's no-show fee);
+from then on only the functions here change it, each allowing only the moves below:
 
     pending, failed -> paid        mark_paid (wallet debited, card charged)
     pending, failed -> failed      mark_failed (card declined: retried later)

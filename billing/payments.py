@@ -20,7 +20,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from djstripe.models import Customer, PaymentMethod
 
@@ -170,16 +170,18 @@ def saved_card(user: User) -> SavedCard | None:
     Stripe cannot be reached. A charge does not rely on it: charge_off_session asks
     Stripe (default_card), which it talks to anyway.
     """
-    customer = (
-        Customer.objects.filter(
-            subscriber=user, date_purged__isnull=True, default_payment_method__isnull=False
-        )
-        .select_related("default_payment_method")
-        .first()
-    )
+    customer = _with_saved_card().filter(subscriber=user).first()
     if customer is None:
         return None
     return _card(customer.default_payment_method)
+
+
+def _with_saved_card() -> QuerySet[Customer]:
+    """dj-stripe's local copies of Stripe customers that have a saved card (the
+    default payment method) and were not deleted at Stripe."""
+    return Customer.objects.filter(
+        date_purged__isnull=True, default_payment_method__isnull=False
+    ).select_related("default_payment_method")
 
 
 def _card(payment_method: PaymentMethod) -> SavedCard:
@@ -205,13 +207,9 @@ def expiring_cards(today: date) -> list[tuple[User, SavedCard]]:
             default_payment_method__stripe_data__card__exp_month=month.month,
         )
     customers = (
-        Customer.objects.filter(
-            expiry,
-            subscriber__isnull=False,
-            date_purged__isnull=True,
-            default_payment_method__isnull=False,
-        )
-        .select_related("subscriber", "default_payment_method")
+        _with_saved_card()
+        .filter(expiry, subscriber__isnull=False)
+        .select_related("subscriber")
         .order_by("pk")
     )
     return [(customer.subscriber, _card(customer.default_payment_method)) for customer in customers]

@@ -264,7 +264,7 @@ def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Pr
             nets.append(included.exact_net)
 
     net_total = sum(nets, ZERO)
-    vat_total = round_to_ore(net_total * terms.vat_rate / 100)
+    vat_total = _vat(net_total, terms)
     vats = _share_out(vat_total, [net * terms.vat_rate / 100 for net in nets])
     priced = tuple(
         PricedLine(
@@ -300,7 +300,7 @@ def price_fee(kind: LineKind, description: str, net: Decimal, terms: TariffTerms
     """A flat fee that is not a session's (a booking's no-show fee) as a price of one
     line, by the same rounding and VAT rule as a session."""
     net = round_to_ore(net)
-    vat = round_to_ore(net * terms.vat_rate / 100)
+    vat = _vat(net, terms)
     line = PricedLine(kind, description, Decimal(1), "", net, net, vat, net + vat)
     return Price(
         lines=(line,),
@@ -314,6 +314,11 @@ def price_fee(kind: LineKind, description: str, net: Decimal, terms: TariffTerms
         idle_minutes=ZERO.quantize(QUANTITY_STEP),
         is_final=True,
     )
+
+
+def _vat(net: Decimal, terms: TariffTerms) -> Decimal:
+    # VAT is charged on the price's net total, rounded once to whole öre.
+    return round_to_ore(net * terms.vat_rate / 100)
 
 
 def _included_energy(
