@@ -28,7 +28,11 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from billing.models import BillingAccount, SessionCharge, WalletEntry
 from billing.money import format_money
+from billing.payments import expiring_cards
+from billing.standing import failed_payment_attempts
+from billing.tariffs import price_preview
 from notifications import digest, preferences, webpush
 from notifications.models import OutboxMessage, SessionNotice, Watch
 from notifications.outbox import deliver, enqueue
@@ -425,9 +429,6 @@ def _idle_fee(session: ChargingSession, driver: User) -> "tuple[PricePreview, da
     """The prices of a session whose car stopped drawing power (SuspendedEV) and when its
     idle fee starts: the tariff's grace period after the charger's status; None when
     the tariff has no idle fee."""
-    # billing imports notifications.preferences: imported here, not at module level.
-    from billing.tariffs import price_preview
-
     # The tariff that applied when the session started is the one it is billed by.
     prices = price_preview(session.connector, driver, at=session.started_at)
     if prices is None or not prices.idle_fee_per_minute.net:
@@ -523,9 +524,6 @@ def tell_session_started(session_id: int) -> int:
 def tell_session_priced(charge_id: int) -> int:
     """Tell the driver what their ended session cost, from billing's frozen SessionCharge
     (by default in the portal only); how many messages were enqueued now."""
-    # billing imports notifications.preferences: imported here, not at module level.
-    from billing.models import SessionCharge
-
     charge = (
         SessionCharge.objects.select_related(
             "session__id_token__owner", "session__charge_point__site"
@@ -562,8 +560,6 @@ def tell_session_priced(charge_id: int) -> int:
 def tell_wallet_low(entry_id: int, balance: Decimal) -> int:
     """Tell the driver that a debit took their wallet below BILLING_WALLET_LOW_BALANCE
     (email and portal by default); once per debit. How many messages were enqueued."""
-    from billing.models import WalletEntry
-
     entry = WalletEntry.objects.select_related("user").filter(pk=entry_id).first()
     driver = entry.user if entry is not None and entry.user.is_active else None
     if driver is None:
@@ -650,6 +646,18 @@ def tell_booking_missed(booking_id: int) -> int:
     return len(messages)
 
 
+def _already_told(keys: Iterable[str]) -> set[str]:
+    """Of these `_tell_driver` keys, those already in the outbox on some channel (the
+    in-portal message's key ends in ":portal"): one query for a beat task's batch."""
+    keys = list(keys)
+    sent = set(
+        OutboxMessage.objects.filter(
+            key__in=[*keys, *(f"{key}:portal" for key in keys)]
+        ).values_list("key", flat=True)
+    )
+    return {key for key in keys if key in sent or f"{key}:portal" in sent}
+
+
 def remind_bookings(now: datetime | None = None) -> int:
     """Remind each driver of their booking NOTIFICATIONS_BOOKING_REMINDER_MINUTES before
     it starts (the beat task, every minute); how many messages were enqueued now.
@@ -669,15 +677,11 @@ def remind_bookings(now: datetime | None = None) -> int:
         )
     )
     keys = {booking.pk: f"booking:{booking.pk}:reminder" for booking in due}
-    told = set(
-        OutboxMessage.objects.filter(
-            key__in=[*keys.values(), *(f"{key}:portal" for key in keys.values())]
-        ).values_list("key", flat=True)
-    )
+    told = _already_told(keys.values())
     enqueued = 0
     for booking in due:
         key = keys[booking.pk]
-        if key in told or f"{key}:portal" in told:
+        if key in told:
             continue
 
         def compose(booking: Booking = booking) -> tuple[str, str]:
@@ -769,16 +773,8 @@ def warn_idle_fees(now: datetime | None = None) -> int:
         id_token__owner__isnull=False,
     ).values_list("pk", flat=True)
     keys = {pk: f"session:{pk}:{preferences.IDLE_FEE_SOON}" for pk in sessions}
-    told = set(
-        OutboxMessage.objects.filter(
-            key__in=[*keys.values(), *(f"{key}:portal" for key in keys.values())]
-        ).values_list("key", flat=True)
-    )
-    return sum(
-        tell_idle_fee_soon(pk, now)
-        for pk, key in keys.items()
-        if key not in told and f"{key}:portal" not in told
-    )
+    told = _already_told(keys.values())
+    return sum(tell_idle_fee_soon(pk, now) for pk, key in keys.items() if key not in told)
 
 
 # --- Saved card expiring (billing/payments.py) --------------------------------------------
@@ -788,8 +784,6 @@ def tell_cards_expiring(today: date | None = None) -> int:
     """Tell each driver whose saved card expires this month or next how to save a new
     one (the daily beat task); once per card and expiry date (the outbox key). How many
     messages were enqueued now."""
-    from billing.payments import expiring_cards
-
     today = today or timezone.localdate()
     enqueued = 0
     for driver, card in expiring_cards(today):
@@ -825,9 +819,6 @@ def tell_staff_payer_blocked(account_id: int) -> int:
     """Email the finance staff that a payer's card payments failed often enough to block
     them (billing/standing.py), or hold it for the digest of those who chose it; how
     many were emailed now."""
-    from billing.models import BillingAccount
-    from billing.standing import failed_payment_attempts
-
     account = BillingAccount.objects.select_related("user").filter(pk=account_id).first()
     if account is None:
         return 0
