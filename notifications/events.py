@@ -38,7 +38,6 @@ from notifications.models import OutboxMessage, SessionNotice, Watch
 from notifications.outbox import deliver, enqueue
 from stations.models import Booking, ChargingSession, Connector
 from users.models import User
-from users.roles import FINANCE
 
 if TYPE_CHECKING:
     from billing.payments import SavedCard
@@ -117,6 +116,15 @@ def in_portal(
     language now) to the outbox; delivered with `deliver_now()` like an email."""
     payload = {"title": title, "body": body, "url": url}
     return _enqueue(kind, user, "portal", payload, f"{key}:portal", charger)
+
+
+def staff_to_tell(kind: str, owner: User | None = None) -> list[User]:
+    """Who hears a staff alert, by preferences.STAFF_KINDS: the active members of its
+    role's group, or `owner` (the staff member the thing belongs to)."""
+    role = preferences.STAFF_KINDS[kind]
+    if role == preferences.OWNER:
+        return [owner] if owner is not None else []
+    return list(User.objects.filter(is_active=True, groups__name=role).order_by("pk"))
 
 
 def staff_email(
@@ -823,7 +831,7 @@ def tell_staff_payer_blocked(account_id: int) -> int:
     if account is None:
         return 0
     attempts = failed_payment_attempts(account)
-    staff = User.objects.filter(is_active=True, groups__name=FINANCE.name).order_by("pk")
+    staff = staff_to_tell(preferences.PAYER_BLOCKED)
     url = settings.BILLING_PUBLIC_URL + reverse(
         "admin:billing_billingaccount_change", args=[account.pk]
     )

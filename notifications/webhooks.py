@@ -136,6 +136,7 @@ def record_outcome(endpoint_id: int, error: str | None) -> None:
     if error is None:
         WebhookEndpoint.objects.filter(pk=endpoint_id).update(consecutive_failures=0)
         return
+    messages = []
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
         if endpoint is None:
@@ -151,21 +152,24 @@ def record_outcome(endpoint_id: int, error: str | None) -> None:
             endpoint.disabled_at = timezone.now()
         endpoint.save()
         if disable:
-            owner = endpoint.owner
-            with translation.override(owner.language):
-                subject = _("Webhook disabled: %(url)s") % {"url": endpoint.url}
-                body = _(
-                    "Your webhook endpoint %(url)s failed %(count)s times in a row and is "
-                    "disabled. Last error: %(error)s\n\nEnable it again in the admin once "
-                    "it answers."
-                ) % {"url": endpoint.url, "count": endpoint.consecutive_failures, "error": error}
             key = f"webhook-disabled:{endpoint.pk}:{endpoint.disabled_at.isoformat()}"
-            # By email now, or in the owner's daily digest if they chose it.
-            message = events.staff_email(
-                preferences.WEBHOOK_DISABLED, owner, subject, body, key=key
-            )
-    if disable and message is not None:
-        events.deliver_now([message])
+            for member in events.staff_to_tell(preferences.WEBHOOK_DISABLED, endpoint.owner):
+                with translation.override(member.language):
+                    subject = _("Webhook disabled: %(url)s") % {"url": endpoint.url}
+                    body = _(
+                        "Your webhook endpoint %(url)s failed %(count)s times in a row and "
+                        "is disabled. Last error: %(error)s\n\nEnable it again in the admin "
+                        "once it answers."
+                    ) % {
+                        "url": endpoint.url,
+                        "count": endpoint.consecutive_failures,
+                        "error": error,
+                    }
+                # By email now, or in their daily digest if they chose it.
+                messages.append(
+                    events.staff_email(preferences.WEBHOOK_DISABLED, member, subject, body, key=key)
+                )
+    events.deliver_now(messages)
 
 
 def encode(body: dict[str, Any]) -> bytes:
