@@ -211,6 +211,7 @@ def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Pr
     idle_from = _idle_from(usage, register, start, end)
     charging_end = idle_from if idle_from is not None else end
     idle_seconds = _seconds(end - charging_end)
+    fee_from = _idle_fee_from(idle_from, terms)
 
     lines: list[_Line] = []
     if energy_wh > 0:
@@ -226,9 +227,8 @@ def _price(usage: SessionUsage, terms: TariffTerms, included_kwh: Decimal) -> Pr
                     terms.session_fee,
                 )
             )
-        grace = Decimal(terms.idle_grace_minutes * 60)
-        billable_idle = max(ZERO, idle_seconds - grace) / 60
-        if terms.idle_fee_per_minute and billable_idle > 0:
+        billable_idle = max(ZERO, _seconds(end - fee_from)) / 60 if fee_from else ZERO
+        if billable_idle > 0:
             lines.append(
                 _Line(
                     LineKind.IDLE_FEE,
@@ -510,6 +510,31 @@ class _EnergyRegister:
             (t0, t1, (e1 - e0) * 3600 / _seconds(t1 - t0))
             for (t0, e0), (t1, e1) in pairwise(self.points)
         ]
+
+
+def idle_fee_from(usage: SessionUsage, terms: TariffTerms) -> datetime | None:
+    """When the session's idle fee starts (or started): the tariff's grace period after
+    the car last stopped drawing power, as the meter samples tell. None without an idle
+    fee, before anything was delivered, or while the samples show it still drawing.
+
+    The same moment the price counts idle minutes from: notifications tell the driver
+    this time (billing/tariffs.py idle_fee_starts, for a session).
+    """
+    start = usage.started_at.astimezone(UTC)
+    end = usage.ended_at.astimezone(UTC)
+    with localcontext() as context:
+        context.prec = PRECISION
+        register = _EnergyRegister(usage.energy)
+        if register.between(start, end) <= 0:
+            return None
+        return _idle_fee_from(_idle_from(usage, register, start, end), terms)
+
+
+def _idle_fee_from(idle_from: datetime | None, terms: TariffTerms) -> datetime | None:
+    # The idle fee runs from the end of the grace period after the car stopped drawing.
+    if idle_from is None or not terms.idle_fee_per_minute:
+        return None
+    return idle_from + timedelta(minutes=terms.idle_grace_minutes)
 
 
 def _idle_from(

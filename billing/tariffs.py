@@ -27,6 +27,7 @@ from billing.pricing import (
     SessionUsage,
     TariffTerms,
     TimeOfUse,
+    idle_fee_from,
     price_session,
     time_of_use_at,
 )
@@ -196,6 +197,16 @@ def price_of_session(
     included = included_kwh_left(driver, session.started_at, excluding_session_id=session.pk)
     usage = usage or usage_from_session(session, now)
     return price_session(usage, tariff.terms(), included)
+
+
+def idle_fee_starts(session: ChargingSession, now: datetime | None = None) -> datetime | None:
+    """When the session's idle fee starts under the tariff it is billed by: the moment
+    its price counts idle minutes from (billing/pricing.py idle_fee_from), also the
+    time the driver is warned of. None without an idle fee or while the car draws."""
+    tariff = tariff_for(session.connector, session_driver(session), session.started_at)
+    if tariff is None:
+        return None
+    return idle_fee_from(usage_from_session(session, now), tariff.terms())
 
 
 def cost_so_far(

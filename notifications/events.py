@@ -32,7 +32,7 @@ from billing.models import BillingAccount, SessionCharge, WalletEntry
 from billing.money import format_money
 from billing.payments import expiring_cards
 from billing.standing import failed_payment_attempts
-from billing.tariffs import price_preview
+from billing.tariffs import idle_fee_starts, price_preview
 from notifications import digest, preferences, webpush
 from notifications.models import OutboxMessage, SessionNotice, Watch
 from notifications.outbox import deliver, enqueue
@@ -402,9 +402,10 @@ def tell_car_stopped(session_id: int) -> bool:
     once per session; True when sent now.
 
     Only where the session's tariff has an idle fee: without one, the "charging
-    finished" email is enough. The fee starts after the tariff's grace period, counted
-    here from the charger's SuspendedEV; billing/pricing.py counts idle time from the
-    meter readings, so the time in the email is "from about".
+    finished" email is enough. The fee starts when billing counts it from (the grace
+    period after the meter samples show the car stopped): asked again on each
+    MeterValues while the connector is SuspendedEV, as the samples may come after the
+    status. The time in the email is "from about": the car may draw again.
     """
     session = _sessions().filter(pk=session_id, status=ChargingSession.Status.ACTIVE).first()
     driver = _driver_to_tell(session)
@@ -435,14 +436,15 @@ def tell_car_stopped(session_id: int) -> bool:
 
 def _idle_fee(session: ChargingSession, driver: User) -> "tuple[PricePreview, datetime] | None":
     """The prices of a session whose car stopped drawing power (SuspendedEV) and when its
-    idle fee starts: the tariff's grace period after the charger's status; None when
-    the tariff has no idle fee."""
+    idle fee starts, as billing counts it (billing/tariffs.py idle_fee_starts, from the
+    meter samples); None when the tariff has no idle fee or the samples do not show the
+    car stopped yet (the next MeterValues asks again)."""
     # The tariff that applied when the session started is the one it is billed by.
     prices = price_preview(session.connector, driver, at=session.started_at)
     if prices is None or not prices.idle_fee_per_minute.net:
         return None
-    stopped_at = session.connector.status_at or timezone.now()
-    return prices, stopped_at + timedelta(minutes=prices.idle_grace_minutes)
+    starts = idle_fee_starts(session)
+    return (prices, starts) if starts is not None else None
 
 
 def tell_session_waiting(session_id: int) -> bool:

@@ -16,7 +16,7 @@ from billing.models import BillingAccount, SessionCharge, WalletEntry
 from billing.signals import email_ready, payer_blocked, session_priced, wallet_low
 from charging.signals import booking_confirmed, booking_missed
 from notifications import events, outbox, preferences, webhooks
-from notifications.models import NearbyWatch, Watch
+from notifications.models import NearbyWatch, SessionNotice, Watch
 from notifications.tasks import (
     notify_watchers,
     tell_booking_confirmed,
@@ -36,6 +36,7 @@ from stations.signals import (
     charge_point_connected,
     charge_point_disconnected,
     connector_status_changed,
+    meter_values_received,
     session_ended,
     session_started,
     session_waiting,
@@ -106,6 +107,28 @@ def car_stopped_received(
     )
     if session_id is None:
         return
+    _queue_car_stopped(session_id)
+
+
+@receiver(
+    meter_values_received, sender=ChargingSession, dispatch_uid="notifications.car_stopped.meter"
+)
+def car_stopped_measured(
+    sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
+) -> None:
+    """Ask again on each MeterValues while the connector is SuspendedEV and the driver was
+    not told yet: the idle fee starts when the samples show the car stopped
+    (billing/tariffs.py idle_fee_starts), and they may come after the status."""
+    if session.id_token_id is None or session.connector_id is None:
+        return
+    if session.connector.status != Connector.Status.SUSPENDED_EV:
+        return
+    told = SessionNotice.objects.filter(session=session, kind=SessionNotice.Kind.CAR_STOPPED)
+    if not told.exists():
+        _queue_car_stopped(session.pk)
+
+
+def _queue_car_stopped(session_id: int) -> None:
     try:
         tell_car_stopped.delay(session_id)
     except Exception:

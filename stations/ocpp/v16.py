@@ -480,6 +480,8 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
             )
         else:
             session.charge_point = charge_point  # for the listeners, without a query
+            if session.connector_id == connector.pk:
+                session.connector = connector
     _store_meter_values(
         charge_point, connector.connector_id, session, payload["meterValue"], received_at
     )

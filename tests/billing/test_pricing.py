@@ -16,6 +16,7 @@ from billing.pricing import (
     SessionUsage,
     TariffTerms,
     TimeOfUse,
+    idle_fee_from,
     local_boundary,
     price_session,
     time_of_use_at,
@@ -255,9 +256,10 @@ def test_idle_fee_runs_from_when_the_power_samples_show_the_car_stopped_after_gr
         (utc(2025, 5, 6, 19, 50), D(0)),
         (utc(2025, 5, 6, 21, 30), D(0)),
     ]
-    price = price_session(
-        usage(utc(2025, 5, 6, 18), utc(2025, 5, 6, 22), IDLE_READINGS, power), IDLE_TARIFF
-    )
+    used = usage(utc(2025, 5, 6, 18), utc(2025, 5, 6, 22), IDLE_READINGS, power)
+    price = price_session(used, IDLE_TARIFF)
+    # The time the driver is told the fee starts (notifications): the same 20:20.
+    assert idle_fee_from(used, IDLE_TARIFF) == utc(2025, 5, 6, 20, 20)
     # Last drawing 19:40, not drawing at 19:50: idle 19:50-22:00 = 130 min;
     # billable 130 - 30 grace = 100 min x 0.50 = 50.00. Energy 11 kWh x 2.00 = 22.00.
     assert table(price) == [
@@ -269,9 +271,9 @@ def test_idle_fee_runs_from_when_the_power_samples_show_the_car_stopped_after_gr
 
 
 def test_idle_fee_without_power_samples_runs_from_when_the_energy_went_flat():
-    price = price_session(
-        usage(utc(2025, 5, 6, 18), utc(2025, 5, 6, 22), IDLE_READINGS), IDLE_TARIFF
-    )
+    used = usage(utc(2025, 5, 6, 18), utc(2025, 5, 6, 22), IDLE_READINGS)
+    price = price_session(used, IDLE_TARIFF)
+    assert idle_fee_from(used, IDLE_TARIFF) == utc(2025, 5, 6, 20, 30)
     # Energy flat from the 20:00 reading: idle 120 min - 30 grace = 90 min x 0.50 = 45.00
     # net 22.00 + 45.00 = 67.00; VAT 16.75; gross 83.75
     assert [(line.kind, line.quantity, line.net) for line in price.lines] == [
@@ -287,8 +289,16 @@ def test_no_idle_fee_within_the_grace_period():
         usage(utc(2025, 5, 6, 18), utc(2025, 5, 6, 20, 25), readings), IDLE_TARIFF
     )
     # idle 20:00-20:25 = 25 min < 30 min grace: energy only, 11 kWh x 2.00 = 22.00
+    # (the fee would start at 20:30).
     assert [line.kind for line in price.lines] == [LineKind.ENERGY]
     assert price.net == D("22.00")
+
+
+def test_no_idle_fee_start_while_drawing_or_without_an_idle_fee():
+    drawing = usage(utc(2025, 5, 6, 18), utc(2025, 5, 6, 20), IDLE_READINGS[:3])
+    assert idle_fee_from(drawing, IDLE_TARIFF) is None
+    stopped = usage(utc(2025, 5, 6, 18), utc(2025, 5, 6, 22), IDLE_READINGS)
+    assert idle_fee_from(stopped, TariffTerms(price_per_kwh=D("2.00"))) is None
 
 
 def test_price_per_minute_counts_charging_time_only_not_idle_time():

@@ -17,7 +17,11 @@ from notifications.models import OutboxMessage
 from stations.models import ChargePoint
 from tests.conftest import eventually
 from tests.mail import mails_to, text_of
-from tests.notifications.test_session_finished import driver_with_tag, status
+from tests.notifications.test_session_finished import (
+    driver_with_tag,
+    samples_show_the_car_stopped,
+    status,
+)
 from tests.stations.ocpp_wire import ago, iso, send
 from users.models import User
 
@@ -63,9 +67,10 @@ async def test_a_grace_shorter_than_the_warning_warns_at_once_and_once(
     suspended_at = ago(seconds=30)
 
     async with charger("CP-SOON-EN", server=server) as cp:
-        await start_and_stop_drawing(cp, "SOON-EN")
+        transaction_id = await start_and_stop_drawing(cp, "SOON-EN")
         await send(cp, "StatusNotification", status("SuspendedEV", suspended_at))
         await send(cp, "StatusNotification", status("SuspendedEV", suspended_at))  # repeated
+        await samples_show_the_car_stopped(cp, transaction_id, suspended_at)
 
         def warned() -> list:
             return [m for m in mails_to(mail, driver.email) if "Idle fee" in m["Subject"]]
@@ -90,9 +95,10 @@ async def test_a_longer_grace_is_warned_five_minutes_before_the_fee(
     suspended_at = ago(minutes=1)
 
     async with charger("CP-SOON-SV", server=server) as cp:
-        await start_and_stop_drawing(cp, "SOON-SV")
+        transaction_id = await start_and_stop_drawing(cp, "SOON-SV")
         # Answered: a warning, were there one now, is written.
         await send(cp, "StatusNotification", status("SuspendedEV", suspended_at))
+        await samples_show_the_car_stopped(cp, transaction_id, suspended_at)
         assert await sync_to_async(warnings)(driver) == []
 
         warn = sync_to_async(events.warn_idle_fees)

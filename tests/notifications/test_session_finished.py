@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from billing.models import Tariff, TariffAssignment
+from billing.tariffs import idle_fee_starts
 from notifications import events
 from notifications.models import Notification, OutboxMessage, Preferences, SessionNotice
 from stations.models import ChargePoint, ChargingSession, Connector, Site
@@ -214,12 +215,38 @@ def status(connector_status: str, at: datetime) -> dict[str, Any]:
     }
 
 
+async def meter_value(cp, transaction_id: int, at: datetime, wh: int, watts: int) -> None:
+    sampled = [
+        {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+        {"value": str(watts), "measurand": "Power.Active.Import", "unit": "W"},
+    ]
+    await send(
+        cp,
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "transactionId": transaction_id,
+            "meterValue": [{"timestamp": iso(at), "sampledValue": sampled}],
+        },
+    )
+
+
+async def samples_show_the_car_stopped(cp, transaction_id: int, at: datetime) -> None:
+    """The meter: 7 kW two minutes before `at`, nothing drawn from then to `at`, when
+    it reads 0 W: billing counts the car stopped from `at`."""
+    await meter_value(cp, transaction_id, at - timedelta(minutes=2), 10_000, 7000)
+    await meter_value(cp, transaction_id, at, 10_000, 0)
+
+
 async def test_a_car_that_stops_charging_gets_one_email_with_the_idle_fee_and_its_time(
     mail_server, charger, db_access
 ):
     server, mail = mail_server
     driver = await sync_to_async(driver_with_idle_fee)("IDLE-SV", "CP-IDLE-SV", Decimal(2))
-    suspended_at = ago(minutes=1)
+    suspended_at = ago(minutes=8)
+    # The meter values come after the status, and show the car drawing until a minute
+    # ago: billing's idle time starts then, not at the status.
+    stopped_at = ago(minutes=1)
 
     async with charger("CP-IDLE-SV", server=server) as cp:
         answer = await send(
@@ -235,6 +262,7 @@ async def test_a_car_that_stops_charging_gets_one_email_with_the_idle_fee_and_it
         await send(cp, "StatusNotification", status("Charging", ago(minutes=29)))
         await send(cp, "StatusNotification", status("SuspendedEV", suspended_at))
         await send(cp, "StatusNotification", status("SuspendedEV", suspended_at))  # repeated
+        await samples_show_the_car_stopped(cp, answer["transactionId"], stopped_at)
         assert await eventually(lambda: mails_to(mail, driver.email))
         # The car draws again, then stops again: still one email for the session.
         await send(cp, "StatusNotification", status("Charging", ago(seconds=30)))
@@ -248,7 +276,11 @@ async def test_a_car_that_stops_charging_gets_one_email_with_the_idle_fee_and_it
     assert await sync_to_async(list)(emails.values_list("state", flat=True)) == ["sent"]
     body = text_of(message)
     assert f"Laddsession {answer['transactionId']}" in body
-    idle_from = (suspended_at + timedelta(minutes=15)).astimezone(ZoneInfo("Europe/Stockholm"))
+    idle_from = (stopped_at + timedelta(minutes=15)).astimezone(ZoneInfo("Europe/Stockholm"))
+    session = await ChargingSession.objects.select_related("connector", "id_token").aget(
+        pk=answer["transactionId"]
+    )
+    assert await sync_to_async(idle_fee_starts)(session) == stopped_at + timedelta(minutes=15)
     # 2.00 SEK a minute net, 25 % VAT; in Swedish, from the grace period's end.
     assert f"Från cirka {idle_from:%H:%M} tillkommer en parkeringsavgift på 2,50\u00a0SEK" in body
     assert "Flytta den" in body
