@@ -181,19 +181,14 @@ def _minutes(start: datetime, end: datetime | None) -> Decimal:
 def _charge_line(charge: SessionCharge) -> InvoiceLine:
     """One session, or a booking's no-show fee, as a line, in the active language (the
     document's)."""
+    charge_point, connector, started_at, ended_at = charge.where_and_when
     if charge.booking_id is not None:
-        booking = charge.booking
-        connector, started_at, ended_at = booking.connector, booking.starts_at, booking.ends_at
-        charge_point = connector.charge_point
-        description = _("No-show fee, booking %(number)s") % {"number": booking.pk}
-        owner: dict[str, Any] = {"booking": booking}
+        description = _("No-show fee, booking %(number)s") % {"number": charge.booking_id}
+        owner: dict[str, Any] = {"booking": charge.booking}
     else:
-        session = charge.session
-        connector, started_at, ended_at = session.connector, session.started_at, session.stopped_at
-        charge_point = session.charge_point
-        description = _("Charging session %(number)s") % {"number": session.pk}
+        description = _("Charging session %(number)s") % {"number": charge.session_id}
         owner = {
-            "session": session,
+            "session": charge.session,
             "energy_kwh": charge.energy_kwh,
             "duration_minutes": _minutes(started_at, ended_at),
         }

@@ -6,7 +6,7 @@ Tariff prices are NET, excluding VAT (moms); drivers are shown them incl. VAT as
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from django.conf import settings
@@ -18,6 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.pricing import TariffTerms, TimeOfUse
+
+if TYPE_CHECKING:
+    from stations.models import ChargePoint, Connector
 
 NON_NEGATIVE = [MinValueValidator(0)]
 
@@ -882,6 +885,17 @@ class SessionCharge(models.Model):
         if self.booking_id is not None:
             return _("booking %(number)s") % {"number": self.booking_id}
         return _("session %(number)s") % {"number": self.session_id}
+
+    @property
+    def where_and_when(self) -> "tuple[ChargePoint, Connector, datetime, datetime | None]":
+        """The charge point, connector, start and end of what is charged: its session's,
+        or its booking's slot for a no-show fee (invoice lines, card statements)."""
+        if self.booking_id is not None:
+            booking = self.booking
+            connector = booking.connector
+            return connector.charge_point, connector, booking.starts_at, booking.ends_at
+        session = self.session
+        return session.charge_point, session.connector, session.started_at, session.stopped_at
 
     @property
     def reference(self) -> str:

@@ -254,16 +254,15 @@ def _collect_by_card(charge: SessionCharge) -> None:
 
 def _describe(charge: SessionCharge) -> str:
     """What the card statement says the payment was for."""
+    charge_point, _connector, started_at, _ended_at = charge.where_and_when
     if charge.booking_id is not None:
-        booking = charge.booking
         return _("No-show fee, booking at %(charge_point)s, %(day)s") % {
-            "charge_point": booking.connector.charge_point.charge_point_id,
-            "day": timezone.localdate(booking.starts_at).isoformat(),
+            "charge_point": charge_point.charge_point_id,
+            "day": timezone.localdate(started_at).isoformat(),
         }
-    session = charge.session
     return _("Charging at %(charge_point)s, %(day)s, %(kwh)s kWh") % {
-        "charge_point": session.charge_point.charge_point_id,
-        "day": timezone.localdate(session.started_at).isoformat(),
+        "charge_point": charge_point.charge_point_id,
+        "day": timezone.localdate(started_at).isoformat(),
         "kwh": charge.energy_kwh,
     }
 
