@@ -639,6 +639,13 @@ class NotificationSettingsSerializer(serializers.Serializer):
         allow_null=True,
         help_text=_("Quiet hours until (local time)."),
     )
+    staff_digest = serializers.BooleanField(
+        required=False,
+        help_text=_(
+            "Staff only (shown to them): staff alerts by email in one daily digest instead "
+            "of one email each."
+        ),
+    )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = dict(instance)
@@ -649,9 +656,14 @@ class NotificationSettingsSerializer(serializers.Serializer):
 
     def validate_channels(self, value: dict[str, list[str]]) -> dict[str, list[str]]:
         try:
-            preferences.check_channels(value)
+            preferences.check_channels(value, self.context["request"].user)
         except ModelValidationError as error:
             raise serializers.ValidationError(error.messages) from None
+        return value
+
+    def validate_staff_digest(self, value: bool) -> bool:
+        if not preferences.is_staff_member(self.context["request"].user):
+            raise serializers.ValidationError(_("The daily digest is for staff alerts."))
         return value
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 A staff member who chose it (`Preferences.staff_digest`, notifications/preferences.py
 `wants_digest`) gets the alerts of preferences.STAFF_KINDS (a payer blocked, a webhook
-endpoint disabled) held here by `events.staff_email()`; the ticket alerts of the sites
-they cover follow SiteTechnician.digest. operations/alerts.py `send_digests` writes the
-one email with both and marks what it carried sent in the same transaction, so an item
-is in exactly one digest.
+endpoint disabled) held here by `events.staff_alert()`, and the ticket alerts of the
+sites they cover (as those of a site where they chose SiteTechnician.digest).
+operations/alerts.py `send_digests` writes the one email with both and marks what it
+carried sent in the same transaction, so an item is in exactly one digest.
 """
 
 from collections.abc import Iterable

@@ -127,16 +127,16 @@ def staff_to_tell(kind: str, owner: User | None = None) -> list[User]:
     return list(User.objects.filter(is_active=True, groups__name=role).order_by("pk"))
 
 
-def staff_email(
-    kind: str, user: User, subject: str, body: str, *, key: str
-) -> OutboxMessage | None:
-    """A staff alert (preferences.STAFF_KINDS): held for the staff member's daily digest
-    if they chose it (notifications/digest.py), else written to the outbox like
-    `email()`; None when held, or enqueued before."""
-    if preferences.wants_digest(user):
+def staff_alert(kind: str, user: User, subject: str, body: str, *, key: str) -> list[OutboxMessage]:
+    """A staff alert (preferences.STAFF_KINDS) on the channels the staff member chose:
+    its email held for their daily digest if they chose it (notifications/digest.py),
+    else written to the outbox like `email()`; the portal's list and push as
+    `to_channels`. The messages written now (none when held, or enqueued before)."""
+    channels = preferences.channels_for(user, kind)
+    if preferences.EMAIL in channels and preferences.wants_digest(user):
         digest.hold(kind, user, subject, body, key=key)
-        return None
-    return email(kind, user, subject, body, key=key)
+        channels -= {preferences.EMAIL}
+    return to_channels(kind, user, channels, subject, body, "", key=key, detail=body)
 
 
 def push(
@@ -826,9 +826,9 @@ def tell_cards_expiring(today: date | None = None) -> int:
 
 
 def tell_staff_payer_blocked(account_id: int) -> int:
-    """Email the finance staff that a payer's card payments failed often enough to block
-    them (billing/standing.py), or hold it for the digest of those who chose it; how
-    many were emailed now."""
+    """Tell the finance staff, on their channels, that a payer's card payments failed
+    often enough to block them (billing/standing.py), by email in the digest of those
+    who chose it; how many messages were written now."""
     account = BillingAccount.objects.select_related("user").filter(pk=account_id).first()
     if account is None:
         return 0
@@ -847,7 +847,6 @@ def tell_staff_payer_blocked(account_id: int) -> int:
             ) % {"payer": account, "count": attempts}
         key = f"payer-blocked:{account.pk}:{attempts}:{member.pk}"
         text = f"{body}\n\n{url}\n"
-        messages.append(staff_email(preferences.PAYER_BLOCKED, member, subject, text, key=key))
-    told = [message for message in messages if message is not None]
-    deliver_now(told)
-    return len(told)
+        messages += staff_alert(preferences.PAYER_BLOCKED, member, subject, text, key=key)
+    deliver_now(messages)
+    return len(messages)

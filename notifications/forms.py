@@ -59,7 +59,8 @@ class OnOffField(forms.BooleanField):
 
 class PreferencesForm(forms.Form):
     """One box per kind and channel, rows from the registry of kinds
-    (notifications/preferences.py KINDS), named `<kind>__<channel>`; quiet hours.
+    (notifications/preferences.py KINDS), named `<kind>__<channel>`; quiet hours; for
+    staff, the staff alerts they hear and the daily digest.
     A channel that cannot be turned off is shown ticked and greyed out (a disabled field
     ignores what is posted)."""
 
@@ -75,9 +76,21 @@ class PreferencesForm(forms.Form):
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
 
+    staff_digest = OnOffField(
+        label=_("Staff alerts in a daily digest instead of one email each"),
+        help_text=_("One email a day with the staff alerts and the ticket alerts."),
+    )
+
     def __init__(self, *args: Any, saved: Preferences, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.kinds = preferences.DRIVER_KINDS
+        # Staff also choose for the staff alerts they hear, and the digest (preferences.py).
+        self.kinds = preferences.kinds_for(saved.user)
+        self.user = saved.user
+        self.staff = preferences.is_staff_member(saved.user)
+        if self.staff:
+            self.fields["staff_digest"].initial = saved.staff_digest
+        else:
+            del self.fields["staff_digest"]
         for kind in self.kinds:
             rule = preferences.KINDS[kind]
             channels = preferences.chosen(saved, kind)
@@ -119,7 +132,7 @@ class PreferencesForm(forms.Form):
                 continue
             ticked = [c for c in preferences.CHANNELS if cleaned[self.field_name(kind, c)]]
             try:
-                preferences.check_channels({kind: ticked})
+                preferences.check_channels({kind: ticked}, self.user)
             except ValidationError as error:
                 self.add_error(names[0], error)
         return cleaned

@@ -1,5 +1,5 @@
-"""What a driver wants to be told, and on which channel: the one rule every sender asks
-(`wants`, `channels_for`).
+"""What a driver (or a member of staff) wants to be told, and on which channel: the one
+rule every sender asks (`wants`, `channels_for`).
 
 `KINDS` is the registry of what a driver may be told: per kind, the channels a driver
 who never chose gets, whether it is transactional (it keeps at least one channel), and
@@ -17,6 +17,11 @@ problems, a session's cost. Payment problems and invoices are always emailed: a 
 payment counts towards blocking the driver's cards (billing/standing.py), and an invoice
 is the legal document of what is owed. A receipt not emailed is still issued and listed
 under Invoices and receipts.
+
+Staff alerts (`KindRule.staff`) are listed, on the same page and API, to the staff who
+hear them (`kinds_for`), with the same channels (at least one: they must reach someone)
+and the choice of the daily digest instead of one email each (`Preferences.staff_digest`,
+notifications/digest.py; it also holds operations' ticket alerts). A driver sees none.
 
 Quiet hours: messages that can wait (`CAN_WAIT`) leave after them; and nobody gets more
 than one message of a kind about one charger per NOTIFICATIONS_RATE_WINDOW
@@ -38,7 +43,7 @@ from django.utils.translation import gettext_lazy as _
 from notifications import webpush
 from notifications.models import Kind, OutboxMessage, Preferences
 from users.models import User
-from users.roles import FINANCE
+from users.roles import FINANCE, TECHNICIAN
 
 RECEIPTS = Kind.RECEIPTS
 INVOICES = Kind.INVOICES
@@ -74,9 +79,9 @@ class KindRule:
     default: frozenset[str]  # the channels of a driver who never chose
     transactional: bool = False  # keeps at least one channel
     always: frozenset[str] = frozenset()  # channels that cannot be turned off
-    # A staff alert, not a driver's choice: who hears it, a role (its group's name) or
-    # OWNER, the staff member the thing belongs to (a webhook endpoint's owner). By
-    # email, or in the daily digest for staff who chose it (`wants_digest`).
+    # A staff alert: who hears it, a role (its group's name) or OWNER, the staff member
+    # the thing belongs to (a webhook endpoint's owner); only they see it (`kinds_for`).
+    # Its email goes into the daily digest for staff who chose it (`wants_digest`).
     staff: str = ""
 
 
@@ -139,14 +144,12 @@ KINDS: dict[Kind, KindRule] = {
         _("A payer blocked by repeated failed card payments."),
         frozenset({EMAIL}),
         transactional=True,
-        always=frozenset({EMAIL}),
         staff=FINANCE.name,
     ),
     WEBHOOK_DISABLED: KindRule(
         _("Your webhook endpoint disabled after failing deliveries."),
         frozenset({EMAIL}),
         transactional=True,
-        always=frozenset({EMAIL}),
         staff=OWNER,
     ),
 }
@@ -154,6 +157,26 @@ assert set(KINDS) == set(Kind), "every Kind has its rule in KINDS"
 STAFF_KINDS: dict[Kind, str] = {kind: rule.staff for kind, rule in KINDS.items() if rule.staff}
 # The kinds a driver chooses channels for, in the registry's order (the page's rows).
 DRIVER_KINDS: list[Kind] = [kind for kind, rule in KINDS.items() if not rule.staff]
+# The roles that hear staff alerts: those of STAFF_KINDS, and the technicians (ticket
+# alerts, operations/alerts.py).
+STAFF_ROLES = frozenset({TECHNICIAN.name, *(r for r in STAFF_KINDS.values() if r != OWNER)})
+
+
+def is_staff_member(user: User) -> bool:
+    """Whether the user hears staff alerts: staff, or in a role that hears them."""
+    return user.is_staff or user.groups.filter(name__in=STAFF_ROLES).exists()
+
+
+def kinds_for(user: User | None) -> list[Kind]:
+    """The kinds this user chooses channels for, in the registry's order: the drivers'
+    kinds, and the staff alerts they hear (their role's; OWNER's for staff)."""
+    if user is None or not is_staff_member(user):
+        return list(DRIVER_KINDS)
+    roles = set(user.groups.values_list("name", flat=True))
+    if user.is_staff:
+        roles.add(OWNER)
+    return [kind for kind, rule in KINDS.items() if not rule.staff or rule.staff in roles]
+
 
 # Kinds that can wait for the end of quiet hours (the rest is delivered at once: a
 # car that stopped, a free connector, a failed payment cannot wait till morning).
@@ -197,19 +220,22 @@ def push_without_device(user: User, saved: Preferences | None = None) -> list[Ki
     if has_push(user):
         return []
     saved = saved if saved is not None else preferences_of(user)
-    return [kind for kind in DRIVER_KINDS if PUSH in chosen(saved, kind)]
+    return [kind for kind in kinds_for(user) if PUSH in chosen(saved, kind)]
 
 
-def check_channels(channels: Mapping[str, Iterable[str]]) -> dict[Kind, frozenset[str]]:
+def check_channels(
+    channels: Mapping[str, Iterable[str]], user: User | None = None
+) -> dict[Kind, frozenset[str]]:
     """What the form or the API sent as {kind: channels}, checked against KINDS; a
-    ValidationError names every kind that is wrong (an unknown kind or a staff alert, an
-    unknown channel, a transactional kind left without a channel, an "always" channel
-    removed)."""
+    ValidationError names every kind that is wrong (an unknown kind or a staff alert the
+    user does not hear, an unknown channel, a transactional kind left without a channel,
+    an "always" channel removed)."""
     errors = []
     checked = {}
+    allowed = kinds_for(user)
     for name, wanted in channels.items():
         kind = Kind(name) if name in Kind.values else None
-        if kind is None or KINDS[kind].staff:  # a staff alert is not a driver's choice
+        if kind is None or kind not in allowed:
             errors.append(_("“%(kind)s” is not a kind of notification.") % {"kind": name})
             continue
         wanted = frozenset(wanted)
@@ -313,13 +339,15 @@ ONE_CHANNEL_FIELDS: dict[str, tuple[Kind, str]] = {
 
 
 def choices_of(saved: Preferences) -> dict[str, Any]:
-    """The driver's choices as the API shows them: `channels` per kind they may receive,
-    the fields of the first API, quiet hours."""
+    """The user's choices as the API shows them: `channels` per kind they may receive,
+    the fields of the first API, quiet hours; for staff, `staff_digest`."""
+    staff = {"staff_digest": saved.staff_digest} if is_staff_member(saved.user) else {}
     return {
         "channels": {
             str(kind): [name for name in CHANNELS if name in chosen(saved, kind)]
-            for kind in DRIVER_KINDS
+            for kind in kinds_for(saved.user)
         },
+        **staff,
         **{
             field: channel in chosen(saved, kind)
             for field, (kind, channel) in ONE_CHANNEL_FIELDS.items()
@@ -332,13 +360,17 @@ def choices_of(saved: Preferences) -> dict[str, Any]:
 def save_choices(user: User, choices: Mapping[str, Any]) -> Preferences:
     """Save what the form or the API sent (keys left out stay as they were): `channels`
     ({kind: channels}, checked by `check_channels`), the one-channel fields of the first
-    API (a receipt not emailed stays in the portal's list), `quiet_start`, `quiet_end`.
-    For a kind named in `channels`, `channels` decides. ValidationError: nothing saved."""
-    unknown = set(choices) - set(ONE_CHANNEL_FIELDS) - {"channels", "quiet_start", "quiet_end"}
+    API (a receipt not emailed stays in the portal's list), `quiet_start`, `quiet_end`,
+    and for staff `staff_digest`. For a kind named in `channels`, `channels` decides.
+    ValidationError: nothing saved."""
+    known = {"channels", "quiet_start", "quiet_end", "staff_digest"}
+    unknown = set(choices) - set(ONE_CHANNEL_FIELDS) - known
     if unknown:
         raise ValueError(f"Not a notification choice: {', '.join(sorted(unknown))}")
+    if "staff_digest" in choices and not is_staff_member(user):
+        raise ValidationError(_("The daily digest is for staff alerts."))
     saved = preferences_of(user)
-    named = check_channels(choices.get("channels") or {})
+    named = check_channels(choices.get("channels") or {}, user)
     channels = dict(saved.channels)
     for field, (kind, channel) in ONE_CHANNEL_FIELDS.items():
         if field in choices and kind not in named:
@@ -350,7 +382,7 @@ def save_choices(user: User, choices: Mapping[str, Any]) -> Preferences:
     for kind, wanted in named.items():
         channels[str(kind)] = sorted(wanted)
     fields: dict[str, Any] = {"channels": channels}
-    for name in ("quiet_start", "quiet_end"):
+    for name in ("quiet_start", "quiet_end", "staff_digest"):
         if name in choices:
             fields[name] = choices[name]
     preferences, _created = Preferences.objects.update_or_create(user=user, defaults=fields)

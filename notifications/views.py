@@ -47,8 +47,8 @@ def watch_station(request: HttpRequest, site_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def notification_settings(request: HttpRequest) -> HttpResponse:
-    """The driver's notifications, on which channels they want each kind, and the
-    connectors they are waiting for."""
+    """The driver's notifications, on which channels they want each kind (staff: with
+    the staff alerts and the daily digest), and the connectors they are waiting for."""
     user = request.user
     saved = preferences.preferences_of(user)
     if request.method == "POST":
@@ -59,6 +59,8 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
                 "quiet_start": form.cleaned_data["quiet_start"],
                 "quiet_end": form.cleaned_data["quiet_end"],
             }
+            if form.staff:
+                choices["staff_digest"] = form.cleaned_data["staff_digest"]
             preferences.save_choices(user, choices)
             messages.success(request, _("Your notification settings are saved."))
             return redirect("portal:notifications")

@@ -165,9 +165,9 @@ def record_outcome(endpoint_id: int, error: str | None) -> None:
                         "count": endpoint.consecutive_failures,
                         "error": error,
                     }
-                # By email now, or in their daily digest if they chose it.
-                messages.append(
-                    events.staff_email(preferences.WEBHOOK_DISABLED, member, subject, body, key=key)
+                # On the channels they chose; by email in their daily digest if they chose it.
+                messages += events.staff_alert(
+                    preferences.WEBHOOK_DISABLED, member, subject, body, key=key
                 )
     events.deliver_now(messages)
 

@@ -4,7 +4,8 @@ alert once per ticket (per severity for escalations, per assignee for assignment
 recorded on the ticket as an entry of kind alert.
 
 Who hears: the technicians covering the ticket's site (SiteTechnician); one who chose
-the daily digest gets the alert in `send_digests`'s email instead. A ticket without a
+the daily digest (for the site, or for all their staff alerts on "My account →
+Notifications") gets the alert in `send_digests`'s email instead. A ticket without a
 site, or a site nobody covers, goes to every active member of the technician role, so
 that no alert reaches nobody. A flapping charger raises one ticket (operations/tickets.py
 joins or reopens it), hence one alert. Emails leave through notifications' outbox
@@ -34,20 +35,25 @@ OPENED, ESCALATED, OVERDUE, ASSIGNED = "opened", "escalated", "overdue", "assign
 REASONS = (OPENED, ESCALATED, OVERDUE, ASSIGNED)
 
 
+# A site's technician takes its alerts in the daily digest when they chose it for the
+# site (SiteTechnician.digest) or for all their staff alerts (Preferences.staff_digest).
+IN_DIGEST = Q(digest=True) | Q(user__notification_preferences__staff_digest=True)
+
+
 def recipients(ticket: Ticket, reason: str = OPENED) -> tuple[list[User], list[User]]:
     """(who is emailed now, who gets it in their digest); an assignment only its
-    assignee, in their digest if they chose it for the ticket's site."""
+    assignee, in their digest if they chose it (IN_DIGEST) and cover the ticket's site."""
     rows = SiteTechnician.objects.filter(site_id=ticket.site_id, user__is_active=True)
     if reason == ASSIGNED:
         assignee = ticket.assignee
         if assignee is None or not assignee.is_active:
             return [], []
-        digest = rows.filter(user=assignee, digest=True).exists()
+        digest = rows.filter(IN_DIGEST, user=assignee).exists()
         return ([], [assignee]) if digest else ([assignee], [])
     if ticket.site_id is not None and rows.exists():
-        now_ = [row.user for row in rows.select_related("user") if not row.digest]
-        later = [row.user for row in rows.select_related("user") if row.digest]
-        return now_, later
+        later = list(rows.filter(IN_DIGEST).select_related("user").order_by("pk"))
+        now_ = rows.exclude(pk__in=[row.pk for row in later]).select_related("user")
+        return [row.user for row in now_.order_by("pk")], [row.user for row in later]
     everyone = User.objects.filter(is_active=True, groups__name=TECHNICIAN.name).order_by("pk")
     return list(everyone), []
 
@@ -164,7 +170,7 @@ def send_digests(now: datetime | None = None) -> int:
     nothing new gets none. A digest that does not leave at once stays in notifications'
     outbox, tried again."""
     now = now or timezone.now()
-    rows = SiteTechnician.objects.filter(digest=True, user__is_active=True).select_related("user")
+    rows = SiteTechnician.objects.filter(IN_DIGEST, user__is_active=True).select_related("user")
     by_user: dict[User, list[SiteTechnician]] = {}
     for row in rows:
         by_user.setdefault(row.user, []).append(row)

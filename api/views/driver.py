@@ -299,7 +299,7 @@ class MyNotificationSettingsView(generics.GenericAPIView):
                 "always": sorted(preferences.KINDS[kind].always),
                 "default": sorted(preferences.KINDS[kind].default),
             }
-            for kind in preferences.DRIVER_KINDS
+            for kind in preferences.kinds_for(user)
         ]
         notes = []
         pushed = preferences.push_without_device(user, saved)

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from notifications.models import Preferences
 from operations import alerts, tasks, tickets
 from operations.models import Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, Site
@@ -178,6 +179,21 @@ def test_a_technician_who_chose_the_digest_gets_one_email_a_day(connector, site,
     assert digest.to == [daily.email]
     assert f"#{ticket.pk} faulted" in digest.body
     assert alerts.send_digests() == 0  # nothing new since
+
+
+def test_a_technician_who_chose_the_digest_for_all_staff_alerts_gets_tickets_there(
+    connector, site, mailoutbox
+):
+    daily = make_technician(site)  # not chosen for the site: on their notification page
+    Preferences.objects.create(user=daily, staff_digest=True)
+    ticket, _ = fault(connector)
+    tasks.sweep()
+
+    assert mailoutbox == []
+    assert ticket.entries.get(kind=TicketEntry.Kind.ALERT).data["digest"] == [daily.email]
+    assert alerts.send_digests() == 1
+    assert [m.to for m in mailoutbox] == [[daily.email]]
+    assert f"#{ticket.pk} faulted" in mailoutbox[0].body
 
 
 def test_a_site_nobody_covers_alerts_every_technician(connector, mailoutbox):
