@@ -124,5 +124,6 @@ def test_a_blocked_payer_reaches_finance_on_the_channels_they_chose(
         (in_portal, "portal"),
         (both, "portal"),
     ]
+    assert {row.state for row in rows} == {OutboxMessage.State.SENT}  # in their lists
     assert mailoutbox == []  # nobody chose email now; `both` gets it in the digest
     assert list(DigestItem.objects.values_list("user", flat=True)) == [both.pk]
