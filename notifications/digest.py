@@ -1,8 +1,8 @@
 """The staff digest: alerts held for one daily email instead of one email each.
 
 A staff member who chose it (`Preferences.staff_digest`, notifications/preferences.py
-`wants_digest`) gets the alerts of preferences.STAFF_KINDS (a payer blocked, a webhook
-endpoint disabled) held here by `events.staff_alert()`, and the ticket alerts of the
+`wants_digest`) gets the other alerts of preferences.STAFF_KINDS (a payer blocked, a
+webhook endpoint disabled) held here by `events.staff_alert()`, and the ticket alerts of the
 sites they cover (as those of a site where they chose SiteTechnician.digest).
 operations/alerts.py `send_digests` writes the one email with both and marks what it
 carried sent in the same transaction, so an item is in exactly one digest.

@@ -65,9 +65,10 @@ class Kind(models.TextChoices):
     BOOKING_REMINDER = "booking_reminder", _("Booking reminder")
     IDLE_FEE_SOON = "idle_fee_soon", _("Idle fee starts soon")
     CARD_EXPIRING = "card_expiring", _("Saved card expiring")
-    # Staff (preferences.KINDS says who): by email, or in the daily digest.
+    # Staff (preferences.KINDS says who): on the channels chosen, email or the daily digest.
     PAYER_BLOCKED = "payer_blocked", _("Payer blocked by failed payments")
     WEBHOOK_DISABLED = "webhook_disabled", _("Webhook endpoint disabled")
+    TICKET_ALERTS = "ticket_alerts", _("Ticket alerts")
 
 
 class Preferences(models.Model):

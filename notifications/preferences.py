@@ -58,6 +58,7 @@ IDLE_FEE_SOON = Kind.IDLE_FEE_SOON
 CARD_EXPIRING = Kind.CARD_EXPIRING
 PAYER_BLOCKED = Kind.PAYER_BLOCKED
 WEBHOOK_DISABLED = Kind.WEBHOOK_DISABLED
+TICKET_ALERTS = Kind.TICKET_ALERTS
 
 EMAIL, PORTAL, PUSH = "email", "portal", "webpush"
 # The channels a driver chooses from, in the order the page shows them.
@@ -152,14 +153,23 @@ KINDS: dict[Kind, KindRule] = {
         transactional=True,
         staff=OWNER,
     ),
+    # Who hears which ticket (site, assignee) is operations' rule (operations/alerts.py).
+    TICKET_ALERTS: KindRule(
+        _(
+            "A ticket of a site you cover opened, escalated or overdue, and a ticket "
+            "assigned to you."
+        ),
+        frozenset({EMAIL}),
+        transactional=True,
+        staff=TECHNICIAN.name,
+    ),
 }
 assert set(KINDS) == set(Kind), "every Kind has its rule in KINDS"
 STAFF_KINDS: dict[Kind, str] = {kind: rule.staff for kind, rule in KINDS.items() if rule.staff}
 # The kinds a driver chooses channels for, in the registry's order (the page's rows).
 DRIVER_KINDS: list[Kind] = [kind for kind, rule in KINDS.items() if not rule.staff]
-# The roles that hear staff alerts: those of STAFF_KINDS, and the technicians (ticket
-# alerts, operations/alerts.py).
-STAFF_ROLES = frozenset({TECHNICIAN.name, *(r for r in STAFF_KINDS.values() if r != OWNER)})
+# The roles that hear staff alerts: those of STAFF_KINDS.
+STAFF_ROLES = frozenset(r for r in STAFF_KINDS.values() if r != OWNER)
 
 
 def is_staff_member(user: User) -> bool:

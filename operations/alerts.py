@@ -3,13 +3,15 @@
 alert once per ticket (per severity for escalations, per assignee for assignments),
 recorded on the ticket as an entry of kind alert.
 
-Who hears: the technicians covering the ticket's site (SiteTechnician); one who chose
-the daily digest (for the site, or for all their staff alerts on "My account →
-Notifications") gets the alert in `send_digests`'s email instead. A ticket without a
-site, or a site nobody covers, goes to every active member of the technician role, so
-that no alert reaches nobody. A flapping charger raises one ticket (operations/tickets.py
-joins or reopens it), hence one alert. Emails leave through notifications' outbox
-(notifications/outbox.py), in each technician's language.
+Who hears: the technicians covering the ticket's site (SiteTechnician). A ticket without
+a site, or a site nobody covers, goes to every active member of the technician role, so
+that no alert reaches nobody. On which channels: each technician's choice for the staff
+alert "ticket alerts" (notifications/preferences.py TICKET_ALERTS, on "My account →
+Notifications": email by default, the portal's list, push; at least one); one who chose
+the daily digest (for the site, or for all their staff alerts) gets the email in
+`send_digests`'s email instead, the portal and push at once. A flapping charger raises
+one ticket (operations/tickets.py joins or reopens it), hence one alert. Messages leave
+through notifications' outbox (notifications/outbox.py), in each technician's language.
 """
 
 import logging
@@ -24,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications import digest, events, outbox
+from notifications import digest, events, outbox, preferences
 from operations.models import SiteTechnician, Ticket, TicketEntry
 from users.models import User
 from users.roles import TECHNICIAN
@@ -94,8 +96,9 @@ def _claim(ticket: Ticket, reason: str, at: datetime) -> Ticket | None:
 def alert(ticket_id: int, reason: str, at: datetime | None = None) -> TicketEntry | None:
     """Send the `reason` alert of the ticket if it was not sent yet; its entry, or None.
 
-    The emails go through notifications' outbox, keyed on this claim: a failed delivery
-    is retried there (and shown to staff), never sent twice."""
+    The messages go on each technician's chosen channels (`events.to_channels`) through
+    notifications' outbox, keyed on this claim: a failed delivery is retried there (and
+    shown to staff), never sent twice."""
     if reason not in REASONS:
         raise ValueError(reason)
     ticket = Ticket.objects.filter(pk=ticket_id).select_related("site", "charge_point").first()
@@ -105,24 +108,32 @@ def alert(ticket_id: int, reason: str, at: datetime | None = None) -> TicketEntr
     ticket = _claim(ticket, reason, at)
     if ticket is None:
         return None
-    immediate, digest = recipients(ticket, reason)
-    queued = []
-    for user in immediate:
+    immediate, later = recipients(ticket, reason)
+    sent_to, digest_to, failed = [], [], {}
+    for user in immediate + later:
+        channels = preferences.channels_for(user, preferences.TICKET_ALERTS)
+        if user in later and preferences.EMAIL in channels:
+            digest_to.append(user.email)  # send_digests emails it
+            channels -= {preferences.EMAIL}
+        if not channels:
+            continue
         subject, body = _email(ticket, reason, user)
         key = f"ticket-alert:{ticket.pk}:{reason}:{ticket.severity}:{at.isoformat()}:{user.pk}"
-        queued.append(events.email(f"ticket_{reason}", user, subject, body, key=key))
-    failed = {}
-    for user, message in zip(immediate, queued, strict=True):
-        error = outbox.deliver(message.pk) if message is not None else None
-        if error is not None:
-            failed[user.email] = error  # the outbox tries again
-    sent_to = [user.email for user in immediate if user.email not in failed]
+        path = reverse("admin:operations_ticket_change", args=[ticket.pk])
+        messages = events.to_channels(
+            f"ticket_{reason}", user, channels, subject, body, path, key=key, detail=body
+        )
+        errors = [error for message in messages if (error := outbox.deliver(message.pk))]
+        if errors:
+            failed[user.email] = errors[0]  # the outbox tries again
+        else:
+            sent_to.append(user.email)
     text = _("Alert (%(reason)s) sent to %(count)s technician(s).") % {
         "reason": reason,
         "count": len(sent_to),
     }
-    if digest:
-        text += " " + _("%(count)s get it in their daily digest.") % {"count": len(digest)}
+    if digest_to:
+        text += " " + _("%(count)s get it in their daily digest.") % {"count": len(digest_to)}
     return TicketEntry.objects.create(
         ticket=ticket,
         kind=TicketEntry.Kind.ALERT,
@@ -131,7 +142,7 @@ def alert(ticket_id: int, reason: str, at: datetime | None = None) -> TicketEntr
             "reason": reason,
             "severity": ticket.severity,
             "to": sent_to,
-            "digest": [user.email for user in digest],
+            "digest": digest_to,
             "failed": failed,
             "assignee": ticket.assignee_id if reason == ASSIGNED else None,
         },
@@ -178,7 +189,9 @@ def send_digests(now: datetime | None = None) -> int:
         by_user.setdefault(user, [])
     sent = 0
     for user, covered in by_user.items():
-        entries = _ticket_alerts(user, covered, now)
+        # Ticket alerts by email only for those who chose email for them.
+        wanted = preferences.wants(user, preferences.TICKET_ALERTS)
+        entries = _ticket_alerts(user, covered, now) if wanted else []
         held = list(digest.pending(user, now))
         message = None
         if entries or held:

@@ -77,6 +77,23 @@ def test_only_the_alerts_of_ones_role_and_no_digest_for_drivers(api, make_user):
     assert technician.put(URL, {"staff_digest": True}, format="json").status_code == 200
 
 
+def test_technicians_choose_the_channels_of_their_ticket_alerts(api, make_user):
+    technician = api_as(member(make_user, TECHNICIAN.name))
+    assert technician.get(URL).json()["channels"]["ticket_alerts"] == ["email"]
+    chosen = technician.put(URL, {"channels": {"ticket_alerts": ["portal"]}}, format="json")
+    assert chosen.status_code == 200
+    assert chosen.json()["channels"]["ticket_alerts"] == ["portal"]
+    none = technician.put(URL, {"channels": {"ticket_alerts": []}}, format="json")
+    assert none.status_code == 400  # a ticket alert must reach them
+
+    # Drivers and Finance do not hear of tickets.
+    assert "ticket_alerts" not in api.get(URL).json()["channels"]
+    refused = api.put(URL, {"channels": {"ticket_alerts": ["email"]}}, format="json")
+    assert refused.status_code == 400
+    finance = api_as(member(make_user, FINANCE.name, is_staff=True))
+    assert "ticket_alerts" not in finance.get(URL).json()["channels"]
+
+
 def test_the_page_shows_staff_their_alerts_and_saves_the_digest(make_user, driver_client):
     finance = member(make_user, FINANCE.name, is_staff=True)
     client = Client()

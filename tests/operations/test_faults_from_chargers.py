@@ -14,6 +14,8 @@ from django.utils import timezone
 from ocpp.exceptions import InternalError
 from ocpp.v16 import call
 
+from notifications import inbox
+from notifications.models import Preferences
 from operations import tasks
 from operations.models import ChargerBoot, Ticket, TicketEntry
 from stations.models import ChargePoint, OcppMessage, SecurityEvent, Site
@@ -23,6 +25,7 @@ from tests.conftest import PASSWORD, eventually, register
 from tests.mail import mails_to, text_of
 from tests.operations.technicians import make_technician
 from tests.stations.ocpp_wire import send
+from users.models import User
 
 pytestmark = pytest.mark.usefixtures("db_access")
 
@@ -94,6 +97,31 @@ async def test_a_faulted_connector_opens_one_ticket_with_its_evidence_and_alerts
     (message,) = mails_to(mail, technician)
     assert f"Ticket #{ticket.pk} opened" in message["Subject"]
     assert "CP-OPS-FAULT" in text_of(message)
+
+
+def _site_with_portal_only_technician(charge_point_id: str) -> User:
+    site = Site.objects.create(name=f"Depå {charge_point_id}")
+    register(charge_point_id, PASSWORD, site=site)
+    technician = make_technician(site)
+    Preferences.objects.create(user=technician, channels={"ticket_alerts": ["portal"]})
+    return technician
+
+
+async def test_a_technician_who_chose_the_portal_finds_the_fault_there_and_gets_no_email(
+    mail_server, charger
+):
+    server, mail = mail_server
+    technician = await sync_to_async(_site_with_portal_only_technician)("CP-OPS-PORTAL")
+    async with charger("CP-OPS-PORTAL", server=server) as cp:
+        await send(cp, "StatusNotification", status("Faulted", "GroundFailure"))
+
+    (ticket,) = await sync_to_async(tickets_of)("CP-OPS-PORTAL")
+    (shown,) = await sync_to_async(list)(inbox.latest(technician))
+    assert shown.title == f"Ticket #{ticket.pk} opened: {ticket.title}"
+    assert shown.url == f"/admin/operations/ticket/{ticket.pk}/change/"
+    assert mails_to(mail, technician.email) == []
+    alert = await ticket.entries.aget(kind=TicketEntry.Kind.ALERT)
+    assert alert.data["to"] == [technician.email]
 
 
 async def test_the_same_fault_ten_times_while_flapping_is_one_ticket_and_one_alert(

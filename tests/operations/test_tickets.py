@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from notifications import inbox
 from notifications.models import Preferences
 from operations import alerts, tasks, tickets
 from operations.models import Ticket, TicketEntry
@@ -194,6 +195,26 @@ def test_a_technician_who_chose_the_digest_for_all_staff_alerts_gets_tickets_the
     assert alerts.send_digests() == 1
     assert [m.to for m in mailoutbox] == [[daily.email]]
     assert f"#{ticket.pk} faulted" in mailoutbox[0].body
+
+
+def test_ticket_alerts_go_on_the_channels_each_technician_chose(connector, site, mailoutbox):
+    emailed = make_technician(site)  # never chose: email, as before
+    in_portal = make_technician(site)
+    Preferences.objects.create(user=in_portal, channels={"ticket_alerts": ["portal"]})
+    daily_portal = make_technician(site, digest=True)  # the site's digest, but no email
+    Preferences.objects.create(user=daily_portal, channels={"ticket_alerts": ["portal"]})
+    ticket, _ = fault(connector)
+    tasks.sweep()
+
+    assert [m.to for m in mailoutbox] == [[emailed.email]]
+    assert [n.title for n in inbox.latest(in_portal)] == [f"Ticket #{ticket.pk} opened: faulted"]
+    assert inbox.latest(daily_portal).count() == 1  # at once, not in the digest
+    assert not inbox.latest(emailed).exists()
+    alert = ticket.entries.get(kind=TicketEntry.Kind.ALERT)
+    assert sorted(alert.data["to"]) == sorted([emailed.email, in_portal.email, daily_portal.email])
+    assert alert.data["digest"] == []
+    assert alerts.send_digests() == 0  # no email chosen: no digest either
+    assert len(mailoutbox) == 1
 
 
 def test_a_site_nobody_covers_alerts_every_technician(connector, mailoutbox):
