@@ -17,9 +17,9 @@ candidate beside an existing site mostly shares that site's drivers.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from math import asin, cos, radians, sin, sqrt
 
-EARTH_KM = 6371.0
+from stations.finder import haversine_km
+
 NEAR_KM = 5.0
 SPACING_KM = 3.0
 # One passing vehicle a day in a thousand is counted as one driver who would charge there.
@@ -27,10 +27,8 @@ TRAFFIC_SHARE = 0.001
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance between two (latitude, longitude) points (haversine)."""
-    lat1, lon1, lat2, lon2 = map(radians, (*a, *b))
-    h = sin((lat2 - lat1) / 2) ** 2 + cos(lat1) * cos(lat2) * sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_KM * asin(sqrt(h))
+    """Great-circle distance between two (latitude, longitude) points: the finder's."""
+    return haversine_km(*a, *b)
 
 
 @dataclass(frozen=True)
