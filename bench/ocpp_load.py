@@ -20,7 +20,9 @@ charger (OCPP-J §4.1.1). The total rate is --rate calls/s. Only 127.0.0.1 is ta
 
 Prints: chargers connected, calls sent/answered, calls/s, latency p50/p95/p99/max,
 errors, server RSS and the database rows written. --profile FILE runs py-spy on the
-(first) server process during the load and prints its top functions (py-spy must be
+(first) server process during the load and prints its top functions, sampling only the
+thread that holds the GIL (the CPU; the database threads queueing for the GIL would
+otherwise look like time spent in psycopg) (py-spy must be
 installed in the venv: .venv/bin/pip install py-spy; it is not a requirement).
 --compare-reference then runs the same chargers and load against bench/ocpp_reference.py
 (the `ocpp` library's central-system pattern on `websockets`, storing nothing) and prints
@@ -644,6 +646,7 @@ def _start_profiler(args: argparse.Namespace, servers: list) -> "subprocess.Pope
             "-o",
             str(args.profile),
             "--nonblocking",
+            "--gil",  # only the thread holding the GIL: CPU, not threads queueing for it
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
