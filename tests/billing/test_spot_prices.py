@@ -2,11 +2,9 @@
 checked before any is stored, and followed by cheap-hour charging under a flat tariff."""
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -15,6 +13,7 @@ from billing.models import SpotPrice
 from billing.tasks import fetch_spot_prices
 from charging import cheap_hours
 from tests.billing.sessions import charging_site
+from tests.http_stand_in import QuietHandler, StandIn
 
 pytestmark = pytest.mark.django_db
 
@@ -29,22 +28,16 @@ class Answers:
 def spot_server() -> Iterator[str]:
     """A local stand-in for the spot price service: answers Answers.body."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # http.server calls it by this name
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(Answers.body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/prices.json"
-    server.shutdown()
-    server.server_close()
+    stand_in = StandIn(Handler)
+    yield f"{stand_in.origin}/prices.json"
+    stand_in.stop()
 
 
 def series(prices: list[str], start: datetime = MIDNIGHT) -> bytes:

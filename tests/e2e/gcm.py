@@ -18,17 +18,15 @@ a root of this service (the server's REQUESTS_CA_BUNDLE), and the push is kept i
 
 import ssl
 import struct
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
 
 from cryptography import x509
 
 from stations import certificates
+from tests.http_stand_in import QuietHandler, StandIn
 from tests.notifications.push_service import Received
 from tests.pki import server_certificate
 
@@ -88,7 +86,7 @@ class GcmService:
             context.load_cert_chain(self.folder / f"{host}.pem")
             return context
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             host = ""
 
             def do_CONNECT(self) -> None:
@@ -124,21 +122,15 @@ class GcmService:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.stand_in = StandIn(Handler)
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stand_in.stop()
 
     @property
     def origin(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.stand_in.origin
 
     def token_for(self, sender: str) -> str | None:
         """The token given to the last registration for `sender`."""

@@ -52,5 +52,4 @@ def receiver(settings) -> Iterator[Receiver]:
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = True  # the receiver is on this machine
     local = Receiver()
     yield local
-    local.server.shutdown()
-    local.server.server_close()
+    local.stop()

@@ -10,10 +10,8 @@ and decrypts its body (RFC 8291, aes128gcm) as the browser would.
 import base64
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import http_ece
@@ -22,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from notifications import webpush
+from tests.http_stand_in import QuietHandler, StandIn
 
 # The server's VAPID keys in the tests (the `push_service` fixture turns them on).
 PUBLIC_KEY, PRIVATE_KEY = webpush.generate_keys()
@@ -58,7 +57,7 @@ class PushService:
     def start(self) -> "PushService":
         service = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 service.received.append(
@@ -72,20 +71,15 @@ class PushService:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.stand_in = StandIn(Handler)
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stand_in.stop()
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.stand_in.origin
 
     def endpoint(self, name: str) -> str:
         return f"{self.origin}/push/{name}"

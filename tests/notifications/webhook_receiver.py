@@ -2,11 +2,11 @@
 signature check exactly as README documents it."""
 
 import re
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.http_stand_in import QuietHandler, StandIn
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -31,7 +31,7 @@ class Receiver:
         self.status = 200
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 # As a web framework gives them: case-insensitive (http.client's Message).
@@ -39,9 +39,8 @@ class Receiver:
                 self.send_response(receiver.status)
                 self.end_headers()
 
-            def log_message(self, *args: object) -> None:
-                pass
+        self.stand_in = StandIn(Handler)
+        self.url = f"{self.stand_in.origin}/hooks"
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def stop(self) -> None:
+        self.stand_in.stop()
