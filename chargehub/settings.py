@@ -648,12 +648,14 @@ CHARGE_POINT_POLICIES = env_list(
 )
 
 # --- Audit (audit/) ----------------------------------------------------------------------
-# The models whose changes by staff (in admin and the staff API) are recorded: chargers,
-# sites, tariffs, tokens, money (wallet, card payments and refunds, invoices and credit
-# notes, how an account pays), users (and their groups and permissions).
+# The models whose changes by staff (in admin and the staff API) are recorded: chargers
+# (and their certificates), sites, tariffs, tokens, money (wallet, card payments and
+# refunds, invoices and credit notes, how an account pays), users (and their groups and
+# permissions).
 AUDIT_MODELS = env_list(
     "AUDIT_MODELS",
     "stations.Site,stations.ChargePoint,stations.Connector,stations.LocalListEntry,"
+    "stations.ChargerCertificate,"
     "billing.Tariff,billing.TimeOfUsePeriod,billing.TariffAssignment,billing.CustomerGroup,"
     "users.IdToken,billing.WalletEntry,billing.CardPayment,billing.Invoice,"
     "billing.BillingAccount,billing.SubscriptionPlan,users.User",

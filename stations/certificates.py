@@ -260,8 +260,14 @@ def due_for_renewal(now: datetime | None = None) -> QuerySet[ChargerCertificate]
 
 
 def revoke(certificates: QuerySet[ChargerCertificate]) -> int:
-    """Revoke: a profile 3 connection with one of these is refused from now on."""
-    return certificates.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke: a profile 3 connection with one of these is refused from now on. Saved one
+    by one, not by a bulk UPDATE: the audit hears each save (audit/receivers.py)."""
+    now, revoked = timezone.now(), 0
+    for certificate in certificates.filter(revoked_at__isnull=True):
+        certificate.revoked_at = now
+        certificate.save(update_fields=["revoked_at"])
+        revoked += 1
+    return revoked
 
 
 def record_installed(

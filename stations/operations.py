@@ -86,12 +86,17 @@ def approve(charge_points: QuerySet[ChargePoint]) -> tuple[int, list[str]]:
     Only Pending ones: a Rejected charger was refused on purpose (OCPP 1.6 §4.2.1). One
     that came without credentials has no password and stays Pending until staff set one
     (ChargePoint.clean). Returns how many were accepted and the ids left without a password.
+    Saved one by one, not by a bulk UPDATE: the audit hears each save (audit/receivers.py).
     """
     pending = charge_points.filter(registration_status=ChargePoint.Registration.PENDING)
-    without_password = [cp.charge_point_id for cp in pending if not cp.can_authenticate]
-    approved = pending.exclude(charge_point_id__in=without_password).update(
-        registration_status=ChargePoint.Registration.ACCEPTED
-    )
+    approved, without_password = 0, []
+    for charge_point in pending:
+        if not charge_point.can_authenticate:
+            without_password.append(charge_point.charge_point_id)
+            continue
+        charge_point.registration_status = ChargePoint.Registration.ACCEPTED
+        charge_point.save(update_fields=["registration_status"])
+        approved += 1
     return approved, without_password
 
 

@@ -4,7 +4,7 @@ and after; records are read-only, and only operator admins see and export them."
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from audit.models import AuditRecord
 from billing import settlement
 from billing.models import BillingAccount, Invoice
 from billing.wallet import credit_wallet_manually
-from stations.models import ChargePoint, Site
+from stations.models import ChargePoint, ChargerCertificate, Site
 from tests.billing.sessions import charging_site, finished_session, token_of
 from users import roles
 from users.models import IdToken, User
@@ -94,6 +94,77 @@ def test_a_charger_changed_in_admin_is_recorded_with_before_and_after(operator, 
         {"heartbeat_interval": 120},
     )
     assert record.at is not None and record.path == url
+
+
+def test_a_chargers_security_profile_lowered_in_admin_is_recorded(operator_client):
+    """Profiles only go up by themselves (stations/ocpp/connections.py); staff lowering
+    one lets the charger back at a weaker profile, so who did it is kept."""
+    charge_point = ChargePoint.objects.create(
+        charge_point_id="AUDIT-SP", security_profile=3, allow_unauthenticated=True
+    )
+    url = reverse("admin:stations_chargepoint_change", args=[charge_point.pk])
+    data = _form_data(operator_client.get(url)) | {"security_profile": "2"}
+
+    assert operator_client.post(url, data).status_code == 302
+
+    record = _only(object_type="stations.chargepoint", action="changed")
+    assert (record.before, record.after) == ({"security_profile": 3}, {"security_profile": 2})
+
+
+def test_approving_pending_chargers_in_admin_is_recorded_for_each(operator_client):
+    pending = [
+        ChargePoint.objects.create(
+            charge_point_id=f"AUDIT-PEND-{n}",
+            registration_status=ChargePoint.Registration.PENDING,
+            allow_unauthenticated=True,
+        )
+        for n in (1, 2)
+    ]
+    operator_client.post(
+        reverse("admin:stations_chargepoint_changelist"),
+        {"action": "approve_pending", "_selected_action": [cp.pk for cp in pending]},
+    )
+
+    records = AuditRecord.objects.filter(object_type="stations.chargepoint").order_by("object_id")
+    assert [(r.object_repr, r.action, r.before, r.after, r.door) for r in records] == [
+        (
+            cp.charge_point_id,
+            "changed",
+            {"registration_status": "Pending"},
+            {"registration_status": "Accepted"},
+            "admin",
+        )
+        for cp in pending
+    ]
+
+
+def test_revoking_a_charger_certificate_in_admin_is_recorded(operator, operator_client):
+    charge_point = ChargePoint.objects.create(charge_point_id="AUDIT-CERT")
+    certificate = ChargerCertificate.objects.create(
+        charge_point=charge_point,
+        serial_number="a1",
+        subject="CN=AUDIT-CERT",
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        not_after=datetime(2027, 1, 1, tzinfo=UTC),
+        pem="-",
+    )
+    operator_client.post(
+        reverse("admin:stations_chargercertificate_changelist"),
+        {"action": "revoke", "_selected_action": [certificate.pk]},
+    )
+
+    certificate.refresh_from_db()
+    assert certificate.revoked_at is not None
+    record = _only(object_type="stations.chargercertificate")
+    assert (record.actor, record.action, record.object_id) == (
+        operator,
+        "changed",
+        str(certificate.pk),
+    )
+    assert record.before == {"revoked_at": None}
+    # JSON keeps milliseconds (DjangoJSONEncoder).
+    revoked_at = datetime.fromisoformat(record.after["revoked_at"])
+    assert timedelta(0) <= certificate.revoked_at - revoked_at < timedelta(milliseconds=1)
 
 
 def test_a_site_changed_in_admin_is_recorded(operator_client):
