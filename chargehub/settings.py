@@ -714,14 +714,18 @@ FLEET_READ_CONFIGURATION_AT_BOOT = env_bool("FLEET_READ_CONFIGURATION_AT_BOOT", 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.
 OPERATIONS_OFFLINE_ALERT_AFTER = env_int("OPERATIONS_OFFLINE_ALERT_AFTER", 10 * 60)
-# Hours from a ticket's opening to its due time, by severity: "critical:4,major:24,minor:72".
-OPERATIONS_SLA_HOURS = {
-    severity: int(hours)
-    for severity, _, hours in (
-        item.partition(":")
-        for item in env_list("OPERATIONS_SLA_HOURS", "critical:4,major:24,minor:72")
-    )
-}
+# Hours from a ticket's opening to its due time, by severity: "critical:4,major:24,minor:72";
+# a severity not named keeps its default. Refused at start when it names something else or
+# not whole hours: a ticket opened later (in a charger's receiver) must find its hours.
+OPERATIONS_SLA_HOURS = {"critical": 4, "major": 24, "minor": 72}
+for _item in env_list("OPERATIONS_SLA_HOURS", ""):
+    _severity, _colon, _hours = (part.strip() for part in _item.partition(":"))
+    if _severity not in OPERATIONS_SLA_HOURS or not _hours.isdigit():
+        raise ImproperlyConfigured(
+            "OPERATIONS_SLA_HOURS is severity:hours, comma-separated, of critical, major and "
+            f"minor, e.g. critical:4,major:24,minor:72 (got {_item!r})."
+        )
+    OPERATIONS_SLA_HOURS[_severity] = int(_hours)
 # Tickets (operations/faults.py, operations/alerts.py):
 # a fault that comes back within this many seconds of its ticket's resolution reopens that
 # ticket (a flapping charger keeps one ticket and one alert);

@@ -1,7 +1,9 @@
 """A ticket's life by hand (operations/tickets.py) and its alerts (operations/alerts.py):
 states, assignee, severity and escalation, comments, reopening, overdue, the digest."""
 
+import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -12,6 +14,7 @@ from operations import alerts, tasks, tickets
 from operations.models import Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, Site
 from tests.operations.technicians import make_technician
+from tests.test_security_settings import run_with
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +106,53 @@ def test_raising_the_severity_moves_the_due_time_and_alerts_once(
     tickets.update(ticket, by=staff, severity=Ticket.Severity.CRITICAL)
     assert alerts.alert(ticket.pk, alerts.ESCALATED) is None
     assert len(mailoutbox) == 3
+
+
+K, SEV = Ticket.Kind, Ticket.Severity
+
+
+@pytest.mark.parametrize(
+    ("kind", "kw", "severity"),
+    [
+        (K.FAULTED, "22", SEV.MAJOR),
+        (K.FAULTED, "50", SEV.CRITICAL),  # a fast charger strands drivers on a journey
+        (K.OFFLINE, "150", SEV.CRITICAL),
+        (K.DRIVER_REPORT, "11", SEV.MAJOR),
+        (K.SECURITY_EVENT, "11", SEV.CRITICAL),  # whatever the charger
+        (K.STUCK_SESSION, "150", SEV.MAJOR),
+        (K.INSPECTION, "150", SEV.MINOR),
+    ],
+)
+def test_severity_comes_from_the_kind_and_the_chargers_power_and_sets_the_due_time(
+    site, settings, kind, kw, severity
+):
+    settings.OPERATIONS_SLA_HOURS = {"critical": 2, "major": 12, "minor": 48}
+    charge_point = ChargePoint.objects.create(charge_point_id=f"CP-SEV-{kind}", site=site)
+    Connector.objects.create(charge_point=charge_point, connector_id=1, max_power_kw=Decimal(kw))
+
+    ticket, _ = tickets.raise_fault(kind, title="fault", charge_point=charge_point)
+
+    assert ticket.severity == severity
+    hours = settings.OPERATIONS_SLA_HOURS[severity]
+    assert ticket.due_at == ticket.opened_at + timedelta(hours=hours)
+
+
+SLA_HOURS = (
+    "import json, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'chargehub.settings');"
+    "from django.conf import settings; print(json.dumps(settings.OPERATIONS_SLA_HOURS))"
+)
+
+
+def test_sla_hours_from_the_environment_keep_the_defaults_not_named_and_refuse_nonsense():
+    """Read in a fresh process as a deployment starts: a half-given setting must not leave
+    a severity without hours for the first ticket a charger opens."""
+    given = run_with({"OPERATIONS_SLA_HOURS": "critical:2, minor:96"}, "-c", SLA_HOURS)
+    assert given.returncode == 0, given.stderr
+    assert json.loads(given.stdout) == {"critical": 2, "major": 24, "minor": 96}
+    for nonsense in ("urgent:1", "critical:four"):
+        refused = run_with({"OPERATIONS_SLA_HOURS": nonsense}, "-c", SLA_HOURS)
+        assert refused.returncode != 0
+        assert "ImproperlyConfigured: OPERATIONS_SLA_HOURS" in refused.stderr
 
 
 def test_staff_reopen_a_resolved_ticket_unless_the_fault_has_another_open_one(
