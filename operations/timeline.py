@@ -1,11 +1,14 @@
 """A charger's recent history as periods of one state per connector, for its admin page:
-the status it reported (StatusEvent) and, over it, the times it was offline
-(ConnectionEvent). What staff look at to see how a fault came and went.
+the status it reported (StatusEvent) and, over it, the times it was down for the whole
+charger: connector 0 down, and offline over everything (ConnectionEvent), by the rule
+uptime measures (operations/downtime.py). What staff look at to see how a fault came and
+went.
 
 `periods()` is pure; `charger_timeline()` reads a charger's events for the window in a
 fixed number of queries.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,10 +16,11 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from stations.models import ChargePoint, ConnectionEvent, Connector, StatusEvent
+from operations import downtime
+from stations.models import ChargePoint, Connector, StatusEvent
 
 TIMELINE_DAYS = 7
-OFFLINE = "Offline"
+OFFLINE = downtime.OFFLINE
 # Before the first thing we know about a connector in the window.
 UNKNOWN = Connector.Status.UNKNOWN.value
 
@@ -72,42 +76,39 @@ def periods(
     start: datetime,
     end: datetime,
     status_before: str | None,
-    statuses: list[tuple[datetime, str]],
+    statuses: Sequence[tuple[datetime, str]],
     online_before: bool | None,
-    connections: list[tuple[datetime, bool]],
+    connections: Sequence[tuple[datetime, bool]],
+    charger_before: str | None = None,
+    charger_statuses: Sequence[tuple[datetime, str]] = (),
 ) -> list[Period]:
     """The connector's states from `start` to `end`, adjacent equal states merged.
 
-    `statuses`: (time, status) reported in the window; `connections`: (time, online) of
-    the charger in the window; the `_before` values are the last ones before `start`
-    (None: nothing known). Offline hides the status: the last one a charger sent before
-    it went away says nothing about the time it was away. With no online history at all
-    the charger counts as online (the history began after it connected).
+    `statuses`: (time, status) reported in the window, in order; `connections`: (time,
+    online) of the charger in the window; `charger_statuses`: connector 0's; the `_before`
+    values are the last ones before `start` (None: nothing known). Where connector 0 was
+    down its status covers the connector's own, and offline covers both: the last status
+    a charger sent before it went away says nothing about the time it was away. Which
+    times those are is operations/downtime.py's rule.
     """
-    changes: list[tuple[datetime, int, str | bool]] = [
-        (at, 0, status) for at, status in statuses if start <= at < end
-    ] + [(at, 1, online) for at, online in connections if start <= at < end]
-    changes.sort(key=lambda change: (change[0], change[1]))
-    status = status_before or UNKNOWN
-    online = online_before is not False
-
-    def state() -> str:
-        return status if online else OFFLINE
-
+    window = [(at, status) for at, status in statuses if start <= at < end]
     result: list[Period] = []
-    current, since = state(), start
-    for at, kind, value in changes:
-        if kind == 0:
-            status = str(value)
-        else:
-            online = bool(value)
-        new = state()
-        if new != current:
+    current, since = status_before or UNKNOWN, start
+    for at, status in window:
+        if status != current:
             if at > since:
                 result.append(Period(current, since, at))
                 since = at
-            current = new
+            current = status
     result.append(Period(current, since, end))
+    in_window = [(at, status) for at, status in charger_statuses if start <= at < end]
+    charger_changes = downtime.status_changes(charger_before, in_window, start)
+    for outage in downtime.down_periods(charger_changes, start, end):
+        result = _covered(result, outage.start, outage.end, outage.cause)
+    online = [(at, connected) for at, connected in connections if start <= at < end]
+    offline_changes = downtime.online_changes(online, online_before, start)
+    for outage in downtime.down_periods(offline_changes, start, end):
+        result = _covered(result, outage.start, outage.end, OFFLINE)
     # A change at the very start replaced the state before it; merge what became equal.
     merged: list[Period] = []
     for period in result:
@@ -116,6 +117,21 @@ def periods(
         else:
             merged.append(period)
     return merged
+
+
+def _covered(periods: list[Period], start: datetime, end: datetime, state: str) -> list[Period]:
+    """The periods with [start, end) in `state` instead of what they said."""
+    result: list[Period] = []
+    for period in periods:
+        if period.end <= start or period.start >= end:
+            result.append(period)
+            continue
+        if period.start < start:
+            result.append(Period(period.state, period.start, start))
+        result.append(Period(state, max(period.start, start), min(period.end, end)))
+        if period.end > end:
+            result.append(Period(period.state, end, period.end))
+    return result
 
 
 @dataclass(frozen=True)
@@ -134,25 +150,23 @@ def charger_timeline(
         connector=OuterRef("pk"), timestamp__lt=start
     ).order_by("-timestamp", "-id")
     connectors = list(
-        charge_point.connectors.filter(connector_id__gt=0)
-        .annotate(status_before=Subquery(last_status.values("status")[:1]))
-        .order_by("connector_id")
+        charge_point.connectors.annotate(
+            status_before=Subquery(last_status.values("status")[:1])
+        ).order_by("connector_id")
     )
     statuses: dict[int, list[tuple[datetime, str]]] = {c.pk: [] for c in connectors}
-    for connector_pk, at, status in StatusEvent.objects.filter(
-        connector__in=connectors, timestamp__gte=start, timestamp__lt=end
-    ).values_list("connector_id", "timestamp", "status"):
+    for connector_pk, at, status in (
+        StatusEvent.objects.filter(
+            connector__in=connectors, timestamp__gte=start, timestamp__lt=end
+        )
+        .order_by(*downtime.STATUS_ORDER)
+        .values_list("connector_id", "timestamp", "status")
+    ):
         statuses[connector_pk].append((at, status))
-    events = ConnectionEvent.objects.filter(charge_point=charge_point)
-    before = events.filter(at__lt=start).order_by("-at", "-id").values_list("kind", flat=True)
-    kind_before = before.first()
-    online_before = None if kind_before is None else kind_before == ConnectionEvent.Kind.CONNECTED
-    connections = [
-        (at, kind == ConnectionEvent.Kind.CONNECTED)
-        for at, kind in events.filter(at__gte=start, at__lt=end)
-        .order_by("at", "id")
-        .values_list("at", "kind")
-    ]
+    charger = next((c for c in connectors if c.connector_id == 0), None)
+    online_before, connections = downtime.connection_histories(
+        ChargePoint.objects.filter(pk=charge_point.pk), start, end
+    ).get(charge_point.pk, (None, []))
     return (
         start,
         end,
@@ -166,8 +180,11 @@ def charger_timeline(
                     statuses[connector.pk],
                     online_before,
                     connections,
+                    charger.status_before if charger else None,
+                    statuses[charger.pk] if charger else (),
                 ),
             )
             for connector in connectors
+            if connector.connector_id > 0
         ],
     )

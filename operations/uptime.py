@@ -1,12 +1,9 @@
 """Uptime of charging ports as 23 CFR 680.116(b) defines it, per month.
 
 A port (a connector numbered 1 or more) is up when its hardware and software are online
-and it is available or in use. It is *down* (an outage) while any of these holds:
-
-- its own last StatusNotification was Faulted, Unavailable or Unknown;
-- the charger's connector 0 was Faulted, Unavailable or Unknown (connector 0 is the
-  charger as a whole: its status applies to every port);
-- the charger was offline: from a `disconnected` ConnectionEvent to the next `connected`.
+and it is available or in use. When it is *down* (an outage: its own status, connector 0's,
+the charger offline) is operations/downtime.py's rule, which the charger's timeline
+draws too.
 
 Unavailable counts even when ChargeHub itself made the port Inoperative: for a planned
 maintenance window that time is excluded below; an emergency stop is an outage unless
@@ -47,18 +44,22 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from operations.downtime import (
+    DOWN_STATUSES,
+    FOREVER,
+    OFFLINE,
+    STATUS_ORDER,
+    Change,
+    Outage,
+    cause,
+    connection_histories,
+    down_periods,
+    online_changes,
+)
 from operations.models import MaintenanceWindow, OutageExclusion
-from stations.models import ChargePoint, ConnectionEvent, Connector, StatusEvent
-
-# Statuses in which a port cannot charge: an outage (see the module's docstring).
-DOWN_STATUSES = Connector.DOWN_STATUSES
-OFFLINE = "Offline"
-# The end of an outage that has not ended.
-FOREVER = datetime.max.replace(tzinfo=UTC)
+from stations.models import ChargePoint, Connector, StatusEvent
 
 Interval = tuple[datetime, datetime]
-# A state change: (when, cause of the outage from then on, or None when up from then on).
-Change = tuple[datetime, str | None]
 
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
@@ -66,18 +67,6 @@ MICROSECONDS_PER_MINUTE = Decimal(60_000_000)
 
 
 # --- Intervals (pure) ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outage:
-    start: datetime
-    end: datetime
-    cause: str
-    excluded: timedelta = timedelta()
-
-    @property
-    def duration(self) -> timedelta:
-        return self.end - self.start
 
 
 def union(intervals: Iterable[Interval]) -> list[Interval]:
@@ -112,30 +101,6 @@ def total(intervals: Iterable[Interval]) -> timedelta:
     return sum((end - start for start, end in intervals), timedelta())
 
 
-def down_periods(changes: Sequence[Change], start: datetime, end: datetime) -> list[Outage]:
-    """The outages within [start, end) of one timeline of changes (sorted by time).
-
-    A change before `start` gives the state at `start`; with none, the timeline is up
-    until its first change.
-    """
-    periods: list[Outage] = []
-    cause: str | None = None
-    since = start
-    for at, new_cause in changes:
-        if at >= end:
-            break
-        at = max(at, start)
-        if (cause is None) != (new_cause is None):
-            if cause is not None and at > since:
-                periods.append(Outage(since, at, cause))
-            since = at
-        if cause is None or new_cause is None:
-            cause = new_cause
-    if cause is not None and end > since:
-        periods.append(Outage(since, end, cause))
-    return periods
-
-
 def clipped(outages: Iterable[Outage], start: datetime, end: datetime) -> list[Outage]:
     """The parts of these outages within [start, end)."""
     return [
@@ -143,19 +108,6 @@ def clipped(outages: Iterable[Outage], start: datetime, end: datetime) -> list[O
         for o in outages
         if o.start < end and o.end > start
     ]
-
-
-def online_changes(events: Sequence[tuple[datetime, bool]]) -> list[Change]:
-    """ConnectionEvents as changes of the offline outage: (at, connected?) sorted.
-
-    With no event before the period, a first `connected` in it means the charger was
-    offline until then (the event before it is simply older than what was read).
-    """
-    changes: list[Change] = []
-    if events and events[0][1]:
-        changes.append((datetime.min.replace(tzinfo=UTC), OFFLINE))
-    changes.extend((at, None if connected else OFFLINE) for at, connected in events)
-    return changes
 
 
 # --- One port ------------------------------------------------------------------------------
@@ -385,14 +337,14 @@ def load_histories(
     up_from_start = (
         StatusEvent.objects.filter(connector=OuterRef("pk"), timestamp__gte=start)
         .exclude(status__in=DOWN_STATUSES)
-        .order_by("timestamp", "id")
+        .order_by(*STATUS_ORDER)
     )
     connectors = list(
         ports.select_related("charge_point__site")
         .annotate(
             first_seen=Subquery(
                 StatusEvent.objects.filter(connector=OuterRef("pk"))
-                .order_by("timestamp", "id")
+                .order_by(*STATUS_ORDER)
                 .values("timestamp")[:1]
             ),
             status_at_start=Subquery(before_start.values("status")[:1]),
@@ -403,13 +355,17 @@ def load_histories(
     )
     pieces: dict[int, list[Outage]] = {c.pk: [] for c in connectors}
     for c in connectors:
-        cause = _cause(c.status_at_start, c.error_at_start)
-        if cause is not None:
-            pieces[c.pk].append(Outage(start, c.up_after_start or FOREVER, cause))
+        at_start = cause(c.status_at_start, c.error_at_start)
+        if at_start is not None:
+            pieces[c.pk].append(Outage(start, c.up_after_start or FOREVER, at_start))
     for connector_pk, at, status, error_code, up_at in _down_statuses(ports, start, end):
-        pieces[connector_pk].append(Outage(at, up_at or FOREVER, _cause(status, error_code)))
+        down_cause = cause(status, error_code) or status
+        pieces[connector_pk].append(Outage(at, up_at or FOREVER, down_cause))
 
-    online = _online_history(cps, start, end)
+    online = {
+        pk: online_changes(events, online_before, start)
+        for pk, (online_before, events) in connection_histories(cps, start, end).items()
+    }
     excluded = _excluded(connectors, start, end)
 
     histories = []
@@ -430,15 +386,6 @@ def load_histories(
     return histories
 
 
-def _cause(status: str | None, error_code: str | None) -> str | None:
-    """What a status says about the port: None when it is up, else the outage's cause."""
-    if status not in DOWN_STATUSES:
-        return None
-    if status == Connector.Status.FAULTED and error_code and error_code != "NoError":
-        return f"{status}: {error_code}"
-    return status
-
-
 def _down_statuses(
     ports: QuerySet[Connector], start: datetime, end: datetime
 ) -> Iterable[tuple[int, datetime, str, str, datetime | None]]:
@@ -451,7 +398,7 @@ def _down_statuses(
         )
         .exclude(status__in=DOWN_STATUSES)
         .exclude(timestamp=OuterRef("timestamp"), id__lt=OuterRef("id"))
-        .order_by("timestamp", "id")
+        .order_by(*STATUS_ORDER)
         .values("timestamp")[:1]
     )
     return (
@@ -465,35 +412,6 @@ def _down_statuses(
         .values_list("connector_id", "timestamp", "status", "error_code", "up_at")
         .iterator(chunk_size=10_000)
     )
-
-
-def _online_history(
-    cps: QuerySet[ChargePoint], start: datetime, end: datetime
-) -> dict[int, list[Change]]:
-    """Each charger's offline outages as changes: its last ConnectionEvent before `start`
-    gives the state at `start`, then the events within."""
-    history: dict[int, list[Change]] = {}
-    last_before = ConnectionEvent.objects.filter(
-        charge_point=OuterRef("pk"), at__lt=start
-    ).order_by("-at", "-id")
-    for pk, kind in cps.annotate(
-        kind_at_start=Subquery(last_before.values("kind")[:1])
-    ).values_list("pk", "kind_at_start"):
-        if kind is not None:
-            history[pk] = [(start, None if kind == ConnectionEvent.Kind.CONNECTED else OFFLINE)]
-    within: dict[int, list[tuple[datetime, bool]]] = {}
-    for pk, at, kind in (
-        ConnectionEvent.objects.filter(charge_point__in=cps.values("pk"), at__gte=start, at__lt=end)
-        .order_by("charge_point_id", "at", "id")
-        .values_list("charge_point_id", "at", "kind")
-    ):
-        within.setdefault(pk, []).append((at, kind == ConnectionEvent.Kind.CONNECTED))
-    for pk, events in within.items():
-        if pk in history:
-            history[pk].extend((at, None if up else OFFLINE) for at, up in events)
-        else:
-            history[pk] = online_changes(events)
-    return history
 
 
 def _excluded(

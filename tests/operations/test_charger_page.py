@@ -43,15 +43,38 @@ def test_periods_follow_the_status_with_offline_over_it():
 
 
 def test_periods_before_anything_is_known_and_events_outside_the_window():
+    statuses = [(T0 - timedelta(days=1), "Faulted"), (h(5), "Available"), (END, "Faulted")]
+
+    assert periods(T0, END, None, statuses, None, []) == [
+        Period(UNKNOWN, T0, h(5)),
+        Period("Available", h(5), END),
+    ]
+    # Its first connection in the window: offline until then, as uptime counts it.
+    assert periods(T0, END, None, statuses, None, [(h(5), True)]) == [
+        Period(OFFLINE, T0, h(5)),
+        Period("Available", h(5), END),
+    ]
+
+
+def test_periods_show_connector_zero_down_over_the_connectors_own_status():
+    """Connector 0 is the whole charger: Faulted there, every connector is out of order."""
     result = periods(
         T0,
         END,
-        None,
-        [(T0 - timedelta(days=1), "Faulted"), (h(5), "Available"), (END, "Faulted")],
-        None,
-        [(h(5), True)],
+        "Available",
+        [(h(10), "Charging"), (h(20), "Available")],
+        True,
+        [(h(30), False), (h(40), True)],
+        "Available",
+        [(h(15), "Faulted"), (h(35), "Available")],
     )
-    assert result == [Period(UNKNOWN, T0, h(5)), Period("Available", h(5), END)]
+    assert result == [
+        Period("Available", T0, h(10)),
+        Period("Charging", h(10), h(15)),
+        Period("Faulted", h(15), h(30)),
+        Period(OFFLINE, h(30), h(40)),
+        Period("Available", h(40), END),
+    ]
 
 
 def test_periods_offline_since_before_the_window_and_a_change_at_its_start():

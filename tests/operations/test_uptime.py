@@ -11,7 +11,6 @@ import pytest
 
 from operations import uptime
 from operations.models import MaintenanceWindow, OutageExclusion
-from operations.uptime import Outage
 from tests.operations.uptime_history import (
     STOCKHOLM,
     charger,
@@ -61,30 +60,6 @@ def test_intersection_is_the_time_in_both():
     b = [(at(5), at(25))]
     assert uptime.intersection(a, b) == [(at(5), at(10)), (at(20), at(25))]
     assert uptime.intersection(a, [(at(10), at(20))]) == []
-
-
-def test_down_periods_keep_the_first_cause_and_are_clipped_to_the_period():
-    changes = [
-        (at(-30), "Faulted"),  # before the period: down at its start
-        (at(10), None),
-        (at(20), "Unavailable"),
-        (at(25), "Faulted"),  # still down: one outage, its first cause
-        (at(40), None),
-        (at(50), "Faulted"),  # down past the period's end
-    ]
-    assert uptime.down_periods(changes, at(0), at(60)) == [
-        Outage(at(0), at(10), "Faulted"),
-        Outage(at(20), at(40), "Unavailable"),
-        Outage(at(50), at(60), "Faulted"),
-    ]
-
-
-def test_a_first_connected_means_offline_until_then():
-    changes = uptime.online_changes([(at(30), True), (at(40), False)])
-    assert uptime.down_periods(changes, at(0), at(60)) == [
-        Outage(at(0), at(30), "Offline"),
-        Outage(at(40), at(60), "Offline"),
-    ]
 
 
 def test_uptime_percent_is_rounded_down_so_a_threshold_missed_by_a_fraction_shows():
