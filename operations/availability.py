@@ -33,13 +33,16 @@ EMERGENCY_SOURCE = "emergency stop"
 OUR_SOURCES = (MAINTENANCE_SOURCE, EMERGENCY_SOURCE, boot.SOURCE)
 
 
-def windows_covering(charge_point: ChargePoint, at: datetime) -> QuerySet[MaintenanceWindow]:
-    """The maintenance windows that hold this charger at `at` (its own or its site's)."""
+def windows_covering(
+    charge_point: ChargePoint, at: datetime, until: datetime | None = None
+) -> QuerySet[MaintenanceWindow]:
+    """The maintenance windows that hold this charger at `at`, or at any moment from `at`
+    to `until` (its own or its site's)."""
     covers = Q(charge_point=charge_point)
     if charge_point.site_id is not None:
         # Only with a site: Q(site_id=None) would match every charger's window.
         covers |= Q(site_id=charge_point.site_id)
-    return MaintenanceWindow.objects.filter(covers, starts_at__lte=at, ends_at__gt=at)
+    return MaintenanceWindow.objects.filter(covers, starts_at__lte=until or at, ends_at__gt=at)
 
 
 def is_held(charge_point: ChargePoint, at: datetime | None = None) -> bool:

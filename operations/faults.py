@@ -14,8 +14,9 @@ What a fault is, per kind:
   working connector has (`WORKING`): Available, Preparing, Charging, the two Suspended
   states, Finishing or Reserved. Unavailable (set by staff or a maintenance window) and
   Unknown say nothing either way and leave the ticket as it is.
-- offline: not connected for OPERATIONS_OFFLINE_ALERT_AFTER (the sweep); over once the
-  charger connects.
+- offline: not connected for OPERATIONS_OFFLINE_ALERT_AFTER (the sweep), none of that
+  time in a maintenance window of the charger or its site (staff switch chargers off for
+  it: the time counts from the window's end); over once the charger connects.
 - stuck session: an active session on a Charging connector with no meter values for
   OPERATIONS_STUCK_SESSION_AFTER (the sweep); over when values come again or it ends.
 - repeated boots: REPEATED_BOOTS accepted BootNotifications within BOOT_WINDOW; over when
@@ -39,7 +40,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from operations import tickets
+from operations import availability, tickets
 from operations.models import ChargerBoot, Ticket, TicketEntry
 from stations.models import (
     ChargePoint,
@@ -433,7 +434,8 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         }
         resolved += tickets.resolve(ticket, reason, at=now)
 
-    # Offline chargers: accepted, once connected, disconnected for the alert time.
+    # Offline chargers: accepted, once connected, disconnected for the alert time, and no
+    # maintenance window in it.
     cutoff = now - timedelta(seconds=settings.OPERATIONS_OFFLINE_ALERT_AFTER)
     offline = ChargePoint.objects.filter(
         registration_status=ChargePoint.Registration.ACCEPTED,
@@ -441,6 +443,8 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         disconnected_at__lt=cutoff,
     ).select_related("site")
     for charge_point in offline:
+        if availability.windows_covering(charge_point, cutoff, now).exists():
+            continue
         if tickets.open_ticket(Kind.OFFLINE, charge_point) is None:
             opened += charger_offline(charge_point, now)[1]
     for ticket in _open(Kind.OFFLINE).filter(charge_point__is_connected=True):

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from operations import tasks
-from operations.models import Ticket
+from operations.models import MaintenanceWindow, Ticket
 from stations.models import ChargePoint, ChargingSession, Connector, MeterSample, Site
 from stations.signals import status_notification_received
 from tests.charger import now as charger_now
@@ -178,6 +178,35 @@ def test_a_charger_that_never_connected_is_not_offline():
     tasks.sweep(now=timezone.now() + timedelta(days=1))
 
     assert kinds("CP-NEVER") == []
+
+
+def test_a_charger_switched_off_for_maintenance_is_offline_only_past_the_windows_end(
+    settings,
+):
+    settings.OPERATIONS_OFFLINE_ALERT_AFTER = 600
+    now = timezone.now()
+    site = Site.objects.create(name="Verkstan")
+    charge_point = ChargePoint.objects.create(
+        charge_point_id="CP-MAINT-OFF",
+        site=site,
+        registration_status="Accepted",
+        is_connected=False,
+        disconnected_at=now - timedelta(hours=1),
+    )
+    window = MaintenanceWindow.objects.create(
+        site=site,
+        starts_at=now - timedelta(hours=2),
+        ends_at=now + timedelta(hours=1),
+        reason="Cable replacement",
+    )
+
+    tasks.sweep(now=now)  # in the window
+    tasks.sweep(now=window.ends_at + timedelta(minutes=9))  # back within the alert time
+    assert kinds("CP-MAINT-OFF") == []
+
+    tasks.sweep(now=window.ends_at + timedelta(minutes=11))
+    assert kinds("CP-MAINT-OFF") == [("offline", "open")]
+    assert charge_point.tickets.get().kind == Ticket.Kind.OFFLINE
 
 
 def test_a_ticketed_security_event_whose_receiver_was_lost_is_ticketed_by_the_sweep():
