@@ -38,6 +38,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import resource
 import secrets
 import shutil
@@ -69,8 +70,9 @@ def _now() -> str:
 class BenchCharger:
     """One charger's state and its next call, as a pre-formatted OCPP-J frame."""
 
-    def __init__(self, charge_point_id: str) -> None:
+    def __init__(self, charge_point_id: str, idle_only: bool = False) -> None:
         self.id = charge_point_id
+        self.idle_only = idle_only  # a held charger: Heartbeat and StatusNotification only
         self.counter = itertools.count(1)
         self.register_wh = random.randint(0, 1_000_000)
         self.transaction: tuple[int, int] | None = None  # (connector, transactionId)
@@ -90,6 +92,10 @@ class BenchCharger:
         """(message id, action, frame) of the next call in a plausible day of a charger."""
         uid = self.message_id()
         roll = random.random()
+        if self.idle_only:
+            if roll < 0.8:
+                return uid, "Heartbeat", f'[2,"{uid}","Heartbeat",{{}}]'
+            roll = 0.6  # four Heartbeats to one StatusNotification
         if self.transaction is None:
             if roll < 0.55:
                 return uid, "Heartbeat", f'[2,"{uid}","Heartbeat",{{}}]'
@@ -153,22 +159,31 @@ class BenchCharger:
 async def _client_main(job: dict) -> dict:
     from websockets.asyncio.client import connect
 
-    chargers = [BenchCharger(cp_id) for cp_id in job["ids"]]
+    chargers = [BenchCharger(cp_id, job["idle_only"]) for cp_id in job["ids"]]
     urls = job["urls"]
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     sent = answered = 0
     sockets: dict[str, object] = {}
-    connect_gap = 1 / job["connect_rate"]
+    # A storm: every charger at once (a fleet coming back after a power or network cut).
+    connect_gap = 0 if job["storm"] else 1 / job["connect_rate"]
     timeout = job["call_timeout"]
+    boot_seconds: list[float] = []  # from the start until its BootNotification was accepted
+    attempts_made: list[int] = []
+    job["up"].put(True)
+    await asyncio.to_thread(job["go"].wait)  # every client process starts together
+    started = time.monotonic()
 
     async def open_one(index: int, charger: BenchCharger) -> None:
         await asyncio.sleep(index * connect_gap)
         token = base64.b64encode(f"{charger.id}:{PASSWORD}".encode()).decode()
         for attempt in range(job["connect_attempts"]):
             if await connect_once(urls[index], charger, token):
+                boot_seconds.append(time.monotonic() - started)
+                attempts_made.append(attempt + 1)
                 return
-            # Like a real charger: back off and try again (a refused upgrade counts).
+            # Like a real charger: exponential backoff with jitter (a refused upgrade
+            # counts), so that a storm spreads out instead of coming back in step.
             await asyncio.sleep(random.uniform(1, 2) * 2 ** min(attempt, 4))
 
     async def connect_once(url: str, charger: BenchCharger, token: str) -> bool:
@@ -196,7 +211,6 @@ async def _client_main(job: dict) -> dict:
             errors[f"connect attempt failed: {type(error).__name__}{cause}"] += 1
             return False
 
-    started = time.monotonic()
     await asyncio.gather(*(open_one(i, c) for i, c in enumerate(chargers)))
     connect_seconds = time.monotonic() - started
     job["progress"].put(len(sockets))
@@ -248,6 +262,8 @@ async def _client_main(job: dict) -> dict:
         "connected": len(sockets),
         "still_open": still_open,
         "connect_seconds": connect_seconds,
+        "boot_seconds": boot_seconds,
+        "attempts": attempts_made,
         "sent": sent,
         "answered": answered,
         "latencies": latencies,
@@ -295,14 +311,15 @@ def _postgres_bench_url(database_url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{BENCH_DB_NAME}"))
 
 
-def _recreate_postgres(database_url: str, drop_only: bool = False) -> None:
+def _recreate_postgres(database_url: str, drop_only: bool = False, template: str = "") -> None:
     import psycopg
 
     admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB_NAME} WITH (FORCE)")
         if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB_NAME}")
+            copy = f" TEMPLATE {template}" if template else ""
+            conn.execute(f"CREATE DATABASE {BENCH_DB_NAME}{copy}")
 
 
 def _setup_django(env: dict[str, str]) -> None:
@@ -421,6 +438,18 @@ def main() -> None:
     parser.add_argument("--call-timeout", type=float, default=30)
     parser.add_argument("--connect-attempts", type=int, default=6, help="per charger")
     parser.add_argument(
+        "--storm",
+        action="store_true",
+        help="every charger connects at once (no --connect-rate pacing); prints the time "
+        "until all BootNotifications are accepted and how many chargers gave up",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        help="held chargers: each sends a Heartbeat (or, one in five, a StatusNotification) "
+        "every this many seconds; sets --rate to chargers / interval",
+    )
+    parser.add_argument(
         "--url", help="use a running server (ws://127.0.0.1:PORT); its chargers must exist"
     )
     parser.add_argument(
@@ -429,14 +458,24 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of server 1 here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
+        "--template",
+        default="",
+        help="PostgreSQL: copy this migrated, empty database (CREATE DATABASE ... TEMPLATE)"
+        " instead of running migrate, which takes minutes on a busy machine",
+    )
+    parser.add_argument(
         "--compare-reference",
         action="store_true",
         help="run the same load against bench/ocpp_reference.py too and print the ratio",
     )
     args = parser.parse_args()
 
-    if not 1 <= args.chargers <= 20_000 or args.duration > 600 or args.rate > 20_000:
-        raise SystemExit("Bounds: 1..20000 chargers, duration <= 600 s, rate <= 20000/s")
+    if args.heartbeat_interval:
+        args.rate = args.chargers / args.heartbeat_interval
+    if not 1 <= args.chargers <= 20_000 or args.duration > 900 or args.rate > 20_000:
+        raise SystemExit("Bounds: 1..20000 chargers, duration <= 900 s, rate <= 20000/s")
+    if args.template and not re.fullmatch(r"[a-z_][a-z0-9_]*", args.template):
+        raise SystemExit("--template takes a plain database name")
     if args.url and urlsplit(args.url).hostname not in {"127.0.0.1", "localhost"}:
         raise SystemExit("This benchmark only targets 127.0.0.1")
     file_limit = _raise_file_limit()
@@ -461,12 +500,13 @@ def main() -> None:
         env["ASGI_THREADS"] = str(args.asgi_threads)
     if database_url:
         env["DATABASE_URL"] = _postgres_bench_url(database_url)
-        _recreate_postgres(database_url)
+        _recreate_postgres(database_url, template=args.template)
     else:
         env.pop("DATABASE_URL", None)
     database = "PostgreSQL" if database_url else f"SQLite ({tmp})"
     layer = "Redis" if redis_url else "embedded SQLite layer"
     servers: list[tuple[subprocess.Popen, str]] = []
+    rss_started: list[float] = []
     profiler = None
     try:
         if args.url:
@@ -474,16 +514,18 @@ def main() -> None:
             ids = [f"BENCH-{i:05d}" for i in range(1, args.chargers + 1)]
             _setup_django({k: v for k, v in env.items() if k != "CHARGEHUB_VAR_DIR"})
         else:
-            subprocess.run(
-                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                cwd=ROOT,
-                env=env,
-                check=True,
-            )
+            if not args.template:
+                subprocess.run(
+                    [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                    cwd=ROOT,
+                    env=env,
+                    check=True,
+                )
             _setup_django(env)
             ids = _register(args.chargers)
             servers = _start_servers(args.workers, env, tmp)
             urls = [url for _, url in servers]
+            rss_started = [_rss_mib(p.pid) for p, _ in servers]
         before = _row_counts()
 
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
@@ -531,12 +573,22 @@ def main() -> None:
     calls_per_second = _print_load(gathered, ids, args)
     if servers:
         load_seconds = max(r["load_seconds"] for r in gathered)
-        print(f"server RSS MiB:      connected {_fmt(rss_connected)}, end of load {_fmt(rss_end)}")
         print(
-            "server CPU:          "
-            + ", ".join(f"{c / load_seconds:.0%}" for c in cpu_used)
-            + " of one core during the load"
+            f"server RSS MiB:      started {_fmt(rss_started)}, connected {_fmt(rss_connected)},"
+            f" end of load {_fmt(rss_end)}"
         )
+        grown = sum(rss_connected) - sum(rss_started)
+        print(
+            f"server RSS total:    {sum(rss_connected):.0f} MiB connected, {sum(rss_end):.0f} MiB"
+            f" at the end; {1024 * grown / max(len(ids), 1):.0f} KiB per charger"
+            " (connected minus started)"
+        )
+        if load_seconds:
+            print(
+                "server CPU:          "
+                + ", ".join(f"{c / load_seconds:.0%}" for c in cpu_used)
+                + " of one core during the load"
+            )
     print(
         "rows written:        "
         + ", ".join(f"{name} +{after[name] - before[name]}" for name in after)
@@ -561,6 +613,8 @@ def _run_clients(ids: list[str], urls: list[str], args: argparse.Namespace, conn
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue = context.Queue()
     ready = context.Event()
+    go = context.Event()
+    up: multiprocessing.Queue = context.Queue()
     progress: multiprocessing.Queue = context.Queue()
     workers = []
     for n in range(processes):
@@ -571,16 +625,23 @@ def _run_clients(ids: list[str], urls: list[str], args: argparse.Namespace, conn
             "rate": args.rate / processes,
             "duration": args.duration,
             "connect_rate": args.connect_rate / processes,
+            "storm": args.storm,
+            "idle_only": args.heartbeat_interval is not None,
             "call_timeout": args.call_timeout,
             "connect_attempts": args.connect_attempts,
+            "up": up,
+            "go": go,
             "ready": ready,
             "progress": progress,
         }
         worker = context.Process(target=_client_process, args=(job, results), daemon=True)
         worker.start()
         workers.append(worker)
+    for _ in workers:
+        up.get(timeout=120)
+    go.set()
     # Wait for every charger to have connected (or failed), then start the load.
-    expected_connect = len(ids) / args.connect_rate + 300
+    expected_connect = (0 if args.storm else len(ids) / args.connect_rate) + 600
     for _ in workers:
         progress.get(timeout=expected_connect)
     connected()
@@ -620,7 +681,8 @@ def _run_reference(ids: list[str], args: argparse.Namespace) -> float:
         server.wait(15)
     calls_per_second = _print_load(gathered, ids, args)
     load_seconds = max(r["load_seconds"] for r in gathered)
-    print(f"server CPU:          {cpu / load_seconds:.0%} of one core during the load")
+    if load_seconds:
+        print(f"server CPU:          {cpu / load_seconds:.0%} of one core during the load")
     return calls_per_second
 
 
@@ -663,13 +725,29 @@ def _print_load(gathered: list, ids: list[str], args: argparse.Namespace) -> flo
     answered = sum(r["answered"] for r in gathered)
     load_seconds = max(r["load_seconds"] for r in gathered)
     ms = [1000 * _percentile(latencies, f) for f in (0.5, 0.95, 0.99)]
+    connected = sum(r["connected"] for r in gathered)
     print(
-        f"chargers connected:  {sum(r['connected'] for r in gathered)} / {len(ids)} "
+        f"chargers connected:  {connected} / {len(ids)} "
         f"(in {max(r['connect_seconds'] for r in gathered):.1f} s); "
         f"still open at the end: {sum(r['still_open'] for r in gathered)}"
     )
+    boots = sorted(x for r in gathered for x in r["boot_seconds"])
+    attempts = Counter(n for r in gathered for n in r["attempts"])
+    if boots:
+        print(
+            f"booted (accepted):   {len(boots)}; seconds from the start: p50 "
+            f"{_percentile(boots, 0.5):.1f}  p99 {_percentile(boots, 0.99):.1f}  "
+            f"all by {boots[-1]:.1f}; gave up: {len(ids) - connected} "
+            f"(after {args.connect_attempts} attempts)"
+        )
+        print(
+            "attempts to boot:    "
+            + ", ".join(f"{n}: {attempts[n]}" for n in sorted(attempts))
+            + " chargers"
+        )
+    calls_per_second = answered / args.duration if args.duration else 0.0
     print(f"calls sent/answered: {sent} / {answered} in {load_seconds:.1f} s")
-    print(f"calls/s achieved:    {answered / args.duration:.0f} (target {args.rate:g})")
+    print(f"calls/s achieved:    {calls_per_second:.0f} (target {args.rate:g})")
     if latencies:
         print(
             f"latency ms:          p50 {ms[0]:.1f}  p95 {ms[1]:.1f}  p99 {ms[2]:.1f}  "
@@ -679,9 +757,10 @@ def _print_load(gathered: list, ids: list[str], args: argparse.Namespace) -> flo
     print(f"errors:              {sum(errors.values())}")
     for text, count in errors.most_common(8):
         print(f"    {count:6d}  {text}")
-    client_cpu = sum(r["client_cpu_seconds"] for r in gathered) / load_seconds
-    print(f"client CPU:          {client_cpu:.0%} of one core (all client processes)")
-    return answered / args.duration
+    if load_seconds:
+        client_cpu = sum(r["client_cpu_seconds"] for r in gathered) / load_seconds
+        print(f"client CPU:          {client_cpu:.0%} of one core (all client processes)")
+    return calls_per_second
 
 
 def _count_connected() -> int:
