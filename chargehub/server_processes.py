@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 WATCH_INTERVAL = 1.0
 # How long a worker has to finish after SIGTERM before it is killed.
 STOP_TIMEOUT = 10.0
+# Connections the kernel queues for a process before it accepts them (capped by
+# net.core.somaxconn, 4096 on current kernels): room for a reconnection storm of
+# thousands of chargers instead of dropped SYNs and TCP's retry delays.
+LISTEN_BACKLOG = 4096
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -35,7 +39,7 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((host, port))
-    listener.listen(1024)
+    listener.listen(LISTEN_BACKLOG)
     listener.set_inheritable(True)
     return listener
 

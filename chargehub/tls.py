@@ -20,6 +20,8 @@ from twisted.internet import ssl
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.interfaces import ISSLTransport
 
+from chargehub.server_processes import LISTEN_BACKLOG
+
 # An endpoint description daphne passes on to server_from_string().
 ENDPOINT_PREFIX = "chargehub-tls:"
 
@@ -60,7 +62,7 @@ def server_from_string(reactor: Any, description: str) -> Any:
     options = server_options(
         settings.OCPP_TLS_CERTIFICATE, settings.OCPP_TLS_KEY, settings.OCPP_CA_CERTIFICATE
     )
-    return SSL4ServerEndpoint(reactor, int(port), options, interface=host)
+    return SSL4ServerEndpoint(reactor, int(port), options, backlog=LISTEN_BACKLOG, interface=host)
 
 
 class TlsAwareServer(Server):

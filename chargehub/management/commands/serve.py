@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chargehub import tls
-from chargehub.server_processes import Workers
+from chargehub.server_processes import LISTEN_BACKLOG, Workers
 
 
 class ClosingWebSocketFactory(WebSocketFactory):
@@ -135,7 +135,12 @@ def daphne_arguments(host: str, port: int, fd: int | None = None) -> list[str]:
         "60",
     ]
     if fd is not None:
-        arguments += ["--fd", str(fd)]
+        arguments += ["--fd", str(fd)]  # its backlog is set by whoever listens on it
     else:
-        arguments += ["--bind", host, "--port", str(port)]
+        # Twisted listens with a backlog of 50: in a storm the kernel drops the SYNs
+        # beyond it, and each dropped charger waits 1, 3, 7 s... for TCP to try again
+        # before its handshake has even started. The kernel caps it at somaxconn.
+        interface = host.strip("[]").replace(":", r"\:")
+        endpoint = f"tcp:port={port}:interface={interface}:backlog={LISTEN_BACKLOG}"
+        arguments += ["--endpoint", endpoint]
     return [*arguments, settings.ASGI_APPLICATION.replace(".application", ":application")]
