@@ -4,7 +4,7 @@ from datetime import time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from stations.charger_auth import CHARGER_HASHER
+from stations.charger_auth import CHARGER_HASHER, verified_passwords
 
 # Limits in amps beyond these are typing errors, not fuses: a large industrial grid
 # connection is 3,150 A; a car's on-board charger takes at most 80 A (IEC 61851 AC).
@@ -327,7 +327,11 @@ class ChargePoint(models.Model):
         self.password_hash = make_password(raw_password, hasher=CHARGER_HASHER)
 
     def check_password(self, raw_password: str) -> bool:
-        return bool(self.password_hash) and check_password(raw_password, self.password_hash)
+        """Whether a charger's Basic auth password is its own (see charger_auth: a
+        password verified before in this process is not run through PBKDF2 again)."""
+        return bool(self.password_hash) and verified_passwords.check(
+            raw_password, self.password_hash
+        )
 
     @property
     def offline_after(self) -> timedelta:
