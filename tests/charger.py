@@ -1,7 +1,8 @@
 """A simulated OCPP 1.6 charge point for tests, on the `ocpp` package's ChargePoint.
 
 It answers every command a central system can send with a fixed, schema-valid answer
-(overridable per test through `answers`), and records what it was asked (`received`).
+(overridable per test through `answers`: an answer, or a function of the request's
+fields that returns one), and records what it was asked (`received`).
 It can also send raw frames, for the error cases the package would never produce.
 """
 
@@ -74,6 +75,8 @@ def _make_handler(action: str):
         self.received.append((action, kwargs))
         self.received_times.append(time.monotonic())
         answer = self.answers.get(action, _DEFAULT_ANSWERS[action])
+        if callable(answer):  # an answer that depends on the request (or on earlier ones)
+            answer = answer(kwargs)
         if isinstance(answer, BaseException):
             raise answer
         if answer == "silence":

@@ -17,6 +17,7 @@ from fleet.models import CampaignTarget, FirmwareCampaign, FirmwareImage
 from operations.models import MaintenanceWindow
 from stations.models import ChargingSession, Connector, FirmwareStatusEvent, Site
 from tests.charger import SimulatedCharger
+from tests.charger import now as charger_now
 from tests.conftest import eventually, register
 from tests.fleet.conftest import PUBLIC_URL
 
@@ -200,3 +201,105 @@ def test_a_wave_skips_chargers_with_a_running_session_and_keeps_to_maintenance_w
     assert [t.charge_point for t in chosen] == [idle, serviced]
     campaign.only_in_maintenance_window = True
     assert [t.charge_point for t in campaigns._ready(campaign, pending, now)] == [serviced]
+
+
+async def test_the_next_wave_waits_for_its_pause_and_for_a_charging_charger_to_be_free(
+    charger, fleet_server
+):
+    """FW-WAIT-A is charging when the campaign starts: the first wave goes to the two
+    idle chargers; the next waits for the pause, then for A's session to end."""
+    site = await sync_to_async(Site.objects.create)(name="Pause depot")
+    ids = ["FW-WAIT-A", "FW-WAIT-B", "FW-WAIT-C"]
+    for charge_point_id in ids:
+        await sync_to_async(register)(charge_point_id, site=site, model="Sim-22")
+    firmware = await sync_to_async(_firmware)()
+    campaign = await sync_to_async(FirmwareCampaign.objects.create)(
+        name="Paused", firmware=firmware, site=site, wave_size=2, wave_pause_minutes=30
+    )
+
+    def current() -> FirmwareCampaign:
+        return FirmwareCampaign.objects.get(pk=campaign.pk)
+
+    async with AsyncExitStack() as stack:
+        chargers = {}
+        for charge_point_id in ids:
+            cp = await stack.enter_async_context(charger(charge_point_id, server=fleet_server))
+            await cp.boot(model="Sim-22")
+            chargers[charge_point_id] = cp
+        busy = chargers["FW-WAIT-A"]
+        started = await busy.call(
+            call.StartTransaction(
+                connector_id=1, id_tag="WAIT-TAG", meter_start=0, timestamp=charger_now()
+            )
+        )
+        behaviours = [asyncio.create_task(_follow_updates(cp, 0)) for cp in chargers.values()]
+        try:
+            assert await sync_to_async(campaigns.start)(campaign) == 3
+            await sync_to_async(campaigns.advance)(campaign.pk)
+            assert [_updates(chargers[cp_id]) != [] for cp_id in ids] == [False, True, True]
+
+            # Wave 1 installed: the next wave is due after the pause, not before.
+            pausing = await eventually(lambda: (c := current()).next_wave_at and c, timeout=20)
+            assert pausing.current_wave == 1
+            pause = pausing.next_wave_at - timezone.now()
+            assert timedelta(minutes=29) < pause <= timedelta(minutes=30)
+            after_pause = pausing.next_wave_at + timedelta(minutes=1)
+            await sync_to_async(campaigns.advance)(campaign.pk)
+            # The pause is over but A still charges: it waits.
+            await sync_to_async(campaigns.advance)(campaign.pk, after_pause)
+            assert _updates(busy) == []
+            assert (await sync_to_async(current)()).current_wave == 1
+
+            await busy.call(
+                call.StopTransaction(
+                    meter_stop=1000,
+                    timestamp=charger_now(),
+                    transaction_id=started.transaction_id,
+                    reason="Local",
+                )
+            )
+            await sync_to_async(campaigns.advance)(campaign.pk, after_pause)
+            assert len(_updates(busy)) == 1
+            finished = await eventually(
+                lambda: (c := current()).status == FirmwareCampaign.Status.FINISHED and c,
+                timeout=20,
+            )
+        finally:
+            for task in behaviours:
+                task.cancel()
+    assert finished.current_wave == 2
+    waves = await sync_to_async(dict)(
+        CampaignTarget.objects.filter(campaign=campaign).values_list(
+            "charge_point__charge_point_id", "wave"
+        )
+    )
+    assert waves == {"FW-WAIT-A": 2, "FW-WAIT-B": 1, "FW-WAIT-C": 1}
+
+
+@pytest.mark.django_db
+def test_a_campaign_picks_chargers_by_site_model_and_current_firmware_or_an_explicit_list():
+    north, south = Site.objects.create(name="North"), Site.objects.create(name="South")
+    old_north = register("SEL-1", site=north, model="Sim-22", firmware_version="1.0")
+    new_north = register("SEL-2", site=north, model="Sim-22", firmware_version="2.0")
+    old_south = register("SEL-3", site=south, model="Sim-22", firmware_version="1.0")
+    register("SEL-4", site=north, model="Other", firmware_version="1.0")  # not its model
+    register("SEL-5", site=north, model="Sim-22", registration_status="Pending")
+    firmware = _firmware()
+
+    def picked(**fields: object) -> list[str]:
+        campaign = FirmwareCampaign.objects.create(name="Pick", firmware=firmware, **fields)
+        return sorted(selection.charge_point_id for selection in campaigns.selection(campaign))
+
+    assert picked() == ["SEL-1", "SEL-2", "SEL-3"]
+    assert picked(site=north) == ["SEL-1", "SEL-2"]
+    assert picked(charger_model="Sim-22", current_firmware="1.0") == ["SEL-1", "SEL-3"]
+    assert picked(site=north, current_firmware="1.0") == ["SEL-1"]
+    assert picked(charger_model="Other") == []  # the firmware is not for that model
+
+    explicit = FirmwareCampaign.objects.create(name="List", firmware=firmware, site=south)
+    explicit.charge_points.set([old_north, new_north])
+    assert list(campaigns.selection(explicit).order_by("charge_point_id")) == [
+        old_north,
+        new_north,
+    ]
+    assert old_south not in campaigns.selection(explicit)

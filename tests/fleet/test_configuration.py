@@ -1,9 +1,13 @@
 """Configuration at scale: read at boot, compared with a per-model baseline, and pushed to
 many chargers at once (a command batch), an offline one getting it when it reconnects."""
 
+from datetime import timedelta
+
 from asgiref.sync import sync_to_async
 from django.test import Client
+from django.utils import timezone
 
+from fleet import tasks
 from fleet.models import ConfigurationBaseline
 from stations import batches
 from stations.models import ChargePoint, CommandBatchItem
@@ -103,3 +107,39 @@ async def test_configuration_is_read_at_boot_and_the_fleet_table_marks_what_diff
     # 300 differs from the baseline's 60; NumberOfConnectors matches.
     assert '<td class="differs" title="Differs from the baseline">300</td>' in html
     assert "<td>2</td>" in html
+
+
+async def test_configuration_is_read_again_when_older_than_the_reading_period(charger):
+    """The beat task asks connected chargers whose configuration is unread or older than
+    FLEET_CONFIGURATION_READ_HOURS; a fresh one and an offline one are not asked."""
+    await sync_to_async(register)("CFG-AWAY")
+    async with (
+        charger("CFG-UNREAD") as unread,
+        charger("CFG-FRESH") as fresh,
+    ):
+        for cp in (unread, fresh):
+            await cp.boot()
+        now = timezone.now()
+        await sync_to_async(ChargePoint.objects.filter(charge_point_id="CFG-FRESH").update)(
+            configuration_read_at=now - timedelta(hours=23)
+        )
+        await sync_to_async(ChargePoint.objects.filter(charge_point_id="CFG-AWAY").update)(
+            configuration_read_at=now - timedelta(days=30)
+        )
+
+        assert await sync_to_async(tasks.read_due_configurations)() == 1
+        assert ("GetConfiguration", {}) in unread.received
+        assert not [r for r in fresh.received if r[0] == "GetConfiguration"]
+        found = await sync_to_async(ChargePoint.objects.get)(charge_point_id="CFG-UNREAD")
+        assert found.configuration["NumberOfConnectors"] == {"value": "2", "readonly": True}
+        assert found.configuration_read_at >= now
+
+        # A day later the fresh one is due; the one just read is not.
+        await sync_to_async(ChargePoint.objects.filter(charge_point_id="CFG-FRESH").update)(
+            configuration_read_at=now - timedelta(hours=25)
+        )
+        assert await sync_to_async(tasks.read_due_configurations)() == 1
+        assert [r for r in fresh.received if r[0] == "GetConfiguration"] == [
+            ("GetConfiguration", {})
+        ]
+        assert unread.received.count(("GetConfiguration", {})) == 1

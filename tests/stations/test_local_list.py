@@ -176,8 +176,11 @@ async def test_a_version_mismatch_answer_gets_the_full_list(charger):
     async with charger("LL-MISMATCH", site=site) as cp:
         await sync_to_async(in_step_at_version_5)()
         cp.answers["GetLocalListVersion"] = {"listVersion": 5}
-        # The charger says a Differential does not fit its list: everything again.
-        cp.answers["SendLocalList"] = {"status": "VersionMismatch"}
+        # The charger says a Differential does not fit its list: everything again, which
+        # it takes.
+        cp.answers["SendLocalList"] = lambda asked: {
+            "status": "Accepted" if asked["update_type"] == "Full" else "VersionMismatch"
+        }
         await cp.boot()
         assert await eventually(lambda: _version_asked("LL-MISMATCH"))
 
@@ -190,12 +193,39 @@ async def test_a_version_mismatch_answer_gets_the_full_list(charger):
 
         await sync_to_async(add_token)()
         assert await eventually(lambda: len(_lists_sent(cp)) == 2, timeout=SENDING)
-        assert [(version, kind) for version, kind, _ in _lists_sent(cp)] == [
-            (6, "Differential"),
-            (6, "Full"),
+        assert _lists_sent(cp) == [
+            (6, "Differential", [{"id_tag": "MIS-B", "id_tag_info": {"status": "Accepted"}}]),
+            (
+                6,
+                "Full",
+                [
+                    {"id_tag": "MIS-A", "id_tag_info": {"status": "Accepted"}},
+                    {"id_tag": "MIS-B", "id_tag_info": {"status": "Accepted"}},
+                ],
+            ),
         ]
-        state = await sync_to_async(_state)("LL-MISMATCH")
-        assert not state.in_sync  # refused twice: staff see it, the mark stays
+        state = await eventually(lambda: (s := _state("LL-MISMATCH")) and s.in_sync and s)
+        assert (state.version, state.charger_version, state.last_result) == (6, 6, "Accepted")
+        assert sorted(state.entries) == ["MIS-A", "MIS-B"]
+
+        # Refused again (Full too): staff see the list out of step, the change waits.
+        cp.answers["SendLocalList"] = {"status": "VersionMismatch"}
+
+        def block_token() -> None:
+            token = IdToken.objects.get(uid="MIS-A")
+            token.status = IdToken.Status.BLOCKED
+            token.save()
+
+        await sync_to_async(block_token)()
+        assert await eventually(lambda: len(_lists_sent(cp)) == 4, timeout=SENDING)
+        assert [(version, kind) for version, kind, _ in _lists_sent(cp)[2:]] == [
+            (7, "Differential"),
+            (7, "Full"),
+        ]
+        state = await eventually(
+            lambda: (s := _state("LL-MISMATCH")) and s.syncing_since is None and s
+        )
+        assert not state.in_sync
         assert state.last_result == "VersionMismatch"
 
 
