@@ -108,6 +108,31 @@ class FirmwareCampaignForm(forms.ModelForm):
             "signed",
         ]
 
+    def clean(self) -> dict[str, Any]:
+        """Firmware goes only to the models it is for: a model or an explicit charger of
+        another model is refused here (a wrong image can leave a charger unusable)."""
+        data = super().clean()
+        firmware = data.get("firmware")
+        if firmware is None:
+            return data
+        models = firmware.models_list
+        names = {"models": ", ".join(models)}
+        model = data.get("charger_model")
+        if model and model not in models:
+            self.add_error(
+                "charger_model", gettext("This firmware is for %(models)s only.") % names
+            )
+        others = [
+            cp.charge_point_id for cp in data.get("charge_points") or [] if cp.model not in models
+        ]
+        if others:
+            self.add_error(
+                "charge_points",
+                gettext("%(chargers)s: not a model this firmware is for (%(models)s).")
+                % {**names, "chargers": ", ".join(sorted(others))},
+            )
+        return data
+
 
 @admin.register(FirmwareCampaign)
 class FirmwareCampaignAdmin(LiveFigures, SendsCommands, admin.ModelAdmin):

@@ -83,3 +83,37 @@ def test_requesting_diagnostics_of_an_offline_charger_says_so(staff):
     assert "The charger is offline right now." in response.content.decode()
     # The attempt is on record, with no file.
     assert DiagnosticsUpload.objects.get(charge_point=charge_point).used_at is None
+
+
+@pytest.mark.django_db
+def test_a_campaign_for_chargers_of_a_model_the_firmware_is_not_for_is_refused(staff):
+    right = register("ADM-SEL-1", model="Sim-22")
+    wrong = register("ADM-SEL-2", model="Other-7")
+    firmware = FirmwareImage.objects.create(
+        version="9",
+        charger_models="Sim-22",
+        url="https://vendor.example/fw.bin",
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    form = {
+        "name": "Mixed",
+        "firmware": firmware.pk,
+        "wave_size": 10,
+        "wave_pause_minutes": 30,
+        "max_failure_percent": 20,
+    }
+
+    refused = staff.post(
+        "/admin/fleet/firmwarecampaign/add/", {**form, "charge_points": [right.pk, wrong.pk]}
+    )
+    assert refused.status_code == 200
+    assert "ADM-SEL-2: not a model this firmware is for (Sim-22)." in refused.content.decode()
+    by_model = staff.post(
+        "/admin/fleet/firmwarecampaign/add/", {**form, "charger_model": "Other-7"}
+    )
+    assert "This firmware is for Sim-22 only." in by_model.content.decode()
+    assert not FirmwareCampaign.objects.exists()
+
+    taken = staff.post("/admin/fleet/firmwarecampaign/add/", {**form, "charge_points": [right.pk]})
+    assert taken.status_code == 302
+    assert list(FirmwareCampaign.objects.get().charge_points.all()) == [right]
