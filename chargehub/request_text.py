@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -18,6 +19,10 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_TEXT = gettext_lazy(
     "Text with a NUL character or an unpaired surrogate is not accepted: it cannot be stored."
 )
+
+# A multipart body Django cannot parse (no boundary, broken parts): a 400 with this text,
+# here for form posts and in fleet/views.py for a charger's PUT upload.
+UNREADABLE_MULTIPART = gettext_lazy("The body is not valid multipart/form-data.")
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # The API reads JSON bodies only (api/parsers.py checks them) and answers in JSON.
@@ -45,7 +50,8 @@ def _refusal(request: HttpRequest, status: int, message: str) -> HttpResponse:
 
 def refuse_unstorable_text(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable:
     """Middleware: a NUL in the path is a 404 (no page has one in its address), in a query
-    parameter or a field of a page's form a 400 naming it."""
+    parameter or a field of a page's form a 400 naming it; a form post that cannot be
+    parsed a 400 saying so."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
         if is_unstorable(request.path_info):
@@ -57,7 +63,10 @@ def refuse_unstorable_text(get_response: Callable[[HttpRequest], HttpResponse]) 
             and request.content_type in FORM_TYPES
             and not request.path_info.startswith(API_PREFIX)
         ):
-            params += request.POST.lists()
+            try:
+                params += request.POST.lists()
+            except MultiPartParserError:
+                return _refusal(request, 400, str(UNREADABLE_MULTIPART))
         if (name := first_unstorable(params)) is not None:
             return _refusal(request, 400, f"{name[:50]!r}: {UNSTORABLE_TEXT}")
         return get_response(request)

@@ -7,12 +7,14 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from chargehub.request_text import UNREADABLE_MULTIPART
 from fleet import diagnostics
 from fleet.models import FirmwareImage
 
@@ -43,11 +45,18 @@ def upload(request: HttpRequest, token: str, name: str = "") -> HttpResponse:
         stream = None
     elif request.content_type == "multipart/form-data":
         # Django parses a POST's parts itself; a PUT's only when asked.
-        files = (
-            request.FILES
-            if request.method == "POST"
-            else request.parse_file_upload(request.META, request)[1]
-        )
+        try:
+            files = (
+                request.FILES
+                if request.method == "POST"
+                else request.parse_file_upload(request.META, request)[1]
+            )
+        except MultiPartParserError:
+            return HttpResponse(
+                UNREADABLE_MULTIPART,
+                status=HTTPStatus.BAD_REQUEST,
+                content_type="text/plain",
+            )
         part = next(iter(files.values()), None)
         stream, name = (part, part.name) if part is not None else (None, name)
     else:

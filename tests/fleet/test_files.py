@@ -81,3 +81,22 @@ def test_upload_link_past_its_time_is_refused():
     assert (response.status_code, response.content) == (410, b"This upload link has expired.")
     upload.refresh_from_db()
     assert upload.used_at is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_upload_that_is_not_valid_multipart_is_refused_with_a_clear_answer(method):
+    upload = DiagnosticsUpload.objects.create(
+        charge_point=register(f"DIAG-BAD-{method}"),
+        kind="diagnostics",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    response = getattr(Client(), method)(
+        f"/fleet/upload/{upload.token}/", b"no parts", content_type="multipart/form-data"
+    )
+    assert (response.status_code, response.content) == (
+        400,
+        b"The body is not valid multipart/form-data.",
+    )
+    upload.refresh_from_db()
+    assert upload.used_at is None
