@@ -5,6 +5,7 @@ automatic stop when a wave fails too much."""
 import asyncio
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -49,6 +50,18 @@ async def _follow_updates(cp: SimulatedCharger, failures: int) -> None:
             await cp.call(call.FirmwareStatusNotification(status=status))
 
 
+async def _booted(
+    stack: AsyncExitStack, charger: Any, server: str, ids: list[str]
+) -> dict[str, SimulatedCharger]:
+    """These chargers connected (until `stack` closes) and booted as Sim-22s."""
+    chargers = {}
+    for charge_point_id in ids:
+        cp = await stack.enter_async_context(charger(charge_point_id, server=server))
+        await cp.boot(model="Sim-22")
+        chargers[charge_point_id] = cp
+    return chargers
+
+
 def _updates(cp: SimulatedCharger) -> list[dict]:
     return [kwargs for action, kwargs in cp.received if action == "UpdateFirmware"]
 
@@ -73,11 +86,7 @@ async def test_campaign_of_20_chargers_in_waves_retries_once_and_stops_when_a_wa
     # (FW-06..10) has 2 of 5 failed, 40 % > 25 %, and the campaign stops.
     failures = {"FW-02": 1, "FW-07": 2, "FW-09": 2}
     async with AsyncExitStack() as stack:
-        chargers = {}
-        for charge_point_id in ids:
-            cp = await stack.enter_async_context(charger(charge_point_id, server=fleet_server))
-            await cp.boot(model="Sim-22")
-            chargers[charge_point_id] = cp
+        chargers = await _booted(stack, charger, fleet_server, ids)
         behaviours = [
             asyncio.create_task(_follow_updates(cp, failures.get(cp_id, 0)))
             for cp_id, cp in chargers.items()
@@ -221,11 +230,7 @@ async def test_the_next_wave_waits_for_its_pause_and_for_a_charging_charger_to_b
         return FirmwareCampaign.objects.get(pk=campaign.pk)
 
     async with AsyncExitStack() as stack:
-        chargers = {}
-        for charge_point_id in ids:
-            cp = await stack.enter_async_context(charger(charge_point_id, server=fleet_server))
-            await cp.boot(model="Sim-22")
-            chargers[charge_point_id] = cp
+        chargers = await _booted(stack, charger, fleet_server, ids)
         busy = chargers["FW-WAIT-A"]
         started = await busy.call(
             call.StartTransaction(
