@@ -184,6 +184,9 @@ class FirmwareCampaignAdmin(LiveFigures, SendsCommands, admin.ModelAdmin):
     @admin.action(description=_("Start the selected campaigns"), permissions=["send_commands"])
     def start_campaigns(self, request: HttpRequest, queryset: QuerySet[FirmwareCampaign]) -> None:
         for campaign in queryset.filter(status=FirmwareCampaign.Status.DRAFT):
+            if (reason := campaigns.cannot_start(campaign)) is not None:
+                self.message_user(request, f"{campaign}: {reason}", messages.ERROR)
+                continue
             count = campaigns.start(campaign)
             transaction.on_commit(lambda pk=campaign.pk: tasks.advance_campaign.delay(pk))
             self.message_user(

@@ -78,10 +78,23 @@ def selection(campaign: FirmwareCampaign) -> QuerySet[ChargePoint]:
     return chargers
 
 
+def cannot_start(campaign: FirmwareCampaign, now: datetime | None = None) -> str | None:
+    """Why the campaign cannot start now, or None: a firmware file whose link has expired
+    would only be answered 410 to every charger of the first wave."""
+    firmware = campaign.firmware
+    if firmware.file and firmware.expires_at <= (now or timezone.now()):
+        return _("The link of firmware %(firmware)s expired at %(expired)s: extend it first.") % {
+            "firmware": firmware,
+            "expired": firmware.expires_at.isoformat(timespec="minutes"),
+        }
+    return None
+
+
 def start(campaign: FirmwareCampaign) -> int:
     """Fix the campaign's chargers and let its first wave go; returns how many chargers.
 
-    Only a draft starts (a conditional UPDATE: a double click starts it once).
+    Only a draft starts (a conditional UPDATE: a double click starts it once); the caller
+    asks cannot_start() first.
     """
     now = timezone.now()
     with transaction.atomic():

@@ -117,3 +117,26 @@ def test_a_campaign_for_chargers_of_a_model_the_firmware_is_not_for_is_refused(s
     taken = staff.post("/admin/fleet/firmwarecampaign/add/", {**form, "charge_points": [right.pk]})
     assert taken.status_code == 302
     assert list(FirmwareCampaign.objects.get().charge_points.all()) == [right]
+
+
+@pytest.mark.django_db
+def test_a_campaign_whose_firmware_link_has_expired_does_not_start(staff):
+    register("ADM-OLD-1", model="Sim-22")
+    firmware = FirmwareImage(version="8", charger_models="Sim-22", expires_at=timezone.now())
+    firmware.file.save("sim-8.bin", ContentFile(b"image"), save=False)
+    firmware.save()
+    campaign = FirmwareCampaign.objects.create(name="Late", firmware=firmware)
+    action = {"action": "start_campaigns", "_selected_action": [campaign.pk]}
+
+    refused = staff.post("/admin/fleet/firmwarecampaign/", action, follow=True)
+    assert "Late: The link of firmware 8 (Sim-22) expired at" in refused.content.decode()
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.targets.count()) == (FirmwareCampaign.Status.DRAFT, 0)
+
+    FirmwareImage.objects.filter(pk=firmware.pk).update(
+        expires_at=timezone.now() + timedelta(days=1)
+    )
+    started = staff.post("/admin/fleet/firmwarecampaign/", action, follow=True)
+    assert "Late started for 1 chargers." in started.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == FirmwareCampaign.Status.RUNNING
