@@ -1,4 +1,5 @@
-"""A throwaway database for a bench run, with the schema built from the models.
+"""A throwaway database for a bench run, with the schema built from the models (or by
+the migrations, for a bench that needs what only they make: the partitioned tables).
 
 SQLite in a temporary directory, or, with DATABASE_URL set, a fresh database of its own
 on that PostgreSQL server (one per run, named after the process: runs may overlap),
@@ -19,14 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def scratch_database(
-    name: str, *, keep: bool = False, database: str | None = None
+    name: str, *, keep: bool = False, database: str | None = None, migrate: bool = False
 ) -> Iterator[str]:
     """Set Django up on a new database for bench `name`; yields what it is, for the
     printout. `keep` leaves the temporary directory (SQLite) in place. `database` (on
     PostgreSQL) names a database to use instead, kept afterwards and reused as it is when
     it exists: a bench can then time again without building its data again (tables of
     models added since are created, empty; columns added since are added; other changed
-    columns are not)."""
+    columns are not). `migrate` builds the schema by running the migrations instead, as
+    production does (a reused database gets the migrations added since)."""
     database_url = os.environ.get("DATABASE_URL", "")
     db_name = database or f"chargehub_bench_{name}_{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix=f"chargehub-bench-{name}-"))
@@ -41,7 +43,7 @@ def scratch_database(
     else:
         os.environ.pop("DATABASE_URL", None)
     try:
-        _setup_django(env)
+        _setup_django(env, migrate=migrate)
         if not database_url:
             yield f"SQLite ({tmp})"
         elif database:
@@ -79,7 +81,7 @@ def _recreate_postgres(database_url: str, db_name: str, drop_only: bool = False)
             conn.execute(f"CREATE DATABASE {db_name}")
 
 
-def _setup_django(env: dict[str, str]) -> None:
+def _setup_django(env: dict[str, str], migrate: bool = False) -> None:
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
     sys.path.insert(0, str(ROOT))
@@ -90,10 +92,13 @@ def _setup_django(env: dict[str, str]) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    # The schema from the models (as pytest --no-migrations does).
-    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
     # The test Client (bench/portal.py) sends "testserver" as the host.
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    if migrate:
+        call_command("migrate", verbosity=0, interactive=False)
+        return
+    # The schema from the models (as pytest --no-migrations does).
+    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
     # On a reused database this creates only the tables it lacks.
     call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
     _add_missing_columns()
