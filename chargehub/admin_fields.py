@@ -5,10 +5,12 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import models
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 # Times of day in a site's local time, whatever the browser's or the server's zone: a
@@ -61,6 +63,50 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class LookaheadPaginator(Paginator):
+    """Pages of a table of tens of millions of rows (the message log, meter samples)
+    without counting it: a COUNT(*) of the whole log, or of a filter that matches
+    millions, reads all of them on every page. It counts only as far as the pager looks
+    ahead of the page asked for (`pages_ahead`, at least `at_least` rows), in the list's
+    own order so that the count walks the same index as the page; `capped` says more rows
+    may follow, and the pager then says "more than" that count (templates/admin/stations/
+    pagination.html). Each page further on looks further ahead."""
+
+    pages_ahead = 5
+    at_least = 1000
+
+    def __init__(
+        self, object_list: Any, per_page: int, *args: Any, page: int = 1, **kwargs: Any
+    ) -> None:
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.limit = max(self.at_least, (page + self.pages_ahead) * int(per_page))
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.limit + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.limit
+
+
+class HugeTableAdmin(admin.ModelAdmin):
+    """The list of a table of tens of millions of rows: pages by LookaheadPaginator, and
+    never counts the whole table either (show_full_result_count)."""
+
+    paginator = LookaheadPaginator
+    show_full_result_count = False
+
+    def get_paginator(
+        self, request: HttpRequest, queryset: Any, per_page: int, *args: Any, **kwargs: Any
+    ) -> Paginator:
+        try:  # ChangeList's page parameter ("p"), counted from 1; it checks it itself
+            page = max(int(request.GET.get("p", 1)), 1)
+        except ValueError:
+            page = 1
+        return self.paginator(queryset, per_page, *args, page=page, **kwargs)
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -722,10 +722,19 @@ class MeterSample(models.Model):
     it: a signing meter sends its reading twice at one instant, Raw and SignedData.
     """
 
-    charge_point = models.ForeignKey(ChargePoint, models.CASCADE, related_name="meter_samples")
+    # No index of their own: the unique key below starts with charge_point, the index
+    # (session, timestamp) with session; each serves their lookups (docs/performance.md).
+    charge_point = models.ForeignKey(
+        ChargePoint, models.CASCADE, related_name="meter_samples", db_index=False
+    )
     connector_id = models.PositiveSmallIntegerField()
     session = models.ForeignKey(
-        ChargingSession, models.CASCADE, null=True, blank=True, related_name="meter_samples"
+        ChargingSession,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="meter_samples",
+        db_index=False,
     )
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=40, default="Energy.Active.Import.Register")
@@ -926,7 +935,7 @@ class OcppMessage(models.Model):
         CALLRESULT = 3, "CALLRESULT"
         CALLERROR = 4, "CALLERROR"
 
-    charge_point_id = models.CharField(max_length=48, db_index=True)
+    charge_point_id = models.CharField(max_length=48)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     message_type = models.PositiveSmallIntegerField(choices=MessageType.choices)
     unique_id = models.CharField(max_length=64, blank=True)
@@ -938,6 +947,18 @@ class OcppMessage(models.Model):
         verbose_name = _("OCPP message")
         verbose_name_plural = _("OCPP message log")
         ordering = ["-created_at", "-id"]
+        # The log's lists (admin) read newest first: one charger's, one action's, the
+        # errors; each index gives them in that order, so a page reads its 100 rows and
+        # stops (bench/big_tables.py: 50 M rows).
+        indexes = [
+            models.Index(fields=["charge_point_id", "created_at"], name="ocppmessage_charger_time"),
+            models.Index(fields=["action", "created_at"], name="ocppmessage_action_time"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(message_type=4),  # CALLERROR: rare, so a small index
+                name="ocppmessage_callerror_time",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.charge_point_id} {self.direction} {self.action or self.message_type}"

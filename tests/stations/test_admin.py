@@ -570,15 +570,141 @@ def test_ocpp_log_names_message_types_shows_milliseconds_and_links_a_call_to_its
             frame="[]",
             created_at=at,
         )
-    html = client.get(changelist("ocppmessage")).content.decode()
+    # The charger uses the id again a week later (after a reboot, say): another pair.
+    OcppMessage.objects.create(
+        charge_point_id="ADM-LOG",
+        direction="in",
+        message_type=2,
+        unique_id="abc-1",
+        action="Heartbeat",
+        frame="[]",
+        created_at=at + timedelta(days=7),
+    )
+    page = client.get(changelist("ocppmessage"))
+    html = page.content.decode()
     assert "CALLRESULT" in html and ">CALL<" in html
     assert timezone.localtime(at).strftime("%H:%M:%S.123") in html
-    assert "?charge_point_id=ADM-LOG&amp;unique_id=abc-1" in html
+    assert "?charge_point_id=ADM-LOG&amp;unique_id=abc-1&amp;created_at__gte=" in html
 
-    pair = client.get(
-        changelist("ocppmessage"), {"charge_point_id": "ADM-LOG", "unique_id": "abc-1"}
+    # The link of the first pair: the call and its answer, not the later reuse.
+    link = next(row for row in page.context["cl"].result_list if row.created_at == at)
+    url = page.context["cl"].model_admin.call_and_answer(link).split('"')[1]
+    pair = client.get(url.replace("&amp;", "&"))
+    assert [row.created_at for row in pair.context["cl"].result_list] == [at, at]
+
+
+def log_rows(
+    count: int, charge_point_id: str = "ADM-PAGER", action: str = "Heartbeat"
+) -> list[datetime]:
+    """`count` frames one second apart up to now; returns their times, newest first."""
+    now = timezone.now()
+    times = [now - timedelta(seconds=n) for n in range(count)]
+    OcppMessage.objects.bulk_create(
+        OcppMessage(
+            charge_point_id=charge_point_id,
+            direction="in",
+            message_type=2,
+            unique_id=f"id-{n}",
+            action=action,
+            frame="[]",
+            created_at=at,
+        )
+        for n, at in enumerate(times)
     )
-    assert pair.context["cl"].result_count == 2
+    return times
+
+
+def test_message_log_pages_without_counting_the_whole_log(staff):
+    """The log counts only as far as the pager looks ahead (chargehub/admin_fields.py
+    LookaheadPaginator): 1,000 rows on the first pages, then 5 pages past the one shown."""
+    _, client = staff
+    times = log_rows(1_150)
+
+    first = client.get(changelist("ocppmessage"))
+    assert [row.created_at for row in first.context["cl"].result_list] == times[:100]
+    assert "More than 1000 in OCPP message log" in first.content.decode()
+    assert "?p=2" in first.content.decode()
+
+    # Page 11 looks 5 pages ahead: the whole 1,150 are counted, and its last 50 shown.
+    last = client.get(changelist("ocppmessage"), {"p": 12})
+    assert [row.created_at for row in last.context["cl"].result_list] == times[1_100:]
+    assert "1150 OCPP message log" in last.content.decode()
+    assert "More than" not in last.content.decode()
+
+
+def test_message_log_filters_by_charger_action_errors_and_time(staff):
+    _, client = staff
+    mine = log_rows(150, "ADM-MINE")
+    log_rows(30, "ADM-OTHER")
+    boots = log_rows(3, "ADM-OTHER", action="BootNotification")
+    OcppMessage.objects.create(
+        charge_point_id="ADM-OTHER", direction="out", message_type=4, action="", frame="[]"
+    )
+
+    def shown(**query: Any) -> list[OcppMessage]:
+        page = client.get(changelist("ocppmessage"), query)
+        assert page.status_code == 200
+        return list(page.context["cl"].result_list)
+
+    assert [row.created_at for row in shown(charge_point_id="ADM-MINE")] == mine[:100]
+    assert [row.created_at for row in shown(charge_point_id="ADM-MINE", p=2)] == mine[100:]
+    assert [row.created_at for row in shown(action="BootNotification")] == boots
+    assert [row.message_type for row in shown(message_type__exact=4)] == [4]
+    window = shown(
+        charge_point_id="ADM-MINE",
+        created_at__gte=mine[20].isoformat(),
+        created_at__lte=mine[10].isoformat(),
+    )
+    assert [row.created_at for row in window] == mine[10:21]
+
+
+def test_message_log_search_matches_a_charger_an_action_or_a_message_id_exactly(staff):
+    _, client = staff
+    log_rows(3, "ADM-SEARCH")
+    log_rows(2, "ADM-ELSEWHERE", action="StatusNotification")
+
+    def found(**query: Any) -> set[tuple[str, str]]:
+        page = client.get(changelist("ocppmessage"), query)
+        assert page.status_code == 200
+        return {(row.charge_point_id, row.unique_id) for row in page.context["cl"].result_list}
+
+    assert found(q="ADM-SEARCH") == {("ADM-SEARCH", f"id-{n}") for n in range(3)}
+    assert found(q=" StatusNotification ") == {("ADM-ELSEWHERE", "id-0"), ("ADM-ELSEWHERE", "id-1")}
+    # A message id is the charger's (OCPP-J §4.1.4): found in one charger's list.
+    assert found(q="id-1", charge_point_id="ADM-SEARCH") == {("ADM-SEARCH", "id-1")}
+    assert found(q="id-1") == set()
+    assert found(q="ADM-SEAR") == set()  # exact: no substring search over the log
+    page = client.get(changelist("ocppmessage"))
+    assert "A charger&#x27;s id or an OCPP action, exactly" in page.content.decode()
+
+
+def test_meter_sample_list_finds_a_sessions_or_a_chargers_samples_newest_first(staff):
+    _, client = staff
+    charge_point = ChargePoint.objects.create(charge_point_id="ADM-SAMPLES")
+    connector = Connector.objects.create(charge_point=charge_point, connector_id=1)
+    now = timezone.now()
+    session = ChargingSession.objects.create(
+        charge_point=charge_point, connector=connector, id_tag="T", started_at=now, meter_start_wh=0
+    )
+    for minutes in range(3):
+        MeterSample.objects.create(
+            charge_point=charge_point,
+            connector_id=1,
+            session=session if minutes else None,
+            timestamp=now + timedelta(minutes=minutes),
+            value=str(minutes),
+        )
+
+    def values(**query: Any) -> list[str]:
+        page = client.get(changelist("metersample"), query)
+        assert page.status_code == 200
+        return [sample.value for sample in page.context["cl"].result_list]
+
+    assert values(q=str(session.pk)) == ["2", "1"]
+    assert values(q="ADM-SAMPLES") == ["2", "1", "0"]
+    assert values(q="ADM-SAMPLES", measurand="Energy.Active.Import.Register") == ["2", "1", "0"]
+    assert values(q="ADM-SAMPLES", measurand="SoC") == []
+    assert values(q="ADM-OTHER") == []
 
 
 def test_charge_point_list_tells_online_dropped_off_and_never_connected_apart(staff):
