@@ -1,7 +1,6 @@
 """Admin of fleet operations: firmware and campaigns (live progress), diagnostics uploads
 (request, list, download), configuration baselines and the fleet's configuration table."""
 
-import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from fleet.models import (
     DiagnosticsUpload,
     FirmwareCampaign,
     FirmwareImage,
+    sha256_of,
 )
 from stations.admin import SendsCommands
 from stations.models import ChargePoint, Site
@@ -60,18 +60,16 @@ class FirmwareImageForm(forms.ModelForm):
         data = super().clean()
         upload = data.get("file")
         if upload and hasattr(upload, "chunks") and "file" in self.changed_data:
-            digest = hashlib.sha256()
-            for chunk in upload.chunks():
-                digest.update(chunk)
+            actual = sha256_of(upload)
             upload.seek(0)
             expected = (data.get("sha256") or "").strip().lower()
-            if expected and expected != digest.hexdigest():
+            if expected and expected != actual:
                 self.add_error(
                     "sha256",
                     gettext("The file's SHA-256 is %(actual)s, not the one given.")
-                    % {"actual": digest.hexdigest()},
+                    % {"actual": actual},
                 )
-            data["sha256"] = digest.hexdigest()
+            data["sha256"] = actual
             self.instance.size = upload.size
         return data
 

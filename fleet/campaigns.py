@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fleet.models import CampaignTarget, FirmwareCampaign, FirmwareImage
+from fleet.models import CampaignTarget, FirmwareCampaign, FirmwareImage, sha256_of
 from operations.availability import windows_covering
 from stations import batches, operations
 from stations.models import ChargePoint, ChargingSession, FirmwareStatusEvent
@@ -80,13 +80,26 @@ def selection(campaign: FirmwareCampaign) -> QuerySet[ChargePoint]:
 
 def cannot_start(campaign: FirmwareCampaign, now: datetime | None = None) -> str | None:
     """Why the campaign cannot start now, or None: a firmware file whose link has expired
-    would only be answered 410 to every charger of the first wave."""
+    would only be answered 410 to every charger of the first wave; a stored file that is
+    gone or no longer has the SHA-256 checked on upload is not what staff chose."""
     firmware = campaign.firmware
-    if firmware.file and firmware.expires_at <= (now or timezone.now()):
+    if not firmware.file:
+        return None  # at a URL elsewhere: the charger fetches it from there
+    if firmware.expires_at <= (now or timezone.now()):
         return _("The link of firmware %(firmware)s expired at %(expired)s: extend it first.") % {
             "firmware": firmware,
             "expired": firmware.expires_at.isoformat(timespec="minutes"),
         }
+    try:
+        with firmware.file.open("rb") as file:
+            actual = sha256_of(file)
+    except OSError:
+        actual = None
+    if actual is None or (firmware.sha256 and actual != firmware.sha256):
+        return _(
+            "The stored file of firmware %(firmware)s is missing or no longer has its "
+            "SHA-256: upload it again."
+        ) % {"firmware": firmware}
     return None
 
 

@@ -1,17 +1,27 @@
 """Fleet operations: firmware and its campaigns, diagnostics uploads, configuration
 baselines. Everything here hangs off stations' chargers; stations never imports it."""
 
+import hashlib
 import secrets
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from stations.models import ChargePoint, DiagnosticsStatusEvent, Site
+
+
+def sha256_of(file: File) -> str:
+    """The SHA-256 (hex) of a file, read in chunks (firmware may be large)."""
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def new_token() -> str:

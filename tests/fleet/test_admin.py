@@ -1,8 +1,10 @@
 """Fleet's admin pages: a campaign's progress, the diagnostics list with download, the
 request form's answer for an offline charger."""
 
+import hashlib
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
@@ -120,9 +122,14 @@ def test_a_campaign_for_chargers_of_a_model_the_firmware_is_not_for_is_refused(s
 
 
 @pytest.mark.django_db
-def test_a_campaign_whose_firmware_link_has_expired_does_not_start(staff):
+def test_a_campaign_does_not_start_with_an_expired_firmware_link_or_a_changed_file(staff):
     register("ADM-OLD-1", model="Sim-22")
-    firmware = FirmwareImage(version="8", charger_models="Sim-22", expires_at=timezone.now())
+    firmware = FirmwareImage(
+        version="8",
+        charger_models="Sim-22",
+        expires_at=timezone.now(),
+        sha256=hashlib.sha256(b"image").hexdigest(),
+    )
     firmware.file.save("sim-8.bin", ContentFile(b"image"), save=False)
     firmware.save()
     campaign = FirmwareCampaign.objects.create(name="Late", firmware=firmware)
@@ -136,6 +143,16 @@ def test_a_campaign_whose_firmware_link_has_expired_does_not_start(staff):
     FirmwareImage.objects.filter(pk=firmware.pk).update(
         expires_at=timezone.now() + timedelta(days=1)
     )
+    # The stored file is not the one whose hash was checked on upload.
+    Path(firmware.file.path).write_bytes(b"imagf")
+    changed = staff.post("/admin/fleet/firmwarecampaign/", action, follow=True)
+    assert (
+        "Late: The stored file of firmware 8 (Sim-22) is missing or no longer has its SHA-256"
+        in changed.content.decode()
+    )
+    assert FirmwareCampaign.objects.get(pk=campaign.pk).status == FirmwareCampaign.Status.DRAFT
+
+    Path(firmware.file.path).write_bytes(b"image")
     started = staff.post("/admin/fleet/firmwarecampaign/", action, follow=True)
     assert "Late started for 1 chargers." in started.content.decode()
     campaign.refresh_from_db()
