@@ -26,13 +26,13 @@ import json
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.dispatch import receiver
 
 from stations.models import ChargingSession, Connector
+from stations.ocpp.commands import from_sync_code
 from stations.signals import connector_status_changed, session_ended, session_started
 
 logger = logging.getLogger(__name__)
@@ -144,12 +144,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event["data"])
 
 
-def _send(groups: list[str], data: dict[str, Any]) -> None:
+async def _group_send(groups: list[str], data: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     for group in groups:
-        async_to_sync(layer.group_send)(group, {"type": "live.update", "data": data})
+        await layer.group_send(group, {"type": "live.update", "data": data})
+
+
+# On the process's sending loop, as commands from sync code: a Celery task's or a
+# thread's update reuses that loop's Redis connections instead of opening its own.
+_send = from_sync_code(_group_send)
 
 
 def _relay(groups: list[str], data: dict[str, Any]) -> None:

@@ -152,8 +152,8 @@ async def send_payload(
 
 
 def from_sync_code[**P, R](function: Callable[P, Awaitable[R]]) -> Callable[P, R]:
-    """`function` (sending commands) callable from sync code: a Celery task, a view, a
-    thread of a pool.
+    """`function` (sending commands, stations/live.py's updates) callable from sync code:
+    a Celery task, a view, a thread of a pool.
 
     async_to_sync alone would run each call in an event loop of its own, and so open a
     channel layer, with its Redis connections, per call. Run on the process's sending

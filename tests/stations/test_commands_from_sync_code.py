@@ -1,4 +1,5 @@
-"""Commands sent from sync code (a Celery task, a batch's threads) share one channel layer.
+"""Commands and live updates sent from sync code (a Celery task, a batch's threads) share
+one channel layer.
 
 Each send_sync used to run in an event loop of its own, with a channel layer and Redis
 connections of its own: a connection opened and closed per command. On the process's
@@ -11,10 +12,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.db import connections
+from django.test import override_settings
 from ocpp.v16 import call
 from redis import Redis
 
+from stations import live
 from stations.ocpp import commands
 from tests.redis_servers import RedisServer, needs_redis_server
 
@@ -60,3 +64,37 @@ async def test_commands_from_sync_code_reuse_the_processes_redis_connections(
         # Each command used to open (and close) connections of its own: 10 and 8 here.
         assert one_by_one <= 1 and at_once <= 1, f"{one_by_one} and {at_once} opened"
         assert len([a for a, _ in cp.received if a == "ClearCache"]) == 26
+
+
+def test_live_updates_from_sync_code_reuse_the_processes_redis_connections(
+    redis_server: RedisServer,
+):
+    """A portal update sent from a Celery task (stations/live.py relay) used to open a
+    Redis connection of its own too: 10 updates opened 10."""
+    layer = {
+        "BACKEND": "chargehub.redis_channel_layer.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": redis_server.url, "socket_timeout": 20}]},
+    }
+    counter = redis_server.client()
+
+    async def watch_and_relay() -> tuple[int, list[dict]]:
+        page = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)  # a page's, in a server
+        channel = await page.new_channel()
+        await page.group_add(live.STATIONS_GROUP, channel)
+        update = {"kind": "connector", "status": "Available"}
+        await asyncio.to_thread(live.relay, [live.STATIONS_GROUP], update)  # warm
+        before = connections_opened(counter)
+        for _ in range(10):  # one after another, each from a plain thread as a task's
+            await asyncio.to_thread(live.relay, [live.STATIONS_GROUP], update)
+        opened = connections_opened(counter) - before
+        received = [await page.receive(channel) for _ in range(11)]
+        await page.close_pools()
+        return opened, received
+
+    with override_settings(CHANNEL_LAYERS={"default": layer}):
+        opened, received = asyncio.run(watch_and_relay())
+    assert opened <= 1, f"{opened} opened"
+    assert (
+        received
+        == [{"type": "live.update", "data": {"kind": "connector", "status": "Available"}}] * 11
+    )
