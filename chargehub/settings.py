@@ -11,7 +11,7 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import admin_list_charts
 import dj_database_url
@@ -168,6 +168,33 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # sentinels where the master is, and follow it through a failover; REDIS_URL is unused.
 REDIS_SENTINELS = env_list("REDIS_SENTINELS", "")
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+# Under Sentinel, what REDIS_URL would carry otherwise: the master's database index and
+# password (its requirepass), and the sentinels' own password when they ask for one.
+REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
+REDIS_SENTINEL_MASTER_PASSWORD = os.environ.get("REDIS_SENTINEL_MASTER_PASSWORD", "")
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+_sentinel_addresses = [
+    (host, int(port)) for host, port in (s.rsplit(":", 1) for s in REDIS_SENTINELS)
+]
+# A sentinel that does not answer is passed over quickly for the next one.
+_sentinel_kwargs: dict[str, object] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+if REDIS_SENTINEL_PASSWORD:
+    _sentinel_kwargs["password"] = REDIS_SENTINEL_PASSWORD
+_sentinel_master: dict[str, object] = {
+    "sentinels": _sentinel_addresses,
+    "master_name": REDIS_SENTINEL_MASTER,
+    "sentinel_kwargs": _sentinel_kwargs,
+}
+
+
+def _sentinel_master_database(db: int) -> dict[str, object]:
+    """Connection arguments for database `db` of the master the sentinels name."""
+    password = (
+        {"password": REDIS_SENTINEL_MASTER_PASSWORD} if REDIS_SENTINEL_MASTER_PASSWORD else {}
+    )
+    return {**_sentinel_master, "db": db, **password}
+
+
 # Seconds a channel-layer group membership lasts; each OCPP consumer renews its own at a
 # quarter of this while its charger is connected (stations/ocpp/consumer.py).
 CHANNEL_GROUP_EXPIRY = env_int("CHANNEL_GROUP_EXPIRY", 86400)
@@ -187,15 +214,7 @@ _redis_connection = {
     "timeout": 10,
 }
 if REDIS_SENTINELS:
-    _redis_host = {
-        "sentinels": [
-            (host, int(port)) for host, port in (s.rsplit(":", 1) for s in REDIS_SENTINELS)
-        ],
-        "master_name": REDIS_SENTINEL_MASTER,
-        # A sentinel that does not answer is passed over quickly for the next one.
-        "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
-        **_redis_connection,
-    }
+    _redis_host = {**_sentinel_master_database(REDIS_SENTINEL_DB), **_redis_connection}
 else:
     _redis_host = {"address": REDIS_URL, **_redis_connection}
 
@@ -230,9 +249,20 @@ else:
 
 # --- Celery -----------------------------------------------------------------------------
 if REDIS_SENTINELS:
-    # kombu's Sentinel transport: one sentinel:// URL per sentinel, tried in turn.
-    CELERY_BROKER_URL = ";".join(f"sentinel://{sentinel}" for sentinel in REDIS_SENTINELS)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"master_name": REDIS_SENTINEL_MASTER}
+    # kombu's Sentinel transport: one sentinel:// URL per sentinel, tried in turn; the
+    # password and database in them are the master's.
+    _master_auth = (
+        f":{quote(REDIS_SENTINEL_MASTER_PASSWORD, safe='')}@"
+        if REDIS_SENTINEL_MASTER_PASSWORD
+        else ""
+    )
+    CELERY_BROKER_URL = ";".join(
+        f"sentinel://{_master_auth}{sentinel}/{REDIS_SENTINEL_DB}" for sentinel in REDIS_SENTINELS
+    )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": _sentinel_kwargs,
+    }
 else:
     CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not (REDIS_URL or REDIS_SENTINELS):
@@ -315,16 +345,31 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 ADMIN_REQUIRE_MFA = env_bool("ADMIN_REQUIRE_MFA", not DEBUG)
 
 # The default cache holds login rate limits (and API throttles). Per process unless
-# CACHE_URL points at Redis ("redis://127.0.0.1:6379/1"), which production with more
-# than one web process needs for the limits to hold.
+# CACHE_URL points at Redis ("redis://127.0.0.1:6379/1"), or CACHE_SENTINEL_DB names a
+# database of the master behind REDIS_SENTINELS: production with more than one web
+# process needs one of them for the limits to hold.
 CACHE_URL = os.environ.get("CACHE_URL", "")
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-        if CACHE_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+CACHE_SENTINEL_DB = os.environ.get("CACHE_SENTINEL_DB", "")
+if CACHE_SENTINEL_DB and not REDIS_SENTINELS:
+    raise ImproperlyConfigured("CACHE_SENTINEL_DB needs REDIS_SENTINELS.")
+if REDIS_SENTINELS and CACHE_SENTINEL_DB:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Only a name: chargehub/redis_cache.py asks the sentinels where the master is.
+            "LOCATION": f"sentinel://{REDIS_SENTINEL_MASTER}/{CACHE_SENTINEL_DB}",
+            "OPTIONS": {
+                "pool_class": "chargehub.redis_cache.SentinelConnectionPool",
+                **_sentinel_master_database(int(CACHE_SENTINEL_DB)),
+            },
+        }
+    }
+elif CACHE_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")

@@ -23,10 +23,11 @@ needs_redis_server = pytest.mark.skipif(
 class RedisServer:
     """A redis-server on a free port; `arguments` are added to its command line."""
 
-    def __init__(self, *arguments: str) -> None:
+    def __init__(self, *arguments: str, password: str = "") -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.arguments = arguments
+        self.password = password
+        self.arguments = (*arguments, "--requirepass", password) if password else arguments
         self.process: subprocess.Popen[bytes] | None = None
         # Its working directory: a replica's full sync writes an RDB file there.
         self.folder = tempfile.TemporaryDirectory(prefix="redis-")
@@ -43,8 +44,8 @@ class RedisServer:
         )
         assert wait_until(lambda: port_is_open(self.port), timeout=10, process=self.process)
 
-    def client(self) -> Redis:
-        return Redis(port=self.port, socket_timeout=5)
+    def client(self, db: int = 0) -> Redis:
+        return Redis(port=self.port, db=db, password=self.password or None, socket_timeout=5)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -66,11 +67,12 @@ class RedisServer:
 class RedisSentinel(RedisServer):
     """A sentinel watching `master` as `name`; alone, it is a quorum of one.
 
-    It calls the master down after one silent second, to keep the test short.
+    It calls the master down after one silent second, to keep the test short. With
+    `password` clients must give it; the master's password is its monitored master's.
     """
 
-    def __init__(self, folder: Path, master: RedisServer, name: str) -> None:
-        super().__init__()
+    def __init__(self, folder: Path, master: RedisServer, name: str, password: str = "") -> None:
+        super().__init__(password=password)
         self.name = name
         # A sentinel rewrites its configuration file as it learns; it must be its own.
         self.config = folder / f"sentinel-{self.port}.conf"
@@ -79,6 +81,7 @@ class RedisSentinel(RedisServer):
             f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
             f"sentinel down-after-milliseconds {name} 1000\n"
             f"sentinel failover-timeout {name} 10000\n"
+            + (f"sentinel auth-pass {name} {master.password}\n" if master.password else "")
         )
 
     def command(self) -> list[str]:

@@ -7,6 +7,7 @@ follows it: the charger stays connected, its frames are stored throughout, and c
 reach it again without it reconnecting. Celery's broker finds the master the same way.
 """
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -31,12 +32,16 @@ MASTER_NAME = "chargehub"
 
 
 class SentinelSetup:
-    """A master, its replica and a sentinel watching them."""
+    """A master, its replica and a sentinel watching them; with `password` the master and
+    its replica ask for it, with `sentinel_password` the sentinel asks for that."""
 
-    def __init__(self, folder: Path) -> None:
-        self.master = RedisServer()
-        self.replica = RedisServer("--replicaof", "127.0.0.1", str(self.master.port))
-        self.sentinel = RedisSentinel(folder, self.master, MASTER_NAME)
+    def __init__(self, folder: Path, password: str = "", sentinel_password: str = "") -> None:
+        self.master = RedisServer(password=password)
+        auth = ("--masterauth", password) if password else ()
+        self.replica = RedisServer(
+            "--replicaof", "127.0.0.1", str(self.master.port), *auth, password=password
+        )
+        self.sentinel = RedisSentinel(folder, self.master, MASTER_NAME, sentinel_password)
         # The first sentinel listed answers nothing: clients go on to the next.
         self.sentinels = f"127.0.0.1:{free_port()},127.0.0.1:{self.sentinel.port}"
 
@@ -141,3 +146,67 @@ def test_celery_queues_tasks_on_the_master_the_sentinels_name(sentinel_setup: Se
     )
     assert queued.returncode == 0, queued.stderr.decode()
     assert sentinel_setup.master.client().llen("celery") == 1
+
+
+# Characters a URL would take apart: the broker's sentinel:// URLs quote it.
+MASTER_PASSWORD = "m@ster:pass/word"
+SENTINEL_PASSWORD = "sentinel-secret"
+
+
+@pytest.fixture
+def protected_setup(tmp_path: Path) -> Iterator[SentinelSetup]:
+    setup = SentinelSetup(tmp_path, MASTER_PASSWORD, SENTINEL_PASSWORD)
+    try:
+        setup.start()
+        yield setup
+    finally:
+        setup.stop()
+
+
+SENT_FROM_ANOTHER_PROCESS = """
+from django.core.cache import cache
+from ocpp.v16 import call
+from stations.ocpp import commands
+from stations.tasks import prune_message_log
+print(commands.send_sync("SENTINEL-PASSWORD", call.ClearCache(), timeout=10).status)
+prune_message_log.delay()
+cache.set("counted", "through the sentinels", 60)
+print(cache.get("counted"))
+"""
+
+
+async def test_a_master_with_a_password_and_its_own_databases_carries_commands_tasks_and_cache(
+    charger: Callable[..., Any], start_server: Callable[..., str], protected_setup: SentinelSetup
+):
+    """REDIS_SENTINEL_DB, the master's and the sentinels' passwords, CACHE_SENTINEL_DB: the
+    channel layer (a command from another process), Celery's broker and Django's cache all
+    reach the master through the sentinels, each in its database."""
+    env = {
+        "REDIS_URL": "",
+        "REDIS_SENTINELS": protected_setup.sentinels,
+        "REDIS_SENTINEL_MASTER": MASTER_NAME,
+        "REDIS_SENTINEL_DB": "5",
+        "REDIS_SENTINEL_MASTER_PASSWORD": MASTER_PASSWORD,
+        "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
+        "CACHE_SENTINEL_DB": "6",
+    }
+    url = start_server(**env)
+    async with charger("SENTINEL-PASSWORD", server=url) as cp:
+        await cp.boot()
+        sent = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", SENT_FROM_ANOTHER_PROCESS],
+            cwd=ROOT,
+            env=server_env(CELERY_TASK_ALWAYS_EAGER="0", **env),
+            capture_output=True,
+            timeout=120,
+        )
+        assert sent.returncode == 0, sent.stderr.decode()
+        assert sent.stdout.decode().split() == ["Accepted", "through", "the", "sentinels"]
+        assert ("ClearCache", {}) in cp.received
+        master = protected_setup.master
+        assert master.client(5).keys("asgi:group:*")  # the charger's group, in database 5
+
+    assert master.client(5).llen("celery") == 1
+    assert master.client(6).exists(":1:counted")
+    assert master.client(0).dbsize() == 0
