@@ -157,6 +157,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_chargehub.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An optional read replica of the PostgreSQL primary (streaming replication): the message
+# log in admin and the reports (insights dashboards, uptime) read from it; everything
+# else, and every write, uses the primary (chargehub/databases.py).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **dj_database_url.parse(
+            DATABASE_REPLICA_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)
+        ),
+        "CONN_HEALTH_CHECKS": True,
+        # Tests read the test database through it.
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["chargehub.databases.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"

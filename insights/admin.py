@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
 from chargehub.admin_fields import ReadOnlyAdmin
+from chargehub.databases import reads_from_replica
 from insights import (
     decisions_admin,  # noqa: F401  the forecast, maintenance risks and site planning
     views,
@@ -39,6 +40,8 @@ class DashboardAdmin(ReadOnlyAdmin):
             return self.page_view(request, "utilisation")  # answers 403
         return HttpResponseRedirect(reverse("admin:insights_dashboard_page", args=[pages[0][0]]))
 
+    # Reports read from the read replica when there is one (DATABASE_REPLICA_URL).
+    @reads_from_replica
     def page_view(self, request: HttpRequest, name: str) -> HttpResponse:
         # No navigation sidebar: wide tables and charts (as operations' uptime report).
         context = {
@@ -48,6 +51,7 @@ class DashboardAdmin(ReadOnlyAdmin):
         }
         return views.dashboard(request, name, context)
 
+    @reads_from_replica
     def csv_view(self, request: HttpRequest, name: str, table: str) -> HttpResponse:
         return views.table_csv(request, name, table)
 

@@ -12,6 +12,7 @@ from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 
 from chargehub.admin_fields import ReadOnlyAdmin
+from chargehub.databases import reads_from_replica
 from operations import figures, uptime, uptime_views
 from operations.models import OutageExclusion, UptimeMonth
 from stations.models import ChargePoint
@@ -41,12 +42,16 @@ class UptimeMonthAdmin(ReadOnlyAdmin):
             "is_nav_sidebar_enabled": False,
         }
 
+    # The report reads from the read replica when there is one (DATABASE_REPLICA_URL).
+    @reads_from_replica
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         return uptime_views.report(request, self._context(request))
 
+    @reads_from_replica
     def outages_view(self, request: HttpRequest) -> HttpResponse:
         return uptime_views.outages(request, self._context(request))
 
+    @reads_from_replica
     def csv_view(self, request: HttpRequest, table: str) -> HttpResponse:
         self._context(request)
         return uptime_views.csv_export(request, table)

@@ -34,6 +34,7 @@ from chargehub.admin_fields import (
     LiveFigures,
     ReadOnlyAdmin,
 )
+from chargehub.databases import reads_from_replica
 from stations import batches, certificates, load_balancing, operations, site_limits, tasks
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
@@ -1364,6 +1365,17 @@ class OcppMessageAdmin(HugeTableAdmin, ReadOnlyAdmin):
         if "charge_point_id" in request.GET:
             return queryset.filter(unique_id=term), False
         return queryset.none(), False
+
+    # The log is read from the read replica when there is one (DATABASE_REPLICA_URL).
+    @reads_from_replica
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        return super().changelist_view(request, extra_context)
+
+    @reads_from_replica
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("time"), ordering="created_at")
     def time(self, message: OcppMessage) -> str:
