@@ -61,6 +61,16 @@ class CanStopSites(CanSendCommands):
     permission = "operations.stop_site"
 
 
+class CanRepairTickets(CanSendCommands):
+    """The remote repair sends commands: staff who may send them and see tickets, as in
+    admin."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm(
+            "operations.view_ticket"
+        )
+
+
 class CanCommentOnTickets(CanSendCommands):
     """Comments are ticket entries: staff who may add them (technicians), as in admin."""
 

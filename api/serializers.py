@@ -1148,6 +1148,15 @@ class TicketChangeSerializer(serializers.Serializer):
     )
 
 
+class TicketRepairSerializer(serializers.Serializer):
+    """A remote repair started: its steps follow on the ticket as entries of kind repair."""
+
+    detail = serializers.CharField()
+    steps = serializers.ListField(
+        child=serializers.CharField(), help_text=_("The commands it sends, in order.")
+    )
+
+
 class TicketCommentSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=5000, help_text=_("The comment."))
 

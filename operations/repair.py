@@ -40,6 +40,10 @@ SOURCE = "repair"
 DONE = {"Accepted", "Unlocked"}
 
 
+# Said when a repair has been started (the admin's message, the API's answer).
+STARTED = _("Remote repair started: its steps appear on the ticket as they run.")
+
+
 class RepairRefused(Exception):
     """This ticket cannot be repaired remotely (no charger, or a repair is running)."""
 

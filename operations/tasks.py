@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from operations import alerts, faults, figures, inspections, maintenance, repair, support, uptime
@@ -88,6 +89,14 @@ def remote_repair(ticket_id: int, user_id: int | None = None) -> bool | None:
         logger.info("remote_repair of ticket %s refused: %s", ticket_id, refused.message)
         return None
     return outcome.recovered
+
+
+def repair_soon(ticket: Ticket, by: User) -> None:
+    """Start the remote repair of a ticket once the request commits (from the admin or
+    the API); raises repair.RepairRefused when it cannot be repaired now."""
+    repair.check(ticket)
+    ticket_id, user_id = ticket.pk, by.pk
+    transaction.on_commit(lambda: remote_repair.delay(ticket_id, user_id))
 
 
 # --- Tickets and alerts (faults.py, alerts.py) ------------------------------------------------

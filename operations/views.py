@@ -9,7 +9,6 @@ active, logged in; chargehub/urls.py, operations/urls.py).
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -71,22 +70,20 @@ def remote_repair(request: HttpRequest, ticket_id: int) -> HttpResponse:
         raise PermissionDenied
     ticket = get_object_or_404(Ticket.objects.select_related("charge_point"), pk=ticket_id)
     back = _ticket_url(ticket)
+    if request.method == "POST":
+        try:
+            tasks.repair_soon(ticket, request.user)
+        except repair.RepairRefused as refused:
+            messages.error(request, refused.message)
+        else:
+            messages.success(request, str(repair.STARTED))
+        return HttpResponseRedirect(back)
     try:
         repair.check(ticket)
     except repair.RepairRefused as refused:
         refusal = refused.message
     else:
         refusal = None
-    if request.method == "POST":
-        if refusal:
-            messages.error(request, refusal)
-        else:
-            user_id = request.user.pk
-            transaction.on_commit(lambda: tasks.remote_repair.delay(ticket.pk, user_id))
-            messages.success(
-                request, _("Remote repair started: its steps appear on the ticket as they run.")
-            )
-        return HttpResponseRedirect(back)
     context = {
         **admin.site.each_context(request),
         "title": _("Remote repair of ticket #%(id)s") % {"id": ticket.pk},

@@ -1,5 +1,6 @@
 """Staff: tickets (operations/tickets.py): list and filter, read one with its history,
-change its state, assignee or severity, comment. The same permissions as admin
+change its state, assignee or severity, comment, start its remote repair
+(operations/repair.py). The same permissions as admin
 (StaffModelPermissions; comments need operations.add_ticketentry) and the same refusals
 (operations.tickets.TicketRefused, a 400 with its message)."""
 
@@ -11,16 +12,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from api.permissions import CanCommentOnTickets, StaffModelPermissions
+from api.permissions import CanCommentOnTickets, CanRepairTickets, StaffModelPermissions
 from api.query import OPEN, TicketQuery
 from api.serializers import (
     TicketChangeSerializer,
     TicketCommentSerializer,
     TicketDetailSerializer,
     TicketEntrySerializer,
+    TicketRepairSerializer,
     TicketSerializer,
 )
-from operations import tickets
+from operations import repair, tasks, tickets
 from operations.models import Ticket
 
 REFUSED = OpenApiResponse(description="A change the workflow does not allow, with the reason")
@@ -91,3 +93,26 @@ class TicketViewSet(
         except tickets.TicketRefused as refused:
             return Response({"detail": refused.message}, status=status.HTTP_400_BAD_REQUEST)
         return Response(TicketEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Start the remote repair",
+        request=None,
+        responses={
+            202: TicketRepairSerializer,
+            409: OpenApiResponse(description="Not now: no charger, resolved, or running"),
+        },
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanRepairTickets])
+    def repair(self, request: Request, pk: int) -> Response:
+        """The standard first-line sequence on the ticket's charger (TriggerMessage
+        StatusNotification, soft Reset, hard Reset, UnlockConnector for a connector's
+        ticket), stopping once the fault is over; each step and answer becomes an entry of
+        the ticket. Needs stations.send_commands, as in admin."""
+        ticket = self.get_object()
+        try:
+            tasks.repair_soon(ticket, request.user)
+        except repair.RepairRefused as refused:
+            return Response({"detail": refused.message}, status=status.HTTP_409_CONFLICT)
+        steps = [str(step.label) for step in repair.steps_for(ticket)]
+        body = {"detail": str(repair.STARTED), "steps": steps}
+        return Response(TicketRepairSerializer(body).data, status=status.HTTP_202_ACCEPTED)

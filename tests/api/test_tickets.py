@@ -1,10 +1,12 @@
 """Staff: tickets through the API, with the admin's permissions and the workflow's refusals."""
 
 import pytest
+from django.test import override_settings
 
 from operations import tickets
 from operations.models import Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, Site
+from tests.conftest import register
 from tests.operations.technicians import make_technician
 from users import roles
 
@@ -167,3 +169,38 @@ def test_drivers_and_staff_without_the_permission_get_403(make_user, client_for,
     assert anonymous.get(URL).status_code == 401
     assert client_for(make_user("operations.view_ticket")).get(URL).status_code == 403
     assert client_for(make_user(is_staff=True)).get(URL).status_code == 403
+
+
+@override_settings(OPERATIONS_REPAIR_WAIT=5)
+def test_staff_who_may_send_commands_start_the_remote_repair(make_user, client_for, db_access):
+    """As the admin's button: the task runs inline here (a worker runs it in production);
+    the charger is offline, so it gets every step and the ticket stays open."""
+    charge_point = register("API-REPAIR", is_connected=False)
+    ticket, _ = tickets.raise_fault(Ticket.Kind.OFFLINE, title="offline", charge_point=charge_point)
+    url = f"{URL}{ticket.pk}/repair/"
+    support = client_for(
+        make_user("operations.view_ticket", "operations.change_ticket", is_staff=True)
+    )
+    commands_only = client_for(make_user("stations.send_commands", is_staff=True))
+    assert support.post(url).status_code == 403
+    assert commands_only.post(url).status_code == 403
+    technician = make_user("operations.view_ticket", "stations.send_commands", is_staff=True)
+    api = client_for(technician)
+
+    response = api.post(url)
+
+    assert response.status_code == 202, response.content
+    assert response.json() == {
+        "detail": "Remote repair started: its steps appear on the ticket as they run.",
+        "steps": ["TriggerMessage StatusNotification", "Soft reset", "Hard reset"],
+    }
+    entries = TicketEntry.objects.filter(ticket=ticket, kind=TicketEntry.Kind.REPAIR)
+    assert [entry.author for entry in entries] == [technician] * 5
+    assert entries.last().data == {"phase": "finished", "recovered": False}
+
+    tickets.resolve(ticket, "Fixed on site.")
+    refused = api.post(url)
+    assert refused.status_code == 409
+    assert refused.json() == {"detail": "This ticket is resolved already."}
+    assert api.post(f"{URL}999999/repair/").status_code == 404
+    assert entries.count() == 5
