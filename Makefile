@@ -31,6 +31,7 @@ info: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	scripts/ensure-chromium
+	scripts/ensure-nginx
 	scripts/ensure-pdf-libs
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -93,6 +93,25 @@ async def test_csr_for_another_charger_is_rejected(tls_server, db_access, charge
     )()
 
 
+async def test_certificate_the_charger_rejects_is_kept_but_not_installed(
+    ocpp_server, pki, db_access, charger, settings
+):
+    """Whitepaper A02/A03: a charger that cannot use the certificate answers
+    CertificateSigned Rejected; ChargeHub keeps what it signed, not marked installed."""
+    settings.OCPP_CA_CERTIFICATE = str(pki.ca_certificate)
+    settings.OCPP_CA_KEY = str(pki.ca_key)
+    async with charger("CSR-3") as cp:
+        cp.answers["CertificateSigned"] = {"status": "Rejected"}
+        await cp.boot()
+        _, csr = new_csr("CSR-3")
+        signed = await sync_to_async(operations.sign_certificate)("CSR-3", csr)
+    assert [kwargs["certificate_chain"] for kwargs in certificate_signed(cp)] == [signed.pem]
+    stored = await sync_to_async(ChargerCertificate.objects.get)(
+        charge_point__charge_point_id="CSR-3"
+    )
+    assert stored == signed and stored.installed_at is None
+
+
 def make_certificate(
     charge_point: ChargePoint, serial: str, days_left: float
 ) -> ChargerCertificate:

@@ -119,20 +119,50 @@ def test_diagnostics_and_log_statuses_are_kept_in_the_history():
     assert _get("CP-MISC-DIAG-HIST").diagnostics_status == "UploadFailure"
 
 
+# The security events of the whitepaper (edition 3, Appendix 1), and one of a vendor's own.
+SECURITY_EVENTS = [
+    "FirmwareUpdated",
+    "FailedToAuthenticateAtCentralSystem",
+    "CentralSystemFailedToAuthenticate",
+    "SettingSystemTime",
+    "StartupOfTheDevice",
+    "ResetOrReboot",
+    "SecurityLogWasCleared",
+    "ReconfigurationOfSecurityParameters",
+    "MemoryExhaustion",
+    "InvalidMessages",
+    "AttemptedReplayAttacks",
+    "TamperDetectionActivated",
+    "InvalidFirmwareSignature",
+    "InvalidFirmwareSigningCertificate",
+    "InvalidCentralSystemCertificate",
+    "InvalidChargePointCertificate",
+    "InvalidTLSVersion",
+    "InvalidTLSCipherSuite",
+    "com.example.LidOpened",
+]
+
+
 async def test_security_event_notification_is_answered_and_stored(charger):
-    """Security whitepaper ed. 3 §2.5: every event is kept, with the charger's words."""
-    payload = {
-        "type": "TamperDetectionActivated",
-        "timestamp": "2026-12-01T10:00:00Z",
-        "techInfo": "door sensor",
-    }
+    """Security whitepaper ed. 3 §2.5: every event is kept, with the charger's words,
+    each one of the whitepaper's list and any other type a charger sends."""
     async with charger("CP-MISC-SEC") as cp:
-        assert await send(cp, "SecurityEventNotification", payload) == {}
-    event = await sync_to_async(SecurityEvent.objects.get)(
-        charge_point__charge_point_id="CP-MISC-SEC"
+        for number, event_type in enumerate(SECURITY_EVENTS):
+            payload = {
+                "type": event_type,
+                "timestamp": f"2026-12-01T10:{number:02d}:00Z",
+                "techInfo": f"info {number}",
+            }
+            assert await send(cp, "SecurityEventNotification", payload) == {}
+    events = await sync_to_async(list)(
+        SecurityEvent.objects.filter(charge_point__charge_point_id="CP-MISC-SEC").order_by(
+            "timestamp"
+        )
     )
-    assert (event.type, event.tech_info) == ("TamperDetectionActivated", "door sensor")
-    assert event.timestamp == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert [(e.type, e.tech_info) for e in events] == [
+        (event_type, f"info {number}") for number, event_type in enumerate(SECURITY_EVENTS)
+    ]
+    assert events[0].timestamp == datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 
 async def test_security_event_notification_without_a_type_is_refused_and_not_stored(charger):

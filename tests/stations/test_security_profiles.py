@@ -187,7 +187,7 @@ DOCUMENTED = Path(__file__).resolve().parents[2] / "docs" / "nginx" / "ocpp-tls.
 def nginx(proxied_server, pki, tmp_path_factory):
     """nginx running docs/nginx/ocpp-tls.conf, its addresses and paths replaced; wss:// URL."""
     if not os.access(NGINX, os.X_OK):
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light)")
+        pytest.skip("nginx is not installed (scripts/ensure-nginx, as root, installs nginx-light)")
     port, directory = free_port(), tmp_path_factory.mktemp("nginx")
     conf = DOCUMENTED.read_text()
     for documented, here in (
