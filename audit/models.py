@@ -7,8 +7,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class AuditRecord(models.Model):
-    """One change a member of staff made, in admin or through the staff API: who, when,
-    what, and the fields before and after (audit/records.py writes them).
+    """One change a member of staff made, in admin or through the staff API (or a command
+    they sent to a charger): who, when, what, and the fields before and after
+    (audit/records.py writes them).
 
     Written once, never changed or deleted from the application: `save()` refuses an
     update, `delete()` refuses, and admin shows records read-only.
@@ -18,6 +19,9 @@ class AuditRecord(models.Model):
         CREATED = "created", _("created")
         CHANGED = "changed", _("changed")
         DELETED = "deleted", _("deleted")
+        # A command a member of staff sent to a charger (Reset, ChangeConfiguration,
+        # InstallCertificate, …): the charger is the object, the request and answer after.
+        COMMAND = "command", _("command sent")
 
     class Door(models.TextChoices):
         ADMIN = "admin", _("admin")

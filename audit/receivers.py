@@ -1,5 +1,6 @@
 """The audit listens to Django's model signals of the models in settings.AUDIT_MODELS
-(and a user's groups and permissions); the records are audit/records.py's."""
+(and a user's groups and permissions), and to stations' command_finished for the
+commands staff send to chargers; the records are audit/records.py's."""
 
 from typing import Any
 
@@ -10,6 +11,8 @@ from django.db.models import Model
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
 from audit import records
+from stations import signals
+from stations.models import ChargerCommand
 
 
 def _before_save(sender: type[Model], instance: Model, **kwargs: Any) -> None:
@@ -46,6 +49,10 @@ def _relation_changed(sender: type[Model], instance: Model, action: str, **kwarg
         del instance._audit_relation  # type: ignore[attr-defined]
 
 
+def _command_finished(sender: type[Model], command: ChargerCommand, **kwargs: Any) -> None:
+    records.command_sent(command)
+
+
 def connect() -> None:
     for label in settings.AUDIT_MODELS:
         model = apps.get_model(label)
@@ -53,6 +60,9 @@ def connect() -> None:
         pre_save.connect(_before_save, sender=model, dispatch_uid=f"{uid}.pre_save")
         post_save.connect(_saved, sender=model, dispatch_uid=f"{uid}.post_save")
         post_delete.connect(_deleted, sender=model, dispatch_uid=f"{uid}.post_delete")
+    signals.command_finished.connect(
+        _command_finished, sender=ChargerCommand, dispatch_uid="audit.command_finished"
+    )
     user = get_user_model()
     for through in (user.groups.through, user.user_permissions.through):
         m2m_changed.connect(

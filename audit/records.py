@@ -1,6 +1,7 @@
 """What an audit record holds, in one place: which changes are recorded (the models in
-settings.AUDIT_MODELS, changed in a staff request: audit/context.py), the fields before
-and after (only those that changed; secrets as "(hidden)"), and writing the record.
+settings.AUDIT_MODELS, changed in a staff request: audit/context.py; the commands staff
+send to chargers), the fields before and after (only those that changed; secrets as
+"(hidden)"), and writing the record.
 """
 
 import json
@@ -11,6 +12,7 @@ from django.db.models import Model
 
 from audit.context import Actor, current_actor
 from audit.models import AuditRecord
+from stations.models import ChargerCommand
 
 # Fields whose value never goes into a record (that they changed does).
 SECRET_FIELDS = {"password", "password_hash", "digest", "secret", "key"}
@@ -103,6 +105,30 @@ def deleted(instance: Model) -> AuditRecord | None:
     if actor is None:
         return None
     return record(actor, AuditRecord.Action.DELETED, instance, _masked(snapshot(instance)), None)
+
+
+def command_sent(command: ChargerCommand) -> AuditRecord | None:
+    """A command a member of staff sent to a charger, once it has its outcome (answered,
+    CALLERROR, timeout, offline): the charger is the object, what was asked and what came
+    back are `after`. Commands of the code alone (tasks, campaigns' own) have no issuer."""
+    user = command.issued_by
+    if user is None or not user.is_staff:
+        return None
+    door = command.source if command.source in AuditRecord.Door.values else AuditRecord.Door.ADMIN
+    after = {
+        "command": command.action,
+        "request": command.payload,
+        "status": command.status,
+        "answer": command.response if command.response is not None else command.error,
+        "source": command.source,
+    }
+    return record(
+        Actor(user=user, door=door, path=""),
+        AuditRecord.Action.COMMAND,
+        command.charge_point,
+        None,
+        _plain(after),
+    )
 
 
 def relation_changed(
