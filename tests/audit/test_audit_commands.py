@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from audit.models import AuditRecord
 from stations import certificates, operations
@@ -25,7 +26,7 @@ def operator(db_access: None) -> tuple[User, Client]:
     return user, client
 
 
-async def test_a_command_sent_from_admin_is_recorded_with_its_answer(operator, charger):
+async def test_a_command_sent_from_admin_or_the_api_is_recorded_with_its_answer(operator, charger):
     user, client = operator
     root = certificates.create_ca("Audit test root", 1)[0].decode()
     async with charger("AUDIT-CMD") as cp:
@@ -43,10 +44,23 @@ async def test_a_command_sent_from_admin_is_recorded_with_its_answer(operator, c
         )
         # The code's own commands (no member of staff issued them) are no staff action.
         await sync_to_async(operations.reset)("AUDIT-CMD", "Soft", source="task")
-    assert [action for action, _ in cp.received] == ["InstallCertificate", "Reset"]
+        api = APIClient()
+        api.force_authenticate(user)
+        response = await sync_to_async(api.post)(
+            "/api/v1/charge-points/AUDIT-CMD/commands/",
+            {"action": "ClearCache", "payload": {}},
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+    assert [action for action, _ in cp.received] == ["InstallCertificate", "Reset", "ClearCache"]
 
-    records = await sync_to_async(list)(AuditRecord.objects.filter(action="command"))
-    assert len(records) == 1
+    records = await sync_to_async(list)(
+        AuditRecord.objects.filter(action="command").order_by("at", "id")
+    )
+    assert [(r.after["command"], r.door) for r in records] == [
+        ("InstallCertificate", "admin"),
+        ("ClearCache", "api"),
+    ]
     record = records[0]
     assert (record.actor_id, record.door, record.object_type, record.object_repr) == (
         user.pk,

@@ -160,6 +160,39 @@ async def test_behind_the_proxy_another_charger_s_certificate_is_refused(
     assert await refusal_reason("PRX-3B") == "client certificate is for another charge point"
 
 
+@pytest.mark.parametrize(
+    ("certificate", "reason"),
+    [
+        pytest.param(
+            {"starts": timedelta(days=-40)},
+            "client certificate is expired or not yet valid",
+            id="expired",
+        ),
+        pytest.param(
+            {"self_signed": True},
+            "client certificate is not issued by the charging-station CA",
+            id="self-signed",
+        ),
+    ],
+)
+async def test_behind_a_loose_proxy_an_expired_or_self_signed_certificate_is_refused(
+    proxied_server, pki, db_access, certificate, reason
+):
+    """A proxy set up without verifying client certificates passes on whatever it got:
+    ChargeHub checks the chain and the validity itself (stations/certificates.py)."""
+    await sync_to_async(register)("PRX-3D", None, security_profile=3)
+    pem = quote(pki.client("PRX-3D", **certificate)[0].read_text())
+    with pytest.raises(InvalidStatus) as refusal:
+        async with connect(
+            f"{proxied_server}/ocpp/PRX-3D",
+            subprotocols=["ocpp1.6"],
+            additional_headers={"X-SSL-Client-Cert": pem, "X-Forwarded-Proto": "https"},
+        ):
+            pass
+    assert refusal.value.response.status_code == 403
+    assert await refusal_reason("PRX-3D") == reason
+
+
 async def test_certificate_header_is_ignored_without_a_trusted_proxy(
     tls_server, pki, db_access, charger
 ):
