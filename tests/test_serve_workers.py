@@ -2,7 +2,8 @@
 
 Chargers connect to the one port and land on both processes; a command sent from this
 process (as from a Celery worker or a web request) reaches each, through the channel
-layer (Redis when REDIS_URL is set, as in production).
+layer (Redis when REDIS_URL is set, as in production). A worker killed with -9 is
+started again, and its charger reconnects and gets commands.
 """
 
 import os
@@ -57,8 +58,8 @@ def holder(pids: list[int], client_port: int) -> int | None:
 
 
 @pytest.fixture
-def two_workers(db_access: None, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`serve --workers 2` on a free port: its URL and the supervisor's process."""
+def two_workers(db_access: None, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """`serve --workers 2` on a free port: its URL, the supervisor's process, its log."""
     port = free_port()
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
@@ -78,7 +79,7 @@ def two_workers(db_access: None, tmp_path: Path) -> Iterator[tuple[str, subproce
             timeout=START_TIMEOUT,
             process=process,
         ), log_path.read_text()
-        yield f"ws://127.0.0.1:{port}", process
+        yield f"ws://127.0.0.1:{port}", process, log_path
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -89,9 +90,9 @@ def two_workers(db_access: None, tmp_path: Path) -> Iterator[tuple[str, subproce
 
 
 async def test_chargers_on_both_workers_get_commands_sent_from_another_process(
-    charger: Callable[..., Any], two_workers: tuple[str, subprocess.Popen]
+    charger: Callable[..., Any], two_workers: tuple[str, subprocess.Popen, Path]
 ):
-    url, supervisor = two_workers
+    url, supervisor, log_path = two_workers
     workers = worker_pids(supervisor.pid)
     held: dict[int, str] = {}
     async with AsyncExitStack() as stack:
@@ -111,7 +112,28 @@ async def test_chargers_on_both_workers_get_commands_sent_from_another_process(
             answer = await commands.send(cp_id, call.Reset(type="Soft"), timeout=10)
             assert answer == call_result.Reset(status="Accepted")
 
+        # A worker killed with -9 (a crash) is started again on its socket; its charger
+        # reconnects through the port, the other worker's keeps its socket, and both get
+        # commands.
+        (killed, moved), (_, stayed) = held.items()
+        os.kill(killed, signal.SIGKILL)
+        assert wait_until(
+            lambda: killed not in (pids := worker_pids(supervisor.pid)) and len(pids) == 2,
+            timeout=START_TIMEOUT,
+        )
+        assert wait_until(
+            lambda: log_path.read_text().count("Listening on TCP address") == 3,
+            timeout=START_TIMEOUT,
+            process=supervisor,
+        ), log_path.read_text()
+        back = await stack.enter_async_context(charger(moved, server=url))
+        await back.boot()
+        for cp_id in (moved, stayed):
+            answer = await commands.send(cp_id, call.ClearCache(), timeout=10)
+            assert answer == call_result.ClearCache(status="Accepted")
+
     # Stopping the supervisor stops its workers.
+    workers = worker_pids(supervisor.pid)
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(40) == 0
     assert not any(is_running(pid) for pid in workers)
