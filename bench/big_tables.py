@@ -24,10 +24,13 @@ Then it times with the Django test client, as a superuser (the driver for the dr
 pages), each page's first load and the median of --loads more (wall time), the mean CPU time
 of those loads in this process (Python) and in the PostgreSQL backend serving it (/proc,
 same machine; the machine may be busy, CPU time is what a quiet one would add up),
-the number of SQL queries and the slowest of them.
+the number of SQL queries and the slowest of them. A page with a statement over
+--timeout seconds is reported as cancelled (before #17's fixes the log's searches
+and the samples' list took over 20 s).
 """
 
 import argparse
+import logging
 import os
 import statistics
 import time
@@ -294,7 +297,7 @@ def backend_cpu_ms(pid: int) -> float:
 
 
 def time_page(client, url: str, loads: int) -> Timing:
-    from django.db import connection
+    from django.db import OperationalError, connection
     from django.test.utils import CaptureQueriesContext
 
     with connection.cursor() as cursor:
@@ -305,7 +308,10 @@ def time_page(client, url: str, loads: int) -> Timing:
         db_before, cpu_before, wall_before = backend_cpu_ms(pid), time.process_time(), 0.0
         with CaptureQueriesContext(connection) as queries:
             wall_before = time.perf_counter()
-            response = client.get(url, secure=True)  # DEBUG off: HTTPS only
+            try:
+                response = client.get(url, secure=True)  # DEBUG off: HTTPS only
+            except OperationalError:  # over --timeout: the query was cancelled
+                return Timing(*[float("nan")] * 4, len(queries), float("nan"), "", 0)
             walls.append((time.perf_counter() - wall_before) * 1000)
         cpus.append((time.process_time() - cpu_before) * 1000)
         db_cpus.append(backend_cpu_ms(pid) - db_before)
@@ -418,11 +424,14 @@ def time_all(args: argparse.Namespace) -> None:
     from django.db import connection
     from django.test import Client
 
+    # A page over --timeout is reported in the table, not by a traceback.
+    logging.getLogger("django.request").setLevel(logging.CRITICAL)
     clients = {"staff": Client(), "driver": Client()}
     users = get_user_model().objects
     clients["staff"].force_login(users.get(email="staff@bench.example"))
     clients["driver"].force_login(users.get(email=DRIVER_EMAIL))
     with connection.cursor() as cursor:
+        cursor.execute(f"SET statement_timeout = '{args.timeout}s'")
         cursor.execute(
             "SELECT (SELECT reltuples FROM pg_class WHERE oid = 'stations_ocppmessage'::regclass),"
             " (SELECT sum(reltuples) FROM pg_class c JOIN pg_inherits i ON c.oid = i.inhrelid"
@@ -447,6 +456,8 @@ def time_all(args: argparse.Namespace) -> None:
     for who, what, url in pages():
         timing = time_page(clients[who], url, args.loads)
         flag = "" if timing.status == 200 else f" (HTTP {timing.status})"
+        if timing.status == 0:
+            flag = f" (a query over --timeout {args.timeout} s: cancelled)"
         print(
             f"| {what}{flag} | {who} | {timing.first_ms:.1f} | {timing.median_ms:.1f} | "
             f"{timing.cpu_ms:.1f} | {timing.db_cpu_ms:.1f} | {timing.queries} | "
@@ -467,6 +478,7 @@ def main() -> None:
     parser.add_argument("--sample-interval", type=int, default=60, help="seconds")
     parser.add_argument("--loads", type=int, default=5, help="timed loads after the first")
     parser.add_argument("--only-time", action="store_true", help="never build")
+    parser.add_argument("--timeout", type=int, default=20, help="seconds a query may take")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         raise SystemExit("The tables are partitioned on PostgreSQL only: set DATABASE_URL.")
