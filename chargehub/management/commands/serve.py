@@ -14,8 +14,10 @@ instead (TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER). With --tls-port (or OCPP
 serves TLS itself, verifying chargers' client certificates (chargehub/tls.py).
 """
 
+import pprint
 from typing import Any
 
+from autobahn.websocket import protocol as autobahn_protocol
 from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
 from daphne.ws_protocol import WebSocketFactory
@@ -37,6 +39,25 @@ class ClosingWebSocketFactory(WebSocketFactory):
 
     def setProtocolOptions(self, **options: Any) -> None:
         super().setProtocolOptions(**options, failByDrop=False)
+
+
+class LazyPrettyFormat:
+    """pprint.pformat(value), computed only if a log line is written with it.
+
+    Autobahn pretty-prints every new WebSocket's ~40 options for a debug line that is
+    never written (its `_connectionMade`): 6.6 % of a `serve` process's CPU in a connect
+    storm (py-spy, docs/performance.md). With this in its place the text is made only
+    when autobahn's debug logging is on.
+    """
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 class Command(BaseCommand):
@@ -87,6 +108,7 @@ class Command(BaseCommand):
             workers.run()
             return
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
+        autobahn_protocol.pformat = LazyPrettyFormat
         arguments = daphne_arguments(options["host"], options["port"], options["fd"])
         if options["tls_port"]:
             if not settings.OCPP_TLS_CERTIFICATE or not settings.OCPP_TLS_KEY:
