@@ -594,7 +594,7 @@ def main() -> None:
             f" at the end; {1024 * grown / max(len(ids), 1):.0f} KiB per charger"
             " (connected minus started)"
         )
-        if load_seconds:
+        if load_seconds >= 1:
             print(
                 "server CPU:          "
                 + ", ".join(f"{c / load_seconds:.0%}" for c in cpu_used)
@@ -693,7 +693,7 @@ def _run_reference(ids: list[str], args: argparse.Namespace) -> float:
         server.wait(15)
     calls_per_second = _print_load(gathered, ids, args)
     load_seconds = max(r["load_seconds"] for r in gathered)
-    if load_seconds:
+    if load_seconds >= 1:
         print(f"server CPU:          {cpu / load_seconds:.0%} of one core during the load")
     return calls_per_second
 
@@ -771,7 +771,7 @@ def _print_load(gathered: list, ids: list[str], args: argparse.Namespace) -> flo
     print(f"errors:              {sum(errors.values())}")
     for text, count in errors.most_common(8):
         print(f"    {count:6d}  {text}")
-    if load_seconds:
+    if load_seconds >= 1:
         client_cpu = sum(r["client_cpu_seconds"] for r in gathered) / load_seconds
         print(f"client CPU:          {client_cpu:.0%} of one core (all client processes)")
     return calls_per_second
