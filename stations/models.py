@@ -692,6 +692,9 @@ class ChargingSession(models.Model):
         verbose_name = _("charging session")
         verbose_name_plural = _("charging sessions")
         ordering = ["-started_at"]
+        # The session lists (admin, newest first) and admin's date drill-down read it:
+        # without it each sorted every session (45 ms at 56,000, bench/big_tables.py).
+        indexes = [models.Index(fields=["started_at"], name="chargingsession_started")]
         constraints = [
             # A retransmitted StartTransaction.req must find the session it created.
             models.UniqueConstraint(
