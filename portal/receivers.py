@@ -14,11 +14,9 @@ logger = logging.getLogger(__name__)
 
 def _has_driver(session: ChargingSession) -> bool:
     # Only the owner of the session's token may watch it (stations.live): without
-    # one, nobody is, and the figures (several queries) are not worth computing.
-    return (
-        session.id_token_id is not None
-        and ChargingSession.objects.filter(pk=session.pk, id_token__owner__isnull=False).exists()
-    )
+    # one, nobody is, and the figures (several queries) are not worth computing. The
+    # MeterValues handler read the token with the session: no query here.
+    return session.id_token_id is not None and session.id_token.owner_id is not None
 
 
 @receiver(meter_values_received, sender=ChargingSession, dispatch_uid="portal.receivers.meter")

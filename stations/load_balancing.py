@@ -609,13 +609,19 @@ def after_boot(charge_point: ChargePoint) -> list[Any]:
     ]
 
 
-def note_draw(session: ChargingSession) -> bool:
+def note_draw(session: ChargingSession, samples: list[MeterSample] | None = None) -> bool:
     """After MeterValues: store what the car draws (the highest phase of the last
     Current.Import); True when it changed by the lending margin or more (a run is due).
 
-    Cheap on every MeterValues: one query ends it for a session smart charging does not
-    manage (no allocation row), one more reads the last reading of its phases.
+    Cheap on every MeterValues: `samples` (the ones just stored) without a Current.Import
+    end it without a query (the session's readings are the ones the last call read);
+    one query ends it for a session smart charging does not manage (no allocation row),
+    one more reads the last reading of its phases.
     """
+    if samples is not None and not any(
+        sample.measurand == CURRENT and sample.value_decimal is not None for sample in samples
+    ):
+        return False
     row = ConnectorAllocation.objects.filter(connector_id=session.connector_id, session=session)
     found = list(row.values_list("drawn_amps", flat=True)[:1])
     if not found:

@@ -13,7 +13,13 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from stations import batches, load_balancing, local_list, tasks
-from stations.models import ChargePoint, ChargerCommand, ChargingSession, LocalListEntry
+from stations.models import (
+    ChargePoint,
+    ChargerCommand,
+    ChargingSession,
+    LocalListEntry,
+    MeterSample,
+)
 from stations.signals import (
     certificate_signing_requested,
     charge_point_booted,
@@ -34,8 +40,13 @@ def session_changed(sender: type, session: ChargingSession, **kwargs: Any) -> No
 
 
 @receiver(meter_values_received, dispatch_uid="stations.load_balancing.meter_values")
-def draw_measured(sender: type, session: ChargingSession, **kwargs: Any) -> None:
-    if load_balancing.note_draw(session):
+def draw_measured(
+    sender: type,
+    session: ChargingSession,
+    samples: list[MeterSample] | None = None,
+    **kwargs: Any,
+) -> None:
+    if load_balancing.note_draw(session, samples):
         tasks.allocate_soon(session.charge_point.site_id)
 
 

@@ -39,7 +39,7 @@ from django.db import IntegrityError, transaction
 
 from stations import signals
 from stations.authorization import find_token
-from stations.models import ChargingSession, Connector, Reservation
+from stations.models import ChargingSession, Connector, MeterSample, Reservation
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +269,8 @@ def _close(
     signals.announce(signals.session_ended, ChargingSession, session=session)
 
 
-def meter_values_stored(session: ChargingSession) -> None:
-    """Tell listeners, after commit, that meter values of a session were stored."""
-    signals.announce(signals.meter_values_received, ChargingSession, session=session)
+def meter_values_stored(session: ChargingSession, samples: list[MeterSample]) -> None:
+    """Tell listeners, after commit, that these meter values of a session were stored."""
+    signals.announce(
+        signals.meter_values_received, ChargingSession, session=session, samples=samples
+    )

@@ -15,14 +15,18 @@ from django.dispatch import Signal
 session_started = Signal()
 # sender=ChargingSession, session=...
 session_ended = Signal()
-# sender=ChargingSession, session=...; MeterValues of a known session were stored.
-# Sent once per MeterValues.req, which a charger sends every few seconds to minutes:
-# listeners run in the charger's request and must be cheap and never raise.
+# sender=ChargingSession, session=..., samples=[MeterSample, ...] (the ones just stored);
+# MeterValues of a known session were stored. Sent once per MeterValues.req, which a
+# charger sends every few seconds to minutes: listeners run in the charger's request and
+# must be cheap and never raise. The session comes with its charge point, its connector
+# (with the status the handler knows) and its id token (owner_id): use them, do not ask
+# the database again.
 meter_values_received = Signal()
 # sender=Connector, connector=..., previous_status=...
 connector_status_changed = Signal()
-# sender=Connector, connector=..., event=StatusEvent; every StatusNotification stored,
-# a repeated status too (a fault reported again is evidence, not a change).
+# sender=Connector, connector=..., event=StatusEvent, previous_status=... (the connector's
+# status before this notification, as the handler knew it); every StatusNotification
+# stored, a repeated status too (a fault reported again is evidence, not a change).
 status_notification_received = Signal()
 # sender=ChargePoint, charge_point=..., at=...; from ConnectionEvent rows (connections.py,
 # liveness.py): the socket opened, or it closed or fell silent.

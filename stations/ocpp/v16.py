@@ -249,8 +249,9 @@ def _store_meter_values(
     session: ChargingSession | None,
     meter_values: list[Payload],
     received_at: datetime,
-) -> int:
-    """Store sampled values as received; a retransmitted sample is stored once."""
+) -> list[MeterSample]:
+    """Store sampled values as received; a retransmitted sample is stored once. The
+    samples built (for the listeners: what this call measured)."""
     samples = []
     for meter_value in meter_values:
         timestamp, suspect = _time(meter_value, "timestamp", received_at)
@@ -277,7 +278,7 @@ def _store_meter_values(
                 )
             )
     meter_samples.store(samples)
-    return len(samples)
+    return samples
 
 
 # --- Core profile, charger -> server --------------------------------------------------------
@@ -367,8 +368,8 @@ def status_notification(
     # The database decides what is newest, and only these columns are written: the
     # connector may be cached (connectors_by_id) while staff edit its other fields.
     newest = Q(status_at__isnull=True) | Q(status_at__lte=timestamp)
+    previous = connector.status
     if Connector.objects.filter(newest, pk=connector.pk).update(**current):
-        previous = connector.status
         for field, value in current.items():
             setattr(connector, field, value)
         if previous != connector.status:
@@ -379,7 +380,11 @@ def status_notification(
                 previous_status=previous,
             )
     signals.announce(
-        signals.status_notification_received, Connector, connector=connector, event=event
+        signals.status_notification_received,
+        Connector,
+        connector=connector,
+        event=event,
+        previous_status=previous,
     )
     return {}
 
@@ -430,7 +435,7 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
 
     session = (
         ChargingSession.objects.select_for_update(of=("self",))
-        .select_related("connector")
+        .select_related("connector", "id_token")  # the listeners read both
         .filter(charge_point=charge_point, pk=payload["transactionId"])
         .first()
     )
@@ -469,9 +474,12 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
     connector = _connector(charge_point, payload["connectorId"], allow_zero=True)
     session = None
     if "transactionId" in payload:
-        session = ChargingSession.objects.filter(
-            charge_point=charge_point, pk=payload["transactionId"]
-        ).first()
+        # With its token: the listeners ask whether a driver owns the session.
+        session = (
+            ChargingSession.objects.select_related("id_token")
+            .filter(charge_point=charge_point, pk=payload["transactionId"])
+            .first()
+        )
         if session is None:
             logger.warning(
                 "%s: MeterValues for unknown transaction %s",
@@ -482,11 +490,11 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
             session.charge_point = charge_point  # for the listeners, without a query
             if session.connector_id == connector.pk:
                 session.connector = connector
-    _store_meter_values(
+    samples = _store_meter_values(
         charge_point, connector.connector_id, session, payload["meterValue"], received_at
     )
     if session is not None:
-        sessions.meter_values_stored(session)
+        sessions.meter_values_stored(session, samples)
     return {}
 
 
