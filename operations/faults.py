@@ -179,11 +179,18 @@ def connector_faulted(
     )
 
 
-def status_received(connector: Connector, event: StatusEvent) -> Ticket | None:
-    """A StatusNotification: open or join the fault's ticket, or resolve it."""
+def status_received(
+    connector: Connector, event: StatusEvent, previous_status: str | None = None
+) -> Ticket | None:
+    """A StatusNotification: open or join the fault's ticket, or resolve it.
+
+    `previous_status`: the connector's status before it. A working connector that still
+    works has no fault ticket to resolve, and no query is made for one: a ticket left
+    open by a lost event (or reopened by staff) is resolved by the sweep.
+    """
     if is_fault(event.status):
         return connector_faulted(connector, event)[0]
-    if event.status in WORKING:
+    if event.status in WORKING and previous_status not in WORKING:
         reason = _("Connector %(status)s again at %(at)s.") % {
             "status": Connector.Status(event.status).label,
             "at": _when(event.received_at),
@@ -266,11 +273,45 @@ def session_stuck(session: ChargingSession, now: datetime) -> tuple[Ticket, bool
     )
 
 
+# Sessions this process stored meter values of, and the latest receive time of those
+# values. The sweep opens a stuck-session ticket only when a session's newest sample was
+# received more than OPERATIONS_STUCK_SESSION_AFTER ago, so a session whose values were
+# stored more recently than that has none to resolve (one opened by a sweep that raced
+# them is resolved by the next sweep, which finds nothing stuck).
+_values_heard: dict[int, datetime] = {}
+_HEARD_KEPT = 20_000  # sessions remembered before the ones past the stuck time are dropped
+
+
+def values_came(
+    session: ChargingSession, samples: list[MeterSample] | None = None
+) -> Ticket | None:
+    """Meter values (`samples`, just stored) came for the session: resolve its
+    stuck-session ticket, asking the database only when the values this process stored
+    before are older than the stuck time (or it stored none)."""
+    now = timezone.now()
+    after = timedelta(seconds=settings.OPERATIONS_STUCK_SESSION_AFTER)
+    received = max((sample.received_at for sample in samples or ()), default=None)
+    heard = _values_heard.get(session.pk)
+    if heard is not None and now - heard < after:
+        if received is not None and received > heard:
+            _values_heard[session.pk] = received
+        return None
+    if len(_values_heard) > _HEARD_KEPT:
+        for pk, at in list(_values_heard.items()):
+            if now - at >= after:
+                _values_heard.pop(pk, None)
+    ticket = session_moving(session, _("Meter values again."))
+    if received is not None:
+        _values_heard[session.pk] = received
+    return ticket
+
+
 def session_moving(session: ChargingSession, reason: str) -> Ticket | None:
     """Meter values came for the session, or it ended: its connector is not stuck.
 
-    Called at every MeterValues: one indexed query when nothing is stuck (the usual case).
+    One indexed query when nothing is stuck (the usual case).
     """
+    _values_heard.pop(session.pk, None)
     stuck = Ticket.objects.filter(
         kind=Kind.STUCK_SESSION, connector_id=session.connector_id, status__in=Ticket.OPEN_STATUSES
     ).first()

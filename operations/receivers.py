@@ -24,6 +24,7 @@ from stations.models import (
     ChargerCommand,
     ChargingSession,
     Connector,
+    MeterSample,
     SecurityEvent,
     Site,
 )
@@ -45,8 +46,14 @@ logger = logging.getLogger(__name__)
 
 
 @receiver(status_notification_received, sender=Connector, dispatch_uid="operations.status")
-def status_received(sender: type, connector: Connector, event: Any, **kwargs: Any) -> None:
-    faults.status_received(connector, event)
+def status_received(
+    sender: type,
+    connector: Connector,
+    event: Any,
+    previous_status: str | None = None,
+    **kwargs: Any,
+) -> None:
+    faults.status_received(connector, event, previous_status)
 
 
 @receiver(charge_point_connected, sender=ChargePoint, dispatch_uid="operations.online")
@@ -77,9 +84,14 @@ def command_done(sender: type, command: ChargerCommand, **kwargs: Any) -> None:
 
 
 @receiver(meter_values_received, sender=ChargingSession, dispatch_uid="operations.meter_values")
-def meter_values(sender: type, session: ChargingSession, **kwargs: Any) -> None:
-    # Sent every few seconds per session: one indexed query when nothing is stuck.
-    faults.session_moving(session, _("Meter values again."))
+def meter_values(
+    sender: type,
+    session: ChargingSession,
+    samples: list[MeterSample] | None = None,
+    **kwargs: Any,
+) -> None:
+    # Sent every few seconds per session: no query while it keeps sending (values_came).
+    faults.values_came(session, samples)
 
 
 @receiver(session_ended, sender=ChargingSession, dispatch_uid="operations.session_ended")
@@ -136,7 +148,7 @@ def ticket_closed_webhook(sender: type, ticket: Ticket, **kwargs: Any) -> None:
 
 def _publish_ticket(event: str, ticket: Ticket) -> None:
     try:
-        if webhooks.any_listening():
+        if webhooks.any_listening(event):
             webhooks.publish(event, webhooks.ticket_data(ticket))
     except Exception:
         logger.exception("Webhook event %s of ticket %s not queued", event, ticket.pk)

@@ -15,6 +15,7 @@ from stations.signals import status_notification_received
 from tests.charger import now as charger_now
 from tests.operations.technicians import make_technician
 from tests.stations.handling import handle
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -158,6 +159,58 @@ def test_meter_values_again_resolve_the_stuck_session_ticket(
 
     ticket = Ticket.objects.get(charge_point__charge_point_id="CP-STUCK-AGAIN")
     assert (ticket.status, ticket.resolution) == (Ticket.Status.RESOLVED, "Meter values again.")
+
+
+def test_values_after_a_silence_past_the_stuck_time_resolve_the_ticket_of_a_session_heard_before(
+    settings, django_capture_on_commit_callbacks
+):
+    """Operations asks for a stuck ticket only when the session's last values heard by
+    this process are older than the stuck time (faults.values_came): a session heard,
+    then silent past that time and swept stuck, has its ticket resolved by its next
+    values all the same."""
+    settings.OPERATIONS_STUCK_SESSION_AFTER = 1
+    session = _charging_session("CP-STUCK-HEARD", started=timedelta(hours=1))
+
+    def values(wh: int) -> None:
+        payload = {
+            "connectorId": 1,
+            "transactionId": session.pk,
+            "meterValue": [{"timestamp": charger_now(), "sampledValue": [{"value": str(wh)}]}],
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            handle("CP-STUCK-HEARD", "MeterValues", payload)
+
+    values(1000)
+    assert tasks.sweep()["opened"] == 0  # values just came: not stuck
+    assert wait_until(lambda: tasks.sweep()["opened"], timeout=10) == 1  # a second passed
+    assert kinds("CP-STUCK-HEARD") == [("stuck_session", "open")]
+
+    values(2000)
+
+    ticket = Ticket.objects.get(charge_point__charge_point_id="CP-STUCK-HEARD")
+    assert (ticket.status, ticket.resolution) == (Ticket.Status.RESOLVED, "Meter values again.")
+
+
+def test_a_faulted_connector_made_unavailable_then_available_resolves_its_ticket(
+    django_capture_on_commit_callbacks,
+):
+    """Only a connector that was not working is asked about its fault ticket when it
+    works again (faults.status_received): Unavailable in between says nothing either
+    way, so the Available after it still resolves the ticket at once."""
+
+    def status(value: str) -> None:
+        payload = {**faulted(), "status": value, "errorCode": "NoError"}
+        with django_capture_on_commit_callbacks(execute=True):
+            handle("CP-FAULT-UNAV", "StatusNotification", payload)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        handle("CP-FAULT-UNAV", "StatusNotification", faulted())
+    status("Unavailable")
+    assert kinds("CP-FAULT-UNAV") == [("faulted", "open")]
+
+    status("Available")
+
+    assert kinds("CP-FAULT-UNAV") == [("faulted", "resolved")]
 
 
 def test_a_stuck_session_that_ends_resolves_its_ticket_at_the_next_sweep(settings):
