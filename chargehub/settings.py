@@ -537,6 +537,10 @@ WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", DEBU
 WEBHOOKS_DISABLE_AFTER_FAILURES = env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 10)
 # Seconds to wait for an integrator's answer (well inside NOTIFICATIONS_LEASE_SECONDS).
 WEBHOOKS_TIMEOUT = env_int("WEBHOOKS_TIMEOUT", 10)
+# Seconds a process trusts what it read of which events any endpoint wants (asked at every
+# status change and session): an endpoint made or changed in another process is heard
+# within this (in the same process at once).
+WEBHOOKS_LISTENING_TTL = env_int("WEBHOOKS_LISTENING_TTL", 10)
 
 # --- Email (receipts, invoices, payment reminders) -------------------------------------
 # SMTP in production (EMAIL_HOST and friends); under DEBUG, mail goes to files in

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
 
@@ -16,7 +17,7 @@ from billing.models import BillingAccount, SessionCharge, WalletEntry
 from billing.signals import email_ready, payer_blocked, session_priced, wallet_low
 from charging.signals import booking_confirmed, booking_missed
 from notifications import events, outbox, preferences, webhooks
-from notifications.models import NearbyWatch, SessionNotice, Watch
+from notifications.models import NearbyWatch, SessionNotice, Watch, WebhookEndpoint
 from notifications.tasks import (
     notify_watchers,
     tell_booking_confirmed,
@@ -285,10 +286,19 @@ def payer_blocked_received(
 # --- Webhooks for integrators (notifications/webhooks.py) -------------------------------
 
 
+@receiver(post_save, sender=WebhookEndpoint, dispatch_uid="notifications.webhook_saved")
+@receiver(post_delete, sender=WebhookEndpoint, dispatch_uid="notifications.webhook_deleted")
+def webhook_endpoint_changed(sender: type[WebhookEndpoint], **kwargs: Any) -> None:
+    """Who listens to which event is read again (webhooks.any_listening): now, and once
+    the change commits (a charger's call in between may have read the old endpoints)."""
+    webhooks.forget_listening()
+    transaction.on_commit(webhooks.forget_listening)
+
+
 def _publish(event: str, data: Callable[[], dict[str, Any]]) -> None:
     # Runs in the charger's request, after commit: a failure here must not fail it.
     try:
-        if webhooks.any_listening():
+        if webhooks.any_listening(event):
             webhooks.publish(event, data())
     except Exception:
         logger.exception("Webhook event %s not queued", event)

@@ -233,9 +233,37 @@ class Webhook:
 # --- What an event says (the receivers in notifications/receivers.py call these) --------
 
 
-def any_listening() -> bool:
-    """One cheap question before building an event: is any endpoint enabled?"""
-    return WebhookEndpoint.objects.filter(enabled=True).exists()
+# The events some enabled endpoint wants, and when that was read (time.monotonic()): the
+# receivers ask at every status change and session, in the charger's request. An
+# endpoint saved or deleted in this process clears it (notifications/receivers.py, at
+# once and after commit); one changed in another process (admin on another `serve`
+# worker, the worker that disables a failing one) is heard within WEBHOOKS_LISTENING_TTL.
+_listening: tuple[float, frozenset[str]] | None = None
+
+
+def listening_events() -> frozenset[str]:
+    """The events at least one enabled endpoint wants (cached per process, see above)."""
+    global _listening
+    now = time.monotonic()
+    cached = _listening
+    if cached is not None and now - cached[0] < settings.WEBHOOKS_LISTENING_TTL:
+        return cached[1]
+    wanted: set[str] = set()
+    for chosen in WebhookEndpoint.objects.filter(enabled=True).values_list("events", flat=True):
+        wanted.update(chosen or EVENTS)  # empty: every event
+    _listening = (now, frozenset(wanted))
+    return _listening[1]
+
+
+def forget_listening() -> None:
+    """An endpoint changed: the next any_listening() reads the endpoints again."""
+    global _listening
+    _listening = None
+
+
+def any_listening(event: str) -> bool:
+    """One cheap question before building an event: does any enabled endpoint want it?"""
+    return event in listening_events()
 
 
 def connector_data(connector: Any, previous_status: str) -> dict[str, Any]:

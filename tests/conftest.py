@@ -87,6 +87,9 @@ def server_env(**extra: str) -> dict[str, str]:
         # Tests count the commands a charger gets after its boot: the configuration read
         # at boot only where a test asks for it (tests/fleet).
         "FLEET_READ_CONFIGURATION_AT_BOOT": "0",
+        # Tests make webhook endpoints in their own process, which a server hears of only
+        # after WEBHOOKS_LISTENING_TTL: a server shared by the run reads them every time.
+        "WEBHOOKS_LISTENING_TTL": "0",
         **extra,
     }
     return env

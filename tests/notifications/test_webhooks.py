@@ -14,6 +14,7 @@ from stations.models import Connector
 from stations.signals import connector_status_changed
 from tests.notifications.webhook_receiver import readme_verify
 from tests.portal.places import first_connector, place
+from tests.stations.handling import handle
 
 LIST = reverse("api:webhook-list")
 
@@ -61,6 +62,36 @@ def test_an_endpoint_made_by_the_api_gets_signed_events_the_readme_check_accepts
         "charge_point": "CP-HOOK-1",
         "connector": connector.connector_id,
         "status": "Charging",
+        "previous_status": "Available",
+    }
+
+
+def test_an_endpoint_made_while_a_charger_talks_hears_its_very_next_status_change(
+    receiver, staff_api, django_capture_on_commit_callbacks
+):
+    """Which events an endpoint wants is remembered per process (webhooks.any_listening,
+    asked at every status change): one made meanwhile is heard at once, not after
+    WEBHOOKS_LISTENING_TTL."""
+
+    def status(value: str) -> None:
+        payload = {"connectorId": 1, "status": value, "errorCode": "NoError"}
+        with django_capture_on_commit_callbacks(execute=True):
+            handle("CP-HOOK-LATER", "StatusNotification", payload)
+
+    webhooks.forget_listening()  # as in a fresh process, whatever earlier tests left
+    status("Available")  # nobody listens: remembered
+    made = staff_api.post(
+        LIST, {"url": receiver.url, "events": ["connector.status_changed"]}, format="json"
+    )
+    assert made.status_code == 201
+
+    status("Preparing")
+
+    [(_headers, body)] = receiver.requests
+    assert json.loads(body)["data"] == {
+        "charge_point": "CP-HOOK-LATER",
+        "connector": 1,
+        "status": "Preparing",
         "previous_status": "Available",
     }
 
