@@ -231,7 +231,8 @@ async def _client_main(job: dict) -> dict:
         ws = sockets[charger.id]
         next_at = load_start + random.uniform(0, per_charger_interval)
         while True:
-            delay = next_at - time.monotonic()
+            # Never past the end: a held charger's next call may be minutes away.
+            delay = min(next_at, end) - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             if time.monotonic() >= end:
