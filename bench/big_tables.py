@@ -42,7 +42,8 @@ from scratch_database import scratch_database
 
 DRIVER_EMAIL = "driver@bench.example"
 DRIVER_TAG = "BENCHDRIVER"
-# The charger whose pages are timed (one of the driver's: id % 100 == 0).
+# The charger whose pages are timed (one of the driver's: id % 100 == 0); with fewer
+# chargers, the driver's last.
 CHARGER = "CP-01000"
 # A marker table: the build finished (a half-built database is not timed).
 MARKER = "bench_big_tables_built"
@@ -335,21 +336,25 @@ def pages() -> list[tuple[str, str, str]]:
 
     from stations.models import ChargePoint, ChargingSession, OcppMessage
 
-    charger = ChargePoint.objects.get(charge_point_id=CHARGER)
+    charger = (
+        ChargePoint.objects.filter(charge_point_id=CHARGER).first()
+        or ChargePoint.objects.filter(sessions__id_tag=DRIVER_TAG).order_by("-pk").first()
+    )
+    charge_point_id = charger.charge_point_id
     # A session of some weeks ago: not the newest, not in the cache by being new.
     session = list(
         ChargingSession.objects.filter(charge_point=charger).order_by("-started_at")[:3]
     )[-1]
     boot = (
         OcppMessage.objects.filter(
-            charge_point_id=CHARGER,
+            charge_point_id=charge_point_id,
             action="BootNotification",
             created_at__gte=session.started_at - timedelta(days=8),
             created_at__lt=session.started_at,
         )
         .order_by("-created_at")
         .first()
-    )
+    ) or OcppMessage.objects.filter(charge_point_id=charge_point_id).order_by("created_at").first()
     log = reverse("admin:stations_ocppmessage_changelist")
     samples = reverse("admin:stations_metersample_changelist")
     day = session.started_at.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -365,11 +370,15 @@ def pages() -> list[tuple[str, str, str]]:
         ("staff", "session list", reverse("admin:stations_chargingsession_changelist")),
         ("staff", "message log", log),
         ("staff", "message log, page 50", log + "?p=50"),
-        ("staff", "message log, one charger", log + "?" + urlencode({"charge_point_id": CHARGER})),
+        (
+            "staff",
+            "message log, one charger",
+            log + "?" + urlencode({"charge_point_id": charge_point_id}),
+        ),
         (
             "staff",
             "message log, one charger, page 50",
-            log + "?" + urlencode({"charge_point_id": CHARGER, "p": 50}),
+            log + "?" + urlencode({"charge_point_id": charge_point_id, "p": 50}),
         ),
         ("staff", "message log, one action", log + "?action=BootNotification"),
         ("staff", "message log, CALLERROR only", log + "?message_type__exact=4"),
@@ -392,7 +401,7 @@ def pages() -> list[tuple[str, str, str]]:
             + "?"
             + urlencode(
                 {
-                    "charge_point_id": CHARGER,
+                    "charge_point_id": charge_point_id,
                     "created_at__gte": (session.started_at - margin).isoformat(),
                     "created_at__lte": (session.stopped_at + margin).isoformat(),
                 }
@@ -401,9 +410,11 @@ def pages() -> list[tuple[str, str, str]]:
         (
             "staff",
             "message log, a call and its answer (its link)",
-            log + "?" + urlencode({"charge_point_id": CHARGER, "unique_id": boot.unique_id}),
+            log
+            + "?"
+            + urlencode({"charge_point_id": charge_point_id, "unique_id": boot.unique_id}),
         ),
-        ("staff", "message log, search a charger", log + "?" + urlencode({"q": CHARGER})),
+        ("staff", "message log, search a charger", log + "?" + urlencode({"q": charge_point_id})),
         ("staff", "message log, search a message id", log + "?" + urlencode({"q": boot.unique_id})),
         ("staff", "meter samples", samples),
         ("staff", "meter samples, search a session", samples + "?" + urlencode({"q": session.pk})),
@@ -411,7 +422,7 @@ def pages() -> list[tuple[str, str, str]]:
         (
             "staff",
             "API sessions of a charger",
-            reverse("api:session-list") + "?" + urlencode({"charge_point": CHARGER}),
+            reverse("api:session-list") + "?" + urlencode({"charge_point": charge_point_id}),
         ),
         ("driver", "portal session page", reverse("portal:session", args=[session.pk])),
         ("driver", "portal session figures", reverse("portal:session-figures", args=[session.pk])),
