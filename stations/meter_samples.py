@@ -3,7 +3,8 @@
 MeterSample's unique constraint (charger, connector, time, measurand, phase, location,
 context, format, unit) is what tells a retransmitted sample apart, so every write skips
 conflicting rows instead of failing. A MeterValues call brings a handful of samples: one
-INSERT ... ON CONFLICT DO NOTHING is one round trip. A large batch (a StopTransaction's
+INSERT ... ON CONFLICT DO NOTHING is one round trip (stations/bulk_insert.py, not
+bulk_create: the same statement at 40 % of the CPU). A large batch (a StopTransaction's
 transactionData, a charger emptying its offline queue) goes through COPY on PostgreSQL,
 which does not build and parse one big INSERT statement: COPY into a temporary table,
 then one statement moves its rows over with ON CONFLICT DO NOTHING (COPY itself cannot
@@ -12,6 +13,7 @@ skip conflicts). Measured in docs/performance.md (bench/ocpp_database_calls.py -
 
 from django.db import connection, transaction
 
+from stations import bulk_insert
 from stations.models import MeterSample
 
 # From how many samples COPY is used (PostgreSQL): the two cost the same at about 200
@@ -26,12 +28,12 @@ def store(samples: list[MeterSample]) -> None:
     if connection.vendor == "postgresql" and len(samples) >= COPY_FROM:
         copy(samples)
     else:
-        MeterSample.objects.bulk_create(samples, ignore_conflicts=True)
+        bulk_insert.insert(MeterSample, samples, ignore_conflicts=True)
 
 
 def copy(samples: list[MeterSample]) -> None:
     """PostgreSQL: COPY into a temporary table of this session, then one INSERT from it."""
-    fields = [field for field in MeterSample._meta.concrete_fields if not field.primary_key]
+    fields = bulk_insert.fields(MeterSample)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(MeterSample._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -43,12 +45,7 @@ def copy(samples: list[MeterSample]) -> None:
         )
         with cursor.cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as stream:
             for sample in samples:
-                stream.write_row(
-                    [
-                        field.get_db_prep_save(field.pre_save(sample, True), connection)
-                        for field in fields
-                    ]
-                )
+                stream.write_row(bulk_insert.values(MeterSample, sample))
         # Moved, not copied: a second COPY in the same transaction starts empty.
         cursor.execute(
             f"WITH moved AS (DELETE FROM {STAGING_TABLE} RETURNING {columns}) "

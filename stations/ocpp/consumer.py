@@ -374,9 +374,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
             # OCPP 1.6 §4.2.1: until accepted, a charger sends nothing but BootNotification.
             raise rpc.OcppError("SecurityError", "Charge point is not accepted (yet)")
 
-        payload = await run_in_database(self.protocol.handle)(
-            self.charge_point, call.action, call.payload, received_at
-        )
+        if call.action in self.protocol.WITHOUT_DATABASE:
+            payload = self.protocol.handle(
+                self.charge_point, call.action, call.payload, received_at
+            )
+        else:
+            payload = await run_in_database(self.protocol.handle)(
+                self.charge_point, call.action, call.payload, received_at
+            )
         if settings.DEBUG:
             # Everything the server sends must be schema-valid; failing here is our bug.
             # Proven by the tests (their servers run with DEBUG), so production skips it.

@@ -2,9 +2,9 @@
 
 Every frame in and out is kept (OcppMessage). One INSERT per frame would double the
 database work of a busy server, so each process buffers frames and writes them with one
-bulk INSERT every FLUSH_INTERVAL seconds or FLUSH_SIZE frames. A crash loses at most
-that much log, never domain data (sessions, samples and statuses are written by the
-handlers in their own transactions).
+INSERT (stations/bulk_insert.py) every FLUSH_INTERVAL seconds or FLUSH_SIZE frames. A
+crash loses at most that much log, never domain data (sessions, samples and statuses
+are written by the handlers in their own transactions).
 
 A frame is stored as received, escaped where a database cannot take it: a NUL becomes
 the six characters "\\u0000" and a lone surrogate "\\udXXX" (PostgreSQL refuses NUL in
@@ -20,6 +20,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from chargehub.request_text import is_unstorable
+from stations import bulk_insert
 from stations.models import OcppMessage
 from stations.ocpp.database import run_in_database
 
@@ -89,7 +90,7 @@ def write(batch: list[OcppMessage]) -> None:
     row it refuses is the only one lost (and logged)."""
     try:
         with transaction.atomic():
-            OcppMessage.objects.bulk_create(batch)
+            bulk_insert.insert(OcppMessage, batch)
         return
     except DatabaseError:
         logger.warning("OCPP log batch of %d refused; writing it row by row", len(batch))

@@ -2,7 +2,8 @@
 
 Each version is a module of plain handlers with the same shape (see v16.py): HANDLERS
 (action -> function), ACTIONS (every action the version defines), COMMANDS (what a
-central system may send), and handle(). OCPP 2.0.1 joins as `"ocpp2.0.1": v201`;
+central system may send), WITHOUT_DATABASE (actions handle() answers without the
+database, on the event loop) and handle(). OCPP 2.0.1 joins as `"ocpp2.0.1": v201`;
 the consumer, the framing (rpc.py) and commands.py need no change for it.
 """
 

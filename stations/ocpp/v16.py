@@ -52,6 +52,10 @@ HANDLERS: dict[str, Handler] = {}
 # skipped; the COPY path has its own transaction); a refused Authorize has a listener
 # store it (insights' RefusedStart).
 WITHOUT_TRANSACTION = {"Authorize", "DataTransfer", "Heartbeat", "MeterValues"}
+# Handlers that touch no database: the consumer runs them on its event loop. A hop to a
+# database thread and back costs more CPU than the handler itself, and Heartbeats are
+# about a quarter of a fleet's calls (docs/performance.md).
+WITHOUT_DATABASE = {"DataTransfer", "Heartbeat"}
 
 # Every action OCPP 1.6 (with the security whitepaper) defines. One a charger sends that
 # is here but has no handler is NotSupported; one that is not here is NotImplemented
@@ -143,7 +147,7 @@ def handle(
     charge_point: ChargePoint, action: str, payload: Payload, received_at: datetime
 ) -> Payload:
     """Run the handler for `action` in one transaction (WITHOUT_TRANSACTION: none of its
-    own); the consumer calls this in a thread.
+    own); the consumer calls this in a thread (WITHOUT_DATABASE: on its event loop).
 
     The connectors it finds in `charge_point.connectors_by_id` may be stale: one deleted
     in admin since, or one created or changed in a transaction that was rolled back.
