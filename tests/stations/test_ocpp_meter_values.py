@@ -203,6 +203,22 @@ def test_meter_values_are_linked_to_the_session_they_name():
     assert rows == [("42", transaction_id, 2), ("43", None, 2)]
 
 
+def test_meter_values_naming_another_chargers_transaction_are_kept_unlinked():
+    start = {"connectorId": 1, "idTag": "MV", "meterStart": 0, "timestamp": iso(ago(minutes=5))}
+    theirs = handle("CP-MV-THEIRS", "StartTransaction", start)["transactionId"]
+    handle(
+        "CP-MV-MINE",
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "transactionId": theirs,
+            "meterValue": [{"timestamp": iso(ago()), "sampledValue": [{"value": "44"}]}],
+        },
+    )
+    rows = MeterSample.objects.filter(charge_point__charge_point_id="CP-MV-MINE")
+    assert list(rows.values_list("value", "session_id")) == [("44", None)]
+
+
 def test_meter_values_of_connector_0_are_the_main_meter():
     handle(
         "CP-MV-MAIN",
