@@ -5,6 +5,7 @@
         .venv/bin/python bench/ocpp_database_calls.py --round-trips
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub \\
         .venv/bin/python bench/ocpp_database_calls.py --calls 2000
+    .venv/bin/python bench/ocpp_database_calls.py --cpu 30              # add DATABASE_URL
 
 --round-trips drives one charger through a charging session against the real consumer
 (in process, on a scratch database) and prints, per OCPP call, the database round trips
@@ -13,7 +14,14 @@ COMMIT of each transaction (psycopg sends each as a round trip of its own). The 
 log is counted apart (one INSERT per batch of frames). The figure does not depend on the
 machine's load, so it compares two versions of the code on any machine.
 
-Without it:
+--cpu N drives the same charger through the session after its boot N times (one call at
+a time) and prints the process's CPU time per call by action: the consumer, the thread
+hop, the handler, the listeners after commit, the reply; the message log's batched
+INSERT apart, per frame. CPU time, not wall time: on a busy machine it still compares two
+versions of the code (run them side by side). The first session warms caches and is
+not counted.
+
+Without either:
 
 Each OCPP frame reaches the database through stations/ocpp/database.py. channels'
 database_sync_to_async, with CONN_HEALTH_CHECKS (settings, PostgreSQL), sends a
@@ -45,12 +53,16 @@ def main() -> None:
         "--round-trips", action="store_true", help="count round trips per OCPP call instead"
     )
     parser.add_argument("--show-sql", action="store_true", help="with --round-trips")
+    parser.add_argument("--cpu", type=int, metavar="N", help="CPU per call over N sessions")
     parser.add_argument(
         "--samples", action="store_true", help="time storing meter samples: INSERT and COPY"
     )
     args = parser.parse_args()
     if args.round_trips:
         count_round_trips(show_sql=args.show_sql)
+        return
+    if args.cpu:
+        time_cpu_per_call(args.cpu)
         return
     if args.samples:
         time_sample_writes(args.rounds)
@@ -254,6 +266,117 @@ def count_round_trips(show_sql: bool) -> None:
         print(f"  {'all ' + str(len(calls)) + ' calls':24s} {total:3d}")
         logged = sum(1 for sql in sent if "stations_ocppmessage" in sql)
         print(f"  message log: {logged} INSERT for {2 * len(calls)} frames (apart, batched)")
+
+
+def time_cpu_per_call(sessions: int) -> None:
+    """Print the CPU time of each action of SESSION (module docstring, --cpu)."""
+    from bench.scratch_database import scratch_database
+
+    with scratch_database("call_cpu") as database:
+        from django.conf import settings
+        from django.db import connection
+
+        settings.FLEET_READ_CONFIGURATION_AT_BOOT = False
+        cpu, log_cpu, frames = asyncio.run(_drive_sessions(sessions))
+        print(f"{connection.vendor}: CPU per OCPP call, {sessions} sessions ({database})")
+        print(f"machine: load average {os.getloadavg()[0]:.1f}")
+        total = 0.0
+        calls = 0
+        for action, spent in cpu.items():
+            total += sum(spent)
+            calls += len(spent)
+            print(
+                f"  {action:20s} median {statistics.median(spent) * 1e3:6.2f} ms"
+                f"  mean {statistics.mean(spent) * 1e3:6.2f} ms  ({len(spent)} calls)"
+            )
+        print(f"  all calls            mean {total / calls * 1e3:6.2f} ms")
+        print(f"  message log write    {log_cpu / frames * 1e3:6.3f} ms per frame")
+
+
+async def _drive_sessions(sessions: int) -> tuple[dict[str, list[float]], float, int]:
+    """Boot one charger through the real ASGI application, then send SESSION after its
+    boot `sessions` + 1 times; the CPU time of each call by action (the first session
+    not counted), and the message log's CPU and frames."""
+    import base64
+    import json
+
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from chargehub.asgi import application
+    from stations.models import ChargePoint, Connector
+    from stations.ocpp import message_log
+    from users.models import IdToken
+
+    # Its own id: runs side by side may share one Redis channel layer.
+    charge_point_id = f"CPU-{os.getpid()}"
+
+    def register() -> None:
+        charge_point = ChargePoint(charge_point_id=charge_point_id)
+        charge_point.set_password("bench-password")
+        charge_point.save()
+        Connector.objects.create(charge_point=charge_point, connector_id=1)
+        IdToken.objects.create(uid="TRIPS-TAG")
+
+    await sync_to_async(register)()
+    token = base64.b64encode(f"{charge_point_id}:bench-password".encode())
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ocpp/{charge_point_id}",
+        headers=[(b"authorization", b"Basic " + token)],
+        subprotocols=["ocpp1.6"],
+    )
+    # The log is written at the end, timed apart.
+    message_log.FLUSH_INTERVAL, message_log.FLUSH_SIZE, batch = 3600, 10**9, message_log.FLUSH_SIZE
+    connected, _ = await communicator.connect(timeout=30)
+    assert connected, "the consumer refused the bench charger"
+    cpu: dict[str, list[float]] = {}
+    number = 0
+    started = time.time() - 86400 * 30
+    for session in range(sessions + 1):
+        transaction_id = None
+        meter = 1000
+        for action, template in SESSION if session == 0 else SESSION[1:]:
+            number += 1
+            stamp = time.gmtime(started + number)
+            now = time.strftime("%Y-%m-%dT%H:%M:%S", stamp) + ".000Z"
+            payload = dict(template)
+            if action in ("StartTransaction", "StatusNotification"):
+                payload["timestamp"] = now
+            elif action == "StopTransaction":
+                payload.update(transactionId=transaction_id, timestamp=now)
+            elif action == "MeterValues":
+                meter += 500
+                sampled = [
+                    {"value": str(meter), "unit": "Wh"},
+                    {"value": "7400", "unit": "W", "measurand": "Power.Active.Import"},
+                ]
+                payload = {
+                    "connectorId": template["connectorId"],
+                    "transactionId": transaction_id,
+                    "meterValue": [{"timestamp": now, "sampledValue": sampled}],
+                }
+            frame = json.dumps([2, str(number), action, payload])
+            before = time.process_time()
+            await communicator.send_to(text_data=frame)
+            answer = json.loads(await communicator.receive_from(timeout=30))
+            spent = time.process_time() - before
+            assert answer[0] == 3, answer
+            if session:
+                cpu.setdefault(action, []).append(spent)
+            if action == "StartTransaction":
+                transaction_id = answer[2]["transactionId"]
+            if action == "BootNotification":
+                await asyncio.sleep(2)  # the work after a boot runs as a task of its own
+                await message_log.flush()
+    # The log of the counted sessions, in batches of FLUSH_SIZE as under load.
+    frames = len(message_log._buffer)
+    message_log.FLUSH_SIZE = batch
+    before = time.process_time()
+    await message_log.flush()
+    log_cpu = time.process_time() - before
+    await communicator.disconnect(timeout=30)
+    return cpu, log_cpu, frames
 
 
 async def _settled(sent: list[str]) -> None:
