@@ -268,6 +268,26 @@ def count_round_trips(show_sql: bool) -> None:
         print(f"  message log: {logged} INSERT for {2 * len(calls)} frames (apart, batched)")
 
 
+def _payload(action: str, template: dict, now: str, transaction_id: int | None, meter: int) -> dict:
+    """The payload of a call of SESSION at `now`, the meter reading `meter` Wh."""
+    payload = dict(template)
+    if action in ("StartTransaction", "StatusNotification"):
+        payload["timestamp"] = now
+    elif action == "StopTransaction":
+        payload.update(transactionId=transaction_id, timestamp=now)
+    elif action == "MeterValues":
+        sampled = [
+            {"value": str(meter), "unit": "Wh"},
+            {"value": "7400", "unit": "W", "measurand": "Power.Active.Import"},
+        ]
+        payload = {
+            "connectorId": template["connectorId"],
+            "transactionId": transaction_id,
+            "meterValue": [{"timestamp": now, "sampledValue": sampled[: template["samples"]]}],
+        }
+    return payload
+
+
 def time_cpu_per_call(sessions: int) -> None:
     """Print the CPU time of each action of SESSION (module docstring, --cpu)."""
     from bench.scratch_database import scratch_database
@@ -340,22 +360,8 @@ async def _drive_sessions(sessions: int) -> tuple[dict[str, list[float]], float,
             number += 1
             stamp = time.gmtime(started + number)
             now = time.strftime("%Y-%m-%dT%H:%M:%S", stamp) + ".000Z"
-            payload = dict(template)
-            if action in ("StartTransaction", "StatusNotification"):
-                payload["timestamp"] = now
-            elif action == "StopTransaction":
-                payload.update(transactionId=transaction_id, timestamp=now)
-            elif action == "MeterValues":
-                meter += 500
-                sampled = [
-                    {"value": str(meter), "unit": "Wh"},
-                    {"value": "7400", "unit": "W", "measurand": "Power.Active.Import"},
-                ]
-                payload = {
-                    "connectorId": template["connectorId"],
-                    "transactionId": transaction_id,
-                    "meterValue": [{"timestamp": now, "sampledValue": sampled}],
-                }
+            meter += 500
+            payload = _payload(action, template, now, transaction_id, meter)
             frame = json.dumps([2, str(number), action, payload])
             before = time.process_time()
             await communicator.send_to(text_data=frame)
@@ -426,22 +432,8 @@ async def _drive_session(sent: list[str]) -> list[tuple[str, list[str]]]:
     meter = 1000
     for number, (action, template) in enumerate(SESSION, start=1):
         now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{number:03d}Z"
-        payload = dict(template)
-        if action in ("StartTransaction", "StatusNotification"):
-            payload["timestamp"] = now
-        elif action == "StopTransaction":
-            payload.update(transactionId=transaction_id, timestamp=now)
-        elif action == "MeterValues":
-            meter += 500
-            sampled = [
-                {"value": str(meter), "unit": "Wh"},
-                {"value": "7400", "unit": "W", "measurand": "Power.Active.Import"},
-            ]
-            payload = {
-                "connectorId": template["connectorId"],
-                "transactionId": transaction_id,
-                "meterValue": [{"timestamp": now, "sampledValue": sampled[: template["samples"]]}],
-            }
+        meter += 500
+        payload = _payload(action, template, now, transaction_id, meter)
         await message_log.flush()
         before = len(sent)
         await communicator.send_to(text_data=json.dumps([2, str(number), action, payload]))
