@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from stations.models import Connector
 
@@ -350,7 +351,7 @@ class DigestItem(models.Model):
         verbose_name=_("user"),
     )
     kind = models.CharField(_("kind"), max_length=64)
-    subject = models.CharField(_("subject"), max_length=300)
+    subject = models.CharField(pgettext_lazy("email", "subject"), max_length=300)
     text = models.TextField(_("text"))
     key = models.CharField(_("idempotency key"), max_length=200, unique=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
