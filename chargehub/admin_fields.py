@@ -106,6 +106,9 @@ class HugeTableAdmin(admin.ModelAdmin):
             page = max(int(request.GET.get("p", 1)), 1)
         except ValueError:
             page = 1
+        # The look-ahead limit must stay a number the database takes; ChangeList then
+        # answers a page past the end as it does for any list.
+        page = min(page, 10**6)
         return self.paginator(queryset, per_page, *args, page=page, **kwargs)
 
 

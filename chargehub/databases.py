@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
 
 REPLICA = "replica"
+PRIMARY_ONLY_APPS = {"auth", "users", "sessions", "contenttypes"}
 
 _reading = ContextVar("reads_from_replica", default=False)
 
@@ -54,7 +55,13 @@ class ReplicaRouter:
     """settings.DATABASE_ROUTERS: reads inside `replica_reads()` to the replica."""
 
     def db_for_read(self, model: type, **hints: Any) -> str:
-        if _reading.get() and REPLICA in connections.settings:
+        # Who may see the page (users, groups, permissions, the session) is decided on
+        # the primary: a permission just taken away must not pass for the replica's lag.
+        if (
+            _reading.get()
+            and REPLICA in connections.settings
+            and model._meta.app_label not in PRIMARY_ONLY_APPS
+        ):
             return REPLICA
         return DEFAULT_DB_ALIAS
 

@@ -62,9 +62,10 @@ def firmware_location(firmware: FirmwareImage) -> str:
 
 def selection(campaign: FirmwareCampaign) -> QuerySet[ChargePoint]:
     """The chargers a campaign is for: its explicit list, else every accepted charger of
-    the firmware's models narrowed by site, model and current firmware."""
+    the firmware's models narrowed by site, model and current firmware. Either way only
+    chargers of the firmware's models: a wrong image can leave a charger unusable."""
     if campaign.pk and campaign.charge_points.exists():
-        return campaign.charge_points.all()
+        return campaign.charge_points.filter(model__in=campaign.firmware.models_list)
     chargers = ChargePoint.objects.filter(
         registration_status=ChargePoint.Registration.ACCEPTED,
         model__in=campaign.firmware.models_list,

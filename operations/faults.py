@@ -282,10 +282,15 @@ _values_heard: dict[int, datetime] = {}
 _HEARD_KEPT = 20_000  # sessions remembered before the ones past the stuck time are dropped
 
 
+def forget_values_heard() -> None:
+    """Forget when values came (tests: a rolled-back session's key is given out again)."""
+    _values_heard.clear()
+
+
 def values_came(
     session: ChargingSession, samples: list[MeterSample] | None = None
 ) -> Ticket | None:
-    """Meter values (`samples`, just stored) came for the session: resolve its
+    """Meter values (`samples`, the ones the call carried) came for the session: resolve its
     stuck-session ticket, asking the database only when the values this process stored
     before are older than the stuck time (or it stored none)."""
     now = timezone.now()

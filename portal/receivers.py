@@ -12,13 +12,6 @@ from stations.signals import meter_values_received
 logger = logging.getLogger(__name__)
 
 
-def _has_driver(session: ChargingSession) -> bool:
-    # Only the owner of the session's token may watch it (stations.live): without
-    # one, nobody is, and the figures (several queries) are not worth computing. The
-    # MeterValues handler read the token with the session: no query here.
-    return session.id_token_id is not None and session.id_token.owner_id is not None
-
-
 @receiver(meter_values_received, sender=ChargingSession, dispatch_uid="portal.receivers.meter")
 def send_figures(sender: type[ChargingSession], session: ChargingSession, **kwargs: Any) -> None:
     """Queue the session's live figures (portal/live_figures.py) for its page."""
@@ -27,7 +20,9 @@ def send_figures(sender: type[ChargingSession], session: ChargingSession, **kwar
     if session.status != ChargingSession.Status.ACTIVE:
         return
     try:
-        if _has_driver(session):
+        # Only the session's driver may watch it (stations.live): without one, nobody
+        # is, and the figures (several queries) are not worth computing.
+        if session.driver_id is not None:
             push_session_figures.delay(session.pk)
     except Exception:
         # A broker that is down must not fail the charger's MeterValues: the page shows

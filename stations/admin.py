@@ -1256,7 +1256,7 @@ class MeterSampleAdmin(HugeTableAdmin, ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isdigit():
+        if term.isascii() and term.isdigit() and len(term) <= 18:  # "²" is a digit too
             return queryset.filter(session_id=int(term)), False
         return queryset.filter(charge_point__charge_point_id=term), False
 

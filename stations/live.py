@@ -198,18 +198,8 @@ def relay_connector_status(
 
 def _session_groups(session: ChargingSession) -> list[str]:
     groups = [session_group(session.pk)]
-    if session.id_token_id is None:
-        owner_id = None
-    elif ChargingSession.id_token.is_cached(session):  # the handler read it: no query
-        owner_id = session.id_token.owner_id
-    else:
-        owner_id = (
-            ChargingSession.objects.filter(pk=session.pk)
-            .values_list("id_token__owner_id", flat=True)
-            .first()
-        )
-    if owner_id is not None:
-        groups.append(driver_group(owner_id))
+    if session.driver_id is not None:
+        groups.append(driver_group(session.driver_id))
     return groups
 
 

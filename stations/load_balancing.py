@@ -613,7 +613,7 @@ def note_draw(session: ChargingSession, samples: list[MeterSample] | None = None
     """After MeterValues: store what the car draws (the highest phase of the last
     Current.Import); True when it changed by the lending margin or more (a run is due).
 
-    Cheap on every MeterValues: `samples` (the ones just stored) without a Current.Import
+    Cheap on every MeterValues: `samples` (the ones the call carried) without a Current.Import
     end it without a query (the session's readings are the ones the last call read);
     one query ends it for a session smart charging does not manage (no allocation row),
     one more reads the last reading of its phases.

@@ -715,6 +715,12 @@ class ChargingSession(models.Model):
     def transaction_id(self) -> int:
         return self.pk
 
+    @property
+    def driver_id(self) -> int | None:
+        """The user whose token the session runs on (the driver who may watch it), if any.
+        No query when the token was read with the session, as the OCPP handlers do."""
+        return self.id_token.owner_id if self.id_token_id is not None else None
+
 
 class MeterSample(models.Model):
     """One sampledValue of a MeterValues.req (or of StopTransaction transactionData).

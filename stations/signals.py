@@ -15,7 +15,8 @@ from django.dispatch import Signal
 session_started = Signal()
 # sender=ChargingSession, session=...
 session_ended = Signal()
-# sender=ChargingSession, session=..., samples=[MeterSample, ...] (the ones just stored);
+# sender=ChargingSession, session=..., samples=[MeterSample, ...] (the ones the call
+# carried, a retransmitted one too);
 # MeterValues of a known session were stored. Sent once per MeterValues.req, which a
 # charger sends every few seconds to minutes: listeners run in the charger's request and
 # must be cheap and never raise. The session comes with its charge point, its connector

@@ -106,6 +106,18 @@ def default_language() -> Iterator[None]:
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_caches() -> None:
+    """Each test starts with this process's caches keyed by primary key empty: SQLite
+    hands a rolled-back test's keys out again, so a session remembered by an earlier
+    test would be taken for the next test's."""
+    from notifications import webhooks
+    from operations import faults
+
+    faults.forget_values_heard()
+    webhooks.forget_listening()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
     """On PostgreSQL, the message log and samples partitioned by month as in production.

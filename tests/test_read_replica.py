@@ -8,6 +8,7 @@ each query goes (routing), not replication itself, which is PostgreSQL's.
 from collections.abc import Iterator
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -67,6 +68,19 @@ def test_the_message_log_and_reports_read_from_the_replica(staff, page, table):
     assert table not in tables_read(primary)
     if table == "stations_ocppmessage":
         assert b"ON-REPLICA" in response.content
+
+
+def test_who_may_see_a_replica_page_is_read_on_the_primary():
+    # A permission just taken away must not pass for as long as the replica lags.
+    member = User.objects.create_user(email="log-reader@example.com", password="x", is_staff=True)
+    member.user_permissions.add(Permission.objects.get(codename="view_ocppmessage"))
+    client = Client()
+    client.force_login(member)
+    with CaptureQueriesContext(connections[REPLICA]) as copy:
+        assert client.get("/admin/stations/ocppmessage/").status_code == 200
+    read = tables_read(copy)
+    assert "stations_ocppmessage" in read
+    assert "users_user" not in read and "auth_" not in read and "django_session" not in read
 
 
 def test_other_pages_and_every_write_use_the_primary(staff):

@@ -308,3 +308,9 @@ def test_a_campaign_picks_chargers_by_site_model_and_current_firmware_or_an_expl
         new_north,
     ]
     assert old_south not in campaigns.selection(explicit)
+
+    # A charger listed before its model changed (or by a draft older than the form's
+    # check) is still left out: the image is not for it.
+    new_north.model = "Other"
+    new_north.save()
+    assert list(campaigns.selection(explicit)) == [old_north]

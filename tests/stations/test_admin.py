@@ -631,6 +631,9 @@ def test_message_log_pages_without_counting_the_whole_log(staff):
     assert "1150 OCPP message log" in last.content.decode()
     assert "More than" not in last.content.decode()
 
+    # A page number past any database integer is a page past the end, not a 500.
+    assert client.get(changelist("ocppmessage"), {"p": 10**20}).status_code in {200, 302}
+
 
 def test_message_log_filters_by_charger_action_errors_and_time(staff):
     _, client = staff
@@ -705,6 +708,9 @@ def test_meter_sample_list_finds_a_sessions_or_a_chargers_samples_newest_first(s
     assert values(q="ADM-SAMPLES", measurand="Energy.Active.Import.Register") == ["2", "1", "0"]
     assert values(q="ADM-SAMPLES", measurand="SoC") == []
     assert values(q="ADM-OTHER") == []
+    # Digits that are no session number are a charger's id to look for, never a 500.
+    assert values(q="²") == []
+    assert values(q="9" * 30) == []
 
 
 def test_charge_point_list_tells_online_dropped_off_and_never_connected_apart(staff):

@@ -109,6 +109,8 @@ class Command(BaseCommand):
             return
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
         autobahn_protocol.pformat = LazyPrettyFormat
+        # Timings.__str__ returns pformat(...) itself: it must stay a str.
+        autobahn_protocol.Timings.__str__ = lambda timings: pprint.pformat(timings._timings)
         arguments = daphne_arguments(options["host"], options["port"], options["fd"])
         if options["tls_port"]:
             if not settings.OCPP_TLS_CERTIFICATE or not settings.OCPP_TLS_KEY:
