@@ -9,6 +9,7 @@ from django import forms
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditRecord
 from billing import settlement
 from billing.models import (
     BillingAccount,
@@ -62,7 +63,7 @@ def test_session_charges_are_read_only_with_their_price(admin_client, driver):
 
 
 def test_staff_retry_a_declined_card_after_the_driver_fixed_it(
-    admin_client, stripe_configured, driver
+    admin_client, admin_user, stripe_configured, driver
 ):
     saved_card(driver, "pm_card_chargeCustomerFail")
     charge = settled(driver, "card", wh=20_000)
@@ -78,6 +79,9 @@ def test_staff_retry_a_declined_card_after_the_driver_fixed_it(
     charge.refresh_from_db()
     assert charge.status == SessionCharge.Status.PAID
     assert "1 of 1 failed payments are now paid." in messages_of(response)
+    # The money staff moved is in the audit: the card payment, made by them, from admin.
+    record = AuditRecord.objects.get(object_type="billing.cardpayment", action="created")
+    assert (record.actor, record.door) == (admin_user, AuditRecord.Door.ADMIN)
 
 
 def test_staff_credit_a_wallet_by_hand_with_a_reason(admin_client, admin_user, driver):
