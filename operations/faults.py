@@ -279,7 +279,7 @@ def session_stuck(session: ChargingSession, now: datetime) -> tuple[Ticket, bool
 # stored more recently than that has none to resolve (one opened by a sweep that raced
 # them is resolved by the next sweep, which finds nothing stuck).
 _values_heard: dict[int, datetime] = {}
-_HEARD_KEPT = 20_000  # sessions remembered before the ones past the stuck time are dropped
+_HEARD_KEPT = 20_000  # sessions remembered at most (then forgotten, as in VerifiedPasswords)
 
 
 def forget_values_heard() -> None:
@@ -301,10 +301,10 @@ def values_came(
         if received is not None and received > heard:
             _values_heard[session.pk] = received
         return None
-    if len(_values_heard) > _HEARD_KEPT:
-        for pk, at in list(_values_heard.items()):
-            if now - at >= after:
-                _values_heard.pop(pk, None)
+    if len(_values_heard) >= _HEARD_KEPT:
+        # Forgetting only costs a query per session once; a scan for old entries on
+        # every call would cost more whenever that many sessions are all recent.
+        _values_heard.clear()
     ticket = session_moving(session, _("Meter values again."))
     if received is not None:
         _values_heard[session.pk] = received
