@@ -4,7 +4,8 @@ one channel layer.
 Each send_sync used to run in an event loop of its own, with a channel layer and Redis
 connections of its own: a connection opened and closed per command. On the process's
 sending loop they reuse the same few. Counted on a Redis of the test's own, which only
-this test and its server use: 18 commands after the first open none (they opened 18).
+this test and its server use: after the first, commands one after another open none,
+and rounds of eight at once stop opening any once the pools have grown to eight.
 """
 
 import asyncio
@@ -59,11 +60,19 @@ async def test_commands_from_sync_code_reuse_the_processes_redis_connections(
             for _ in range(10):  # one after another, as a task does
                 assert await side_by_side(1) == ["Accepted"]
             one_by_one = connections_opened(counter) - before
-            assert await side_by_side(8) == ["Accepted"] * 8
-            at_once = connections_opened(counter) - before - one_by_one
-        # Each command used to open (and close) connections of its own: 10 and 8 here.
-        assert one_by_one <= 1 and at_once <= 1, f"{one_by_one} and {at_once} opened"
-        assert len([a for a, _ in cp.received if a == "ClearCache"]) == 26
+            # Eight at once may find the pools smaller than eight (the warm round's
+            # commands did not all overlap): they grow to what runs at once, then stop.
+            opened_per_round: list[int] = []
+            while len(opened_per_round) < 10 and 0 not in opened_per_round:
+                before = connections_opened(counter)
+                assert await side_by_side(8) == ["Accepted"] * 8
+                opened_per_round.append(connections_opened(counter) - before)
+        # Each command used to open (and close) connections of its own: 10, and 8 a round.
+        assert one_by_one <= 1, f"{one_by_one} opened one after another"
+        assert opened_per_round[-1] == 0, f"opened at each round of 8: {opened_per_round}"
+        assert len([a for a, _ in cp.received if a == "ClearCache"]) == 18 + 8 * len(
+            opened_per_round
+        )
 
 
 def test_live_updates_from_sync_code_reuse_the_processes_redis_connections(
