@@ -324,4 +324,10 @@ def test_every_scheduled_task_exists_including_partitions_and_sample_pruning():
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
 
     assert {"stations.tasks.create_partitions", "stations.tasks.prune_meter_samples"} <= scheduled
+    # The backstops for what a lost task or a missed signal leaves: billing, tickets, outbox.
+    assert {
+        "billing.tasks.settle_missed_sessions",
+        "operations.tasks.sweep",
+        "notifications.tasks.deliver_pending",
+    } <= scheduled
     assert scheduled <= set(app.tasks)
