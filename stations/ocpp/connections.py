@@ -200,31 +200,40 @@ def record_refusal(charge_point_id: str, address: str, reason: str) -> None:
             continue  # another attempt of the same charger created it a moment ago
 
 
-def mark_connected(charge_point: ChargePoint, connection_id: str, protocol: str) -> None:
-    """Make this connection the charger's owner: the last one written wins.
+def mark_connected(charge_point: ChargePoint, connection_id: str, protocol: str) -> bool:
+    """Make this connection the charger's owner: the last one written wins. True when it
+    took the charger from no connection (never connected, or its last one closed).
 
-    One UPDATE, so concurrent connections (in any process) are ordered by the database;
-    every other connection of the charger finds out with is_owner() and closes.
+    Each write is one UPDATE, so concurrent connections (in any process) are ordered by
+    the database; every other connection of the charger finds out with is_owner() and
+    closes. A connection that took the charger from no one need not tell anyone: any
+    connection written after it took it from this one, and tells the group.
     """
     now = timezone.now()
-    ChargePoint.objects.filter(pk=charge_point.pk).update(
-        is_connected=True,
-        connection_id=connection_id,
-        connected_at=now,
-        last_seen_at=now,
-        protocol=protocol,
-    )
+    fields = {
+        "is_connected": True,
+        "connection_id": connection_id,
+        "connected_at": now,
+        "last_seen_at": now,
+        "protocol": protocol,
+    }
+    row = ChargePoint.objects.filter(pk=charge_point.pk)
+    alone = bool(row.filter(connection_id="").update(**fields))
+    if not alone:
+        row.update(**fields)
     record_connection(charge_point, ConnectionEvent.Kind.CONNECTED, now)
+    return alone
 
 
 def mark_disconnected(charge_point_id: str, connection_id: str) -> None:
+    """Mark the charger gone and owned by no connection (see mark_connected)."""
     # Only the connection that is current may mark the charger gone: when a second
     # connection replaced the first, the first one's close must not hide the second.
     now = timezone.now()
     current = ChargePoint.objects.filter(
         charge_point_id=charge_point_id, connection_id=connection_id
     )
-    if current.update(is_connected=False, disconnected_at=now):
+    if current.update(is_connected=False, disconnected_at=now, connection_id=""):
         charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
         record_connection(charge_point, ConnectionEvent.Kind.DISCONNECTED, now)
 

@@ -189,6 +189,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # wins), tell the group, then check. Whoever wrote before the last writer either
         # sees the newer owner in its own check or, having joined the group before the
         # last write, gets the last writer's message: every one but the last closes.
+        # One that took the charger from no connection skips telling and checking (see
+        # mark_connected): in a storm of returning chargers, most do.
         group = connections.charge_point_group(self.charge_point_id)
         if not await self._channel_layer_call(
             self.channel_layer.group_add(group, self.channel_name)
@@ -197,18 +199,21 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         self.group = group
         await self.accept(subprotocol)
-        await run_in_database(connections.mark_connected)(
+        alone = await run_in_database(connections.mark_connected)(
             charge_point, self.connection_id, subprotocol
         )
-        replaced = {"type": "ocpp.replaced", "connection_id": self.connection_id}
-        if not await self._channel_layer_call(self.channel_layer.group_send(self.group, replaced)):
-            await self.close(code=CLOSE_TRY_AGAIN_LATER)  # disconnect() marks it gone
-            return
-        if not await run_in_database(connections.is_owner)(
-            self.charge_point_id, self.connection_id
-        ):
-            await self._close_replaced()
-            return
+        if not alone:
+            replaced = {"type": "ocpp.replaced", "connection_id": self.connection_id}
+            if not await self._channel_layer_call(
+                self.channel_layer.group_send(self.group, replaced)
+            ):
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)  # disconnect() marks it gone
+                return
+            if not await run_in_database(connections.is_owner)(
+                self.charge_point_id, self.connection_id
+            ):
+                await self._close_replaced()
+                return
         self.owner = True
         self.seen_written = self.group_joined = asyncio.get_running_loop().time()
         logger.info("%s connected (%s)", self.charge_point_id, subprotocol)

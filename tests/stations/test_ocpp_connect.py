@@ -146,6 +146,29 @@ async def test_second_connection_replaces_the_first_which_is_closed_with_4000(ch
     assert await eventually(lambda: not _get("CP-CONN-TWICE").is_connected)
 
 
+async def test_a_closed_connection_leaves_the_charger_to_no_connection_and_the_next_takes_it(
+    charger,
+):
+    """A charger that closed its socket is owned by no connection, so the next one takes
+    it without telling other processes (no ocpp.replaced, no ownership check)."""
+    async with charger("CP-CONN-AGAIN") as first:
+        await assert_still_up(first)
+        owner = (await sync_to_async(_get)("CP-CONN-AGAIN")).connection_id
+        assert owner
+    gone = await eventually(lambda: not (cp := _get("CP-CONN-AGAIN")).is_connected and cp)
+    assert gone.connection_id == ""
+    async with charger("CP-CONN-AGAIN") as second:
+        await assert_still_up(second)
+        stored = await sync_to_async(_get)("CP-CONN-AGAIN")
+        assert stored.is_connected
+        assert stored.connection_id not in ("", owner)
+        async with charger("CP-CONN-AGAIN") as third:
+            # The one after it did not take it from no one: the second is told and closes.
+            await asyncio.wait_for(second._connection.wait_closed(), 10)
+            assert second._connection.close_code == 4000
+            await assert_still_up(third)
+
+
 # --- Unknown chargers as Pending, approved by staff --------------------------------------
 
 
