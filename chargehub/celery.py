@@ -78,10 +78,11 @@ app.conf.beat_schedule = {
         "task": "fleet.tasks.advance_campaigns",
         "schedule": 60.0,
     },
-    # Every connected charger's configuration, read again when it is old (fleet).
+    # Chargers' configurations, read after their boot and again when old (fleet), a
+    # few hundred a minute at most (FLEET_CONFIGURATION_READS_PER_RUN).
     "read-due-configurations": {
         "task": "fleet.tasks.read_due_configurations",
-        "schedule": 900.0,
+        "schedule": 60.0,
     },
     "prune-ocpp-message-log": {
         "task": "stations.tasks.prune_message_log",

@@ -771,8 +771,12 @@ FLEET_FIRMWARE_LINK_DAYS = env_int("FLEET_FIRMWARE_LINK_DAYS", 30)
 FLEET_FIRMWARE_TIMEOUT_MINUTES = env_int("FLEET_FIRMWARE_TIMEOUT_MINUTES", 120)
 # Every connected charger's configuration is read again after this many hours.
 FLEET_CONFIGURATION_READ_HOURS = env_int("FLEET_CONFIGURATION_READ_HOURS", 24)
-# Read a charger's whole configuration (GetConfiguration) each time it boots.
+# Read a charger's whole configuration (GetConfiguration) after each boot (within a
+# minute or so: by the beat task, which reads the longest-booted first).
 FLEET_READ_CONFIGURATION_AT_BOOT = env_bool("FLEET_READ_CONFIGURATION_AT_BOOT", True)
+# Chargers whose configuration the beat task reads per run (each minute): a storm of
+# boots is read over minutes instead of at once.
+FLEET_CONFIGURATION_READS_PER_RUN = env_int("FLEET_CONFIGURATION_READS_PER_RUN", 300)
 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.

@@ -1,4 +1,4 @@
-"""Configuration across the fleet: read at boot and periodically, compared with a
+"""Configuration across the fleet: read after boot and periodically, compared with a
 baseline per charger model.
 
 Reading and changing one charger is stations' rule (`stations/operations.py`
@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from fleet.models import ConfigurationBaseline
@@ -36,15 +36,24 @@ def read(charge_point_id: str) -> bool:
 
 
 def due_for_reading(now: Any = None) -> QuerySet[ChargePoint]:
-    """Connected chargers whose configuration was not read within
-    FLEET_CONFIGURATION_READ_HOURS."""
+    """Connected chargers whose configuration was never read, not read within
+    FLEET_CONFIGURATION_READ_HOURS, or (FLEET_READ_CONFIGURATION_AT_BOOT) not read since
+    they last booted; those that booted longest ago first.
+
+    A boot is not followed by its own read: the beat task reads the booted chargers at
+    most FLEET_CONFIGURATION_READS_PER_RUN at a time, so that 5,000 chargers booting at
+    once after a power cut are read over minutes, not all in the storm.
+    """
     now = now or timezone.now()
     since = now - timedelta(hours=settings.FLEET_CONFIGURATION_READ_HOURS)
+    stale = Q(configuration_read_at__isnull=True) | Q(configuration_read_at__lt=since)
+    if settings.FLEET_READ_CONFIGURATION_AT_BOOT:
+        stale |= Q(configuration_read_at__lt=F("last_boot_at"))
     return ChargePoint.objects.filter(
-        Q(configuration_read_at__isnull=True) | Q(configuration_read_at__lt=since),
+        stale,
         is_connected=True,
         registration_status=ChargePoint.Registration.ACCEPTED,
-    )
+    ).order_by(F("last_boot_at").asc(nulls_first=True), "pk")
 
 
 @dataclass(frozen=True)

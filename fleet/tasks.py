@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import connections
 
 from fleet import campaigns, configuration
@@ -40,10 +41,6 @@ def advance_soon(campaign_id: int) -> None:
     _soon(advance_campaign, campaigns.advance, campaign_id)
 
 
-def read_configuration_soon(charge_point_id: str) -> None:
-    _soon(read_configuration, configuration.read, charge_point_id)
-
-
 @shared_task
 def advance_campaign(campaign_id: int) -> None:
     campaigns.advance(campaign_id)
@@ -63,14 +60,14 @@ def advance_campaigns() -> int:
 
 
 @shared_task
-def read_configuration(charge_point_id: str) -> bool:
-    return configuration.read(charge_point_id)
-
-
-@shared_task
 def read_due_configurations() -> int:
-    """GetConfiguration of every connected charger not read for a while, side by side."""
-    due = list(configuration.due_for_reading().values_list("charge_point_id", flat=True))
+    """GetConfiguration of the connected chargers not read for a while or since their
+    boot, side by side, at most FLEET_CONFIGURATION_READS_PER_RUN of them."""
+    due = list(
+        configuration.due_for_reading().values_list("charge_point_id", flat=True)[
+            : settings.FLEET_CONFIGURATION_READS_PER_RUN
+        ]
+    )
     if due:
         batches.in_parallel(_read_and_close, due)
     logger.info("read_due_configurations: %d charger(s)", len(due))

@@ -84,9 +84,6 @@ def server_env(**extra: str) -> dict[str, str]:
         # A run starts a few dozen servers that live to its end: idle, they must not
         # hold connections, or PostgreSQL runs out of them (max_connections, 100).
         "DATABASE_CONN_MAX_AGE": "0",
-        # Tests count the commands a charger gets after its boot: the configuration read
-        # at boot only where a test asks for it (tests/fleet).
-        "FLEET_READ_CONFIGURATION_AT_BOOT": "0",
         # Tests make webhook endpoints in their own process, which a server hears of only
         # after WEBHOOKS_LISTENING_TTL: a server shared by the run reads them every time.
         "WEBHOOKS_LISTENING_TTL": "0",
@@ -206,8 +203,8 @@ def quick_password_hashing() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_configuration_read_at_boot() -> Iterator[None]:
-    """A boot handled in this process (tests/stations/handling.py) sends no GetConfiguration
-    to a charger that is not there; the servers keep it off too (server_env)."""
+    """The beat task's configuration reads (fleet) count a boot only where a test asks
+    for it: elsewhere a freshly booted charger is not due for one."""
     with override_settings(FLEET_READ_CONFIGURATION_AT_BOOT=False):
         yield
 

@@ -32,5 +32,4 @@ def fleet_server(start_server: Callable[..., str], fleet_files: Path) -> str:
         FLEET_FILES_DIR=str(fleet_files),
         FLEET_PUBLIC_URL=PUBLIC_URL,
         FLEET_UPLOAD_MAX_BYTES=str(UPLOAD_LIMIT),
-        FLEET_READ_CONFIGURATION_AT_BOOT="1",
     )

@@ -1,10 +1,10 @@
-"""Configuration at scale: read at boot, compared with a per-model baseline, and pushed to
+"""Configuration at scale: read after boot, compared with a per-model baseline, and pushed to
 many chargers at once (a command batch), an offline one getting it when it reconnects."""
 
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from fleet import tasks
@@ -75,7 +75,7 @@ async def test_configuration_push_answers_per_charger_and_reaches_an_offline_one
             assert returning.received.count(sent) == 1
 
 
-async def test_configuration_is_read_at_boot_and_the_fleet_table_marks_what_differs(
+async def test_configuration_is_read_after_boot_and_the_fleet_table_marks_what_differs(
     charger, fleet_server, make_user
 ):
     await sync_to_async(ConfigurationBaseline.objects.create)(
@@ -86,13 +86,10 @@ async def test_configuration_is_read_at_boot_and_the_fleet_table_marks_what_diff
     )
     async with charger("CFG-READ", server=fleet_server) as cp:
         await cp.boot(model="Sim-Table")
-
-        def read() -> ChargePoint | None:
-            found = ChargePoint.objects.get(charge_point_id="CFG-READ")
-            return found if found.configuration_read_at else None
-
-        charge_point = await eventually(read, timeout=20)
-        assert charge_point, cp.received
+        with override_settings(FLEET_READ_CONFIGURATION_AT_BOOT=True):
+            assert await sync_to_async(tasks.read_due_configurations)() == 1
+        charge_point = await sync_to_async(ChargePoint.objects.get)(charge_point_id="CFG-READ")
+        assert charge_point.configuration_read_at, cp.received
     assert ("GetConfiguration", {}) in cp.received
     assert charge_point.configuration["HeartbeatInterval"] == {"value": "300", "readonly": False}
 
@@ -107,6 +104,43 @@ async def test_configuration_is_read_at_boot_and_the_fleet_table_marks_what_diff
     # 300 differs from the baseline's 60; NumberOfConnectors matches.
     assert '<td class="differs" title="Differs from the baseline">300</td>' in html
     assert "<td>2</td>" in html
+
+
+async def test_chargers_are_read_after_their_boot_a_few_per_run_longest_booted_first(charger):
+    """A boot sends no GetConfiguration of its own (5,000 chargers booting at once would
+    all be asked in the storm): the beat task reads the chargers that booted since their
+    last read, FLEET_CONFIGURATION_READS_PER_RUN at a time, those that booted first first;
+    one read since its boot is not read again."""
+    async with (
+        charger("CFG-BOOT-LATE") as late,
+        charger("CFG-BOOT-EARLY") as early,
+        charger("CFG-BOOT-READ") as read,
+    ):
+        for cp in (late, early, read):
+            await cp.boot()
+        now = timezone.now()
+        for cp_id, booted, read_at in (
+            ("CFG-BOOT-LATE", now - timedelta(minutes=5), now - timedelta(hours=1)),
+            ("CFG-BOOT-EARLY", now - timedelta(minutes=10), now - timedelta(hours=1)),
+            ("CFG-BOOT-READ", now - timedelta(minutes=10), now - timedelta(minutes=9)),
+        ):
+            await sync_to_async(ChargePoint.objects.filter(charge_point_id=cp_id).update)(
+                last_boot_at=booted, configuration_read_at=read_at
+            )
+        for cp in (late, early, read):
+            assert ("GetConfiguration", {}) not in cp.received  # not on its boot
+
+        with override_settings(
+            FLEET_READ_CONFIGURATION_AT_BOOT=True, FLEET_CONFIGURATION_READS_PER_RUN=1
+        ):
+            assert await sync_to_async(tasks.read_due_configurations)() == 1
+            assert ("GetConfiguration", {}) in early.received
+            assert ("GetConfiguration", {}) not in late.received
+            assert await sync_to_async(tasks.read_due_configurations)() == 1
+            assert ("GetConfiguration", {}) in late.received
+            assert await sync_to_async(tasks.read_due_configurations)() == 0
+        assert ("GetConfiguration", {}) not in read.received
+        assert early.received.count(("GetConfiguration", {})) == 1
 
 
 async def test_configuration_is_read_again_when_older_than_the_reading_period(charger):
