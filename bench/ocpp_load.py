@@ -8,7 +8,7 @@
 
 By default it starts the server itself (`manage.py serve`, K processes with --workers K)
 on a throwaway database: a SQLite file in a temporary directory, or, when DATABASE_URL
-is set, a fresh database `chargehub_bench_<pid>` on that PostgreSQL server (dropped at the
+is set, a fresh database `<its name>_bench_<pid>` on that PostgreSQL server (dropped at the
 end). REDIS_URL, when set, is the channel layer; --workers above 1 needs it. Chargers
 are spread across the server processes round-robin, standing in for a load balancer.
 
@@ -20,7 +20,8 @@ charger (OCPP-J §4.1.1). The total rate is --rate calls/s. Only 127.0.0.1 is ta
 
 Prints: chargers connected, calls sent/answered, calls/s, latency p50/p95/p99/max,
 errors, server RSS and the database rows written. --profile FILE runs py-spy on the
-(first) server process during the load and prints its top functions, sampling only the
+(first) server process during the load (with --storm: while the chargers connect and
+boot, until the last one has) and prints its top functions, sampling only the
 thread that holds the GIL (the CPU; the database threads queueing for the GIL would
 otherwise look like time spent in psycopg) (py-spy must be
 installed in the venv: .venv/bin/pip install py-spy; it is not a requirement).
@@ -42,6 +43,7 @@ import re
 import resource
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -56,7 +58,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-0123456789"
 ID_TAG = "BENCH-TAG"
-BENCH_DB_NAME = f"chargehub_bench_{os.getpid()}"  # one per run: runs may overlap
+BENCH_DB_SUFFIX = f"_bench_{os.getpid()}"  # one per run: runs may overlap
 CONNECTORS = 2
 
 
@@ -173,6 +175,7 @@ async def _client_main(job: dict) -> dict:
     job["up"].put(True)
     await asyncio.to_thread(job["go"].wait)  # every client process starts together
     started = time.monotonic()
+    connect_cpu = time.process_time()
 
     async def open_one(index: int, charger: BenchCharger) -> None:
         await asyncio.sleep(index * connect_gap)
@@ -217,6 +220,7 @@ async def _client_main(job: dict) -> dict:
         task.cancel()
     await asyncio.gather(*late, return_exceptions=True)
     connect_seconds = time.monotonic() - started
+    connect_cpu = time.process_time() - connect_cpu
     job["progress"].put(len(sockets))
     # Every client process connected: start the load together.
     await asyncio.to_thread(job["ready"].wait)
@@ -276,6 +280,7 @@ async def _client_main(job: dict) -> dict:
         "errors": dict(errors),
         "load_seconds": load_seconds,
         "client_cpu_seconds": cpu,
+        "connect_cpu_seconds": connect_cpu,
     }
 
 
@@ -307,14 +312,32 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of the whole machine since boot, all cores (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / ticks, idle / ticks
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _bench_database(database_url: str) -> str:
+    """The run's throwaway database: DATABASE_URL's name with _bench_<pid> (chargehub_4
+    gives chargehub_4_bench_<pid>), so that sessions sharing a server keep to their names."""
+    name = urlsplit(database_url).path.lstrip("/") or "chargehub"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise SystemExit("DATABASE_URL must name a plain database (lowercase, digits, _)")
+    return name + BENCH_DB_SUFFIX
+
+
 def _postgres_bench_url(database_url: str) -> str:
     parts = urlsplit(database_url)
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB_NAME}"))
+    return urlunsplit(parts._replace(path=f"/{_bench_database(database_url)}"))
 
 
 def _recreate_postgres(database_url: str, drop_only: bool = False, template: str = "") -> None:
@@ -322,10 +345,11 @@ def _recreate_postgres(database_url: str, drop_only: bool = False, template: str
 
     admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB_NAME} WITH (FORCE)")
+        name = _bench_database(database_url)
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         if not drop_only:
             copy = f" TEMPLATE {template}" if template else ""
-            conn.execute(f"CREATE DATABASE {BENCH_DB_NAME}{copy}")
+            conn.execute(f"CREATE DATABASE {name}{copy}")
 
 
 def _setup_django(env: dict[str, str]) -> None:
@@ -548,14 +572,26 @@ def main() -> None:
         rss_connected: list[float] = []
         cpu_before: list[float] = []
 
+        if args.storm:
+            # The storm is what is measured: profile the connects and boots, not the load.
+            profiler = _start_profiler(args, servers, args.connect_deadline + 60)
+
+        cpu_at_start = [_cpu_seconds(p.pid) for p, _ in servers]
+        machine_at_start = _machine_cpu_seconds()
+        machine_connect: list[tuple[float, float]] = []
+
         def connected() -> None:
             nonlocal profiler
             rss_connected.extend(_rss_mib(p.pid) for p, _ in servers)
             cpu_before.extend(_cpu_seconds(p.pid) for p, _ in servers)
+            machine_connect.append(_machine_cpu_seconds())
+            if profiler is not None and profiler.poll() is None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes what it has and stops
             print(
                 f"connected (server's view): {_count_connected()}; server RSS {_fmt(rss_connected)}"
             )
-            profiler = _start_profiler(args, servers)
+            if not args.storm:
+                profiler = _start_profiler(args, servers, args.duration)
 
         gathered = _run_clients(ids, urls, args, connected)
         rss_end = [_rss_mib(p.pid) for p, _ in servers]
@@ -583,6 +619,20 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
     calls_per_second = _print_load(gathered, ids, args)
+    if args.storm and servers and machine_connect:
+        # Who had the machine's CPU while the chargers connected: the clients share it.
+        seconds = max(r["connect_seconds"] for r in gathered)
+        busy = machine_connect[0][0] - machine_at_start[0]
+        idle = machine_connect[0][1] - machine_at_start[1]
+        server_cpu = [a - b for a, b in zip(cpu_before, cpu_at_start, strict=True)]
+        client_cpu = sum(r["connect_cpu_seconds"] for r in gathered)
+        print(
+            f"connect phase CPU:   servers {' + '.join(f'{c:.1f}' for c in server_cpu)} s, "
+            f"clients {client_cpu:.1f} s, machine busy {busy:.1f} s of "
+            f"{busy + idle:.1f} s ({seconds:.1f} s x {os.cpu_count()} cores; the rest is "
+            "PostgreSQL, Redis and other processes); server CPU per booted charger "
+            f"{1000 * sum(server_cpu) / max(sum(r['connected'] for r in gathered), 1):.2f} ms"
+        )
     if servers:
         load_seconds = max(r["load_seconds"] for r in gathered)
         print(
@@ -699,7 +749,9 @@ def _run_reference(ids: list[str], args: argparse.Namespace) -> float:
     return calls_per_second
 
 
-def _start_profiler(args: argparse.Namespace, servers: list) -> "subprocess.Popen | None":
+def _start_profiler(
+    args: argparse.Namespace, servers: list, seconds: float
+) -> "subprocess.Popen | None":
     if not (args.profile and servers):
         return None
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
@@ -713,7 +765,7 @@ def _start_profiler(args: argparse.Namespace, servers: list) -> "subprocess.Pope
             "-p",
             str(servers[0][0].pid),
             "-d",
-            str(int(args.duration)),
+            str(int(seconds)),
             "-r",
             "100",
             "-f",
