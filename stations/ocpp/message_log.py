@@ -2,7 +2,8 @@
 
 Every frame in and out is kept (OcppMessage). One INSERT per frame would double the
 database work of a busy server, so each process buffers frames and writes them with one
-INSERT (stations/bulk_insert.py) every FLUSH_INTERVAL seconds or FLUSH_SIZE frames. A
+INSERT (COPY on PostgreSQL; stations/bulk_insert.py) every FLUSH_INTERVAL seconds or
+FLUSH_SIZE frames. A
 crash loses at most that much log, never domain data (sessions, samples and statuses
 are written by the handlers in their own transactions).
 
@@ -16,7 +17,7 @@ one bad row never loses the others.
 import asyncio
 import logging
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from chargehub.request_text import is_unstorable
@@ -86,11 +87,14 @@ async def flush() -> None:
 
 
 def write(batch: list[OcppMessage]) -> None:
-    """One INSERT for the batch; if the database refuses it, one per row, so that a
-    row it refuses is the only one lost (and logged)."""
+    """One INSERT (COPY on PostgreSQL) for the batch; if the database refuses it, one
+    per row, so that a row it refuses is the only one lost (and logged)."""
     try:
         with transaction.atomic():
-            bulk_insert.insert(OcppMessage, batch)
+            if connection.vendor == "postgresql":
+                bulk_insert.copy(OcppMessage, batch)
+            else:
+                bulk_insert.insert(OcppMessage, batch)
         return
     except DatabaseError:
         logger.warning("OCPP log batch of %d refused; writing it row by row", len(batch))

@@ -131,6 +131,35 @@ def test_a_log_row_the_database_refuses_does_not_lose_the_rest_of_its_batch(db):
     assert sorted(stored.values_list("unique_id", flat=True)) == ["first", "last"]
 
 
+def test_a_log_batch_keeps_each_frame_and_its_time_exactly(db):
+    # COPY's text format (PostgreSQL) gives a backslash a meaning: a frame's JSON escapes
+    # and a "\\N" (COPY's NULL) must come back as they were sent.
+    frames = [
+        '[2, "1", "DataTransfer", {"vendorId": "V", "data": "x\\ny\\tz\\\\"}]',
+        "a\\Nb Ünïcødé ⚡",
+    ]
+    created_at = timezone.now().replace(microsecond=123456)
+    message_log.write(
+        [
+            OcppMessage(
+                charge_point_id="CP-HOST-EXACT",
+                direction="in",
+                message_type=2,
+                unique_id=f"id-{number}",
+                action="DataTransfer",
+                frame=frame,
+                created_at=created_at,
+            )
+            for number, frame in enumerate(frames)
+        ]
+    )
+
+    stored = OcppMessage.objects.filter(charge_point_id="CP-HOST-EXACT").order_by("unique_id")
+    assert [(row.unique_id, row.frame, row.created_at) for row in stored] == [
+        (f"id-{number}", frame, created_at) for number, frame in enumerate(frames)
+    ]
+
+
 # --- What a charger can send must not crash its connection (point 5) -------------------------
 
 
