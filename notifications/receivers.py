@@ -79,7 +79,9 @@ def session_ended_received(
 ) -> None:
     """Queue the "charging finished" email; the charger's StopTransaction never waits for
     an SMTP server (this runs in its request, after commit)."""
-    if session.id_token_id is None or session.closed_by != "charger":
+    # driver_id, not the token: a task for an ownerless tag would tell nobody, and
+    # publishing it is most of this listener's cost (docs/performance.md).
+    if session.driver_id is None or session.closed_by != "charger":
         return  # nobody to tell, or a rule closed it (see tell_session_finished)
     try:
         tell_session_finished.delay(session.pk)
@@ -101,7 +103,9 @@ def car_stopped_received(
         return
     session_id = (
         ChargingSession.objects.filter(
-            connector=connector, status=ChargingSession.Status.ACTIVE, id_token__isnull=False
+            connector=connector,
+            status=ChargingSession.Status.ACTIVE,
+            id_token__owner__isnull=False,
         )
         .values_list("pk", flat=True)
         .first()
@@ -120,8 +124,8 @@ def car_stopped_measured(
     """Ask again on each MeterValues while the connector is SuspendedEV and the driver was
     not told yet: the idle fee starts when the samples show the car stopped
     (billing/tariffs.py idle_fee_starts), and they may come after the status."""
-    if session.id_token_id is None or session.connector_id is None:
-        return
+    if session.driver_id is None or session.connector_id is None:
+        return  # an ownerless tag: nobody to tell
     if session.connector.status != Connector.Status.SUSPENDED_EV:
         return
     told = SessionNotice.objects.filter(session=session, kind=SessionNotice.Kind.CAR_STOPPED)
@@ -244,8 +248,8 @@ def _queue(task: Any, *args: object) -> None:
 def session_started_received(
     sender: type[ChargingSession], session: ChargingSession, **kwargs: Any
 ) -> None:
-    """Queue "charging started" for the token's owner."""
-    if session.id_token_id is not None:
+    """Queue "charging started" for the token's owner; none for an ownerless tag."""
+    if session.driver_id is not None:
         _queue(tell_session_started, session.pk)
 
 

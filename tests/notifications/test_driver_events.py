@@ -8,13 +8,15 @@ from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
+from celery.signals import task_prerun
 from django.db import transaction
 
 from billing.models import BillingAccount, Tariff, TariffAssignment
 from billing.wallet import credit_wallet_manually, debit_wallet, record_topup
 from notifications import events, preferences, unsubscribe
 from notifications.models import Notification, OutboxMessage
-from stations.models import Site
+from stations import signals
+from stations.models import ChargingSession, Connector, Site
 from tests.conftest import PASSWORD, register
 from tests.mail import mails_to
 from tests.stations.ocpp_wire import ago, iso, send
@@ -147,3 +149,50 @@ def test_a_driver_without_an_active_owner_is_told_nothing(db):
     assert events.tell_session_started(987654) == 0
     assert events.tell_session_priced(987654) == 0
     assert events.tell_wallet_low(987654, Decimal(1)) == 0
+
+
+@pytest.mark.parametrize("owned", [True, False])
+def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
+    # Each task would publish to the broker inside the charger's call, to tell nobody:
+    # its start, the car stopping (status and meter values) and its stop queue nothing.
+    charge_point = register(f"CP-OWNERLESS-{owned}")
+    connector = Connector.objects.create(
+        charge_point=charge_point, connector_id=1, status=Connector.Status.SUSPENDED_EV
+    )
+    owner = User.objects.create_user(f"owner-{owned}@example.com") if owned else None
+    token = IdToken.objects.create(uid=f"OWNERLESS-{owned}", owner=owner)
+    session = ChargingSession.objects.create(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag=token.uid,
+        id_token=token,
+        started_at=ago(minutes=30),
+        meter_start_wh=0,
+    )
+    ran: list[str] = []
+
+    def note(sender: object = None, **kwargs: object) -> None:
+        ran.append(sender.name.rsplit(".", 1)[-1])
+
+    task_prerun.connect(note, weak=False)
+    try:
+        signals.session_started.send(sender=ChargingSession, session=session)
+        signals.connector_status_changed.send(
+            sender=Connector, connector=connector, previous_status=Connector.Status.CHARGING
+        )
+        signals.meter_values_received.send(sender=ChargingSession, session=session, samples=[])
+        session.status, session.closed_by = ChargingSession.Status.COMPLETED, "charger"
+        session.stopped_at = ago(minutes=1)
+        session.save()
+        signals.session_ended.send(sender=ChargingSession, session=session)
+    finally:
+        task_prerun.disconnect(note)
+
+    driver_tasks = {
+        "tell_session_started",
+        "tell_car_stopped",
+        "tell_idle_fee_soon",
+        "tell_session_finished",
+    }
+    assert (set(ran) & driver_tasks) == (driver_tasks if owned else set())
+    assert "settle_session" in ran  # billing settles every session, owned or not
