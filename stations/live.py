@@ -22,10 +22,13 @@ A driver's new notification (notifications/inbox.py, to their driver group, whic
 logged-in page joins) is {"kind": "notification", "id", "title", "body", "url", "unread"}.
 """
 
+import asyncio
 import json
 import logging
+from collections import deque
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -160,10 +163,53 @@ _send = from_sync_code(_group_send)
 def _relay(groups: list[str], data: dict[str, Any]) -> None:
     # Sent from the charger's request (after commit): a channel layer that is down
     # must not fail it. The page misses an update; its next load is right.
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is not None and loop.is_running():
+        # A server's database thread (an OCPP call, a view): the server's loop sends it,
+        # in order, instead of the thread (and the charger's answer) waiting for Redis.
+        loop.call_soon_threadsafe(_queue_update, groups, data)
+        return
     try:
         _send(groups, data)
     except Exception:
         logger.exception("Live update not sent to %s", groups)
+
+
+# Updates waiting on each server loop, in the order they were relayed; a loop's entry
+# exists while its sender task runs. Bounded: a layer that does not answer (Redis down)
+# must not make them pile up; the pages miss those updates.
+_waiting: dict[asyncio.AbstractEventLoop, deque[tuple[list[str], dict[str, Any]]]] = {}
+_senders: set[asyncio.Task[None]] = set()
+MAX_WAITING = 10_000
+
+
+def _queue_update(groups: list[str], data: dict[str, Any]) -> None:
+    """On the server's loop: queue an update, starting its sender if none runs."""
+    loop = asyncio.get_running_loop()
+    waiting = _waiting.get(loop)
+    if waiting is None:
+        waiting = _waiting[loop] = deque()
+        sender = loop.create_task(_send_waiting(loop, waiting))
+        _senders.add(sender)
+        sender.add_done_callback(_senders.discard)
+    if len(waiting) >= MAX_WAITING:
+        logger.warning("Live update to %s dropped: %d waiting", groups, len(waiting))
+        return
+    waiting.append((groups, data))
+
+
+async def _send_waiting(
+    loop: asyncio.AbstractEventLoop, waiting: deque[tuple[list[str], dict[str, Any]]]
+) -> None:
+    try:
+        while waiting:
+            groups, data = waiting.popleft()
+            try:
+                await _group_send(groups, data)
+            except Exception:
+                logger.exception("Live update not sent to %s", groups)
+    finally:
+        del _waiting[loop]
 
 
 def relay(groups: list[str], data: dict[str, Any]) -> None:
