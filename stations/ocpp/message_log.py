@@ -90,6 +90,11 @@ def write(batch: list[OcppMessage]) -> None:
     """One INSERT (COPY on PostgreSQL) for the batch; if the database refuses it, one
     per row, so that a row it refuses is the only one lost (and logged)."""
     try:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # One statement, stored all or nothing: no BEGIN and COMMIT round trips.
+            bulk_insert.copy(OcppMessage, batch)
+            return
+        # A savepoint inside a caller's transaction, so that the rows below still can be.
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 bulk_insert.copy(OcppMessage, batch)
