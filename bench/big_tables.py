@@ -27,6 +27,12 @@ same machine; the machine may be busy, CPU time is what a quiet one would add up
 the number of SQL queries and the slowest of them. A page with a statement over
 --timeout seconds is reported as cancelled (before #17's fixes the log's searches
 and the samples' list took over 20 s).
+
+The pages' own cost (Django's: templates, forms, admin) does not grow with the tables; a
+small database shows it, built in under a minute (1.1 GB; docs/performance.md):
+
+    (same) --database chargehub_bench_small --chargers 100 --months 3 \\
+        --samples 1000000 --messages 2500000
 """
 
 import argparse
@@ -43,7 +49,7 @@ from scratch_database import scratch_database
 DRIVER_EMAIL = "driver@bench.example"
 DRIVER_TAG = "BENCHDRIVER"
 # The charger whose pages are timed (one of the driver's: id % 100 == 0); with fewer
-# chargers, the driver's last.
+# chargers, the driver's last (then the last charger is the driver's).
 CHARGER = "CP-01000"
 # A marker table: the build finished (a half-built database is not timed).
 MARKER = "bench_big_tables_built"
@@ -52,8 +58,8 @@ SESSIONS = """
     INSERT INTO stations_chargingsession (charge_point_id, connector_id, id_tag, id_token_id,
         status, started_at, meter_start_wh, stopped_at, meter_stop_wh, energy_wh,
         stop_reason, stop_id_tag, closed_by, clock_suspect, created_at, updated_at)
-    SELECT cp.id, c.id, CASE WHEN cp.id %% 100 = 0 THEN %(tag)s ELSE 'TAG' || cp.id END,
-        CASE WHEN cp.id %% 100 = 0 THEN %(token)s END, 'completed', s.at, s.n * 100000,
+    SELECT cp.id, c.id, CASE WHEN cp.id %% %(every)s = 0 THEN %(tag)s ELSE 'TAG' || cp.id END,
+        CASE WHEN cp.id %% %(every)s = 0 THEN %(token)s END, 'completed', s.at, s.n * 100000,
         s.at + %(minutes)s * interval '1 minute', s.n * 100000 + %(minutes)s * 183,
         %(minutes)s * 183, 'Local', '', 'charger', false, s.at, s.at
     FROM stations_chargepoint cp
@@ -223,6 +229,7 @@ def build(args: argparse.Namespace) -> None:
             {
                 "tag": DRIVER_TAG,
                 "token": token.pk,
+                "every": min(100, args.chargers),
                 "minutes": args.session_minutes,
                 "start": start,
                 "step": step,

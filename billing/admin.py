@@ -1077,19 +1077,21 @@ class ChargingSessionAdmin(LiveFigures, stations_admin.ChargingSessionAdmin):
             format_html_join("", " · {}", ((link,) for link in links)),
         )
 
-    def change_view(
+    def render_change_form(
         self,
         request: HttpRequest,
-        object_id: str,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
         form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
+        obj: ChargingSession | None = None,
     ) -> HttpResponse:
-        session = self.get_object(request, object_id)
-        extra = {}
-        if session is not None:
-            extra = {
-                "chart": session_figures.chart(session),
-                "figures_url": reverse("admin:stations_chargingsession_figures", args=[session.pk]),
-                "running": session.status == ChargingSession.Status.ACTIVE,
+        # The session the page already read (change_view reading it again cost 6 queries).
+        if obj is not None:
+            context = {
+                "chart": session_figures.chart(obj),
+                "figures_url": reverse("admin:stations_chargingsession_figures", args=[obj.pk]),
+                "running": obj.status == ChargingSession.Status.ACTIVE,
+                **context,
             }
-        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+        return super().render_change_form(request, context, add, change, form_url, obj)

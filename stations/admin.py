@@ -6,12 +6,14 @@ transport); this module only asks for parameters and reports each charger's answ
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from html import escape
 from itertools import pairwise
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.db import transaction
 from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -66,6 +68,18 @@ from stations.ocpp.connections import UNKNOWN_CHARGE_POINT
 
 # Answers that mean "done as asked"; anything else (Rejected, Occupied, …) is a warning.
 POSITIVE_ANSWERS = {"Accepted", "Unlocked", "Scheduled", "RebootRequired"}
+
+
+class WithoutNavSidebar:
+    """A change page drawn without the admin's navigation sidebar, as the uptime and
+    insights reports are: it listed every app's models again on each load, 7 ms of CPU
+    and 29 kB of the charger's and the session's pages (docs/performance.md)."""
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        context = {**context, "is_nav_sidebar_enabled": False}
+        return super().render_change_form(request, context, *args, **kwargs)  # type: ignore[misc]
 
 
 # --- Sending commands from the admin ---------------------------------------------------------
@@ -453,6 +467,10 @@ class ConnectorInline(LabelledTabularInline):
     # Status comes from the charger's StatusNotifications, never from staff.
     readonly_fields = ["status", "error_code", "status_at"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Connector]:
+        # Each row is titled by its connector's name, which is its charger's id.
+        return super().get_queryset(request).select_related("charge_point")
+
 
 class ChargePointForm(forms.ModelForm):
     new_password = forms.CharField(
@@ -501,8 +519,16 @@ class ChargePointAddForm(ChargePointForm):
     )
 
 
+class ChargePointChangeList(ChangeList):
+    """The charger list: each row shows its connectors' statuses, read for the whole page
+    in one query (in the list only: the charger's page reads them in its inline)."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        return super().get_queryset(request, exclude_parameters).prefetch_related("connectors")
+
+
 @admin.register(ChargePoint)
-class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
+class ChargePointAdmin(WithoutNavSidebar, SendsCommands, admin.ModelAdmin):
     form = ChargePointForm
     # Fits 1366 px: the connection in one column, the connectors' statuses in another.
     list_display = [
@@ -525,7 +551,6 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
         ("protocol", BlankValuesFilter),
     ]
     search_fields = ["charge_point_id", "serial_number", "vendor", "model", "site__name"]
-    list_select_related = ["site", "local_list"]
     inlines = [ConnectorInline]
     readonly_fields = [
         "vendor",
@@ -625,7 +650,12 @@ class ChargePointAdmin(SendsCommands, admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChargePoint]:
-        return super().get_queryset(request).prefetch_related("connectors")
+        # The site and the local list's state, for the list's rows and the page, in the
+        # charger's own query (a queryset that joins makes Django skip list_select_related).
+        return super().get_queryset(request).select_related("site", "local_list")
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ChargePointChangeList
 
     @admin.display(description=_("local list in sync"), boolean=True)
     def local_list_in_sync(self, charge_point: ChargePoint) -> bool | None:
@@ -1078,7 +1108,7 @@ def active_elsewhere(id_tag: str) -> Exists:
 
 
 @admin.register(ChargingSession)
-class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
+class ChargingSessionAdmin(WithoutNavSidebar, SendsCommands, ReadOnlyAdmin):
     list_display = [
         "id",
         "charge_point",
@@ -1094,7 +1124,6 @@ class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
     ]
     list_filter = ["status", "stop_reason", "clock_suspect"]
     search_fields = ["=id", "id_tag", "charge_point__charge_point_id"]
-    list_select_related = ["charge_point", "connector__charge_point"]
     date_hierarchy = "started_at"
     actions = ["remote_stop", export_csv]
     fieldsets = [
@@ -1122,6 +1151,11 @@ class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
+            # The page names the charger, the connector (by its charger) and the card, and
+            # prices by the site's zone and the card's owner: in the page's one query
+            # instead of seven; the list's rows join the same (list_select_related would
+            # be skipped: Django keeps a queryset's own joins).
+            .select_related("charge_point", "connector__charge_point__site", "id_token__owner")
             .annotate(
                 elsewhere=Case(
                     When(active, then=active_elsewhere(OuterRef("id_tag"))),
@@ -1164,31 +1198,26 @@ class ChargingSessionAdmin(SendsCommands, ReadOnlyAdmin):
     def meter_values(self, session: ChargingSession) -> str:
         """The session's samples as a plain table, in one query: an inline drew a
         read-only form per sample (300 ms of CPU for a 90-minute session's 360 samples,
-        bench/big_tables.py), and a long session has thousands."""
+        bench/big_tables.py), and a long session has thousands. Built as one string:
+        format_html per row was a third of the page's own CPU (docs/performance.md)."""
         rows = session.meter_samples.order_by("timestamp", "id").values_list(
             "timestamp", "measurand", "phase", "context", "value", "unit", "clock_suspect"
         )
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                # Times as the session's above, to compare with the message log.
-                (
-                    with_seconds(at),
-                    measurand,
-                    phase,
-                    context,
-                    value,
-                    unit,
-                    gettext("yes") if suspect else "",
-                )
-                for at, measurand, phase, context, value, unit, suspect in rows
-            ),
+        yes = escape(gettext("yes"))
+        # Times as the session's above, to compare with the message log; what the
+        # charger sent is escaped (stdlib's escape: Django's takes 5 times as long).
+        body = "".join(
+            f"<tr><td>{with_seconds(at)}</td><td>{escape(measurand)}</td><td>{escape(phase)}"
+            f"</td><td>{escape(context)}</td><td>{escape(value)}</td><td>{escape(unit)}</td>"
+            f"<td>{yes if suspect else ''}</td></tr>"
+            for at, measurand, phase, context, value, unit, suspect in rows
         )
         if not body:
             return gettext("The charger has sent no meter values for this session.")
         head = format_html_join("", "<th>{}</th>", ((column,) for column in SAMPLE_COLUMNS))
-        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+        return format_html(
+            "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, mark_safe(body)
+        )
 
     @admin.action(description=_("Remote stop"), permissions=["send_commands"])
     def remote_stop(self, request: HttpRequest, queryset: QuerySet[ChargingSession]) -> None:

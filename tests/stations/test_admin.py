@@ -1,6 +1,7 @@
 """The stations back office: every page renders, every command action reaches a charger
 held by the live server and shows the charger's answer per charge point."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -8,7 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django import forms
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from ocpp.exceptions import NotSupportedError
@@ -28,7 +31,7 @@ from stations.models import (
     StatusEvent,
 )
 from tests.conftest import register
-from users.models import User
+from users.models import IdToken, User
 
 
 @pytest.fixture
@@ -118,6 +121,131 @@ def test_every_stations_admin_page_renders(staff):
     assert session_page.status_code == 200
     assert "Energy.Active.Import.Register" in session_page.content.decode()
     assert client.get(reverse("admin:stations_chargepoint_add")).status_code == 200
+
+
+def tables_read(client: Client, url: str) -> list[str]:
+    """The table each statement of a page's load reads first (its FROM), in order."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return [re.search(r' FROM "(\w+)"', q["sql"])[1] for q in queries.captured_queries]
+
+
+def session_at(charge_point_id: str, **fields: Any) -> ChargingSession:
+    """A session on connector 1 of a new charger (`fields` for the charger: site)."""
+    charge_point = register(charge_point_id, **fields)
+    connector = Connector.objects.create(charge_point=charge_point, connector_id=1)
+    return ChargingSession.objects.create(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag="T",
+        started_at=datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
+        meter_start_wh=0,
+    )
+
+
+def test_charger_page_reads_as_many_tables_with_eight_connectors_as_with_two(staff):
+    """Each connector row is named by its charger: read with the rows, not once a row
+    (the page's time: bench/big_tables.py)."""
+    _, client = staff
+    pages = {}
+    for charge_point_id, connectors in [("ADM-TWO", 2), ("ADM-EIGHT", 8)]:
+        charge_point = register(charge_point_id)
+        for n in range(1, connectors + 1):
+            Connector.objects.create(charge_point=charge_point, connector_id=n)
+        pages[connectors] = reverse("admin:stations_chargepoint_change", args=[charge_point.pk])
+        client.get(pages[connectors])  # the session's and the user's first reads
+
+    assert tables_read(client, pages[8]) == tables_read(client, pages[2])
+    assert "ADM-EIGHT#8" in client.get(pages[8]).content.decode()
+
+
+def test_charger_and_session_lists_read_as_many_tables_for_three_rows_as_for_one(staff):
+    """Each row's site, local list, connectors, charger and connector come with the rows."""
+    _, client = staff
+    site = Site.objects.create(name="Depot")
+    for charge_point_id in ["ADM-ROW-1", "ADM-ROW-2", "ADM-ROW-3"]:
+        session_at(charge_point_id, site=site)
+    for model in ["chargepoint", "chargingsession"]:
+        client.get(changelist(model))
+        one = tables_read(client, changelist(model) + "?q=ADM-ROW-1")
+        assert tables_read(client, changelist(model) + "?q=ADM-ROW") == one, model
+
+
+def test_session_page_reads_the_session_its_charger_connector_and_card_in_one_query(staff):
+    """The page names the charger, the connector and the card, and prices by the site's
+    zone and the card's owner: all from the page's one read of the session."""
+    _, client = staff
+    session = session_at("ADM-SESSION", site=Site.objects.create(name="Depot"))
+    owner = User.objects.create_user(email="driver@example.com", password="x" * 20)
+    session.id_token = IdToken.objects.create(uid="CARD-1", owner=owner)
+    session.id_tag = "CARD-1"
+    session.save()
+    url = reverse("admin:stations_chargingsession_change", args=[session.pk])
+    client.get(url)
+
+    tables = tables_read(client, url)
+
+    assert tables.count("stations_chargingsession") == 1
+    for table in ["stations_chargepoint", "stations_connector", "stations_site", "users_idtoken"]:
+        assert table not in tables
+    page = client.get(url).content.decode()
+    assert "ADM-SESSION#1" in page and "CARD-1" in page
+
+
+def test_charger_and_session_pages_are_drawn_without_the_navigation_sidebar(staff):
+    """Wide pages, as the uptime report: the sidebar listed every app's models again on
+    each load (7 ms of CPU, 29 kB). Other pages keep it."""
+    _, client = staff
+    site = Site.objects.create(name="Depot")
+    session = session_at("ADM-WIDE", site=site)
+    for url in [
+        reverse("admin:stations_chargepoint_change", args=[session.charge_point_id]),
+        reverse("admin:stations_chargingsession_change", args=[session.pk]),
+    ]:
+        page = client.get(url).content.decode()
+        assert 'id="nav-sidebar"' not in page and "ADM-WIDE" in page, url
+    site_page = client.get(reverse("admin:stations_site_change", args=[site.pk]))
+    assert 'id="nav-sidebar"' in site_page.content.decode()
+
+
+def test_session_page_lists_its_samples_in_time_order_with_what_the_charger_sent_escaped(staff):
+    _, client = staff
+    session = session_at("ADM-SAMPLES")
+    for minutes, value, unit in [(2, "<b>2</b>", "Wh"), (1, "1", "W&h")]:
+        MeterSample.objects.create(
+            charge_point=session.charge_point,
+            connector_id=1,
+            session=session,
+            timestamp=session.started_at + timedelta(minutes=minutes),
+            value=value,
+            unit=unit,
+            clock_suspect=minutes == 2,
+        )
+
+    page = client.get(reverse("admin:stations_chargingsession_change", args=[session.pk]))
+
+    table = page.content.decode().split("<th>clock suspect</th>")[1].split("</table>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)
+    assert [re.findall(r"<td>(.*?)</td>", row) for row in rows] == [
+        [
+            "2026-12-07 11:01:00 CET",
+            "Energy.Active.Import.Register",
+            "",
+            "Sample.Periodic",
+            "1",
+            "W&amp;h",
+            "",
+        ],
+        [
+            "2026-12-07 11:02:00 CET",
+            "Energy.Active.Import.Register",
+            "",
+            "Sample.Periodic",
+            "&lt;b&gt;2&lt;/b&gt;",
+            "Wh",
+            "yes",
+        ],
+    ]
 
 
 def test_charge_point_added_with_a_short_password_gets_a_form_error(staff):
