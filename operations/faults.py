@@ -274,10 +274,11 @@ def session_stuck(session: ChargingSession, now: datetime) -> tuple[Ticket, bool
 
 
 # Sessions this process stored meter values of, and the latest receive time of those
-# values. The sweep opens a stuck-session ticket only when a session's newest sample was
-# received more than OPERATIONS_STUCK_SESSION_AFTER ago, so a session whose values were
-# stored more recently than that has none to resolve (one opened by a sweep that raced
-# them is resolved by the next sweep, which finds nothing stuck).
+# values. The sweep opens a stuck-session ticket only when a session's newest sample (or,
+# without one, its creation) was received more than OPERATIONS_STUCK_SESSION_AFTER ago, so
+# a session whose values were stored, or that was created, more recently than that has
+# none to resolve (one opened by a sweep that raced them is resolved by the next sweep,
+# which finds nothing stuck).
 _values_heard: dict[int, datetime] = {}
 _HEARD_KEPT = 20_000  # sessions remembered at most (then forgotten, as in VerifiedPasswords)
 
@@ -292,12 +293,13 @@ def values_came(
 ) -> Ticket | None:
     """Meter values (`samples`, the ones the call carried) came for the session: resolve its
     stuck-session ticket, asking the database only when the values this process stored
-    before are older than the stuck time (or it stored none)."""
+    before are older than the stuck time (or it stored none and the session is older than
+    that: the sweep counts a session's silence from its creation too)."""
     now = timezone.now()
     after = timedelta(seconds=settings.OPERATIONS_STUCK_SESSION_AFTER)
     received = max((sample.received_at for sample in samples or ()), default=None)
-    heard = _values_heard.get(session.pk)
-    if heard is not None and now - heard < after:
+    heard = _values_heard.get(session.pk, session.created_at)
+    if now - heard < after:
         if received is not None and received > heard:
             _values_heard[session.pk] = received
         return None
@@ -309,6 +311,15 @@ def values_came(
     if received is not None:
         _values_heard[session.pk] = received
     return ticket
+
+
+def session_ended(session: ChargingSession) -> Ticket | None:
+    """The session ended: resolve its stuck-session ticket, asking the database only when
+    it could have one (its values or its creation are older than the stuck time here)."""
+    heard = _values_heard.pop(session.pk, session.created_at)
+    if timezone.now() - heard < timedelta(seconds=settings.OPERATIONS_STUCK_SESSION_AFTER):
+        return None
+    return session_moving(session, _("The session ended."))
 
 
 def session_moving(session: ChargingSession, reason: str) -> Ticket | None:

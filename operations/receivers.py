@@ -13,7 +13,6 @@ from typing import Any
 
 from django.dispatch import receiver
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from notifications import webhooks
 from operations import alerts, emergency, faults, tasks
@@ -96,7 +95,7 @@ def meter_values(
 
 @receiver(session_ended, sender=ChargingSession, dispatch_uid="operations.session_ended")
 def session_over(sender: type, session: ChargingSession, **kwargs: Any) -> None:
-    faults.session_moving(session, _("The session ended."))
+    faults.session_ended(session)
 
 
 # --- Alerts -----------------------------------------------------------------------------------

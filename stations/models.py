@@ -358,9 +358,22 @@ class ChargePoint(models.Model):
         """
         return {connector.connector_id: connector for connector in self.connectors.all()}
 
-    def forget_connectors(self) -> None:
-        """Drop the connectors read with connectors_by_id: the next use reads them again."""
+    @cached_property
+    def sessions_by_id(self) -> dict[int, "ChargingSession"]:
+        """Its active sessions by id (transactionId), each read at its first MeterValues
+        on this instance and kept for the next ones (stations/ocpp/v16.py).
+
+        As stale as connectors_by_id at most (the consumer reads the instance afresh every
+        SEEN_WRITE_INTERVAL): the samples take only the session's id from it, and the
+        listeners its status and token owner; a stop reads its session afresh.
+        """
+        return {}
+
+    def forget_rows(self) -> None:
+        """Drop the connectors and sessions kept on this instance: the next use reads
+        them again."""
         self.__dict__.pop("connectors_by_id", None)
+        self.__dict__.pop("sessions_by_id", None)
 
 
 class Connector(models.Model):

@@ -149,23 +149,24 @@ def handle(
     """Run the handler for `action` in one transaction (WITHOUT_TRANSACTION: none of its
     own); the consumer calls this in a thread (WITHOUT_DATABASE: on its event loop).
 
-    The connectors it finds in `charge_point.connectors_by_id` may be stale: one deleted
-    in admin since, or one created or changed in a transaction that was rolled back.
-    When a call fails in any way, they are read again; a refusal for a row that is gone
-    (IntegrityError) is retried once with fresh rows, as the call was rolled back whole.
+    The connectors and sessions it finds in `charge_point.connectors_by_id` and
+    `sessions_by_id` may be stale: one deleted in admin since, or one created or changed
+    in a transaction that was rolled back. When a call fails in any way, they are read
+    again; a refusal for a row that is gone (IntegrityError) is retried once with fresh
+    rows, as the call was rolled back whole.
     """
-    cached = "connectors_by_id" in charge_point.__dict__
+    cached = any(kept in charge_point.__dict__ for kept in ("connectors_by_id", "sessions_by_id"))
     try:
         if action in WITHOUT_TRANSACTION:
             return HANDLERS[action](charge_point, payload, received_at)
         with transaction.atomic():
             return HANDLERS[action](charge_point, payload, received_at)
     except DatabaseError as error:
-        charge_point.forget_connectors()
+        charge_point.forget_rows()
         if not (isinstance(error, IntegrityError) and cached):
             raise
     except Exception:  # OcppError (a CALLERROR) or a bug: its writes were rolled back
-        charge_point.forget_connectors()
+        charge_point.forget_rows()
         raise
     logger.info("%s: %s retried with its connectors read again", charge_point, action)
     return handle(charge_point, action, payload, received_at)
@@ -193,6 +194,25 @@ def _connector(charge_point: ChargePoint, connector_id: int, *, allow_zero: bool
         connector.charge_point = charge_point
         known[connector_id] = connector
     return connector
+
+
+def _session(charge_point: ChargePoint, transaction_id: int) -> ChargingSession | None:
+    """The charger's session a MeterValues names, with its token (the listeners ask whether
+    a driver owns it); an active one from ChargePoint.sessions_by_id after its first call,
+    not a query per call (MeterValues are most of a charging charger's calls)."""
+    known = charge_point.sessions_by_id
+    session = known.get(transaction_id)
+    if session is None:
+        try:
+            session = ChargingSession.objects.select_related("id_token").get(
+                charge_point=charge_point, pk=transaction_id
+            )
+        except ChargingSession.DoesNotExist:
+            return None
+        session.charge_point = charge_point  # for the listeners, without a query
+        if session.status == ChargingSession.Status.ACTIVE:
+            known[transaction_id] = session
+    return session
 
 
 def _time(payload: Payload, key: str, received_at: datetime) -> tuple[datetime, bool]:
@@ -406,6 +426,7 @@ def start_transaction(
     connector = _connector(charge_point, payload["connectorId"], allow_zero=False)
     id_tag = normalize_id_tag(payload["idTag"])
     started_at, suspect = _time(payload, "timestamp", received_at)
+    charge_point.sessions_by_id.clear()  # one it supersedes is closed now: read again
     session, created = sessions.open_session(
         connector,
         id_tag,
@@ -437,13 +458,14 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
     if "idTag" in payload:
         response["idTagInfo"] = _wire_id_tag_info(payload["idTag"], received_at)
 
-    session = (
-        ChargingSession.objects.select_for_update(of=("self",))
-        .select_related("connector", "id_token")  # the listeners read both
-        .filter(charge_point=charge_point, pk=payload["transactionId"])
-        .first()
-    )
-    if session is None:
+    charge_point.sessions_by_id.pop(payload["transactionId"], None)  # read afresh, locked
+    try:
+        session = (
+            ChargingSession.objects.select_for_update(of=("self",))
+            .select_related("connector", "id_token")  # the listeners read both
+            .get(charge_point=charge_point, pk=payload["transactionId"])
+        )
+    except ChargingSession.DoesNotExist:
         logger.warning(
             "%s: StopTransaction for unknown transaction %s",
             charge_point.charge_point_id,
@@ -478,22 +500,15 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
     connector = _connector(charge_point, payload["connectorId"], allow_zero=True)
     session = None
     if "transactionId" in payload:
-        # With its token: the listeners ask whether a driver owns the session.
-        session = (
-            ChargingSession.objects.select_related("id_token")
-            .filter(charge_point=charge_point, pk=payload["transactionId"])
-            .first()
-        )
+        session = _session(charge_point, payload["transactionId"])
         if session is None:
             logger.warning(
                 "%s: MeterValues for unknown transaction %s",
                 charge_point.charge_point_id,
                 payload["transactionId"],
             )
-        else:
-            session.charge_point = charge_point  # for the listeners, without a query
-            if session.connector_id == connector.pk:
-                session.connector = connector
+        elif session.connector_id == connector.pk:
+            session.connector = connector
     samples = _store_meter_values(
         charge_point, connector.connector_id, session, payload["meterValue"], received_at
     )

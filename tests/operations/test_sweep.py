@@ -6,6 +6,8 @@ sessions). A socket adds nothing here: the handlers are called as the consumer c
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from operations import tasks
@@ -138,27 +140,35 @@ def test_a_charging_session_without_meter_values_for_30_minutes_is_stuck(setting
     assert [m.to for m in mailoutbox] == [[technician.email]] * 2
 
 
-def test_meter_values_again_resolve_the_stuck_session_ticket(
-    settings, django_capture_on_commit_callbacks
+def _values(session: ChargingSession) -> dict:
+    sample = {"timestamp": charger_now(), "sampledValue": [{"value": "2000"}]}
+    return {"connectorId": 1, "transactionId": session.pk, "meterValue": [sample]}
+
+
+def _stop(session: ChargingSession) -> dict:
+    return {"transactionId": session.pk, "meterStop": 3000, "timestamp": charger_now()}
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "resolution"),
+    [
+        ("MeterValues", _values, "Meter values again."),
+        ("StopTransaction", _stop, "The session ended."),
+    ],
+)
+def test_meter_values_again_or_the_stop_resolve_the_stuck_session_ticket_at_once(
+    settings, django_capture_on_commit_callbacks, action, payload, resolution
 ):
     settings.OPERATIONS_STUCK_SESSION_AFTER = 30 * 60
-    session = _charging_session("CP-STUCK-AGAIN", started=timedelta(hours=1))
+    session = _charging_session("CP-STUCK-AGAIN", started=timedelta(minutes=31))
     tasks.sweep()
     assert kinds("CP-STUCK-AGAIN") == [("stuck_session", "open")]
 
     with django_capture_on_commit_callbacks(execute=True):
-        handle(
-            "CP-STUCK-AGAIN",
-            "MeterValues",
-            {
-                "connectorId": 1,
-                "transactionId": session.pk,
-                "meterValue": [{"timestamp": charger_now(), "sampledValue": [{"value": "2000"}]}],
-            },
-        )
+        handle("CP-STUCK-AGAIN", action, payload(session))
 
     ticket = Ticket.objects.get(charge_point__charge_point_id="CP-STUCK-AGAIN")
-    assert (ticket.status, ticket.resolution) == (Ticket.Status.RESOLVED, "Meter values again.")
+    assert (ticket.status, ticket.resolution) == (Ticket.Status.RESOLVED, resolution)
 
 
 def test_values_after_a_silence_past_the_stuck_time_resolve_the_ticket_of_a_session_heard_before(
@@ -189,6 +199,26 @@ def test_values_after_a_silence_past_the_stuck_time_resolve_the_ticket_of_a_sess
 
     ticket = Ticket.objects.get(charge_point__charge_point_id="CP-STUCK-HEARD")
     assert (ticket.status, ticket.resolution) == (Ticket.Status.RESOLVED, "Meter values again.")
+
+
+def test_a_session_younger_than_the_stuck_time_asks_for_no_stuck_ticket(
+    settings, django_capture_on_commit_callbacks
+):
+    """The sweep counts a session's silence from its creation: one created within the stuck
+    time cannot have been swept stuck, so neither its first values nor its end ask the
+    database for a ticket to resolve (faults.values_came, faults.session_ended)."""
+    settings.OPERATIONS_STUCK_SESSION_AFTER = 30 * 60
+    session = _charging_session("CP-YOUNG-VALUES", started=timedelta(minutes=29))
+
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        handle("CP-YOUNG-VALUES", "MeterValues", _values(session))
+        handle("CP-YOUNG-VALUES", "StopTransaction", _stop(session))
+
+    assert [q["sql"] for q in queries if "operations_ticket" in q["sql"]] == []
+    assert ChargingSession.objects.get(pk=session.pk).status == ChargingSession.Status.COMPLETED
 
 
 def test_a_faulted_connector_made_unavailable_then_available_resolves_its_ticket(

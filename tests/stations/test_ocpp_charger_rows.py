@@ -1,19 +1,23 @@
 """A connected charger's rows, kept by its consumer between calls (ChargePoint.connectors_by_id,
-consumer.SEEN_WRITE_INTERVAL): what staff change in admin is never undone by a charger's
-call, and reaches the charger's calls in time."""
+sessions_by_id, consumer.SEEN_WRITE_INTERVAL): what staff change in admin is never undone
+by a charger's call, and reaches the charger's calls in time."""
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from stations.models import ChargePoint, Connector
+from stations.models import ChargePoint, ChargingSession, Connector, MeterSample
 from stations.ocpp import v16
+from stations.signals import meter_values_received
 from tests.charger import now
 from users.models import User
 
@@ -147,3 +151,68 @@ def test_a_call_that_fails_after_creating_a_connector_leaves_no_connector_in_the
     )
 
     assert Connector.objects.filter(charge_point=charge_point, connector_id=2).exists()
+
+
+def start(charge_point: ChargePoint, meter_start: int) -> int:
+    """A StartTransaction on connector 1; its transactionId."""
+    payload = {"connectorId": 1, "idTag": "TAG-ROWS", "meterStart": meter_start, "timestamp": now()}
+    return v16.handle(charge_point, "StartTransaction", payload, timezone.now())["transactionId"]
+
+
+def values(charge_point: ChargePoint, transaction_id: int, wh: int) -> None:
+    """A MeterValues of the session: `wh` read `wh` ms ago (each its own sample)."""
+    moment = datetime.now(UTC) - timedelta(milliseconds=wh)
+    timestamp = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    sample = {"timestamp": timestamp, "sampledValue": [{"value": str(wh)}]}
+    payload = {"connectorId": 1, "transactionId": transaction_id, "meterValue": [sample]}
+    assert v16.handle(charge_point, "MeterValues", payload, timezone.now()) == {}
+
+
+@pytest.mark.django_db
+def test_a_chargers_meter_values_read_their_session_once():
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-ROWS-SESSION")
+    transaction_id = start(charge_point, 0)
+    values(charge_point, transaction_id, 100)
+
+    with CaptureQueriesContext(connection) as queries:
+        values(charge_point, transaction_id, 200)
+
+    assert [q["sql"] for q in queries if "stations_chargingsession" in q["sql"]] == []
+    stored = MeterSample.objects.filter(session_id=transaction_id)
+    assert sorted(stored.values_list("value", flat=True)) == ["100", "200"]
+
+
+@pytest.mark.django_db
+def test_meter_values_of_a_session_a_new_start_superseded_tell_the_listeners_it_is_over(
+    django_capture_on_commit_callbacks,
+):
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-ROWS-SUPERSEDED")
+    first = start(charge_point, 0)
+    values(charge_point, first, 100)  # the consumer holds the session now
+    start(charge_point, 500)  # its charger never stopped it: closed by the new start
+    heard: list[str] = []
+
+    def listener(session: ChargingSession, **kwargs: object) -> None:
+        heard.append(session.status)
+
+    meter_values_received.connect(listener, dispatch_uid="test.superseded")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            values(charge_point, first, 150)  # a late one of the old session
+    finally:
+        meter_values_received.disconnect(dispatch_uid="test.superseded")
+
+    assert heard == [ChargingSession.Status.COMPLETED]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_deleted_while_its_charger_charges_loses_none_of_the_next_samples():
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-ROWS-SESSION-GONE")
+    transaction_id = start(charge_point, 0)
+    values(charge_point, transaction_id, 100)  # the consumer holds the session now
+    ChargingSession.objects.filter(pk=transaction_id).delete()  # as staff would in admin
+
+    values(charge_point, transaction_id, 200)
+
+    stored = MeterSample.objects.filter(charge_point=charge_point)
+    assert list(stored.values_list("value", "session_id")) == [("200", None)]
