@@ -36,6 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from stations import signals
 from stations.authorization import find_token
@@ -169,21 +170,42 @@ def open_session(
         id_tag=id_tag,
         meter_start_wh=meter_start_wh,
     )
-    existing = same_start.filter(started_at=started_at).first()
+    active = ChargingSession.Status.ACTIVE
+    # One query for both: the same start stored before, and the sessions still open on
+    # the connector (locked: closed below unless this start is a repeated one).
+    found = list(
+        ChargingSession.objects.select_for_update()
+        .filter(connector=connector)
+        .filter(
+            Q(status=active)
+            | Q(
+                charge_point=charge_point,
+                id_tag=id_tag,
+                meter_start_wh=meter_start_wh,
+                started_at=started_at,
+            )
+        )
+        .order_by("pk")
+    )
+    repeated = [
+        session
+        for session in found
+        if session.charge_point_id == charge_point.pk
+        and session.id_tag == id_tag
+        and session.meter_start_wh == meter_start_wh
+    ]
+    existing = next((s for s in repeated if s.started_at == started_at), None)
     if existing is None and clock_suspect:
-        existing = same_start.filter(
-            status=ChargingSession.Status.ACTIVE, clock_suspect=True
-        ).first()
+        existing = next((s for s in repeated if s.status == active and s.clock_suspect), None)
     if existing is not None:
         logger.info("Repeated start of session %s", existing.pk)
         return existing, False
 
-    for superseded in ChargingSession.objects.select_for_update().filter(
-        connector=connector, status=ChargingSession.Status.ACTIVE
-    ):
-        close_session_by_rule(
-            superseded, "superseded by a new transaction on the connector", started_at
-        )
+    for superseded in found:
+        if superseded.status == active:
+            close_session_by_rule(
+                superseded, "superseded by a new transaction on the connector", started_at
+            )
 
     try:
         with transaction.atomic():

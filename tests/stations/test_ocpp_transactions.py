@@ -3,9 +3,13 @@ retransmissions after reconnects, offline queues, wrong clocks, sessions never s
 
 from datetime import UTC, datetime
 
+import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from stations.models import ChargingSession, MeterSample
+from tests.stations.handling import handle
 from tests.stations.ocpp_wire import ago, iso, send
 from users.models import IdToken
 
@@ -257,3 +261,21 @@ async def test_late_stop_of_superseded_session_replaces_the_rules_estimate(charg
         await send(cp, "StopTransaction", stop(old_id, 4800, t1))
     old = await sync_to_async(_session)(old_id)
     assert (old.stopped_at, old.energy_wh, old.closed_by) == (t1, 4800, "charger")
+
+
+@pytest.mark.django_db
+def test_a_start_reads_the_connectors_sessions_once():
+    """The same start stored before and the session still open on the connector come
+    from one query (sessions.open_session), whichever the start turns out to be."""
+    handle("CP-TX-ONE-READ", "StartTransaction", start(1, "ONE-READ", 0, ago(hours=1)))
+
+    with CaptureQueriesContext(connection) as queries:
+        handle("CP-TX-ONE-READ", "StartTransaction", start(1, "ONE-READ", 900, ago(minutes=1)))
+
+    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "stations_chargingsession"')]
+    assert len(reads) == 1, reads
+    sessions = ChargingSession.objects.filter(charge_point__charge_point_id="CP-TX-ONE-READ")
+    assert sorted(sessions.values_list("meter_start_wh", "status")) == [
+        (0, ChargingSession.Status.COMPLETED),
+        (900, ChargingSession.Status.ACTIVE),
+    ]
