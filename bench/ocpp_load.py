@@ -18,7 +18,8 @@ a realistic mix: Heartbeats and StatusNotifications while idle, StartTransaction
 MeterValues every so often and StopTransaction while charging; one call at a time per
 charger (OCPP-J §4.1.1). The total rate is --rate calls/s. Only 127.0.0.1 is targeted.
 
-Prints: chargers connected, calls sent/answered, calls/s, latency p50/p95/p99/max,
+Prints: chargers connected, calls sent/answered, calls/s, latency p50/p95/p99/max, the
+calls over 100 ms by server and second (a process's pause shows as a burst on one),
 errors, server RSS and the database rows written. --profile FILE runs py-spy on the
 (first) server process during the load (with --storm: while the chargers connect and
 boot, until the last one has) and prints its top functions, sampling only the
@@ -60,6 +61,8 @@ PASSWORD = "bench-password-0123456789"
 ID_TAG = "BENCH-TAG"
 BENCH_DB_SUFFIX = f"_bench_{os.getpid()}"  # one per run: runs may overlap
 CONNECTORS = 2
+SETTLED_CPU = 0.2  # of a core: a held server's own pings and checks stay below it
+SLOW_CALL = 0.1  # seconds: calls slower than this are listed by when they were sent
 
 
 # --- Client side (no Django here: these run in their own processes) ----------------------
@@ -164,6 +167,8 @@ async def _client_main(job: dict) -> dict:
     chargers = [BenchCharger(cp_id, job["idle_only"]) for cp_id in job["ids"]]
     urls = job["urls"]
     latencies: list[float] = []
+    slow: list[tuple[float, float, str]] = []  # (seconds into the load sent, latency, server)
+    server_of: dict[str, str] = {}
     errors: Counter[str] = Counter()
     sent = answered = 0
     sockets: dict[str, object] = {}
@@ -182,6 +187,7 @@ async def _client_main(job: dict) -> dict:
         token = base64.b64encode(f"{charger.id}:{PASSWORD}".encode()).decode()
         for attempt in range(job["connect_attempts"]):
             if await connect_once(urls[index], charger, token):
+                server_of[charger.id] = urls[index]
                 boot_seconds.append(time.monotonic() - started)
                 attempts_made.append(attempt + 1)
                 return
@@ -228,6 +234,7 @@ async def _client_main(job: dict) -> dict:
     live = [c for c in chargers if c.id in sockets]
     per_charger_interval = len(live) / job["rate"] if job["rate"] > 0 else 1e9
     load_start = time.monotonic()
+    load_start_perf = time.perf_counter()
     end = load_start + job["duration"]
 
     async def drive(charger: BenchCharger) -> None:
@@ -254,6 +261,8 @@ async def _client_main(job: dict) -> dict:
                 errors[f"closed: {type(error).__name__}"] += 1
                 return
             latencies.append(time.perf_counter() - t0)
+            if latencies[-1] > SLOW_CALL:
+                slow.append((t0 - load_start_perf, latencies[-1], server_of[charger.id]))
             if reply.startswith(f'[3,"{uid}"'):
                 answered += 1
                 charger.answered(action, reply)
@@ -281,6 +290,7 @@ async def _client_main(job: dict) -> dict:
         "load_seconds": load_seconds,
         "client_cpu_seconds": cpu,
         "connect_cpu_seconds": connect_cpu,
+        "slow": slow,
     }
 
 
@@ -582,11 +592,17 @@ def main() -> None:
 
         def connected() -> None:
             nonlocal profiler
-            rss_connected.extend(_rss_mib(p.pid) for p, _ in servers)
-            cpu_before.extend(_cpu_seconds(p.pid) for p, _ in servers)
             machine_connect.append(_machine_cpu_seconds())
             if profiler is not None and profiler.poll() is None:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes what it has and stops
+            if args.heartbeat_interval and not args.storm:
+                # Held chargers: measure their calls once the servers have done the
+                # connections' own work (boots, after-boot tasks, the message log), which
+                # would otherwise be the first calls' latency (a storm measures that).
+                quiet = _wait_until_quiet([p for p, _ in servers])
+                print(f"servers quiet (< {SETTLED_CPU:.0%} of a core) after {quiet:.0f} s")
+            rss_connected.extend(_rss_mib(p.pid) for p, _ in servers)
+            cpu_before.extend(_cpu_seconds(p.pid) for p, _ in servers)
             print(
                 f"connected (server's view): {_count_connected()}; server RSS {_fmt(rss_connected)}"
             )
@@ -820,6 +836,7 @@ def _print_load(gathered: list, ids: list[str], args: argparse.Namespace) -> flo
             f"latency ms:          p50 {ms[0]:.1f}  p95 {ms[1]:.1f}  p99 {ms[2]:.1f}  "
             f"max {1000 * latencies[-1]:.1f}  mean {1000 * statistics.fmean(latencies):.1f}"
         )
+    _print_slow_calls(gathered)
     print(f"load average:        {os.getloadavg()[0]:.1f} at the end (other processes count)")
     print(f"errors:              {sum(errors.values())}")
     for text, count in errors.most_common(8):
@@ -828,6 +845,41 @@ def _print_load(gathered: list, ids: list[str], args: argparse.Namespace) -> flo
         client_cpu = sum(r["client_cpu_seconds"] for r in gathered) / load_seconds
         print(f"client CPU:          {client_cpu:.0%} of one core (all client processes)")
     return calls_per_second
+
+
+def _print_slow_calls(gathered: list) -> None:
+    """The calls over SLOW_CALL by server and the second of the load they were sent in:
+    a tail that comes in bursts on one server is that process stalling, not the load."""
+    bursts: Counter[tuple[str, int]] = Counter()
+    worst: dict[tuple[str, int], float] = {}
+    for r in gathered:
+        for sent_at, latency, server in r["slow"]:
+            key = (server.rsplit(":", 1)[1], int(sent_at))
+            bursts[key] += 1
+            worst[key] = max(worst.get(key, 0.0), latency)
+    if not bursts:
+        return
+    total = sum(bursts.values())
+    print(
+        f"calls over {1000 * SLOW_CALL:.0f} ms:    {total}; the seconds with most "
+        "(server port, second of the load: calls, slowest):"
+    )
+    for (port, second), count in sorted(bursts.most_common(8), key=lambda item: item[0][1]):
+        print(f"    :{port} +{second} s: {count}, {1000 * worst[port, second]:.0f} ms")
+
+
+def _wait_until_quiet(processes: list[subprocess.Popen], most: float = 120.0) -> float:
+    """Wait until every process used less than SETTLED_CPU of a core over 2 s (at most
+    `most` seconds); the seconds waited."""
+    started = time.monotonic()
+    cpu = [_cpu_seconds(p.pid) for p in processes]
+    while time.monotonic() - started < most:
+        time.sleep(2)
+        now = [_cpu_seconds(p.pid) for p in processes]
+        if all(b - a < 2 * SETTLED_CPU for a, b in zip(cpu, now, strict=True)):
+            break
+        cpu = now
+    return time.monotonic() - started
 
 
 def _count_connected() -> int:

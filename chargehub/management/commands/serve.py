@@ -14,7 +14,12 @@ instead (TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER). With --tls-port (or OCPP
 serves TLS itself, verifying chargers' client certificates (chargehub/tls.py).
 """
 
+import gc
+import importlib
 import pprint
+import resource
+import threading
+import time
 from typing import Any
 
 from autobahn.websocket import protocol as autobahn_protocol
@@ -26,6 +31,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chargehub import tls
 from chargehub.server_processes import LISTEN_BACKLOG, Workers
+
+# Seconds between full garbage collections of a serving process (see
+# collect_old_garbage_on_schedule): each pauses every call of the process, 1-3 s with
+# 5,000 chargers connected, so they come once an hour instead of every few minutes.
+FULL_COLLECTION_INTERVAL = 3600.0
+# Sooner when the process's peak memory has grown by this factor since the last one: a
+# storm of failed handshakes leaves reference cycles that must not wait an hour.
+FULL_COLLECTION_GROWTH = 1.25
+# A threshold the oldest generation's count never reaches: Python never starts a full
+# collection by itself.
+NEVER = 2**31 - 1
 
 
 class ClosingWebSocketFactory(WebSocketFactory):
@@ -58,6 +74,39 @@ class LazyPrettyFormat:
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+def collect_old_garbage_on_schedule(interval: float = FULL_COLLECTION_INTERVAL) -> None:
+    """Leave the objects that outlive many calls to a full collection every `interval` s.
+
+    Python collects its oldest generation whenever it has grown by a quarter since the
+    last time. A process holding thousands of chargers keeps millions of objects alive as
+    long as their sockets (weeks), and a full collection walks them all with the process
+    stopped: 0.5-3 s at 2,000-5,000 chargers, the held chargers' p99 of seconds
+    (docs/performance.md, #17). So the objects start-up made (modules, classes, the
+    application) are frozen out of every collection, Python collects only the young
+    generations by itself, and a thread collects everything else every `interval`
+    seconds, or as soon as the process's peak memory has grown by FULL_COLLECTION_GROWTH
+    since the last time, freeing the reference cycles of closed connections.
+    """
+    gc.collect()
+    gc.freeze()  # they live as long as the process: no collection need walk them
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, NEVER)
+
+    def peak_memory() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def collect() -> None:
+        collected_at, peak = time.monotonic(), peak_memory()
+        while True:
+            time.sleep(min(interval, 1.0))
+            grown = peak_memory() > peak * FULL_COLLECTION_GROWTH
+            if grown or time.monotonic() - collected_at >= interval:
+                gc.collect()
+                collected_at, peak = time.monotonic(), peak_memory()
+
+    threading.Thread(target=collect, name="full-garbage-collection", daemon=True).start()
 
 
 class Command(BaseCommand):
@@ -124,6 +173,9 @@ class Command(BaseCommand):
             # Daphne writes its access log at verbosity 1 and up; our logging is set up
             # by Django's LOGGING already, which the verbosity does not change.
             arguments = ["--verbosity", "0", *arguments]
+        # The application daphne loads, imported now so that it is frozen with start-up.
+        importlib.import_module(settings.ASGI_APPLICATION.rsplit(".", 1)[0])
+        collect_old_garbage_on_schedule()
         interface = CommandLineInterface()
         interface.server_class = tls.TlsAwareServer
         interface.run(arguments)
