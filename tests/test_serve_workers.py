@@ -47,12 +47,16 @@ def socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def holder(pids: list[int], client_port: int) -> int | None:
-    """The process that holds the server end of the TCP connection from `client_port`."""
+def holder(pids: list[int], server_port: int, client_port: int) -> int | None:
+    """The process that holds the server end of the TCP connection from `client_port`.
+
+    Both ports: on a busy machine another test's connection may have `client_port` as
+    its remote port too."""
     inode = None
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[2].rsplit(":", 1)[1], 16) == client_port:  # the remote address
+        local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+        if (local, remote) == (server_port, client_port):
             inode = fields[9]
     return next((pid for pid in pids if inode in socket_inodes(pid)), None)
 
@@ -101,7 +105,7 @@ async def test_chargers_on_both_workers_get_commands_sent_from_another_process(
             cp_id = f"WORKERS-{n}"
             cp = await stack.enter_async_context(charger(cp_id, server=url))
             await cp.boot()
-            pid = holder(workers, cp._connection.local_address[1])
+            pid = holder(workers, cp._connection.remote_address[1], cp._connection.local_address[1])
             assert pid in workers
             held.setdefault(pid, cp_id)
             if len(held) == 2:
