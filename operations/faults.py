@@ -339,9 +339,16 @@ def session_moving(session: ChargingSession, reason: str) -> Ticket | None:
 # --- Repeated boots ----------------------------------------------------------------------------
 
 
-def charger_booted(charge_point: ChargePoint, at: datetime) -> Ticket | None:
-    """Record the boot; the third within BOOT_WINDOW opens (later ones join) the ticket."""
+def charger_booted(
+    charge_point: ChargePoint, at: datetime, previous_boot_at: datetime | None
+) -> Ticket | None:
+    """Record the boot; the third within BOOT_WINDOW opens (later ones join) the ticket.
+    `previous_boot_at` is the charger's boot before this one (None: never): one long ago
+    leaves this boot alone in the window, with no query for the others (a storm's case)."""
     ChargerBoot.objects.create(charge_point=charge_point, at=at)
+    # A boot is recorded a moment after its BootNotification's time: a minute's margin.
+    if previous_boot_at is None or previous_boot_at < at - BOOT_WINDOW - timedelta(minutes=1):
+        return None
     boots = list(
         ChargerBoot.objects.filter(charge_point=charge_point, at__gt=at - BOOT_WINDOW)
         .order_by("at")

@@ -61,8 +61,10 @@ def charger_connected(sender: type, charge_point: ChargePoint, at: datetime, **k
 
 
 @receiver(charge_point_booted, sender=ChargePoint, dispatch_uid="operations.booted")
-def charger_booted(sender: type, charge_point: ChargePoint, **kwargs: Any) -> None:
-    faults.charger_booted(charge_point, timezone.now())
+def charger_booted(
+    sender: type, charge_point: ChargePoint, previous_boot_at: datetime | None, **kwargs: Any
+) -> None:
+    faults.charger_booted(charge_point, timezone.now(), previous_boot_at)
 
 
 @receiver(security_event_received, sender=SecurityEvent, dispatch_uid="operations.security")

@@ -33,7 +33,8 @@ status_notification_received = Signal()
 # liveness.py): the socket opened, or it closed or fell silent.
 charge_point_connected = Signal()
 charge_point_disconnected = Signal()
-# sender=ChargePoint, charge_point=...; a BootNotification was answered Accepted.
+# sender=ChargePoint, charge_point=..., previous_boot_at=... (its BootNotification before
+# this one, whatever the answer, or None); a BootNotification was answered Accepted.
 charge_point_booted = Signal()
 # sender=SecurityEvent, event=...
 security_event_received = Signal()

@@ -325,9 +325,9 @@ def boot_notification(
         "meter_serial_number": payload.get("meterSerialNumber", ""),
         "last_boot_at": received_at,
     }
-    status = (
+    status, previous_boot_at = (
         ChargePoint.objects.filter(pk=charge_point.pk)
-        .values_list("registration_status", flat=True)
+        .values_list("registration_status", "last_boot_at")
         .get()
     )
     if status == ChargePoint.Registration.ACCEPTED:
@@ -338,7 +338,12 @@ def boot_notification(
     ChargePoint.objects.filter(pk=charge_point.pk).update(**fields)
     charge_point.registration_status = status
     if status == ChargePoint.Registration.ACCEPTED:
-        signals.announce(signals.charge_point_booted, ChargePoint, charge_point=charge_point)
+        signals.announce(
+            signals.charge_point_booted,
+            ChargePoint,
+            charge_point=charge_point,
+            previous_boot_at=previous_boot_at,
+        )
     return {"status": status, "currentTime": format_datetime(timezone.now()), "interval": interval}
 
 
