@@ -777,6 +777,9 @@ FLEET_READ_CONFIGURATION_AT_BOOT = env_bool("FLEET_READ_CONFIGURATION_AT_BOOT", 
 # Chargers whose configuration the beat task reads per run (each minute): a storm of
 # boots is read over minutes instead of at once.
 FLEET_CONFIGURATION_READS_PER_RUN = env_int("FLEET_CONFIGURATION_READS_PER_RUN", 300)
+# A charger whose read failed (no answer, a CALLERROR) is asked again after this long,
+# not at every run ahead of the others (fleet/configuration.py claim_due).
+FLEET_CONFIGURATION_RETRY_MINUTES = env_int("FLEET_CONFIGURATION_RETRY_MINUTES", 15)
 
 # --- Operations (operations/) ---------------------------------------------------------
 # A charger offline this long (s) opens a ticket.

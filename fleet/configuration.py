@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -54,6 +55,28 @@ def due_for_reading(now: Any = None) -> QuerySet[ChargePoint]:
         is_connected=True,
         registration_status=ChargePoint.Registration.ACCEPTED,
     ).order_by(F("last_boot_at").asc(nulls_first=True), "pk")
+
+
+def claim_due(limit: int, now: Any = None) -> list[str]:
+    """Up to `limit` due chargers (due_for_reading, in its order) for this run to read,
+    each claimed for FLEET_CONFIGURATION_RETRY_MINUTES since its last boot.
+
+    A charger that does not answer GetConfiguration (a CALLERROR, an invalid answer, a
+    row that still says connected) stays due; unclaimed, it would be asked again at every
+    run ahead of every charger booted after it. A claim (on the cache, shared by every
+    worker) also keeps two runs that overlap from asking the same charger; a new boot is
+    a new claim.
+    """
+    claimed: list[str] = []
+    seconds = settings.FLEET_CONFIGURATION_RETRY_MINUTES * 60
+    due = due_for_reading(now).values_list("charge_point_id", "last_boot_at")
+    for charge_point_id, booted_at in due.iterator(chunk_size=1000):
+        boot = booted_at.isoformat() if booted_at else "never"
+        if cache.add(f"fleet:configuration-read:{charge_point_id}:{boot}", True, seconds):
+            claimed.append(charge_point_id)
+            if len(claimed) >= limit:
+                break
+    return claimed
 
 
 @dataclass(frozen=True)

@@ -62,16 +62,20 @@ def advance_campaigns() -> int:
 @shared_task
 def read_due_configurations() -> int:
     """GetConfiguration of the connected chargers not read for a while or since their
-    boot, side by side, at most FLEET_CONFIGURATION_READS_PER_RUN of them."""
-    due = list(
-        configuration.due_for_reading().values_list("charge_point_id", flat=True)[
-            : settings.FLEET_CONFIGURATION_READS_PER_RUN
-        ]
-    )
+    boot, side by side, at most FLEET_CONFIGURATION_READS_PER_RUN of them, none asked
+    again within FLEET_CONFIGURATION_RETRY_MINUTES (configuration.claim_due)."""
+    due = configuration.claim_due(settings.FLEET_CONFIGURATION_READS_PER_RUN)
     if due:
         batches.in_parallel(_read_and_close, due)
     logger.info("read_due_configurations: %d charger(s)", len(due))
     return len(due)
+
+
+@shared_task
+def read_configuration(charge_point_id: str) -> bool:
+    """What a boot queued before the beat task read booted chargers: kept so that tasks an
+    older release queued during a rolling deploy still run."""
+    return configuration.read(charge_point_id)
 
 
 def _read_and_close(charge_point_id: str) -> None:

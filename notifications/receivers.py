@@ -81,7 +81,8 @@ def session_ended_received(
     an SMTP server (this runs in its request, after commit)."""
     # driver_id, not the token: a task for an ownerless tag would tell nobody, and
     # publishing it is most of this listener's cost (docs/performance.md).
-    if session.driver_id is None or session.closed_by != "charger":
+    # closed_by first: a session a rule closed may not have its token read with it.
+    if session.closed_by != "charger" or session.driver_id is None:
         return  # nobody to tell, or a rule closed it (see tell_session_finished)
     try:
         tell_session_finished.delay(session.pk)

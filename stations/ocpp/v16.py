@@ -512,8 +512,13 @@ def meter_values(charge_point: ChargePoint, payload: Payload, received_at: datet
                 charge_point.charge_point_id,
                 payload["transactionId"],
             )
-        elif session.connector_id == connector.pk:
-            session.connector = connector
+        else:
+            # Its connector as this call knows it (the charger's kept rows, updated by its
+            # StatusNotifications), not one read with a session kept since an earlier call.
+            connectors = charge_point.connectors_by_id.values()
+            kept = next((c for c in connectors if c.pk == session.connector_id), None)
+            if kept is not None:
+                session.connector = kept
     samples = _store_meter_values(
         charge_point, connector.connector_id, session, payload["meterValue"], received_at
     )

@@ -4,8 +4,10 @@ many chargers at once (a command batch), an offline one getting it when it recon
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
+from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
+from ocpp.exceptions import InternalError
 
 from fleet import tasks
 from fleet.models import ConfigurationBaseline
@@ -177,3 +179,35 @@ async def test_configuration_is_read_again_when_older_than_the_reading_period(ch
             ("GetConfiguration", {})
         ]
         assert unread.received.count(("GetConfiguration", {})) == 1
+
+
+async def test_a_charger_whose_read_fails_is_asked_again_later_not_ahead_of_the_others(charger):
+    """A charger answering GetConfiguration with a CALLERROR stays due; it is asked again
+    after FLEET_CONFIGURATION_RETRY_MINUTES, not at every run ahead of the chargers that
+    booted after it (with 300 such chargers, nobody else would ever be read)."""
+    async with charger("CFG-FAILS") as failing, charger("CFG-BOOTED-LATER") as later:
+        for cp in (failing, later):
+            await cp.boot()
+        failing.answers["GetConfiguration"] = InternalError()
+        now = timezone.now()
+        for cp_id, booted in (
+            ("CFG-FAILS", now - timedelta(minutes=10)),
+            ("CFG-BOOTED-LATER", now - timedelta(minutes=5)),
+        ):
+            await sync_to_async(ChargePoint.objects.filter(charge_point_id=cp_id).update)(
+                last_boot_at=booted, configuration_read_at=None
+            )
+
+        with override_settings(FLEET_CONFIGURATION_READS_PER_RUN=1):
+            assert await sync_to_async(tasks.read_due_configurations)() == 1
+            assert ("GetConfiguration", {}) in failing.received
+            assert await sync_to_async(tasks.read_due_configurations)() == 1
+            assert ("GetConfiguration", {}) in later.received
+            assert await sync_to_async(tasks.read_due_configurations)() == 0
+        assert failing.received.count(("GetConfiguration", {})) == 1
+        failed = await sync_to_async(ChargePoint.objects.get)(charge_point_id="CFG-FAILS")
+        assert failed.configuration_read_at is None  # still due, after its retry time
+
+        cache.clear()  # FLEET_CONFIGURATION_RETRY_MINUTES later: the claims have lapsed
+        assert await sync_to_async(tasks.read_due_configurations)() == 1
+        assert failing.received.count(("GetConfiguration", {})) == 2
