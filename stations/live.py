@@ -151,8 +151,15 @@ async def _group_send(groups: list[str], data: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    for group in groups:
-        await layer.group_send(group, {"type": "live.update", "data": data})
+    # Side by side: one update's groups wait for Redis once, not once per group. Each
+    # group still gets its updates in order (the next update waits for this one).
+    message = {"type": "live.update", "data": data}
+    results = await asyncio.gather(
+        *(layer.group_send(group, message) for group in groups), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 # On the process's sending loop, as commands from sync code: a Celery task's or a
@@ -176,9 +183,11 @@ def _relay(groups: list[str], data: dict[str, Any]) -> None:
 
 
 # Updates waiting on each server loop, in the order they were relayed; a loop's entry
-# exists while its sender task runs. Bounded: a layer that does not answer (Redis down)
-# must not make them pile up; the pages miss those updates.
+# exists while its sender task runs. Bounded: a layer that does not answer (Redis down),
+# or a storm of connects faster than Redis takes their updates, must not make them pile
+# up; the pages miss those updates (their next load is right), counted in one warning.
 _waiting: dict[asyncio.AbstractEventLoop, deque[tuple[list[str], dict[str, Any]]]] = {}
+_dropped: dict[asyncio.AbstractEventLoop, int] = {}
 _senders: set[asyncio.Task[None]] = set()
 MAX_WAITING = 10_000
 
@@ -193,7 +202,9 @@ def _queue_update(groups: list[str], data: dict[str, Any]) -> None:
         _senders.add(sender)
         sender.add_done_callback(_senders.discard)
     if len(waiting) >= MAX_WAITING:
-        logger.warning("Live update to %s dropped: %d waiting", groups, len(waiting))
+        _dropped[loop] = _dropped.get(loop, 0) + 1
+        if _dropped[loop] == 1:  # once, and the count once the queue drains
+            logger.warning("Live updates dropped: %d waiting", len(waiting))
         return
     waiting.append((groups, data))
 
@@ -210,6 +221,8 @@ async def _send_waiting(
                 logger.exception("Live update not sent to %s", groups)
     finally:
         del _waiting[loop]
+        if dropped := _dropped.pop(loop, 0):
+            logger.warning("%d live updates dropped: %d were waiting", dropped, MAX_WAITING)
 
 
 def relay(groups: list[str], data: dict[str, Any]) -> None:

@@ -1,15 +1,20 @@
 """The live-update socket: what a page watching it receives after a domain event."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from chargehub.asgi import application
+from stations import live
 from stations.models import ChargingSession, Connector, Site
 from stations.signals import connector_status_changed, session_ended
 from tests.billing.guest_charging import report_status
 from tests.portal.places import first_connector, place, session_of, token_of
+from tests.waiting import eventually
 from users.models import User
 
 ORIGIN = (b"origin", b"http://localhost")
@@ -140,3 +145,23 @@ async def test_a_real_chargers_status_notification_reaches_its_station_page(char
             assert update["previous_status"] == "Available"
         finally:
             await page.disconnect()
+
+
+async def test_updates_relayed_from_a_server_thread_go_out_in_order_and_a_full_queue_drops_the_rest(
+    db_access, monkeypatch, caplog
+):
+    """A server's database thread hands its updates to the server's loop, which sends
+    them in the order relayed; past live.MAX_WAITING waiting, the rest are dropped (the
+    pages' next load is right) and counted in a warning, not one line each."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("test-live-order", channel)
+    monkeypatch.setattr(live, "MAX_WAITING", 4)
+    for n in range(10):  # as the server's loop runs them: one after another, no pause
+        live._queue_update(["test-live-order"], {"kind": "test", "n": n})
+
+    received = [await asyncio.wait_for(layer.receive(channel), 10) for _ in range(4)]
+    assert [message["data"]["n"] for message in received] == [0, 1, 2, 3]
+    assert await eventually(lambda: "6 live updates dropped" in caplog.text)
+    assert caplog.text.count("dropped") == 2  # the first drop, then the count
+    await layer.group_discard("test-live-order", channel)
