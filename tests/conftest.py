@@ -22,7 +22,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Permission
-from django.test import Client, override_settings
+from django.core.management.base import CommandError
+from django.db import OperationalError
+from django.test import Client, TransactionTestCase, override_settings
 from django.utils import translation
 from websockets.asyncio.client import connect
 
@@ -198,6 +200,30 @@ def quick_password_hashing() -> Iterator[None]:
         for hasher in settings.PASSWORD_HASHERS
     ]
     with override_settings(PASSWORD_HASHERS=hashers):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flush_tried_again_after_a_deadlock() -> Iterator[None]:
+    """A transactional test's teardown TRUNCATEs every table while a server process may
+    still write what a charger's last moments left (its disconnect, the message log);
+    PostgreSQL then aborts one of the two as a deadlock. When it aborts the TRUNCATE, it
+    is tried again: it then waits for the server's write to commit, as it would have."""
+    flush = TransactionTestCase._fixture_teardown
+
+    def teardown(self: TransactionTestCase) -> None:
+        for attempt in range(3):
+            try:
+                return flush(self)
+            except CommandError as error:
+                deadlock = isinstance(error.__cause__, OperationalError) and (
+                    "deadlock" in str(error.__cause__)
+                )
+                if not deadlock or attempt == 2:
+                    raise
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TransactionTestCase, "_fixture_teardown", teardown)
         yield
 
 
