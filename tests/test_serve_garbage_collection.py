@@ -46,6 +46,13 @@ def churn():
     return [[] for _ in range(10_000)]  # the allocations that run Python's collections
 
 
+def wait_until_collected(garbage):
+    deadline = time.monotonic() + 60
+    while garbage() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("collected" if garbage() is None else "kept")
+
+
 INTERVAL = float(sys.argv[1])
 """
 
@@ -85,10 +92,7 @@ def test_old_garbage_is_collected_on_the_schedule():
         """
         serve.collect_old_garbage_on_schedule(INTERVAL)
         garbage = old_garbage()
-        deadline = time.monotonic() + 60
-        while garbage() is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        print("collected" if garbage() is None else "kept")
+        wait_until_collected(garbage)
         """,
         interval=0.1,
     )
@@ -102,10 +106,7 @@ def test_old_garbage_is_collected_as_soon_as_memory_grows_by_a_quarter():
         garbage = old_garbage()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         grown = b"x" * (2 * 1024 * peak)  # the peak doubles (ru_maxrss is in KiB)
-        deadline = time.monotonic() + 60
-        while garbage() is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        print("collected" if garbage() is None else "kept")
+        wait_until_collected(garbage)
         """,
         interval=3600,
     )
