@@ -37,7 +37,15 @@ from chargehub.admin_fields import (
     ReadOnlyAdmin,
 )
 from chargehub.databases import reads_from_replica
-from stations import batches, certificates, load_balancing, operations, site_limits, tasks
+from stations import (
+    batches,
+    certificates,
+    charger_auth,
+    load_balancing,
+    operations,
+    site_limits,
+    tasks,
+)
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
     MIDNIGHT,
@@ -125,6 +133,7 @@ def command_form_page(
     Returns the valid form once submitted; until then the page that asks for it.
     """
     form = form_class(request.POST if request.POST.get("post") else None)
+    form.selected = queryset  # type: ignore[attr-defined]  # what a form may check it is for
     if form.is_bound and form.is_valid():
         return form
     return TemplateResponse(
@@ -180,6 +189,24 @@ class ChangeConfigurationForm(forms.Form):
     # OCPP 1.6 §6.9: key CiString50, value CiString500.
     key = forms.CharField(label=_("Key"), max_length=50)
     value = forms.CharField(label=_("Value"), max_length=500)
+
+    def clean(self) -> dict[str, Any]:
+        """An AuthorizationKey is one charger's password (whitepaper A01.FR.06: each its
+        own): never sent to several chargers at once, nor kept in a batch to send later."""
+        data = super().clean()
+        selected = getattr(self, "selected", None)
+        if (
+            charger_auth.is_authorization_key(data.get("key"))
+            and selected is not None
+            and selected.count() > 1
+        ):
+            raise forms.ValidationError(
+                _(
+                    "An AuthorizationKey is a charger's own password: "
+                    "set it on one charger at a time."
+                )
+            )
+        return data
 
 
 class TriggerMessageForm(forms.Form):

@@ -10,10 +10,15 @@ AuthorizationKey), not human passwords, so far fewer PBKDF2 rounds keep them saf
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, check_password
 
 MIN_PASSWORD_LENGTH = 16
+# OCPP 1.6 security whitepaper ed. 3, use case A01: the configuration key holding the
+# charger's password, set by ChangeConfiguration (stations.operations.change_configuration).
+AUTHORIZATION_KEY = "AuthorizationKey"
+HIDDEN = "(hidden)"
 # At most this many verified passwords are remembered per process (~250 bytes each);
 # past it the memory starts again empty.
 VERIFIED_MOST = 100_000
@@ -25,6 +30,20 @@ class ChargerPasswordHasher(PBKDF2PasswordHasher):
 
 
 CHARGER_HASHER = ChargerPasswordHasher.algorithm
+
+
+def is_authorization_key(key: object) -> bool:
+    """Whether a configuration key is AuthorizationKey (keys are CiString50: any case)."""
+    return isinstance(key, str) and key.casefold() == AUTHORIZATION_KEY.casefold()
+
+
+def on_record(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as the message log and the command record keep it: a new
+    AuthorizationKey shows as "(hidden)" (whitepaper A01.FR.09: no password in clear in
+    logs); any other payload is returned as it is."""
+    if action == "ChangeConfiguration" and is_authorization_key(payload.get("key")):
+        return {**payload, "value": HIDDEN}
+    return payload
 
 
 def generate_password() -> str:

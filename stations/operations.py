@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ocpp.v16 import call, call_result
 
-from stations import certificates
+from stations import certificates, charger_auth
 from stations.charger_auth import MIN_PASSWORD_LENGTH, generate_password
 from stations.models import (
     ChargePoint,
@@ -188,7 +188,14 @@ def refresh_configuration(
     """
     answer = _send(charge_point_id, call.GetConfiguration(key=keys or None), issued_by, source)
     read = {
-        item["key"]: {"value": item.get("value"), "readonly": item["readonly"]}
+        item["key"]: {
+            # A charger that reads its AuthorizationKey back (the whitepaper makes it
+            # write-only) gets it kept hidden, not in clear.
+            "value": charger_auth.HIDDEN
+            if charger_auth.is_authorization_key(item["key"]) and item.get("value")
+            else item.get("value"),
+            "readonly": item["readonly"],
+        }
         for item in answer.configuration_key or []
     }
     charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
@@ -206,13 +213,29 @@ def refresh_configuration(
 def change_configuration(
     charge_point_id: str, key: str, value: str, *, issued_by: Any = None, source: str = ""
 ) -> call_result.ChangeConfiguration:
-    """Set one key; the stored configuration follows when the charger took the value."""
+    """Set one key; the stored configuration follows when the charger took the value.
+
+    AuthorizationKey is the charger's password (security whitepaper ed. 3, use case A01):
+    one shorter than MIN_PASSWORD_LENGTH is refused unsent; once the charger takes it, its
+    hash replaces the stored password, so the old one no longer lets the charger in
+    (A01.FR.03), and its value is kept nowhere in clear; refused, the old one stays
+    (A01.FR.04).
+    """
+    secret = charger_auth.is_authorization_key(key)
+    if secret and len(value) < charger_auth.MIN_PASSWORD_LENGTH:
+        raise commands.InvalidCommand(
+            f"An AuthorizationKey has at least {charger_auth.MIN_PASSWORD_LENGTH} characters"
+        )
     answer = _send(
         charge_point_id, call.ChangeConfiguration(key=key, value=value), issued_by, source
     )
     # OCPP 1.6 §5.3: RebootRequired means the value is stored and applies after a reboot.
     if answer.status in ("Accepted", "RebootRequired"):
         charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+        if secret:
+            charge_point.set_password(value)
+            charge_point.save(update_fields=["password_hash"])
+            return answer
         previous = charge_point.configuration.get(key, {})
         charge_point.configuration = {
             **charge_point.configuration,

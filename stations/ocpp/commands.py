@@ -35,7 +35,7 @@ from ocpp.charge_point import (
 )
 from ocpp.v16 import call_result
 
-from stations import signals
+from stations import charger_auth, signals
 from stations.models import ChargePoint, ChargerCommand
 from stations.ocpp import protocols, rpc
 from stations.ocpp.connections import charge_point_group
@@ -316,7 +316,7 @@ def _record(
     return ChargerCommand.objects.create(
         charge_point=charge_point,
         action=action,
-        payload=rpc.to_plain(payload),
+        payload=rpc.to_plain(charger_auth.on_record(action, payload)),
         unique_id=rpc.new_message_id(),
         issued_by=user,
         source=source,

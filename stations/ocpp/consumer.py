@@ -23,6 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chargehub.client_address import address_behind_proxies
+from stations import charger_auth
 from stations.models import ChargePoint
 from stations.ocpp import after_boot, commands, connections, message_log, protocols, rpc
 from stations.ocpp.database import run_in_database
@@ -504,7 +505,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 self.pending[unique_id] = (action, future)
                 try:
                     text = rpc.encode_call(unique_id, action, payload)
-                    self._log_out(text, rpc.CALL, unique_id, action)
+                    kept = charger_auth.on_record(action, payload)
+                    logged = text if kept is payload else rpc.encode_call(unique_id, action, kept)
+                    self._log_out(logged, rpc.CALL, unique_id, action)
                     await self.send(text_data=text)
                     answer = await future
                 finally:

@@ -1,14 +1,21 @@
 """Charger passwords: a password verified once in a process is not run through PBKDF2
-again (stations/charger_auth.py), and nothing else about the check changes."""
+again (stations/charger_auth.py), and nothing else about the check changes; a new one
+set on the charger by ChangeConfiguration(AuthorizationKey) (security whitepaper A01)."""
+
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test import Client
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from stations.models import ChargePoint
+from stations import operations
+from stations.models import ChargePoint, ChargerCommand, CommandBatch, OcppMessage
+from stations.ocpp import commands
 from tests.conftest import PASSWORD, basic_auth, register
+from tests.waiting import eventually
 
 NEW_PASSWORD = "a-new-authorization-key-0123"
 
@@ -100,3 +107,93 @@ async def test_a_charger_that_connected_before_needs_its_new_password_once_staff
     assert not await _connects(ocpp_server, cp_id, PASSWORD)
     assert await _connects(ocpp_server, cp_id, NEW_PASSWORD)
     assert not await _connects(ocpp_server, cp_id, PASSWORD)
+
+
+def _kept_in_clear(cp_id: str, secret: str) -> list[str]:
+    """Where ChargeHub keeps `secret` in clear: the charger's stored configuration, its
+    command records, its message log."""
+    places = []
+    if secret in json.dumps(ChargePoint.objects.get(charge_point_id=cp_id).configuration):
+        places.append("configuration")
+    commands = ChargerCommand.objects.filter(charge_point__charge_point_id=cp_id)
+    if any(secret in json.dumps(command.payload) for command in commands):
+        places.append("commands")
+    if OcppMessage.objects.filter(charge_point_id=cp_id, frame__contains=secret).exists():
+        places.append("message log")
+    return places
+
+
+def _change_configuration_logged(cp_id: str) -> bool:
+    return OcppMessage.objects.filter(
+        charge_point_id=cp_id, action="ChangeConfiguration", direction="out"
+    ).exists()
+
+
+async def test_a_new_authorization_key_the_charger_accepts_replaces_its_password(
+    ocpp_server, charger
+):
+    """Security whitepaper A01: ChangeConfiguration(AuthorizationKey) accepted, the
+    charger's next connection needs the new key and the old one is refused (A01.FR.03);
+    the key is kept nowhere in clear (A01.FR.09)."""
+    cp_id = "CP-AUTH-A01"
+    async with charger(cp_id) as cp:
+        await cp.boot()
+        answer = await sync_to_async(operations.change_configuration)(
+            cp_id, "AuthorizationKey", NEW_PASSWORD
+        )
+        assert answer.status == "Accepted"
+        assert ("ChangeConfiguration", {"key": "AuthorizationKey", "value": NEW_PASSWORD}) in (
+            cp.received
+        )
+    assert await _connects(ocpp_server, cp_id, NEW_PASSWORD)
+    assert not await _connects(ocpp_server, cp_id, PASSWORD)
+    assert await eventually(lambda: _change_configuration_logged(cp_id))
+    assert await sync_to_async(_kept_in_clear)(cp_id, NEW_PASSWORD) == []
+
+
+async def test_a_new_authorization_key_the_charger_rejects_leaves_the_old_password(
+    ocpp_server, charger
+):
+    """A01.FR.04: refused, the charger keeps its password, and so does ChargeHub."""
+    cp_id = "CP-AUTH-A01-NO"
+    async with charger(cp_id) as cp:
+        cp.answers["ChangeConfiguration"] = {"status": "Rejected"}
+        await cp.boot()
+        answer = await sync_to_async(operations.change_configuration)(
+            cp_id, "authorizationkey", NEW_PASSWORD
+        )
+        assert answer.status == "Rejected"
+    assert await _connects(ocpp_server, cp_id, PASSWORD)
+    assert not await _connects(ocpp_server, cp_id, NEW_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_an_authorization_key_shorter_than_16_characters_is_refused_unsent():
+    register("CP-AUTH-A01-SHORT")
+    with pytest.raises(commands.InvalidCommand, match="at least 16 characters"):
+        operations.change_configuration("CP-AUTH-A01-SHORT", "AuthorizationKey", "too-short")
+    assert not ChargerCommand.objects.filter(
+        charge_point__charge_point_id="CP-AUTH-A01-SHORT"
+    ).exists()
+
+
+@pytest.mark.django_db
+def test_admin_sets_an_authorization_key_on_one_charger_at_a_time(make_user):
+    """A01.FR.06: each charger its own password; a batch would also keep it to send later."""
+    chargers = [register(f"CP-AUTH-A01-ADM-{n}") for n in (1, 2)]
+    client = Client()
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    page = client.post(
+        "/admin/stations/chargepoint/",
+        {
+            "action": "change_configuration",
+            "_selected_action": [cp.pk for cp in chargers],
+            "post": "yes",
+            "key": "AuthorizationKey",
+            "value": NEW_PASSWORD,
+        },
+    )
+    assert page.status_code == 200
+    assert "set it on one charger at a time" in page.content.decode()
+    assert not CommandBatch.objects.exists()
+    assert not ChargerCommand.objects.exists()
