@@ -21,6 +21,7 @@ from cryptography import x509
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+from stations import operations
 from stations.models import ChargePoint, ChargerCertificate, RefusedConnection
 from tests.conftest import PASSWORD, register
 from tests.stations.tls import client_context, tls_charger
@@ -33,6 +34,13 @@ async def refusal_reason(charge_point_id: str) -> str:
         lambda: RefusedConnection.objects.filter(charge_point_id=charge_point_id).first()
     )
     return refused.reason
+
+
+# Client certificates no profile 3 connection may use (tests/pki.py Pki.client options).
+UNTRUSTED_CERTIFICATES = [
+    pytest.param({"starts": timedelta(days=-40)}, id="expired"),
+    pytest.param({"self_signed": True}, id="self-signed"),
+]
 
 
 def stored_profile(charge_point_id: str) -> int:
@@ -61,13 +69,7 @@ async def test_valid_certificate_of_another_charger_is_refused(tls_server, pki, 
     assert await refusal_reason("TLS-3B") == "client certificate is for another charge point"
 
 
-@pytest.mark.parametrize(
-    "certificate",
-    [
-        pytest.param({"starts": timedelta(days=-40)}, id="expired"),
-        pytest.param({"self_signed": True}, id="self-signed"),
-    ],
-)
+@pytest.mark.parametrize("certificate", UNTRUSTED_CERTIFICATES)
 async def test_expired_or_self_signed_certificate_fails_the_tls_handshake(
     tls_server, pki, db_access, certificate
 ):
@@ -124,6 +126,29 @@ async def test_profile_3_charger_may_not_come_back_with_a_password_only(tls_serv
         async with tls_charger(tls_server[1], "TLS-3E", client_context(pki), PASSWORD):
             pass
     assert await refusal_reason("TLS-3E") == ("security profile 3 required, connection offers 2")
+
+
+async def test_a_charger_raised_to_profile_2_by_change_configuration_may_not_come_back_below_it(
+    tls_server, pki, db_access, charger
+):
+    """Whitepaper A05: staff send ChangeConfiguration(SecurityProfile) (admin's *Change
+    configuration…*); the charger reconnects over TLS with its password, and from then on
+    ChargeHub refuses it at a lower profile (A05.FR.09)."""
+    async with charger("TLS-A05", server=tls_server[0]) as cp:
+        await cp.boot()
+        answer = await sync_to_async(operations.change_configuration)(
+            "TLS-A05", "SecurityProfile", "2"
+        )
+        assert answer.status == "Accepted"
+    assert ("ChangeConfiguration", {"key": "SecurityProfile", "value": "2"}) in cp.received
+    assert await sync_to_async(stored_profile)("TLS-A05") == 1  # until it comes back at 2
+    async with tls_charger(tls_server[1], "TLS-A05", client_context(pki), PASSWORD) as cp:
+        assert (await cp.boot()).status == "Accepted"
+    assert await sync_to_async(stored_profile)("TLS-A05") == 2
+    with pytest.raises(InvalidStatus):
+        async with charger("TLS-A05", server=tls_server[0]):
+            pass
+    assert await refusal_reason("TLS-A05") == "security profile 2 required, connection offers 1"
 
 
 # --- Behind a TLS proxy (nginx) -------------------------------------------------------------
@@ -269,6 +294,32 @@ async def test_behind_nginx_another_charger_s_certificate_is_refused(nginx, pki,
             pass
     assert refusal.value.response.status_code == 403
     assert await refusal_reason("NGX-3B") == "client certificate is for another charge point"
+
+
+async def test_behind_nginx_profile_2_tls_with_password_is_accepted_and_remembered(
+    nginx, pki, db_access
+):
+    await sync_to_async(register)("NGX-2A")
+    async with tls_charger(nginx, "NGX-2A", client_context(pki), PASSWORD) as cp:
+        assert (await cp.boot()).status == "Accepted"
+    assert await sync_to_async(stored_profile)("NGX-2A") == 2
+
+
+@pytest.mark.parametrize("certificate", UNTRUSTED_CERTIFICATES)
+async def test_behind_nginx_an_expired_or_self_signed_certificate_is_refused(
+    nginx, pki, db_access, certificate
+):
+    """nginx verifies the certificate (`ssl_verify_client optional`): one that does not
+    verify is answered 400 there and never reaches ChargeHub."""
+    await sync_to_async(register)("NGX-3D", None, security_profile=3)
+    context = client_context(pki, pki.client("NGX-3D", **certificate))
+    with pytest.raises(InvalidStatus) as refusal:
+        async with tls_charger(nginx, "NGX-3D", context):
+            pass
+    assert refusal.value.response.status_code == 400
+    assert not await sync_to_async(
+        RefusedConnection.objects.filter(charge_point_id="NGX-3D").exists
+    )()
 
 
 async def test_behind_nginx_a_forged_certificate_header_is_replaced(nginx, pki, db_access):
