@@ -148,7 +148,13 @@ class FirmwareCampaignAdmin(LiveFigures, SendsCommands, admin.ModelAdmin):
     ) -> list[str]:
         if obj is not None and obj.status != FirmwareCampaign.Status.DRAFT:
             # What a started campaign is cannot change under it.
-            return [*FirmwareCampaignForm.Meta.fields, "status", "stop_reason"]
+            return [
+                *FirmwareCampaignForm.Meta.fields,
+                "status",
+                "stop_reason",
+                "started_by",
+                "started_at",
+            ]
         return ["status"]
 
     def save_model(
@@ -185,7 +191,7 @@ class FirmwareCampaignAdmin(LiveFigures, SendsCommands, admin.ModelAdmin):
             if (reason := campaigns.cannot_start(campaign)) is not None:
                 self.message_user(request, f"{campaign}: {reason}", messages.ERROR)
                 continue
-            count = campaigns.start(campaign)
+            count = campaigns.start(campaign, started_by=request.user)
             transaction.on_commit(lambda pk=campaign.pk: tasks.advance_campaign.delay(pk))
             self.message_user(
                 request,

@@ -11,6 +11,7 @@ campaign, and the chargers not yet sent stay untouched.
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -104,17 +105,23 @@ def cannot_start(campaign: FirmwareCampaign, now: datetime | None = None) -> str
     return None
 
 
-def start(campaign: FirmwareCampaign) -> int:
+def start(campaign: FirmwareCampaign, started_by: Any = None) -> int:
     """Fix the campaign's chargers and let its first wave go; returns how many chargers.
 
     Only a draft starts (a conditional UPDATE: a double click starts it once); the caller
-    asks cannot_start() first.
+    asks cannot_start() first. Its commands are `started_by`'s (else its creator's).
     """
     now = timezone.now()
+    user = started_by if getattr(started_by, "is_authenticated", False) else None
     with transaction.atomic():
         started = FirmwareCampaign.objects.filter(
             pk=campaign.pk, status=FirmwareCampaign.Status.DRAFT
-        ).update(status=FirmwareCampaign.Status.RUNNING, started_at=now, next_wave_at=now)
+        ).update(
+            status=FirmwareCampaign.Status.RUNNING,
+            started_at=now,
+            next_wave_at=now,
+            started_by=user,
+        )
         if not started:
             return 0
         targets = [
@@ -182,7 +189,9 @@ def _failed(target: CampaignTarget, why: str) -> None:
 def advance(campaign_id: int, now: datetime | None = None) -> None:
     """Do what is due now: retries, time-outs, the stop or end, the next wave."""
     for _step in range(100):  # each round changes something; a bound, not a schedule
-        campaign = FirmwareCampaign.objects.select_related("firmware").get(pk=campaign_id)
+        campaign = FirmwareCampaign.objects.select_related(
+            "firmware", "started_by", "created_by"
+        ).get(pk=campaign_id)
         if campaign.status != FirmwareCampaign.Status.RUNNING:
             return
         if not _step_once(campaign, now or timezone.now()):
@@ -303,7 +312,7 @@ def _send(campaign: FirmwareCampaign, target: CampaignTarget) -> None:
                 timezone.now(),
                 firmware.signing_certificate,
                 firmware.signature,
-                issued_by=campaign.created_by,
+                issued_by=campaign.started_by or campaign.created_by,
                 source=SOURCE,
             )
             if answer.status not in ("Accepted", "AcceptedCanceled"):
@@ -313,7 +322,7 @@ def _send(campaign: FirmwareCampaign, target: CampaignTarget) -> None:
                 charge_point_id,
                 firmware_location(firmware),
                 timezone.now(),
-                issued_by=campaign.created_by,
+                issued_by=campaign.started_by or campaign.created_by,
                 source=SOURCE,
             )
     except commands.CommandError as error:
