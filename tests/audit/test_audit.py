@@ -225,6 +225,19 @@ def test_a_token_added_blocked_and_deleted_in_admin_is_recorded_each_time(operat
     assert records[2].before["uid"] == "AUDIT-1" and records[2].after is None
 
 
+def test_a_token_put_on_a_sites_local_list_in_admin_is_recorded(operator_client):
+    site = Site.objects.create(name="Offline list", open_24_7=True)
+    token = IdToken.objects.create(uid="LIST-1")
+    response = operator_client.post(
+        reverse("admin:stations_locallistentry_add"), {"token": token.pk, "site": site.pk}
+    )
+    assert response.status_code == 302
+
+    record = _only(object_type="stations.locallistentry")
+    assert record.action == "created"
+    assert (record.after["token_id"], record.after["site_id"]) == (token.pk, site.pk)
+
+
 def test_a_wallet_credit_in_admin_is_recorded(operator_client, driver):
     operator_client.post(
         reverse("admin:billing_walletentry_credit"),
