@@ -1,7 +1,9 @@
 """The security whitepaper's certificate messages (edition 3, chapter 4) with a simulated
 1.6 charger: its CSR signed by ChargeHub's CA and installed, then used for profile 3;
-renewal before expiry; roots installed, read and deleted; admin's view of it all."""
+renewal before expiry; roots installed, read and deleted; admin's view of it all; the CA
+and a certificate made with `manage.py charger_ca`."""
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 from ocpp.v16 import call
@@ -278,3 +281,41 @@ def test_csr_goes_to_the_signer_the_setting_names(settings):
     # A CSR for another charger never reaches the signer.
     with pytest.raises(certificates.CertificateError):
         certificates.issue(charge_point, new_csr("SOMEONE-ELSE")[1])
+
+
+@pytest.mark.django_db
+def test_charger_ca_create_writes_the_ca_once_and_show_prints_it(settings, tmp_path):
+    """README's first step (`charger_ca create`, then `show`); a second create would lock
+    out every charger with a certificate of the first CA, so it is refused."""
+    settings.OCPP_CA_CERTIFICATE = str(tmp_path / "ca.pem")
+    settings.OCPP_CA_KEY = str(tmp_path / "ca.key")
+    call_command("charger_ca", "create", "--name", "Example CPO CA", "--days", "30")
+    assert (tmp_path / "ca.key").stat().st_mode & 0o777 == 0o600
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    assert ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Example CPO CA"
+
+    shown = io.StringIO()
+    call_command("charger_ca", "show", stdout=shown)
+    assert f"SHA-256 fingerprint: {certificates.fingerprint(ca)}" in shown.getvalue()
+    with pytest.raises(CommandError, match="exist already"):
+        call_command("charger_ca", "create")
+    assert x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes()) == ca
+
+
+async def test_charger_ca_issue_gives_a_charger_without_csr_a_certificate_for_profile_3(
+    tls_server, pki, db_access, settings, tmp_path
+):
+    """README's `charger_ca issue ID --out DIR` for a charger that cannot make a CSR: the
+    key and certificate it writes open security profile 3 over real TLS."""
+    settings.OCPP_CA_CERTIFICATE = str(pki.ca_certificate)
+    settings.OCPP_CA_KEY = str(pki.ca_key)
+    await sync_to_async(register)("CA-ISSUED", None, security_profile=3)
+    await sync_to_async(call_command)("charger_ca", "issue", "CA-ISSUED", "--out", str(tmp_path))
+    assert (tmp_path / "CA-ISSUED.key").stat().st_mode & 0o777 == 0o600
+    context = client_context(pki, (tmp_path / "CA-ISSUED.pem", tmp_path / "CA-ISSUED.key"))
+    async with tls_charger(tls_server[1], "CA-ISSUED", context) as cp:
+        assert (await cp.boot()).status == "Accepted"
+    stored = await sync_to_async(ChargerCertificate.objects.get)(
+        charge_point__charge_point_id="CA-ISSUED"
+    )
+    assert stored.pem == (tmp_path / "CA-ISSUED.pem").read_text()
