@@ -37,11 +37,20 @@ def is_authorization_key(key: object) -> bool:
     return isinstance(key, str) and key.casefold() == AUTHORIZATION_KEY.casefold()
 
 
+def new_authorization_key(action: str, payload: dict[str, Any]) -> str | None:
+    """The new password a command gives the charger (ChangeConfiguration of
+    AuthorizationKey, camelCase payload), else None."""
+    if action == "ChangeConfiguration" and is_authorization_key(payload.get("key")):
+        value = payload.get("value")
+        return value if isinstance(value, str) else None
+    return None
+
+
 def on_record(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The payload as the message log and the command record keep it: a new
     AuthorizationKey shows as "(hidden)" (whitepaper A01.FR.09: no password in clear in
     logs); any other payload is returned as it is."""
-    if action == "ChangeConfiguration" and is_authorization_key(payload.get("key")):
+    if new_authorization_key(action, payload) is not None:
         return {**payload, "value": HIDDEN}
     return payload
 

@@ -216,26 +216,17 @@ def change_configuration(
     """Set one key; the stored configuration follows when the charger took the value.
 
     AuthorizationKey is the charger's password (security whitepaper ed. 3, use case A01):
-    one shorter than MIN_PASSWORD_LENGTH is refused unsent; once the charger takes it, its
-    hash replaces the stored password, so the old one no longer lets the charger in
-    (A01.FR.03), and its value is kept nowhere in clear; refused, the old one stays
-    (A01.FR.04).
+    commands.send_payload makes it the stored password once the charger takes it; its
+    value is never kept in the configuration.
     """
-    secret = charger_auth.is_authorization_key(key)
-    if secret and len(value) < charger_auth.MIN_PASSWORD_LENGTH:
-        raise commands.InvalidCommand(
-            f"An AuthorizationKey has at least {charger_auth.MIN_PASSWORD_LENGTH} characters"
-        )
     answer = _send(
         charge_point_id, call.ChangeConfiguration(key=key, value=value), issued_by, source
     )
     # OCPP 1.6 §5.3: RebootRequired means the value is stored and applies after a reboot.
     if answer.status in ("Accepted", "RebootRequired"):
-        charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
-        if secret:
-            charge_point.set_password(value)
-            charge_point.save(update_fields=["password_hash"])
+        if charger_auth.is_authorization_key(key):
             return answer
+        charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
         previous = charge_point.configuration.get(key, {})
         charge_point.configuration = {
             **charge_point.configuration,

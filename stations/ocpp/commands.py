@@ -131,12 +131,23 @@ async def send_payload(
     issued_by: Any = None,
     source: str = "",
 ) -> dict[str, Any]:
-    """Send `action` with a camelCase payload; return the charger's answer payload."""
+    """Send `action` with a camelCase payload; return the charger's answer payload.
+
+    A new AuthorizationKey (ChangeConfiguration; security whitepaper use case A01), from
+    any caller: one shorter than MIN_PASSWORD_LENGTH is refused unsent; once the charger
+    takes it its hash replaces the stored password, so the old one no longer lets the
+    charger in (A01.FR.03); refused, the old one stays (A01.FR.04).
+    """
     timeout = settings.OCPP_COMMAND_TIMEOUT if timeout is None else timeout
     try:
         payload = rpc.to_plain(payload)
     except (TypeError, ValueError):
         raise InvalidCommand(f"The {action} payload is not JSON") from None
+    key = charger_auth.new_authorization_key(action, payload)
+    if key is not None and len(key) < charger_auth.MIN_PASSWORD_LENGTH:
+        raise InvalidCommand(
+            f"An AuthorizationKey has at least {charger_auth.MIN_PASSWORD_LENGTH} characters"
+        )
     command = await database_sync_to_async(_record)(
         charge_point_id, action, payload, issued_by, source
     )
@@ -147,6 +158,8 @@ async def send_payload(
         response = error.payload if isinstance(error, InvalidAnswer) else None
         await database_sync_to_async(_finish)(command, error.status, response, str(error))
         raise
+    if key is not None and answer.get("status") in ("Accepted", "RebootRequired"):
+        await database_sync_to_async(_password_taken)(command, key)
     await database_sync_to_async(_finish)(command, ChargerCommand.Status.ANSWERED, answer, "")
     return answer
 
@@ -321,6 +334,12 @@ def _record(
         issued_by=user,
         source=source,
     )
+
+
+def _password_taken(command: ChargerCommand, key: str) -> None:
+    charge_point = ChargePoint.objects.get(pk=command.charge_point_id)
+    charge_point.set_password(key)
+    charge_point.save(update_fields=["password_hash"])
 
 
 def _finish(

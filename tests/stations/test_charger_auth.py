@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import Client
+from rest_framework.test import APIClient
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -197,3 +198,30 @@ def test_admin_sets_an_authorization_key_on_one_charger_at_a_time(make_user):
     assert "set it on one charger at a time" in page.content.decode()
     assert not CommandBatch.objects.exists()
     assert not ChargerCommand.objects.exists()
+
+
+async def test_a_new_authorization_key_sent_through_the_staff_api_replaces_the_password_too(
+    ocpp_server, charger, make_user
+):
+    """The rule is the command door's (stations/ocpp/commands.py send_payload), so a raw
+    ChangeConfiguration from the staff API (or `manage.py ocpp_call`) does not lock the
+    charger out either."""
+    cp_id = "CP-AUTH-A01-API"
+    staff = await sync_to_async(make_user)(is_staff=True, is_superuser=True)
+    api = APIClient()
+    api.force_authenticate(staff)
+    async with charger(cp_id) as cp:
+        await cp.boot()
+        response = await sync_to_async(api.post)(
+            f"/api/v1/charge-points/{cp_id}/commands/",
+            {
+                "action": "ChangeConfiguration",
+                "payload": {"key": "AuthorizationKey", "value": NEW_PASSWORD},
+            },
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+    assert await _connects(ocpp_server, cp_id, NEW_PASSWORD)
+    assert not await _connects(ocpp_server, cp_id, PASSWORD)
+    assert await eventually(lambda: _change_configuration_logged(cp_id))
+    assert await sync_to_async(_kept_in_clear)(cp_id, NEW_PASSWORD) == []
