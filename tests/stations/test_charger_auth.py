@@ -225,3 +225,23 @@ async def test_a_new_authorization_key_sent_through_the_staff_api_replaces_the_p
     assert not await _connects(ocpp_server, cp_id, PASSWORD)
     assert await eventually(lambda: _change_configuration_logged(cp_id))
     assert await sync_to_async(_kept_in_clear)(cp_id, NEW_PASSWORD) == []
+
+
+async def test_an_authorization_key_a_charger_reads_back_is_stored_hidden(charger):
+    """The whitepaper makes AuthorizationKey write-only; a charger that still reports it
+    in GetConfiguration does not get it kept in clear."""
+    cp_id = "CP-AUTH-A01-READ"
+    async with charger(cp_id) as cp:
+        cp.answers["GetConfiguration"] = {
+            "configurationKey": [
+                {"key": "AuthorizationKey", "readonly": False, "value": NEW_PASSWORD},
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+            ]
+        }
+        await cp.boot()
+        await sync_to_async(operations.refresh_configuration)(cp_id)
+    stored = await sync_to_async(ChargePoint.objects.get)(charge_point_id=cp_id)
+    assert stored.configuration == {
+        "AuthorizationKey": {"value": "(hidden)", "readonly": False},
+        "HeartbeatInterval": {"value": "300", "readonly": False},
+    }
