@@ -157,6 +157,19 @@ async def test_the_connector_available_again_resolves_the_ticket_and_says_why(ma
     assert ticket.resolution.startswith("Connector Available again at")
 
 
+async def test_the_connector_charging_again_resolves_the_ticket_and_says_why(mail_server, charger):
+    """A charger may go from Faulted straight to Charging (a car still plugged in)."""
+    server, _mail = mail_server
+    await sync_to_async(_site_with_technician)("CP-OPS-CHARGES")
+    async with charger("CP-OPS-CHARGES", server=server) as cp:
+        await send(cp, "StatusNotification", status("Faulted", "OverCurrentFailure"))
+        await send(cp, "StatusNotification", status("Charging"))
+
+    (ticket,) = await sync_to_async(tickets_of)("CP-OPS-CHARGES")
+    assert ticket.status == Ticket.Status.RESOLVED
+    assert ticket.resolution.startswith("Connector Charging again at")
+
+
 async def test_an_error_code_on_a_working_connector_is_history_not_a_ticket(mail_server, charger):
     """OCPP 1.6 §4.9: a charger may report an error it charges through (a warning)."""
     server, _mail = mail_server
@@ -204,6 +217,9 @@ async def test_offline_past_the_threshold_is_a_ticket_and_reconnecting_resolves_
     [
         ("TamperDetectionActivated", True),
         ("InvalidFirmwareSignature", True),
+        ("MemoryExhaustion", True),
+        ("InvalidChargePointCertificate", True),
+        ("InvalidCentralSystemCertificate", True),
         ("StartupOfTheDevice", False),
         ("SettingSystemTime", False),
     ],

@@ -8,7 +8,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from stations.charger_auth import CHARGER_HASHER
-from stations.models import ChargePoint
+from stations.models import ChargePoint, ConnectionEvent
 from tests.conftest import PASSWORD, basic_auth, eventually, register
 from tests.stations.ocpp_wire import assert_still_up, send, send_expecting_error
 
@@ -167,6 +167,30 @@ async def test_a_closed_connection_leaves_the_charger_to_no_connection_and_the_n
             await asyncio.wait_for(second._connection.wait_closed(), 10)
             assert second._connection.close_code == 4000
             await assert_still_up(third)
+
+
+def _online_history(charge_point_id: str) -> list[str]:
+    """The charger's ConnectionEvent kinds, oldest first."""
+    history = ConnectionEvent.objects.filter(charge_point__charge_point_id=charge_point_id)
+    return list(history.order_by("at", "pk").values_list("kind", flat=True))
+
+
+async def test_a_connection_and_its_close_are_the_chargers_online_history(charger):
+    """Uptime reads its offline time from these rows (operations/downtime.py), so each
+    connect and each disconnect of a real socket must leave one."""
+    async with charger("CP-CONN-HISTORY") as cp:
+        await assert_still_up(cp)
+        assert await sync_to_async(_online_history)("CP-CONN-HISTORY") == ["connected"]
+    both = ["connected", "disconnected"]
+    assert await eventually(lambda: _online_history("CP-CONN-HISTORY") == both)
+    disconnected = await sync_to_async(
+        lambda: (
+            ConnectionEvent.objects.get(
+                charge_point__charge_point_id="CP-CONN-HISTORY", kind="disconnected"
+            ).at
+        )
+    )()
+    assert disconnected == (await sync_to_async(_get)("CP-CONN-HISTORY")).disconnected_at
 
 
 # --- Unknown chargers as Pending, approved by staff --------------------------------------
