@@ -5,24 +5,31 @@ window or an emergency stop still holds them (operations/availability.py).
 `run()` is the beat task's (operations/tasks.py, every minute). It is idempotent and safe
 with two workers: a conditional UPDATE of `applied_at` / `released_at` claims each start
 and end, so only the worker that claimed it sends the commands. A charger offline at the
-start gets Inoperative when it boots during the window (availability.after_boot).
+start gets Inoperative when it boots during the window (availability.after_boot). A
+worker that died between its claim and the commands left connected chargers untold: the
+next runs send them what their last command does not say (`send_missed`).
 """
 
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from operations import availability
 from operations.models import MaintenanceWindow
 from stations import opening_hours
-from stations.models import ChargePoint
+from stations.models import ChargePoint, ChargerCommand
 
 logger = logging.getLogger(__name__)
+
+# A claim younger than this may still be sending (its commands are recorded as they go);
+# a release older than CATCH_UP is left to the charger's next boot (after_boot).
+CLAIM_GRACE = timedelta(minutes=1)
+CATCH_UP = timedelta(hours=1)
 
 
 @dataclass
@@ -31,6 +38,7 @@ class Run:
 
     applied: dict[int, dict[str, str]] = field(default_factory=dict)
     released: dict[int, dict[str, str]] = field(default_factory=dict)
+    resent: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 def charge_points_of(window: MaintenanceWindow) -> QuerySet[ChargePoint]:
@@ -88,10 +96,76 @@ def release_ended(now: datetime | None = None) -> dict[int, dict[str, str]]:
     return released
 
 
-def run(now: datetime | None = None) -> Run:
-    """One pass of the beat task: apply the windows that started, release those that ended."""
+def untold(window: MaintenanceWindow, kind: str) -> list[ChargePoint]:
+    """The window's connected chargers whose last ChangeAvailability for the whole charger
+    (from any source, whatever its answer) was not `kind`, or that never had one."""
+    last = (
+        ChargerCommand.objects.filter(
+            charge_point=OuterRef("pk"), action="ChangeAvailability", payload__connectorId=0
+        )
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    connected = list(
+        charge_points_of(window).filter(is_connected=True).annotate(last_command=Subquery(last))
+    )
+    kinds = dict(
+        ChargerCommand.objects.filter(
+            pk__in=[cp.last_command for cp in connected if cp.last_command]
+        ).values_list("pk", "payload__type")
+    )
+    return [cp for cp in connected if kinds.get(cp.last_command) != kind]
+
+
+def send_missed(now: datetime | None = None) -> dict[int, dict[str, str]]:
+    """Inoperative to the connected chargers of a window in force whose last availability
+    command is not Inoperative; Operative to those of a window released within CATCH_UP
+    whose last is not Operative, that operations left Inoperative and nothing holds now
+    (as after_boot decides); {window id: answers}. Only claims older than CLAIM_GRACE:
+    a younger one may still be sending.
+
+    A charger that was sent the command and refused it, did not answer or was offline is
+    not asked again here (that would be every minute): its next boot settles it
+    (availability.after_boot).
+    """
     now = now or timezone.now()
-    return Run(applied=apply_due(now), released=release_ended(now))
+    claimed_before = now - CLAIM_GRACE
+    resent: dict[int, dict[str, str]] = {}
+    in_force = MaintenanceWindow.objects.filter(
+        applied_at__lte=claimed_before,
+        released_at__isnull=True,
+        starts_at__lte=now,
+        ends_at__gt=now,
+    )
+    for window in in_force:
+        ids = [cp.charge_point_id for cp in untold(window, availability.INOPERATIVE)]
+        if ids:
+            resent[window.pk] = availability.set_availability(
+                ids, availability.INOPERATIVE, source=availability.MAINTENANCE_SOURCE
+            )
+    released = MaintenanceWindow.objects.filter(
+        released_at__lte=claimed_before, released_at__gt=now - CATCH_UP
+    )
+    for window in released:
+        ids = [
+            cp.charge_point_id
+            for cp in untold(window, availability.OPERATIVE)
+            if not availability.is_held(cp, now) and availability.left_inoperative_by_us(cp)
+        ]
+        if ids:
+            resent[window.pk] = availability.set_availability(
+                ids, availability.OPERATIVE, source=availability.MAINTENANCE_SOURCE
+            )
+    for pk, answers in resent.items():
+        logger.warning("Maintenance window %s: sent what a lost run missed: %s", pk, answers)
+    return resent
+
+
+def run(now: datetime | None = None) -> Run:
+    """One pass of the beat task: apply the windows that started, release those that
+    ended, and send what an earlier run claimed but never sent."""
+    now = now or timezone.now()
+    return Run(applied=apply_due(now), released=release_ended(now), resent=send_missed(now))
 
 
 def ends_by_charge_point(

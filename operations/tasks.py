@@ -48,11 +48,16 @@ def refresh_uptime_year() -> int:
 def apply_maintenance_windows() -> dict[str, int]:
     done = maintenance.run()
     logger.info(
-        "apply_maintenance_windows: %d window(s) applied, %d released",
+        "apply_maintenance_windows: %d window(s) applied, %d released, %d caught up",
         len(done.applied),
         len(done.released),
+        len(done.resent),
     )
-    return {"applied": len(done.applied), "released": len(done.released)}
+    return {
+        "applied": len(done.applied),
+        "released": len(done.released),
+        "resent": len(done.resent),
+    }
 
 
 @shared_task

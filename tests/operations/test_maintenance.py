@@ -119,6 +119,67 @@ async def test_a_charger_offline_at_the_start_and_the_end_gets_each_when_it_boot
         assert await eventually(lambda: _availability_commands("MAINT-LATE") == expected)
 
 
+def _claim(window: MaintenanceWindow, **times: datetime) -> None:
+    """What a worker that claimed a start or an end and died before sending leaves."""
+    MaintenanceWindow.objects.filter(pk=window.pk).update(**times)
+
+
+async def test_a_start_and_an_end_claimed_by_a_worker_that_died_are_sent_by_the_next_run(
+    charger,
+):
+    site = await sync_to_async(_site)("Lost run")
+    async with charger("MAINT-LOST", site=site) as cp:
+        await cp.boot()
+        # Later than the boot, so its own after-boot check has nothing to say.
+        window = await sync_to_async(_window)(site=site, starts=60, ends=120)
+        claimed = window.starts_at + timedelta(seconds=30)
+        await sync_to_async(_claim)(window, applied_at=claimed)
+
+        run = await sync_to_async(maintenance.run)(claimed + timedelta(minutes=2))
+        assert run.applied == {}
+        assert run.resent == {window.pk: {"MAINT-LOST": "Accepted"}}
+        assert cp.received == [INOPERATIVE]
+        # Told now: the next run sends nothing.
+        again = await sync_to_async(maintenance.run)(claimed + timedelta(minutes=3))
+        assert again.resent == {} and cp.received == [INOPERATIVE]
+
+        released = window.ends_at + timedelta(seconds=30)
+        await sync_to_async(_claim)(window, released_at=released)
+        run = await sync_to_async(maintenance.run)(released + timedelta(minutes=2))
+        assert run.released == {}
+        assert run.resent == {window.pk: {"MAINT-LOST": "Accepted"}}
+        assert cp.received == [INOPERATIVE, OPERATIVE]
+        again = await sync_to_async(maintenance.run)(released + timedelta(minutes=3))
+        assert again.resent == {} and cp.received == [INOPERATIVE, OPERATIVE]
+
+    commands = await sync_to_async(_availability_commands)("MAINT-LOST")
+    assert commands == [("Inoperative", "answered"), ("Operative", "answered")]
+
+
+def test_a_claim_still_sending_or_a_charger_that_refused_is_not_sent_again(db_access):
+    """A claim younger than a minute may still be sending; a charger that was sent the
+    command (refused, no answer, offline) waits for its next boot, not every minute."""
+    site = _site("Not again")
+    charge_point = register("MAINT-REFUSED", site=site)
+    ChargePoint.objects.filter(pk=charge_point.pk).update(is_connected=True)
+    window = _window(site=site)
+    now = timezone.now()
+    _claim(window, applied_at=now - timedelta(seconds=30))
+    assert maintenance.send_missed(now) == {}
+
+    _claim(window, applied_at=now - timedelta(minutes=5))
+    ChargerCommand.objects.create(
+        charge_point=charge_point,
+        action="ChangeAvailability",
+        payload={"connectorId": 0, "type": "Inoperative"},
+        source=availability.MAINTENANCE_SOURCE,
+        status=ChargerCommand.Status.ANSWERED,
+        response={"status": "Rejected"},
+        answered_at=now,
+    )
+    assert maintenance.send_missed(now) == {}
+
+
 def test_a_booting_charger_is_told_nothing_outside_windows_nor_once_it_is_operative(db_access):
     site = _site("Nothing planned")
     charge_point = register("MAINT-FREE", site=site)
