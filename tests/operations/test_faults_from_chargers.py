@@ -144,30 +144,24 @@ async def test_the_same_fault_ten_times_while_flapping_is_one_ticket_and_one_ale
     assert len(mails_to(mail, technician)) == 1
 
 
-async def test_the_connector_available_again_resolves_the_ticket_and_says_why(mail_server, charger):
+@pytest.mark.parametrize(
+    ("cp_id", "back"),
+    # A charger may go from Faulted straight to Charging (a car still plugged in).
+    [("CP-OPS-BACK", "Available"), ("CP-OPS-CHARGES", "Charging")],
+)
+async def test_the_connector_available_or_charging_again_resolves_the_ticket_and_says_why(
+    mail_server, charger, cp_id, back
+):
     server, _mail = mail_server
-    await sync_to_async(_site_with_technician)("CP-OPS-BACK")
-    async with charger("CP-OPS-BACK", server=server) as cp:
+    await sync_to_async(_site_with_technician)(cp_id)
+    async with charger(cp_id, server=server) as cp:
         await send(cp, "StatusNotification", status("Faulted", "ConnectorLockFailure"))
-        await send(cp, "StatusNotification", status("Available"))
+        await send(cp, "StatusNotification", status(back))
 
-    (ticket,) = await sync_to_async(tickets_of)("CP-OPS-BACK")
+    (ticket,) = await sync_to_async(tickets_of)(cp_id)
     assert ticket.status == Ticket.Status.RESOLVED
     assert ticket.resolved_at is not None
-    assert ticket.resolution.startswith("Connector Available again at")
-
-
-async def test_the_connector_charging_again_resolves_the_ticket_and_says_why(mail_server, charger):
-    """A charger may go from Faulted straight to Charging (a car still plugged in)."""
-    server, _mail = mail_server
-    await sync_to_async(_site_with_technician)("CP-OPS-CHARGES")
-    async with charger("CP-OPS-CHARGES", server=server) as cp:
-        await send(cp, "StatusNotification", status("Faulted", "OverCurrentFailure"))
-        await send(cp, "StatusNotification", status("Charging"))
-
-    (ticket,) = await sync_to_async(tickets_of)("CP-OPS-CHARGES")
-    assert ticket.status == Ticket.Status.RESOLVED
-    assert ticket.resolution.startswith("Connector Charging again at")
+    assert ticket.resolution.startswith(f"Connector {back} again at")
 
 
 async def test_an_error_code_on_a_working_connector_is_history_not_a_ticket(mail_server, charger):
