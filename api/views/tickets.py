@@ -2,12 +2,15 @@
 change its state, assignee or severity, comment, start its remote repair
 (operations/repair.py). The same permissions as admin
 (StaffModelPermissions; comments need operations.add_ticketentry) and the same refusals
-(operations.tickets.TicketRefused, a 400 with its message)."""
+(operations.tickets.TicketRefused, a 400 with its message). Filtering on a charge point
+or site that does not exist is a 404, as in uptime/."""
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -24,12 +27,19 @@ from api.serializers import (
 )
 from operations import repair, tasks, tickets
 from operations.models import Ticket
+from stations.models import ChargePoint, Site
 
 REFUSED = OpenApiResponse(description="A change the workflow does not allow, with the reason")
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=[TicketQuery]),
+    list=extend_schema(
+        parameters=[TicketQuery],
+        responses={
+            200: TicketSerializer(many=True),
+            404: OpenApiResponse(description="No such charge point or site"),
+        },
+    ),
     partial_update=extend_schema(
         request=TicketChangeSerializer,
         responses={200: TicketDetailSerializer, 400: REFUSED},
@@ -56,8 +66,13 @@ class TicketViewSet(
             return found.prefetch_related("entries__author")
         query = TicketQuery.read(self.request)
         if charge_point := query.get("charge_point"):
+            # An unknown one is a 404, as in uptime/: an empty list would read "no tickets".
+            if not ChargePoint.objects.filter(charge_point_id=charge_point).exists():
+                raise NotFound(_("No such charge point."))
             found = found.filter(charge_point__charge_point_id=charge_point)
         if site := query.get("site"):
+            if not Site.objects.filter(pk=site).exists():
+                raise NotFound(_("No such site."))
             found = found.filter(site_id=site)
         if (wanted := query.get("status")) == OPEN:
             found = found.filter(status__in=Ticket.OPEN_STATUSES)

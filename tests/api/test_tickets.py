@@ -57,7 +57,13 @@ def test_tickets_are_listed_and_filtered(as_technician, world):
     assert ids(as_technician, "?status=open") == sorted([faulted, offline])
     assert ids(as_technician, "?status=resolved") == [done]
     assert ids(as_technician, "?charge_point=API-T-1&status=open") == [faulted]
-    assert ids(as_technician, "?charge_point=NOBODY") == []
+    # A filter on what does not exist is a 404 saying so, not an empty list.
+    for query, detail in (
+        ("?charge_point=NOBODY", "No such charge point."),
+        ("?site=999999", "No such site."),
+    ):
+        response = as_technician.get(f"{URL}{query}")
+        assert (response.status_code, response.json()) == (404, {"detail": detail})
 
 
 @pytest.mark.parametrize("query", ["?status=broken", "?site=0", "?site=north"])
