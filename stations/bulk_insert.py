@@ -37,6 +37,12 @@ def values(model: type[models.Model], instance: models.Model) -> list[Any]:
     ]
 
 
+def insert_sql(model: type[models.Model], rows: int, *, ignore_conflicts: bool) -> str:
+    """The INSERT of `rows` rows of `model` (every column but the primary key), built
+    once per shape: its parameters are values() of each instance in turn."""
+    return _sql(model, connection.vendor, rows, ignore_conflicts)
+
+
 @lru_cache(maxsize=64)  # a few shapes in use: batch sizes of the log and of samples
 def _sql(model: type[models.Model], vendor: str, rows: int, ignore_conflicts: bool) -> str:
     quote = connection.ops.quote_name
@@ -61,7 +67,7 @@ def insert(
             for start in range(0, len(instances), ROWS_PER_STATEMENT):
                 batch = instances[start : start + ROWS_PER_STATEMENT]
                 cursor.execute(
-                    _sql(model, connection.vendor, len(batch), ignore_conflicts),
+                    insert_sql(model, len(batch), ignore_conflicts=ignore_conflicts),
                     [value for instance in batch for value in values(model, instance)],
                 )
 

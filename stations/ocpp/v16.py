@@ -15,10 +15,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from stations import certificates, meter_samples, sessions, signals
+from stations import certificates, meter_samples, sessions, signals, statements
 from stations.authorization import id_tag_info, normalize_id_tag, token_info
 from stations.clock import trusted_time
 from stations.models import (
@@ -50,8 +49,16 @@ HANDLERS: dict[str, Handler] = {}
 # of their writes stands alone, none needs undoing if a later one fails: MeterValues may
 # create its connector (get_or_create), then stores its samples (a retransmitted one is
 # skipped; the COPY path has its own transaction); a refused Authorize has a listener
-# store it (insights' RefusedStart).
-WITHOUT_TRANSACTION = {"Authorize", "DataTransfer", "Heartbeat", "MeterValues"}
+# store it (insights' RefusedStart); StatusNotification may create its connector, then
+# stores its event and the connector's status in one statement (stations/statements.py;
+# in a transaction of its own on SQLite).
+WITHOUT_TRANSACTION = {
+    "Authorize",
+    "DataTransfer",
+    "Heartbeat",
+    "MeterValues",
+    "StatusNotification",
+}
 # Handlers that touch no database: the consumer runs them on its event loop. A hop to a
 # database thread and back costs more CPU than the handler itself, and Heartbeats are
 # about a quarter of a fleet's calls (docs/performance.md).
@@ -375,7 +382,7 @@ def status_notification(
         timestamp, suspect = _time(payload, "timestamp", received_at)
     else:
         timestamp, suspect = received_at, False
-    event = StatusEvent.objects.create(
+    event = StatusEvent(
         connector=connector,
         status=payload["status"],
         error_code=payload["errorCode"],
@@ -396,9 +403,8 @@ def status_notification(
     }
     # The database decides what is newest, and only these columns are written: the
     # connector may be cached (connectors_by_id) while staff edit its other fields.
-    newest = Q(status_at__isnull=True) | Q(status_at__lte=timestamp)
     previous = connector.status
-    if Connector.objects.filter(newest, pk=connector.pk).update(**current):
+    if statements.record_status(event, current):
         for field, value in current.items():
             setattr(connector, field, value)
         if previous != connector.status:

@@ -138,11 +138,13 @@ async def test_a_connector_deleted_in_admin_comes_back_with_the_chargers_next_st
 @pytest.mark.django_db
 def test_a_call_that_fails_after_creating_a_connector_leaves_no_connector_in_the_cache():
     # The handler directly: a charger cannot send this timestamp (the schema refuses it),
-    # so it stands for any failure after the connector was created, which rolls it back.
+    # so it stands for any failure after the connector was created, which rolls it back
+    # (a StartTransaction runs in a transaction; a StatusNotification's connector stands
+    # alone, as a MeterValues' does).
     charge_point = ChargePoint.objects.create(charge_point_id="CP-ROWS-ROLLBACK")
-    failing = {"connectorId": 2, "status": "Available", "errorCode": "NoError", "timestamp": "x"}
+    failing = {"connectorId": 2, "idTag": "TAG-ROWS", "meterStart": 0, "timestamp": "x"}
     with pytest.raises(ValueError):
-        v16.handle(charge_point, "StatusNotification", failing, timezone.now())
+        v16.handle(charge_point, "StartTransaction", failing, timezone.now())
     assert not Connector.objects.filter(charge_point=charge_point, connector_id=2).exists()
 
     sample = {"timestamp": now(), "sampledValue": [{"value": "10"}]}

@@ -1,0 +1,65 @@
+"""A StatusNotification's two writes in one statement on PostgreSQL.
+
+A StatusNotification stores its StatusEvent and sets the connector's current status if it
+is the newest. With the ORM that is an INSERT and an UPDATE in a transaction: four round
+trips with BEGIN and COMMIT, each statement compiled anew (#17's profile: BEGIN/COMMIT
+8 % and Django's SQL compiler 7.5 % of a busy server; docs/performance.md, "Third
+session"). On PostgreSQL one data-modifying CTE does both atomically without a
+transaction block, its SQL built once per process. SQLite keeps the ORM's two statements
+in one transaction.
+"""
+
+from functools import cache
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from stations import bulk_insert
+from stations.models import Connector, StatusEvent
+
+# The connector's columns a status sets; no others (the connector may be a kept instance
+# while staff edit its other fields).
+CURRENT_FIELDS = ("status", "error_code", "info", "vendor_id", "vendor_error_code", "status_at")
+
+
+def record_status(event: StatusEvent, current: dict[str, Any]) -> bool:
+    """Insert `event` (its pk set) and write `current` (CURRENT_FIELDS) on its connector
+    unless the connector's status is newer than `current["status_at"]`: a late
+    notification goes into the history only. True when the connector was written.
+
+    Call it outside a transaction: on PostgreSQL the statement is atomic by itself."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            event.save(force_insert=True)
+            newest = Q(status_at__isnull=True) | Q(status_at__lte=current["status_at"])
+            return bool(Connector.objects.filter(newest, pk=event.connector_id).update(**current))
+    fields = [Connector._meta.get_field(name) for name in CURRENT_FIELDS]
+    current_values = [field.get_db_prep_save(current[field.name], connection) for field in fields]
+    params = bulk_insert.values(StatusEvent, event)
+    params += [*current_values, event.connector_id, current_values[-1]]  # status_at last
+    with connection.cursor() as cursor:
+        cursor.execute(_status_sql(), params)
+        event_id, written = cursor.fetchone()
+    event.pk = event_id
+    event._state.adding = False
+    event._state.db = connection.alias
+    return written
+
+
+@cache
+def _status_sql() -> str:
+    quote = connection.ops.quote_name
+    insert = bulk_insert.insert_sql(StatusEvent, 1, ignore_conflicts=False)
+    table = quote(Connector._meta.db_table)
+    columns = {name: quote(Connector._meta.get_field(name).column) for name in CURRENT_FIELDS}
+    sets = ", ".join(f"{column} = %s" for column in columns.values())
+    status_at = columns["status_at"]
+    # Both run on one snapshot; the UPDATE's condition is checked again against a row
+    # another call changed meanwhile (READ COMMITTED), as the ORM's UPDATE is.
+    return (
+        f"WITH event AS ({insert} RETURNING {quote(StatusEvent._meta.pk.column)}), "
+        f"newest AS (UPDATE {table} SET {sets} WHERE {quote(Connector._meta.pk.column)} = %s"
+        f" AND ({status_at} IS NULL OR {status_at} <= %s) RETURNING 1) "
+        "SELECT (SELECT * FROM event), EXISTS (SELECT FROM newest)"
+    )

@@ -1,0 +1,101 @@
+"""stations/statements.py: a StatusNotification's event and its connector's status, in one
+statement on PostgreSQL, in one transaction on SQLite (the tests run on both)."""
+
+from datetime import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from stations import signals
+from stations.models import ChargePoint, Connector, StatusEvent
+from stations.statements import CURRENT_FIELDS, record_status
+from tests.stations.handling import handle
+from tests.stations.ocpp_wire import ago, iso
+
+pytestmark = pytest.mark.django_db
+
+
+def status(connector_id: int, value: str, when: datetime) -> dict:
+    return {
+        "connectorId": connector_id,
+        "errorCode": "NoError",
+        "status": value,
+        "timestamp": iso(when),
+    }
+
+
+def event(connector: Connector, value: str, when: datetime) -> StatusEvent:
+    return StatusEvent(connector=connector, status=value, timestamp=when, received_at=when)
+
+
+def current(event: StatusEvent) -> dict:
+    return {
+        name: getattr(event, "timestamp" if name == "status_at" else name)
+        for name in CURRENT_FIELDS
+    }
+
+
+def test_a_status_is_one_statement_on_postgresql_and_one_transaction_on_sqlite():
+    handle("CP-STMT-ONE", "StatusNotification", status(1, "Available", ago(minutes=2)))
+
+    with CaptureQueriesContext(connection) as queries:
+        handle("CP-STMT-ONE", "StatusNotification", status(1, "Preparing", ago(minutes=1)))
+
+    writes = [q["sql"].split(" (")[0] for q in queries if not q["sql"].startswith("SELECT")]
+    if connection.vendor == "postgresql":
+        assert writes == ["WITH event AS"], writes
+    else:
+        assert [w.split()[0] for w in writes] == ["SAVEPOINT", "INSERT", "UPDATE", "RELEASE"]
+    assert Connector.objects.get(charge_point__charge_point_id="CP-STMT-ONE").status == "Preparing"
+
+
+def test_an_event_is_stored_and_its_connector_written_only_when_it_is_the_newest():
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-STMT-NEWEST")
+    connector = Connector.objects.create(charge_point=charge_point, connector_id=1)
+    charging = event(connector, "Charging", ago(minutes=5))
+    late = event(connector, "Faulted", ago(minutes=10))
+    same_time = event(connector, "SuspendedEV", charging.timestamp)
+
+    assert record_status(charging, current(charging)) is True
+    assert record_status(late, current(late)) is False
+    assert record_status(same_time, current(same_time)) is True
+
+    stored = StatusEvent.objects.order_by("pk").values_list("pk", "status")
+    assert list(stored) == [
+        (charging.pk, "Charging"),
+        (late.pk, "Faulted"),
+        (same_time.pk, "SuspendedEV"),
+    ]
+    connector.refresh_from_db()
+    assert (connector.status, connector.status_at) == ("SuspendedEV", charging.timestamp)
+
+
+def test_the_listeners_hear_of_the_stored_event_and_the_change(django_capture_on_commit_callbacks):
+    handle("CP-STMT-HEARD", "StatusNotification", status(2, "Available", ago(minutes=2)))
+    heard = []
+
+    def changed(connector: Connector, previous_status: str, **kwargs: object) -> None:
+        heard.append(("changed", connector.status, previous_status))
+
+    def received(connector: Connector, event: StatusEvent, previous_status: str, **kwargs) -> None:
+        stored = StatusEvent.objects.get(pk=event.pk)
+        heard.append(
+            ("received", stored.status, event.connector_id == connector.pk, previous_status)
+        )
+
+    signals.connector_status_changed.connect(changed, dispatch_uid="test.statements.changed")
+    signals.status_notification_received.connect(received, dispatch_uid="test.statements.received")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            handle("CP-STMT-HEARD", "StatusNotification", status(2, "Faulted", ago(minutes=1)))
+            handle("CP-STMT-HEARD", "StatusNotification", status(2, "Charging", ago(minutes=3)))
+    finally:
+        signals.connector_status_changed.disconnect(dispatch_uid="test.statements.changed")
+        signals.status_notification_received.disconnect(dispatch_uid="test.statements.received")
+
+    assert heard == [
+        ("changed", "Faulted", "Available"),
+        ("received", "Faulted", True, "Available"),
+        ("received", "Charging", True, "Faulted"),  # late: history only, no change
+    ]
