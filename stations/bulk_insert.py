@@ -11,6 +11,9 @@ On PostgreSQL psycopg binds parameters on the client: it parses the whole statem
 its placeholders on every execute, and caches that only for statements under 4 KB. For
 the message log's 500-row INSERT that parsing was 9 % of a busy server (#17's profile);
 copy() streams the same rows with COPY instead, which has no statement to parse.
+
+insert_one() is the same INSERT for one row, with its primary key returned: a session's
+start skips a conflicting row without a savepoint around it (two round trips).
 """
 
 from contextlib import nullcontext
@@ -70,6 +73,25 @@ def insert(
                     insert_sql(model, len(batch), ignore_conflicts=ignore_conflicts),
                     [value for instance in batch for value in values(model, instance)],
                 )
+
+
+def insert_one(instance: models.Model, *, ignore_conflicts: bool = False) -> bool:
+    """Insert one instance and set its primary key; with `ignore_conflicts`, a row a
+    unique constraint refuses is skipped and False returned (no error, so the transaction
+    goes on without a savepoint). No signals are sent (as bulk_create)."""
+    model = type(instance)
+    quote = connection.ops.quote_name
+    sql = insert_sql(model, 1, ignore_conflicts=ignore_conflicts)
+    sql += f" RETURNING {quote(model._meta.pk.column)}"  # PostgreSQL, SQLite 3.35+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values(model, instance))
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return True
 
 
 def copy(model: type[models.Model], instances: list[Any]) -> None:

@@ -35,10 +35,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from stations import signals
+from stations import bulk_insert, signals
 from stations.authorization import find_token
 from stations.models import ChargingSession, Connector, MeterSample, Reservation
 
@@ -207,20 +206,19 @@ def open_session(
                 superseded, "superseded by a new transaction on the connector", started_at
             )
 
-    try:
-        with transaction.atomic():
-            session = ChargingSession.objects.create(
-                charge_point=charge_point,
-                connector=connector,
-                id_tag=id_tag,
-                id_token=find_token(id_tag),
-                reservation_id=reservation_id,
-                started_at=started_at,
-                meter_start_wh=meter_start_wh,
-                clock_suspect=clock_suspect,
-            )
-    except IntegrityError:
-        # The same start raced in on another connection of the same charger.
+    session = ChargingSession(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag=id_tag,
+        id_token=find_token(id_tag),
+        reservation_id=reservation_id,
+        started_at=started_at,
+        meter_start_wh=meter_start_wh,
+        clock_suspect=clock_suspect,
+    )
+    # Skipped, not failed, when the same start raced in on another connection of the
+    # same charger: no savepoint to roll back to (its two round trips saved).
+    if not bulk_insert.insert_one(session, ignore_conflicts=True):
         return same_start.get(started_at=started_at), False
 
     if reservation_id is not None:

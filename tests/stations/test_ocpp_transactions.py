@@ -279,3 +279,19 @@ def test_a_start_reads_the_connectors_sessions_once():
         (0, ChargingSession.Status.COMPLETED),
         (900, ChargingSession.Status.ACTIVE),
     ]
+
+
+@pytest.mark.django_db
+def test_a_start_stores_its_session_without_a_savepoint_of_its_own():
+    """A start that raced in on another connection is skipped by the INSERT (ON CONFLICT
+    DO NOTHING), not caught as an error: no savepoint (two round trips) around it."""
+    preparing = {"connectorId": 1, "errorCode": "NoError", "status": "Preparing"}
+    handle("CP-TX-NO-SAVEPOINT", "StatusNotification", preparing)  # its connector exists
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = handle("CP-TX-NO-SAVEPOINT", "StartTransaction", start(1, "NO-SP", 0, ago()))
+
+    savepoints = [q["sql"] for q in queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1, savepoints  # the call's own (the test runs in a transaction)
+    session = ChargingSession.objects.get(charge_point__charge_point_id="CP-TX-NO-SAVEPOINT")
+    assert (session.pk, session.status) == (answer["transactionId"], "active")
