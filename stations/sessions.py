@@ -46,6 +46,18 @@ logger = logging.getLogger(__name__)
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # OCPP 1.6 §7.31 Measurand
 WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}  # §7.46 UnitOfMeasure
 CLOSED_BY_CHARGER = "charger"
+# What closing a session writes (its UPDATE names these only: half the columns to compile).
+CLOSING_FIELDS = (
+    "status",
+    "stopped_at",
+    "meter_stop_wh",
+    "energy_wh",
+    "stop_reason",
+    "stop_id_tag",
+    "closed_by",
+    "clock_suspect",
+    "updated_at",
+)
 
 
 # --- Energy ------------------------------------------------------------------------------
@@ -285,7 +297,8 @@ def _close(
     session.meter_stop_wh = meter_stop_wh
     session.closed_by = closed_by
     session.energy_wh = session_energy_wh(session, samples)
-    session.save()
+    # Every caller read the session locked (select_for_update): its row is there.
+    session.save(update_fields=CLOSING_FIELDS)
     signals.announce(signals.session_ended, ChargingSession, session=session)
 
 

@@ -1,6 +1,7 @@
 """StartTransaction / StopTransaction (OCPP 1.6 §4.8, §4.10) in a messy world:
 retransmissions after reconnects, offline queues, wrong clocks, sessions never stopped."""
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -8,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from stations import sessions
 from stations.models import ChargingSession, MeterSample
 from tests.stations.handling import handle
 from tests.stations.ocpp_wire import ago, iso, send
@@ -295,3 +297,22 @@ def test_a_start_stores_its_session_without_a_savepoint_of_its_own():
     assert len(savepoints) == 1, savepoints  # the call's own (the test runs in a transaction)
     session = ChargingSession.objects.get(charge_point__charge_point_id="CP-TX-NO-SAVEPOINT")
     assert (session.pk, session.status) == (answer["transactionId"], "active")
+
+
+@pytest.mark.django_db
+def test_a_stop_writes_only_what_closing_the_session_changes():
+    answer = handle(
+        "CP-TX-STOP-COLUMNS", "StartTransaction", start(1, "COLUMNS", 0, ago(minutes=9))
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        handle("CP-TX-STOP-COLUMNS", "StopTransaction", stop(answer["transactionId"], 900, ago()))
+
+    updates = [
+        q["sql"] for q in queries if q["sql"].startswith('UPDATE "stations_chargingsession"')
+    ]
+    assert len(updates) == 1, updates
+    written = re.findall(r'"(\w+)" = ', updates[0].split(" WHERE ")[0])
+    assert sorted(written) == sorted(sessions.CLOSING_FIELDS)
+    session = ChargingSession.objects.get(pk=answer["transactionId"])
+    assert (session.status, session.energy_wh, session.closed_by) == ("completed", 900, "charger")
