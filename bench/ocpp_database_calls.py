@@ -18,7 +18,8 @@ machine's load, so it compares two versions of the code on any machine.
 --cpu N drives the same charger through the session after its boot N times (one call at
 a time) and prints the process's CPU time per call by action: the consumer, the thread
 hop, the handler, the listeners after commit, the reply; the message log's batched
-INSERT apart, per frame. CPU time, not wall time: on a busy machine it still compares two
+INSERT apart, per frame; on PostgreSQL, its backends' CPU per call (all calls, from
+/proc). CPU time, not wall time: on a busy machine it still compares two
 versions of the code (run them side by side). The first session warms caches and is
 not counted.
 
@@ -313,7 +314,7 @@ def time_cpu_per_call(sessions: int) -> None:
         from django.db import connection
 
         settings.FLEET_READ_CONFIGURATION_AT_BOOT = False
-        cpu, log_cpu, frames = asyncio.run(_drive_sessions(sessions))
+        cpu, log_cpu, frames, backend_cpu = asyncio.run(_drive_sessions(sessions))
         print(f"{connection.vendor}: CPU per OCPP call, {sessions} sessions ({database})")
         print(f"machine: load average {os.getloadavg()[0]:.1f}")
         total = 0.0
@@ -326,13 +327,41 @@ def time_cpu_per_call(sessions: int) -> None:
                 f"  mean {statistics.mean(spent) * 1e3:6.2f} ms  ({len(spent)} calls)"
             )
         print(f"  all calls            mean {total / calls * 1e3:6.2f} ms")
+        if backend_cpu is not None:
+            print(
+                f"  PostgreSQL's backends {backend_cpu / calls * 1e3:5.2f} ms per call (all calls)"
+            )
         print(f"  message log write    {log_cpu / frames * 1e3:6.3f} ms per frame")
 
 
-async def _drive_sessions(sessions: int) -> tuple[dict[str, list[float]], float, int]:
+def _backends_cpu() -> float | None:
+    """PostgreSQL: the CPU seconds the backends serving this database have used (read from
+    /proc: the server runs on this machine), the bench's own connection's included; None
+    on SQLite. Ticks of 10 ms: a figure over many calls, not per call."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        pids = [pid for (pid,) in cursor.fetchall()]
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None  # another machine's server
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def _drive_sessions(
+    sessions: int,
+) -> tuple[dict[str, list[float]], float, int, float | None]:
     """Boot one charger through the real ASGI application, then send SESSION after its
     boot `sessions` + 1 times; the CPU time of each call by action (the first session
-    not counted), and the message log's CPU and frames."""
+    not counted), the message log's CPU and frames, and PostgreSQL's backends' CPU over
+    the counted calls (None on SQLite)."""
     import base64
     import json
 
@@ -369,7 +398,10 @@ async def _drive_sessions(sessions: int) -> tuple[dict[str, list[float]], float,
     cpu: dict[str, list[float]] = {}
     number = 0
     started = time.time() - 86400 * 30
+    backends_before = None
     for session in range(sessions + 1):
+        if session == 1:  # the backends that serve the calls are open now
+            backends_before = await sync_to_async(_backends_cpu)()
         transaction_id = None
         meter = 1000
         for action, template in SESSION if session == 0 else SESSION[1:]:
@@ -391,6 +423,10 @@ async def _drive_sessions(sessions: int) -> tuple[dict[str, list[float]], float,
             if action == "BootNotification":
                 await asyncio.sleep(2)  # the work after a boot runs as a task of its own
                 await message_log.flush()
+    backends_after = await sync_to_async(_backends_cpu)()
+    backend_cpu = None
+    if backends_before is not None and backends_after is not None:
+        backend_cpu = backends_after - backends_before
     # The log of the counted sessions, in batches of FLUSH_SIZE as under load.
     frames = len(message_log._buffer)
     message_log.FLUSH_SIZE = batch
@@ -398,7 +434,7 @@ async def _drive_sessions(sessions: int) -> tuple[dict[str, list[float]], float,
     await message_log.flush()
     log_cpu = time.process_time() - before
     await communicator.disconnect(timeout=30)
-    return cpu, log_cpu, frames
+    return cpu, log_cpu, frames, backend_cpu
 
 
 async def _settled(sent: list[str]) -> None:
