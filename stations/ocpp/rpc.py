@@ -135,9 +135,17 @@ def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
-def _formation_problem(frame: list[Any]) -> str | None:
+def _formation_problem(frame: list[Any], text: str) -> str | None:
     """Why a parsed frame is not one a charger should send, or None; iterative, so that
     nesting cannot exhaust the stack."""
+    if (
+        text.count("[") + text.count("{") < MAX_NESTING
+        and "\\u" not in text
+        and not is_unstorable(text)
+    ):
+        # Its text shows it: too few brackets to nest that deep (a value sits one level
+        # below its innermost bracket), and no NUL or surrogate, raw or escaped.
+        return None
     stack: list[tuple[Any, int]] = [(frame, 1)]
     while stack:
         value, depth = stack.pop()
@@ -155,6 +163,10 @@ def _formation_problem(frame: list[Any]) -> str | None:
     return None
 
 
+# One each, made once: json.loads and json.dumps with arguments make a new one every call.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
+
+
 def parse_frame(text: str) -> Frame:
     """Take a frame apart, or raise FrameError saying which CALLERROR it deserves.
 
@@ -164,7 +176,7 @@ def parse_frame(text: str) -> Frame:
     try:
         # NaN and Infinity are no JSON (RFC 8259 §6) but Python reads them: as Decimal,
         # like every other number, so that validate() refuses them with the rest.
-        frame = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+        frame = _DECODER.decode(text)
     except (ValueError, RecursionError):
         # RecursionError: nesting deeper than the parser's stack (a frame of "[[[[...").
         raise FrameError("FormationViolation", "Frame is not valid JSON", None, None) from None
@@ -184,7 +196,7 @@ def parse_frame(text: str) -> Frame:
             None,
             message_type,
         )
-    problem = _formation_problem(frame)
+    problem = _formation_problem(frame, text)
     if problem is not None:
         raise FrameError("FormationViolation", problem, unique_id, message_type)
 
@@ -245,8 +257,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
 def _dumps(frame: list[Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return _ENCODER.encode(frame)
 
 
 def encode_call(unique_id: str, action: str, payload: dict[str, Any]) -> str:

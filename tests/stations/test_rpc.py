@@ -34,6 +34,37 @@ def test_parse_frame_refuses_broken_frames_with_formation_violation(text, unique
     assert rpc.ERROR_CODES["1.6"][error.value.code] == "FormationViolation"
 
 
+@pytest.mark.parametrize(("brackets", "refused"), [(31, False), (32, True)])
+def test_parse_frame_refuses_a_value_nested_deeper_than_32_levels(brackets, refused):
+    # `brackets` in all, the frame's and the payload's included: the 1 is one level deeper.
+    inner = "[" * (brackets - 2) + "1" + "]" * (brackets - 2)
+    text = f'[2, "a", "X", {{"x": {inner}}}]'
+    if refused:
+        with pytest.raises(rpc.FrameError, match="nested deeper than 32"):
+            rpc.parse_frame(text)
+    else:
+        assert rpc.parse_frame(text).unique_id == "a"
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        (r'[2, "a", "X", {"x": "\u0000"}]', True),
+        (r'[2, "a", "X", {"\ud800": 1}]', True),
+        ('[2, "a", "X", {"x": "\udfff"}]', True),  # in the text itself, not escaped
+        (r'[2, "a", "X", {"x": "\ud83d\ude00"}]', False),  # a pair: one character
+        (r'[2, "a", "X", {"x": "\\u0000"}]', False),  # a backslash, then "u0000"
+        (r'[2, "a", "X", {"x": "\u00e9"}]', False),
+    ],
+)
+def test_parse_frame_refuses_escaped_nul_and_lone_surrogates(text, refused):
+    if refused:
+        with pytest.raises(rpc.FrameError, match="NUL or a lone surrogate"):
+            rpc.parse_frame(text)
+    else:
+        assert rpc.parse_frame(text).unique_id == "a"
+
+
 def test_parse_frame_takes_the_three_message_types_apart():
     assert rpc.parse_frame('[2, "a", "Heartbeat", {}]') == rpc.Call("a", "Heartbeat", {})
     assert rpc.parse_frame('[3, "a", {"x": 1}]') == rpc.CallResult("a", {"x": 1})
