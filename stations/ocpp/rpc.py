@@ -325,7 +325,7 @@ def _is_outbound_datetime(value: str) -> bool:
         return False
 
 
-# The same two rules in both validators (_validator and _fast_validator below).
+# The inbound rule is _fast_validator's too (below): both paths take the same date-times.
 @inbound_formats.checks("date-time")
 def _inbound_datetime_format(value: object) -> bool:
     return not isinstance(value, str) or _is_inbound_datetime(value)
