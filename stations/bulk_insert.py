@@ -1,5 +1,6 @@
-"""One multi-row INSERT (or COPY) for model instances, for the rows the OCPP path writes
-by the hundred (meter samples, the message log).
+"""One multi-row INSERT (or COPY) for model instances (or objects with the fields as
+attributes), for the rows the OCPP path writes by the hundred (meter samples, the
+message log).
 
 bulk_create sends the same statement, but Django compiles it anew each time (on
 PostgreSQL as INSERT ... SELECT FROM UNNEST of arrays that psycopg quotes in Python):
@@ -94,15 +95,18 @@ def insert_one(instance: models.Model, *, ignore_conflicts: bool = False) -> boo
     return True
 
 
-def copy(model: type[models.Model], instances: list[Any]) -> None:
+def copy(model: type[models.Model], instances: list[Any], *, ready: bool = False) -> None:
     """PostgreSQL: COPY `instances` into the model's table, all or nothing (into a
     partitioned table's parent, which routes each row). COPY cannot skip conflicting rows:
-    for tables without unique constraints but the primary key (the message log)."""
+    for tables without unique constraints but the primary key (the message log).
+
+    `ready`: each instance is a tuple of the columns' values (fields() order) as
+    PostgreSQL takes them, written without the fields' conversions (message_log.Entry)."""
     # The raw psycopg cursor: its errors are made Django's (DatabaseError) by hand.
     with connection.cursor() as cursor, connection.wrap_database_errors:
         with cursor.cursor.copy(_copy_sql(model)) as stream:
             for instance in instances:
-                stream.write_row(values(model, instance))
+                stream.write_row(instance if ready else values(model, instance))
 
 
 @cache

@@ -17,6 +17,7 @@ from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from stations import bulk_insert
 from stations.models import ChargePoint, ChargingSession, MeterSample, OcppMessage
 from stations.ocpp import commands, connections, message_log
 from tests.conftest import basic_auth, eventually
@@ -115,8 +116,8 @@ async def test_frame_with_a_nul_is_logged_escaped_and_other_chargers_frames_are_
 def test_a_log_row_the_database_refuses_does_not_lose_the_rest_of_its_batch(transactional_db):
     # No transaction around the write, as the flusher has: on PostgreSQL the batch is
     # then one COPY, no savepoint.
-    def entry(unique_id: str, message_type: int) -> OcppMessage:
-        return OcppMessage(
+    def entry(unique_id: str, message_type: int) -> message_log.Entry:
+        return message_log.Entry(
             charge_point_id="CP-HOST-BATCH",
             direction="in",
             message_type=message_type,
@@ -133,6 +134,12 @@ def test_a_log_row_the_database_refuses_does_not_lose_the_rest_of_its_batch(tran
     assert sorted(stored.values_list("unique_id", flat=True)) == ["first", "last"]
 
 
+def test_a_log_entry_is_the_message_log_columns_in_their_order():
+    # On PostgreSQL an Entry is written by COPY as it is (bulk_insert.copy, ready=True).
+    columns = tuple(field.attname for field in bulk_insert.fields(OcppMessage))
+    assert message_log.Entry._fields == columns
+
+
 def test_a_log_batch_keeps_each_frame_and_its_time_exactly(transactional_db):
     # COPY's text format (PostgreSQL) gives a backslash a meaning: a frame's JSON escapes
     # and a "\\N" (COPY's NULL) must come back as they were sent.
@@ -143,7 +150,7 @@ def test_a_log_batch_keeps_each_frame_and_its_time_exactly(transactional_db):
     created_at = timezone.now().replace(microsecond=123456)
     message_log.write(
         [
-            OcppMessage(
+            message_log.Entry(
                 charge_point_id="CP-HOST-EXACT",
                 direction="in",
                 message_type=2,
