@@ -20,8 +20,11 @@ import pprint
 import resource
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+from autobahn import util as autobahn_util
+from autobahn.twisted import websocket as autobahn_twisted_websocket
 from autobahn.websocket import protocol as autobahn_protocol
 from daphne import server as daphne_server
 from daphne.cli import CommandLineInterface
@@ -57,23 +60,31 @@ class ClosingWebSocketFactory(WebSocketFactory):
         super().setProtocolOptions(**options, failByDrop=False)
 
 
-class LazyPrettyFormat:
-    """pprint.pformat(value), computed only if a log line is written with it.
+class LazyLogText:
+    """function(value), computed only if a log line is written with it.
 
-    Autobahn pretty-prints every new WebSocket's ~40 options for a debug line that is
-    never written (its `_connectionMade`): 6.6 % of a `serve` process's CPU in a connect
-    storm (py-spy, docs/performance.md). With this in its place the text is made only
-    when autobahn's debug logging is on.
+    Autobahn computes its debug lines' arguments whether the line is written or not: it
+    pretty-printed every new WebSocket's ~40 options (its `_connectionMade`: 6.6 % of a
+    `serve` process's CPU in a connect storm) and colours names and numbers (click) for
+    every frame received and sent (1 % of a busy process, docs/performance.md). With
+    this in their place the text is made only when autobahn's debug logging is on.
     """
 
-    def __init__(self, value: object) -> None:
-        self.value = value
+    __slots__ = ("args", "function")
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function = function
+        self.args = args
 
     def __str__(self) -> str:
-        return pprint.pformat(self.value)
+        return str(self.function(*self.args))
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+def lazily(function: Callable[..., Any]) -> Callable[..., LazyLogText]:
+    return lambda *args: LazyLogText(function, *args)
 
 
 def collect_old_garbage_on_schedule(interval: float = FULL_COLLECTION_INTERVAL) -> None:
@@ -157,7 +168,10 @@ class Command(BaseCommand):
             workers.run()
             return
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
-        autobahn_protocol.pformat = LazyPrettyFormat
+        autobahn_protocol.pformat = lazily(pprint.pformat)
+        for module in (autobahn_protocol, autobahn_twisted_websocket):
+            module.hltype = lazily(autobahn_util.hltype)
+            module.hlval = lazily(autobahn_util.hlval)
         # Timings.__str__ returns pformat(...) itself: it must stay a str.
         autobahn_protocol.Timings.__str__ = lambda timings: pprint.pformat(timings._timings)
         arguments = daphne_arguments(options["host"], options["port"], options["fd"])
