@@ -30,6 +30,12 @@ installed in the venv: .venv/bin/pip install py-spy; it is not a requirement).
 (the `ocpp` library's central-system pattern on `websockets`, storing nothing) and prints
 ChargeHub's calls/s over the reference's: with --rate above both capacities, that is the
 ratio of their throughputs.
+
+Where the machine's CPU went during the load is printed too, in CPU-ms per call: the
+servers, PostgreSQL's backends for the run's database, Redis (its own INFO figures, the
+whole Redis server: give the run a Redis of its own, `redis-server --port 6390`, for a
+clean figure), the client processes, and the rest (other processes, PostgreSQL's
+background writers), and the Redis commands per call.
 """
 
 import argparse
@@ -54,6 +60,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,6 +343,56 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _dependency_cpu(redis_url: str) -> dict[str, Any]:
+    """Cumulative CPU seconds now: the machine's busy time, PostgreSQL's backends of the
+    run's database (by pid: one that disappears before the next reading is not counted),
+    Redis's own figure (INFO cpu, the whole server)."""
+    from django.db import connection
+
+    taken: dict[str, Any] = {"machine": _machine_cpu_seconds()[0], "postgres": {}, "redis": None}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+            for (pid,) in cursor.fetchall():
+                try:
+                    taken["postgres"][pid] = _cpu_seconds(pid)
+                except OSError:
+                    pass  # gone since, or another machine's PostgreSQL
+    if redis_url:
+        import redis
+
+        client = redis.Redis.from_url(redis_url)
+        try:
+            cpu = client.info("cpu")
+            taken["redis"] = cpu["used_cpu_sys"] + cpu["used_cpu_user"]
+            taken["redis_commands"] = client.info("stats")["total_commands_processed"]
+        finally:
+            client.close()
+    return taken
+
+
+def _print_cpu_split(
+    before: dict[str, Any], after: dict[str, Any], servers: float, clients: float, calls: int
+) -> None:
+    """Where the machine's CPU went between two _dependency_cpu readings, per call."""
+    postgres = sum(cpu - before["postgres"].get(pid, 0.0) for pid, cpu in after["postgres"].items())
+    redis = after["redis"] - before["redis"] if before["redis"] is not None else 0.0
+    commands = after.get("redis_commands", 0) - before.get("redis_commands", 0)
+    machine = after["machine"] - before["machine"]
+    rest = machine - servers - clients - postgres - redis
+    per_call = 1000 / max(calls, 1)
+    print(
+        f"CPU-ms per call:     servers {servers * per_call:.2f}, PostgreSQL backends "
+        f"{postgres * per_call:.2f}, Redis {redis * per_call:.2f}, clients "
+        f"{clients * per_call:.2f}, rest of the machine {rest * per_call:.2f} "
+        f"(machine busy {machine * per_call:.2f}; {calls} calls); Redis commands per call "
+        f"{commands / max(calls, 1):.2f}"
+    )
+
+
 def _bench_database(database_url: str) -> str:
     """The run's throwaway database: DATABASE_URL's name with _bench_<pid> (chargehub_4
     gives chargehub_4_bench_<pid>), so that sessions sharing a server keep to their names."""
@@ -581,6 +638,7 @@ def main() -> None:
         )
         rss_connected: list[float] = []
         cpu_before: list[float] = []
+        split_before: dict[str, Any] = {}
 
         if args.storm:
             # The storm is what is measured: profile the connects and boots, not the load.
@@ -603,6 +661,8 @@ def main() -> None:
                 print(f"servers quiet (< {SETTLED_CPU:.0%} of a core) after {quiet:.0f} s")
             rss_connected.extend(_rss_mib(p.pid) for p, _ in servers)
             cpu_before.extend(_cpu_seconds(p.pid) for p, _ in servers)
+            if servers:
+                split_before.update(_dependency_cpu(redis_url))
             print(
                 f"connected (server's view): {_count_connected()}; server RSS {_fmt(rss_connected)}"
             )
@@ -612,6 +672,7 @@ def main() -> None:
         gathered = _run_clients(ids, urls, args, connected)
         rss_end = [_rss_mib(p.pid) for p, _ in servers]
         cpu_used = [_cpu_seconds(p.pid) - c for (p, _), c in zip(servers, cpu_before, strict=True)]
+        split_after = _dependency_cpu(redis_url) if split_before else {}
         time.sleep(2)  # the message log is written in batches
         after = _row_counts()
         if profiler is not None:
@@ -666,6 +727,14 @@ def main() -> None:
                 "server CPU:          "
                 + ", ".join(f"{c / load_seconds:.0%}" for c in cpu_used)
                 + " of one core during the load"
+            )
+        if split_after:
+            _print_cpu_split(
+                split_before,
+                split_after,
+                sum(cpu_used),
+                sum(r["client_cpu_seconds"] for r in gathered),
+                sum(r["answered"] for r in gathered),
             )
     print(
         "rows written:        "
