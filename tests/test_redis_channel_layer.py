@@ -1,0 +1,123 @@
+"""chargehub.redis_channel_layer's group_send, on a Redis of the test's own: channels_redis's
+delivery (members, expired memberships, full channels) in fewer round trips."""
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from chargehub.redis_channel_layer import RedisChannelLayer
+from tests.redis_servers import RedisServer, needs_redis_server
+
+pytestmark = needs_redis_server
+
+MESSAGE = {"type": "live.update", "data": {"kind": "connector", "status": "Charging"}}
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+def layer_on(server: RedisServer, **options: object) -> RedisChannelLayer:
+    return RedisChannelLayer(hosts=[{"address": server.url}], **options)
+
+
+class RoundTrips:
+    """The commands clients send to the server from now on (not those a Lua script runs
+    inside it), read from MONITOR."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.marker = server.client()
+        self.marker.ping()  # its connection opened before watching
+        self.monitor = server.client().monitor()
+        self.monitor.__enter__()
+
+    def count(self) -> int:
+        """Sent since the start, then stop watching."""
+        self.marker.echo("counted")  # the marker: everything before it has run
+        sent = 0
+        while (command := self.monitor.next_command())["command"] != "ECHO counted":
+            if command["client_type"] != "lua":
+                sent += 1
+        self.monitor.__exit__(None, None, None)
+        return sent
+
+
+async def test_a_group_nobody_is_in_costs_one_round_trip(redis_server):
+    layer = layer_on(redis_server)
+    await layer.group_send("live.stations", MESSAGE)  # the connection pool is made
+    round_trips = RoundTrips(redis_server)
+    await layer.group_send("live.stations", MESSAGE)
+    assert round_trips.count() == 1
+    await layer.close_pools()
+
+
+async def test_a_group_with_members_costs_two_round_trips_and_reaches_each_member(
+    redis_server,
+):
+    layer = layer_on(redis_server)
+    local = await layer.new_channel()  # a channel of this process ("...!...")
+    await layer.group_add("live.site.7", local)
+    await layer.group_add("live.site.7", "portal.page")  # a plain channel
+    await layer.group_add("live.site.8", "portal.elsewhere")
+
+    round_trips = RoundTrips(redis_server)
+    await layer.group_send("live.site.7", MESSAGE)
+    assert round_trips.count() == 2
+
+    assert await layer.receive(local) == MESSAGE
+    assert await layer.receive("portal.page") == MESSAGE
+    client = redis_server.client()
+    assert client.zcard(layer.prefix + "portal.elsewhere") == 0
+    await layer.close_pools()
+
+
+async def test_an_expired_membership_gets_nothing_and_leaves_the_group(redis_server):
+    layer = layer_on(redis_server, group_expiry=60)
+    await layer.group_add("live.session.4", "page.current")
+    await layer.group_add("live.session.4", "page.gone")
+    # Joined two minutes ago and never renewed: past the group expiry.
+    client = redis_server.client()
+    client.zadd(layer._group_key("live.session.4"), {"page.gone": time.time() - 120})
+
+    await layer.group_send("live.session.4", MESSAGE)
+
+    assert await layer.receive("page.current") == MESSAGE
+    assert client.zcard(layer.prefix + "page.gone") == 0
+    assert client.zrange(layer._group_key("live.session.4"), 0, -1) == [b"page.current"]
+    await layer.close_pools()
+
+
+async def test_a_full_member_misses_the_message_and_the_others_still_get_it(redis_server):
+    layer = layer_on(redis_server, capacity=1)
+    await layer.group_add("live.network", "page.busy")
+    await layer.group_add("live.network", "page.idle")
+    await layer.send("page.busy", {"type": "live.update", "data": {"kind": "first"}})
+
+    await layer.group_send("live.network", MESSAGE)
+
+    assert await layer.receive("page.idle") == MESSAGE
+    assert await layer.receive("page.busy") == {"type": "live.update", "data": {"kind": "first"}}
+    client = redis_server.client()
+    assert client.zcard(layer.prefix + "page.busy") == 0  # the group message never went in
+    await layer.close_pools()
+
+
+async def test_a_members_expired_messages_do_not_count_against_its_capacity(redis_server):
+    layer = layer_on(redis_server, capacity=1, expiry=60)
+    await layer.group_add("live.network", "page.slow")
+    await layer.send("page.slow", {"type": "live.update", "data": {"kind": "stale"}})
+    # Sent two minutes ago and never read: past the message expiry.
+    client = redis_server.client()
+    key = layer.prefix + "page.slow"
+    (stale,) = client.zrange(key, 0, -1)
+    client.zadd(key, {stale: time.time() - 120})
+
+    await layer.group_send("live.network", MESSAGE)
+
+    assert await layer.receive("page.slow") == MESSAGE
+    await layer.close_pools()
