@@ -35,7 +35,8 @@ Where the machine's CPU went during the load is printed too, in CPU-ms per call:
 servers, PostgreSQL's backends for the run's database, Redis (its own INFO figures, the
 whole Redis server: give the run a Redis of its own, `redis-server --port 6390`, for a
 clean figure), the client processes, and the rest (other processes, PostgreSQL's
-background writers), and the Redis commands per call.
+background writers), and the Redis commands per call (those a Lua script runs included:
+Redis counts them alike).
 """
 
 import argparse
@@ -389,7 +390,7 @@ def _print_cpu_split(
         f"{postgres * per_call:.2f}, Redis {redis * per_call:.2f}, clients "
         f"{clients * per_call:.2f}, rest of the machine {rest * per_call:.2f} "
         f"(machine busy {machine * per_call:.2f}; {calls} calls); Redis commands per call "
-        f"{commands / max(calls, 1):.2f}"
+        f"{commands / max(calls, 1):.2f} (a Lua script's own commands counted too)"
     )
 
 
