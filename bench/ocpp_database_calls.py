@@ -40,6 +40,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -57,6 +58,17 @@ def main() -> None:
     parser.add_argument("--show-sql", action="store_true", help="with --round-trips")
     parser.add_argument("--cpu", type=int, metavar="N", help="CPU per call over N sessions")
     parser.add_argument(
+        "--listeners",
+        type=int,
+        metavar="N",
+        help="each listener's queries, tasks and CPU per call over N sessions",
+    )
+    parser.add_argument(
+        "--driver",
+        action="store_true",
+        help="with --listeners: the token has an owner, and the car pauses (SuspendedEV)",
+    )
+    parser.add_argument(
         "--samples", action="store_true", help="time storing meter samples: INSERT and COPY"
     )
     args = parser.parse_args()
@@ -65,6 +77,9 @@ def main() -> None:
         return
     if args.cpu:
         time_cpu_per_call(args.cpu)
+        return
+    if args.listeners:
+        time_listeners(args.listeners, driver=args.driver)
         return
     if args.samples:
         time_sample_writes(args.rounds)
@@ -355,13 +370,123 @@ def _backends_cpu() -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+# SESSION with a car that pauses: two MeterValues while the connector is SuspendedEV.
+PAUSED = [
+    *SESSION[:9],
+    ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "SuspendedEV"}),
+    *SESSION[9:],
+]
+
+
+def time_listeners(sessions: int, driver: bool) -> None:
+    """Print, for each action of SESSION, what each listener of stations' signals costs
+    per call (module docstring, --listeners): its queries, the Celery tasks it publishes
+    and its CPU time (the thread's: a listener's work handed to the event loop, a live
+    update's, is the loop's), over `sessions` sessions after a first one not counted.
+    `driver`: the token has an owner and the car pauses (PAUSED)."""
+    import threading
+
+    from bench.scratch_database import scratch_database
+
+    with scratch_database("listeners") as database:
+        from celery import Celery
+        from django.conf import settings
+        from django.db import connection
+        from django.db.backends.signals import connection_created
+        from django.dispatch import Signal
+
+        from stations import signals
+
+        settings.FLEET_READ_CONFIGURATION_AT_BOOT = False
+        ours = {id(value) for value in vars(signals).values() if isinstance(value, Signal)}
+        local = threading.local()  # the figures of the listener running in this thread
+        seen: dict[tuple[str, str], list] = {}  # (action, listener): [calls, queries, tasks, cpu]
+        state = {"action": "", "counting": False}
+
+        def count_query(execute, sql, params, many, context):
+            if getattr(local, "figures", None) is not None:
+                local.figures[1] += 1
+            return execute(sql, params, many, context)
+
+        def watch(sender, connection, **kwargs):
+            connection.execute_wrappers.append(count_query)
+
+        connection_created.connect(watch)
+        connection.close()
+        send_task = Celery.send_task
+
+        def counted_send_task(app, name, *args, **kwargs):
+            if getattr(local, "figures", None) is not None:
+                local.figures[2].append(name.rsplit(".", 1)[-1])
+            return send_task(app, name, *args, **kwargs)
+
+        Celery.send_task = counted_send_task
+        send_robust = Signal.send_robust
+
+        def timed_send_robust(signal, sender, **named):
+            if id(signal) not in ours:
+                return send_robust(signal, sender, **named)
+            sync_receivers, _ = signal._live_receivers(sender)
+            for receiver in sync_receivers:
+                name = f"{receiver.__module__}.{receiver.__qualname__}"
+                local.figures = [1, 0, [], 0.0]
+                before = time.thread_time()
+                try:
+                    receiver(signal=signal, sender=sender, **named)
+                except Exception:
+                    pass
+                local.figures[3] = time.thread_time() - before
+                figures, local.figures = local.figures, None
+                if state["counting"]:
+                    total = seen.setdefault((state["action"], name), [0, 0, [], 0.0])
+                    for n in (0, 1, 3):
+                        total[n] += figures[n]
+                    total[2] += figures[2]
+            return []
+
+        Signal.send_robust = timed_send_robust
+
+        def on_call(action: str, counted: bool) -> None:
+            state["action"], state["counting"] = action, counted
+
+        plan = PAUSED if driver else SESSION
+        asyncio.run(_drive_sessions(sessions, on_call, plan, driver))
+        print(
+            f"{connection.vendor}: listeners of stations' signals, {sessions} sessions ({database})"
+        )
+        print(f"machine: load average {os.getloadavg()[0]:.1f}")
+        if driver:
+            print("the token has an owner; the car pauses (SuspendedEV) for two MeterValues")
+        calls = dict.fromkeys((action for action, _ in plan[1:]), 0)
+        for action, _ in plan[1:]:
+            calls[action] += sessions
+        print(f"  {'per call':60s} queries  tasks  CPU ms")
+        for action in calls:
+            rows = [(name, f) for (a, name), f in seen.items() if a == action]
+            cpu = sum(f[3] for _, f in rows) / calls[action]
+            queries = sum(f[1] for _, f in rows) / calls[action]
+            tasks = sum(len(f[2]) for _, f in rows) / calls[action]
+            head = f"{action} ({calls[action]} calls)"
+            print(f"{head:60s} {queries:7.2f} {tasks:6.2f} {cpu * 1e3:7.3f}")
+            for name, (_, queries, tasks, spent) in sorted(rows, key=lambda r: -r[1][3]):
+                per = calls[action]
+                print(
+                    f"  {name[:58]:58s} {queries / per:7.2f} {len(tasks) / per:6.2f}"
+                    f" {spent / per * 1e3:7.3f}  {' '.join(sorted(set(tasks)))}"
+                )
+
+
 async def _drive_sessions(
     sessions: int,
+    on_call: Callable[[str, bool], None] | None = None,
+    plan: list[tuple[str, dict]] = SESSION,
+    driver: bool = False,
 ) -> tuple[dict[str, list[float]], float, int, float | None]:
     """Boot one charger through the real ASGI application, then send SESSION after its
     boot `sessions` + 1 times; the CPU time of each call by action (the first session
     not counted), the message log's CPU and frames, and PostgreSQL's backends' CPU over
-    the counted calls (None on SQLite)."""
+    the counted calls (None on SQLite). `plan` is the session's calls; `driver`, the
+    token has an owner; `on_call(action, counted)` is told each call."""
     import base64
     import json
 
@@ -371,7 +496,7 @@ async def _drive_sessions(
     from chargehub.asgi import application
     from stations.models import ChargePoint, Connector
     from stations.ocpp import message_log
-    from users.models import IdToken
+    from users.models import IdToken, User
 
     # Its own id: runs side by side may share one Redis channel layer.
     charge_point_id = f"CPU-{os.getpid()}"
@@ -381,7 +506,10 @@ async def _drive_sessions(
         charge_point.set_password("bench-password")
         charge_point.save()
         Connector.objects.create(charge_point=charge_point, connector_id=1)
-        IdToken.objects.create(uid="TRIPS-TAG")
+        owner = None
+        if driver:
+            owner = User.objects.create_user(f"driver-{os.getpid()}@example.com", "pw-bench-1")
+        IdToken.objects.create(uid="TRIPS-TAG", owner=owner)
 
     await sync_to_async(register)()
     token = base64.b64encode(f"{charge_point_id}:bench-password".encode())
@@ -404,13 +532,15 @@ async def _drive_sessions(
             backends_before = await sync_to_async(_backends_cpu)()
         transaction_id = None
         meter = 1000
-        for action, template in SESSION if session == 0 else SESSION[1:]:
+        for action, template in plan if session == 0 else plan[1:]:
             number += 1
             stamp = time.gmtime(started + number)
             now = time.strftime("%Y-%m-%dT%H:%M:%S", stamp) + ".000Z"
             meter += 500
             payload = _payload(action, template, now, transaction_id, meter)
             frame = json.dumps([2, str(number), action, payload])
+            if on_call is not None:
+                on_call(action, bool(session))
             before = time.process_time()
             await communicator.send_to(text_data=frame)
             answer = json.loads(await communicator.receive_from(timeout=30))
