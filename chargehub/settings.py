@@ -679,6 +679,10 @@ BILLING_PAYMENT_RETRY_HOURS = [
 # After this many failed attempts on unpaid sessions, the payer's tokens are refused
 # (Blocked) until the debt is paid.
 BILLING_BLOCK_AFTER_FAILED_PAYMENTS = env_int("BILLING_BLOCK_AFTER_FAILED_PAYMENTS", 2)
+# Seconds a process trusts what it read of whether any tariff has an idle fee (asked on
+# each MeterValues of a paused car): a tariff given one in another process is heard within
+# this (in the same process at once).
+BILLING_IDLE_FEES_TTL = env_int("BILLING_IDLE_FEES_TTL", 10)
 # A debit that takes a driver's wallet below this many SEK tells them once
 # (billing/wallet.py, notifications' "wallet low").
 BILLING_WALLET_LOW_BALANCE = env_int("BILLING_WALLET_LOW_BALANCE", 50)

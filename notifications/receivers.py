@@ -13,6 +13,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
 
+from billing import tariffs
 from billing.models import BillingAccount, SessionCharge, WalletEntry
 from billing.signals import email_ready, payer_blocked, session_priced, wallet_low
 from charging.signals import booking_confirmed, booking_missed
@@ -99,8 +100,9 @@ def car_stopped_received(
     """Queue the "your car has stopped charging" email and the idle fee warning when the
     car stops drawing during its session (SuspendedEV, OCPP 1.6 §7.7). Finishing is not
     asked about: the session has already stopped then, and the "charging finished"
-    email follows."""
-    if connector.status != Connector.Status.SUSPENDED_EV:
+    email follows. Both are about an idle fee: where no tariff has one, nothing is
+    asked or queued (billing/tariffs.py any_idle_fee, no query)."""
+    if connector.status != Connector.Status.SUSPENDED_EV or not tariffs.any_idle_fee():
         return
     session_id = (
         ChargingSession.objects.filter(
@@ -124,10 +126,11 @@ def car_stopped_measured(
 ) -> None:
     """Ask again on each MeterValues while the connector is SuspendedEV and the driver was
     not told yet: the idle fee starts when the samples show the car stopped
-    (billing/tariffs.py idle_fee_starts), and they may come after the status."""
+    (billing/tariffs.py idle_fee_starts), and they may come after the status. Without
+    any tariff with an idle fee, the tasks would tell nobody: none is queued."""
     if session.driver_id is None or session.connector_id is None:
         return  # an ownerless tag: nobody to tell
-    if session.connector.status != Connector.Status.SUSPENDED_EV:
+    if session.connector.status != Connector.Status.SUSPENDED_EV or not tariffs.any_idle_fee():
         return
     told = SessionNotice.objects.filter(session=session, kind=SessionNotice.Kind.CAR_STOPPED)
     if not told.exists():

@@ -89,6 +89,8 @@ def server_env(**extra: str) -> dict[str, str]:
         # Tests make webhook endpoints in their own process, which a server hears of only
         # after WEBHOOKS_LISTENING_TTL: a server shared by the run reads them every time.
         "WEBHOOKS_LISTENING_TTL": "0",
+        # Likewise tariffs with an idle fee (billing/tariffs.py any_idle_fee).
+        "BILLING_IDLE_FEES_TTL": "0",
         **extra,
     }
     return env

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from asgiref.sync import sync_to_async
 from celery.signals import task_prerun
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import BillingAccount, Tariff, TariffAssignment
 from billing.wallet import credit_wallet_manually, debit_wallet, record_topup
@@ -155,6 +156,8 @@ def test_a_driver_without_an_active_owner_is_told_nothing(db):
 def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
     # Each task would publish to the broker inside the charger's call, to tell nobody:
     # its start, the car stopping (status and meter values) and its stop queue nothing.
+    # (Some tariff has an idle fee: the car stopping is worth telling of.)
+    Tariff.objects.create(name="Idle", idle_fee_per_minute=Decimal(2))
     charge_point = register(f"CP-OWNERLESS-{owned}")
     connector = Connector.objects.create(
         charge_point=charge_point, connector_id=1, status=Connector.Status.SUSPENDED_EV
@@ -196,3 +199,53 @@ def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
     }
     assert (set(ran) & driver_tasks) == (driver_tasks if owned else set())
     assert "settle_session" in ran  # billing settles every session, owned or not
+
+
+def test_a_car_that_stops_where_no_tariff_has_an_idle_fee_queues_no_idle_task(db):
+    # Nothing to warn of, nor a fee in "your car stopped": each MeterValues of a paused
+    # car would publish two tasks that tell nobody, in the charger's call. Until a tariff
+    # (saved in this process) has an idle fee: the very next MeterValues asks again.
+    charge_point = register("CP-NO-IDLE-FEE")
+    connector = Connector.objects.create(
+        charge_point=charge_point, connector_id=1, status=Connector.Status.SUSPENDED_EV
+    )
+    Tariff.objects.create(name="Free to park", price_per_kwh=Decimal(2))
+    driver = User.objects.create_user("parked@example.com")
+    token = IdToken.objects.create(uid="PARKED", owner=driver)
+    session = ChargingSession.objects.create(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag=token.uid,
+        id_token=token,
+        started_at=ago(minutes=30),
+        meter_start_wh=0,
+    )
+    session = ChargingSession.objects.select_related("connector", "id_token").get(pk=session.pk)
+    ran: list[str] = []
+
+    def note(sender: object = None, **kwargs: object) -> None:
+        ran.append(sender.name.rsplit(".", 1)[-1])
+
+    def car_stopped() -> None:
+        signals.connector_status_changed.send(
+            sender=Connector, connector=connector, previous_status=Connector.Status.CHARGING
+        )
+        signals.meter_values_received.send(sender=ChargingSession, session=session, samples=[])
+
+    idle = {"tell_car_stopped", "tell_idle_fee_soon"}
+    task_prerun.connect(note, weak=False)
+    try:
+        car_stopped()  # what a fresh process does: it asks once
+        assert not set(ran) & idle
+        with CaptureQueriesContext(connection) as asked:
+            car_stopped()
+        assert not set(ran) & idle
+        # Remembered: neither the tariffs nor the driver's notices are asked again.
+        questions = ('"idle_fee_per_minute" >', "notifications_sessionnotice")
+        assert [q["sql"] for q in asked if any(t in q["sql"] for t in questions)] == []
+
+        Tariff.objects.create(name="Idle fee", idle_fee_per_minute=Decimal(1))
+        car_stopped()
+    finally:
+        task_prerun.disconnect(note)
+    assert set(ran) & idle == idle
