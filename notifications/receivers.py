@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -57,21 +58,33 @@ BILLING_KINDS = {
 
 
 @receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.connector_free")
-def connector_status_changed_received(
+def connector_freed(
     sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
 ) -> None:
-    """Queue the emails when someone waits for this connector; the charger's answer never
-    waits for an SMTP server (this runs in its request, after commit)."""
+    """Queue the emails of those who wait for this connector, and the matching of "a free
+    charger near me" watches, when it becomes Available; the charger's answer never
+    waits for an SMTP server (this runs in its request, after commit). One query asks
+    whether anyone waits for either, on every change to Available."""
     if connector.status != Connector.Status.AVAILABLE:
         return
-    if not Watch.objects.filter(connector=connector, notified_at=None).exists():
-        return
-    try:
-        notify_watchers.delay(connector.pk)
-    except Exception:
-        # A broker that is down must not fail the charger's StatusNotification; the
-        # watches stay open and the next change to Available tries again.
-        logger.exception("Could not queue the watchers of connector %s", connector.pk)
+    waiting = Watch.objects.filter(connector=OuterRef("pk"), notified_at=None)
+    asked = Connector.objects.filter(pk=connector.pk).values_list(
+        Exists(waiting), Exists(NearbyWatch.objects.all())
+    )
+    watched, nearby = next(iter(asked), (False, False))
+    if watched:
+        try:
+            notify_watchers.delay(connector.pk)
+        except Exception:
+            # A broker that is down must not fail the charger's StatusNotification; the
+            # watches stay open and the next change to Available tries again.
+            logger.exception("Could not queue the watchers of connector %s", connector.pk)
+    if nearby:
+        try:
+            tell_nearby_watchers.delay(connector.pk)
+        except Exception:
+            # The watches stay, and the next connector freed near the driver tells them.
+            logger.exception("Could not queue the nearby watchers of connector %s", connector.pk)
 
 
 @receiver(session_ended, sender=ChargingSession, dispatch_uid="notifications.session_finished")
@@ -144,24 +157,6 @@ def _queue_car_stopped(session_id: int) -> None:
         logger.exception("Could not queue the car stopped email of session %s", session_id)
     # A grace period shorter than the warning: warned now (else by the beat task).
     _queue(tell_idle_fee_soon, session_id)
-
-
-@receiver(connector_status_changed, sender=Connector, dispatch_uid="notifications.nearby")
-def nearby_connector_freed(
-    sender: type[Connector], connector: Connector, previous_status: str, **kwargs: Any
-) -> None:
-    """Queue the matching of "a free charger near me" watches when a connector becomes
-    Available and anyone is watching at all (one cheap query on every status change)."""
-    if connector.status != Connector.Status.AVAILABLE:
-        return
-    if not NearbyWatch.objects.exists():
-        return
-    try:
-        tell_nearby_watchers.delay(connector.pk)
-    except Exception:
-        # A broker that is down must not fail the charger's StatusNotification; the
-        # watches stay, and the next connector freed near the driver tells them.
-        logger.exception("Could not queue the nearby watchers of connector %s", connector.pk)
 
 
 @receiver(email_ready, dispatch_uid="notifications.billing_email")

@@ -4,7 +4,8 @@ from collections.abc import Callable
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from notifications import events
@@ -149,3 +150,18 @@ def test_the_email_is_in_the_drivers_language(make_swedish):
     events.watch(swede, [connector])
     becomes(connector, Connector.Status.AVAILABLE)
     assert "Laddare SV-1, uttag 1: Ledig" in mail.outbox[0].body
+
+
+def test_a_connector_freed_that_nobody_waits_for_asks_the_watches_once():
+    # Every change to Available, in the charger's call: whether anyone waits for this
+    # connector and whether anyone waits near it is one question, not one each.
+    connector = first_connector(place("Idle", connectors=(("CCS2", "150", "Charging"),)))
+    becomes(connector, "Available")  # what a process reads once (webhooks) is read
+    becomes(connector, "Charging")
+
+    with CaptureQueriesContext(connection) as asked:
+        becomes(connector, "Available")
+
+    watches = [q["sql"] for q in asked if '"notifications_' in q["sql"]]
+    assert len(watches) == 1
+    assert "notifications_watch" in watches[0] and "notifications_nearbywatch" in watches[0]
