@@ -1,6 +1,7 @@
 """The Celery app: background work and the periodic schedule (beat)."""
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
@@ -11,6 +12,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
 app = Celery("chargehub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def settings_read_once(sender: Celery, source: Any, **kwargs: Any) -> None:
+    """Keep every Celery setting, as read from Django's settings, in the configuration's
+    first layer. Publishing a task reads a few settings, each through Django's settings
+    under its CELERY_ name first (an AttributeError for most): a third of what the
+    publish costs the charger's call that queues a task (docs/performance.md, "Third
+    session"). Set on app.conf later (tests' task_always_eager), a setting still wins."""
+    source.update({key: source[key] for key in source.keys() if key.islower()})
+
 
 app.conf.beat_schedule = {
     # Insights' summary tables: what was priced since the last run (insights/rollup.py).
