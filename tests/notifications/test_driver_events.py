@@ -2,6 +2,8 @@
 running low (notifications/events.py), on the channels they want
 (notifications/preferences.py KINDS defaults until they choose)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -152,18 +154,13 @@ def test_a_driver_without_an_active_owner_is_told_nothing(db):
     assert events.tell_wallet_low(987654, Decimal(1)) == 0
 
 
-@pytest.mark.parametrize("owned", [True, False])
-def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
-    # Each task would publish to the broker inside the charger's call, to tell nobody:
-    # its start, the car stopping (status and meter values) and its stop queue nothing.
-    # (Some tariff has an idle fee: the car stopping is worth telling of.)
-    Tariff.objects.create(name="Idle", idle_fee_per_minute=Decimal(2))
-    charge_point = register(f"CP-OWNERLESS-{owned}")
+def paused_session(name: str, owner: User | None) -> ChargingSession:
+    """A session of `owner`'s token running for 30 minutes; its car does not draw now."""
+    charge_point = register(f"CP-{name}")
     connector = Connector.objects.create(
         charge_point=charge_point, connector_id=1, status=Connector.Status.SUSPENDED_EV
     )
-    owner = User.objects.create_user(f"owner-{owned}@example.com") if owned else None
-    token = IdToken.objects.create(uid=f"OWNERLESS-{owned}", owner=owner)
+    token = IdToken.objects.create(uid=name, owner=owner)
     session = ChargingSession.objects.create(
         charge_point=charge_point,
         connector=connector,
@@ -172,6 +169,13 @@ def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
         started_at=ago(minutes=30),
         meter_start_wh=0,
     )
+    # As the MeterValues handler hands it to the listeners: with its connector and token.
+    return ChargingSession.objects.select_related("connector", "id_token").get(pk=session.pk)
+
+
+@contextmanager
+def tasks_run() -> Iterator[list[str]]:
+    """The names of the Celery tasks run (inline, as queued) inside the block."""
     ran: list[str] = []
 
     def note(sender: object = None, **kwargs: object) -> None:
@@ -179,17 +183,35 @@ def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
 
     task_prerun.connect(note, weak=False)
     try:
+        yield ran
+    finally:
+        task_prerun.disconnect(note)
+
+
+def car_stopped(session: ChargingSession) -> None:
+    """What a charger's SuspendedEV status, then its MeterValues, tell the listeners."""
+    signals.connector_status_changed.send(
+        sender=Connector, connector=session.connector, previous_status=Connector.Status.CHARGING
+    )
+    signals.meter_values_received.send(sender=ChargingSession, session=session, samples=[])
+
+
+@pytest.mark.parametrize("owned", [True, False])
+def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
+    # Each task would publish to the broker inside the charger's call, to tell nobody:
+    # its start, the car stopping (status and meter values) and its stop queue nothing.
+    # (Some tariff has an idle fee: the car stopping is worth telling of.)
+    Tariff.objects.create(name="Idle", idle_fee_per_minute=Decimal(2))
+    owner = User.objects.create_user(f"owner-{owned}@example.com") if owned else None
+    session = paused_session(f"OWNERLESS-{owned}", owner)
+
+    with tasks_run() as ran:
         signals.session_started.send(sender=ChargingSession, session=session)
-        signals.connector_status_changed.send(
-            sender=Connector, connector=connector, previous_status=Connector.Status.CHARGING
-        )
-        signals.meter_values_received.send(sender=ChargingSession, session=session, samples=[])
+        car_stopped(session)
         session.status, session.closed_by = ChargingSession.Status.COMPLETED, "charger"
         session.stopped_at = ago(minutes=1)
         session.save()
         signals.session_ended.send(sender=ChargingSession, session=session)
-    finally:
-        task_prerun.disconnect(note)
 
     driver_tasks = {
         "tell_session_started",
@@ -205,47 +227,20 @@ def test_a_car_that_stops_where_no_tariff_has_an_idle_fee_queues_no_idle_task(db
     # Nothing to warn of, nor a fee in "your car stopped": each MeterValues of a paused
     # car would publish two tasks that tell nobody, in the charger's call. Until a tariff
     # (saved in this process) has an idle fee: the very next MeterValues asks again.
-    charge_point = register("CP-NO-IDLE-FEE")
-    connector = Connector.objects.create(
-        charge_point=charge_point, connector_id=1, status=Connector.Status.SUSPENDED_EV
-    )
     Tariff.objects.create(name="Free to park", price_per_kwh=Decimal(2))
-    driver = User.objects.create_user("parked@example.com")
-    token = IdToken.objects.create(uid="PARKED", owner=driver)
-    session = ChargingSession.objects.create(
-        charge_point=charge_point,
-        connector=connector,
-        id_tag=token.uid,
-        id_token=token,
-        started_at=ago(minutes=30),
-        meter_start_wh=0,
-    )
-    session = ChargingSession.objects.select_related("connector", "id_token").get(pk=session.pk)
-    ran: list[str] = []
-
-    def note(sender: object = None, **kwargs: object) -> None:
-        ran.append(sender.name.rsplit(".", 1)[-1])
-
-    def car_stopped() -> None:
-        signals.connector_status_changed.send(
-            sender=Connector, connector=connector, previous_status=Connector.Status.CHARGING
-        )
-        signals.meter_values_received.send(sender=ChargingSession, session=session, samples=[])
-
+    session = paused_session("PARKED", User.objects.create_user("parked@example.com"))
     idle = {"tell_car_stopped", "tell_idle_fee_soon"}
-    task_prerun.connect(note, weak=False)
-    try:
-        car_stopped()  # what a fresh process does: it asks once
+
+    with tasks_run() as ran:
+        car_stopped(session)  # what a fresh process does: it asks once
         assert not set(ran) & idle
         with CaptureQueriesContext(connection) as asked:
-            car_stopped()
+            car_stopped(session)
         assert not set(ran) & idle
         # Remembered: neither the tariffs nor the driver's notices are asked again.
         questions = ('"idle_fee_per_minute" >', "notifications_sessionnotice")
         assert [q["sql"] for q in asked if any(t in q["sql"] for t in questions)] == []
 
         Tariff.objects.create(name="Idle fee", idle_fee_per_minute=Decimal(1))
-        car_stopped()
-    finally:
-        task_prerun.disconnect(note)
+        car_stopped(session)
     assert set(ran) & idle == idle
