@@ -382,7 +382,8 @@ def time_listeners(sessions: int, driver: bool) -> None:
     """Print, for each action of SESSION, what each listener of stations' signals costs
     per call (module docstring, --listeners): its queries, the Celery tasks it publishes
     and its CPU time (the thread's: a listener's work handed to the event loop, a live
-    update's, is the loop's), over `sessions` sessions after a first one not counted.
+    update's, is the loop's), over `sessions` sessions after a first one not counted
+    but for its connect and boot.
     `driver`: the token has an owner and the car pauses (PAUSED)."""
     import threading
 
@@ -401,7 +402,7 @@ def time_listeners(sessions: int, driver: bool) -> None:
         ours = {id(value) for value in vars(signals).values() if isinstance(value, Signal)}
         local = threading.local()  # the figures of the listener running in this thread
         seen: dict[tuple[str, str], list] = {}  # (action, listener): [calls, queries, tasks, cpu]
-        state = {"action": "", "counting": False}
+        state = {"action": CONNECT, "counting": True}  # the connect's, then each call's
 
         def count_query(execute, sql, params, many, context):
             if getattr(local, "figures", None) is not None:
@@ -447,7 +448,9 @@ def time_listeners(sessions: int, driver: bool) -> None:
         Signal.send_robust = timed_send_robust
 
         def on_call(action: str, counted: bool) -> None:
-            state["action"], state["counting"] = action, counted
+            # The boot is the first session's only: counted once.
+            state["action"] = action
+            state["counting"] = counted or action == "BootNotification"
 
         plan = PAUSED if driver else SESSION
         asyncio.run(_drive_sessions(sessions, on_call, plan, driver))
@@ -457,9 +460,9 @@ def time_listeners(sessions: int, driver: bool) -> None:
         print(f"machine: load average {os.getloadavg()[0]:.1f}")
         if driver:
             print("the token has an owner; the car pauses (SuspendedEV) for two MeterValues")
-        calls = dict.fromkeys((action for action, _ in plan[1:]), 0)
+        calls = {CONNECT: 1, "BootNotification": 1}
         for action, _ in plan[1:]:
-            calls[action] += sessions
+            calls[action] = calls.get(action, 0) + sessions
         print(f"  {'per call':60s} queries  tasks  CPU ms")
         for action in calls:
             rows = [(name, f) for (a, name), f in seen.items() if a == action]
