@@ -15,7 +15,6 @@ to compare them on a busy machine.
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import sys
@@ -31,9 +30,8 @@ PASSWORD = "bench-connect-password"
 async def _connect_and_boot(count: int) -> list[float]:
     """CPU seconds of each charger's connect + boot, warm-up included."""
     from asgiref.sync import sync_to_async
-    from channels.testing import WebsocketCommunicator
 
-    from chargehub.asgi import application
+    from bench import in_process_charger
     from stations.models import ChargePoint
     from stations.ocpp import message_log
 
@@ -50,13 +48,7 @@ async def _connect_and_boot(count: int) -> list[float]:
     await sync_to_async(register)()
     held, spent = [], []
     for charge_point_id in ids:
-        token = base64.b64encode(f"{charge_point_id}:{PASSWORD}".encode())
-        charger = WebsocketCommunicator(
-            application,
-            f"/ocpp/{charge_point_id}",
-            headers=[(b"authorization", b"Basic " + token)],
-            subprotocols=["ocpp1.6"],
-        )
+        charger = in_process_charger.charger(charge_point_id, PASSWORD)
         before = time.process_time()
         connected, _ = await charger.connect(timeout=30)
         assert connected, "the consumer refused the bench charger"

@@ -490,13 +490,11 @@ async def _drive_sessions(
     not counted), the message log's CPU and frames, and PostgreSQL's backends' CPU over
     the counted calls (None on SQLite). `plan` is the session's calls; `driver`, the
     token has an owner; `on_call(action, counted)` is told each call."""
-    import base64
     import json
 
     from asgiref.sync import sync_to_async
-    from channels.testing import WebsocketCommunicator
 
-    from chargehub.asgi import application
+    from bench import in_process_charger
     from stations.models import ChargePoint, Connector
     from stations.ocpp import message_log
     from users.models import IdToken, User
@@ -515,13 +513,7 @@ async def _drive_sessions(
         IdToken.objects.create(uid="TRIPS-TAG", owner=owner)
 
     await sync_to_async(register)()
-    token = base64.b64encode(f"{charge_point_id}:bench-password".encode())
-    communicator = WebsocketCommunicator(
-        application,
-        f"/ocpp/{charge_point_id}",
-        headers=[(b"authorization", b"Basic " + token)],
-        subprotocols=["ocpp1.6"],
-    )
+    communicator = in_process_charger.charger(charge_point_id, "bench-password")
     # The log is written at the end, timed apart.
     message_log.FLUSH_INTERVAL, message_log.FLUSH_SIZE, batch = 3600, 10**9, message_log.FLUSH_SIZE
     connected, _ = await communicator.connect(timeout=30)
@@ -581,13 +573,11 @@ async def _settled(sent: list[str]) -> None:
 async def _drive_session(sent: list[str]) -> list[tuple[str, list[str]]]:
     """Connect one charger through the real ASGI application and send SESSION; each
     call's action and the round trips it cost before its answer came back."""
-    import base64
     import json
 
     from asgiref.sync import sync_to_async
-    from channels.testing import WebsocketCommunicator
 
-    from chargehub.asgi import application
+    from bench import in_process_charger
     from stations.models import ChargePoint, Connector
     from stations.ocpp import message_log
     from users.models import IdToken
@@ -601,13 +591,7 @@ async def _drive_session(sent: list[str]) -> list[tuple[str, list[str]]]:
 
     await sync_to_async(register)()
     registered = len(sent)
-    token = base64.b64encode(b"TRIPS-1:bench-password")
-    communicator = WebsocketCommunicator(
-        application,
-        "/ocpp/TRIPS-1",
-        headers=[(b"authorization", b"Basic " + token)],
-        subprotocols=["ocpp1.6"],
-    )
+    communicator = in_process_charger.charger("TRIPS-1", "bench-password")
     # The log is written between calls here, so that no call is charged with its writes.
     message_log.FLUSH_INTERVAL = 3600
     connected, _ = await communicator.connect(timeout=30)
