@@ -9,7 +9,6 @@ applies to sessions starting after it); then the newest. The arithmetic is in
 billing/pricing.py.
 """
 
-import time as clock
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from billing.pricing import (
     time_of_use_at,
 )
 from billing.subscriptions import included_kwh_left
+from chargehub.read_again_after import ReadAgainAfter
 from stations.models import ChargingSession, Connector
 from stations.sessions import ENERGY_REGISTER, believed_samples, energy_steps, meter_readings
 from users.models import User
@@ -200,30 +200,25 @@ def price_of_session(
     return price_session(usage, tariff.terms(), included)
 
 
-# Whether some tariff has an idle fee, and when that was read (time.monotonic()): asked
-# on each MeterValues of a paused car (notifications/receivers.py), in the charger's
-# request. A tariff saved or deleted in this process clears it (billing/receivers.py, at
-# once and after commit); one changed in another process is heard within
-# BILLING_IDLE_FEES_TTL.
-_idle_fees: tuple[float, bool] | None = None
+def _read_any_idle_fee() -> bool:
+    return Tariff.objects.filter(idle_fee_per_minute__gt=0).exists()
+
+
+# Asked on each MeterValues of a paused car (notifications/receivers.py), in the charger's
+# request. A tariff saved or deleted in this process forgets it (billing/receivers.py);
+# one changed in another process is heard within BILLING_IDLE_FEES_TTL.
+_idle_fees = ReadAgainAfter(_read_any_idle_fee, "BILLING_IDLE_FEES_TTL")
 
 
 def any_idle_fee() -> bool:
-    """Whether any tariff has an idle fee (cached per process, see above): without one,
+    """Whether any tariff has an idle fee (kept per process, see above): without one,
     no session's car can start one, and nobody is told of one."""
-    global _idle_fees
-    now = clock.monotonic()
-    cached = _idle_fees
-    if cached is not None and now - cached[0] < settings.BILLING_IDLE_FEES_TTL:
-        return cached[1]
-    _idle_fees = (now, Tariff.objects.filter(idle_fee_per_minute__gt=0).exists())
-    return _idle_fees[1]
+    return _idle_fees.get()
 
 
 def forget_idle_fees() -> None:
     """A tariff changed: the next any_idle_fee() asks the database again."""
-    global _idle_fees
-    _idle_fees = None
+    _idle_fees.forget()
 
 
 def idle_fee_starts(session: ChargingSession, now: datetime | None = None) -> datetime | None:

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from chargehub.read_again_after import ReadAgainAfter
 from notifications import events, preferences
 from notifications.models import WebhookEndpoint
 from notifications.outbox import enqueue
@@ -233,32 +234,28 @@ class Webhook:
 # --- What an event says (the receivers in notifications/receivers.py call these) --------
 
 
-# The events some enabled endpoint wants, and when that was read (time.monotonic()): the
-# receivers ask at every status change and session, in the charger's request. An
-# endpoint saved or deleted in this process clears it (notifications/receivers.py, at
-# once and after commit); one changed in another process (admin on another `serve`
-# worker, the worker that disables a failing one) is heard within WEBHOOKS_LISTENING_TTL.
-_listening: tuple[float, frozenset[str]] | None = None
-
-
-def listening_events() -> frozenset[str]:
-    """The events at least one enabled endpoint wants (cached per process, see above)."""
-    global _listening
-    now = time.monotonic()
-    cached = _listening
-    if cached is not None and now - cached[0] < settings.WEBHOOKS_LISTENING_TTL:
-        return cached[1]
+def _read_listening_events() -> frozenset[str]:
     wanted: set[str] = set()
     for chosen in WebhookEndpoint.objects.filter(enabled=True).values_list("events", flat=True):
         wanted.update(chosen or EVENTS)  # empty: every event
-    _listening = (now, frozenset(wanted))
-    return _listening[1]
+    return frozenset(wanted)
+
+
+# The receivers ask at every status change and session, in the charger's request. An
+# endpoint saved or deleted in this process forgets it (notifications/receivers.py); one
+# changed in another process (admin on another `serve` worker, the worker that disables
+# a failing one) is heard within WEBHOOKS_LISTENING_TTL.
+_listening = ReadAgainAfter(_read_listening_events, "WEBHOOKS_LISTENING_TTL")
+
+
+def listening_events() -> frozenset[str]:
+    """The events at least one enabled endpoint wants (kept per process, see above)."""
+    return _listening.get()
 
 
 def forget_listening() -> None:
     """An endpoint changed: the next any_listening() reads the endpoints again."""
-    global _listening
-    _listening = None
+    _listening.forget()
 
 
 def any_listening(event: str) -> bool:

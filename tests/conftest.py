@@ -112,11 +112,13 @@ def fresh_process_caches() -> None:
     """Each test starts with this process's caches keyed by primary key empty: SQLite
     hands a rolled-back test's keys out again, so a session remembered by an earlier
     test would be taken for the next test's."""
+    from billing import tariffs
     from notifications import webhooks
     from operations import faults
 
     faults.forget_values_heard()
     webhooks.forget_listening()
+    tariffs.forget_idle_fees()
 
 
 @pytest.fixture(scope="session")
