@@ -94,8 +94,9 @@ async def test_frame_with_a_nul_is_logged_escaped_and_other_chargers_frames_are_
         charger("CP-HOST-LOG-BAD", server=hostile_server) as poisoner,
         charger("CP-HOST-LOG-OK", server=hostile_server) as neighbour,
     ):
-        # The poisoner's frame and the neighbour's land in the same batch of the log.
-        await poisoner._connection.send(bad)
+        # The poisoner's frame and the neighbour's land in the same batch of the log. Its
+        # answer is taken here: read later, it would be taken for the next call's.
+        assert_call_error(await poisoner.raw(bad), "-1", "FormationViolation")
         await assert_still_up(neighbour)
         await assert_still_up(poisoner)
 
