@@ -21,7 +21,9 @@ def settings_read_once(sender: Celery, source: Any, **kwargs: Any) -> None:
     under its CELERY_ name first (an AttributeError for most): a third of what the
     publish costs the charger's call that queues a task (docs/performance.md, "Third
     session"). Set on app.conf later (tests' task_always_eager), a setting still wins."""
-    source.update({key: source[key] for key in source.keys() if key.islower()})
+    # Django's own attributes (`_explicit_settings` of overridden settings) are not Celery's.
+    names = [key for key in source.keys() if key.islower() and not key.startswith("_")]
+    source.update({key: source[key] for key in names})
 
 
 app.conf.beat_schedule = {
