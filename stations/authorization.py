@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from chargehub.compiled_queries import CompiledQuery
 from stations.models import ChargePoint
 from users.models import IdToken
 
@@ -26,8 +27,12 @@ def normalize_id_tag(id_tag: str) -> str:
     return id_tag.strip().upper()
 
 
+# QuerySet.first() by the model's ordering; compiled once (every Authorize and start asks).
+TOKEN = CompiledQuery(lambda uid: IdToken.objects.filter(uid=uid)[:1])
+
+
 def find_token(id_tag: str) -> IdToken | None:
-    return IdToken.objects.filter(uid=normalize_id_tag(id_tag)).first()
+    return TOKEN.first(uid=normalize_id_tag(id_tag))
 
 
 @cache

@@ -33,13 +33,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from itertools import pairwise
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
+from chargehub.compiled_queries import CompiledQuery
 from stations import bulk_insert, signals
 from stations.authorization import find_token
-from stations.models import ChargingSession, Connector, MeterSample, Reservation
+from stations.models import ChargePoint, ChargingSession, Connector, MeterSample, Reservation
 
 logger = logging.getLogger(__name__)
 
@@ -111,15 +113,29 @@ def believed_samples(session: ChargingSession, measurands: Iterable[str]) -> lis
     the live session page reads them at each MeterValues (bench/session_figures.py).
     Pricing reads its power samples here too, in the same query as the energy.
     """
-    samples = session.meter_samples.filter(
-        measurand__in=list(measurands),
-        phase="",
-        location__in=["", "Outlet"],  # §7.33: absent means Outlet
-        format="Raw",
-        value_decimal__isnull=False,
-        clock_suspect=False,
-    ).order_by("timestamp", "id")
-    return list(samples.values_list("timestamp", "measurand", "unit", "value_decimal"))
+    return _believed_samples(tuple(measurands)).fetch(session=session)
+
+
+def believed_samples_query(session: ChargingSession, measurands: tuple[str, ...]) -> QuerySet:
+    """The query of believed_samples() (compiled once per list of measurands)."""
+    return (
+        MeterSample.objects.filter(session=session)
+        .filter(
+            measurand__in=list(measurands),
+            phase="",
+            location__in=["", "Outlet"],  # §7.33: absent means Outlet
+            format="Raw",
+            value_decimal__isnull=False,
+            clock_suspect=False,
+        )
+        .order_by("timestamp", "id")
+        .values_list("timestamp", "measurand", "unit", "value_decimal")
+    )
+
+
+@lru_cache(maxsize=16)  # a few lists in use: the energy's, pricing's, the live figures'
+def _believed_samples(measurands: tuple[str, ...]) -> CompiledQuery:
+    return CompiledQuery(lambda session: believed_samples_query(session, measurands))
 
 
 def meter_readings(
@@ -156,6 +172,35 @@ def session_energy_wh(session: ChargingSession, samples: list[Sample] | None = N
 # --- Lifecycle ---------------------------------------------------------------------------
 
 
+def open_or_same_query(
+    connector: Connector,
+    charge_point: ChargePoint,
+    id_tag: str,
+    meter_start_wh: int,
+    started_at: datetime,
+) -> QuerySet[ChargingSession]:
+    """One query for both: the same start stored before, and the sessions still open on
+    the connector (locked: open_session closes them unless this start is a repeated one)."""
+    return (
+        ChargingSession.objects.select_for_update()
+        .filter(connector=connector)
+        .filter(
+            Q(status=ChargingSession.Status.ACTIVE)
+            | Q(
+                charge_point=charge_point,
+                id_tag=id_tag,
+                meter_start_wh=meter_start_wh,
+                started_at=started_at,
+            )
+        )
+        .order_by("pk")
+    )
+
+
+# Compiled once: a StartTransaction's read (docs/performance.md).
+OPEN_OR_SAME = CompiledQuery(open_or_same_query)
+
+
 def open_session(
     connector: Connector,
     id_tag: str,
@@ -182,21 +227,12 @@ def open_session(
         meter_start_wh=meter_start_wh,
     )
     active = ChargingSession.Status.ACTIVE
-    # One query for both: the same start stored before, and the sessions still open on
-    # the connector (locked: closed below unless this start is a repeated one).
-    found = list(
-        ChargingSession.objects.select_for_update()
-        .filter(connector=connector)
-        .filter(
-            Q(status=active)
-            | Q(
-                charge_point=charge_point,
-                id_tag=id_tag,
-                meter_start_wh=meter_start_wh,
-                started_at=started_at,
-            )
-        )
-        .order_by("pk")
+    found = OPEN_OR_SAME.fetch(
+        connector=connector,
+        charge_point=charge_point,
+        id_tag=id_tag,
+        meter_start_wh=meter_start_wh,
+        started_at=started_at,
     )
     repeated = [
         session

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from chargehub.compiled_queries import CompiledQuery
 from stations import certificates, meter_samples, sessions, signals, statements
 from stations.authorization import id_tag_info, normalize_id_tag, token_info
 from stations.clock import trusted_time
@@ -203,6 +204,25 @@ def _connector(charge_point: ChargePoint, connector_id: int, *, allow_zero: bool
     return connector
 
 
+# The session a MeterValues names, with its token; compiled once (docs/performance.md).
+SESSION = CompiledQuery(
+    lambda charge_point, pk: (
+        ChargingSession.objects.select_related("id_token")
+        .filter(charge_point=charge_point, pk=pk)
+        .order_by()
+    )
+)
+# The session a StopTransaction closes, locked, with what the listeners read; compiled once.
+LOCKED_SESSION = CompiledQuery(
+    lambda charge_point, pk: (
+        ChargingSession.objects.select_for_update(of=("self",))
+        .select_related("connector", "id_token")
+        .filter(charge_point=charge_point, pk=pk)
+        .order_by()
+    )
+)
+
+
 def _session(charge_point: ChargePoint, transaction_id: int) -> ChargingSession | None:
     """The charger's session a MeterValues names, with its token (the listeners ask whether
     a driver owns it); an active one from ChargePoint.sessions_by_id after its first call,
@@ -211,9 +231,7 @@ def _session(charge_point: ChargePoint, transaction_id: int) -> ChargingSession 
     session = known.get(transaction_id)
     if session is None:
         try:
-            session = ChargingSession.objects.select_related("id_token").get(
-                charge_point=charge_point, pk=transaction_id
-            )
+            session = SESSION.get(charge_point=charge_point, pk=transaction_id)
         except ChargingSession.DoesNotExist:
             return None
         session.charge_point = charge_point  # for the listeners, without a query
@@ -471,11 +489,7 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
 
     charge_point.sessions_by_id.pop(payload["transactionId"], None)  # read afresh, locked
     try:
-        session = (
-            ChargingSession.objects.select_for_update(of=("self",))
-            .select_related("connector", "id_token")  # the listeners read both
-            .get(charge_point=charge_point, pk=payload["transactionId"])
-        )
+        session = LOCKED_SESSION.get(charge_point=charge_point, pk=payload["transactionId"])
     except ChargingSession.DoesNotExist:
         logger.warning(
             "%s: StopTransaction for unknown transaction %s",

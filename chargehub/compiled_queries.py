@@ -1,0 +1,250 @@
+"""A queryset's SQL compiled once per database, its values bound per call.
+
+Django compiles a queryset's SQL anew each time it is read. For the reads every charger's
+call makes (its session locked at a stop, the connector's open sessions at a start, the
+token, the samples for the energy) that compiling cost more CPU than the rest of the read
+(#17's profile: `as_sql` 14 % of a busy server; docs/performance.md). A CompiledQuery is
+written as the same queryset, with `Param` where a call's value goes:
+
+    LOCKED = CompiledQuery(
+        lambda charge_point, pk: ChargingSession.objects.select_for_update()
+        .filter(charge_point=charge_point, pk=pk)
+    )
+    sessions = LOCKED.fetch(charge_point=charge_point, pk=42)
+
+Its SQL is what Django compiles for the queryset (kept per database alias, so per vendor),
+each value is prepared by the lookup it sits in as the ORM prepares it (the same lookup
+class, built with the value), and the rows come back as the ORM gives them: model
+instances by `from_db` with their select_related objects set by Django's own populators, or
+values_list tuples, through the compiler's converters. tests/test_compiled_queries.py
+checks the SQL and parameters equal Django's for the same queryset across values.
+
+What it takes: a Param only as the right-hand side of a plain lookup (`field=Param`, not in
+`__in` lists or expressions), never bound to None (the ORM would write IS NULL); querysets
+of model instances or values_list tuples without annotations, prefetching or extra columns
+(anything else is refused when it is first compiled).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from inspect import signature
+from typing import Any
+from weakref import ref as weak_ref
+
+from django.db import connections, router
+from django.db.models import Lookup, Model, QuerySet, Value
+from django.db.models.query import (
+    ModelIterable,
+    ValuesListIterable,
+    _get_from_db,
+    get_related_populators,
+)
+from django.db.models.sql.where import WhereNode
+from django.db.transaction import TransactionManagementError
+
+
+class _Slot:
+    """Stands in the compiled parameters where a Param's value goes."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Param(Value):
+    """Where a call's value goes: the right-hand side of a lookup.
+
+    A Value, so Django writes it as a plain placeholder (`= %s`, as for a value), not
+    wrapped in parentheses as other expressions are."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(None)
+        self.name = name
+        self.slot = _Slot(name)
+
+    def resolve_expression(self, *args: Any, **kwargs: Any) -> "Param":
+        # Each place the queryset uses it gets a slot of its own: one name may sit in
+        # lookups of different fields.
+        resolved = super().resolve_expression(*args, **kwargs)
+        resolved.slot = _Slot(self.name)
+        return resolved
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        return "%s", [self.slot]
+
+    as_sqlite = as_sql  # no CAST: a value in a lookup gets none either
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    slots: tuple[tuple[int, str, Lookup], ...]  # position, Param name, its lookup
+    query: Any  # the compiled sql.Query, read only from then on
+    compiler_class: str
+    select: Any
+    klass_info: Any
+    col_count: int
+    models: bool  # model instances, else values_list tuples
+    fetch_mode: Any
+    locks: bool
+
+
+class CompiledQuery[M: Model]:
+    """A queryset (`build`, called with a Param per argument) compiled once per database."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
+        self._build = build
+        self._names = tuple(signature(build).parameters)
+        self._compiled: dict[str, _Compiled] = {}
+        self._model: type[Model] | None = None
+        self._for_write = False
+
+    def fetch(self, **values: Any) -> list[Any]:
+        """The rows for these values: model instances, or tuples for a values_list."""
+        compiled, compiler, params = self._bind(values)
+        connection, alias = compiler.connection, compiler.using
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if not compiled.models:
+            return list(compiler.results_iter([rows], tuple_expected=True))
+        return _instances(compiler, compiled, alias, rows)
+
+    def first(self, **values: Any) -> M | None:
+        """The first row for these values, or None."""
+        rows = self.fetch(**values)
+        return rows[0] if rows else None
+
+    def get(self, **values: Any) -> M:
+        """The one row for these values (QuerySet.get()'s DoesNotExist, else the first)."""
+        rows = self.fetch(**values)
+        if not rows:
+            raise self._model.DoesNotExist(  # type: ignore[union-attr]
+                f"{self._model._meta.object_name} matching query does not exist."  # type: ignore[union-attr]
+            )
+        return rows[0]
+
+    def sql(self, **values: Any) -> tuple[str, list[Any]]:
+        """The statement and its parameters for these values (what fetch() sends)."""
+        compiled, _, params = self._bind(values)
+        return compiled.sql, params
+
+    def queryset(self, **values: Any) -> QuerySet[M]:
+        """The ORM's queryset for these values, which this compiles (for tests)."""
+        return self._build(**values)
+
+    def _bind(self, values: dict[str, Any]) -> tuple[_Compiled, Any, list[Any]]:
+        if self._model is None:
+            queryset = self._build(**{name: Param(name) for name in self._names})
+            self._model, self._for_write = queryset.model, queryset._for_write
+        if set(values) != set(self._names):
+            raise TypeError(f"values for {self._names}, got {tuple(values)}")
+        # The database the queryset would read (a locking read: the one it writes).
+        if self._for_write:
+            alias = router.db_for_write(self._model)
+        else:
+            alias = router.db_for_read(self._model)
+        connection = connections[alias]
+        compiled = self._compiled.get(alias) or self._compile(alias)
+        if compiled.locks and connection.get_autocommit():
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
+        compiler = connection.ops.compiler(compiled.compiler_class)(
+            compiled.query, connection, alias
+        )
+        # What Django's iterables read from a compiler that ran the query.
+        compiler.select, compiler.klass_info = compiled.select, compiled.klass_info
+        compiler.col_count, compiler.annotation_col_map = compiled.col_count, {}
+        params = list(compiled.params)
+        for position, name, lookup in compiled.slots:
+            params[position] = _bound(lookup, values[name], compiler, connection)
+        return compiled, compiler, params
+
+    def _compile(self, alias: str) -> _Compiled:
+        queryset = self._build(**{name: Param(name) for name in self._names})
+        if queryset._iterable_class not in (ModelIterable, ValuesListIterable):
+            raise TypeError("a CompiledQuery gives model instances or values_list tuples")
+        query = queryset.query
+        if query.annotations or query.extra or queryset._prefetch_related_lookups:
+            raise TypeError("a CompiledQuery takes no annotations, extra or prefetching")
+        if queryset._known_related_objects:
+            raise TypeError("a CompiledQuery is built from a model's manager")
+        compiler = query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        if compiler.has_extra_select:
+            raise TypeError("a CompiledQuery selects no extra columns")
+        lookups = {id(lookup.rhs.slot): lookup for lookup in _param_lookups(query.where)}
+        slots = []
+        for position, param in enumerate(params):
+            if isinstance(param, _Slot):
+                if id(param) not in lookups:
+                    raise TypeError(f"Param {param.name!r} is not the right side of a lookup")
+                slots.append((position, param.name, lookups[id(param)]))
+        missing = set(self._names) - {name for _, name, _ in slots}
+        if missing:
+            raise TypeError(f"Params not in the query: {sorted(missing)}")
+        compiled = _Compiled(
+            sql=sql,
+            params=tuple(params),
+            slots=tuple(slots),
+            query=query,
+            compiler_class=query.compiler,
+            select=compiler.select,
+            klass_info=compiler.klass_info,
+            col_count=compiler.col_count,
+            models=queryset._iterable_class is ModelIterable,
+            fetch_mode=queryset._fetch_mode,
+            # As the compiler checks (SQLite has no SELECT ... FOR UPDATE).
+            locks=query.select_for_update
+            and connections[alias].features.has_select_for_update
+            and connections[alias].features.supports_transactions,
+        )
+        self._compiled[alias] = compiled
+        return compiled
+
+
+def _param_lookups(node: WhereNode) -> list[Lookup]:
+    found = []
+    for child in node.children:
+        if isinstance(child, WhereNode):
+            found += _param_lookups(child)
+        elif isinstance(child, Lookup) and isinstance(child.rhs, Param):
+            if child.bilateral_transforms:
+                raise TypeError("a Param cannot sit in a lookup with bilateral transforms")
+            found.append(child)
+    return found
+
+
+def _bound(lookup: Lookup, value: Any, compiler: Any, connection: Any) -> Any:
+    """The value as the ORM binds it in this lookup: the lookup built with the value."""
+    if value is None:
+        raise ValueError("a Param is never None (the ORM would compile IS NULL)")
+    sql, params = type(lookup)(lookup.lhs, value).process_rhs(compiler, connection)
+    if sql != "%s" or len(params) != 1 or params[0] is None:
+        raise ValueError(f"{type(lookup).__name__} compiles {value!r} as {sql!r}")
+    return params[0]
+
+
+def _instances(compiler: Any, compiled: _Compiled, alias: str, rows: list[Any]) -> list[Any]:
+    """Model instances from rows, as Django's ModelIterable makes them (no annotations,
+    no known related objects: refused at compile)."""
+    select, klass_info = compiled.select, compiled.klass_info
+    fields = klass_info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    init_list = [column[0].target.attname for column in select[start:end]]
+    from_db = _get_from_db(klass_info["model"], compiled.fetch_mode)
+    populators = get_related_populators(klass_info, select, alias, compiled.fetch_mode)
+    instances: list[Any] = []
+    peers: list[Any] = []
+    for row in compiler.results_iter([rows]):
+        instance = from_db(alias, init_list, row[start:end])
+        if compiled.fetch_mode.track_peers:
+            peers.append(weak_ref(instance))
+            instance._state.peers = peers
+        for populator in populators:
+            populator.populate(row, instance)
+        instances.append(instance)
+    return instances

@@ -1,0 +1,192 @@
+"""chargehub.compiled_queries: the SQL and parameters are Django's for the same queryset
+across values, and the rows what the ORM gives (on SQLite and PostgreSQL: the tests run on
+both); the OCPP path's compiled reads checked against their querysets."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Model
+from django.db.transaction import TransactionManagementError
+
+from chargehub.compiled_queries import CompiledQuery, Param
+from stations import sessions
+from stations.authorization import TOKEN
+from stations.models import ChargePoint, ChargingSession, Connector, MeterSample
+from stations.ocpp.v16 import LOCKED_SESSION, SESSION
+from users.models import IdToken
+
+pytestmark = pytest.mark.django_db
+
+STARTED = datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)  # microseconds, DST eve
+
+
+@pytest.fixture
+def rows() -> dict[str, Any]:
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-COMPILED")
+    other = ChargePoint.objects.create(charge_point_id="CP-COMPILED-2")
+    connector = Connector.objects.create(charge_point=charge_point, connector_id=1)
+    token = IdToken.objects.create(uid="COMPILED-TAG")
+    done = ChargingSession.objects.create(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag="COMPILED-TAG",
+        id_token=token,
+        started_at=STARTED - timedelta(hours=2),
+        meter_start_wh=100,
+        stopped_at=STARTED - timedelta(hours=1),
+        status=ChargingSession.Status.COMPLETED,
+    )
+    active = ChargingSession.objects.create(
+        charge_point=charge_point,
+        connector=connector,
+        id_tag="NO-TOKEN",
+        started_at=STARTED,
+        meter_start_wh=2500,
+        clock_suspect=True,
+    )
+    for minute, (measurand, value) in enumerate(
+        [
+            ("Energy.Active.Import.Register", "2600.5"),
+            ("Power.Active.Import", "7000"),
+            ("Energy.Active.Import.Register", "2.7"),
+            ("Energy.Active.Import.Register", "not a number"),
+        ]
+    ):
+        number = None if value == "not a number" else Decimal(value).quantize(Decimal("0.000001"))
+        MeterSample.objects.create(
+            charge_point=charge_point,
+            connector_id=1,
+            session=active,
+            timestamp=STARTED + timedelta(minutes=minute, microseconds=7),
+            measurand=measurand,
+            unit="kWh" if value == "2.7" else "Wh",
+            value=value,
+            value_decimal=number,
+        )
+    return {
+        "charge_point": charge_point,
+        "other": other,
+        "connector": connector,
+        "token": token,
+        "done": done,
+        "active": active,
+    }
+
+
+def same_instance(compiled: Model | None, orm: Model | None) -> None:
+    """Equal fields, state and select_related objects, as the ORM made them."""
+    assert type(compiled) is type(orm)
+    if orm is None:
+        return
+    assert compiled is not None
+    fields = {k: v for k, v in vars(orm).items() if k != "_state"}
+    assert {k: v for k, v in vars(compiled).items() if k != "_state"} == fields
+    assert (compiled._state.db, compiled._state.adding) == (orm._state.db, orm._state.adding)
+    assert compiled._state.fields_cache.keys() == orm._state.fields_cache.keys()
+    for name, related in orm._state.fields_cache.items():
+        same_instance(compiled._state.fields_cache[name], related)
+
+
+def agrees(query: CompiledQuery, **values: Any) -> list[Any]:
+    """The statement is Django's for these values, and so are the rows; the rows."""
+    queryset = query.queryset(**values)
+    sql, params = queryset.query.sql_with_params()
+    assert query.sql(**values) == (sql, list(params))
+    compiled, orm = query.fetch(**values), list(queryset)
+    assert len(compiled) == len(orm)
+    for mine, theirs in zip(compiled, orm, strict=True):
+        if isinstance(theirs, Model):
+            same_instance(mine, theirs)
+        else:
+            assert mine == theirs
+            assert [type(value) for value in mine] == [type(value) for value in theirs]
+    return compiled
+
+
+def test_the_locked_session_at_a_stop_is_the_orms_with_its_connector_and_token(rows):
+    charge_point, other = rows["charge_point"], rows["other"]
+    with transaction.atomic():
+        for session in (rows["done"], rows["active"]):
+            (found,) = agrees(LOCKED_SESSION, charge_point=charge_point, pk=session.pk)
+            assert found.connector == rows["connector"]
+        assert agrees(LOCKED_SESSION, charge_point=other, pk=rows["done"].pk) == []
+        # A charge point's pk binds as the instance does (RelatedExact's normalising).
+        assert agrees(LOCKED_SESSION, charge_point=charge_point.pk, pk=rows["done"].pk)
+    if connection.vendor == "postgresql":
+        assert 'FOR UPDATE OF "stations_chargingsession"' in LOCKED_SESSION.sql(
+            charge_point=charge_point, pk=1
+        )[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_outside_a_transaction_is_refused_as_by_the_orm(rows):
+    with transaction.atomic():
+        LOCKED_SESSION.fetch(charge_point=rows["charge_point"], pk=rows["done"].pk)
+    if connection.vendor == "postgresql":  # SQLite locks nothing, its check too
+        with pytest.raises(TransactionManagementError):
+            LOCKED_SESSION.fetch(charge_point=rows["charge_point"], pk=rows["done"].pk)
+
+
+def test_the_session_of_a_meter_value_and_get(rows):
+    (found,) = agrees(SESSION, charge_point=rows["charge_point"], pk=rows["active"].pk)
+    assert found.id_token is None
+    assert SESSION.get(charge_point=rows["charge_point"], pk=rows["done"].pk).id_token == (
+        rows["token"]
+    )
+    with pytest.raises(ChargingSession.DoesNotExist):
+        SESSION.get(charge_point=rows["other"], pk=rows["active"].pk)
+
+
+def test_the_token_is_first_by_the_models_ordering(rows):
+    assert agrees(TOKEN, uid="COMPILED-TAG") == [rows["token"]]
+    assert agrees(TOKEN, uid="compiled-tag") == []
+    assert agrees(TOKEN, uid="'; DROP TABLE users_idtoken; --") == []
+
+
+def test_the_open_or_same_start_read_across_values(rows):
+    active, done = rows["active"], rows["done"]
+    common = {"connector": rows["connector"], "charge_point": rows["charge_point"]}
+    with transaction.atomic():
+        # Only the open one; then the same start found too (datetime to the microsecond).
+        assert agrees(
+            sessions.OPEN_OR_SAME, id_tag="X", meter_start_wh=1, started_at=STARTED, **common
+        ) == [active]
+        same = {"id_tag": done.id_tag, "meter_start_wh": done.meter_start_wh}
+        assert agrees(
+            sessions.OPEN_OR_SAME, started_at=done.started_at, **same, **common
+        ) == [done, active]
+        almost = done.started_at + timedelta(microseconds=1)
+        assert agrees(sessions.OPEN_OR_SAME, started_at=almost, **same, **common) == [active]
+
+
+def test_believed_samples_are_the_orms_tuples(rows):
+    active = rows["active"]
+    for measurands in (
+        (sessions.ENERGY_REGISTER,),
+        (sessions.ENERGY_REGISTER, "Power.Active.Import"),
+        ("SoC",),
+    ):
+        query = sessions._believed_samples(measurands)
+        samples = agrees(query, session=active)
+        assert sessions.believed_samples(active, measurands) == samples
+    assert agrees(sessions._believed_samples(("Power.Active.Import",)), session=rows["done"]) == []
+    assert sessions.session_energy_wh(active) == 200  # 2,500 -> 2,600.5 -> 2,700 Wh
+
+
+def test_what_it_cannot_bind_is_refused(rows):
+    with pytest.raises(ValueError, match="never None"):
+        TOKEN.fetch(uid=None)
+    with pytest.raises(TypeError, match="values for"):
+        TOKEN.fetch(uid="A", extra=1)
+    in_list = CompiledQuery(lambda uid: IdToken.objects.filter(uid__in=[uid]))
+    with pytest.raises(TypeError, match="not the right side of a lookup"):
+        in_list.fetch(uid="A")
+    annotated = CompiledQuery(lambda uid: IdToken.objects.filter(uid=uid).annotate(p=Param("x")))
+    with pytest.raises(TypeError, match="annotations"):
+        annotated.fetch(uid="A")
+    unused = CompiledQuery(lambda uid, other: IdToken.objects.filter(uid=uid))
+    with pytest.raises(TypeError, match="not in the query"):
+        unused.fetch(uid="A", other="B")
