@@ -23,22 +23,27 @@ What it takes: a Param only as the right-hand side of a plain lookup (`field=Par
 `__in` lists or expressions), never bound to None (the ORM would write IS NULL); querysets
 of model instances or values_list tuples without annotations, prefetching or extra columns
 (anything else is refused when it is first compiled).
+
+save_fields() is `instance.save(update_fields=...)` with its UPDATE built once, for a
+session's close (its UPDATE was compiled anew at each StopTransaction).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from inspect import signature
 from typing import Any
 from weakref import ref as weak_ref
 
-from django.db import connections, router
-from django.db.models import Lookup, Model, QuerySet, Value
+from django.db import connections, router, transaction
+from django.db.models import Field, Lookup, Model, QuerySet, Value
 from django.db.models.query import (
     ModelIterable,
     ValuesListIterable,
     _get_from_db,
     get_related_populators,
 )
+from django.db.models.signals import post_save, pre_save
 from django.db.models.sql.where import WhereNode
 from django.db.transaction import TransactionManagementError
 
@@ -248,3 +253,72 @@ def _instances(compiler: Any, compiled: _Compiled, alias: str, rows: list[Any]) 
             populator.populate(row, instance)
         instances.append(instance)
     return instances
+
+
+def save_fields(instance: Model, fields: tuple[str, ...]) -> None:
+    """`instance.save(update_fields=fields)` with its UPDATE built once per model, fields
+    and database: the same checks, statement, values, signals and state as Model.save()
+    (for a model without parent models, select_on_save or generated columns)."""
+    model = type(instance)
+    using = router.db_for_write(model, instance=instance)
+    instance._prepare_related_fields_for_save(operation_name="save")
+    update_fields = frozenset(fields)
+    pre_save.send(
+        sender=model, instance=instance, raw=False, using=using, update_fields=update_fields
+    )
+    sql, params = update_statement(instance, fields, using)
+    connection = connections[using]
+    # Within it, as in save(): a failure or no row marks the transaction for rollback.
+    with transaction.mark_for_rollback_on_error(using):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            updated = cursor.rowcount
+        if not updated:
+            raise model.NotUpdated("Save with update_fields did not affect any rows.")
+    instance._state.db = using
+    instance._state.adding = False
+    post_save.send(
+        sender=model,
+        instance=instance,
+        created=False,
+        update_fields=update_fields,
+        raw=False,
+        using=using,
+    )
+
+
+def update_statement(instance: Model, fields: tuple[str, ...], using: str) -> tuple[str, list[Any]]:
+    """The UPDATE of these fields of `instance` by its primary key, as save() sends it;
+    the fields' pre_save() run (an auto_now field takes the time now)."""
+    columns, sql = _update_sql(type(instance), fields, using)
+    connection = connections[using]
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, False), connection) for field in columns
+    ]
+    pk = instance._meta.pk
+    params.append(pk.get_db_prep_value(instance.pk, connection, prepared=False))
+    return sql, params
+
+
+@lru_cache(maxsize=16)
+def _update_sql(
+    model: type[Model], fields: tuple[str, ...], using: str
+) -> tuple[tuple[Field, ...], str]:
+    meta = model._meta
+    if meta.parents or meta.select_on_save:
+        raise TypeError("save_fields() saves a model without parents or select_on_save")
+    # Model._save_table's order: the model's own concrete fields named.
+    columns = tuple(
+        field
+        for field in meta.local_concrete_fields
+        if not field.primary_key and (field.name in fields or field.attname in fields)
+    )
+    if len(columns) != len(set(fields)) or any(
+        field.generated or hasattr(field, "get_placeholder_sql") for field in columns
+    ):
+        raise TypeError(f"save_fields() cannot write {fields} of {meta.label}")
+    quote = connections[using].ops.quote_name
+    table = quote(meta.db_table)
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in columns)
+    sql = f"UPDATE {table} SET {sets} WHERE {table}.{quote(meta.pk.column)} = %s"
+    return columns, sql

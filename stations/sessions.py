@@ -38,7 +38,7 @@ from itertools import pairwise
 
 from django.db.models import Q, QuerySet
 
-from chargehub.compiled_queries import CompiledQuery
+from chargehub.compiled_queries import CompiledQuery, save_fields
 from stations import bulk_insert, signals
 from stations.authorization import find_token
 from stations.models import ChargePoint, ChargingSession, Connector, MeterSample, Reservation
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # OCPP 1.6 §7.31 Measurand
 WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}  # §7.46 UnitOfMeasure
 CLOSED_BY_CHARGER = "charger"
-# What closing a session writes (its UPDATE names these only: half the columns to compile).
+# What closing a session writes (its UPDATE names these only, built once: save_fields).
 CLOSING_FIELDS = (
     "status",
     "stopped_at",
@@ -334,7 +334,7 @@ def _close(
     session.closed_by = closed_by
     session.energy_wh = session_energy_wh(session, samples)
     # Every caller read the session locked (select_for_update): its row is there.
-    session.save(update_fields=CLOSING_FIELDS)
+    save_fields(session, CLOSING_FIELDS)  # save(update_fields=...), built once
     signals.announce(signals.session_ended, ChargingSession, session=session)
 
 

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.db.models import Model
+from django.db.models.signals import post_save, pre_save
+from django.db.models.sql.subqueries import UpdateQuery
 from django.db.transaction import TransactionManagementError
 
-from chargehub.compiled_queries import CompiledQuery, Param
+from chargehub.compiled_queries import CompiledQuery, Param, save_fields, update_statement
 from stations import sessions
 from stations.authorization import TOKEN
 from stations.models import ChargePoint, ChargingSession, Connector, MeterSample
@@ -116,9 +118,10 @@ def test_the_locked_session_at_a_stop_is_the_orms_with_its_connector_and_token(r
         # A charge point's pk binds as the instance does (RelatedExact's normalising).
         assert agrees(LOCKED_SESSION, charge_point=charge_point.pk, pk=rows["done"].pk)
     if connection.vendor == "postgresql":
-        assert 'FOR UPDATE OF "stations_chargingsession"' in LOCKED_SESSION.sql(
-            charge_point=charge_point, pk=1
-        )[0]
+        assert (
+            'FOR UPDATE OF "stations_chargingsession"'
+            in LOCKED_SESSION.sql(charge_point=charge_point, pk=1)[0]
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -133,8 +136,9 @@ def test_a_locking_read_outside_a_transaction_is_refused_as_by_the_orm(rows):
 def test_the_session_of_a_meter_value_and_get(rows):
     (found,) = agrees(SESSION, charge_point=rows["charge_point"], pk=rows["active"].pk)
     assert found.id_token is None
-    assert SESSION.get(charge_point=rows["charge_point"], pk=rows["done"].pk).id_token == (
-        rows["token"]
+    assert (
+        SESSION.get(charge_point=rows["charge_point"], pk=rows["done"].pk).id_token
+        == (rows["token"])
     )
     with pytest.raises(ChargingSession.DoesNotExist):
         SESSION.get(charge_point=rows["other"], pk=rows["active"].pk)
@@ -155,9 +159,10 @@ def test_the_open_or_same_start_read_across_values(rows):
             sessions.OPEN_OR_SAME, id_tag="X", meter_start_wh=1, started_at=STARTED, **common
         ) == [active]
         same = {"id_tag": done.id_tag, "meter_start_wh": done.meter_start_wh}
-        assert agrees(
-            sessions.OPEN_OR_SAME, started_at=done.started_at, **same, **common
-        ) == [done, active]
+        assert agrees(sessions.OPEN_OR_SAME, started_at=done.started_at, **same, **common) == [
+            done,
+            active,
+        ]
         almost = done.started_at + timedelta(microseconds=1)
         assert agrees(sessions.OPEN_OR_SAME, started_at=almost, **same, **common) == [active]
 
@@ -190,3 +195,76 @@ def test_what_it_cannot_bind_is_refused(rows):
     unused = CompiledQuery(lambda uid, other: IdToken.objects.filter(uid=uid))
     with pytest.raises(TypeError, match="not in the query"):
         unused.fetch(uid="A", other="B")
+
+
+def test_save_fields_sends_djangos_update_with_the_same_values(rows):
+    session = rows["active"]
+    session.status = ChargingSession.Status.COMPLETED
+    session.stopped_at = STARTED + timedelta(hours=1, microseconds=3)
+    session.meter_stop_wh, session.energy_wh = 9000, None  # None bound, as Django binds it
+    sql, params = update_statement(session, sessions.CLOSING_FIELDS, "default")
+    written = [
+        field
+        for field in ChargingSession._meta.local_concrete_fields
+        if field.name in sessions.CLOSING_FIELDS
+    ]
+    query = ChargingSession._base_manager.filter(pk=session.pk).query.chain(UpdateQuery)
+    query.add_update_fields([(field, None, getattr(session, field.attname)) for field in written])
+    django_sql, django_params = query.get_compiler("default").as_sql()
+    assert (sql, params) == (django_sql, list(django_params))
+
+
+def test_save_fields_is_save_with_update_fields(rows):
+    heard: list[tuple[str, dict]] = []
+
+    def hear(sender: Any, signal: Any, instance: Any, **kwargs: Any) -> None:
+        heard.append(("pre" if signal is pre_save else "post", kwargs))
+
+    pre_save.connect(hear, sender=ChargingSession, dispatch_uid="test-save-fields-pre")
+    post_save.connect(hear, sender=ChargingSession, dispatch_uid="test-save-fields-post")
+    try:
+        saved = {}
+        for name, save in [
+            ("orm", lambda s: s.save(update_fields=sessions.CLOSING_FIELDS)),
+            ("compiled", lambda s: save_fields(s, sessions.CLOSING_FIELDS)),
+        ]:
+            session = ChargingSession.objects.get(pk=rows["active"].pk)
+            session.status, session.stop_reason = ChargingSession.Status.COMPLETED, "Local"
+            session.id_tag = "NOT-WRITTEN"  # not among the fields: stays as stored
+            before = session.updated_at
+            save(session)
+            assert session.updated_at > before and session._state.adding is False
+            stored = ChargingSession.objects.get(pk=session.pk)
+            assert (stored.status, stored.stop_reason, stored.id_tag) == (
+                "completed",
+                "Local",
+                "NO-TOKEN",
+            )
+            assert stored.updated_at == session.updated_at
+            saved[name] = heard[:]
+            heard.clear()
+    finally:
+        pre_save.disconnect(sender=ChargingSession, dispatch_uid="test-save-fields-pre")
+        post_save.disconnect(sender=ChargingSession, dispatch_uid="test-save-fields-post")
+    assert saved["compiled"] == saved["orm"]
+    assert [kind for kind, _ in saved["orm"]] == ["pre", "post"]
+
+
+def test_save_fields_refuses_what_save_refuses(rows):
+    gone = ChargingSession.objects.get(pk=rows["done"].pk)
+    ChargingSession.objects.filter(pk=gone.pk).delete()
+    for save in (
+        lambda: gone.save(update_fields=sessions.CLOSING_FIELDS),
+        lambda: save_fields(gone, sessions.CLOSING_FIELDS),
+    ):
+        with pytest.raises(ChargingSession.NotUpdated, match="did not affect any rows"):
+            with transaction.atomic():  # the transaction is marked for rollback: its savepoint
+                save()
+    session = ChargingSession.objects.get(pk=rows["active"].pk)
+    for save in (
+        lambda: session.save(update_fields=("connector",)),
+        lambda: save_fields(session, ("connector",)),
+    ):
+        session.connector = Connector(charge_point=rows["charge_point"], connector_id=2)
+        with pytest.raises(ValueError, match="unsaved related object 'connector'"):
+            save()
