@@ -7,8 +7,9 @@ token, the samples for the energy) that compiling cost more CPU than the rest of
 written as the same queryset, with `Param` where a call's value goes:
 
     LOCKED = CompiledQuery(
-        lambda charge_point, pk: ChargingSession.objects.select_for_update()
-        .filter(charge_point=charge_point, pk=pk)
+        lambda charge_point, pk: (
+            ChargingSession.objects.select_for_update().filter(charge_point=charge_point, pk=pk)
+        )
     )
     sessions = LOCKED.fetch(charge_point=charge_point, pk=42)
 
@@ -20,7 +21,8 @@ values_list tuples, through the compiler's converters. tests/test_compiled_queri
 checks the SQL and parameters equal Django's for the same queryset across values.
 
 What it takes: a Param only as the right-hand side of a plain lookup (`field=Param`, not in
-`__in` lists or expressions), never bound to None (the ORM would write IS NULL); querysets
+`__in` lists or expressions), never bound to None (the ORM would write IS NULL; a model
+instance for a foreign key binds its pk, unchecked against the related model); querysets
 of model instances or values_list tuples without annotations, prefetching or extra columns
 (anything else is refused when it is first compiled).
 
@@ -123,13 +125,16 @@ class CompiledQuery[M: Model]:
         return rows[0] if rows else None
 
     def get(self, **values: Any) -> M:
-        """The one row for these values (QuerySet.get()'s DoesNotExist, else the first)."""
+        """The one row for these values, or QuerySet.get()'s exceptions."""
         rows = self.fetch(**values)
+        if len(rows) == 1:
+            return rows[0]
+        model: Any = self._model
         if not rows:
-            raise self._model.DoesNotExist(  # type: ignore[union-attr]
-                f"{self._model._meta.object_name} matching query does not exist."  # type: ignore[union-attr]
-            )
-        return rows[0]
+            raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+        raise model.MultipleObjectsReturned(
+            f"get() returned more than one {model._meta.object_name} -- it returned {len(rows)}!"
+        )
 
     def sql(self, **values: Any) -> tuple[str, list[Any]]:
         """The statement and its parameters for these values (what fetch() sends)."""

@@ -142,6 +142,9 @@ def test_the_session_of_a_meter_value_and_get(rows):
     )
     with pytest.raises(ChargingSession.DoesNotExist):
         SESSION.get(charge_point=rows["other"], pk=rows["active"].pk)
+    both = CompiledQuery(lambda connector: ChargingSession.objects.filter(connector=connector))
+    with pytest.raises(ChargingSession.MultipleObjectsReturned):
+        both.get(connector=rows["connector"])
 
 
 def test_the_token_is_first_by_the_models_ordering(rows):
