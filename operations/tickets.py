@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from operations.models import Ticket, TicketEntry
+from stations import statements
 from stations.models import ChargePoint, Connector, Site
 from users.roles import TECHNICIAN
 
@@ -188,11 +189,31 @@ def resolve_fault(
     at: datetime | None = None,
 ) -> Ticket | None:
     """Resolve the open ticket of this fault, if there is one (the charger recovered)."""
-    key = fault_key(kind, charge_point, connector)
-    ticket = Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES).first()
-    if ticket is not None and resolve(ticket, reason, at=at):
+    ticket_id = open_fault_ticket_id(fault_key(kind, charge_point, connector))
+    if ticket_id is None:
+        return None
+    ticket = Ticket.objects.get(pk=ticket_id)
+    if resolve(ticket, reason, at=at):
         return ticket
     return None
+
+
+def open_fault_ticket_id(key: str) -> int | None:
+    """The id of the fault's open ticket (there is at most one), or None.
+
+    Asked at every charger's connect and every return of a connector to work, nearly
+    always answered None: its SQL is built once per process (statements.first_row)."""
+    row = statements.first_row(_open_fault_ticket, [key, *Ticket.OPEN_STATUSES])
+    return row[0] if row else None
+
+
+def _open_fault_ticket() -> Any:
+    # Parameters: the fault key, then each open status (open_fault_ticket_id).
+    return (
+        Ticket.objects.filter(fault_key="", status__in=Ticket.OPEN_STATUSES)
+        .order_by()
+        .values_list("pk")[:1]
+    )
 
 
 class TicketRefused(Exception):

@@ -16,7 +16,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from stations import operations
+from stations import operations, statements
 from stations.models import ChargePoint, CommandBatch, CommandBatchItem
 from stations.ocpp import commands
 
@@ -120,15 +120,21 @@ def waits_for(charge_point: ChargePoint) -> bool:
     """Whether a batch waits for this charger to come back (resume() has work).
 
     Asked at every connect and boot: most chargers have no item offline at all, which is
-    asked without the join to the batches (the ORM builds it in less than half the time).
+    asked without the join to the batches, its SQL built once per process.
     """
-    offline = CommandBatchItem.objects.filter(charge_point=charge_point, status=Status.OFFLINE)
-    if not offline.exists():
+    if statements.first_row(_offline_item, [charge_point.pk, Status.OFFLINE]) is None:
         return False
+    offline = CommandBatchItem.objects.filter(charge_point=charge_point, status=Status.OFFLINE)
     since = timezone.now() - timedelta(days=settings.OCPP_BATCH_RECONNECT_DAYS)
     return offline.filter(
         batch__operation__in=APPLIED_ON_RECONNECT, batch__created_at__gte=since
     ).exists()
+
+
+def _offline_item() -> Any:
+    # Parameters: the charge point's pk, then Status.OFFLINE (waits_for).
+    offline = CommandBatchItem.objects.filter(charge_point=0, status=Status.OFFLINE)
+    return offline.values_list("pk")[:1]
 
 
 def _run_item(batch: CommandBatch, item: CommandBatchItem, waiting: str = Status.QUEUED) -> None:

@@ -588,6 +588,8 @@ def profiles_sent(site: Site, count: int = 20) -> list[dict[str, Any]]:
 def after_boot(charge_point: ChargePoint) -> list[Any]:
     """An OCPP_AFTER_BOOT hook: on a managed site, the TxDefaultProfile every session
     starts under (on connector 0: every connector, §5.16.2)."""
+    if charge_point.site_id is None:
+        return []  # no site, nothing managed: no query (a storm's boots ask it each)
     site = Site.objects.filter(pk=charge_point.site_id, grid_limit_amps__isnull=False).first()
     if site is None:
         return []

@@ -329,3 +329,27 @@ def test_an_assignee_who_chose_the_digest_hears_it_there_and_only_they_do(
     assert digest.to == [assignee.email]
     assert "assigned to you: #" in digest.body
     assert colleague.email not in digest.to
+
+
+def test_the_open_fault_ticket_is_found_by_its_sql_built_once_as_the_orm_finds_it(connector):
+    # open_fault_ticket_id runs SQL compiled once per process: each state and key must
+    # give what the ORM's query gives.
+    def by_orm(key: str) -> int | None:
+        return (
+            Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES)
+            .values_list("pk", flat=True)
+            .first()
+        )
+
+    other = Connector.objects.create(charge_point=connector.charge_point, connector_id=2)
+    key = tickets.fault_key(Ticket.Kind.FAULTED, connector.charge_point, connector)
+    offline = tickets.fault_key(Ticket.Kind.OFFLINE, connector.charge_point, None)
+    keys = (key, offline, tickets.fault_key(Ticket.Kind.FAULTED, other.charge_point, other), "")
+    assert all(tickets.open_fault_ticket_id(k) is None for k in keys)
+    ticket, _ = fault(connector)
+    Ticket.objects.create(kind=Ticket.Kind.OTHER, title="by hand")  # blank fault_key
+    for status in Ticket.Status.values:
+        Ticket.objects.filter(pk=ticket.pk).update(status=status)
+        for k in keys:
+            assert tickets.open_fault_ticket_id(k) == by_orm(k)
+        assert (tickets.open_fault_ticket_id(key) == ticket.pk) == (status in Ticket.OPEN_STATUSES)
