@@ -32,7 +32,7 @@ from ocpp.v16 import call
 
 from operations import availability
 from operations.models import EmergencyStop
-from stations import operations
+from stations import operations, statements
 from stations.models import ChargePoint, ChargerCommand, ChargingSession, Site
 from stations.ocpp import after_boot as boot
 from stations.ocpp import commands
@@ -92,11 +92,17 @@ def charge_point_refusal(charge_point: ChargePoint) -> str | None:
 
     The site is read with the stop (one query), not from `charge_point`: a charger's
     consumer holds its row from when the socket opened, and staff may have moved it.
+    Asked at every Authorize, StartTransaction and boot: its SQL is built once per process
+    (statements.first_row).
     """
-    stopped = EmergencyStop.objects.filter(
-        site__charge_points=charge_point.pk, released_at__isnull=True
-    ).exists()
+    stopped = statements.first_row(_stop_in_force, [charge_point.pk]) is not None
     return str(OUT_OF_SERVICE) if stopped else None
+
+
+def _stop_in_force() -> Any:
+    # Parameter: the charge point's pk (charge_point_refusal).
+    stops = EmergencyStop.objects.filter(site__charge_points=0, released_at__isnull=True)
+    return stops.values_list("pk")[:1]
 
 
 def connector_count(site: Site) -> int:

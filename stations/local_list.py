@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 from ocpp.v16 import call
 
-from stations import authorization
+from stations import authorization, statements
 from stations.models import ChargePoint, ChargerCommand, LocalListEntry, LocalListSync
 from stations.ocpp import commands
 from stations.operations import refresh_configuration
@@ -60,10 +60,29 @@ class Update:
 def is_managed(charge_point: ChargePoint) -> bool:
     """Whether ChargeHub keeps this charger's list: tokens are listed for it, or it was
     sent a list before (which may now have to be emptied)."""
-    return (
-        LocalListSync.objects.filter(charge_point=charge_point).exists()
-        or _listed(charge_point).exists()
-    )
+    # Asked at every boot: the SQL of both questions is built once (statements.first_row),
+    # each _listed() asks as a row.
+    if statements.first_row(_sync_state, [charge_point.pk]) is not None:
+        return True
+    if charge_point.site_id is None:
+        return statements.first_row(_entry_of_charger, [charge_point.pk]) is not None
+    params = [charge_point.pk, charge_point.site_id]
+    return statements.first_row(_entry_of_charger_or_site, params) is not None
+
+
+def _sync_state() -> Any:
+    # Parameter: the charge point's pk (is_managed).
+    return LocalListSync.objects.filter(charge_point=0).values_list("pk")[:1]
+
+
+def _entry_of_charger() -> Any:
+    # _listed() of a charger without a site. Parameter: its pk.
+    return _listed(ChargePoint(pk=0)).values_list("pk")[:1]
+
+
+def _entry_of_charger_or_site() -> Any:
+    # _listed() of a charger on a site. Parameters: its pk, then its site's.
+    return _listed(ChargePoint(pk=0, site_id=0)).values_list("pk")[:1]
 
 
 def _listed(charge_point: ChargePoint) -> Any:

@@ -409,3 +409,22 @@ def test_technicians_and_operator_admins_may_stop_a_site():
         user.groups.add(Group.objects.get(name=role.name))
         may_stop = role in (roles.TECHNICIAN, roles.OPERATOR_ADMIN)
         assert user.has_perm("operations.stop_site") == may_stop, role.name
+
+
+@pytest.mark.django_db
+def test_the_stop_in_force_is_found_by_its_sql_built_once_as_the_orm_finds_it():
+    # charge_point_refusal runs SQL built once (statements.first_row): its answer for each
+    # charger must be the ORM's, before, during and after a stop.
+    def by_orm(cp: ChargePoint) -> bool:
+        stops = EmergencyStop.objects.filter(site__charge_points=cp.pk, released_at__isnull=True)
+        return stops.exists()
+
+    stopped, other = _site("Stoppad", "CP-ORM-1"), _site("Annan", "CP-ORM-2")
+    alone = ChargePoint.objects.create(charge_point_id="CP-ORM-3")
+    chargers = [*stopped.charge_points.all(), *other.charge_points.all(), alone]
+    stop = EmergencyStop.objects.create(site=stopped, reason="test")
+    for released in (None, stop.started_at):
+        EmergencyStop.objects.filter(pk=stop.pk).update(released_at=released)
+        answers = [emergency.charge_point_refusal(cp) is not None for cp in chargers]
+        assert answers == [by_orm(cp) for cp in chargers]
+        assert answers[0] == (released is None)

@@ -275,3 +275,34 @@ def test_one_sync_per_charger_at_a_time():
     LocalListSync.objects.create(charge_point=charge_point, syncing_since=timezone.now())
     assert local_list.sync(charge_point.pk) == local_list.BUSY
     assert not ChargerCommand.objects.filter(charge_point=charge_point).exists()
+
+
+@pytest.mark.django_db
+def test_whether_a_list_is_kept_for_a_charger_is_asked_as_the_orm_answers_it():
+    # is_managed's questions run SQL built once (statements.first_row): each case must be
+    # answered as the ORM's queries answer it.
+    def by_orm(cp: ChargePoint) -> bool:
+        return (
+            LocalListSync.objects.filter(charge_point=cp).exists()
+            or local_list._listed(cp).exists()
+        )
+
+    site, other_site = Site.objects.create(name="Kajen"), Site.objects.create(name="Torget")
+    alone = ChargePoint.objects.create(charge_point_id="CP-LIST-ALONE")
+    on_site = ChargePoint.objects.create(charge_point_id="CP-LIST-SITE", site=site)
+    neighbour = ChargePoint.objects.create(charge_point_id="CP-LIST-NEXT", site=other_site)
+    chargers = (alone, on_site, neighbour)
+    token = IdToken.objects.create(uid="LIST-ORM")
+    assert [local_list.is_managed(cp) for cp in chargers] == [False, False, False]
+    entry = LocalListEntry.objects.create(token=token, site=site)
+    assert [local_list.is_managed(cp) for cp in chargers] == [by_orm(cp) for cp in chargers]
+    assert local_list.is_managed(on_site) and not local_list.is_managed(neighbour)
+    entry.delete()
+    LocalListSync.objects.all().delete()
+    LocalListEntry.objects.create(token=token, charge_point=alone)
+    assert [local_list.is_managed(cp) for cp in chargers] == [by_orm(cp) for cp in chargers]
+    assert local_list.is_managed(alone) and not local_list.is_managed(neighbour)
+    LocalListEntry.objects.all().delete()
+    LocalListSync.objects.all().delete()
+    LocalListSync.objects.create(charge_point=neighbour)
+    assert [local_list.is_managed(cp) for cp in chargers] == [False, False, True]
