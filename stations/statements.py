@@ -8,6 +8,10 @@ session"). On PostgreSQL one data-modifying CTE does both atomically without a
 transaction block, its SQL built once per process. SQLite keeps the ORM's two statements
 in one transaction.
 
+A BootNotification reads the charger's registration and previous boot and writes what it
+says about itself: on PostgreSQL one UPDATE returning the row as it was (`record_boot`),
+instead of BEGIN, SELECT, UPDATE and COMMIT, each statement compiled anew.
+
 Reads asked on every connect or boot of a charger (a connect storm asks them thousands
 of times a minute, nearly always answered "none") go through `first_row`: the queryset's
 SQL as Django compiles it, built once per process, run with each call's parameters.
@@ -21,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from stations import bulk_insert
-from stations.models import Connector, StatusEvent
+from stations.models import ChargePoint, Connector, StatusEvent
 
 # The connector's columns a status sets; no others (the connector may be a kept instance
 # while staff edit its other fields).
@@ -67,6 +71,57 @@ def _status_sql() -> str:
         f"newest AS (UPDATE {table} SET {sets} WHERE {quote(Connector._meta.pk.column)} = %s"
         f" AND ({status_at} IS NULL OR {status_at} <= %s) RETURNING 1) "
         "SELECT (SELECT * FROM event), EXISTS (SELECT FROM newest)"
+    )
+
+
+def record_boot(
+    charge_point_id: int, fields: dict[str, Any], accepted_interval: int
+) -> tuple[str, Any]:
+    """Write a boot's `fields` on the charge point (pk `charge_point_id`), and the heartbeat
+    interval `accepted_interval` too when it is Accepted; return its registration status
+    and its last_boot_at as they were before. ChargePoint.DoesNotExist when it is gone.
+
+    Call it outside a transaction: on PostgreSQL the statement is atomic by itself (the
+    row is locked while it is read, as the status decides the interval written)."""
+    accepted = ChargePoint.Registration.ACCEPTED
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            row = ChargePoint.objects.filter(pk=charge_point_id)
+            status, previous_boot_at = row.values_list("registration_status", "last_boot_at").get()
+            extra = {"heartbeat_interval": accepted_interval} if status == accepted else {}
+            row.update(**fields, **extra)
+        return status, previous_boot_at
+    names = tuple(fields)
+    values = [
+        ChargePoint._meta.get_field(name).get_db_prep_save(fields[name], connection)
+        for name in names
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _boot_sql(names), [*values, str(accepted), accepted_interval, charge_point_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise ChargePoint.DoesNotExist("ChargePoint matching query does not exist.")
+    return row[0], row[1]
+
+
+@cache
+def _boot_sql(names: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    table = quote(ChargePoint._meta.db_table)
+    column = {name: quote(ChargePoint._meta.get_field(name).column) for name in names}
+    status = quote(ChargePoint._meta.get_field("registration_status").column)
+    last_boot = quote(ChargePoint._meta.get_field("last_boot_at").column)
+    interval = quote(ChargePoint._meta.get_field("heartbeat_interval").column)
+    pk = quote(ChargePoint._meta.pk.column)
+    sets = ", ".join(f"{column[name]} = %s" for name in names)
+    # The FROM reads the row as it was, locked (READ COMMITTED: the newest version).
+    return (
+        f"UPDATE {table} SET {sets}, {interval} = CASE WHEN old.{status} = %s THEN %s "
+        f"ELSE {table}.{interval} END "
+        f"FROM (SELECT {pk}, {status}, {last_boot} FROM {table} WHERE {pk} = %s FOR UPDATE) old "
+        f"WHERE {table}.{pk} = old.{pk} RETURNING old.{status}, old.{last_boot}"
     )
 
 

@@ -52,9 +52,11 @@ HANDLERS: dict[str, Handler] = {}
 # skipped; the COPY path has its own transaction); a refused Authorize has a listener
 # store it (insights' RefusedStart); StatusNotification may create its connector, then
 # stores its event and the connector's status in one statement (stations/statements.py;
-# in a transaction of its own on SQLite).
+# in a transaction of its own on SQLite); BootNotification reads the registration and
+# writes the boot in one statement too (statements.record_boot; idem on SQLite).
 WITHOUT_TRANSACTION = {
     "Authorize",
+    "BootNotification",
     "DataTransfer",
     "Heartbeat",
     "MeterValues",
@@ -350,17 +352,15 @@ def boot_notification(
         "meter_serial_number": payload.get("meterSerialNumber", ""),
         "last_boot_at": received_at,
     }
-    status, previous_boot_at = (
-        ChargePoint.objects.filter(pk=charge_point.pk)
-        .values_list("registration_status", "last_boot_at")
-        .get()
+    # One statement on PostgreSQL (statements.record_boot): the registration read and the
+    # write, the heartbeat interval written only for an Accepted charger.
+    status, previous_boot_at = statements.record_boot(
+        charge_point.pk, fields, settings.OCPP_HEARTBEAT_INTERVAL
     )
     if status == ChargePoint.Registration.ACCEPTED:
         interval = settings.OCPP_HEARTBEAT_INTERVAL
-        fields["heartbeat_interval"] = interval
     else:
         interval = settings.OCPP_PENDING_RETRY_INTERVAL
-    ChargePoint.objects.filter(pk=charge_point.pk).update(**fields)
     charge_point.registration_status = status
     if status == ChargePoint.Registration.ACCEPTED:
         signals.announce(

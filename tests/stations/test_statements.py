@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from stations import batches, signals
 from stations.models import ChargePoint, CommandBatch, CommandBatchItem, Connector, StatusEvent
-from stations.statements import CURRENT_FIELDS, first_row, record_status
+from stations.ocpp import v16
+from stations.statements import CURRENT_FIELDS, first_row, record_boot, record_status
 from tests.stations.handling import handle
 from tests.stations.ocpp_wire import ago, iso
 
@@ -137,3 +138,53 @@ def test_a_batch_waits_for_a_charger_with_an_item_offline_as_the_orm_finds_it():
                 charge_point=charge_point, status=CommandBatchItem.Status.OFFLINE
             )
             assert batches.waits_for(charge_point) == offline.exists()
+
+
+BOOT = {"chargePointVendor": "Vendor", "chargePointModel": "Model-1", "firmwareVersion": "1.2"}
+
+
+@pytest.mark.parametrize("registration", ChargePoint.Registration.values)
+def test_a_boot_reads_the_registration_and_writes_the_boot_in_one_statement_on_postgresql(
+    registration, settings, django_capture_on_commit_callbacks
+):
+    settings.OCPP_HEARTBEAT_INTERVAL, settings.OCPP_PENDING_RETRY_INTERVAL = 123, 45
+    earlier = ago(hours=3)
+    charge_point = ChargePoint.objects.create(
+        charge_point_id="CP-STMT-BOOT",
+        registration_status=registration,
+        last_boot_at=earlier,
+        heartbeat_interval=600,
+    )
+    heard = []
+    signals.charge_point_booted.connect(lambda **kw: heard.append(kw), weak=False, dispatch_uid="t")
+    try:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            answer = v16.handle(charge_point, "BootNotification", BOOT, ago(minutes=1))
+    finally:
+        signals.charge_point_booted.disconnect(dispatch_uid="t")
+    mine = [q["sql"].split()[0] for q in queries if "last_boot_at" in q["sql"]]
+    if connection.vendor == "postgresql":
+        assert mine == ["UPDATE"], mine
+    else:
+        assert mine == ["SELECT", "UPDATE"], mine
+    stored = ChargePoint.objects.get(charge_point_id="CP-STMT-BOOT")
+    assert answer["status"] == stored.registration_status == registration
+    assert answer["interval"] == (123 if registration == "Accepted" else 45)
+    assert stored.heartbeat_interval == (123 if registration == "Accepted" else 600)
+    assert (stored.vendor, stored.model, stored.firmware_version) == ("Vendor", "Model-1", "1.2")
+    assert stored.last_boot_at > earlier
+    if registration == "Accepted":
+        assert [kw["previous_boot_at"] for kw in heard] == [earlier]
+    else:
+        assert heard == []
+
+
+def test_a_boot_of_a_charger_deleted_meanwhile_fails_as_the_orm_did():
+    gone = ChargePoint.objects.create(charge_point_id="CP-STMT-GONE")
+    pk = gone.pk
+    gone.delete()
+    with pytest.raises(ChargePoint.DoesNotExist):
+        record_boot(pk, {"vendor": "V", "last_boot_at": ago(minutes=1)}, 300)
