@@ -102,7 +102,7 @@ def charge_point_refusal(charge_point: ChargePoint) -> str | None:
 def _stop_in_force() -> Any:
     # Parameter: the charge point's pk (charge_point_refusal).
     stops = EmergencyStop.objects.filter(site__charge_points=0, released_at__isnull=True)
-    return stops.values_list("pk")[:1]
+    return stops.order_by().values_list("pk")[:1]
 
 
 def connector_count(site: Site) -> int:

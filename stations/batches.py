@@ -134,7 +134,7 @@ def waits_for(charge_point: ChargePoint) -> bool:
 def _offline_item() -> Any:
     # Parameters: the charge point's pk, then Status.OFFLINE (waits_for).
     offline = CommandBatchItem.objects.filter(charge_point=0, status=Status.OFFLINE)
-    return offline.values_list("pk")[:1]
+    return offline.order_by().values_list("pk")[:1]
 
 
 def _run_item(batch: CommandBatch, item: CommandBatchItem, waiting: str = Status.QUEUED) -> None:

@@ -72,17 +72,17 @@ def is_managed(charge_point: ChargePoint) -> bool:
 
 def _sync_state() -> Any:
     # Parameter: the charge point's pk (is_managed).
-    return LocalListSync.objects.filter(charge_point=0).values_list("pk")[:1]
+    return LocalListSync.objects.filter(charge_point=0).order_by().values_list("pk")[:1]
 
 
 def _entry_of_charger() -> Any:
     # _listed() of a charger without a site. Parameter: its pk.
-    return _listed(ChargePoint(pk=0)).values_list("pk")[:1]
+    return _listed(ChargePoint(pk=0)).order_by().values_list("pk")[:1]
 
 
 def _entry_of_charger_or_site() -> Any:
     # _listed() of a charger on a site. Parameters: its pk, then its site's.
-    return _listed(ChargePoint(pk=0, site_id=0)).values_list("pk")[:1]
+    return _listed(ChargePoint(pk=0, site_id=0)).order_by().values_list("pk")[:1]
 
 
 def _listed(charge_point: ChargePoint) -> Any:
