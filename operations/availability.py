@@ -14,11 +14,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from ocpp.v16 import call
 
 from operations.models import EmergencyStop, MaintenanceWindow
+from stations import statements
 from stations.models import ChargePoint, ChargerCommand
 from stations.ocpp import after_boot as boot
 from stations.ocpp import commands
@@ -48,7 +50,7 @@ def windows_covering(
 def is_held(charge_point: ChargePoint, at: datetime | None = None) -> bool:
     """Whether the charger must be Inoperative now: in maintenance, or its site stopped."""
     at = at or timezone.now()
-    if windows_covering(charge_point, at).exists():
+    if _window_covers(charge_point, at):
         return True
     return (
         charge_point.site_id is not None
@@ -58,10 +60,38 @@ def is_held(charge_point: ChargePoint, at: datetime | None = None) -> bool:
     )
 
 
+def _window_covers(charge_point: ChargePoint, at: datetime) -> bool:
+    """windows_covering(charge_point, at).exists(), asked at every boot: its SQL is built
+    once per process (statements.first_row)."""
+    moment = connection.ops.adapt_datetimefield_value(at)
+    if charge_point.site_id is None:
+        params = [charge_point.pk, moment, moment]
+        return statements.first_row(_window_of_charger, params) is not None
+    params = [charge_point.pk, charge_point.site_id, moment, moment]
+    return statements.first_row(_window_of_charger_or_site, params) is not None
+
+
+def _window_of_charger() -> Any:
+    # Parameters: the charger's pk, then the moment twice (_window_covers).
+    return windows_covering(ChargePoint(pk=0), timezone.now()).order_by().values_list("pk")[:1]
+
+
+def _window_of_charger_or_site() -> Any:
+    # Parameters: the charger's pk, its site's, then the moment twice (_window_covers).
+    covering = windows_covering(ChargePoint(pk=0, site_id=0), timezone.now())
+    return covering.order_by().values_list("pk")[:1]
+
+
 def left_inoperative_by_us(charge_point: ChargePoint) -> bool:
     """Whether the last availability the charger accepted for all its connectors was an
     Inoperative from operations: OCPP 1.6 §5.2 makes it persist across reboots, so a
-    charger that missed its Operative (offline at the end) is still out of use."""
+    charger that missed its Operative (offline at the end) is still out of use.
+
+    Asked at every boot; most chargers never answered a ChangeAvailability, which a query
+    built once per process tells (statements.first_row) before the one that reads JSON."""
+    answered = ["ChangeAvailability", charge_point.pk, ChargerCommand.Status.ANSWERED.value]
+    if statements.first_row(_answered_availability, answered) is None:
+        return False
     last = (
         ChargerCommand.objects.filter(
             charge_point=charge_point,
@@ -79,6 +109,15 @@ def left_inoperative_by_us(charge_point: ChargePoint) -> bool:
         and last["source"] in OUR_SOURCES
         and last["payload"].get("type") == INOPERATIVE
     )
+
+
+def _answered_availability() -> Any:
+    # Parameters: the action, the charger's pk, the status (left_inoperative_by_us): the
+    # ORM puts a filter's keywords in the order of their names.
+    commands = ChargerCommand.objects.filter(
+        charge_point=0, action="ChangeAvailability", status=ChargerCommand.Status.ANSWERED
+    )
+    return commands.order_by().values_list("pk")[:1]
 
 
 def after_boot(charge_point: ChargePoint) -> list[Any]:

@@ -132,9 +132,10 @@ def first_row(query: Callable[[], QuerySet[Any]], params: Sequence[Any]) -> tupl
     example values: Django compiles it once per process (0.2-0.5 ms a time for the
     queries this serves, against ~20 µs to run them), and each call binds its own
     values, given in the order of the compiled SQL's parameters and as the database
-    takes them (strings, numbers). A test of each query checks that order against the
-    ORM's answers. The row is as the driver gives it, without Django's converters: ask it
-    for keys and plain values, not dates or JSON."""
+    takes them (strings, numbers; a filter's keywords come in the order of their names).
+    A test of each query checks that order against the ORM's answers. The row is as the
+    driver gives it, without Django's converters: ask it for keys and plain values, not
+    dates or JSON."""
     sql, count = _compiled(query)
     if len(params) != count:
         raise ValueError(f"{query.__name__} takes {count} parameters, not {len(params)}")

@@ -357,3 +357,48 @@ def test_a_window_in_force_cannot_be_deleted_nor_moved_only_ended(staff_client):
     delete = reverse("admin:operations_maintenancewindow_delete", args=[window.pk])
     assert staff_client.post(delete, {"post": "yes"}).status_code == 403
     assert MaintenanceWindow.objects.filter(pk=window.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_booting_charger_is_found_held_and_left_inoperative_as_the_orm_finds_it():
+    # is_held's window question and left_inoperative_by_us's first question run SQL built
+    # once (statements.first_row): their answers must be the ORM's, chargers with and
+    # without a site, moments inside, at the edges of and outside a window.
+    site, other = _site("Hamnen"), _site("Kajen")
+    alone = ChargePoint.objects.create(charge_point_id="CP-ORM-ALONE")
+    on_site = ChargePoint.objects.create(charge_point_id="CP-ORM-SITE", site=site)
+    next_door = ChargePoint.objects.create(charge_point_id="CP-ORM-NEXT", site=other)
+    chargers = (alone, on_site, next_door)
+    own, by_site = _window(charge_point=alone, starts=10, ends=20), _window(site=site, ends=5)
+    moments = [
+        timezone.now(),
+        own.starts_at,
+        own.ends_at,
+        own.starts_at + timedelta(minutes=1),
+        by_site.ends_at,
+        by_site.starts_at - timedelta(seconds=1),
+    ]
+    for at in moments:
+        found = [availability._window_covers(cp, at) for cp in chargers]
+        assert found == [availability.windows_covering(cp, at).exists() for cp in chargers]
+    assert [availability._window_covers(cp, moments[0]) for cp in chargers] == [False, True, False]
+    assert [availability._window_covers(cp, moments[3]) for cp in chargers] == [True, False, False]
+
+    def answered(cp: ChargePoint, action: str, status: str, kind: str = "Inoperative") -> None:
+        ChargerCommand.objects.create(
+            charge_point=cp,
+            action=action,
+            status=status,
+            source=availability.MAINTENANCE_SOURCE,
+            payload={"connectorId": 0, "type": kind},
+            response={"status": "Accepted"},
+            answered_at=timezone.now(),
+        )
+
+    answered(alone, "ChangeAvailability", ChargerCommand.Status.TIMEOUT)
+    answered(on_site, "Reset", ChargerCommand.Status.ANSWERED)
+    assert [availability.left_inoperative_by_us(cp) for cp in chargers] == [False] * 3
+    answered(next_door, "ChangeAvailability", ChargerCommand.Status.ANSWERED)
+    assert [availability.left_inoperative_by_us(cp) for cp in chargers] == [False, False, True]
+    answered(next_door, "ChangeAvailability", ChargerCommand.Status.ANSWERED, "Operative")
+    assert not availability.left_inoperative_by_us(next_door)
