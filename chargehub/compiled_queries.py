@@ -26,6 +26,10 @@ instance for a foreign key binds its pk, unchecked against the related model); q
 of model instances or values_list tuples without annotations, prefetching or extra columns
 (anything else is refused when it is first compiled).
 
+Reads asked at every charger's connect or boot and nearly always answered "none" (the
+open fault ticket, the emergency stop, a batch's offline item, the after-boot questions)
+are CompiledQuery.exists() or first() of a values_list sliced to one row.
+
 save_fields() is `instance.save(update_fields=...)` with its UPDATE built once, for a
 session's close (its UPDATE was compiled anew at each StopTransaction).
 """
@@ -123,6 +127,17 @@ class CompiledQuery[M: Model]:
         """The first row for these values, or None."""
         rows = self.fetch(**values)
         return rows[0] if rows else None
+
+    def exists(self, **values: Any) -> bool:
+        """Whether a row answers these values, as QuerySet.exists(): no rows made. For
+        a queryset sliced to one row (`.order_by().values_list("pk")[:1]`, the question
+        exists() asks); others are refused, as they would read every row."""
+        compiled, compiler, params = self._bind(values)
+        if compiled.query.high_mark != 1:
+            raise TypeError("exists() asks a queryset sliced [:1]")
+        with compiler.connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            return cursor.fetchone() is not None
 
     def get(self, **values: Any) -> M:
         """The one row for these values, or QuerySet.get()'s exceptions."""

@@ -14,13 +14,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from ocpp.v16 import call
 
+from chargehub.compiled_queries import CompiledQuery, Param
 from operations.models import EmergencyStop, MaintenanceWindow
-from stations import statements
 from stations.models import ChargePoint, ChargerCommand
 from stations.ocpp import after_boot as boot
 from stations.ocpp import commands
@@ -40,11 +39,21 @@ def windows_covering(
 ) -> QuerySet[MaintenanceWindow]:
     """The maintenance windows that hold this charger at `at`, or at any moment from `at`
     to `until` (its own or its site's)."""
+    return _covering(charge_point, charge_point.site_id, at, until or at)
+
+
+def _covering(
+    charge_point: ChargePoint | Param,
+    site_id: int | Param | None,
+    at: datetime | Param,
+    until: datetime | Param,
+) -> QuerySet[MaintenanceWindow]:
+    # windows_covering's query, written once for values and for the Params of WINDOW_OF_*.
     covers = Q(charge_point=charge_point)
-    if charge_point.site_id is not None:
+    if site_id is not None:
         # Only with a site: Q(site_id=None) would match every charger's window.
-        covers |= Q(site_id=charge_point.site_id)
-    return MaintenanceWindow.objects.filter(covers, starts_at__lte=until or at, ends_at__gt=at)
+        covers |= Q(site_id=site_id)
+    return MaintenanceWindow.objects.filter(covers, starts_at__lte=until, ends_at__gt=at)
 
 
 def is_held(charge_point: ChargePoint, at: datetime | None = None) -> bool:
@@ -62,24 +71,22 @@ def is_held(charge_point: ChargePoint, at: datetime | None = None) -> bool:
 
 def _window_covers(charge_point: ChargePoint, at: datetime) -> bool:
     """windows_covering(charge_point, at).exists(), asked at every boot: its SQL is built
-    once per process (statements.first_row)."""
-    moment = connection.ops.adapt_datetimefield_value(at)
+    once per process (WINDOW_OF_CHARGER, WINDOW_OF_CHARGER_OR_SITE)."""
     if charge_point.site_id is None:
-        params = [charge_point.pk, moment, moment]
-        return statements.first_row(_window_of_charger, params) is not None
-    params = [charge_point.pk, charge_point.site_id, moment, moment]
-    return statements.first_row(_window_of_charger_or_site, params) is not None
+        return WINDOW_OF_CHARGER.exists(charge_point=charge_point, at=at)
+    return WINDOW_OF_CHARGER_OR_SITE.exists(
+        charge_point=charge_point, site=charge_point.site_id, at=at
+    )
 
 
-def _window_of_charger() -> Any:
-    # Parameters: the charger's pk, then the moment twice (_window_covers).
-    return windows_covering(ChargePoint(pk=0), timezone.now()).order_by().values_list("pk")[:1]
-
-
-def _window_of_charger_or_site() -> Any:
-    # Parameters: the charger's pk, its site's, then the moment twice (_window_covers).
-    covering = windows_covering(ChargePoint(pk=0, site_id=0), timezone.now())
-    return covering.order_by().values_list("pk")[:1]
+WINDOW_OF_CHARGER = CompiledQuery(
+    lambda charge_point, at: _covering(charge_point, None, at, at).order_by().values_list("pk")[:1]
+)
+WINDOW_OF_CHARGER_OR_SITE = CompiledQuery(
+    lambda charge_point, site, at: (
+        _covering(charge_point, site, at, at).order_by().values_list("pk")[:1]
+    )
+)
 
 
 def left_inoperative_by_us(charge_point: ChargePoint) -> bool:
@@ -88,9 +95,8 @@ def left_inoperative_by_us(charge_point: ChargePoint) -> bool:
     charger that missed its Operative (offline at the end) is still out of use.
 
     Asked at every boot; most chargers never answered a ChangeAvailability, which a query
-    built once per process tells (statements.first_row) before the one that reads JSON."""
-    answered = ["ChangeAvailability", charge_point.pk, ChargerCommand.Status.ANSWERED.value]
-    if statements.first_row(_answered_availability, answered) is None:
+    built once per process tells (ANSWERED_AVAILABILITY) before the one that reads JSON."""
+    if not ANSWERED_AVAILABILITY.exists(charge_point=charge_point):
         return False
     last = (
         ChargerCommand.objects.filter(
@@ -111,13 +117,18 @@ def left_inoperative_by_us(charge_point: ChargePoint) -> bool:
     )
 
 
-def _answered_availability() -> Any:
-    # Parameters: the action, the charger's pk, the status (left_inoperative_by_us): the
-    # ORM puts a filter's keywords in the order of their names.
-    commands = ChargerCommand.objects.filter(
-        charge_point=0, action="ChangeAvailability", status=ChargerCommand.Status.ANSWERED
+# left_inoperative_by_us's first question: any ChangeAvailability the charger answered.
+ANSWERED_AVAILABILITY = CompiledQuery(
+    lambda charge_point: (
+        ChargerCommand.objects.filter(
+            charge_point=charge_point,
+            action="ChangeAvailability",
+            status=ChargerCommand.Status.ANSWERED,
+        )
+        .order_by()
+        .values_list("pk")[:1]
     )
-    return commands.order_by().values_list("pk")[:1]
+)
 
 
 def after_boot(charge_point: ChargePoint) -> list[Any]:

@@ -30,9 +30,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ocpp.v16 import call
 
+from chargehub.compiled_queries import CompiledQuery
 from operations import availability
 from operations.models import EmergencyStop
-from stations import operations, statements
+from stations import operations
 from stations.models import ChargePoint, ChargerCommand, ChargingSession, Site
 from stations.ocpp import after_boot as boot
 from stations.ocpp import commands
@@ -93,16 +94,20 @@ def charge_point_refusal(charge_point: ChargePoint) -> str | None:
     The site is read with the stop (one query), not from `charge_point`: a charger's
     consumer holds its row from when the socket opened, and staff may have moved it.
     Asked at every Authorize, StartTransaction and boot: its SQL is built once per process
-    (statements.first_row).
+    (STOP_IN_FORCE).
     """
-    stopped = statements.first_row(_stop_in_force, [charge_point.pk]) is not None
+    stopped = STOP_IN_FORCE.exists(charge_point=charge_point.pk)
     return str(OUT_OF_SERVICE) if stopped else None
 
 
-def _stop_in_force() -> Any:
-    # Parameter: the charge point's pk (charge_point_refusal).
-    stops = EmergencyStop.objects.filter(site__charge_points=0, released_at__isnull=True)
-    return stops.order_by().values_list("pk")[:1]
+# charge_point_refusal's question: a stop in force on the charger's site.
+STOP_IN_FORCE = CompiledQuery(
+    lambda charge_point: (
+        EmergencyStop.objects.filter(site__charge_points=charge_point, released_at__isnull=True)
+        .order_by()
+        .values_list("pk")[:1]
+    )
+)
 
 
 def connector_count(site: Site) -> int:

@@ -23,8 +23,8 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chargehub.compiled_queries import CompiledQuery
 from operations.models import Ticket, TicketEntry
-from stations import statements
 from stations.models import ChargePoint, Connector, Site
 from users.roles import TECHNICIAN
 
@@ -202,18 +202,18 @@ def open_fault_ticket_id(key: str) -> int | None:
     """The id of the fault's open ticket (there is at most one), or None.
 
     Asked at every charger's connect and every return of a connector to work, nearly
-    always answered None: its SQL is built once per process (statements.first_row)."""
-    row = statements.first_row(_open_fault_ticket, [key, *Ticket.OPEN_STATUSES])
+    always answered None: its SQL is built once per process (OPEN_FAULT_TICKET)."""
+    row = OPEN_FAULT_TICKET.first(key=key)
     return row[0] if row else None
 
 
-def _open_fault_ticket() -> Any:
-    # Parameters: the fault key, then each open status (open_fault_ticket_id).
-    return (
-        Ticket.objects.filter(fault_key="", status__in=Ticket.OPEN_STATUSES)
+OPEN_FAULT_TICKET = CompiledQuery(
+    lambda key: (
+        Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES)
         .order_by()
         .values_list("pk")[:1]
     )
+)
 
 
 class TicketRefused(Exception):

@@ -16,7 +16,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from stations import operations, statements
+from chargehub.compiled_queries import CompiledQuery
+from stations import operations
 from stations.models import ChargePoint, CommandBatch, CommandBatchItem
 from stations.ocpp import commands
 
@@ -122,7 +123,7 @@ def waits_for(charge_point: ChargePoint) -> bool:
     Asked at every connect and boot: most chargers have no item offline at all, which is
     asked without the join to the batches, its SQL built once per process.
     """
-    if statements.first_row(_offline_item, [charge_point.pk, Status.OFFLINE]) is None:
+    if not OFFLINE_ITEM.exists(charge_point=charge_point):
         return False
     offline = CommandBatchItem.objects.filter(charge_point=charge_point, status=Status.OFFLINE)
     since = timezone.now() - timedelta(days=settings.OCPP_BATCH_RECONNECT_DAYS)
@@ -131,10 +132,14 @@ def waits_for(charge_point: ChargePoint) -> bool:
     ).exists()
 
 
-def _offline_item() -> Any:
-    # Parameters: the charge point's pk, then Status.OFFLINE (waits_for).
-    offline = CommandBatchItem.objects.filter(charge_point=0, status=Status.OFFLINE)
-    return offline.order_by().values_list("pk")[:1]
+# waits_for's first question: an item of the charger offline.
+OFFLINE_ITEM = CompiledQuery(
+    lambda charge_point: (
+        CommandBatchItem.objects.filter(charge_point=charge_point, status=Status.OFFLINE)
+        .order_by()
+        .values_list("pk")[:1]
+    )
+)
 
 
 def _run_item(batch: CommandBatch, item: CommandBatchItem, waiting: str = Status.QUEUED) -> None:

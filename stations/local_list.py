@@ -28,7 +28,8 @@ from django.db.models import Q
 from django.utils import timezone
 from ocpp.v16 import call
 
-from stations import authorization, statements
+from chargehub.compiled_queries import CompiledQuery, Param
+from stations import authorization
 from stations.models import ChargePoint, ChargerCommand, LocalListEntry, LocalListSync
 from stations.ocpp import commands
 from stations.operations import refresh_configuration
@@ -60,35 +61,37 @@ class Update:
 def is_managed(charge_point: ChargePoint) -> bool:
     """Whether ChargeHub keeps this charger's list: tokens are listed for it, or it was
     sent a list before (which may now have to be emptied)."""
-    # Asked at every boot: the SQL of both questions is built once (statements.first_row),
-    # each _listed() asks as a row.
-    if statements.first_row(_sync_state, [charge_point.pk]) is not None:
+    # Asked at every boot: the SQL of both questions is built once (CompiledQuery).
+    if SYNC_STATE.exists(charge_point=charge_point):
         return True
     if charge_point.site_id is None:
-        return statements.first_row(_entry_of_charger, [charge_point.pk]) is not None
-    params = [charge_point.pk, charge_point.site_id]
-    return statements.first_row(_entry_of_charger_or_site, params) is not None
+        return ENTRY_OF_CHARGER.exists(charge_point=charge_point)
+    return ENTRY_OF_CHARGER_OR_SITE.exists(charge_point=charge_point, site=charge_point.site_id)
 
 
-def _sync_state() -> Any:
-    # Parameter: the charge point's pk (is_managed).
-    return LocalListSync.objects.filter(charge_point=0).order_by().values_list("pk")[:1]
-
-
-def _entry_of_charger() -> Any:
-    # _listed() of a charger without a site. Parameter: its pk.
-    return _listed(ChargePoint(pk=0)).order_by().values_list("pk")[:1]
-
-
-def _entry_of_charger_or_site() -> Any:
-    # _listed() of a charger on a site. Parameters: its pk, then its site's.
-    return _listed(ChargePoint(pk=0, site_id=0)).order_by().values_list("pk")[:1]
+SYNC_STATE = CompiledQuery(
+    lambda charge_point: (
+        LocalListSync.objects.filter(charge_point=charge_point).order_by().values_list("pk")[:1]
+    )
+)
+# _listed() of a charger without a site, and of one on a site.
+ENTRY_OF_CHARGER = CompiledQuery(
+    lambda charge_point: _entries(charge_point, None).order_by().values_list("pk")[:1]
+)
+ENTRY_OF_CHARGER_OR_SITE = CompiledQuery(
+    lambda charge_point, site: _entries(charge_point, site).order_by().values_list("pk")[:1]
+)
 
 
 def _listed(charge_point: ChargePoint) -> Any:
+    return _entries(charge_point, charge_point.site_id)
+
+
+def _entries(charge_point: ChargePoint | Param, site_id: int | Param | None) -> Any:
+    # _listed()'s query, written once for values and for the Params of ENTRY_OF_*.
     where = Q(charge_point=charge_point)
-    if charge_point.site_id is not None:
-        where |= Q(site_id=charge_point.site_id)
+    if site_id is not None:
+        where |= Q(site_id=site_id)
     return LocalListEntry.objects.filter(where)
 
 

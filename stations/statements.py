@@ -11,18 +11,13 @@ in one transaction.
 A BootNotification reads the charger's registration and previous boot and writes what it
 says about itself: on PostgreSQL one UPDATE returning the row as it was (`record_boot`),
 instead of BEGIN, SELECT, UPDATE and COMMIT, each statement compiled anew.
-
-Reads asked on every connect or boot of a charger (a connect storm asks them thousands
-of times a minute, nearly always answered "none") go through `first_row`: the queryset's
-SQL as Django compiles it, built once per process, run with each call's parameters.
 """
 
-from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from stations import bulk_insert
 from stations.models import ChargePoint, Connector, StatusEvent
@@ -123,28 +118,3 @@ def _boot_sql(names: tuple[str, ...]) -> str:
         f"FROM (SELECT {pk}, {status}, {last_boot} FROM {table} WHERE {pk} = %s FOR UPDATE) old "
         f"WHERE {table}.{pk} = old.{pk} RETURNING old.{status}, old.{last_boot}"
     )
-
-
-def first_row(query: Callable[[], QuerySet[Any]], params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """The first row of `query()`'s SQL run with `params` instead of its own, or None.
-
-    `query` is a module-level function returning a values_list() queryset built with
-    example values: Django compiles it once per process (0.2-0.5 ms a time for the
-    queries this serves, against ~20 µs to run them), and each call binds its own
-    values, given in the order of the compiled SQL's parameters and as the database
-    takes them (strings, numbers; a filter's keywords come in the order of their names).
-    A test of each query checks that order against the ORM's answers. The row is as the
-    driver gives it, without Django's converters: ask it for keys and plain values, not
-    dates or JSON."""
-    sql, count = _compiled(query)
-    if len(params) != count:
-        raise ValueError(f"{query.__name__} takes {count} parameters, not {len(params)}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-@cache
-def _compiled(query: Callable[[], QuerySet[Any]]) -> tuple[str, int]:
-    sql, params = query().query.sql_with_params()
-    return sql, len(params)

@@ -12,9 +12,11 @@ from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql.subqueries import UpdateQuery
 from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
 
 from chargehub.compiled_queries import CompiledQuery, Param, save_fields, update_statement
-from stations import sessions
+from operations import availability, emergency, tickets
+from stations import batches, local_list, sessions
 from stations.authorization import TOKEN
 from stations.models import ChargePoint, ChargingSession, Connector, MeterSample
 from stations.ocpp.v16 import LOCKED_SESSION, SESSION
@@ -182,6 +184,45 @@ def test_believed_samples_are_the_orms_tuples(rows):
         assert sessions.believed_samples(active, measurands) == samples
     assert agrees(sessions._believed_samples(("Power.Active.Import",)), session=rows["done"]) == []
     assert sessions.session_energy_wh(active) == 200  # 2,500 -> 2,600.5 -> 2,700 Wh
+
+
+def test_exists_asks_for_one_row_as_the_orm_does(rows):
+    any_session = CompiledQuery(
+        lambda charge_point: (
+            ChargingSession.objects.filter(charge_point=charge_point)
+            .order_by()
+            .values_list("pk")[:1]
+        )
+    )
+    for charge_point, found in ((rows["charge_point"], True), (rows["other"], False)):
+        assert any_session.queryset(charge_point=charge_point).exists() is found
+        with CaptureQueriesContext(connection) as queries:
+            assert any_session.exists(charge_point=charge_point) is found
+        assert len(queries) == 1
+    every_token = CompiledQuery(lambda uid: IdToken.objects.filter(uid=uid))
+    with pytest.raises(TypeError, match="sliced"):
+        every_token.exists(uid="COMPILED-TAG")
+
+
+def test_the_connect_and_boot_questions_are_djangos_sql(rows):
+    # Each module's test checks the answers against the ORM's; here the SQL and rows.
+    charge_point, at = rows["charge_point"], STARTED
+    for query, values in (
+        (tickets.OPEN_FAULT_TICKET, {"key": "faulted:1:1"}),
+        (batches.OFFLINE_ITEM, {"charge_point": charge_point}),
+        (emergency.STOP_IN_FORCE, {"charge_point": charge_point.pk}),
+        (availability.WINDOW_OF_CHARGER, {"charge_point": charge_point, "at": at}),
+        (
+            availability.WINDOW_OF_CHARGER_OR_SITE,
+            {"charge_point": charge_point, "site": 7, "at": at},
+        ),
+        (availability.ANSWERED_AVAILABILITY, {"charge_point": charge_point}),
+        (local_list.SYNC_STATE, {"charge_point": charge_point}),
+        (local_list.ENTRY_OF_CHARGER, {"charge_point": charge_point}),
+        (local_list.ENTRY_OF_CHARGER_OR_SITE, {"charge_point": charge_point, "site": 7}),
+    ):
+        assert agrees(query, **values) == []
+        assert query.exists(**values) is False
 
 
 def test_what_it_cannot_bind_is_refused(rows):

@@ -413,7 +413,7 @@ def test_technicians_and_operator_admins_may_stop_a_site():
 
 @pytest.mark.django_db
 def test_the_stop_in_force_is_found_by_its_sql_built_once_as_the_orm_finds_it():
-    # charge_point_refusal runs SQL built once (statements.first_row): its answer for each
+    # charge_point_refusal runs SQL built once (STOP_IN_FORCE): its answer for each
     # charger must be the ORM's, before, during and after a stop.
     def by_orm(cp: ChargePoint) -> bool:
         stops = EmergencyStop.objects.filter(site__charge_points=cp.pk, released_at__isnull=True)

@@ -362,7 +362,7 @@ def test_a_window_in_force_cannot_be_deleted_nor_moved_only_ended(staff_client):
 @pytest.mark.django_db
 def test_a_booting_charger_is_found_held_and_left_inoperative_as_the_orm_finds_it():
     # is_held's window question and left_inoperative_by_us's first question run SQL built
-    # once (statements.first_row): their answers must be the ORM's, chargers with and
+    # once (CompiledQuery.exists): their answers must be the ORM's, chargers with and
     # without a site, moments inside, at the edges of and outside a window.
     site, other = _site("Hamnen"), _site("Kajen")
     alone = ChargePoint.objects.create(charge_point_id="CP-ORM-ALONE")

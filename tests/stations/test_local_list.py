@@ -279,7 +279,7 @@ def test_one_sync_per_charger_at_a_time():
 
 @pytest.mark.django_db
 def test_whether_a_list_is_kept_for_a_charger_is_asked_as_the_orm_answers_it():
-    # is_managed's questions run SQL built once (statements.first_row): each case must be
+    # is_managed's questions run SQL built once (CompiledQuery.exists): each case must be
     # answered as the ORM's queries answer it.
     def by_orm(cp: ChargePoint) -> bool:
         return (

@@ -1,9 +1,9 @@
 """stations/statements.py: a StatusNotification's event and its connector's status, in one
-statement on PostgreSQL, in one transaction on SQLite (the tests run on both); reads whose
-SQL is built once (first_row) answer as the ORM does."""
+statement on PostgreSQL, in one transaction on SQLite (the tests run on both); a
+BootNotification's read and write likewise; batches.waits_for's compiled question answers
+as the ORM does."""
 
 from datetime import datetime
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from stations import batches, signals
 from stations.models import ChargePoint, CommandBatch, CommandBatchItem, Connector, StatusEvent
 from stations.ocpp import v16
-from stations.statements import CURRENT_FIELDS, first_row, record_boot, record_status
+from stations.statements import CURRENT_FIELDS, record_boot, record_status
 from tests.stations.handling import handle
 from tests.stations.ocpp_wire import ago, iso
 
@@ -104,27 +104,8 @@ def test_the_listeners_hear_of_the_stored_event_and_the_change(django_capture_on
     ]
 
 
-def _charge_point_named() -> Any:
-    return ChargePoint.objects.filter(charge_point_id="").values_list("pk", "charge_point_id")
-
-
-def test_first_row_runs_the_sql_built_once_with_each_calls_parameters():
-    first = ChargePoint.objects.create(charge_point_id="CP-ROW-1")
-    ChargePoint.objects.create(charge_point_id="CP-ROW-2")
-    for name in ("CP-ROW-1", "CP-ROW-2", "CP-ROW-3", ""):
-        named = ChargePoint.objects.filter(charge_point_id=name)
-        expected = named.values_list("pk", "charge_point_id").first()
-        assert first_row(_charge_point_named, [name]) == expected
-    assert first_row(_charge_point_named, ["CP-ROW-1"]) == (first.pk, "CP-ROW-1")
-    with CaptureQueriesContext(connection) as queries:
-        first_row(_charge_point_named, ["CP-ROW-2"])
-    assert len(queries) == 1
-    with pytest.raises(ValueError, match="takes 1 parameters, not 2"):
-        first_row(_charge_point_named, ["CP-ROW-1", "CP-ROW-2"])
-
-
 def test_a_batch_waits_for_a_charger_with_an_item_offline_as_the_orm_finds_it():
-    # batches.waits_for's first question runs its SQL built once: its answer for each
+    # batches.waits_for's first question runs its SQL built once (OFFLINE_ITEM): its answer for each
     # item status and charger must be the ORM's.
     waiting, other = (ChargePoint.objects.create(charge_point_id=f"CP-WAIT-{n}") for n in (1, 2))
     batch = CommandBatch.objects.create(
