@@ -229,11 +229,12 @@ class SQLiteChannelLayer(BaseChannelLayer):
         readers = self._readers
         if getattr(readers, "pid", None) != os.getpid():  # none yet, or a fork's parent's
             readers.connection, readers.pid = self._connect(), os.getpid()
-        member = readers.connection.execute(
+        # fetchall: the statement runs to its end, so no read transaction is left open.
+        members = readers.connection.execute(
             "SELECT 1 FROM group_members WHERE group_name = ? AND expires > ? LIMIT 1",
             (group, time.time()),
-        ).fetchone()
-        return member is not None
+        ).fetchall()
+        return bool(members)
 
     async def flush(self) -> None:
         await self._db(self._execute, "DELETE FROM messages; DELETE FROM group_members")
