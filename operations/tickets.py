@@ -14,16 +14,16 @@ alert). `ticket_opened` and `ticket_escalated` are sent after commit for the ale
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from chargehub.compiled_queries import CompiledQuery
 from operations.models import Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, Site
 from users.roles import TECHNICIAN
@@ -189,35 +189,18 @@ def resolve_fault(
     at: datetime | None = None,
 ) -> Ticket | None:
     """Resolve the open ticket of this fault, if there is one (the charger recovered)."""
-    key = fault_key(kind, charge_point, connector)
-    if not any_open(key):
-        return None  # nearly always, in a charger's connect or StatusNotification
-    ticket = Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES).first()
+    ticket = OPEN_FAULT_TICKET.first(key=fault_key(kind, charge_point, connector))
     if ticket is not None and resolve(ticket, reason, at=at):
         return ticket
     return None
 
 
-def any_open(key: str) -> bool:
-    """Whether a ticket of this fault key is open: the ORM's `Ticket.objects.filter(
-    fault_key=key, status__in=Ticket.OPEN_STATUSES).exists()` in one statement whose SQL
-    is built once per process. Asked in a charger's connect and in a StatusNotification
-    after a status that is not working, where the ORM's read, compiled each time, cost
-    about 1 ms of the call (docs/performance.md, "Third session")."""
-    with connection.cursor() as cursor:
-        cursor.execute(_any_open_sql(), [key, *Ticket.OPEN_STATUSES])
-        return cursor.fetchone() is not None
-
-
-@cache
-def _any_open_sql() -> str:
-    quote = connection.ops.quote_name
-    table = quote(Ticket._meta.db_table)
-    statuses = ", ".join(["%s"] * len(Ticket.OPEN_STATUSES))
-    return (
-        f"SELECT 1 FROM {table} WHERE {quote(Ticket._meta.get_field('fault_key').column)} = %s"
-        f" AND {quote(Ticket._meta.get_field('status').column)} IN ({statuses}) LIMIT 1"
-    )
+# Asked at every charger's connect and each StatusNotification after a status that is not
+# working, nearly always finding none: its SQL built once, not per call (about 1 ms of it;
+# docs/performance.md). At most one ticket of a fault is open (Ticket's constraint).
+OPEN_FAULT_TICKET = CompiledQuery(
+    lambda key: Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES)
+)
 
 
 class TicketRefused(Exception):

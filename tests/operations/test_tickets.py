@@ -331,30 +331,30 @@ def test_an_assignee_who_chose_the_digest_hears_it_there_and_only_they_do(
     assert colleague.email not in digest.to
 
 
-def test_any_open_agrees_with_the_orm_in_every_state_of_a_fault(connector, staff):
-    """tickets.any_open, one statement built once per process, asked before resolving
-    a fault in a charger's connect and StatusNotification: the ORM's answer, always."""
+def test_the_open_fault_ticket_is_the_orms_in_every_state_of_a_fault(connector, staff):
+    """tickets.OPEN_FAULT_TICKET, its SQL built once, read before resolving a fault in a
+    charger's connect and StatusNotification: the ORM's ticket, always."""
     key = tickets.fault_key(Ticket.Kind.FAULTED, connector.charge_point, connector)
     other = tickets.fault_key(Ticket.Kind.OFFLINE, connector.charge_point, None)
 
-    def agree() -> bool:
+    def agree() -> Ticket | None:
         for asked in (key, other, ""):
             orm = Ticket.objects.filter(fault_key=asked, status__in=Ticket.OPEN_STATUSES)
-            assert tickets.any_open(asked) is orm.exists()
-        return tickets.any_open(key)
+            assert tickets.OPEN_FAULT_TICKET.first(key=asked) == orm.first()
+        return tickets.OPEN_FAULT_TICKET.first(key=key)
 
-    assert agree() is False  # no ticket at all
+    assert agree() is None  # no ticket at all
     ticket, _ = fault(connector)
-    assert agree() is True
+    assert agree() == ticket
     for state in (S.ACKNOWLEDGED, S.IN_PROGRESS, S.WAITING_FOR_PARTS):
         ticket = tickets.update(ticket, by=staff, status=state)
-        assert agree() is True
+        assert agree() == ticket
     ticket = tickets.update(ticket, by=staff, status=S.RESOLVED)
-    assert agree() is False
+    assert agree() is None
     ticket = tickets.update(ticket, by=staff, status=S.CLOSED)
-    assert agree() is False
-    tickets.raise_fault(
+    assert agree() is None
+    offline, _ = tickets.raise_fault(
         Ticket.Kind.OFFLINE, title="offline", charge_point=connector.charge_point
     )  # another fault's ticket
-    assert agree() is False
-    assert tickets.any_open(other) is True
+    assert agree() is None
+    assert tickets.OPEN_FAULT_TICKET.first(key=other) == offline
