@@ -18,6 +18,8 @@ one SQLite file.
 - Group membership lives in the file (`group_members`), so group_send in any process
   finds the members of every process. A member that is being received on is renewed,
   so only the memberships of a crashed process run out (after group_expiry).
+- `has_members(group)` (ours, not Channels'): whether a group_send would reach anyone,
+  for sync code that skips work no page watches (stations.live.is_watched).
 - One poller task per event loop (not one per consumer) takes the rows addressed to
   its inbox every POLL_INTERVAL and puts them on the local queues. asyncio.run, which
   async_to_sync and pytest use, cancels it when the loop ends; the inbox goes with it.
@@ -135,6 +137,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
+        self._readers = threading.local()  # has_members's connection in each thread
 
     # --- Channel layer API ------------------------------------------------------------
 
@@ -217,6 +220,21 @@ class SQLiteChannelLayer(BaseChannelLayer):
             except ChannelFull:
                 # As in the other layers, a full member misses a group message.
                 logger.info("Channel %s is full; group message to %s dropped", channel, group)
+
+    def has_members(self, group: str) -> bool:
+        """Whether group_send(group) would reach anyone now, in any process. For sync
+        code (a server's database thread: stations.live.is_watched); it reads the file
+        on a connection of the calling thread's own, not through the layer's thread."""
+        self.require_valid_group_name(group)
+        readers = self._readers
+        if getattr(readers, "pid", None) != os.getpid():  # none yet, or a fork's parent's
+            readers.connection, readers.pid = self._connect(), os.getpid()
+        # fetchall: the statement runs to its end, so no read transaction is left open.
+        members = readers.connection.execute(
+            "SELECT 1 FROM group_members WHERE group_name = ? AND expires > ? LIMIT 1",
+            (group, time.time()),
+        ).fetchall()
+        return bool(members)
 
     async def flush(self) -> None:
         await self._db(self._execute, "DELETE FROM messages; DELETE FROM group_members")

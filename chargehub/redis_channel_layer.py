@@ -15,12 +15,19 @@ group_send makes one round trip to Redis for a group without members (channels_r
 makes two) and two for one with members (channels_redis four): a charger's
 StatusNotification alone sends its update to three groups (stations/live.py,
 operations/live.py), most with no page watching.
+
+`has_members(group)` (ours, not Channels'): whether a group_send would reach anyone now,
+one ZCOUNT on a blocking connection of its own, for sync code that skips work no page
+watches (stations.live.is_watched).
 """
 
 import logging
+import threading
 import time
 from typing import Any
 
+import redis
+import redis.sentinel
 from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -57,13 +64,59 @@ class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionP
     """The master's connections through Sentinel, waiting for a free one as above."""
 
 
+class BlockingSyncSentinelConnectionPool(
+    redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool
+):
+    """has_members's connections to the master through Sentinel, waiting likewise."""
+
+
 class RedisChannelLayer(ChannelsRedisLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_clients: dict[int, redis.Redis] = {}
+        self._sync_lock = threading.Lock()
+
     def create_pool(self, index: int) -> Any:
         host = dict(self.hosts[index])
         if "master_name" in host:
             sentinel = Sentinel(host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs"))
             return BlockingSentinelConnectionPool(host.pop("master_name"), sentinel, **host)
         return BlockingConnectionPool.from_url(host.pop("address"), **host)
+
+    def _sync_client(self, index: int) -> redis.Redis:
+        """A blocking client of host `index` (redis-py's are thread-safe), made once."""
+        with self._sync_lock:
+            client = self._sync_clients.get(index)
+            if client is None:
+                host = dict(self.hosts[index])
+                if "master_name" in host:
+                    sentinel = redis.sentinel.Sentinel(
+                        host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs")
+                    )
+                    pool: redis.ConnectionPool = BlockingSyncSentinelConnectionPool(
+                        host.pop("master_name"), sentinel, **host
+                    )
+                else:
+                    pool = redis.BlockingConnectionPool.from_url(host.pop("address"), **host)
+                client = self._sync_clients[index] = redis.Redis(connection_pool=pool)
+            return client
+
+    def has_members(self, group: str) -> bool:
+        """Whether group_send(group) would reach anyone now: a member whose membership
+        has not expired (group_send drops the others first). Blocking: for sync code,
+        never an event loop."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        client = self._sync_client(self.consistent_hash(group))
+        alive_after = int(time.time()) - self.group_expiry  # as group_send's cut-off
+        return client.zcount(self._group_key(group), f"({alive_after}", "+inf") > 0
+
+    async def close_pools(self) -> None:
+        await super().close_pools()
+        with self._sync_lock:
+            clients, self._sync_clients = self._sync_clients, {}
+        for client in clients.values():
+            client.close()
+            client.connection_pool.disconnect()
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """channels_redis's group_send (same keys, expiries and capacity) in fewer round

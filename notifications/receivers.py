@@ -6,10 +6,10 @@ server (these run in it, after commit), and a broker that is down must not fail 
 import logging
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -63,15 +63,11 @@ def connector_freed(
 ) -> None:
     """Queue the emails of those who wait for this connector, and the matching of "a free
     charger near me" watches, when it becomes Available; the charger's answer never
-    waits for an SMTP server (this runs in its request, after commit). One query asks
-    whether anyone waits for either, on every change to Available."""
+    waits for an SMTP server (this runs in its request, after commit). One statement
+    asks whether anyone waits for either, on every change to Available (anyone_waiting)."""
     if connector.status != Connector.Status.AVAILABLE:
         return
-    waiting = Watch.objects.filter(connector=OuterRef("pk"), notified_at=None)
-    asked = Connector.objects.filter(pk=connector.pk).values_list(
-        Exists(waiting), Exists(NearbyWatch.objects.all())
-    )
-    watched, nearby = next(iter(asked), (False, False))
+    watched, nearby = anyone_waiting(connector.pk)
     if watched:
         try:
             notify_watchers.delay(connector.pk)
@@ -85,6 +81,31 @@ def connector_freed(
         except Exception:
             # The watches stay, and the next connector freed near the driver tells them.
             logger.exception("Could not queue the nearby watchers of connector %s", connector.pk)
+
+
+def anyone_waiting(connector_id: int) -> tuple[bool, bool]:
+    """Whether anyone waits for this connector (a Watch not yet told), and whether anyone
+    has a "free charger near me" watch at all (NearbyWatch): the ORM's `Exists` of each
+    in one statement whose SQL is built once per process. Asked on every change to
+    Available, in the charger's call, where the ORM's query, compiled each time, cost
+    about 1 ms of it (docs/performance.md, "Third session")."""
+    with connection.cursor() as cursor:
+        cursor.execute(_waiting_sql(), [connector_id])
+        watched, nearby = cursor.fetchone()
+    return bool(watched), bool(nearby)
+
+
+@cache
+def _waiting_sql() -> str:
+    quote = connection.ops.quote_name
+    watch = quote(Watch._meta.db_table)
+    connector = quote(Watch._meta.get_field("connector").column)
+    notified_at = quote(Watch._meta.get_field("notified_at").column)
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {watch} WHERE {connector} = %s"
+        f" AND {notified_at} IS NULL),"
+        f" EXISTS (SELECT 1 FROM {quote(NearbyWatch._meta.db_table)})"
+    )
 
 
 @receiver(session_ended, sender=ChargingSession, dispatch_uid="notifications.session_finished")

@@ -13,9 +13,10 @@ session (`{"watch": "session", "id": ...}`, its driver only). The message:
 Numbers are plain decimal strings: the page formats them in its own language.
 The receiver (portal/receivers.py) runs in the charger's request, after commit: it
 must never fail that request (errors are logged), does nothing for a session no driver
-can watch, and leaves the figures to a Celery task (portal/tasks.py): the price so far
-is computed from every energy reading of the session, tens of milliseconds for a long
-one (bench/session_figures.py), which the charger's request should not wait for.
+can watch or no page watches now (stations.live.is_watched), and leaves the figures to
+a Celery task (portal/tasks.py): the price so far is computed from every energy reading
+of the session, tens of milliseconds for a long one (bench/session_figures.py), which
+the charger's request should not wait for.
 """
 
 from datetime import UTC

@@ -225,6 +225,24 @@ async def _send_waiting(
             logger.warning("%d live updates dropped: %d were waiting", dropped, MAX_WAITING)
 
 
+def is_watched(group: str) -> bool:
+    """Whether a page watches `group` now, in any process: the channel layer's members.
+
+    For sync code that would otherwise do work for nobody (portal/receivers.py: a
+    session's figures); blocking, one cheap read (a Redis ZCOUNT, or the embedded layer's
+    file). A layer that cannot tell (not ours) or does not answer counts as watched: the
+    work is done as before, never skipped for a page that watches.
+    """
+    has_members = getattr(get_channel_layer(), "has_members", None)
+    if has_members is None:
+        return True
+    try:
+        return bool(has_members(group))
+    except Exception:
+        logger.warning("Could not ask the channel layer who watches %s", group, exc_info=True)
+        return True
+
+
 def relay(groups: list[str], data: dict[str, Any]) -> None:
     """Send `data` to the pages watching `groups`, in any process; never raises.
 

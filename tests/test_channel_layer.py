@@ -150,6 +150,28 @@ async def test_group_send_to_an_empty_or_unknown_group_does_nothing(layer, path)
     assert rows(path, "messages") == 0
 
 
+async def test_has_members_tells_a_thread_whether_a_group_send_would_reach_anyone(
+    layer, other_process, path
+):
+    def watched(group: str) -> bool:  # as a server's database thread asks
+        return layer.has_members(group)
+
+    assert await asyncio.to_thread(watched, "live.session.7") is False
+    here, there = await layer.new_channel(), await other_process.new_channel()
+    await layer.group_add("live.session.7", here)
+    await other_process.group_add("live.session.8", there)
+    assert await asyncio.to_thread(watched, "live.session.7") is True
+    assert await asyncio.to_thread(watched, "live.session.8") is True  # another process's
+    assert await asyncio.to_thread(watched, "live.session.9") is False
+
+    await layer.group_discard("live.session.7", here)
+    assert await asyncio.to_thread(watched, "live.session.7") is False
+    # A membership that ran out (a crashed process's) reaches nobody: not counted.
+    crashed = SQLiteChannelLayer(path=str(path), group_expiry=-1)
+    await crashed.group_add("live.session.7", "specific.0123456789abcdef!gone")
+    assert await asyncio.to_thread(watched, "live.session.7") is False
+
+
 # --- capacity and expiry --------------------------------------------------------------------
 
 

@@ -207,8 +207,9 @@ def test_exists_asks_for_one_row_as_the_orm_does(rows):
 def test_the_connect_and_boot_questions_are_djangos_sql(rows):
     # Each module's test checks the answers against the ORM's; here the SQL and rows.
     charge_point, at = rows["charge_point"], STARTED
+    assert agrees(tickets.OPEN_FAULT_TICKET, key="faulted:1:1") == []
+    assert tickets.OPEN_FAULT_TICKET.first(key="faulted:1:1") is None
     for query, values in (
-        (tickets.OPEN_FAULT_TICKET, {"key": "faulted:1:1"}),
         (batches.OFFLINE_ITEM, {"charge_point": charge_point}),
         (emergency.STOP_IN_FORCE, {"charge_point": charge_point.pk}),
         (availability.WINDOW_OF_CHARGER, {"charge_point": charge_point, "at": at}),

@@ -1,6 +1,7 @@
 """chargehub.redis_channel_layer's group_send, on a Redis of the test's own: channels_redis's
 delivery (members, expired memberships, full channels) in fewer round trips."""
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -89,6 +90,29 @@ async def test_an_expired_membership_gets_nothing_and_leaves_the_group(redis_ser
     assert await layer.receive("page.current") == MESSAGE
     assert client.zcard(layer.prefix + "page.gone") == 0
     assert client.zrange(layer._group_key("live.session.4"), 0, -1) == [b"page.current"]
+    await layer.close_pools()
+
+
+async def test_has_members_tells_a_thread_whether_a_group_send_would_reach_anyone(
+    redis_server,
+):
+    layer = layer_on(redis_server, group_expiry=60)
+    assert await asyncio.to_thread(layer.has_members, "live.session.4") is False
+    await layer.group_add("live.session.4", "page.current")
+    assert await asyncio.to_thread(layer.has_members, "live.session.4") is True
+    assert await asyncio.to_thread(layer.has_members, "live.session.5") is False
+
+    # One round trip: the question is asked on every MeterValues of a driver's session.
+    round_trips = RoundTrips(redis_server)
+    await asyncio.to_thread(layer.has_members, "live.session.4")
+    assert round_trips.count() == 1
+
+    await layer.group_discard("live.session.4", "page.current")
+    assert await asyncio.to_thread(layer.has_members, "live.session.4") is False
+    # Joined two minutes ago and never renewed: group_send would not reach it.
+    client = redis_server.client()
+    client.zadd(layer._group_key("live.session.4"), {"page.gone": time.time() - 120})
+    assert await asyncio.to_thread(layer.has_members, "live.session.4") is False
     await layer.close_pools()
 
 

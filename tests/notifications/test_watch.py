@@ -1,15 +1,17 @@
 """'Notify me when free': watches, the email when a watched connector becomes Available."""
 
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from notifications import events
-from notifications.models import Watch
+from notifications import events, nearby, receivers
+from notifications.models import NearbyWatch, Watch
 from stations.models import Connector
 from stations.signals import connector_status_changed
 from tests.portal.places import first_connector, place
@@ -165,3 +167,29 @@ def test_a_connector_freed_that_nobody_waits_for_asks_the_watches_once():
     watches = [q["sql"] for q in asked if '"notifications_' in q["sql"]]
     assert len(watches) == 1
     assert "notifications_watch" in watches[0] and "notifications_nearbywatch" in watches[0]
+
+
+def test_anyone_waiting_agrees_with_the_orm_in_every_state_of_the_watches(driver):
+    """notifications.receivers.anyone_waiting, one statement built once per process,
+    asked on every change to Available: the ORM's answer, always."""
+    site = place("Oracle", connectors=(("CCS2", "50", "Charging"), ("CCS2", "50", "Charging")))
+    one, two = Connector.objects.filter(charge_point__site=site).order_by("connector_id")
+
+    def agree(connector: Connector) -> tuple[bool, bool]:
+        orm = (
+            Watch.objects.filter(connector=connector, notified_at=None).exists(),
+            NearbyWatch.objects.exists(),
+        )
+        assert receivers.anyone_waiting(connector.pk) == orm
+        return orm
+
+    assert agree(one) == (False, False)
+    events.watch(driver, [one])
+    assert agree(one) == (True, False)
+    assert agree(two) == (False, False)  # another connector's watch
+    Watch.objects.update(notified_at=timezone.now())  # told: no longer waiting
+    assert agree(one) == (False, False)
+    nearby.start(driver, 59.33, 18.07, Decimal(5))
+    assert agree(one) == (False, True)
+    events.watch(driver, [one])
+    assert agree(one) == (True, True)

@@ -331,25 +331,30 @@ def test_an_assignee_who_chose_the_digest_hears_it_there_and_only_they_do(
     assert colleague.email not in digest.to
 
 
-def test_the_open_fault_ticket_is_found_by_its_sql_built_once_as_the_orm_finds_it(connector):
-    # open_fault_ticket_id runs SQL compiled once per process: each state and key must
-    # give what the ORM's query gives.
-    def by_orm(key: str) -> int | None:
-        return (
-            Ticket.objects.filter(fault_key=key, status__in=Ticket.OPEN_STATUSES)
-            .values_list("pk", flat=True)
-            .first()
-        )
-
-    other = Connector.objects.create(charge_point=connector.charge_point, connector_id=2)
+def test_the_open_fault_ticket_is_the_orms_in_every_state_of_a_fault(connector, staff):
+    """tickets.OPEN_FAULT_TICKET, its SQL built once, read before resolving a fault in a
+    charger's connect and StatusNotification: the ORM's ticket, always."""
     key = tickets.fault_key(Ticket.Kind.FAULTED, connector.charge_point, connector)
-    offline = tickets.fault_key(Ticket.Kind.OFFLINE, connector.charge_point, None)
-    keys = (key, offline, tickets.fault_key(Ticket.Kind.FAULTED, other.charge_point, other), "")
-    assert all(tickets.open_fault_ticket_id(k) is None for k in keys)
+    other = tickets.fault_key(Ticket.Kind.OFFLINE, connector.charge_point, None)
+
+    def agree() -> Ticket | None:
+        for asked in (key, other, ""):
+            orm = Ticket.objects.filter(fault_key=asked, status__in=Ticket.OPEN_STATUSES)
+            assert tickets.OPEN_FAULT_TICKET.first(key=asked) == orm.first()
+        return tickets.OPEN_FAULT_TICKET.first(key=key)
+
+    assert agree() is None  # no ticket at all
     ticket, _ = fault(connector)
-    Ticket.objects.create(kind=Ticket.Kind.OTHER, title="by hand")  # blank fault_key
-    for status in Ticket.Status.values:
-        Ticket.objects.filter(pk=ticket.pk).update(status=status)
-        for k in keys:
-            assert tickets.open_fault_ticket_id(k) == by_orm(k)
-        assert (tickets.open_fault_ticket_id(key) == ticket.pk) == (status in Ticket.OPEN_STATUSES)
+    assert agree() == ticket
+    for state in (S.ACKNOWLEDGED, S.IN_PROGRESS, S.WAITING_FOR_PARTS):
+        ticket = tickets.update(ticket, by=staff, status=state)
+        assert agree() == ticket
+    ticket = tickets.update(ticket, by=staff, status=S.RESOLVED)
+    assert agree() is None
+    ticket = tickets.update(ticket, by=staff, status=S.CLOSED)
+    assert agree() is None
+    offline, _ = tickets.raise_fault(
+        Ticket.Kind.OFFLINE, title="offline", charge_point=connector.charge_point
+    )  # another fault's ticket
+    assert agree() is None
+    assert tickets.OPEN_FAULT_TICKET.first(key=other) == offline

@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -17,10 +18,12 @@ from django.utils import timezone
 from billing import session_figures
 from billing.models import Tariff, TariffAssignment
 from portal import live_figures
+from stations import live, signals
 from stations.models import ChargePoint, ChargingSession, Site
 from stations.ocpp import v16
 from tests.billing.sessions import meter_sample
 from tests.conftest import PASSWORD, register
+from tests.notifications.test_driver_events import tasks_run
 from tests.portal.places import first_connector, place, session_of, token_of
 from tests.portal.test_live import _cookie_of, _socket, _watch
 from tests.stations.ocpp_wire import ago, iso, send
@@ -245,3 +248,25 @@ def test_an_ended_session_gets_no_figures_pushed(driver):
 def test_a_running_session_gets_its_figures_pushed(driver):
     session = session_of(token_of(driver), first_connector(place("Running push")), active=True)
     assert live_figures.push_session_figures(session.pk) is True
+
+
+@pytest.mark.django_db
+def test_figures_are_queued_only_while_a_page_watches_the_session(driver):
+    """Nobody watching (in any process: the channel layer's group): no task, whose
+    publish alone would cost the charger's MeterValues about 1 ms."""
+    session = session_of(token_of(driver), first_connector(place("Watched push")), active=True)
+    session = ChargingSession.objects.select_related("id_token").get(pk=session.pk)
+    group, layer = live.session_group(session.pk), get_channel_layer()
+
+    def figures_queued() -> bool:
+        with tasks_run() as ran:
+            signals.meter_values_received.send(sender=ChargingSession, session=session, samples=[])
+        return "push_session_figures" in ran
+
+    assert not figures_queued()
+    async_to_sync(layer.group_add)(group, "page.watching")  # a page, in whichever process
+    try:
+        assert figures_queued()
+    finally:
+        async_to_sync(layer.group_discard)(group, "page.watching")
+    assert not figures_queued()
