@@ -11,6 +11,7 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import admin_list_charts
@@ -157,6 +158,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_chargehub.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL: psycopg prepares a statement on a connection once it has run it this many
+# times, and PostgreSQL then skips parsing and, mostly, planning it: its backends spent a
+# fifth to a third less CPU per OCPP call (docs/performance.md). Prepared statements need
+# server-side parameter binding (Django's default binds on the client). "off": neither,
+# for a pooler in transaction mode that cannot keep them (README, Configuration).
+DATABASE_PREPARE_THRESHOLD = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5").strip().lower()
+
+
+def prepared_statements(database: dict[str, Any]) -> None:
+    """Set a PostgreSQL database's OPTIONS for DATABASE_PREPARE_THRESHOLD."""
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return
+    if DATABASE_PREPARE_THRESHOLD not in {"off", ""}:
+        options = database.setdefault("OPTIONS", {})
+        options["server_side_binding"] = True
+        options["prepare_threshold"] = int(DATABASE_PREPARE_THRESHOLD)
+
+
+prepared_statements(DATABASES["default"])
 # An optional read replica of the PostgreSQL primary (streaming replication): the message
 # log in admin and the reports (insights dashboards, uptime) read from it; everything
 # else, and every write, uses the primary (chargehub/databases.py).
@@ -170,6 +190,7 @@ if DATABASE_REPLICA_URL:
         # Tests read the test database through it.
         "TEST": {"MIRROR": "default"},
     }
+    prepared_statements(DATABASES["replica"])
 DATABASE_ROUTERS = ["chargehub.databases.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
