@@ -171,6 +171,11 @@ def prepared_statements(database: dict[str, Any]) -> None:
     if database["ENGINE"] != "django.db.backends.postgresql":
         return
     if DATABASE_PREPARE_THRESHOLD not in {"off", ""}:
+        if not DATABASE_PREPARE_THRESHOLD.isdigit():
+            raise ImproperlyConfigured(
+                "DATABASE_PREPARE_THRESHOLD is a number of runs (5 by default) or off, "
+                f"not {DATABASE_PREPARE_THRESHOLD!r}."
+            )
         options = database.setdefault("OPTIONS", {})
         options["server_side_binding"] = True
         options["prepare_threshold"] = int(DATABASE_PREPARE_THRESHOLD)

@@ -23,16 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/chargehub"
 
 
-def database_options(env: dict[str, str]) -> dict:
-    """The default database's OPTIONS in a fresh process started with `env` (no connection
-    is made)."""
+def settings_process(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """A fresh process started with `env` that prints the default database's OPTIONS (no
+    connection is made)."""
     code = (
         "import json, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'chargehub.settings');"
         "from django.conf import settings;"
         "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
     )
     clean = {k: v for k, v in os.environ.items() if k != "DATABASE_PREPARE_THRESHOLD"}
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
         env={**clean, **env},
@@ -40,6 +40,10 @@ def database_options(env: dict[str, str]) -> dict:
         text=True,
         timeout=120,
     )
+
+
+def database_options(env: dict[str, str]) -> dict:
+    result = settings_process(env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -49,6 +53,15 @@ def test_postgresql_binds_on_the_server_and_prepares_after_five_runs_by_default(
 
     assert options["server_side_binding"] is True
     assert options["prepare_threshold"] == 5
+
+
+def test_a_threshold_that_is_not_a_number_stops_start_up_with_a_sentence():
+    result = settings_process({"DATABASE_URL": POSTGRES_URL, "DATABASE_PREPARE_THRESHOLD": "five"})
+
+    assert result.returncode != 0
+    assert "DATABASE_PREPARE_THRESHOLD is a number of runs (5 by default) or off, not 'five'." in (
+        result.stderr
+    )
 
 
 def test_the_threshold_is_configurable():
