@@ -27,8 +27,9 @@ of model instances or values_list tuples without annotations, prefetching or ext
 (anything else is refused when it is first compiled).
 
 Reads asked at every charger's connect or boot and nearly always answered "none" (the
-open fault ticket, the emergency stop, a batch's offline item, the after-boot questions)
-are CompiledQuery.exists() or first() of a values_list sliced to one row.
+emergency stop, a batch's offline item, the after-boot questions) are
+CompiledQuery.exists(): it compiles, once too, the question QuerySet.exists() would ask of
+the queryset (no ordering, one row, no model made).
 
 save_fields() is `instance.save(update_fields=...)` with its UPDATE built once, for a
 session's close (its UPDATE was compiled anew at each StopTransaction).
@@ -108,7 +109,7 @@ class CompiledQuery[M: Model]:
     def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
         self._build = build
         self._names = tuple(signature(build).parameters)
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, bool], _Compiled] = {}  # (alias, existence)
         self._model: type[Model] | None = None
         self._for_write = False
 
@@ -129,12 +130,9 @@ class CompiledQuery[M: Model]:
         return rows[0] if rows else None
 
     def exists(self, **values: Any) -> bool:
-        """Whether a row answers these values, as QuerySet.exists(): no rows made. For
-        a queryset sliced to one row (`.order_by().values_list("pk")[:1]`, the question
-        exists() asks); others are refused, as they would read every row."""
-        compiled, compiler, params = self._bind(values)
-        if compiled.query.high_mark != 1:
-            raise TypeError("exists() asks a queryset sliced [:1]")
+        """Whether a row answers these values, as QuerySet.exists(): its own statement,
+        compiled once, reads at most one row and makes no model."""
+        compiled, compiler, params = self._bind(values, existence=True)
         with compiler.connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             return cursor.fetchone() is not None
@@ -156,11 +154,18 @@ class CompiledQuery[M: Model]:
         compiled, _, params = self._bind(values)
         return compiled.sql, params
 
+    def exists_sql(self, **values: Any) -> tuple[str, list[Any]]:
+        """The statement and its parameters exists() sends for these values."""
+        compiled, _, params = self._bind(values, existence=True)
+        return compiled.sql, params
+
     def queryset(self, **values: Any) -> QuerySet[M]:
         """The ORM's queryset for these values, which this compiles (for tests)."""
         return self._build(**values)
 
-    def _bind(self, values: dict[str, Any]) -> tuple[_Compiled, Any, list[Any]]:
+    def _bind(
+        self, values: dict[str, Any], existence: bool = False
+    ) -> tuple[_Compiled, Any, list[Any]]:
         if self._model is None:
             queryset = self._build(**{name: Param(name) for name in self._names})
             self._model, self._for_write = queryset.model, queryset._for_write
@@ -172,7 +177,7 @@ class CompiledQuery[M: Model]:
         else:
             alias = router.db_for_read(self._model)
         connection = connections[alias]
-        compiled = self._compiled.get(alias) or self._compile(alias)
+        compiled = self._compiled.get((alias, existence)) or self._compile(alias, existence)
         if compiled.locks and connection.get_autocommit():
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
@@ -188,8 +193,11 @@ class CompiledQuery[M: Model]:
             params[position] = _bound(lookup, values[name], compiler, connection)
         return compiled, compiler, params
 
-    def _compile(self, alias: str) -> _Compiled:
+    def _compile(self, alias: str, existence: bool) -> _Compiled:
         queryset = self._build(**{name: Param(name) for name in self._names})
+        if existence:
+            # What QuerySet.exists() asks of it: no ordering, one row (its columns unread).
+            queryset = queryset.order_by().values_list("pk")[:1]
         if queryset._iterable_class not in (ModelIterable, ValuesListIterable):
             raise TypeError("a CompiledQuery gives model instances or values_list tuples")
         query = queryset.query
@@ -227,7 +235,7 @@ class CompiledQuery[M: Model]:
             and connections[alias].features.has_select_for_update
             and connections[alias].features.supports_transactions,
         )
-        self._compiled[alias] = compiled
+        self._compiled[alias, existence] = compiled
         return compiled
 
 

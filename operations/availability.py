@@ -79,13 +79,9 @@ def _window_covers(charge_point: ChargePoint, at: datetime) -> bool:
     )
 
 
-WINDOW_OF_CHARGER = CompiledQuery(
-    lambda charge_point, at: _covering(charge_point, None, at, at).order_by().values_list("pk")[:1]
-)
+WINDOW_OF_CHARGER = CompiledQuery(lambda charge_point, at: _covering(charge_point, None, at, at))
 WINDOW_OF_CHARGER_OR_SITE = CompiledQuery(
-    lambda charge_point, site, at: (
-        _covering(charge_point, site, at, at).order_by().values_list("pk")[:1]
-    )
+    lambda charge_point, site, at: _covering(charge_point, site, at, at)
 )
 
 
@@ -119,14 +115,10 @@ def left_inoperative_by_us(charge_point: ChargePoint) -> bool:
 
 # left_inoperative_by_us's first question: any ChangeAvailability the charger answered.
 ANSWERED_AVAILABILITY = CompiledQuery(
-    lambda charge_point: (
-        ChargerCommand.objects.filter(
-            charge_point=charge_point,
-            action="ChangeAvailability",
-            status=ChargerCommand.Status.ANSWERED,
-        )
-        .order_by()
-        .values_list("pk")[:1]
+    lambda charge_point: ChargerCommand.objects.filter(
+        charge_point=charge_point,
+        action="ChangeAvailability",
+        status=ChargerCommand.Status.ANSWERED,
     )
 )
 

@@ -102,10 +102,8 @@ def charge_point_refusal(charge_point: ChargePoint) -> str | None:
 
 # charge_point_refusal's question: a stop in force on the charger's site.
 STOP_IN_FORCE = CompiledQuery(
-    lambda charge_point: (
-        EmergencyStop.objects.filter(site__charge_points=charge_point, released_at__isnull=True)
-        .order_by()
-        .values_list("pk")[:1]
+    lambda charge_point: EmergencyStop.objects.filter(
+        site__charge_points=charge_point, released_at__isnull=True
     )
 )
 

@@ -134,10 +134,8 @@ def waits_for(charge_point: ChargePoint) -> bool:
 
 # waits_for's first question: an item of the charger offline.
 OFFLINE_ITEM = CompiledQuery(
-    lambda charge_point: (
-        CommandBatchItem.objects.filter(charge_point=charge_point, status=Status.OFFLINE)
-        .order_by()
-        .values_list("pk")[:1]
+    lambda charge_point: CommandBatchItem.objects.filter(
+        charge_point=charge_point, status=Status.OFFLINE
     )
 )
 

@@ -70,17 +70,11 @@ def is_managed(charge_point: ChargePoint) -> bool:
 
 
 SYNC_STATE = CompiledQuery(
-    lambda charge_point: (
-        LocalListSync.objects.filter(charge_point=charge_point).order_by().values_list("pk")[:1]
-    )
+    lambda charge_point: LocalListSync.objects.filter(charge_point=charge_point)
 )
 # _listed() of a charger without a site, and of one on a site.
-ENTRY_OF_CHARGER = CompiledQuery(
-    lambda charge_point: _entries(charge_point, None).order_by().values_list("pk")[:1]
-)
-ENTRY_OF_CHARGER_OR_SITE = CompiledQuery(
-    lambda charge_point, site: _entries(charge_point, site).order_by().values_list("pk")[:1]
-)
+ENTRY_OF_CHARGER = CompiledQuery(lambda charge_point: _entries(charge_point, None))
+ENTRY_OF_CHARGER_OR_SITE = CompiledQuery(lambda charge_point, site: _entries(charge_point, site))
 
 
 def _listed(charge_point: ChargePoint) -> Any:

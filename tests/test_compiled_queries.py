@@ -186,22 +186,33 @@ def test_believed_samples_are_the_orms_tuples(rows):
     assert sessions.session_energy_wh(active) == 200  # 2,500 -> 2,600.5 -> 2,700 Wh
 
 
+def exists_agrees(query: CompiledQuery, **values: Any) -> bool:
+    """exists() sends the question QuerySet.exists() asks of the queryset (no ordering, one
+    row), as Django compiles it, and answers as the ORM does; its answer."""
+    asked = query.queryset(**values).order_by().values_list("pk")[:1]
+    sql, params = asked.query.sql_with_params()
+    assert query.exists_sql(**values) == (sql, list(params))
+    assert sql.rstrip().endswith("LIMIT 1")  # never reads every row
+    with CaptureQueriesContext(connection) as queries:
+        found = query.exists(**values)
+    assert len(queries) == 1
+    assert found is query.queryset(**values).exists()
+    return found
+
+
 def test_exists_asks_for_one_row_as_the_orm_does(rows):
     any_session = CompiledQuery(
-        lambda charge_point: (
-            ChargingSession.objects.filter(charge_point=charge_point)
-            .order_by()
-            .values_list("pk")[:1]
-        )
+        lambda charge_point: ChargingSession.objects.filter(charge_point=charge_point)
     )
     for charge_point, found in ((rows["charge_point"], True), (rows["other"], False)):
-        assert any_session.queryset(charge_point=charge_point).exists() is found
-        with CaptureQueriesContext(connection) as queries:
-            assert any_session.exists(charge_point=charge_point) is found
-        assert len(queries) == 1
-    every_token = CompiledQuery(lambda uid: IdToken.objects.filter(uid=uid))
-    with pytest.raises(TypeError, match="sliced"):
-        every_token.exists(uid="COMPILED-TAG")
+        assert exists_agrees(any_session, charge_point=charge_point) is found
+    # Its own statement: what fetch() sends is unchanged.
+    sql, _ = any_session.sql(charge_point=rows["charge_point"])
+    assert "LIMIT" not in sql
+    # A queryset already sliced cannot be asked (QuerySet refuses to reorder it).
+    first_token = CompiledQuery(lambda uid: IdToken.objects.filter(uid=uid)[:1])
+    with pytest.raises(TypeError, match="slice"):
+        first_token.exists(uid="COMPILED-TAG")
 
 
 def test_the_connect_and_boot_questions_are_djangos_sql(rows):
@@ -223,7 +234,7 @@ def test_the_connect_and_boot_questions_are_djangos_sql(rows):
         (local_list.ENTRY_OF_CHARGER_OR_SITE, {"charge_point": charge_point, "site": 7}),
     ):
         assert agrees(query, **values) == []
-        assert query.exists(**values) is False
+        assert exists_agrees(query, **values) is False
 
 
 def test_what_it_cannot_bind_is_refused(rows):
