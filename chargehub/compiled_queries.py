@@ -26,6 +26,21 @@ instance for a foreign key binds its pk, unchecked against the related model); q
 of model instances or values_list tuples without annotations, prefetching or extra columns
 (anything else is refused when it is first compiled).
 
+A value that may be missing is named in `optional`: when it is None, `build` is called with
+None in its place and leaves out what that value would add (a charger without a site must
+not match `site_id IS NULL`):
+
+    def _covering(charge_point, site_id):
+        covers = Q(charge_point=charge_point)
+        if site_id is not None:  # this branch only when a site is given
+            covers |= Q(site_id=site_id)
+        return MaintenanceWindow.objects.filter(covers)
+
+    WINDOW = CompiledQuery(_covering, optional=("site_id",))
+
+Each shape (which optional values are None) is compiled once, when first asked: at most
+2**len(optional) statements, each the one the ORM compiles for that case.
+
 Reads asked at every charger's connect or boot and nearly always answered "none" (the
 emergency stop, a batch's offline item, the after-boot questions) are
 CompiledQuery.exists(): it compiles, once too, the question QuerySet.exists() would ask of
@@ -106,10 +121,14 @@ class _Compiled:
 class CompiledQuery[M: Model]:
     """A queryset (`build`, called with a Param per argument) compiled once per database."""
 
-    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
+    def __init__(self, build: Callable[..., QuerySet[M]], optional: tuple[str, ...] = ()) -> None:
         self._build = build
         self._names = tuple(signature(build).parameters)
-        self._compiled: dict[tuple[str, bool], _Compiled] = {}  # (alias, existence)
+        if not set(optional) <= set(self._names):
+            raise TypeError(f"optional {optional} are not among {self._names}")
+        self._optional = tuple(optional)
+        # (alias, existence, the optional values that are None)
+        self._compiled: dict[tuple[str, bool, tuple[str, ...]], _Compiled] = {}
         self._model: type[Model] | None = None
         self._for_write = False
 
@@ -177,7 +196,10 @@ class CompiledQuery[M: Model]:
         else:
             alias = router.db_for_read(self._model)
         connection = connections[alias]
-        compiled = self._compiled.get((alias, existence)) or self._compile(alias, existence)
+        absent = tuple(name for name in self._optional if values[name] is None)
+        compiled = self._compiled.get((alias, existence, absent)) or self._compile(
+            alias, existence, absent
+        )
         if compiled.locks and connection.get_autocommit():
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
@@ -193,8 +215,10 @@ class CompiledQuery[M: Model]:
             params[position] = _bound(lookup, values[name], compiler, connection)
         return compiled, compiler, params
 
-    def _compile(self, alias: str, existence: bool) -> _Compiled:
-        queryset = self._build(**{name: Param(name) for name in self._names})
+    def _compile(self, alias: str, existence: bool, absent: tuple[str, ...]) -> _Compiled:
+        queryset = self._build(
+            **{name: None if name in absent else Param(name) for name in self._names}
+        )
         if existence:
             # What QuerySet.exists() asks of it: no ordering, one row (its columns unread).
             queryset = queryset.order_by().values_list("pk")[:1]
@@ -216,7 +240,7 @@ class CompiledQuery[M: Model]:
                 if id(param) not in lookups:
                     raise TypeError(f"Param {param.name!r} is not the right side of a lookup")
                 slots.append((position, param.name, lookups[id(param)]))
-        missing = set(self._names) - {name for _, name, _ in slots}
+        missing = set(self._names) - set(absent) - {name for _, name, _ in slots}
         if missing:
             raise TypeError(f"Params not in the query: {sorted(missing)}")
         compiled = _Compiled(
@@ -235,7 +259,7 @@ class CompiledQuery[M: Model]:
             and connections[alias].features.has_select_for_update
             and connections[alias].features.supports_transactions,
         )
-        self._compiled[alias, existence] = compiled
+        self._compiled[alias, existence, absent] = compiled
         return compiled
 
 
@@ -254,7 +278,9 @@ def _param_lookups(node: WhereNode) -> list[Lookup]:
 def _bound(lookup: Lookup, value: Any, compiler: Any, connection: Any) -> Any:
     """The value as the ORM binds it in this lookup: the lookup built with the value."""
     if value is None:
-        raise ValueError("a Param is never None (the ORM would compile IS NULL)")
+        raise ValueError(
+            "a Param is never None (the ORM would compile IS NULL): name it in optional"
+        )
     sql, params = type(lookup)(lookup.lhs, value).process_rhs(compiler, connection)
     if sql != "%s" or len(params) != 1 or params[0] is None:
         raise ValueError(f"{type(lookup).__name__} compiles {value!r} as {sql!r}")

@@ -48,7 +48,7 @@ def _covering(
     at: datetime | Param,
     until: datetime | Param,
 ) -> QuerySet[MaintenanceWindow]:
-    # windows_covering's query, written once for values and for the Params of WINDOW_OF_*.
+    # windows_covering's query, written once for values and for the Params of WINDOW_COVERING.
     covers = Q(charge_point=charge_point)
     if site_id is not None:
         # Only with a site: Q(site_id=None) would match every charger's window.
@@ -71,17 +71,13 @@ def is_held(charge_point: ChargePoint, at: datetime | None = None) -> bool:
 
 def _window_covers(charge_point: ChargePoint, at: datetime) -> bool:
     """windows_covering(charge_point, at).exists(), asked at every boot: its SQL is built
-    once per process (WINDOW_OF_CHARGER, WINDOW_OF_CHARGER_OR_SITE)."""
-    if charge_point.site_id is None:
-        return WINDOW_OF_CHARGER.exists(charge_point=charge_point, at=at)
-    return WINDOW_OF_CHARGER_OR_SITE.exists(
-        charge_point=charge_point, site=charge_point.site_id, at=at
-    )
+    once per process and shape (WINDOW_COVERING: with a site, or without)."""
+    return WINDOW_COVERING.exists(charge_point=charge_point, site_id=charge_point.site_id, at=at)
 
 
-WINDOW_OF_CHARGER = CompiledQuery(lambda charge_point, at: _covering(charge_point, None, at, at))
-WINDOW_OF_CHARGER_OR_SITE = CompiledQuery(
-    lambda charge_point, site, at: _covering(charge_point, site, at, at)
+WINDOW_COVERING = CompiledQuery(
+    lambda charge_point, site_id, at: _covering(charge_point, site_id, at, at),
+    optional=("site_id",),
 )
 
 

@@ -64,29 +64,29 @@ def is_managed(charge_point: ChargePoint) -> bool:
     # Asked at every boot: the SQL of both questions is built once (CompiledQuery).
     if SYNC_STATE.exists(charge_point=charge_point):
         return True
-    if charge_point.site_id is None:
-        return ENTRY_OF_CHARGER.exists(charge_point=charge_point)
-    return ENTRY_OF_CHARGER_OR_SITE.exists(charge_point=charge_point, site=charge_point.site_id)
+    return LISTED_ENTRY.exists(charge_point=charge_point, site_id=charge_point.site_id)
 
 
 SYNC_STATE = CompiledQuery(
     lambda charge_point: LocalListSync.objects.filter(charge_point=charge_point)
 )
-# _listed() of a charger without a site, and of one on a site.
-ENTRY_OF_CHARGER = CompiledQuery(lambda charge_point: _entries(charge_point, None))
-ENTRY_OF_CHARGER_OR_SITE = CompiledQuery(lambda charge_point, site: _entries(charge_point, site))
+
+
+def _entries(charge_point: ChargePoint | Param, site_id: int | Param | None) -> Any:
+    # _listed()'s query, written once for values and for the Params of LISTED_ENTRY.
+    where = Q(charge_point=charge_point)
+    if site_id is not None:
+        # Only with a site: Q(site_id=None) would match every charger's entry.
+        where |= Q(site_id=site_id)
+    return LocalListEntry.objects.filter(where)
+
+
+# _listed(): of a charger without a site (site_id None), or of one on a site.
+LISTED_ENTRY = CompiledQuery(_entries, optional=("site_id",))
 
 
 def _listed(charge_point: ChargePoint) -> Any:
     return _entries(charge_point, charge_point.site_id)
-
-
-def _entries(charge_point: ChargePoint | Param, site_id: int | Param | None) -> Any:
-    # _listed()'s query, written once for values and for the Params of ENTRY_OF_*.
-    where = Q(charge_point=charge_point)
-    if site_id is not None:
-        where |= Q(site_id=site_id)
-    return LocalListEntry.objects.filter(where)
 
 
 def wanted(charge_point: ChargePoint, now: datetime | None = None) -> Entries:

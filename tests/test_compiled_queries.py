@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.db.models.signals import post_save, pre_save
 from django.db.models.sql.subqueries import UpdateQuery
 from django.db.transaction import TransactionManagementError
@@ -223,18 +223,48 @@ def test_the_connect_and_boot_questions_are_djangos_sql(rows):
     for query, values in (
         (batches.OFFLINE_ITEM, {"charge_point": charge_point}),
         (emergency.STOP_IN_FORCE, {"charge_point": charge_point.pk}),
-        (availability.WINDOW_OF_CHARGER, {"charge_point": charge_point, "at": at}),
-        (
-            availability.WINDOW_OF_CHARGER_OR_SITE,
-            {"charge_point": charge_point, "site": 7, "at": at},
-        ),
+        (availability.WINDOW_COVERING, {"charge_point": charge_point, "site_id": None, "at": at}),
+        (availability.WINDOW_COVERING, {"charge_point": charge_point, "site_id": 7, "at": at}),
         (availability.ANSWERED_AVAILABILITY, {"charge_point": charge_point}),
         (local_list.SYNC_STATE, {"charge_point": charge_point}),
-        (local_list.ENTRY_OF_CHARGER, {"charge_point": charge_point}),
-        (local_list.ENTRY_OF_CHARGER_OR_SITE, {"charge_point": charge_point, "site": 7}),
+        (local_list.LISTED_ENTRY, {"charge_point": charge_point, "site_id": None}),
+        (local_list.LISTED_ENTRY, {"charge_point": charge_point, "site_id": 7}),
     ):
         assert agrees(query, **values) == []
         assert exists_agrees(query, **values) is False
+
+
+def sessions_of(charge_point: Any, token: Any) -> Any:
+    # A charger's sessions, and a token's when one is given: without one its branch is
+    # left out (Q(id_token=None) would match every session without a token).
+    where = Q(charge_point=charge_point)
+    if token is not None:
+        where |= Q(id_token=token)
+    return ChargingSession.objects.filter(where).order_by("pk")
+
+
+def test_an_optional_value_leaves_out_its_branch_when_none_as_the_orm_query_does(rows):
+    query = CompiledQuery(sessions_of, optional=("token",))
+    charge_point, other, token = rows["charge_point"], rows["other"], rows["token"]
+    for _ in range(2):  # each shape compiled once, then bound again
+        assert agrees(query, charge_point=other, token=None) == []
+        assert agrees(query, charge_point=other, token=token) == [rows["done"]]
+        assert agrees(query, charge_point=charge_point, token=None) == [
+            rows["done"],
+            rows["active"],
+        ]
+        assert exists_agrees(query, charge_point=other, token=None) is False
+        assert exists_agrees(query, charge_point=other, token=token) is True
+    # Two statements: the branch and its placeholder only where the token is given.
+    without = query.sql(charge_point=other, token=None)
+    given = query.sql(charge_point=other, token=token)
+    assert (without[1], given[1]) == ([other.pk], [other.pk, token.pk])
+    assert " OR " not in without[0] and " OR " in given[0]
+    # A value not named optional is still never None.
+    with pytest.raises(ValueError, match="never None"):
+        query.fetch(charge_point=None, token=token)
+    with pytest.raises(TypeError, match="optional"):
+        CompiledQuery(sessions_of, optional=("site",))
 
 
 def test_what_it_cannot_bind_is_refused(rows):
