@@ -229,13 +229,17 @@ def mark_disconnected(charge_point_id: str, connection_id: str) -> None:
     """Mark the charger gone and owned by no connection (see mark_connected)."""
     # Only the connection that is current may mark the charger gone: when a second
     # connection replaced the first, the first one's close must not hide the second.
+    # A charger deleted before this (staff, a test's flush) updates no row: nothing to do.
+    # One transaction: the UPDATE locks the row, so a deletion meanwhile waits for the
+    # disconnect to be recorded (and takes it along) instead of the read finding no row.
     now = timezone.now()
     current = ChargePoint.objects.filter(
         charge_point_id=charge_point_id, connection_id=connection_id
     )
-    if current.update(is_connected=False, disconnected_at=now, connection_id=""):
-        charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
-        record_connection(charge_point, ConnectionEvent.Kind.DISCONNECTED, now)
+    with transaction.atomic():
+        if current.update(is_connected=False, disconnected_at=now, connection_id=""):
+            charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+            record_connection(charge_point, ConnectionEvent.Kind.DISCONNECTED, now)
 
 
 def record_connection(charge_point: ChargePoint, kind: str, at: datetime) -> None:

@@ -1,16 +1,20 @@
 """Connecting: subprotocol, security profile 1 (Basic auth), replacement, Pending approval."""
 
 import asyncio
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from stations.charger_auth import CHARGER_HASHER
 from stations.models import ChargePoint, ConnectionEvent
+from stations.ocpp import connections
 from tests.conftest import PASSWORD, basic_auth, eventually, register
 from tests.stations.ocpp_wire import assert_still_up, send, send_expecting_error
+from tests.waiting import wait_until
 
 PENDING_RETRY_INTERVAL = 17
 
@@ -191,6 +195,54 @@ async def test_a_connection_and_its_close_are_the_chargers_online_history(charge
         )
     )()
     assert disconnected == (await sync_to_async(_get)("CP-CONN-HISTORY")).disconnected_at
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="another connection's TRUNCATE (PostgreSQL)"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_charger_deleted_as_its_socket_closes_is_disconnected_quietly_then_deleted():
+    """A transactional test's flush (or staff) deletes the charger the moment its socket
+    closes: the deletion waits for the disconnect, which reads no vanished row."""
+    register("CP-CONN-GONE")
+    ChargePoint.objects.filter(charge_point_id="CP-CONN-GONE").update(
+        is_connected=True, connection_id="conn-gone"
+    )
+    deleting: list[threading.Thread] = []
+
+    def delete_right_after_the_update(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not deleting and sql.startswith('UPDATE "stations_chargepoint"'):
+            deleting.append(threading.Thread(target=_flush_charge_points))
+            deleting[0].start()
+            # Until it has deleted, or waits for this transaction to end.
+            assert wait_until(lambda: not deleting[0].is_alive() or _truncate_waits(), timeout=10)
+        return result
+
+    with connection.execute_wrapper(delete_right_after_the_update):
+        connections.mark_disconnected("CP-CONN-GONE", "conn-gone")
+    deleting[0].join(10)
+    assert not deleting[0].is_alive()
+    assert not ChargePoint.objects.filter(charge_point_id="CP-CONN-GONE").exists()
+
+
+def _flush_charge_points() -> None:
+    # As a transactional test's teardown does, from a connection of its own (this thread's).
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute('TRUNCATE "stations_chargepoint" CASCADE')
+    finally:
+        connection.close()
+
+
+def _truncate_waits() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once per transaction
+        cursor.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE 'TRUNCATE%%'"
+        )
+        return cursor.fetchone() is not None
 
 
 # --- Unknown chargers as Pending, approved by staff --------------------------------------
