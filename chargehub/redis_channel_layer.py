@@ -18,7 +18,9 @@ operations/live.py), most with no page watching.
 
 `has_members(group)` (ours, not Channels'): whether a group_send would reach anyone now,
 one ZCOUNT on a blocking connection of its own, for sync code that skips work no page
-watches (stations.live.is_watched).
+watches (stations.live.is_watched). Those connections wait at most HAS_MEMBERS_TIMEOUT
+(to connect, read, or get a free connection), not the layer's 20 s: the question is asked
+from a charger's database thread, and a Redis that hangs must not hold its call.
 """
 
 import logging
@@ -33,6 +35,9 @@ from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 logger = logging.getLogger(__name__)
+
+# Seconds has_members() waits for Redis; then it raises (is_watched: counted as watched).
+HAS_MEMBERS_TIMEOUT = 0.5
 
 # A group's members, its expired ones dropped first (channels_redis: two commands).
 GROUP_MEMBERS_LUA = """
@@ -89,6 +94,9 @@ class RedisChannelLayer(ChannelsRedisLayer):
             client = self._sync_clients.get(index)
             if client is None:
                 host = dict(self.hosts[index])
+                # Its own short waits (see HAS_MEMBERS_TIMEOUT), not the layer's.
+                for option in ("socket_timeout", "socket_connect_timeout", "timeout"):
+                    host[option] = HAS_MEMBERS_TIMEOUT
                 if "master_name" in host:
                     sentinel = redis.sentinel.Sentinel(
                         host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs")

@@ -230,8 +230,9 @@ def is_watched(group: str) -> bool:
 
     For sync code that would otherwise do work for nobody (portal/receivers.py: a
     session's figures); blocking, one cheap read (a Redis ZCOUNT, or the embedded layer's
-    file). A layer that cannot tell (not ours) or does not answer counts as watched: the
-    work is done as before, never skipped for a page that watches.
+    file). A layer that cannot tell (not ours) or does not answer (Redis refused, or
+    silent past chargehub/redis_channel_layer.py's HAS_MEMBERS_TIMEOUT) counts as watched:
+    the work is done as before, never skipped for a page that watches.
     """
     has_members = getattr(get_channel_layer(), "has_members", None)
     if has_members is None:

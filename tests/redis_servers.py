@@ -1,4 +1,4 @@
-"""Redis processes of a test's own: a server, a replica, a sentinel.
+"""Redis processes of a test's own: a server, a replica, a sentinel; and a Redis that hangs.
 
 Without persistence: a server started again is empty, as after a crash. Tests that need
 them skip where redis-server is not installed.
@@ -6,6 +6,7 @@ them skip where redis-server is not installed.
 
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -92,3 +93,18 @@ class RedisSentinel(RedisServer):
 
     def knows_replicas(self) -> bool:
         return bool(self.client().sentinel_slaves(self.name))
+
+
+class HungRedis:
+    """A Redis that hangs: its port accepts connections (the kernel's backlog) and never
+    answers a command. Closing it resets the connections it held."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"redis://127.0.0.1:{self.socket.getsockname()[1]}/0"
+
+    def __enter__(self) -> "HungRedis":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.socket.close()

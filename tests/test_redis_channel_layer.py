@@ -2,16 +2,20 @@
 delivery (members, expired memberships, full channels) in fewer round trips."""
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from django.test import override_settings
 
 from chargehub.redis_channel_layer import RedisChannelLayer
-from tests.redis_servers import RedisServer, needs_redis_server
+from stations import live
+from tests.redis_servers import HungRedis, RedisServer, needs_redis_server
 
 pytestmark = needs_redis_server
 
+LAYER = "chargehub.redis_channel_layer.RedisChannelLayer"
 MESSAGE = {"type": "live.update", "data": {"kind": "connector", "status": "Charging"}}
 
 
@@ -114,6 +118,22 @@ async def test_has_members_tells_a_thread_whether_a_group_send_would_reach_anyon
     client.zadd(layer._group_key("live.session.4"), {"page.gone": time.time() - 120})
     assert await asyncio.to_thread(layer.has_members, "live.session.4") is False
     await layer.close_pools()
+
+
+def test_a_redis_that_hangs_counts_as_watched_after_a_short_wait_of_its_own():
+    """is_watched asks from a charger's database thread: a Redis that accepts and never
+    answers must not hold the call for the layer's own read timeout (300 s here)."""
+    with HungRedis() as hung:
+        host = {"address": hung.url, "socket_timeout": 300, "timeout": 300}
+        layers = {"default": {"BACKEND": LAYER, "CONFIG": {"hosts": [host]}}}
+        with override_settings(CHANNEL_LAYERS=layers):
+            answers: list[bool] = []
+            asking = threading.Thread(
+                target=lambda: answers.append(live.is_watched("live.session.4")), daemon=True
+            )
+            asking.start()
+            asking.join(60)  # not a timing claim: without a wait of its own, 300 s
+            assert answers == [True]
 
 
 async def test_a_full_member_misses_the_message_and_the_others_still_get_it(redis_server):
