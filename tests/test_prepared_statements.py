@@ -7,45 +7,23 @@ pooler in transaction mode. SQLite is untouched. The whole suite runs on Postgre
 the default, which is what proves the queries work with server-side binding.
 """
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from stations.models import ChargePoint
+from tests.fresh_process import printed, run_with, settings_code
 
-ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/chargehub"
 
 
-def settings_process(env: dict[str, str]) -> subprocess.CompletedProcess:
-    """A fresh process started with `env` that prints the default database's OPTIONS (no
-    connection is made)."""
-    code = (
-        "import json, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'chargehub.settings');"
-        "from django.conf import settings;"
-        "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
-    )
-    clean = {k: v for k, v in os.environ.items() if k != "DATABASE_PREPARE_THRESHOLD"}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+OPTIONS = settings_code("settings.DATABASES['default'].get('OPTIONS', {})")
 
 
 def database_options(env: dict[str, str]) -> dict:
-    result = settings_process(env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    """The default database's OPTIONS in a fresh process started with `env` (no connection
+    is made)."""
+    return printed(env, OPTIONS)
 
 
 def test_postgresql_binds_on_the_server_and_prepares_after_five_runs_by_default():
@@ -56,7 +34,9 @@ def test_postgresql_binds_on_the_server_and_prepares_after_five_runs_by_default(
 
 
 def test_a_threshold_that_is_not_a_number_stops_start_up_with_a_sentence():
-    result = settings_process({"DATABASE_URL": POSTGRES_URL, "DATABASE_PREPARE_THRESHOLD": "five"})
+    result = run_with(
+        {"DATABASE_URL": POSTGRES_URL, "DATABASE_PREPARE_THRESHOLD": "five"}, "-c", OPTIONS
+    )
 
     assert result.returncode != 0
     assert "DATABASE_PREPARE_THRESHOLD is a number of runs (5 by default) or off, not 'five'." in (

@@ -2,9 +2,7 @@
 with the environment as a deployment or `make run` would start it: under DEBUG mail goes
 to files in var/mail/, and the chatty libraries log at WARNING unless asked."""
 
-import json
-
-from tests.test_security_settings import run_with
+from tests.fresh_process import printed
 
 CODE = (
     "import json, logging, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
@@ -16,9 +14,7 @@ CODE = (
 
 
 def settings_of(env: dict[str, str]) -> dict:
-    result = run_with(env, "-c", CODE)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return printed(env, CODE)
 
 
 def test_under_debug_mail_goes_to_files_in_the_var_directory(tmp_path):

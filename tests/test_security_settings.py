@@ -8,13 +8,8 @@ environment the README documents. The settings' defaults are read in a fresh pro
 that environment, as a deployment would start.
 """
 
-import json
-import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -23,10 +18,10 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from billing.guest import guest_path
+from tests.fresh_process import printed, run_with, settings_code
 from tests.portal.places import first_connector, place, session_of, token_of
 from users.models import User
 
-ROOT = Path(__file__).resolve().parent.parent
 # The README's production environment (Deployment, Security), without the services.
 PRODUCTION = {
     "DEBUG": "0",
@@ -36,20 +31,6 @@ PRODUCTION = {
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
     "TRUSTED_PROXY_COUNT": "1",
 }
-# What the test run itself sets, which a deployment would not.
-_NOT_INHERITED = {"DEBUG", "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER", "TRUSTED_PROXY_COUNT"}
-
-
-def run_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if key not in _NOT_INHERITED}
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def settings_under(env: dict[str, str]) -> dict:
@@ -63,14 +44,7 @@ def settings_under(env: dict[str, str]) -> dict:
         "TRUSTED_PROXY_COUNT",
         "SECURE_CSP",
     ]
-    code = (
-        "import json, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'chargehub.settings');"
-        "from django.conf import settings;"
-        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
-    )
-    result = run_with(env, "-c", code)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return printed(env, settings_code(f"{{n: getattr(settings, n) for n in {names!r}}}"))
 
 
 # --- Settings from the environment -------------------------------------------------------

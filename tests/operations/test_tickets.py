@@ -13,8 +13,8 @@ from notifications.models import Preferences
 from operations import alerts, tasks, tickets
 from operations.models import Ticket, TicketEntry
 from stations.models import ChargePoint, Connector, Site
+from tests.fresh_process import run_with, settings_code
 from tests.operations.technicians import make_technician
-from tests.test_security_settings import run_with
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -137,10 +137,7 @@ def test_severity_comes_from_the_kind_and_the_chargers_power_and_sets_the_due_ti
     assert ticket.due_at == ticket.opened_at + timedelta(hours=hours)
 
 
-SLA_HOURS = (
-    "import json, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'chargehub.settings');"
-    "from django.conf import settings; print(json.dumps(settings.OPERATIONS_SLA_HOURS))"
-)
+SLA_HOURS = settings_code("settings.OPERATIONS_SLA_HOURS")
 
 
 def test_sla_hours_from_the_environment_keep_the_defaults_not_named_and_refuse_nonsense():
