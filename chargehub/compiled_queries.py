@@ -196,7 +196,10 @@ class CompiledQuery[M: Model]:
         else:
             alias = router.db_for_read(self._model)
         connection = connections[alias]
-        absent = tuple(name for name in self._optional if values[name] is None)
+        # The shape: which optional values are None (none to look at for most queries).
+        absent = (
+            tuple(name for name in self._optional if values[name] is None) if self._optional else ()
+        )
         compiled = self._compiled.get((alias, existence, absent)) or self._compile(
             alias, existence, absent
         )
