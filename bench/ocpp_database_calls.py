@@ -69,7 +69,7 @@ def main() -> None:
         help="with --listeners: the token has an owner, and the car pauses (SuspendedEV)",
     )
     parser.add_argument(
-        "--samples", action="store_true", help="time storing meter samples: INSERT and COPY"
+        "--samples", action="store_true", help="time storing meter samples: bulk_create and store"
     )
     args = parser.parse_args()
     if args.round_trips:
@@ -151,9 +151,10 @@ def main() -> None:
 
 def time_sample_writes(rounds: int) -> None:
     """Print the time to store a batch of N meter samples with one INSERT ... ON CONFLICT
-    (bulk_create) and with COPY (stations/meter_samples.py), N from 2 to 5,000: where
-    COPY starts to pay (meter_samples.COPY_FROM). Each batch is new rows, then the same
-    batch again (a retransmission: every row skipped)."""
+    (bulk_create) and with meter_samples.store (a multi-row INSERT of the samples'
+    attributes; from its COPY_FROM one INSERT from one array per column), N from 2 to
+    5,000. Each batch is new rows, then the same batch again (a
+    retransmission: every row skipped)."""
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
@@ -166,7 +167,7 @@ def time_sample_writes(rounds: int) -> None:
         from stations.models import ChargePoint, MeterSample
 
         if connection.vendor != "postgresql":
-            raise SystemExit("COPY is PostgreSQL's: set DATABASE_URL")
+            raise SystemExit("this compares PostgreSQL's writes: set DATABASE_URL")
         charge_point = ChargePoint.objects.create(charge_point_id="SAMPLES-1")
         start = datetime(2026, 1, 1, tzinfo=UTC)
         made = 0
@@ -188,11 +189,11 @@ def time_sample_writes(rounds: int) -> None:
 
         writers = {
             "INSERT": lambda rows: MeterSample.objects.bulk_create(rows, ignore_conflicts=True),
-            "COPY": meter_samples.copy,
+            "store": meter_samples.store,
         }
         print(f"{database}, load average {os.getloadavg()[0]:.1f} (start)")
-        header = ("samples", "INSERT ms", "COPY ms", "again: INSERT", "COPY")
-        print("  {:>7s} {:>10s} {:>8s} {:>14s} {:>6s}".format(*header))
+        header = ("samples", "INSERT ms", "store ms", "again: INSERT", "store")
+        print("  {:>7s} {:>10s} {:>9s} {:>14s} {:>6s}".format(*header))
         for size in (2, 20, 200, 1000, 5000):
             best: dict[str, list[float]] = {name: [9e9, 9e9] for name in writers}
             for _ in range(rounds):
@@ -204,8 +205,8 @@ def time_sample_writes(rounds: int) -> None:
                         elapsed = 1000 * (time.perf_counter() - started)
                         best[name][attempt] = min(best[name][attempt], elapsed)
             print(
-                f"  {size:7d} {best['INSERT'][0]:10.2f} {best['COPY'][0]:8.2f} "
-                f"{best['INSERT'][1]:14.2f} {best['COPY'][1]:6.2f}"
+                f"  {size:7d} {best['INSERT'][0]:10.2f} {best['store'][0]:9.2f} "
+                f"{best['INSERT'][1]:14.2f} {best['store'][1]:6.2f}"
             )
         stored = MeterSample.objects.count()
         print(f"  rows stored {stored} of {made} made (each once: retransmissions skipped)")

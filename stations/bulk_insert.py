@@ -14,6 +14,11 @@ whether it binds the parameters on the client or, as configured by default, on t
 the message log's 500-row INSERT that parsing was 9 % of a busy server (#17's profile);
 copy() streams the same rows with COPY instead, which has no statement to parse.
 
+insert_arrays() is PostgreSQL's INSERT of many rows from one array per column, unnested:
+its SQL is short and the same for any count (one statement to prepare), and it needs no
+transaction. For a handful of rows psycopg's dumping of the arrays (in Python) costs more
+than a multi-row INSERT's parameters (docs/performance.md, "Fifth session").
+
 insert_one() is the same INSERT for one row, with its primary key returned: a session's
 start skips a conflicting row without a savepoint around it (two round trips).
 """
@@ -62,10 +67,17 @@ def _sql(model: type[models.Model], vendor: str, rows: int, ignore_conflicts: bo
 
 
 def insert(
-    model: type[models.Model], instances: list[Any], *, ignore_conflicts: bool = False
+    model: type[models.Model],
+    instances: list[Any],
+    *,
+    ignore_conflicts: bool = False,
+    ready: bool = False,
 ) -> None:
     """Insert `instances`; with `ignore_conflicts`, rows a unique constraint refuses are
-    skipped. Several statements (above ROWS_PER_STATEMENT) store all or nothing."""
+    skipped. Several statements (above ROWS_PER_STATEMENT) store all or nothing.
+
+    `ready`: each instance is a tuple of the columns' values (fields() order) as the
+    database takes them, written without the fields' conversions (as copy())."""
     several = len(instances) > ROWS_PER_STATEMENT
     with transaction.atomic(savepoint=False) if several else nullcontext():
         with connection.cursor() as cursor:
@@ -73,8 +85,41 @@ def insert(
                 batch = instances[start : start + ROWS_PER_STATEMENT]
                 cursor.execute(
                     insert_sql(model, len(batch), ignore_conflicts=ignore_conflicts),
-                    [value for instance in batch for value in values(model, instance)],
+                    [
+                        value
+                        for instance in batch
+                        for value in (instance if ready else values(model, instance))
+                    ],
                 )
+
+
+def insert_arrays(
+    model: type[models.Model], columns: list[list[Any]], *, ignore_conflicts: bool = False
+) -> None:
+    """PostgreSQL: insert the rows whose values are `columns`, one list per column of
+    fields() in its order, all of one length, with one statement whatever their number;
+    with `ignore_conflicts`, rows a unique constraint refuses are skipped.
+
+    The values are written as they are, without the fields' conversions (as copy(ready=
+    True)): each must already be what PostgreSQL takes for its column (aware datetimes,
+    Decimals, str)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_arrays_sql(model, ignore_conflicts), columns)
+
+
+@cache
+def _arrays_sql(model: type[models.Model], ignore_conflicts: bool) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields(model))
+    # The arrays' types without their modifiers (varchar, not varchar(40)), as bulk_create:
+    # a value is checked and rounded against its column when it is inserted, as in VALUES.
+    types = [field.db_type(connection).split("(")[0] for field in fields(model)]
+    arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
+    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+        f"SELECT * FROM unnest({arrays}){conflicts}"
+    )
 
 
 def insert_one(instance: models.Model, *, ignore_conflicts: bool = False) -> bool:
