@@ -23,6 +23,9 @@ INSERT apart, per frame; on PostgreSQL, its backends' CPU per call (all calls, f
 versions of the code (run them side by side). The first session warms caches and is
 not counted.
 
+--sample-cpu N times a MeterValues call's sample INSERT N times a round, three ways
+alternated (time_sample_cpu): this process's and PostgreSQL's backend's CPU per call.
+
 Without either:
 
 Each OCPP frame reaches the database through stations/ocpp/database.py. channels'
@@ -42,6 +45,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chargehub.settings")
@@ -71,6 +75,12 @@ def main() -> None:
     parser.add_argument(
         "--samples", action="store_true", help="time storing meter samples: bulk_create and store"
     )
+    parser.add_argument(
+        "--sample-cpu",
+        type=int,
+        metavar="N",
+        help="CPU per MeterValues INSERT (process and backend), N calls per round, alternated",
+    )
     args = parser.parse_args()
     if args.round_trips:
         count_round_trips(show_sql=args.show_sql)
@@ -83,6 +93,9 @@ def main() -> None:
         return
     if args.samples:
         time_sample_writes(args.rounds)
+        return
+    if args.sample_cpu:
+        time_sample_cpu(args.sample_cpu, args.rounds)
         return
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database (health checks are its)")
@@ -155,9 +168,6 @@ def time_sample_writes(rounds: int) -> None:
     attributes; from its COPY_FROM one INSERT from one array per column), N from 2 to
     5,000. Each batch is new rows, then the same batch again (a
     retransmission: every row skipped)."""
-    from datetime import UTC, datetime, timedelta
-    from decimal import Decimal
-
     from bench.scratch_database import scratch_database
 
     with scratch_database("samples") as database:
@@ -168,24 +178,8 @@ def time_sample_writes(rounds: int) -> None:
 
         if connection.vendor != "postgresql":
             raise SystemExit("this compares PostgreSQL's writes: set DATABASE_URL")
-        charge_point = ChargePoint.objects.create(charge_point_id="SAMPLES-1")
-        start = datetime(2026, 1, 1, tzinfo=UTC)
+        batch = _new_samples(ChargePoint.objects.create(charge_point_id="SAMPLES-1"))
         made = 0
-
-        def batch(size: int) -> list[MeterSample]:
-            nonlocal made
-            made += size
-            return [
-                MeterSample(
-                    charge_point=charge_point,
-                    connector_id=1,
-                    timestamp=start + timedelta(seconds=made - n),
-                    value=str(n),
-                    value_decimal=Decimal(n),
-                    received_at=start,
-                )
-                for n in range(size)
-            ]
 
         writers = {
             "INSERT": lambda rows: MeterSample.objects.bulk_create(rows, ignore_conflicts=True),
@@ -199,6 +193,7 @@ def time_sample_writes(rounds: int) -> None:
             for _ in range(rounds):
                 for name, write in writers.items():
                     rows = batch(size)
+                    made += size
                     for attempt in (0, 1):  # new rows, then the same again
                         started = time.perf_counter()
                         write(rows if attempt == 0 else [*rows])
@@ -211,6 +206,89 @@ def time_sample_writes(rounds: int) -> None:
         stored = MeterSample.objects.count()
         print(f"  rows stored {stored} of {made} made (each once: retransmissions skipped)")
         print(f"load average {os.getloadavg()[0]:.1f} (end); best of {rounds} rounds")
+
+
+def _new_samples(charge_point: Any) -> Callable[[int], list[Any]]:
+    """A maker of `count` new meter samples of `charge_point` (each call's times after the
+    last's: never a retransmission), energy and power in turn, as a charger sends them."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from stations.models import MeterSample
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    made = 0
+
+    def samples(count: int) -> list[MeterSample]:
+        nonlocal made
+        made += count
+        return [
+            MeterSample(
+                charge_point=charge_point,
+                connector_id=1,
+                timestamp=start + timedelta(seconds=made - n),
+                measurand="Power.Active.Import" if n % 2 else "Energy.Active.Import.Register",
+                unit="W" if n % 2 else "Wh",
+                value=str(made - n),
+                value_decimal=Decimal(made - n).quantize(Decimal("0.000001")),
+                received_at=start,
+            )
+            for n in range(count)
+        ]
+
+    return samples
+
+
+def time_sample_cpu(calls: int, rounds: int) -> None:
+    """Print the CPU per call (this process's and PostgreSQL's backend's) of a MeterValues
+    call's sample INSERT, three ways alternated in each round: meter_samples.store (the
+    samples' attributes as they are), the same multi-row INSERT with each field's
+    get_db_prep_save (bulk_insert.values), and one INSERT from arrays (insert_arrays);
+    for 2 samples a call (bench/ocpp_load.py's) and for 1 to 12 (chargers differ)."""
+    import random
+
+    from bench.scratch_database import scratch_database
+
+    with scratch_database("sample_cpu"):
+        from django.db import connection
+
+        from stations import bulk_insert, meter_samples
+        from stations.models import ChargePoint, MeterSample
+
+        if connection.vendor != "postgresql":
+            raise SystemExit("this compares PostgreSQL's writes: set DATABASE_URL")
+        call = _new_samples(ChargePoint.objects.create(charge_point_id="SAMPLE-CPU-1"))
+
+        def arrays(samples: list[MeterSample]) -> None:
+            row = meter_samples._row
+            columns = [list(column) for column in zip(*map(row, samples), strict=True)]
+            bulk_insert.insert_arrays(MeterSample, columns, ignore_conflicts=True)
+
+        writers = {
+            "store": meter_samples.store,
+            "get_db_prep_save": lambda samples: bulk_insert.insert(
+                MeterSample, samples, ignore_conflicts=True
+            ),
+            "arrays": arrays,
+        }
+        for label, counts in (("2 samples", [2]), ("1-12 samples", list(range(1, 13)))):
+            spent: dict[str, list[tuple[float, float]]] = {name: [] for name in writers}
+            for round_number in range(rounds):
+                for name, write in writers.items():
+                    sizes = random.Random(round_number)
+                    batches = [call(sizes.choice(counts)) for _ in range(calls)]
+                    process, backends = time.process_time(), _backends_cpu()
+                    for samples in batches:
+                        write(samples)
+                    process = 1000 * (time.process_time() - process) / calls
+                    backends = 1000 * (_backends_cpu() - backends) / calls
+                    spent[name].append((process, backends))
+            print(f"{label} a call, {calls} calls x {rounds} rounds, CPU-ms per call")
+            print(f"  (load average {os.getloadavg()[0]:.1f}; process | PostgreSQL backend)")
+            for name, figures in spent.items():
+                process = " ".join(f"{p:.3f}" for p, _ in figures)
+                backends = " ".join(f"{b:.3f}" for _, b in figures)
+                print(f"  {name:17s} {process} | {backends}")
 
 
 # One charger's session, in the order a charger sends it: (action, payload).
