@@ -165,7 +165,7 @@ def main() -> None:
 def time_sample_writes(rounds: int) -> None:
     """Print the time to store a batch of N meter samples with one INSERT ... ON CONFLICT
     (bulk_create) and with meter_samples.store (a multi-row INSERT of the samples'
-    attributes; from its COPY_FROM one INSERT from one array per column), N from 2 to
+    attributes; from its ARRAYS_FROM one INSERT from one array per column), N from 2 to
     5,000. Each batch is new rows, then the same batch again (a
     retransmission: every row skipped)."""
     from bench.scratch_database import scratch_database

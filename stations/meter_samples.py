@@ -10,11 +10,11 @@ PostgreSQL its values are the samples' attributes as they are (the handler build
 aware, Decimal and str), not each field's get_db_prep_save per sample; its SQL is one per
 sample count, prepared per connection like any other.
 
-A large batch (from COPY_FROM: a StopTransaction's transactionData, a charger emptying its
+A large batch (from ARRAYS_FROM: a StopTransaction's transactionData, a charger emptying its
 offline queue) is one INSERT from one array per column on PostgreSQL
 (bulk_insert.insert_arrays): one statement whatever the count, no transaction, and faster
 than the multi-row INSERT and than COPY through a staging table, which it replaces. Below
-COPY_FROM psycopg's dumping of the arrays costs the server more than the multi-row
+ARRAYS_FROM psycopg's dumping of the arrays costs the server more than the multi-row
 INSERT's parameters. Measured in docs/performance.md ("Fifth session").
 """
 
@@ -25,8 +25,8 @@ from django.db import connection
 from stations import bulk_insert
 from stations.models import MeterSample
 
-# From how many samples the arrays' INSERT is used (PostgreSQL; the name is its COPY's).
-COPY_FROM = 500
+# From how many samples the arrays' INSERT is used (PostgreSQL).
+ARRAYS_FROM = 500
 
 # A sample's column values in bulk_insert.fields() order.
 _row = attrgetter(*(field.attname for field in bulk_insert.fields(MeterSample)))
@@ -38,7 +38,7 @@ def store(samples: list[MeterSample]) -> None:
         return
     if connection.vendor != "postgresql":
         bulk_insert.insert(MeterSample, samples, ignore_conflicts=True)
-    elif len(samples) < COPY_FROM:
+    elif len(samples) < ARRAYS_FROM:
         bulk_insert.insert(MeterSample, list(map(_row, samples)), ignore_conflicts=True, ready=True)
     else:
         columns = [list(column) for column in zip(*map(_row, samples), strict=True)]

@@ -1,5 +1,5 @@
 """meter_samples.store writes the rows the ORM writes, whatever the samples hold and
-however many (a multi-row INSERT, from COPY_FROM on PostgreSQL one INSERT from arrays
+however many (a multi-row INSERT, from ARRAYS_FROM on PostgreSQL one INSERT from arrays
 whose SQL does not depend on the number of samples)."""
 
 import itertools
@@ -103,7 +103,7 @@ def rows(charge_point: ChargePoint) -> list[tuple]:
     )
 
 
-# 600: the arrays on PostgreSQL (COPY_FROM), two statements on SQLite (ROWS_PER_STATEMENT).
+# 600: the arrays on PostgreSQL (ARRAYS_FROM), two statements on SQLite (ROWS_PER_STATEMENT).
 @pytest.mark.parametrize("count", [1, 3, 40, 600])
 def test_stored_samples_are_the_rows_the_orm_writes(count):
     stored, by_orm, session = two_chargers()
@@ -157,7 +157,7 @@ def test_a_large_batch_of_any_count_is_stored_by_one_and_the_same_statement():
         statements.append(sql)  # the SQL as psycopg gets it, before any parameter is bound
         return execute(sql, params, many, context)
 
-    counts = [meter_samples.COPY_FROM, meter_samples.COPY_FROM + 1, 2000]
+    counts = [meter_samples.ARRAYS_FROM, meter_samples.ARRAYS_FROM + 1, 2000]
     for start, count in zip(itertools.accumulate([0, *counts]), counts, strict=False):
         kinds = every_kind(start + count)[start:]
         with connection.execute_wrapper(sent):

@@ -263,7 +263,7 @@ def test_many_meter_values_in_one_message_are_all_stored():
 def test_an_offline_queue_resent_whole_is_stored_once_with_its_session():
     # Large enough for the arrays' INSERT on PostgreSQL (stations/meter_samples.py) and
     # for two statements on SQLite (bulk_insert.ROWS_PER_STATEMENT).
-    count = meter_samples.COPY_FROM + 50
+    count = meter_samples.ARRAYS_FROM + 50
     transaction_id = handle(
         "CP-MV-QUEUE",
         "StartTransaction",
@@ -299,7 +299,7 @@ def test_an_offline_queue_resent_whole_is_stored_once_with_its_session():
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the arrays are PostgreSQL's")
 def test_a_large_batch_is_one_insert_and_skips_the_samples_already_stored():
-    count = meter_samples.COPY_FROM
+    count = meter_samples.ARRAYS_FROM
     meter_value = [
         {"timestamp": iso(ago(hours=2, seconds=-n)), "sampledValue": [{"value": str(n)}]}
         for n in range(count)
