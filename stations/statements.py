@@ -11,6 +11,11 @@ in one transaction.
 A BootNotification reads the charger's registration and previous boot and writes what it
 says about itself: on PostgreSQL one UPDATE returning the row as it was (`record_boot`),
 instead of BEGIN, SELECT, UPDATE and COMMIT, each statement compiled anew.
+
+A connect makes its connection the charger's owner and keeps it in the online history
+(ConnectionEvent): on PostgreSQL one statement (`record_connected`), instead of an UPDATE
+(two when another connection held the charger) and an INSERT, each compiled anew (#17:
+12 % of a connect storm's profile with the boot's INSERT).
 """
 
 from functools import cache
@@ -20,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from stations import bulk_insert
-from stations.models import ChargePoint, Connector, StatusEvent
+from stations.models import ChargePoint, ConnectionEvent, Connector, StatusEvent
 
 # The connector's columns a status sets; no others (the connector may be a kept instance
 # while staff edit its other fields).
@@ -117,4 +122,59 @@ def _boot_sql(names: tuple[str, ...]) -> str:
         f"ELSE {table}.{interval} END "
         f"FROM (SELECT {pk}, {status}, {last_boot} FROM {table} WHERE {pk} = %s FOR UPDATE) old "
         f"WHERE {table}.{pk} = old.{pk} RETURNING old.{status}, old.{last_boot}"
+    )
+
+
+# The charge point's columns a connect writes (connections.mark_connected).
+CONNECTED_FIELDS = ("is_connected", "connection_id", "connected_at", "last_seen_at", "protocol")
+
+
+def record_connected(
+    charge_point_id: int, connected: dict[str, Any], event: ConnectionEvent
+) -> bool:
+    """Write `connected` (CONNECTED_FIELDS) on the charge point (pk `charge_point_id`) and
+    insert `event` (its pk set); True when the charger had no connection before (its
+    connection_id was empty). IntegrityError when the charge point is gone.
+
+    Call it outside a transaction: on PostgreSQL the statement is atomic by itself (the
+    row is locked while it is read, as the ORM's UPDATE of it would lock it)."""
+    if connection.vendor != "postgresql":
+        row = ChargePoint.objects.filter(pk=charge_point_id)
+        alone = bool(row.filter(connection_id="").update(**connected))
+        if not alone:
+            row.update(**connected)
+        bulk_insert.insert_one(event)
+        return alone
+    values = [
+        ChargePoint._meta.get_field(name).get_db_prep_save(connected[name], connection)
+        for name in CONNECTED_FIELDS
+    ]
+    params = [*bulk_insert.values(ConnectionEvent, event), *values, charge_point_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_connected_sql(), params)
+        event_id, alone = cursor.fetchone()
+    event.pk = event_id
+    event._state.adding = False
+    event._state.db = connection.alias
+    return bool(alone)
+
+
+@cache
+def _connected_sql() -> str:
+    quote = connection.ops.quote_name
+    insert = bulk_insert.insert_sql(ConnectionEvent, 1, ignore_conflicts=False)
+    table = quote(ChargePoint._meta.db_table)
+    sets = ", ".join(
+        f"{quote(ChargePoint._meta.get_field(name).column)} = %s" for name in CONNECTED_FIELDS
+    )
+    owner = quote(ChargePoint._meta.get_field("connection_id").column)
+    pk = quote(ChargePoint._meta.pk.column)
+    # The FROM reads the owner as it was, locked as an UPDATE locks (READ COMMITTED: the
+    # newest version), so concurrent connects are ordered as the ORM's UPDATEs were.
+    return (
+        f"WITH event AS ({insert} RETURNING {quote(ConnectionEvent._meta.pk.column)}), "
+        f"connected AS (UPDATE {table} SET {sets} "
+        f"FROM (SELECT {pk}, {owner} FROM {table} WHERE {pk} = %s FOR NO KEY UPDATE) old "
+        f"WHERE {table}.{pk} = old.{pk} RETURNING old.{owner} = '' AS alone) "
+        "SELECT (SELECT * FROM event), COALESCE((SELECT alone FROM connected), false)"
     )

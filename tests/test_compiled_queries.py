@@ -19,6 +19,7 @@ from operations import availability, emergency, tickets
 from stations import batches, local_list, sessions
 from stations.authorization import TOKEN
 from stations.models import ChargePoint, ChargingSession, Connector, MeterSample
+from stations.ocpp import connections
 from stations.ocpp.v16 import LOCKED_SESSION, SESSION
 from users.models import IdToken
 
@@ -354,3 +355,9 @@ def test_save_fields_refuses_what_save_refuses(rows):
         session.connector = Connector(charge_point=rows["charge_point"], connector_id=2)
         with pytest.raises(ValueError, match="unsaved related object 'connector'"):
             save()
+
+
+def test_the_charge_point_a_connect_admits_is_the_orms(rows):
+    assert agrees(connections.CHARGE_POINT, charge_point_id="CP-COMPILED") == [rows["charge_point"]]
+    assert agrees(connections.CHARGE_POINT, charge_point_id="cp-compiled") == []
+    assert agrees(connections.CHARGE_POINT, charge_point_id="'; DROP TABLE x; --") == []

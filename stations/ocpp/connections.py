@@ -15,7 +15,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from stations import certificates, signals
+from chargehub.compiled_queries import CompiledQuery
+from stations import bulk_insert, certificates, signals, statements
 from stations.models import ChargePoint, ConnectionEvent, RefusedConnection
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,12 @@ def transport_security(scope: dict[str, Any]) -> TransportSecurity:
     return TransportSecurity(tls=secure, client_certificate=certificate)
 
 
+# Read at every connect attempt (a storm's thousands): its SQL built once, not per call.
+CHARGE_POINT = CompiledQuery(
+    lambda charge_point_id: ChargePoint.objects.filter(charge_point_id=charge_point_id)[:1]
+)
+
+
 def admit(
     charge_point_id: str,
     credentials: tuple[str, str] | None,
@@ -109,7 +116,7 @@ def admit(
             charge_point_id, security.client_certificate
         ):
             return None, refusal
-    charge_point = ChargePoint.objects.filter(charge_point_id=charge_point_id).first()
+    charge_point = CHARGE_POINT.first(charge_point_id=charge_point_id)
     if credentials is not None and credentials[0] != charge_point_id:
         return None, "Basic auth username is not the charge point id"
     # Security whitepaper: a charger never falls back to a lower profile than it had.
@@ -204,24 +211,23 @@ def mark_connected(charge_point: ChargePoint, connection_id: str, protocol: str)
     """Make this connection the charger's owner: the last one written wins. True when it
     took the charger from no connection (never connected, or its last one closed).
 
-    Each write is one UPDATE, so concurrent connections (in any process) are ordered by
-    the database; every other connection of the charger finds out with is_owner() and
-    closes. A connection that took the charger from no one need not tell anyone: any
-    connection written after it took it from this one, and tells the group.
+    Each write is one statement (statements.record_connected, with the online history's
+    row), so concurrent connections (in any process) are ordered by the database; every
+    other connection of the charger finds out with is_owner() and closes. A connection that
+    took the charger from no one need not tell anyone: any connection written after it
+    took it from this one, and tells the group.
     """
     now = timezone.now()
-    fields = {
+    connected = {
         "is_connected": True,
         "connection_id": connection_id,
         "connected_at": now,
         "last_seen_at": now,
         "protocol": protocol,
     }
-    row = ChargePoint.objects.filter(pk=charge_point.pk)
-    alone = bool(row.filter(connection_id="").update(**fields))
-    if not alone:
-        row.update(**fields)
-    record_connection(charge_point, ConnectionEvent.Kind.CONNECTED, now)
+    event = ConnectionEvent(charge_point=charge_point, kind=ConnectionEvent.Kind.CONNECTED, at=now)
+    alone = statements.record_connected(charge_point.pk, connected, event)
+    _announce_connection(charge_point, ConnectionEvent.Kind.CONNECTED, now)
     return alone
 
 
@@ -244,7 +250,12 @@ def mark_disconnected(charge_point_id: str, connection_id: str) -> None:
 
 def record_connection(charge_point: ChargePoint, kind: str, at: datetime) -> None:
     """Keep the online history (ConnectionEvent) and tell listeners after commit."""
-    ConnectionEvent.objects.create(charge_point=charge_point, kind=kind, at=at)
+    # Its INSERT built once (a connect storm writes thousands; #17's profile).
+    bulk_insert.insert_one(ConnectionEvent(charge_point=charge_point, kind=kind, at=at))
+    _announce_connection(charge_point, kind, at)
+
+
+def _announce_connection(charge_point: ChargePoint, kind: str, at: datetime) -> None:
     signal = (
         signals.charge_point_connected
         if kind == ConnectionEvent.Kind.CONNECTED

@@ -1,7 +1,7 @@
 """stations/statements.py: a StatusNotification's event and its connector's status, in one
 statement on PostgreSQL, in one transaction on SQLite (the tests run on both); a
-BootNotification's read and write likewise; batches.waits_for's compiled question answers
-as the ORM does."""
+BootNotification's read and write likewise, and a connect's owner and online history;
+batches.waits_for's compiled question answers as the ORM does."""
 
 from datetime import datetime
 
@@ -10,8 +10,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from stations import batches, signals
-from stations.models import ChargePoint, CommandBatch, CommandBatchItem, Connector, StatusEvent
-from stations.ocpp import v16
+from stations.models import (
+    ChargePoint,
+    CommandBatch,
+    CommandBatchItem,
+    ConnectionEvent,
+    Connector,
+    StatusEvent,
+)
+from stations.ocpp import connections, v16
 from stations.statements import CURRENT_FIELDS, record_boot, record_status
 from tests.stations.handling import handle
 from tests.stations.ocpp_wire import ago, iso
@@ -169,3 +176,53 @@ def test_a_boot_of_a_charger_deleted_meanwhile_fails_as_the_orm_did():
     gone.delete()
     with pytest.raises(ChargePoint.DoesNotExist):
         record_boot(pk, {"vendor": "V", "last_boot_at": ago(minutes=1)}, 300)
+
+
+def _heard_connects() -> list:
+    heard: list = []
+    signals.charge_point_connected.connect(
+        lambda **kw: heard.append((kw["charge_point"].charge_point_id, kw["at"])),
+        weak=False,
+        dispatch_uid="test.statements.connected",
+    )
+    return heard
+
+
+def test_a_connect_writes_its_owner_and_its_history_in_one_statement_on_postgresql(
+    django_capture_on_commit_callbacks,
+):
+    charge_point = ChargePoint.objects.create(charge_point_id="CP-STMT-CONNECT")
+    heard = _heard_connects()
+    taken, times = [], []
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            # From no connection (never connected), from another one, from a closed one.
+            for connection_id in ("first", "second", None, "third"):
+                if connection_id is None:
+                    connections.mark_disconnected("CP-STMT-CONNECT", "second")
+                    continue
+                with CaptureQueriesContext(connection) as queries:
+                    alone = connections.mark_connected(charge_point, connection_id, "ocpp1.6")
+                taken.append(alone)
+                stored = ChargePoint.objects.get(pk=charge_point.pk)
+                assert (stored.is_connected, stored.connection_id) == (True, connection_id)
+                assert stored.protocol == "ocpp1.6"
+                assert stored.connected_at == stored.last_seen_at
+                times.append(stored.connected_at)
+                writes = [q["sql"].split()[0] for q in queries]
+                if connection.vendor == "postgresql":
+                    assert writes == ["WITH"], writes
+                else:
+                    assert writes == ["UPDATE"] * (1 if alone else 2) + ["INSERT"], writes
+    finally:
+        signals.charge_point_connected.disconnect(dispatch_uid="test.statements.connected")
+
+    assert taken == [True, False, True]
+    history = ConnectionEvent.objects.filter(charge_point=charge_point).order_by("at", "pk")
+    assert [(event.kind, event.at) for event in history] == [
+        ("connected", times[0]),
+        ("connected", times[1]),
+        ("disconnected", history[2].at),
+        ("connected", times[2]),
+    ]
+    assert heard == [("CP-STMT-CONNECT", at) for at in times]
