@@ -357,7 +357,16 @@ def test_save_fields_refuses_what_save_refuses(rows):
             save()
 
 
-def test_the_charge_point_a_connect_admits_is_the_orms(rows):
+def test_the_charge_point_a_connect_admits_and_a_connection_owns_are_the_orms(rows):
     assert agrees(connections.CHARGE_POINT, charge_point_id="CP-COMPILED") == [rows["charge_point"]]
     assert agrees(connections.CHARGE_POINT, charge_point_id="cp-compiled") == []
     assert agrees(connections.CHARGE_POINT, charge_point_id="'; DROP TABLE x; --") == []
+    ChargePoint.objects.filter(pk=rows["charge_point"].pk).update(connection_id="mine")
+    for charge_point_id, connection_id, found in (
+        ("CP-COMPILED", "mine", True),
+        ("CP-COMPILED", "another", False),
+        ("CP-COMPILED-2", "mine", False),
+    ):
+        owned = {"charge_point_id": charge_point_id, "connection_id": connection_id}
+        assert len(agrees(connections.OWNED, **owned)) == found
+        assert exists_agrees(connections.OWNED, **owned) is found

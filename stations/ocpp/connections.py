@@ -244,7 +244,7 @@ def mark_disconnected(charge_point_id: str, connection_id: str) -> None:
     )
     with transaction.atomic():
         if current.update(is_connected=False, disconnected_at=now, connection_id=""):
-            charge_point = ChargePoint.objects.get(charge_point_id=charge_point_id)
+            charge_point = CHARGE_POINT.get(charge_point_id=charge_point_id)
             record_connection(charge_point, ConnectionEvent.Kind.DISCONNECTED, now)
 
 
@@ -264,11 +264,17 @@ def _announce_connection(charge_point: ChargePoint, kind: str, at: datetime) -> 
     signals.announce(signal, ChargePoint, charge_point=charge_point, at=at)
 
 
+# A connection's own charge point: asked at every replaced connect and sign of life.
+OWNED = CompiledQuery(
+    lambda charge_point_id, connection_id: ChargePoint.objects.filter(
+        charge_point_id=charge_point_id, connection_id=connection_id
+    )
+)
+
+
 def is_owner(charge_point_id: str, connection_id: str) -> bool:
     """Whether this connection is the one that holds the charger (see mark_connected)."""
-    return ChargePoint.objects.filter(
-        charge_point_id=charge_point_id, connection_id=connection_id
-    ).exists()
+    return OWNED.exists(charge_point_id=charge_point_id, connection_id=connection_id)
 
 
 def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> ChargePoint | None:
@@ -276,10 +282,10 @@ def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> Charg
     or None when another connection owns the charger by now."""
     owned = ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id)
     if owned.filter(is_connected=True).update(last_seen_at=when):
-        return owned.first()
+        return OWNED.first(charge_point_id=charge_point_id, connection_id=connection_id)
     # Rare: liveness marked the charger offline while it was silent, and it speaks again.
     if owned.update(last_seen_at=when, is_connected=True):
-        charge_point = owned.get()
+        charge_point = OWNED.get(charge_point_id=charge_point_id, connection_id=connection_id)
         record_connection(charge_point, ConnectionEvent.Kind.CONNECTED, when)
         return charge_point
     return None
