@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from chargehub.compiled_queries import CompiledQuery
 from stations.charger_auth import CHARGER_HASHER, verified_passwords
 
 # Limits in amps beyond these are typing errors, not fuses: a large industrial grid
@@ -354,9 +355,13 @@ class ChargePoint(models.Model):
         The consumer keeps one instance per connection and reads it afresh every
         SEEN_WRITE_INTERVAL (stations/ocpp/consumer.py), so an OCPP call finds its
         connector here instead of asking the database each time. Each connector holds
-        this instance as its charge_point (no query for it either).
+        this instance as its charge_point (no query for it either). Its SQL is built once
+        (CONNECTORS_OF): a held charger reads them again after each sign of life.
         """
-        return {connector.connector_id: connector for connector in self.connectors.all()}
+        connectors = CONNECTORS_OF.fetch(charge_point=self)
+        for connector in connectors:
+            connector.charge_point = self  # as self.connectors.all() sets it
+        return {connector.connector_id: connector for connector in connectors}
 
     @cached_property
     def sessions_by_id(self) -> dict[int, "ChargingSession"]:
@@ -1342,3 +1347,9 @@ class ChargingPlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector} {self.id_tag} → {self.departure_at:%Y-%m-%d %H:%M}"
+
+
+# A charge point's connectors (ChargePoint.connectors_by_id), its SQL built once.
+CONNECTORS_OF = CompiledQuery(
+    lambda charge_point: Connector.objects.filter(charge_point=charge_point)
+)

@@ -18,7 +18,7 @@ from chargehub.compiled_queries import CompiledQuery, Param, save_fields, update
 from operations import availability, emergency, tickets
 from stations import batches, local_list, sessions
 from stations.authorization import TOKEN
-from stations.models import ChargePoint, ChargingSession, Connector, MeterSample
+from stations.models import CONNECTORS_OF, ChargePoint, ChargingSession, Connector, MeterSample
 from stations.ocpp import connections
 from stations.ocpp.v16 import LOCKED_SESSION, SESSION
 from users.models import IdToken
@@ -370,3 +370,16 @@ def test_the_charge_point_a_connect_admits_and_a_connection_owns_are_the_orms(ro
         owned = {"charge_point_id": charge_point_id, "connection_id": connection_id}
         assert len(agrees(connections.OWNED, **owned)) == found
         assert exists_agrees(connections.OWNED, **owned) is found
+
+
+def test_a_charge_points_connectors_are_the_orms_in_one_read(rows):
+    charge_point = ChargePoint.objects.get(pk=rows["charge_point"].pk)
+    Connector.objects.create(charge_point=charge_point, connector_id=0)
+    connectors = agrees(CONNECTORS_OF, charge_point=charge_point)
+    assert [connector.connector_id for connector in connectors] == [0, 1]
+    assert agrees(CONNECTORS_OF, charge_point=rows["other"]) == []
+    with CaptureQueriesContext(connection) as queries:
+        known = charge_point.connectors_by_id
+        assert all(connector.charge_point is charge_point for connector in known.values())
+    assert len(queries) == 1
+    assert {n: c.pk for n, c in known.items()} == {c.connector_id: c.pk for c in connectors}
