@@ -47,13 +47,19 @@ def record_status(event: StatusEvent, current: dict[str, Any]) -> bool:
     current_values = [field.get_db_prep_save(current[field.name], connection) for field in fields]
     params = bulk_insert.values(StatusEvent, event)
     params += [*current_values, event.connector_id, current_values[-1]]  # status_at last
+    return _inserting(event, _status_sql(), params)
+
+
+def _inserting(instance: Any, sql: str, params: list[Any]) -> Any:
+    """Run a statement that inserts `instance` and answers (its primary key, a value): set
+    the key on it as insert_one() does; the value."""
     with connection.cursor() as cursor:
-        cursor.execute(_status_sql(), params)
-        event_id, written = cursor.fetchone()
-    event.pk = event_id
-    event._state.adding = False
-    event._state.db = connection.alias
-    return written
+        cursor.execute(sql, params)
+        pk, answer = cursor.fetchone()
+    instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return answer
 
 
 @cache
@@ -150,13 +156,7 @@ def record_connected(
         for name in CONNECTED_FIELDS
     ]
     params = [*bulk_insert.values(ConnectionEvent, event), *values, charge_point_id]
-    with connection.cursor() as cursor:
-        cursor.execute(_connected_sql(), params)
-        event_id, alone = cursor.fetchone()
-    event.pk = event_id
-    event._state.adding = False
-    event._state.db = connection.alias
-    return bool(alone)
+    return bool(_inserting(event, _connected_sql(), params))
 
 
 @cache
