@@ -16,6 +16,10 @@ makes two) and two for one with members (channels_redis four): a charger's
 StatusNotification alone sends its update to three groups (stations/live.py,
 operations/live.py), most with no page watching.
 
+group_add makes one round trip (channels_redis: ZADD, then EXPIRE): every charger's
+connect joins its group, thousands at once in a storm, where the second command's
+connection taken from the pool and given back was a tenth of a server's CPU (#17).
+
 `has_members(group)` (ours, not Channels'): whether a group_send would reach anyone now,
 one ZCOUNT on a blocking connection of its own, for sync code that skips work no page
 watches (stations.live.is_watched). Those connections wait at most HAS_MEMBERS_TIMEOUT
@@ -62,6 +66,14 @@ for i = 1, n do
     end
 end
 return over_capacity
+"""
+
+
+# channels_redis's group_add (a member with the time it joined, the group kept for the
+# group expiry) as one command.
+GROUP_ADD_LUA = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 """
 
 
@@ -125,6 +137,15 @@ class RedisChannelLayer(ChannelsRedisLayer):
         for client in clients.values():
             client.close()
             client.connection_pool.disconnect()
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """channels_redis's group_add (same key, score and expiry) in one round trip."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        connection = self.connection(self.consistent_hash(group))
+        await connection.eval(
+            GROUP_ADD_LUA, 1, self._group_key(group), time.time(), channel, self.group_expiry
+        )
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """channels_redis's group_send (same keys, expiries and capacity) in fewer round

@@ -165,3 +165,23 @@ async def test_a_members_expired_messages_do_not_count_against_its_capacity(redi
 
     assert await layer.receive("page.slow") == MESSAGE
     await layer.close_pools()
+
+
+async def test_joining_a_group_is_one_round_trip_and_the_membership_channels_redis_makes(
+    redis_server,
+):
+    layer = layer_on(redis_server, group_expiry=600)
+    await layer.group_send("ocpp.cp.CP-JOIN", MESSAGE)  # the connection pool is made
+    round_trips = RoundTrips(redis_server)
+    joined = time.time()
+    await layer.group_add("ocpp.cp.CP-JOIN", "charger.one")
+    # Every charger's connect joins its group: thousands at once in a storm.
+    assert round_trips.count() == 1
+
+    client = redis_server.client()
+    key = layer._group_key("ocpp.cp.CP-JOIN")
+    assert joined <= client.zscore(key, "charger.one") <= time.time()
+    assert 590 <= client.ttl(key) <= 600
+    await layer.group_send("ocpp.cp.CP-JOIN", MESSAGE)
+    assert await layer.receive("charger.one") == MESSAGE
+    await layer.close_pools()
