@@ -467,7 +467,7 @@ LOGGING = {
     # PDF. `run_stack --verbose` sets LIBRARY_LOG_LEVEL=INFO to hear them again.
     "loggers": {
         name: {"level": LIBRARY_LOG_LEVEL}
-        for name in ("daphne", "django.server", "ocpp", "weasyprint", "fontTools")
+        for name in ("daphne", "uvicorn.error", "django.server", "ocpp", "weasyprint", "fontTools")
     },
 }
 
@@ -500,6 +500,12 @@ OCPP_MESSAGE_LOG_DAYS = env_int("OCPP_MESSAGE_LOG_DAYS", 30)
 # never deleted. Insights' maintenance reads the last 63 days: keep at least that.
 METER_SAMPLE_RETENTION_DAYS = env_int("METER_SAMPLE_RETENTION_DAYS", 0)
 METER_SAMPLE_HOLDS = env_list("METER_SAMPLE_HOLDS", "billing.charges.samples_still_needed")
+
+# The ASGI server `manage.py serve` runs (chargehub/servers.py): daphne, or uvicorn for
+# less CPU per call where TLS ends at a proxy (it cannot serve --tls-port).
+OCPP_SERVER = os.environ.get("OCPP_SERVER", "daphne")
+if OCPP_SERVER not in ("daphne", "uvicorn"):
+    raise ImproperlyConfigured(f"OCPP_SERVER must be daphne or uvicorn, not {OCPP_SERVER!r}.")
 
 # --- OCPP security profiles 2 and 3, certificates (stations/certificates.py) ------------
 # TLS served by `manage.py serve` itself (chargehub/tls.py): the server's certificate

@@ -1,7 +1,8 @@
 """Shared fixtures: a real OCPP server process, and chargers that connect to it.
 
 `ocpp_server` runs `manage.py serve` (daphne, the production entry point) in a
-subprocess on the test database. Tests talk to it as chargers do, over real WebSockets,
+subprocess on the test database; the tests of what the server itself decides run against
+uvicorn too (`each_server`). Tests talk to it as chargers do, over real WebSockets,
 and send commands from the test process, i.e. from another process than the one that
 holds the charger's socket, as a web request or a Celery task would.
 """
@@ -28,6 +29,7 @@ from django.test import Client, TransactionTestCase, override_settings
 from django.utils import translation
 from websockets.asyncio.client import connect
 
+from chargehub.servers import SERVERS
 from stations.models import ChargePoint
 from tests.charger import SimulatedCharger
 from tests.mail import mail_to_files
@@ -275,8 +277,29 @@ def start_server(
 
 
 @pytest.fixture(scope="session")
-def ocpp_server(start_server: Callable[..., str]) -> str:
-    return start_server()
+def served_by(start_server: Callable[..., str]) -> Callable[[str], str]:
+    """The run's shared server of each kind ("daphne", "uvicorn"), started when first asked."""
+    urls: dict[str, str] = {}
+
+    def url(server: str) -> str:
+        if server not in urls:
+            urls[server] = start_server("--server", server)
+        return urls[server]
+
+    return url
+
+
+@pytest.fixture(scope="session")
+def ocpp_server(served_by: Callable[[str], str]) -> str:
+    return served_by("daphne")
+
+
+@pytest.fixture(params=SERVERS)
+def each_server(request: Any, served_by: Callable[[str], str]) -> str:
+    """Each server in turn, for tests of what the server itself decides (frame size,
+    subprotocols, close codes, refusals, hostile input): a module overrides `ocpp_server`
+    with it, or a test passes it to `charger(server=...)`."""
+    return served_by(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ CODE = (
     "'chargehub.settings'); import django; django.setup(); from django.conf import settings;"
     "print(json.dumps({'mailer': settings.MAILERS['default'], 'var': str(settings.VAR_DIR),"
     "'levels': {n: logging.getLogger(n).getEffectiveLevel() for n in "
-    "('daphne', 'ocpp', 'weasyprint', 'fontTools', 'stations')}}))"
+    "('daphne', 'uvicorn.error', 'ocpp', 'weasyprint', 'fontTools', 'stations')}}))"
 )
 
 
@@ -33,6 +33,13 @@ def test_without_debug_mail_goes_by_smtp():
 
 def test_the_chatty_libraries_log_warnings_only_unless_asked():
     levels = settings_of({"DEBUG": "1"})["levels"]
-    assert levels == {"daphne": 30, "ocpp": 30, "weasyprint": 30, "fontTools": 30, "stations": 20}
+    assert levels == {
+        "daphne": 30,
+        "uvicorn.error": 30,
+        "ocpp": 30,
+        "weasyprint": 30,
+        "fontTools": 30,
+        "stations": 20,
+    }
     verbose = settings_of({"DEBUG": "1", "LIBRARY_LOG_LEVEL": "INFO"})["levels"]
     assert verbose["ocpp"] == verbose["weasyprint"] == 20

@@ -32,8 +32,8 @@ def listen_backlog(port: int) -> int:
     return int(lines[0].split()[2])  # State Recv-Q Send-Q ...
 
 
-def test_serve_queues_thousands_of_connections_before_accepting_them(ocpp_server):
-    assert listen_backlog(urlsplit(ocpp_server).port) == expected_backlog()
+def test_serve_queues_thousands_of_connections_before_accepting_them(each_server):
+    assert listen_backlog(urlsplit(each_server).port) == expected_backlog()
 
 
 def test_serve_workers_sockets_queue_thousands_of_connections():

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call, call_result
 
+from chargehub.servers import SERVERS
 from stations.ocpp import commands
 from tests.conftest import ROOT, server_env
 from tests.waiting import free_port, wait_for_port, wait_until
@@ -29,6 +30,11 @@ START_TIMEOUT = 120
 def worker_pids(supervisor: int) -> list[int]:
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
     return [int(pid) for pid in children]
+
+
+def runs_uvloop(pid: int) -> bool:
+    """Whether the process has uvloop loaded: uvicorn's workers do, daphne's do not."""
+    return "uvloop" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def is_running(pid: int) -> bool:
@@ -61,16 +67,20 @@ def holder(pids: list[int], server_port: int, client_port: int) -> int | None:
     return next((pid for pid in pids if inode in socket_inodes(pid)), None)
 
 
-@pytest.fixture
-def two_workers(db_access: None, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
-    """`serve --workers 2` on a free port: its URL, the supervisor's process, its log."""
+@pytest.fixture(params=SERVERS)
+def two_workers(
+    db_access: None, tmp_path: Path, request: Any
+) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """`serve --workers 2` on a free port, with each server in turn: its URL, the
+    supervisor's process, its log."""
     port = free_port()
     log_path = tmp_path / "serve.log"
+    command = ["manage.py", "serve", "--workers", "2", "--port", str(port)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--workers", "2", "--port", str(port)],
+            [sys.executable, *command, "--server", request.param],
             cwd=ROOT,
-            # daphne's "Listening on TCP address" line tells that a worker takes connections.
+            # The servers' "Listening on" line tells that a worker takes connections.
             env=server_env(LIBRARY_LOG_LEVEL="INFO"),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -79,7 +89,7 @@ def two_workers(db_access: None, tmp_path: Path) -> Iterator[tuple[str, subproce
         # The port answers once the supervisor has bound it; the workers take longer.
         wait_for_port(port, process, log_path, timeout=START_TIMEOUT)
         assert wait_until(
-            lambda: log_path.read_text().count("Listening on TCP address") == 2,
+            lambda: log_path.read_text().count("Listening on") == 2,
             timeout=START_TIMEOUT,
             process=process,
         ), log_path.read_text()
@@ -111,6 +121,8 @@ async def test_chargers_on_both_workers_get_commands_sent_from_another_process(
             if len(held) == 2:
                 break
         assert len(held) == 2, "every charger landed on one worker"
+        server = supervisor.args[-1]  # two_workers's --server
+        assert [runs_uvloop(pid) for pid in workers] == [server == "uvicorn"] * 2
 
         for cp_id in held.values():
             answer = await commands.send(cp_id, call.Reset(type="Soft"), timeout=10)
@@ -126,7 +138,7 @@ async def test_chargers_on_both_workers_get_commands_sent_from_another_process(
             timeout=START_TIMEOUT,
         )
         assert wait_until(
-            lambda: log_path.read_text().count("Listening on TCP address") == 3,
+            lambda: log_path.read_text().count("Listening on") == 3,
             timeout=START_TIMEOUT,
             process=supervisor,
         ), log_path.read_text()

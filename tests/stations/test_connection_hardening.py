@@ -12,6 +12,7 @@ from ocpp.v16 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from chargehub.servers import SERVERS
 from stations import operations
 from stations.models import ChargePoint
 from stations.ocpp import commands
@@ -55,19 +56,20 @@ def open_server(start_server):
 
 
 @pytest.fixture(scope="session")
-def second_server(start_server):
-    """Another server process on the same database and channel layer."""
-    return start_server()
+def second_server(served_by):
+    """Another server process on the same database and channel layer, and uvicorn: a site
+    may run both servers, as while it moves from one to the other."""
+    return served_by("uvicorn")
 
 
 # --- No charger without credentials -------------------------------------------------------
 
 
 @pytest.mark.parametrize("password", [None, PASSWORD, "any-password-at-all"])
-async def test_charger_without_password_is_refused(ocpp_server, db_access, password):
+async def test_charger_without_password_is_refused(each_server, db_access, password):
     await sync_to_async(register)("CP-HARD-NOPW", password=None)
 
-    assert await handshake_status(ocpp_server, "CP-HARD-NOPW", password) == 403
+    assert await handshake_status(each_server, "CP-HARD-NOPW", password) == 403
 
 
 async def test_charger_with_security_profile_0_connects_without_credentials_and_is_logged(
@@ -162,9 +164,9 @@ async def assert_one_socket_left_and_commands_delivered_once(charge_point_id, ch
 
 
 async def test_simultaneous_connections_for_one_charger_leave_one_socket_that_gets_commands(
-    charger, ocpp_server
+    charger, each_server
 ):
-    chargers, tasks = await connect_all_at_once(charger, "CP-HARD-MANY", [ocpp_server], 40)
+    chargers, tasks = await connect_all_at_once(charger, "CP-HARD-MANY", [each_server], 40)
     await assert_one_socket_left_and_commands_delivered_once("CP-HARD-MANY", chargers, tasks)
 
 
@@ -180,11 +182,12 @@ async def test_simultaneous_connections_over_two_servers_leave_one_socket_that_g
 # --- Storms and a failing channel layer ------------------------------------------------------
 
 
+@pytest.mark.parametrize("server", SERVERS)
 async def test_charger_is_refused_cleanly_when_the_channel_layer_fails(
-    start_server, db_access, tmp_path_factory
+    start_server, db_access, tmp_path_factory, server
 ):
     # Nothing listens on this port: every channel-layer call fails.
-    url = start_server(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    url = start_server("--server", server, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     await sync_to_async(register)("CP-HARD-NOLAYER")
 
     assert await handshake_status(url, "CP-HARD-NOLAYER", PASSWORD) == 403

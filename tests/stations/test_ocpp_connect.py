@@ -10,13 +10,20 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from stations.charger_auth import CHARGER_HASHER
-from stations.models import ChargePoint, ConnectionEvent
+from stations.models import ChargePoint, ConnectionEvent, RefusedConnection
 from stations.ocpp import connections
 from tests.conftest import PASSWORD, basic_auth, eventually, register
 from tests.stations.ocpp_wire import assert_still_up, send, send_expecting_error
 from tests.waiting import wait_until
 
 PENDING_RETRY_INTERVAL = 17
+
+
+@pytest.fixture
+def ocpp_server(each_server):
+    """The handshake is the server's and the consumer's together: each test here runs
+    against daphne and uvicorn."""
+    return each_server
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +91,25 @@ async def test_connection_with_wrong_password_is_refused(ocpp_server, db_access)
         additional_headers=basic_auth("CP-CONN-WRONGPW", "not-the-password"),
     )
     assert status == 403
+
+
+async def test_a_refused_charger_is_recorded_with_its_address_not_the_one_it_claims(
+    ocpp_server, db_access
+):
+    # X-Forwarded-For is written by the client: without TRUSTED_PROXY_COUNT the server
+    # (daphne, uvicorn) must not take the address from it.
+    await sync_to_async(register)("CP-CONN-CLAIMS")
+    headers = {**basic_auth("CP-CONN-CLAIMS", "wrong"), "X-Forwarded-For": "198.51.100.9"}
+    status = await _refused(
+        f"{ocpp_server}/ocpp/CP-CONN-CLAIMS", subprotocols=["ocpp1.6"], additional_headers=headers
+    )
+    assert status == 403
+
+    def recorded_addresses() -> list[str]:
+        refusals = RefusedConnection.objects.filter(charge_point_id="CP-CONN-CLAIMS")
+        return list(refusals.values_list("address", flat=True))
+
+    assert await eventually(lambda: recorded_addresses() == ["127.0.0.1"])
 
 
 async def test_connection_without_basic_auth_is_refused(ocpp_server, db_access):

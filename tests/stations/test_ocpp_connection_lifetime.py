@@ -11,7 +11,7 @@ from django.test import override_settings
 from ocpp.v16 import call
 from redis import Redis
 
-from chargehub.management.commands.serve import daphne_arguments
+from chargehub.servers import daphne_arguments
 from stations.ocpp import commands
 from tests.waiting import eventually
 

@@ -255,8 +255,8 @@ async def test_unusable_answer_from_charger_is_dropped_without_reply_and_logged(
 # --- Frame size -----------------------------------------------------------------------------
 
 
-async def test_frame_over_the_size_limit_closes_the_socket_with_1009(charger):
-    async with charger("CP-ERR-BIG") as cp:
+async def test_frame_over_the_size_limit_closes_the_socket_with_1009(charger, each_server):
+    async with charger("CP-ERR-BIG", server=each_server) as cp:
         await assert_still_up(cp)
         big = json.dumps([2, "big-1", "DataTransfer", {"vendorId": "V", "data": "x" * 17000}])
         assert len(big.encode()) > 16 * 1024
@@ -265,8 +265,8 @@ async def test_frame_over_the_size_limit_closes_the_socket_with_1009(charger):
         assert cp._connection.close_code == 1009
 
 
-async def test_frame_just_under_the_size_limit_is_served(charger):
-    async with charger("CP-ERR-FITS") as cp:
+async def test_frame_just_under_the_size_limit_is_served(charger, each_server):
+    async with charger("CP-ERR-FITS", server=each_server) as cp:
         frame = [2, "fits-1", "DataTransfer", {"vendorId": "V", "data": ""}]
         padding = 16 * 1024 - len(json.dumps(frame).encode())
         frame[3]["data"] = "x" * padding

@@ -17,6 +17,7 @@ from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from chargehub.servers import SERVERS
 from stations import bulk_insert
 from stations.models import ChargePoint, ChargingSession, MeterSample, OcppMessage
 from stations.ocpp import commands, connections, message_log
@@ -33,9 +34,10 @@ from tests.stations.ocpp_wire import (
 STATUS = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
 
 
-@pytest.fixture(scope="module")
-def hostile_server(start_server):
-    return start_server()
+@pytest.fixture(scope="module", params=SERVERS)
+def hostile_server(start_server, request):
+    """Each server in turn: what reaches the application, and how, is partly theirs."""
+    return start_server("--server", request.param)
 
 
 def server_log(tmp_path_factory, url: str) -> str:

@@ -1,6 +1,7 @@
-"""Serve HTTP and the OCPP WebSocket endpoint with daphne, with ChargeHub's limits.
+"""Serve HTTP and the OCPP WebSocket endpoint with daphne or uvicorn, with ChargeHub's limits.
 
     python manage.py serve --host 0.0.0.0 --port 8000
+    python manage.py serve --server uvicorn  # or OCPP_SERVER=uvicorn: less CPU per call
     python manage.py serve --fd 3          # a socket handed over by systemd or a supervisor
     python manage.py serve --workers 4     # four processes on one port (SO_REUSEPORT)
     python manage.py serve --tls-port 8443 # and TLS (OCPP security profiles 2 and 3)
@@ -8,10 +9,12 @@
 Several of these processes can serve one site, on one port (--workers, see
 chargehub/server_processes.py) or behind a load balancer; with REDIS_URL or
 REDIS_SENTINELS set, a command reaches a charger whichever process holds its socket.
-Daphne's own --proxy-headers is not offered: it takes the client's address from the left
-of X-Forwarded-For, which the client writes. Behind a proxy, settings read the headers
+Daphne is the default; uvicorn (chargehub/servers.py) serves the same application with the
+same limits, for less CPU per call, but not --tls-port. Neither server's own proxy headers
+are used: they take the client's address from the left of X-Forwarded-For, which the
+client writes. Behind a proxy, settings read the headers
 instead (TRUSTED_PROXY_COUNT, SECURE_PROXY_SSL_HEADER). With --tls-port (or OCPP_TLS_PORT) it also
-serves TLS itself, verifying chargers' client certificates (chargehub/tls.py).
+serves TLS itself (daphne only), verifying chargers' client certificates (chargehub/tls.py).
 """
 
 import gc
@@ -33,7 +36,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chargehub import tls
-from chargehub.server_processes import LISTEN_BACKLOG, Workers
+from chargehub.server_processes import Workers
+from chargehub.servers import SERVERS, daphne_arguments, run_uvicorn
 
 # Seconds between full garbage collections of a serving process (see
 # collect_old_garbage_on_schedule): each pauses every call of the process, 1-3 s with
@@ -121,9 +125,16 @@ def collect_old_garbage_on_schedule(interval: float = FULL_COLLECTION_INTERVAL) 
 
 
 class Command(BaseCommand):
-    help = "Serve the web app and the OCPP endpoint (daphne)."
+    help = "Serve the web app and the OCPP endpoint (daphne, or uvicorn)."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--server",
+            choices=SERVERS,
+            default=settings.OCPP_SERVER,
+            help="The ASGI server (OCPP_SERVER; daphne by default). uvicorn takes less CPU"
+            " per call but cannot serve --tls-port",
+        )
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--fd", type=int, help="Serve on an inherited socket file descriptor")
@@ -152,6 +163,15 @@ class Command(BaseCommand):
             raise CommandError("Set SECRET_KEY: the development key is only for DEBUG=1.")
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
+        if options["tls_port"]:
+            if options["server"] != "daphne":
+                # Security profile 3's client certificate check is daphne's (chargehub/tls.py).
+                raise CommandError(
+                    f"--server {options['server']} cannot serve --tls-port (OCPP_TLS_PORT):"
+                    " serve TLS with daphne or terminate it at nginx."
+                )
+            if not settings.OCPP_TLS_CERTIFICATE or not settings.OCPP_TLS_KEY:
+                raise CommandError("Set OCPP_TLS_CERTIFICATE and OCPP_TLS_KEY to serve TLS.")
         if options["workers"] > 1:
             if options["tls_port"]:
                 # Each worker would need the TLS port too; serve TLS with one process
@@ -160,12 +180,21 @@ class Command(BaseCommand):
             if options["fd"] is not None:
                 raise CommandError("--workers opens its own sockets; it cannot take --fd.")
             quiet = ["--no-access-log"] if options["no_access_log"] else []
+            arguments = ["--server", options["server"], *quiet]
             try:
-                workers = Workers(options["host"], options["port"], options["workers"], quiet)
+                workers = Workers(options["host"], options["port"], options["workers"], arguments)
             except OSError as error:
                 where = f"{options['host']}:{options['port']}"
                 raise CommandError(f"Cannot listen on {where}: {error}") from None
             workers.run()
+            return
+        # The application the server loads, imported now so that it is frozen with start-up.
+        importlib.import_module(settings.ASGI_APPLICATION.rsplit(".", 1)[0])
+        collect_old_garbage_on_schedule()
+        if options["server"] == "uvicorn":
+            run_uvicorn(
+                options["host"], options["port"], options["fd"], not options["no_access_log"]
+            )
             return
         daphne_server.WebSocketFactory = ClosingWebSocketFactory
         autobahn_protocol.pformat = lazily(pprint.pformat)
@@ -176,8 +205,6 @@ class Command(BaseCommand):
         autobahn_protocol.Timings.__str__ = lambda timings: pprint.pformat(timings._timings)
         arguments = daphne_arguments(options["host"], options["port"], options["fd"])
         if options["tls_port"]:
-            if not settings.OCPP_TLS_CERTIFICATE or not settings.OCPP_TLS_KEY:
-                raise CommandError("Set OCPP_TLS_CERTIFICATE and OCPP_TLS_KEY to serve TLS.")
             # Daphne builds its endpoints with Twisted's serverFromString: ours adds one
             # that verifies client certificates, which Twisted's strings cannot say.
             daphne_server.serverFromString = tls.server_from_string
@@ -187,50 +214,6 @@ class Command(BaseCommand):
             # Daphne writes its access log at verbosity 1 and up; our logging is set up
             # by Django's LOGGING already, which the verbosity does not change.
             arguments = ["--verbosity", "0", *arguments]
-        # The application daphne loads, imported now so that it is frozen with start-up.
-        importlib.import_module(settings.ASGI_APPLICATION.rsplit(".", 1)[0])
-        collect_old_garbage_on_schedule()
         interface = CommandLineInterface()
         interface.server_class = tls.TlsAwareServer
         interface.run(arguments)
-
-
-def daphne_arguments(host: str, port: int, fd: int | None = None) -> list[str]:
-    """Daphne's command line with ChargeHub's limits."""
-    limit = str(settings.OCPP_MAX_FRAME_BYTES)
-    arguments = [
-        # A frame over the limit closes the socket with 1009 before it is buffered
-        # whole (RFC 6455 §7.4.1); the consumer checks again for other servers.
-        "--websocket-max-message-size",
-        limit,
-        "--websocket-max-frame-size",
-        limit,
-        "--ping-interval",
-        "60",
-        "--ping-timeout",
-        "120",
-        # In a reconnection storm handshakes queue for the database and the channel
-        # layer; daphne's 5 s would drop them unanswered. A charger is let in or
-        # refused (403) within this many seconds.
-        "--websocket_connect_timeout",
-        "30",
-        # A charger stays connected for weeks; daphne would close every socket after a
-        # day (its default). Dead sockets are found by the pings above.
-        "--websocket_timeout",
-        "-1",
-        # After a socket closes, its consumer's disconnect marks the charger gone; in a
-        # storm those queue for the database, and daphne's 10 s would kill them first,
-        # leaving chargers shown connected with no socket.
-        "--application-close-timeout",
-        "60",
-    ]
-    if fd is not None:
-        arguments += ["--fd", str(fd)]  # its backlog is set by whoever listens on it
-    else:
-        # Twisted listens with a backlog of 50: in a storm the kernel drops the SYNs
-        # beyond it, and each dropped charger waits 1, 3, 7 s... for TCP to try again
-        # before its handshake has even started. The kernel caps it at somaxconn.
-        interface = host.strip("[]").replace(":", r"\:")
-        endpoint = f"tcp:port={port}:interface={interface}:backlog={LISTEN_BACKLOG}"
-        arguments += ["--endpoint", endpoint]
-    return [*arguments, settings.ASGI_APPLICATION.replace(".application", ":application")]
