@@ -6,7 +6,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/chargehub REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/ocpp_load.py --chargers 1000 --rate 1000 --workers 2
 
-By default it starts the server itself (`manage.py serve`, K processes with --workers K)
+By default it starts the server itself (`manage.py serve --server S`, K processes with --workers K)
 on a throwaway database: a SQLite file in a temporary directory, or, when DATABASE_URL
 is set, a fresh database `<its name>_bench_<pid>` on that PostgreSQL server (dropped at the
 end). REDIS_URL, when set, is the channel layer; --workers above 1 needs it. Chargers
@@ -465,14 +465,14 @@ def _row_counts() -> dict[str, int]:
 
 
 def _start_servers(
-    count: int, env: dict[str, str], logs: Path
+    count: int, env: dict[str, str], logs: Path, server: str
 ) -> list[tuple[subprocess.Popen, str]]:
     servers = []
     for n in range(count):
         port = _free_port()
         log = open(logs / f"server-{n}.log", "wb")
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--server", server],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -531,6 +531,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000, help="total calls/s")
     parser.add_argument("--duration", type=float, default=30, help="seconds of load")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--server", default="daphne", help="serve --server: daphne or uvicorn")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--connect-rate", type=float, default=100, help="new sockets/s in all")
     parser.add_argument("--call-timeout", type=float, default=30)
@@ -627,14 +628,14 @@ def main() -> None:
                 )
             _setup_django(env)
             ids = _register(args.chargers)
-            servers = _start_servers(args.workers, env, tmp)
+            servers = _start_servers(args.workers, env, tmp, args.server)
             urls = [url for _, url in servers]
             rss_started = [_rss_mib(p.pid) for p, _ in servers]
         before = _row_counts()
 
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         print(
-            f"{len(ids)} chargers -> {len(urls)} server process(es) on {database}, "
+            f"{len(ids)} chargers -> {len(urls)} {args.server} process(es) on {database}, "
             f"channel layer: {layer}; {args.client_processes} client processes"
         )
         rss_connected: list[float] = []

@@ -31,7 +31,7 @@ PING_TIMEOUT = 120
 HANDSHAKE_TIMEOUT = 30
 # After a socket closes, its consumer's disconnect marks the charger gone; in a storm
 # those queue for the database, and daphne's 10 s would kill them first, leaving
-# chargers shown connected with no socket.
+# chargers shown connected with no socket. (uvicorn never cuts a disconnect short.)
 APPLICATION_CLOSE_TIMEOUT = 60
 # After SIGTERM, uvicorn's consumers have this long to mark their chargers gone; within
 # the supervisor's STOP_TIMEOUT (chargehub/server_processes.py) before it kills.
