@@ -295,11 +295,17 @@ def ocpp_server(served_by: Callable[[str], str]) -> str:
 
 
 @pytest.fixture(params=SERVERS)
-def each_server(request: Any, served_by: Callable[[str], str]) -> str:
+def server_kind(request: Any) -> str:
+    """ "daphne", then "uvicorn": a test asking for it runs once for each."""
+    return request.param
+
+
+@pytest.fixture
+def each_server(server_kind: str, served_by: Callable[[str], str]) -> str:
     """Each server in turn, for tests of what the server itself decides (frame size,
     subprotocols, close codes, refusals, hostile input): a module overrides `ocpp_server`
     with it, or a test passes it to `charger(server=...)`."""
-    return served_by(request.param)
+    return served_by(server_kind)
 
 
 @pytest.fixture(scope="session")

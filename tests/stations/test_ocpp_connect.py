@@ -27,11 +27,22 @@ def ocpp_server(each_server):
 
 
 @pytest.fixture(scope="session")
-def open_server(start_server):
-    """A server that lets unknown chargers in as Pending (OCPP_ALLOW_UNKNOWN_CHARGERS)."""
-    return start_server(
-        OCPP_ALLOW_UNKNOWN_CHARGERS="1", OCPP_PENDING_RETRY_INTERVAL=str(PENDING_RETRY_INTERVAL)
-    )
+def open_servers() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def open_server(server_kind, open_servers, start_server):
+    """A server of the test's kind that lets unknown chargers in as Pending
+    (OCPP_ALLOW_UNKNOWN_CHARGERS), started when first asked."""
+    if server_kind not in open_servers:
+        open_servers[server_kind] = start_server(
+            "--server",
+            server_kind,
+            OCPP_ALLOW_UNKNOWN_CHARGERS="1",
+            OCPP_PENDING_RETRY_INTERVAL=str(PENDING_RETRY_INTERVAL),
+        )
+    return open_servers[server_kind]
 
 
 def _get(charge_point_id: str) -> ChargePoint:
