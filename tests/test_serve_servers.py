@@ -3,7 +3,7 @@
 What each server does for chargers is tested against both where the server takes part
 (`each_server` in tests/conftest.py); here, choosing one and what uvicorn refuses."""
 
-from tests.test_security_settings import run_with
+from tests.fresh_process import run_with
 
 
 def test_uvicorn_refuses_to_serve_tls_itself_and_says_where_tls_is_served():

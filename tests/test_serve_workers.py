@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from ocpp.v16 import call, call_result
 
-from chargehub.servers import SERVERS
 from stations.ocpp import commands
 from tests.conftest import ROOT, server_env
 from tests.waiting import free_port, wait_for_port, wait_until
@@ -67,9 +66,9 @@ def holder(pids: list[int], server_port: int, client_port: int) -> int | None:
     return next((pid for pid in pids if inode in socket_inodes(pid)), None)
 
 
-@pytest.fixture(params=SERVERS)
+@pytest.fixture
 def two_workers(
-    db_access: None, tmp_path: Path, request: Any
+    db_access: None, tmp_path: Path, server_kind: str
 ) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     """`serve --workers 2` on a free port, with each server in turn: its URL, the
     supervisor's process, its log."""
@@ -78,7 +77,7 @@ def two_workers(
     command = ["manage.py", "serve", "--workers", "2", "--port", str(port)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, *command, "--server", request.param],
+            [sys.executable, *command, "--server", server_kind],
             cwd=ROOT,
             # The servers' "Listening on" line tells that a worker takes connections.
             env=server_env(LIBRARY_LOG_LEVEL="INFO"),

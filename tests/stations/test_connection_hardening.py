@@ -12,7 +12,6 @@ from ocpp.v16 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from chargehub.servers import SERVERS
 from stations import operations
 from stations.models import ChargePoint
 from stations.ocpp import commands
@@ -182,12 +181,11 @@ async def test_simultaneous_connections_over_two_servers_leave_one_socket_that_g
 # --- Storms and a failing channel layer ------------------------------------------------------
 
 
-@pytest.mark.parametrize("server", SERVERS)
 async def test_charger_is_refused_cleanly_when_the_channel_layer_fails(
-    start_server, db_access, tmp_path_factory, server
+    start_server, db_access, tmp_path_factory, server_kind
 ):
     # Nothing listens on this port: every channel-layer call fails.
-    url = start_server("--server", server, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    url = start_server("--server", server_kind, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     await sync_to_async(register)("CP-HARD-NOLAYER")
 
     assert await handshake_status(url, "CP-HARD-NOLAYER", PASSWORD) == 403
