@@ -619,7 +619,7 @@ def main() -> None:
             ids = [f"BENCH-{i:05d}" for i in range(1, args.chargers + 1)]
             _setup_django({k: v for k, v in env.items() if k != "CHARGEHUB_VAR_DIR"})
         else:
-            if not args.template:
+            if not (args.template and database_url):  # a template is PostgreSQL's
                 subprocess.run(
                     [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                     cwd=ROOT,
