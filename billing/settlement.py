@@ -1,8 +1,9 @@
 """Settling a finished charging session: freeze its price, then collect the money.
 
-`settle_session` runs as a Celery task when stations reports a session ended
-(billing/receivers.py), and again from the periodic safety net for any session that
-was missed (a lost task, a worker that died). It is safe to run any number of times:
+`settle_session` runs in a Celery task when stations reports a session ended
+(billing/receivers.py; one task per batch of sessions, billing/settlement_batches.py),
+and again from the periodic safety net for any session that was missed (a lost task,
+a worker that died). It is safe to run any number of times:
 
 1. The price is computed once, by billing/pricing.py under the tariff that applied when
    the session started, and frozen in a SessionCharge (one per session). A tariff

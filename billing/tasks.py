@@ -15,6 +15,23 @@ logger = logging.getLogger(__name__)
 
 @shared_task
 def settle_session(session_id: int) -> None:
+    _settle(session_id)
+
+
+@shared_task
+def settle_sessions(session_ids: list[int]) -> None:
+    """The sessions ended within a short while in one process (billing/settlement_batches.py),
+    each settled in its own transactions: one that fails is logged and left to
+    settle_missed_sessions, the others are settled. Settling is idempotent, so a session
+    also settled by the sweep, or by a repeated task, is charged once."""
+    for session_id in session_ids:
+        try:
+            _settle(session_id)
+        except Exception:
+            logger.exception("Could not settle session %s", session_id)
+
+
+def _settle(session_id: int) -> None:
     charge = settlement.settle_session(session_id)
     if charge is not None:
         logger.info("Session %s settled: %s", session_id, charge.get_status_display())

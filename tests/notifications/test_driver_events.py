@@ -220,7 +220,7 @@ def test_a_session_on_an_ownerless_tag_queues_no_driver_task(db, owned):
         "tell_session_finished",
     }
     assert (set(ran) & driver_tasks) == (driver_tasks if owned else set())
-    assert "settle_session" in ran  # billing settles every session, owned or not
+    assert "settle_sessions" in ran  # billing settles every session, owned or not
 
 
 def test_a_car_that_stops_where_no_tariff_has_an_idle_fee_queues_no_idle_task(db):
