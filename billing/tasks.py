@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 @shared_task
 def settle_session(session_id: int) -> None:
+    """One session: kept for the tasks an earlier release left queued (a deploy), and
+    for callers that settle one session; the receiver sends settle_sessions."""
     _settle(session_id)
 
 
