@@ -1,5 +1,8 @@
 """How code on the event loop (the consumer, the message log) reaches the database."""
 
+import asyncio
+import contextvars
+import os
 from collections.abc import Callable
 from functools import lru_cache
 from types import FunctionType
@@ -9,8 +12,8 @@ from asgiref.sync import SyncToAsync
 from django.db import close_old_connections, connection, connections
 
 
-class ConsumerDatabaseCall(SyncToAsync):
-    """channels' database_sync_to_async without a health check round trip per call.
+def _trust_open_connections() -> None:
+    """close_old_connections without the health check round trip it would cause.
 
     With CONN_HEALTH_CHECKS, every call would start with a `SELECT 1` (Django checks a
     connection again after each close_old_connections): 17 % of a PostgreSQL server's
@@ -19,16 +22,90 @@ class ConsumerDatabaseCall(SyncToAsync):
     InternalError, as during any PostgreSQL restart), and Django closes it after it
     (errors_occurred), so the next call connects again. Web requests keep the check.
     """
+    close_old_connections()
+    for open_connection in connections.all(initialized_only=True):
+        if open_connection.connection is not None:
+            open_connection.health_check_done = True
+
+
+class ConsumerDatabaseCall(SyncToAsync):
+    """channels' database_sync_to_async without a health check round trip per call.
+
+    SQLite's hop: asgiref's, to Django's one thread-sensitive thread.
+    """
 
     def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        for open_connection in connections.all(initialized_only=True):
-            if open_connection.connection is not None:
-                open_connection.health_check_done = True
+        _trust_open_connections()
         try:
             return super().thread_handler(loop, *args, **kwargs)
         finally:
             close_old_connections()
+
+
+class PoolDatabaseCall:
+    """PostgreSQL's hop: the call on the loop's thread pool, with less than asgiref's work.
+
+    What the consumer needs of SyncToAsync(thread_sensitive=False), as asyncio.to_thread
+    does it: the function runs in a thread of the loop's default pool (ASGI_THREADS
+    under daphne), in a copy of the caller's contextvars; its result or exception
+    comes back. Connections as ConsumerDatabaseCall. The thread names the server's loop
+    where asgiref does (stations/live.py's _relay sends from it, async_to_sync runs on
+    it). A cancelled caller (the charger went away) does not stop a call that started:
+    it runs to its end, committed; one still queued is dropped, as with asgiref, which
+    also cancels any async_to_sync task the thread waits on. Not kept from asgiref:
+    contextvars the function sets do not come back to the caller (nothing on the loop
+    reads any), and asgiref's Local values of the loop are not moved to the thread
+    (the ORM's connections are per thread; the consumer sets no other Local).
+    asgiref's machinery for thread-sensitive calls cost the loop 6-8 % of a busy
+    server (docs/performance.md, sixth session).
+    """
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        waiting_on_loop: list[asyncio.Task[Any]] = []
+        call = loop.run_in_executor(
+            None,
+            _run_in_thread,
+            loop,
+            waiting_on_loop,
+            contextvars.copy_context(),
+            self.function,
+            args,
+            kwargs,
+        )
+        try:
+            return await call
+        except asyncio.CancelledError:
+            for task in waiting_on_loop:
+                task.cancel()
+            raise
+
+
+def _run_in_thread(
+    loop: asyncio.AbstractEventLoop,
+    waiting_on_loop: list[asyncio.Task[Any]],
+    context: contextvars.Context,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    # asgiref's thread-locals: async_to_sync in this thread runs on the server's loop,
+    # and registers its task in `waiting_on_loop`, so a cancelled caller cancels it.
+    local = SyncToAsync.threadlocal
+    local.main_event_loop = loop
+    local.main_event_loop_pid = os.getpid()
+    local.task_context = waiting_on_loop
+    _trust_open_connections()
+    try:
+        return context.run(function, *args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+DatabaseCall = ConsumerDatabaseCall | PoolDatabaseCall
 
 
 def run_in_database(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,9 +120,15 @@ def run_in_database(function: Callable[..., Any]) -> Callable[..., Any]:
     if isinstance(function, FunctionType) and function.__closure__ is None:
         return _kept(function)
     # A bound method or a closure: a new object each time, so never kept.
-    return ConsumerDatabaseCall(function, thread_sensitive=connection.vendor == "sqlite")
+    return _database_call(function)
 
 
 @lru_cache(maxsize=256)
-def _kept(function: Callable[..., Any]) -> ConsumerDatabaseCall:
-    return ConsumerDatabaseCall(function, thread_sensitive=connection.vendor == "sqlite")
+def _kept(function: Callable[..., Any]) -> DatabaseCall:
+    return _database_call(function)
+
+
+def _database_call(function: Callable[..., Any]) -> DatabaseCall:
+    if connection.vendor == "sqlite":
+        return ConsumerDatabaseCall(function, thread_sensitive=True)
+    return PoolDatabaseCall(function)
