@@ -43,21 +43,18 @@ class ConsumerDatabaseCall(SyncToAsync):
 
 
 class PoolDatabaseCall:
-    """PostgreSQL's hop: the call on the loop's thread pool, with less than asgiref's work.
+    """PostgreSQL's hop: SyncToAsync(thread_sensitive=False) without asgiref's machinery.
 
-    What the consumer needs of SyncToAsync(thread_sensitive=False), as asyncio.to_thread
-    does it: the function runs in a thread of the loop's default pool (ASGI_THREADS
-    under daphne), in a copy of the caller's contextvars; its result or exception
-    comes back. Connections as ConsumerDatabaseCall. The thread names the server's loop
-    where asgiref does (stations/live.py's _relay sends from it, async_to_sync runs on
-    it). A cancelled caller (the charger went away) does not stop a call that started:
-    it runs to its end, committed; one still queued is dropped, as with asgiref, which
-    also cancels any async_to_sync task the thread waits on. Not kept from asgiref:
-    contextvars the function sets do not come back to the caller (nothing on the loop
-    reads any), and asgiref's Local values of the loop are not moved to the thread
-    (the ORM's connections are per thread; the consumer sets no other Local).
-    asgiref's machinery for thread-sensitive calls cost the loop 6-8 % of a busy
-    server (docs/performance.md, sixth session).
+    As asyncio.to_thread: the function runs in the loop's default pool (ASGI_THREADS
+    under daphne), in a copy of the caller's contextvars; its result or exception comes
+    back. Connections as ConsumerDatabaseCall; asgiref's thread-locals are set
+    (stations/live.py's _relay and async_to_sync find the server's loop by them). A
+    cancelled caller (the charger went away) does not stop a started call, which runs to
+    its end; as with asgiref, a queued one is dropped and an async_to_sync task the
+    thread waits on is cancelled. Unlike asgiref, contextvars set in the thread stay
+    there and the loop's asgiref Locals are not moved to it: the consumer uses neither.
+    The hop took 8-14 % of a busy server's Python time with asgiref, 5-6 % so
+    (docs/performance.md, sixth session).
     """
 
     def __init__(self, function: Callable[..., Any]) -> None:
