@@ -30,11 +30,12 @@ Without either:
 
 Each OCPP frame reaches the database through stations/ocpp/database.py. channels'
 database_sync_to_async, with CONN_HEALTH_CHECKS (settings, PostgreSQL), sends a
-`SELECT 1` before the first query of every call; ConsumerDatabaseCall trusts a connection
-that was fine at the end of the last call. This times --calls calls of a one-query handler
-through each, alternating in rounds so both see the same machine load, on one event loop
-with --concurrency calls in flight (the thread pool, as under load). Prints calls/s and
-the mean and p99 latency of each, the load average, and the ratio. It needs no tables.
+`SELECT 1` before the first query of every call; run_in_database (PoolDatabaseCall
+there) trusts a connection that was fine at the end of the last call. This times --calls
+calls of a one-query handler through each, alternating in rounds so both see the same
+machine load, on one event loop with --concurrency calls in flight (the thread pool, as
+under load). Prints calls/s and the mean and p99 latency of each, the load average, and
+the ratio. It needs no tables.
 """
 
 import argparse
@@ -106,7 +107,7 @@ def main() -> None:
     from channels.db import database_sync_to_async
     from django.db import connection
 
-    from stations.ocpp.database import ConsumerDatabaseCall
+    from stations.ocpp.database import run_in_database
 
     def handler() -> int:
         with connection.cursor() as cursor:
@@ -117,9 +118,7 @@ def main() -> None:
         "database_sync_to_async (health check)": database_sync_to_async(
             handler, thread_sensitive=False
         ),
-        "ConsumerDatabaseCall (no health check)": ConsumerDatabaseCall(
-            handler, thread_sensitive=False
-        ),
+        "run_in_database (no health check)": run_in_database(handler),
     }
 
     async def run(call, count: int) -> list[float]:
