@@ -47,12 +47,12 @@ class PoolDatabaseCall:
 
     As asyncio.to_thread: the function runs in the loop's default pool (ASGI_THREADS
     under daphne), in a copy of the caller's contextvars; its result or exception comes
-    back. Connections as ConsumerDatabaseCall; asgiref's thread-locals are set
+    back. Connections as in _trust_open_connections; asgiref's thread-locals are set
     (stations/live.py's _relay and async_to_sync find the server's loop by them). A
     cancelled caller (the charger went away) does not stop a started call, which runs to
     its end; as with asgiref, a queued one is dropped and an async_to_sync task the
     thread waits on is cancelled. Unlike asgiref, contextvars set in the thread stay
-    there and the loop's asgiref Locals are not moved to it: the consumer uses neither.
+    there and the loop's asgiref Locals are not moved to it: its callers use neither.
     The hop took 8-14 % of a busy server's Python time with asgiref, 5-6 % so
     (docs/performance.md, sixth session).
     """
