@@ -10,8 +10,10 @@ handed to either server in its own terms.
 
 import asyncio
 import logging
+import os
 import socket
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import uvicorn
@@ -125,9 +127,16 @@ def uvicorn_config(host: str, port: int, access_log: bool = True) -> uvicorn.Con
 
 
 class UvicornServer(uvicorn.Server):
-    """uvicorn's server, saying when it listens (as daphne's "Listening on" line does)."""
+    """uvicorn's server, saying when it listens (as daphne's "Listening on" line does)
+    and sizing the database threads by ASGI_THREADS (as daphne does)."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if threads := os.environ.get("ASGI_THREADS"):
+            # The pool the consumers' database calls run in (stations/ocpp/database.py);
+            # unset, Python's default as under daphne.
+            asyncio.get_running_loop().set_default_executor(
+                ThreadPoolExecutor(max_workers=int(threads))
+            )
         await super().startup(sockets=sockets)
         for server in self.servers:
             for listener in server.sockets:

@@ -3,6 +3,10 @@
 What each server does for chargers is tested against both where the server takes part
 (`each_server` in tests/conftest.py); here, choosing one and what uvicorn refuses."""
 
+import asyncio
+import threading
+
+from chargehub.servers import UvicornServer, uvicorn_config
 from tests.fresh_process import run_with
 
 
@@ -29,3 +33,36 @@ def test_an_unknown_ocpp_server_stops_start_up_saying_what_it_takes():
 
     assert result.returncode != 0
     assert "OCPP_SERVER must be daphne or uvicorn, not 'gunicorn'" in result.stderr
+
+
+def test_uvicorn_sizes_the_database_threads_by_asgi_threads_as_daphne_does(monkeypatch):
+    monkeypatch.setenv("ASGI_THREADS", "3")
+    running = 0
+    most = 0
+    changed = threading.Condition()
+
+    def database_call():
+        nonlocal running, most
+        with changed:
+            running += 1
+            most = max(most, running)
+            changed.notify_all()
+            # Four at once only if the pool has four threads; three give up after a while.
+            changed.wait_for(lambda: running >= 4, timeout=0.3)
+            running -= 1
+
+    async def serve_and_call():
+        server = UvicornServer(uvicorn_config("127.0.0.1", 0, access_log=False))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(None, database_call) for _ in range(4)))
+        finally:
+            server.should_exit = True
+            await serving
+
+    asyncio.run(serve_and_call())
+
+    assert most == 3
