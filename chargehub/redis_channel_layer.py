@@ -16,6 +16,13 @@ makes two) and two for one with members (channels_redis four): a charger's
 StatusNotification alone sends its update to three groups (stations/live.py,
 operations/live.py), most with no page watching.
 
+`group_send_many(sends)` (ours, not Channels'): the group_send of each (group, message)
+in turn, for a batch of live updates (stations/live.py): one round trip per Redis host
+asks for the members of all the batch's groups, one per host of the members' channels
+delivers every message. A channel that gets several messages of the batch gets them
+in the order given: each is scored (the time channels_redis pops by) a microsecond
+after the one before it.
+
 group_add makes one round trip (channels_redis: ZADD, then EXPIRE): every charger's
 connect joins its group, thousands at once in a storm, where the second command's
 connection taken from the pool and given back was a tenth of a server's CPU (#17).
@@ -30,6 +37,8 @@ from a charger's database thread, and a Redis that hangs must not hold its call.
 import logging
 import threading
 import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -43,30 +52,41 @@ logger = logging.getLogger(__name__)
 # Seconds has_members() waits for Redis; then it raises (is_watched: counted as watched).
 HAS_MEMBERS_TIMEOUT = 0.5
 
-# A group's members, its expired ones dropped first (channels_redis: two commands).
+# The members of each group (key), its expired ones dropped first (channels_redis: two
+# commands per group).
 GROUP_MEMBERS_LUA = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+local members = {}
+for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[1])
+    members[i] = redis.call('ZRANGE', KEYS[i], 0, -1)
+end
+return members
 """
 # channels_redis's script for sending to a group's channels, which first drops each
-# channel's expired messages itself (channels_redis: a pipeline of its own before it).
+# channel's expired messages itself (channels_redis: a pipeline of its own before it);
+# here each message has its score, and a key may come again (a batch's next message to
+# that channel). Returns, for each key in turn, 1 if its channel was full, else 0.
 GROUP_SEND_LUA = """
 local n = #KEYS
-local now = ARGV[2 * n + 1]
-local expiry = ARGV[2 * n + 2]
-local stale = ARGV[2 * n + 3]
-local over_capacity = 0
+local expiry = ARGV[3 * n + 1]
+local stale = ARGV[3 * n + 2]
+local over_capacity = {}
 for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, stale)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + n]) then
-        redis.call('ZADD', KEYS[i], now, ARGV[i])
+        redis.call('ZADD', KEYS[i], ARGV[i + 2 * n], ARGV[i])
         redis.call('EXPIRE', KEYS[i], expiry)
+        over_capacity[i] = 0
     else
-        over_capacity = over_capacity + 1
+        over_capacity[i] = 1
     end
 end
 return over_capacity
 """
+# A batch's next message to a channel is scored this much later than the one before it
+# (seconds; a float near today's time has steps of 2.4e-7 s), so the channel pops them
+# in order. A group_send, one message per channel, is scored the time it is sent.
+SCORE_STEP = 1e-6
 
 
 # channels_redis's group_add (a member with the time it joined, the group kept for the
@@ -150,36 +170,67 @@ class RedisChannelLayer(ChannelsRedisLayer):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """channels_redis's group_send (same keys, expiries and capacity) in fewer round
         trips: see the module docstring."""
-        assert self.require_valid_group_name(group), "Group name not valid"
-        connection = self.connection(self.consistent_hash(group))
-        members = await connection.eval(
-            GROUP_MEMBERS_LUA,
-            1,
-            self._group_key(group),
-            int(time.time()) - self.group_expiry,
-        )
-        if not members:
-            return
-        channel_names = [member.decode("utf8") for member in members]
-        keys_by_connection, messages, capacities = self._map_channel_keys_to_connection(
-            channel_names, message
-        )
-        for index, keys in keys_by_connection.items():
+        await self.group_send_many([(group, message)])
+
+    async def group_send_many(self, sends: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """group_send(group, message) for each pair in turn, in one round trip per Redis
+        host for all the groups' members, then one per host of their channels."""
+        for group, _ in sends:
+            assert self.require_valid_group_name(group), "Group name not valid"
+        members = await self._members({group for group, _ in sends})
+        # Per host: each delivery's channel key, its message, the channel's capacity and
+        # which of `sends` it is (for the log), in the order of `sends`.
+        deliveries: dict[int, list[tuple[bytes, bytes, int, int]]] = defaultdict(list)
+        for n, (group, message) in enumerate(sends):
+            if not members[group]:
+                continue
+            keys_by_connection, messages, capacities = self._map_channel_keys_to_connection(
+                members[group], message
+            )
+            for index, keys in keys_by_connection.items():
+                deliveries[index] += [(key, messages[key], capacities[key], n) for key in keys]
+        for index, batch in deliveries.items():
             now = time.time()
+            sent_to: Counter[bytes] = Counter()
+            scores = []
+            for key, *_ in batch:
+                scores.append(now + sent_to[key] * SCORE_STEP)
+                sent_to[key] += 1
             over_capacity = await self.connection(index).eval(
                 GROUP_SEND_LUA,
-                len(keys),
-                *keys,
-                *[messages[key] for key in keys],
-                *[capacities[key] for key in keys],
-                now,
+                len(batch),
+                *[key for key, *_ in batch],
+                *[message for _, message, _, _ in batch],
+                *[capacity for _, _, capacity, _ in batch],
+                *scores,
                 self.expiry,
                 int(now) - int(self.expiry),
             )
-            if over_capacity > 0:
+            full = Counter(n for (*_, n), over in zip(batch, over_capacity, strict=True) if over)
+            for n, count in sorted(full.items()):
+                group = sends[n][0]
                 logger.info(
                     "%s of %s channels over capacity in group %s",
-                    over_capacity,
-                    len(channel_names),
+                    count,
+                    len(members[group]),
                     group,
                 )
+
+    async def _members(self, groups: set[str]) -> dict[str, list[str]]:
+        """Each group's channels, its expired memberships dropped: one round trip per
+        host of the groups."""
+        by_host: dict[int, list[str]] = defaultdict(list)
+        for group in groups:
+            by_host[self.consistent_hash(group)].append(group)
+        alive_after = int(time.time()) - self.group_expiry
+        members = {}
+        for index, host_groups in by_host.items():
+            answers = await self.connection(index).eval(
+                GROUP_MEMBERS_LUA,
+                len(host_groups),
+                *[self._group_key(group) for group in host_groups],
+                alive_after,
+            )
+            for group, channels in zip(host_groups, answers, strict=True):
+                members[group] = [channel.decode("utf8") for channel in channels]
+        return members

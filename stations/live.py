@@ -13,7 +13,10 @@ and is answered {"kind": "watching", ...} or {"kind": "refused", ...}.
 The receivers below turn the domain events of stations/signals.py into channel-layer
 group messages, so an update reaches the page in whichever process the charger's
 socket is held. Nothing is ever received from a page but what to watch: this socket
-cannot change anything.
+cannot change anything. Updates relayed from a server's database thread wait on the
+server's loop and go out in batches (one Redis round trip for all their groups' members
+with chargehub/redis_channel_layer.py's group_send_many), each group's in the order
+relayed.
 
 A session's figures (kWh, power, cost so far) are sent by the portal
 (portal/live_figures.py) on `meter_values_received`, through `relay()`: pricing is
@@ -147,19 +150,35 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event["data"])
 
 
-async def _group_send(groups: list[str], data: dict[str, Any]) -> None:
+Update = tuple[list[str], dict[str, Any]]  # (groups, data), as relayed
+
+
+async def _group_send(updates: list[Update]) -> None:
+    """Send each update to its groups, in order: each group gets its updates in the
+    order relayed."""
     layer = get_channel_layer()
     if layer is None:
         return
-    # Side by side: one update's groups wait for Redis once, not once per group. Each
-    # group still gets its updates in order (the next update waits for this one).
-    message = {"type": "live.update", "data": data}
-    results = await asyncio.gather(
-        *(layer.group_send(group, message) for group in groups), return_exceptions=True
-    )
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    sends = [
+        (group, {"type": "live.update", "data": data})
+        for groups, data in updates
+        for group in groups
+    ]
+    group_send_many = getattr(layer, "group_send_many", None)
+    if group_send_many is not None:
+        # Ours (chargehub/redis_channel_layer.py): the batch's groups and members in one
+        # round trip per Redis host, most of them with no page watching.
+        await group_send_many(sends)
+        return
+    for groups, data in updates:
+        # Side by side: one update's groups wait for the layer once, not once per group.
+        message = {"type": "live.update", "data": data}
+        results = await asyncio.gather(
+            *(layer.group_send(group, message) for group in groups), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 # On the process's sending loop, as commands from sync code: a Celery task's or a
@@ -177,7 +196,7 @@ def _relay(groups: list[str], data: dict[str, Any]) -> None:
         loop.call_soon_threadsafe(_queue_update, groups, data)
         return
     try:
-        _send(groups, data)
+        _send([(groups, data)])
     except Exception:
         logger.exception("Live update not sent to %s", groups)
 
@@ -186,10 +205,12 @@ def _relay(groups: list[str], data: dict[str, Any]) -> None:
 # exists while its sender task runs. Bounded: a layer that does not answer (Redis down),
 # or a storm of connects faster than Redis takes their updates, must not make them pile
 # up; the pages miss those updates (their next load is right), counted in one warning.
-_waiting: dict[asyncio.AbstractEventLoop, deque[tuple[list[str], dict[str, Any]]]] = {}
+# The sender takes up to MAX_BATCH of them at a time and sends them as one batch.
+_waiting: dict[asyncio.AbstractEventLoop, deque[Update]] = {}
 _dropped: dict[asyncio.AbstractEventLoop, int] = {}
 _senders: set[asyncio.Task[None]] = set()
 MAX_WAITING = 10_000
+MAX_BATCH = 200
 
 
 def _queue_update(groups: list[str], data: dict[str, Any]) -> None:
@@ -209,16 +230,15 @@ def _queue_update(groups: list[str], data: dict[str, Any]) -> None:
     waiting.append((groups, data))
 
 
-async def _send_waiting(
-    loop: asyncio.AbstractEventLoop, waiting: deque[tuple[list[str], dict[str, Any]]]
-) -> None:
+async def _send_waiting(loop: asyncio.AbstractEventLoop, waiting: deque[Update]) -> None:
     try:
         while waiting:
-            groups, data = waiting.popleft()
+            batch = [waiting.popleft() for _ in range(min(len(waiting), MAX_BATCH))]
             try:
-                await _group_send(groups, data)
+                await _group_send(batch)
             except Exception:
-                logger.exception("Live update not sent to %s", groups)
+                groups = sorted({group for groups, _ in batch for group in groups})
+                logger.exception("Live update not sent to %s (%d updates)", groups, len(batch))
     finally:
         del _waiting[loop]
         if dropped := _dropped.pop(loop, 0):

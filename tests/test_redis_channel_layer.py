@@ -7,11 +7,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from chargehub.redis_channel_layer import RedisChannelLayer
 from stations import live
 from tests.redis_servers import HungRedis, RedisServer, needs_redis_server
+from tests.waiting import eventually
 
 pytestmark = needs_redis_server
 
@@ -185,3 +187,81 @@ async def test_joining_a_group_is_one_round_trip_and_the_membership_channels_red
     await layer.group_send("ocpp.cp.CP-JOIN", MESSAGE)
     assert await layer.receive("charger.one") == MESSAGE
     await layer.close_pools()
+
+
+async def test_a_batch_for_groups_nobody_is_in_costs_one_round_trip(redis_server):
+    """A batch of live updates (stations/live.py), each to two or three groups, almost
+    always with no page watching: one question to Redis for all of them."""
+    layer = layer_on(redis_server)
+    await layer.group_send("live.stations", MESSAGE)  # the connection pool is made
+    sends = [
+        (group, {"type": "live.update", "data": {"n": n}})
+        for n in range(50)
+        for group in ("live.stations", f"live.site.{n % 7}", "live.network")
+    ]
+    round_trips = RoundTrips(redis_server)
+    await layer.group_send_many(sends)
+    assert round_trips.count() == 1
+    await layer.close_pools()
+
+
+async def test_a_batch_reaches_each_member_once_in_the_order_sent_in_two_round_trips(
+    redis_server,
+):
+    layer = layer_on(redis_server, capacity=1000)
+    local = await layer.new_channel()  # a channel of this process ("...!...")
+    await layer.group_add("live.stations", local)
+    await layer.group_add("live.site.7", local)
+    await layer.group_add("live.site.7", "portal.page")  # a plain channel
+    sends = []
+    for n in range(100):
+        sends.append(("live.stations", {"type": "live.update", "data": {"n": n}}))
+        sends.append((f"live.site.{7 + n % 2}", {"type": "live.update", "data": {"site": n}}))
+
+    round_trips = RoundTrips(redis_server)
+    await layer.group_send_many(sends)
+    assert round_trips.count() == 2  # the members, then every message
+
+    # In both groups: each group's messages in order, interleaved as sent.
+    to_local = [message["data"] for group, message in sends if group != "live.site.8"]
+    assert [(await layer.receive(local))["data"] for _ in to_local] == to_local
+    to_page = [{"site": n} for n in range(0, 100, 2)]
+    assert [(await layer.receive("portal.page"))["data"] for _ in to_page] == to_page
+    client = redis_server.client()
+    for channel in (local, "portal.page"):  # nothing twice
+        assert client.zcard(layer.prefix + layer.non_local_name(channel)) == 0
+    await layer.close_pools()
+
+
+async def test_a_batch_fills_a_member_up_to_its_capacity_and_drops_the_rest(redis_server, caplog):
+    layer = layer_on(redis_server, capacity=3)
+    await layer.group_add("live.network", "page.slow")
+    sends = [("live.network", {"type": "live.update", "data": {"n": n}}) for n in range(5)]
+
+    await layer.group_send_many(sends)
+
+    assert [(await layer.receive("page.slow"))["data"]["n"] for _ in range(3)] == [0, 1, 2]
+    client = redis_server.client()
+    assert client.zcard(layer.prefix + "page.slow") == 0  # 3 and 4 never went in
+    assert caplog.text.count("1 of 1 channels over capacity in group live.network") == 2
+    await layer.close_pools()
+
+
+async def test_live_updates_relayed_together_go_to_redis_as_one_batch_in_order(redis_server):
+    """The server loop's waiting updates (stations/live.py _send_waiting): one round trip
+    for the members of all their groups, one for the watching page's messages."""
+    layers = {"default": {"BACKEND": LAYER, "CONFIG": {"hosts": [{"address": redis_server.url}]}}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        layer = get_channel_layer()
+        page = await layer.new_channel()
+        await layer.group_add("live.site.3", page)
+        round_trips = RoundTrips(redis_server)
+        for n in range(30):  # as a server's database threads hand them over
+            site = live.site_group(3 if n % 2 else 4)
+            live._queue_update([live.STATIONS_GROUP, site], {"kind": "test", "n": n})
+        assert await eventually(lambda: not live._waiting)
+        assert round_trips.count() == 2
+
+        received = [await asyncio.wait_for(layer.receive(page), 10) for _ in range(15)]
+        assert [message["data"]["n"] for message in received] == list(range(1, 30, 2))
+        await layer.close_pools()
