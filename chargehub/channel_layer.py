@@ -20,6 +20,8 @@ one SQLite file.
   so only the memberships of a crashed process run out (after group_expiry).
 - `has_members(group)` (ours, not Channels'): whether a group_send would reach anyone,
   for sync code that skips work no page watches (stations.live.is_watched).
+  `group_send_many(sends)` (ours too): several group_sends in one trip to the layer's
+  thread, for stations.live's batches of updates.
 - One poller task per event loop (not one per consumer) takes the rows addressed to
   its inbox every POLL_INTERVAL and puts them on the local queues. asyncio.run, which
   async_to_sync and pytest use, cancels it when the loop ends; the inbox goes with it.
@@ -37,7 +39,7 @@ import string
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -208,18 +210,25 @@ class SQLiteChannelLayer(BaseChannelLayer):
         )
 
     async def group_send(self, group: str, message: Message) -> None:
-        assert isinstance(message, dict), "Message is not a dict"
-        self.require_valid_group_name(group)
+        await self.group_send_many([(group, message)])
+
+    async def group_send_many(self, sends: Sequence[tuple[str, Message]]) -> None:
+        """group_send(group, message) for each pair in turn, in one trip to the layer's
+        thread for them all (stations/live.py's batches of live updates)."""
+        for group, message in sends:
+            assert isinstance(message, dict), "Message is not a dict"
+            self.require_valid_group_name(group)
         inbox = self._inbox()
-        payload = encode(message)
+        payloads = [(group, encode(message)) for group, message in sends]
         expires = time.time() + self.expiry
-        local = await self._db(self._send_to_group, group, inbox.owner, payload, expires)
-        for channel in local:
-            try:
-                self._put(inbox, channel, expires, decode(payload))
-            except ChannelFull:
-                # As in the other layers, a full member misses a group message.
-                logger.info("Channel %s is full; group message to %s dropped", channel, group)
+        local = await self._db(self._send_to_groups, payloads, inbox.owner, expires)
+        for (group, payload), channels in zip(payloads, local, strict=True):
+            for channel in channels:
+                try:
+                    self._put(inbox, channel, expires, decode(payload))
+                except ChannelFull:
+                    # As in the other layers, a full member misses a group message.
+                    logger.info("Channel %s is full; group message to %s dropped", channel, group)
 
     def has_members(self, group: str) -> bool:
         """Whether group_send(group) would reach anyone now, in any process. For sync
@@ -397,27 +406,29 @@ class SQLiteChannelLayer(BaseChannelLayer):
         connection.execute("COMMIT")
         return full
 
-    def _send_to_group(
+    def _send_to_groups(
         self,
         connection: sqlite3.Connection,
-        group: str,
+        payloads: list[tuple[str, bytes]],
         local_owner: str,
-        payload: bytes,
         expires: float,
-    ) -> list[str]:
-        """Store the message for the group's remote members; returns the local ones."""
-        members = [
-            channel
-            for (channel,) in connection.execute(
-                "SELECT channel FROM group_members WHERE group_name = ? AND expires > ?",
-                (group, time.time()),
-            )
-        ]
-        local = [channel for channel in members if owner_of(channel) == local_owner]
-        remote = [(channel, payload) for channel in members if owner_of(channel) != local_owner]
-        if remote:
-            for channel in self._insert(connection, remote, expires):
-                logger.info("Channel %s is full; group message to %s dropped", channel, group)
+    ) -> list[list[str]]:
+        """Store each (group, payload) for the group's remote members; returns each one's
+        local members."""
+        local = []
+        for group, payload in payloads:
+            members = [
+                channel
+                for (channel,) in connection.execute(
+                    "SELECT channel FROM group_members WHERE group_name = ? AND expires > ?",
+                    (group, time.time()),
+                )
+            ]
+            local.append([channel for channel in members if owner_of(channel) == local_owner])
+            remote = [(channel, payload) for channel in members if owner_of(channel) != local_owner]
+            if remote:
+                for channel in self._insert(connection, remote, expires):
+                    logger.info("Channel %s is full; group message to %s dropped", channel, group)
         return local
 
     @staticmethod

@@ -126,6 +126,29 @@ async def test_group_send_reaches_every_member_in_this_and_other_processes(layer
     assert await receive(other_process, there) == {"type": "ocpp.command", "n": 1}
 
 
+async def test_a_batch_of_group_sends_reaches_each_member_once_in_the_order_sent(
+    layer, other_process, path
+):
+    """stations/live.py's batches of updates: several groups, members here and there."""
+    here, there = await layer.new_channel(), await other_process.new_channel()
+    await layer.group_add("live.stations", here)
+    await other_process.group_add("live.stations", there)
+    await layer.group_add("live.site.1", here)
+    sends = [
+        (group, {"type": "live.update", "group": group, "n": n})
+        for n in range(20)
+        for group in ("live.stations", "live.site.1", "live.network")
+    ]
+
+    await layer.group_send_many(sends)
+
+    to_here = [message for group, message in sends if group != "live.network"]
+    assert [await receive(layer, here) for _ in to_here] == to_here
+    to_there = [message for group, message in sends if group == "live.stations"]
+    assert [await receive(other_process, there) for _ in to_there] == to_there
+    assert rows(path, "messages") == 0  # nothing left over: each sent once
+
+
 async def test_a_discarded_channel_gets_no_more_group_messages(layer, other_process):
     stays, leaves_here = await layer.new_channel(), await layer.new_channel()
     leaves_there = await other_process.new_channel()

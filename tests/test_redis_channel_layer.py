@@ -13,7 +13,7 @@ from django.test import override_settings
 from chargehub.redis_channel_layer import RedisChannelLayer
 from stations import live
 from tests.redis_servers import HungRedis, RedisServer, needs_redis_server
-from tests.waiting import eventually
+from tests.waiting import eventually, free_port
 
 pytestmark = needs_redis_server
 
@@ -264,4 +264,29 @@ async def test_live_updates_relayed_together_go_to_redis_as_one_batch_in_order(r
 
         received = [await asyncio.wait_for(layer.receive(page), 10) for _ in range(15)]
         assert [message["data"]["n"] for message in received] == list(range(1, 30, 2))
+        await layer.close_pools()
+
+
+async def test_a_batch_redis_refuses_is_dropped_with_one_line_and_later_ones_still_go(
+    redis_server, caplog
+):
+    """Redis down: the waiting updates are lost (the pages' next load is right), logged
+    once per batch, never raised; the next updates go out once Redis answers."""
+    down = {"address": f"redis://127.0.0.1:{free_port()}/0"}
+    with override_settings(
+        CHANNEL_LAYERS={"default": {"BACKEND": LAYER, "CONFIG": {"hosts": [down]}}}
+    ):
+        for n in range(3):
+            live._queue_update([live.STATIONS_GROUP, live.NETWORK_GROUP], {"n": n})
+        assert await eventually(lambda: not live._waiting, timeout=30)
+    assert caplog.text.count("Live update not sent") == 1
+    assert "['live.network', 'live.stations'] (3 updates)" in caplog.text
+
+    layers = {"default": {"BACKEND": LAYER, "CONFIG": {"hosts": [{"address": redis_server.url}]}}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        layer = get_channel_layer()
+        page = await layer.new_channel()
+        await layer.group_add(live.STATIONS_GROUP, page)
+        live._queue_update([live.STATIONS_GROUP], {"n": 3})
+        assert (await asyncio.wait_for(layer.receive(page), 10))["data"] == {"n": 3}
         await layer.close_pools()
