@@ -159,17 +159,20 @@ async def _group_send(updates: list[Update]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    sends = [
-        (group, {"type": "live.update", "data": data})
-        for groups, data in updates
-        for group in groups
-    ]
     group_send_many = getattr(layer, "group_send_many", None)
     if group_send_many is not None:
-        # Ours (chargehub/redis_channel_layer.py): the batch's groups and members in one
-        # round trip per Redis host, most of them with no page watching.
-        await group_send_many(sends)
+        # Ours (chargehub/redis_channel_layer.py, chargehub/channel_layer.py): the
+        # members of all the batch's groups in one Redis round trip per host (mostly
+        # none: no page watching), or one trip to the embedded layer's thread.
+        await group_send_many(
+            [
+                (group, {"type": "live.update", "data": data})
+                for groups, data in updates
+                for group in groups
+            ]
+        )
         return
+    # Another layer (channels_redis's own, in-memory): one update after the other.
     for groups, data in updates:
         # Side by side: one update's groups wait for the layer once, not once per group.
         message = {"type": "live.update", "data": data}
