@@ -85,7 +85,8 @@ return over_capacity
 """
 # A batch's next message to a channel is scored this much later than the one before it
 # (seconds; a float near today's time has steps of 2.4e-7 s), so the channel pops them
-# in order. A group_send, one message per channel, is scored the time it is sent.
+# in order; the next batch starts after the last score, even within the same microsecond.
+# A group_send, one message per channel, is scored the time it is sent.
 SCORE_STEP = 1e-6
 
 
@@ -112,6 +113,8 @@ class RedisChannelLayer(ChannelsRedisLayer):
         super().__init__(*args, **kwargs)
         self._sync_clients: dict[int, redis.Redis] = {}
         self._sync_lock = threading.Lock()
+        # After the last score a batch gave (group_send_many): the next one scores later.
+        self._next_score = 0.0
 
     def create_pool(self, index: int) -> Any:
         host = dict(self.hosts[index])
@@ -190,12 +193,13 @@ class RedisChannelLayer(ChannelsRedisLayer):
             for index, keys in keys_by_connection.items():
                 deliveries[index] += [(key, messages[key], capacities[key], n) for key in keys]
         for index, batch in deliveries.items():
-            now = time.time()
+            now = max(time.time(), self._next_score)
             sent_to: Counter[bytes] = Counter()
             scores = []
             for key, *_ in batch:
                 scores.append(now + sent_to[key] * SCORE_STEP)
                 sent_to[key] += 1
+            self._next_score = now + max(sent_to.values()) * SCORE_STEP
             over_capacity = await self.connection(index).eval(
                 GROUP_SEND_LUA,
                 len(batch),

@@ -290,3 +290,26 @@ async def test_a_batch_redis_refuses_is_dropped_with_one_line_and_later_ones_sti
         live._queue_update([live.STATIONS_GROUP], {"n": 3})
         assert (await asyncio.wait_for(layer.receive(page), 10))["data"] == {"n": 3}
         await layer.close_pools()
+
+
+async def test_batches_sent_within_the_same_microsecond_reach_a_member_in_order(
+    redis_server, monkeypatch
+):
+    layer = layer_on(redis_server, capacity=1000)
+    await layer.group_add("live.network", "page.fast")
+    # The clock does not move between the two batches (a coarse clock, or a fast Redis).
+    frozen = time.time()
+    monkeypatch.setattr(time, "time", lambda: frozen)
+    first = [("live.network", {"type": "live.update", "data": {"n": n}}) for n in range(3)]
+    second = [("live.network", {"type": "live.update", "data": {"n": n}}) for n in range(3, 6)]
+
+    await layer.group_send_many(first)
+    await layer.group_send_many(second)
+
+    client = redis_server.client()
+    members = client.zrange(layer.prefix + "page.fast", 0, -1, withscores=True)
+    scores = [score for _, score in members]
+    assert len(set(scores)) == 6  # no two equal: Redis would pop equals in any order
+    monkeypatch.undo()
+    assert [(await layer.receive("page.fast"))["data"]["n"] for _ in range(6)] == list(range(6))
+    await layer.close_pools()
