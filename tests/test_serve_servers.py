@@ -8,6 +8,7 @@ import threading
 
 from chargehub.servers import UvicornServer, uvicorn_config
 from tests.fresh_process import run_with
+from tests.waiting import eventually
 
 
 def test_uvicorn_refuses_to_serve_tls_itself_and_says_where_tls_is_served():
@@ -54,8 +55,7 @@ def test_uvicorn_sizes_the_database_threads_by_asgi_threads_as_daphne_does(monke
     async def serve_and_call():
         server = UvicornServer(uvicorn_config("127.0.0.1", 0, access_log=False))
         serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
+        assert await eventually(lambda: server.started, timeout=30)
         try:
             loop = asyncio.get_running_loop()
             await asyncio.gather(*(loop.run_in_executor(None, database_call) for _ in range(4)))
