@@ -220,12 +220,6 @@ def open_session(
     not believed), so a resent start finds its session by being the open one flagged so.
     """
     charge_point = connector.charge_point
-    same_start = ChargingSession.objects.filter(
-        charge_point=charge_point,
-        connector=connector,
-        id_tag=id_tag,
-        meter_start_wh=meter_start_wh,
-    )
     active = ChargingSession.Status.ACTIVE
     found = OPEN_OR_SAME.fetch(
         connector=connector,
@@ -267,7 +261,15 @@ def open_session(
     # Skipped, not failed, when the same start raced in on another connection of the
     # same charger: no savepoint to roll back to (its two round trips saved).
     if not bulk_insert.insert_one(session, ignore_conflicts=True):
-        return same_start.get(started_at=started_at), False
+        # Built here only: building a queryset costs more than this rare read (#17).
+        same_start = ChargingSession.objects.filter(
+            charge_point=charge_point,
+            connector=connector,
+            id_tag=id_tag,
+            meter_start_wh=meter_start_wh,
+            started_at=started_at,
+        )
+        return same_start.get(), False
 
     if reservation_id is not None:
         Reservation.objects.filter(pk=reservation_id, charge_point=charge_point).update(
