@@ -48,10 +48,15 @@ the queryset (no ordering, one row, no model made).
 
 save_fields() is `instance.save(update_fields=...)` with its UPDATE built once, for a
 session's close (its UPDATE was compiled anew at each StopTransaction).
+
+CompiledQuery.update() is QuerySet.update() of the rows a one-table queryset selects,
+answering them as updated (UPDATE ... RETURNING, which PostgreSQL and SQLite both have):
+a charger's sign of life writes its last_seen_at and reads its row back in one statement,
+built once, instead of an UPDATE the ORM compiled anew and a SELECT.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from inspect import signature
 from typing import Any
@@ -116,6 +121,10 @@ class _Compiled:
     models: bool  # model instances, else values_list tuples
     fetch_mode: Any
     locks: bool
+    # update()'s statements by (database, changed fields): the UPDATE and those fields.
+    updates: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[Field, ...]]] = field(
+        default_factory=dict
+    )
 
 
 class CompiledQuery[M: Model]:
@@ -167,6 +176,59 @@ class CompiledQuery[M: Model]:
         raise model.MultipleObjectsReturned(
             f"get() returned more than one {model._meta.object_name} -- it returned {len(rows)}!"
         )
+
+    def update(self, changes: dict[str, Any], **values: Any) -> list[M]:
+        """`QuerySet.update(**changes)` of the rows these values select, answering those
+        rows as updated (UPDATE ... RETURNING): one statement for a write and the read
+        after it, built once per database and changed fields. For a queryset of one
+        table's model instances (no joins, slicing or locking)."""
+        compiled, compiler, params = self._bind(values)
+        statement, fields = self._update_sql(compiled, compiler, tuple(changes))
+        connection = compiler.connection
+        sets = [field.get_db_prep_save(changes[field.name], connection) for field in fields]
+        with transaction.mark_for_rollback_on_error(compiler.using):
+            with connection.cursor() as cursor:
+                cursor.execute(statement, sets + params)
+                rows = cursor.fetchall()
+        return _instances(compiler, compiled, compiler.using, rows)
+
+    def update_sql(self, changes: dict[str, Any], **values: Any) -> str:
+        """The statement update() sends for these changes (for tests)."""
+        compiled, compiler, _ = self._bind(values)
+        return self._update_sql(compiled, compiler, tuple(changes))[0]
+
+    def _update_sql(
+        self, compiled: _Compiled, compiler: Any, names: tuple[str, ...]
+    ) -> tuple[str, tuple[Field, ...]]:
+        key = (compiler.using, names)
+        if key not in compiled.updates:
+            query, meta = compiled.query, compiled.query.model._meta
+            if (
+                not compiled.models
+                or len(query.alias_map) != 1
+                or compiled.klass_info.get("related_klass_infos")
+                or query.is_sliced
+                or query.distinct
+                or compiled.locks
+            ):
+                raise TypeError("update() changes the rows of one table's plain queryset")
+            fields = tuple(meta.get_field(name) for name in names)
+            if any(not field.concrete or field.primary_key for field in fields):
+                raise TypeError(f"update() cannot change {names} of {meta.label}")
+            where, params = compiler.compile(query.where)
+            if tuple(params) != compiled.params:
+                raise TypeError("update() takes the select's WHERE and its parameters alone")
+            quote = compiler.connection.ops.quote_name
+            select_fields = compiled.klass_info["select_fields"]
+            returning = ", ".join(
+                quote(compiled.select[index][0].target.column) for index in select_fields
+            )
+            sets = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+            compiled.updates[key] = (
+                f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {where} RETURNING {returning}",
+                fields,
+            )
+        return compiled.updates[key]
 
     def sql(self, **values: Any) -> tuple[str, list[Any]]:
         """The statement and its parameters for these values (what fetch() sends)."""

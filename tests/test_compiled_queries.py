@@ -383,3 +383,53 @@ def test_a_charge_points_connectors_are_the_orms_in_one_read(rows):
         assert all(connector.charge_point is charge_point for connector in known.values())
     assert len(queries) == 1
     assert {n: c.pk for n, c in known.items()} == {c.connector_id: c.pk for c in connectors}
+
+
+def updates_as_the_orm(query: CompiledQuery, changes: dict[str, Any], **values: Any) -> list[Any]:
+    """update() sends Django's UPDATE for these changes returning the selected columns, in
+    one statement, and answers the rows as the ORM reads them after its update(); them."""
+    django_query = query.queryset(**values).query.chain(UpdateQuery)
+    django_query.add_update_values(changes)
+    django_sql, _ = django_query.get_compiler("default").as_sql()
+    assert query.update_sql(changes, **values).startswith(django_sql + " RETURNING ")
+    with CaptureQueriesContext(connection) as queries:
+        updated = query.update(changes, **values)
+    assert [q["sql"].split()[0] for q in queries] == ["UPDATE"]
+    orm = list(query.queryset(**values).filter(pk__in=[row.pk for row in updated]))
+    assert len(updated) == len(orm)
+    for mine, theirs in zip(updated, orm, strict=True):
+        same_instance(mine, theirs)
+    return updated
+
+
+def test_update_is_the_orms_update_answering_the_rows_as_stored(rows):
+    ChargePoint.objects.filter(pk=rows["charge_point"].pk).update(
+        connection_id="mine", is_connected=True
+    )
+    seen = {"last_seen_at": STARTED + timedelta(minutes=5, microseconds=11)}
+    mine = {"charge_point_id": "CP-COMPILED", "connection_id": "mine"}
+
+    updated = updates_as_the_orm(connections.OWNED_CONNECTED, seen, **mine)
+    assert [(row.pk, row.last_seen_at) for row in updated] == [
+        (rows["charge_point"].pk, seen["last_seen_at"])
+    ]
+    another = {"charge_point_id": "CP-COMPILED", "connection_id": "another"}
+    assert updates_as_the_orm(connections.OWNED_CONNECTED, seen, **another) == []
+    ChargePoint.objects.filter(pk=rows["charge_point"].pk).update(is_connected=False)
+    assert updates_as_the_orm(connections.OWNED_CONNECTED, seen, **mine) == []
+    back = {**seen, "is_connected": True}
+    assert [row.is_connected for row in updates_as_the_orm(connections.OWNED, back, **mine)] == [
+        True
+    ]
+    assert ChargePoint.objects.get(pk=rows["charge_point"].pk).is_connected is True
+
+
+def test_update_refuses_what_is_not_one_tables_plain_queryset(rows):
+    changes = {"last_seen_at": STARTED}
+    joined = CompiledQuery(lambda name: ChargePoint.objects.filter(site__name=name))
+    with pytest.raises(TypeError, match="one table"):
+        joined.update(changes, name="A")
+    with transaction.atomic(), pytest.raises(TypeError, match="one table"):
+        LOCKED_SESSION.update({"energy_wh": 1}, charge_point=rows["charge_point"], pk=1)
+    with pytest.raises(TypeError, match="cannot change"):
+        connections.OWNED.update({"id": 5}, charge_point_id="A", connection_id="B")

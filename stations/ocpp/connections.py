@@ -270,6 +270,12 @@ OWNED = CompiledQuery(
         charge_point_id=charge_point_id, connection_id=connection_id
     )
 )
+# The same while it is connected: a sign of life's UPDATE (every charger's, every 30 s).
+OWNED_CONNECTED = CompiledQuery(
+    lambda charge_point_id, connection_id: ChargePoint.objects.filter(
+        charge_point_id=charge_point_id, connection_id=connection_id, is_connected=True
+    )
+)
 
 
 def is_owner(charge_point_id: str, connection_id: str) -> bool:
@@ -279,15 +285,17 @@ def is_owner(charge_point_id: str, connection_id: str) -> bool:
 
 def mark_seen(charge_point_id: str, connection_id: str, when: datetime) -> ChargePoint | None:
     """Note a sign of life; the charge point as stored now (staff may have changed it),
-    or None when another connection owns the charger by now."""
-    owned = ChargePoint.objects.filter(charge_point_id=charge_point_id, connection_id=connection_id)
-    if owned.filter(is_connected=True).update(last_seen_at=when):
-        return OWNED.first(charge_point_id=charge_point_id, connection_id=connection_id)
+    or None when another connection owns the charger by now. One statement (an UPDATE
+    returning the row, built once) unless the charger comes back online."""
+    owner = {"charge_point_id": charge_point_id, "connection_id": connection_id}
+    seen = OWNED_CONNECTED.update({"last_seen_at": when}, **owner)
+    if seen:
+        return seen[0]
     # Rare: liveness marked the charger offline while it was silent, and it speaks again.
-    if owned.update(last_seen_at=when, is_connected=True):
-        charge_point = OWNED.get(charge_point_id=charge_point_id, connection_id=connection_id)
-        record_connection(charge_point, ConnectionEvent.Kind.CONNECTED, when)
-        return charge_point
+    back = OWNED.update({"last_seen_at": when, "is_connected": True}, **owner)
+    if back:
+        record_connection(back[0], ConnectionEvent.Kind.CONNECTED, when)
+        return back[0]
     return None
 
 
