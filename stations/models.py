@@ -365,8 +365,9 @@ class ChargePoint(models.Model):
 
     @cached_property
     def sessions_by_id(self) -> dict[int, "ChargingSession"]:
-        """Its active sessions by id (transactionId), each read at its first MeterValues
-        on this instance and kept for the next ones (stations/ocpp/v16.py).
+        """Its active sessions by id (transactionId), each kept from the StartTransaction
+        that opened it or read at its first MeterValues on this instance, and kept for
+        the next ones (stations/ocpp/v16.py).
 
         As stale as connectors_by_id at most (the consumer reads the instance afresh every
         SEEN_WRITE_INTERVAL): the samples take only the session's id from it, and the

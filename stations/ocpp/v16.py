@@ -469,6 +469,8 @@ def start_transaction(
     # A session opened now holds the token it looked up a moment ago (None: unknown).
     info = _wire_id_tag_info(session.id_token if created else id_tag, received_at, charge_point)
     if created:
+        # Kept for its MeterValues, as _session() would read it (with its token).
+        charge_point.sessions_by_id[session.pk] = session
         _announce_refusal(
             charge_point, connector.connector_id, "StartTransaction", info, started_at
         )
@@ -483,14 +485,17 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
     (sessions.close_session). An unknown transactionId is answered (the charger would
     otherwise resend it forever) and logged.
     """
-    response: Payload = {}
-    if "idTag" in payload:
-        response["idTagInfo"] = _wire_id_tag_info(payload["idTag"], received_at)
-
     charge_point.sessions_by_id.pop(payload["transactionId"], None)  # read afresh, locked
     try:
         session = LOCKED_SESSION.get(charge_point=charge_point, pk=payload["transactionId"])
     except ChargingSession.DoesNotExist:
+        session = None
+    response: Payload = {}
+    if "idTag" in payload:
+        response["idTagInfo"] = _wire_id_tag_info(
+            _stop_token(payload["idTag"], session), received_at
+        )
+    if session is None:
         logger.warning(
             "%s: StopTransaction for unknown transaction %s",
             charge_point.charge_point_id,
@@ -517,6 +522,16 @@ def stop_transaction(charge_point: ChargePoint, payload: Payload, received_at: d
         clock_suspect=suspect,
     )
     return response
+
+
+def _stop_token(id_tag: str, session: ChargingSession | None) -> str | IdToken | None:
+    """The token a StopTransaction's idTag names: the session's own, read with it, when
+    the tag is its token's uid (unique: the same row), else the tag to look up. Most
+    stops are by the driver who started, so most save the token's read."""
+    token = session.id_token if session is not None else None
+    if token is not None and token.uid == normalize_id_tag(id_tag):
+        return token
+    return id_tag
 
 
 @handles("MeterValues")
