@@ -181,11 +181,15 @@ class CompiledQuery[M: Model]:
         """`QuerySet.update(**changes)` of the rows these values select, answering those
         rows as updated (UPDATE ... RETURNING): one statement for a write and the read
         after it, built once per database and changed fields. For a queryset of one
-        table's model instances (no joins, slicing or locking)."""
+        table's model instances (no joins, slicing or locking); plain values, no
+        expressions."""
         compiled, compiler, params = self._bind(values)
         statement, fields = self._update_sql(compiled, compiler, tuple(changes))
         connection = compiler.connection
-        sets = [field.get_db_prep_save(changes[field.name], connection) for field in fields]
+        sets = [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(fields, changes.values(), strict=True)
+        ]
         with transaction.mark_for_rollback_on_error(compiler.using):
             with connection.cursor() as cursor:
                 cursor.execute(statement, sets + params)
