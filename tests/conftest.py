@@ -33,6 +33,7 @@ from chargehub.servers import SERVERS
 from stations.models import ChargePoint
 from tests.charger import SimulatedCharger
 from tests.mail import mail_to_files
+from tests.redis_servers import RedisServer
 from tests.waiting import eventually, free_port, wait_for_port
 from users.models import User
 
@@ -417,3 +418,14 @@ def charger(ocpp_server: str, db_access: None, request: Any) -> Callable[..., An
                 task.cancel()
 
     return connect_charger
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own (tests/redis_servers.py), removed after it."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()

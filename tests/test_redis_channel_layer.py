@@ -4,9 +4,7 @@ delivery (members, expired memberships, full channels) in fewer round trips."""
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
@@ -19,14 +17,6 @@ pytestmark = needs_redis_server
 
 LAYER = "chargehub.redis_channel_layer.RedisChannelLayer"
 MESSAGE = {"type": "live.update", "data": {"kind": "connector", "status": "Charging"}}
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.remove()
 
 
 def layer_on(server: RedisServer, **options: object) -> RedisChannelLayer:

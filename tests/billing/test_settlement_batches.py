@@ -2,7 +2,6 @@
 settle_sessions task on the broker, published off the charger's call; the task settles
 each once, whatever the others do; a broker that is down leaves them to the sweep."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +14,7 @@ from billing.tasks import settle_sessions
 from billing.wallet import credit_wallet_manually, wallet_balance
 from tests.billing.sessions import charging_site, finished_session, token_of
 from tests.fresh_process import run_with
-from tests.redis_servers import RedisServer, needs_redis_server
+from tests.redis_servers import needs_redis_server
 from tests.waiting import free_port
 
 STARTED = datetime(2026, 3, 10, 8, tzinfo=UTC)
@@ -61,28 +60,21 @@ def task_messages(redis_url: str) -> list[tuple[str, list]]:
     return messages
 
 
-@pytest.fixture
-def broker() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.remove()
+@needs_redis_server
+def test_sessions_ending_within_the_batch_window_are_one_task_with_all_their_ids(redis_server):
+    broker = redis_server.url
+    ended = end_sessions(broker, list(range(1, 41)), wait=True)
+
+    assert ended.returncode == 0, ended.stderr
+    assert task_messages(broker) == [("billing.tasks.settle_sessions", [list(range(1, 41))])]
 
 
 @needs_redis_server
-def test_sessions_ending_within_the_batch_window_are_one_task_with_all_their_ids(broker):
-    ended = end_sessions(broker.url, list(range(1, 41)), wait=True)
+def test_sessions_still_waiting_when_the_process_exits_are_published(redis_server):
+    ended = end_sessions(redis_server.url, [7, 8, 9], wait=False)
 
     assert ended.returncode == 0, ended.stderr
-    assert task_messages(broker.url) == [("billing.tasks.settle_sessions", [list(range(1, 41))])]
-
-
-@needs_redis_server
-def test_sessions_still_waiting_when_the_process_exits_are_published(broker):
-    ended = end_sessions(broker.url, [7, 8, 9], wait=False)
-
-    assert ended.returncode == 0, ended.stderr
-    assert task_messages(broker.url) == [("billing.tasks.settle_sessions", [[7, 8, 9]])]
+    assert task_messages(redis_server.url) == [("billing.tasks.settle_sessions", [[7, 8, 9]])]
 
 
 @pytest.mark.django_db

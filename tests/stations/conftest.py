@@ -40,16 +40,6 @@ def proxied_server(start_server: Callable[..., str], pki: Pki) -> str:
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
-
-
-@pytest.fixture
 def server_on_redis(start_server: Callable[..., str], redis_server: RedisServer) -> Iterator[str]:
     """A server whose channel layer is `redis_server`, and this process's layer too."""
     url = start_server(REDIS_URL=redis_server.url)
